@@ -1,0 +1,58 @@
+//! `mixatlas evaluate`.
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::cli::args::EvaluateArgs;
+use crate::cli::output;
+use crate::cli::progress::Bar;
+use crate::device::BackendTask;
+use crate::predictor::{Evaluation, checkpoint, cross_validate, evaluate};
+use crate::runs::{DataSpec, Runs};
+
+struct Task {
+    args: EvaluateArgs,
+}
+
+impl BackendTask for Task {
+    type Output = Result<(Runs, Evaluation)>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let spec = DataSpec::from_file(&self.args.data)?;
+        if let Some(dir) = &self.args.checkpoint {
+            let predictor = checkpoint::load::<B::InnerBackend>(dir, &device)?;
+            let runs = Runs::load_with_schema(&spec, &predictor.meta.schema, true)?;
+            let evaluation = evaluate(&predictor, &runs)?;
+            return Ok((runs, evaluation));
+        }
+        let folds = self.args.folds.expect("clap requires --folds without --checkpoint");
+        let config = super::load_config(self.args.config.as_deref())?;
+        let runs = Runs::load(&spec)?;
+        let mut bar = Bar::new(config.members, config.max_epochs);
+        let evaluation = cross_validate::<B>(&runs, &config, folds, self.args.seed, &device, &mut bar)?;
+        Ok((runs, evaluation))
+    }
+}
+
+pub fn run(args: EvaluateArgs) -> Result<()> {
+    let json = args.common.json;
+    let predictions = args.predictions.clone();
+    let (runs, evaluation) = args.common.device.dispatch(Task { args })??;
+    if let Some(path) = &predictions {
+        output::write_predictions(&runs, Some(&evaluation), &evaluation.prediction, false, Some(path))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&evaluation.metrics)?);
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:>5} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6}",
+        "target", "rows", "rmse", "mae", "r2", "pearson", "spearman", "nll", "cov50", "cov90"
+    );
+    for m in &evaluation.metrics {
+        println!(
+            "{:<28} {:>5} {:>9.4} {:>9.4} {:>7.4} {:>8.4} {:>8.4} {:>8.3} {:>6.3} {:>6.3}",
+            m.target, m.rows, m.rmse, m.mae, m.r2, m.pearson, m.spearman, m.nll, m.coverage50, m.coverage90
+        );
+    }
+    Ok(())
+}

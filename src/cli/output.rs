@@ -1,0 +1,90 @@
+//! Writing per-run predictions as CSV or JSON.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::predictor::{Evaluation, Prediction};
+use crate::runs::Runs;
+
+/// Writes one row per run: key, (fold and observed outcome when evaluating,) then per target
+/// mean, epistemic, aleatoric and total std. To `path` (atomically) or stdout.
+pub fn write_predictions(
+    runs: &Runs,
+    evaluation: Option<&Evaluation>,
+    p: &Prediction,
+    json: bool,
+    path: Option<&Path>,
+) -> Result<()> {
+    let names: Vec<&str> = runs.schema.targets.iter().map(|t| t.name.as_str()).collect();
+    let mut buf = Vec::new();
+    if json {
+        let rows: Vec<serde_json::Value> = (0..runs.len())
+            .map(|i| {
+                let targets: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(j, n)| {
+                        (
+                            (*n).to_owned(),
+                            serde_json::json!({
+                                "mean": p.mean[i][j],
+                                "epistemic_std": p.epistemic_std[i][j],
+                                "aleatoric_std": p.aleatoric_std[i][j],
+                                "total_std": p.total_std[i][j],
+                            }),
+                        )
+                    })
+                    .collect();
+                serde_json::json!({ "key": runs.keys[i], "targets": targets })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut buf, &rows)?;
+        buf.push(b'\n');
+    } else {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        let mut header = vec!["key".to_owned()];
+        if evaluation.is_some() {
+            header.push("fold".into());
+        }
+        for n in &names {
+            if evaluation.is_some() {
+                header.push(format!("{n}_observed"));
+            }
+            for field in ["mean", "epistemic_std", "aleatoric_std", "total_std"] {
+                header.push(format!("{n}_{field}"));
+            }
+        }
+        w.write_record(&header)?;
+        for i in 0..runs.len() {
+            let mut row = vec![runs.keys[i].clone()];
+            if let Some(e) = evaluation {
+                row.push(e.fold[i].to_string());
+            }
+            for j in 0..names.len() {
+                if let Some(e) = evaluation {
+                    row.push(e.truth[i][j].to_string());
+                }
+                for v in [p.mean[i][j], p.epistemic_std[i][j], p.aleatoric_std[i][j], p.total_std[i][j]] {
+                    row.push(v.to_string());
+                }
+            }
+            w.write_record(&row)?;
+        }
+        w.flush()?;
+        drop(w);
+    }
+    match path {
+        Some(path) => write_atomic(path, &buf),
+        None => std::io::stdout().write_all(&buf).context("writing to stdout"),
+    }
+}
+
+/// Writes `bytes` to a temporary sibling and renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map_or("output".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,40 @@
+//! `mixatlas predict`.
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::cli::args::PredictArgs;
+use crate::cli::output;
+use crate::device::BackendTask;
+use crate::predictor::{Prediction, checkpoint};
+use crate::runs::{DataSpec, Runs};
+
+struct Task {
+    args: PredictArgs,
+}
+
+impl BackendTask for Task {
+    type Output = Result<(Runs, Prediction)>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let predictor = checkpoint::load::<B::InnerBackend>(&self.args.checkpoint, &device)?;
+        let schema = &predictor.meta.schema;
+        let mut spec = DataSpec::for_mixture_file(
+            &self.args.input,
+            schema.mixture_columns.clone(),
+            self.args.key.clone(),
+        );
+        spec.renormalize = self.args.renormalize;
+        let runs = Runs::load_with_schema(&spec, schema, false)?;
+        let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
+        let mut runs = runs;
+        runs.schema.targets = schema.targets.clone();
+        Ok((runs, prediction))
+    }
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let json = args.common.json;
+    let output = args.output.clone();
+    let (runs, prediction) = args.common.device.dispatch(Task { args })??;
+    output::write_predictions(&runs, None, &prediction, json, output.as_deref())
+}

@@ -1,0 +1,66 @@
+//! `mixatlas train`.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::cli::args::TrainArgs;
+use crate::cli::progress::Bar;
+use crate::device::BackendTask;
+use crate::predictor::{EnsembleConfig, TrainReport, checkpoint, fit};
+use crate::runs::{DataSpec, Runs};
+
+struct Task {
+    runs: Runs,
+    config: EnsembleConfig,
+    args: TrainArgs,
+}
+
+impl BackendTask for Task {
+    type Output = Result<TrainReport>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let mut bar = Bar::new(self.config.members, self.config.max_epochs);
+        let predictor = fit::<B>(&self.runs, &self.config, self.args.seed, &device, &mut bar)?;
+        drop(bar);
+        checkpoint::save(&predictor, &self.args.out, self.args.force)
+            .with_context(|| format!("writing the checkpoint to {}", self.args.out.display()))?;
+        Ok(predictor.meta.report)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = super::load_config(args.config.as_deref())?;
+    checkpoint::check_output(&args.out, args.force)?;
+    let spec = DataSpec::from_file(&args.data)?;
+    let mut runs = Runs::load(&spec)?;
+    if !args.targets.is_empty() {
+        let all = std::mem::take(&mut runs.schema.targets);
+        let mut keep = Vec::new();
+        for name in &args.targets {
+            let Some(j) = all.iter().position(|t| &t.name == name) else {
+                let known: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+                bail!("--target {name}: {} defines only {known:?}", args.data.display());
+            };
+            keep.push(j);
+        }
+        runs.schema.targets = keep.iter().map(|&j| all[j].clone()).collect();
+        runs.outcomes = runs
+            .outcomes
+            .iter()
+            .map(|o| keep.iter().map(|&j| o[j]).collect())
+            .collect();
+    }
+    let json = args.common.json;
+    let out = args.out.clone();
+    let device = args.common.device;
+    let report = device.dispatch(Task { runs, config, args })??;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s",
+            report.train_rows, report.validation_rows, report.best_epoch, report.epochs, report.seconds
+        );
+        println!("checkpoint written to {}", out.display());
+    }
+    Ok(())
+}

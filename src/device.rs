@@ -1,0 +1,115 @@
+//! `--device cpu|wgpu|cuda` -> a burn backend and device. The only module that names backend
+//! features; everything else is generic over `B: Backend`.
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+/// The compute device, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// burn's flex CPU backend (always built).
+    Cpu,
+    /// burn's ndarray CPU backend (cargo feature `ndarray`; for comparison).
+    Ndarray,
+    /// WebGPU / Vulkan through wgpu (cargo feature `wgpu`).
+    Wgpu,
+    /// NVIDIA CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+/// Why a device cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The binary was built without the backend.
+    #[error("device `{device}` is not built in: rebuild with `--features {feature}`")]
+    NotBuilt {
+        /// The requested device.
+        device: &'static str,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// The backend is built in but no usable device was found.
+    #[error("device `{device}` is built in but not usable here: {reason}")]
+    Unavailable {
+        /// The requested device.
+        device: &'static str,
+        /// What the backend reported.
+        reason: String,
+    },
+}
+
+/// Work that runs on whichever backend the user picked: implement it once, generically.
+pub trait BackendTask {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on autodiff backend `B` (inference uses `B::InnerBackend`).
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+impl DeviceKind {
+    /// The device's name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Ndarray => "ndarray",
+            DeviceKind::Wgpu => "wgpu",
+            DeviceKind::Cuda => "cuda",
+        }
+    }
+
+    /// Runs `task` on this device's backend, after checking that the device is usable.
+    pub fn dispatch<T: BackendTask>(self, task: T) -> Result<T::Output, DeviceError> {
+        match self {
+            DeviceKind::Cpu => Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(
+                Default::default(),
+            )),
+            #[cfg(feature = "ndarray")]
+            DeviceKind::Ndarray => Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(
+                Default::default(),
+            )),
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => {
+                type B = burn::backend::Autodiff<burn::backend::Wgpu>;
+                let device = Default::default();
+                probe::<B>(self, &device)?;
+                Ok(task.run::<B>(device))
+            }
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => {
+                type B = burn::backend::Autodiff<burn::backend::Cuda>;
+                let device = Default::default();
+                probe::<B>(self, &device)?;
+                Ok(task.run::<B>(device))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(DeviceError::NotBuilt {
+                device: other.name(),
+                feature: other.name(),
+            }),
+        }
+    }
+}
+
+/// GPU backends panic when no adapter or driver is found; turn that into an error by running
+/// one tiny computation first.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn probe<B: AutodiffBackend>(kind: DeviceKind, device: &B::Device) -> Result<(), DeviceError> {
+    use burn::tensor::Tensor;
+    let device = device.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(move || {
+        let t = Tensor::<B, 1>::from_floats([1.0, 2.0], &device);
+        t.sum().into_scalar()
+    });
+    std::panic::set_hook(previous);
+    result.map(|_| ()).map_err(|panic| DeviceError::Unavailable {
+        device: kind.name(),
+        reason: panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the backend failed to initialise".into()),
+    })
+}

@@ -1,0 +1,37 @@
+//! The crate's error type: one enum per module, wrapped here with `#[from]`.
+
+use std::path::PathBuf;
+
+/// Any error the library can return.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A mixture-space configuration is invalid.
+    #[error(transparent)]
+    Space(#[from] crate::space::SpaceError),
+    /// Logged runs could not be read or failed validation.
+    #[error(transparent)]
+    Runs(#[from] crate::runs::RunsError),
+    /// Training, evaluating or loading a predictor failed.
+    #[error(transparent)]
+    Predictor(#[from] crate::predictor::PredictorError),
+    /// The requested compute device is not built in or not present.
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches the path to an I/O error.
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

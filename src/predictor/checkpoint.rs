@@ -1,0 +1,293 @@
+//! Checkpoints: a directory holding the burn record (`model.mpk`, backend-independent), the
+//! same weights as safetensors (`model.safetensors`, for PyTorch/NumPy users) and a manifest
+//! (`manifest.json`) with the schema, normalisation, config, training report and the sha256 of
+//! both weight files. Written to a temporary sibling directory and renamed into place, so a
+//! crash never leaves a half-written checkpoint.
+//!
+//! # safetensors layout
+//! For layer `i` of `L` (0-based): `layers.{i}.weight` `[M, in_i, out_i]` and `layers.{i}.bias`
+//! `[M, out_i]`, f32. `input_mean`, `input_std` `[inputs]`, `target_mean`, `target_std`,
+//! `noise_var` `[targets]`, f64. Metadata: `activation`, `input_transform` (JSON),
+//! `heteroscedastic`, `inputs` and `targets` (JSON lists of names). To predict member `m`:
+//! `x = (transform(w) ++ context - input_mean) / input_std`; `h = act(h @ W[m] + b[m])` for all
+//! but the last layer; the first `T` outputs times `target_std` plus `target_mean` are the
+//! member's means; heteroscedastic members' variances are `softplus(out[T..2T]) * target_std²`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, io};
+use crate::predictor::{EnsembleMlp, EnsembleMlpRecord, Predictor, PredictorError, PredictorMeta};
+
+/// Identifies a mixatlas predictor manifest.
+pub const FORMAT: &str = "mixatlas-predictor";
+/// Bumped whenever the manifest or weight layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+/// Manifest file name inside a checkpoint directory.
+pub const MANIFEST: &str = "manifest.json";
+/// burn record file name.
+pub const RECORD: &str = "model.mpk";
+/// safetensors file name.
+pub const SAFETENSORS: &str = "model.safetensors";
+
+/// A weight file and its digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// File name inside the checkpoint directory.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lower-case hex sha256 of the contents.
+    pub sha256: String,
+}
+
+/// The manifest of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] at write time.
+    pub format_version: u32,
+    /// Version of mixatlas that wrote it.
+    pub mixatlas_version: String,
+    /// Layer widths `[inputs, hidden.., outputs]`.
+    pub widths: Vec<usize>,
+    /// The burn record.
+    pub record: FileDigest,
+    /// The safetensors export.
+    pub safetensors: FileDigest,
+    /// Schema, config, normalisation, training report.
+    #[serde(flatten)]
+    pub meta: PredictorMeta,
+}
+
+fn bad(path: &Path, problem: impl Into<String>) -> PredictorError {
+    PredictorError::Checkpoint {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Refuses an existing output directory unless `force`; call before training so no work is
+/// wasted.
+pub fn check_output(dir: &Path, force: bool) -> Result<()> {
+    if dir.exists() && !force {
+        return Err(PredictorError::OutputExists { path: dir.into() }.into());
+    }
+    Ok(())
+}
+
+fn digest(file: &str, bytes: &[u8]) -> FileDigest {
+    FileDigest {
+        file: file.into(),
+        bytes: bytes.len() as u64,
+        sha256: format!("{:x}", Sha256::digest(bytes)),
+    }
+}
+
+/// Writes `predictor` to `dir` atomically (replacing it only when `force`).
+pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, force: bool) -> Result<()> {
+    check_output(dir, force)?;
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .record(predictor.model.clone().into_record(), ())
+        .map_err(|e| bad(dir, format!("cannot encode the record: {e}")))?;
+    let tensors = safetensors_bytes(predictor).map_err(|e| bad(dir, e))?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        mixatlas_version: env!("CARGO_PKG_VERSION").into(),
+        widths: predictor.model.widths(),
+        record: digest(RECORD, &record),
+        safetensors: digest(SAFETENSORS, &tensors),
+        meta: predictor.meta.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("the manifest is plain data");
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let name = dir.file_name().map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+    for (file, bytes) in [(RECORD, &record), (SAFETENSORS, &tensors), (MANIFEST, &json)] {
+        let path = tmp.join(file);
+        let f = std::fs::File::create(&path).map_err(io(&path))?;
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(f);
+        w.write_all(bytes).map_err(io(&path))?;
+        w.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .map_err(io(&path))?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    Ok(())
+}
+
+/// Reads and checks a checkpoint's manifest (format, version, digests are checked on load).
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| bad(&path, format!("unreadable manifest: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(bad(&path, format!("format `{}` is not `{FORMAT}`", manifest.format)).into());
+    }
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(bad(
+            &path,
+            format!(
+                "format version {} is not supported (this build reads {FORMAT_VERSION})",
+                manifest.format_version
+            ),
+        )
+        .into());
+    }
+    let m = &manifest.meta;
+    let outputs = m.targets() * if m.config.heteroscedastic { 2 } else { 1 };
+    let consistent = manifest.widths.len() == m.config.hidden.len() + 2
+        && manifest.widths.first() == Some(&m.inputs())
+        && manifest.widths.last() == Some(&outputs)
+        && m.input_norm.mean.len() == m.inputs()
+        && m.input_norm.std.len() == m.inputs()
+        && m.target_norm.mean.len() == m.targets()
+        && m.target_norm.std.len() == m.targets()
+        && m.noise_var.len() == m.targets();
+    if !consistent {
+        return Err(bad(&path, "layer widths, columns and normalisation disagree").into());
+    }
+    Ok(manifest)
+}
+
+/// Reads a weight file and checks its size and sha256 against the manifest.
+fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
+    let path = dir.join(&expected.file);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let found = digest(&expected.file, &bytes);
+    if found.bytes != expected.bytes {
+        return Err(bad(
+            &path,
+            format!("{} bytes, the manifest says {} (truncated?)", found.bytes, expected.bytes),
+        )
+        .into());
+    }
+    if found.sha256 != expected.sha256 {
+        return Err(bad(&path, "sha256 differs from the manifest (corrupted?)").into());
+    }
+    Ok(bytes)
+}
+
+/// Loads a checkpoint onto `device` (any backend: the record is backend-independent).
+pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Predictor<B>> {
+    let manifest = read_manifest(dir)?;
+    let bytes = read_verified(dir, &manifest.record)?;
+    let record_path = dir.join(RECORD);
+    let record: EnsembleMlpRecord<B> = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, device)
+        .map_err(|e| bad(&record_path, format!("cannot decode the record: {e}")))?;
+    let model = EnsembleMlp {
+        weights: record.weights,
+        biases: record.biases,
+    };
+    let widths = &manifest.widths;
+    let layers = widths.len() - 1;
+    let shapes_ok = model.weights.len() == layers
+        && model.biases.len() == layers
+        && (0..layers).all(|i| {
+            let m = model.weights[0].dims()[0];
+            model.weights[i].dims() == [m, widths[i], widths[i + 1]]
+                && model.biases[i].dims() == [m, 1, widths[i + 1]]
+        });
+    if !shapes_ok || model.members() != manifest.meta.config.members {
+        return Err(bad(&record_path, "tensor shapes disagree with the manifest").into());
+    }
+    Ok(Predictor::new(model, manifest.meta, device.clone()))
+}
+
+fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8>, String> {
+    let f32_bytes = |t: Tensor<B, 3>| -> Vec<u8> {
+        let v: Vec<f32> = t.into_data().to_vec().expect("weights are f32");
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    };
+    let f64_bytes = |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (i, (w, b)) in p.model.weights.iter().zip(&p.model.biases).enumerate() {
+        let [m, fan_in, fan_out] = w.dims();
+        owned.push((format!("layers.{i}.weight"), Dtype::F32, vec![m, fan_in, fan_out], f32_bytes(w.val())));
+        owned.push((format!("layers.{i}.bias"), Dtype::F32, vec![m, fan_out], f32_bytes(b.val())));
+    }
+    let meta = &p.meta;
+    for (name, v) in [
+        ("input_mean", &meta.input_norm.mean),
+        ("input_std", &meta.input_norm.std),
+        ("target_mean", &meta.target_norm.mean),
+        ("target_std", &meta.target_norm.std),
+        ("noise_var", &meta.noise_var),
+    ] {
+        owned.push((name.into(), Dtype::F64, vec![v.len()], f64_bytes(v)));
+    }
+    let views = owned
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            TensorView::new(*dtype, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let inputs: Vec<String> = meta
+        .schema
+        .space
+        .names()
+        .into_iter()
+        .chain(meta.schema.context.iter().cloned())
+        .collect();
+    let targets: Vec<&String> = meta.schema.targets.iter().map(|t| &t.name).collect();
+    let info: HashMap<String, String> = [
+        ("activation", serde_json::to_string(&meta.config.activation)),
+        ("input_transform", serde_json::to_string(&meta.config.input_transform)),
+        ("heteroscedastic", serde_json::to_string(&meta.config.heteroscedastic)),
+        ("inputs", serde_json::to_string(&inputs)),
+        ("targets", serde_json::to_string(&targets)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.expect("plain values serialise")))
+    .collect();
+    safetensors::tensor::serialize(views, &Some(info)).map_err(|e| e.to_string())
+}
+
+/// Reads the safetensors export of a checkpoint: `(name, shape, values)` for every tensor,
+/// values widened to f64. Verifies the digest first.
+pub fn read_safetensors(dir: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+    let manifest = read_manifest(dir)?;
+    let bytes = read_verified(dir, &manifest.safetensors)?;
+    let path: PathBuf = dir.join(SAFETENSORS);
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e.to_string()))?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        let values = match view.dtype() {
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                .collect(),
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+            other => return Err(bad(&path, format!("tensor `{name}` has dtype {other:?}")).into()),
+        };
+        out.push((name, view.shape().to_vec(), values));
+    }
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! Training configuration of the ensemble: plain data, validated once by [`EnsembleConfig::validate`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::predictor::PredictorError;
+
+/// How mixture weights are transformed before standardisation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum InputTransform {
+    /// `w`.
+    Identity,
+    /// `sqrt(w)`: spreads small weights apart.
+    Sqrt,
+    /// `ln(w + eps)`: returns diminish with more data of a domain.
+    Log {
+        /// Offset that keeps zero weights finite.
+        eps: f64,
+    },
+}
+
+impl InputTransform {
+    /// Applies the transform to one weight.
+    pub fn apply(self, w: f64) -> f64 {
+        match self {
+            InputTransform::Identity => w,
+            InputTransform::Sqrt => w.sqrt(),
+            InputTransform::Log { eps } => (w + eps).ln(),
+        }
+    }
+}
+
+/// Hidden-layer non-linearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// x * sigmoid(x).
+    Silu,
+    /// Gaussian error linear unit (exact, erf form).
+    Gelu,
+    /// tanh(x).
+    Tanh,
+}
+
+/// Configuration of a deep ensemble of MLPs. Every field has a default that works on the
+/// shipped RegMix and Olmix data without tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleConfig {
+    /// Ensemble size M.
+    pub members: usize,
+    /// Width of each hidden layer.
+    pub hidden: Vec<usize>,
+    /// Hidden non-linearity.
+    pub activation: Activation,
+    /// Transform of mixture weights (context inputs are only standardised).
+    pub input_transform: InputTransform,
+    /// Each member also predicts a variance and trains with Gaussian NLL.
+    pub heteroscedastic: bool,
+    /// Each member sees a bootstrap resample of the training rows.
+    pub bootstrap: bool,
+    /// Share of the training rows held out for early stopping and noise estimation, in [0, 0.5].
+    pub validation_fraction: f64,
+    /// Upper bound on training epochs.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    /// Rows per step per member; 0 means the full (resampled) training set.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            members: 8,
+            hidden: vec![128, 128],
+            activation: Activation::Silu,
+            input_transform: InputTransform::Log { eps: 1e-3 },
+            heteroscedastic: false,
+            bootstrap: true,
+            validation_fraction: 0.1,
+            max_epochs: 1000,
+            patience: 100,
+            batch_size: 64,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+        }
+    }
+}
+
+impl EnsembleConfig {
+    /// Reads a config from TOML (missing fields take their defaults) and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
+        let config: EnsembleConfig =
+            toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), PredictorError> {
+        let problem = if self.members == 0 {
+            "`members` must be at least 1"
+        } else if self.hidden.contains(&0) {
+            "every `hidden` width must be at least 1"
+        } else if !(0.0..=0.5).contains(&self.validation_fraction) {
+            "`validation_fraction` must lie in [0, 0.5]"
+        } else if self.max_epochs == 0 {
+            "`max_epochs` must be at least 1"
+        } else if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            "`learning_rate` must be positive"
+        } else if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            "`weight_decay` must be non-negative"
+        } else if matches!(self.input_transform, InputTransform::Log { eps } if !(eps > 0.0 && eps.is_finite()))
+        {
+            "the log transform's `eps` must be positive"
+        } else {
+            return Ok(());
+        };
+        Err(PredictorError::Config(problem.into()))
+    }
+}

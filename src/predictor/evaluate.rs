@@ -1,0 +1,101 @@
+//! Held-out evaluation and k-fold cross-validation.
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::predictor::metrics::{TargetMetrics, score};
+use crate::predictor::{EnsembleConfig, Prediction, Predictor, PredictorError, TrainObserver, fit};
+use crate::runs::{Runs, kfold};
+
+/// Predictions for evaluated runs, aligned with them, and the scores per target.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Run keys, `[n]`.
+    pub keys: Vec<String>,
+    /// Fold that predicted each run (0 for a held-out file), `[n]`.
+    pub fold: Vec<usize>,
+    /// Observed outcomes, `[n][targets]`.
+    pub truth: Vec<Vec<f64>>,
+    /// The predictions, `[n][targets]` per field.
+    pub prediction: Prediction,
+    /// One entry per target.
+    pub metrics: Vec<TargetMetrics>,
+}
+
+impl Evaluation {
+    fn new(runs: &Runs, fold: Vec<usize>, prediction: Prediction) -> Self {
+        let metrics = runs
+            .schema
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(j, t)| {
+                let col = |v: &[Vec<f64>]| v.iter().map(|r| r[j]).collect::<Vec<_>>();
+                score(
+                    &t.name,
+                    &col(&prediction.mean),
+                    &col(&prediction.total_std),
+                    &runs.target(j),
+                )
+            })
+            .collect();
+        Evaluation {
+            keys: runs.keys.clone(),
+            fold,
+            truth: runs.outcomes.clone(),
+            prediction,
+            metrics,
+        }
+    }
+}
+
+/// Scores `predictor` on held-out `runs` (read with the predictor's schema).
+pub fn evaluate<B: Backend>(predictor: &Predictor<B>, runs: &Runs) -> Result<Evaluation, PredictorError> {
+    let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
+    Ok(Evaluation::new(runs, vec![0; runs.len()], prediction))
+}
+
+/// k-fold cross-validation: each fold's model is trained (with its own early-stopping split)
+/// on the other folds only; returns the out-of-fold predictions for every run. Fold `f` trains
+/// with seed `seed + f`.
+pub fn cross_validate<B: AutodiffBackend>(
+    runs: &Runs,
+    config: &EnsembleConfig,
+    folds: usize,
+    seed: u64,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<Evaluation, PredictorError> {
+    if folds < 2 || folds > runs.len() {
+        return Err(PredictorError::Config(format!(
+            "--folds must lie in [2, {}] (the number of runs)",
+            runs.len()
+        )));
+    }
+    let t = runs.schema.targets.len();
+    let empty = || vec![vec![0.0; t]; runs.len()];
+    let mut oof = Prediction {
+        mean: empty(),
+        epistemic_std: empty(),
+        aleatoric_std: empty(),
+        total_std: empty(),
+    };
+    let mut fold_of = vec![0; runs.len()];
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (f, (train, test)) in kfold(runs.len(), folds, &mut rng).into_iter().enumerate() {
+        observer.stage(&format!("fold {}/{folds}", f + 1));
+        let predictor = fit::<B>(&runs.subset(&train), config, seed + f as u64, device, observer)?;
+        let held = runs.subset(&test);
+        let p = predictor.predict(&held.mixtures, &held.context)?;
+        for (k, &row) in test.iter().enumerate() {
+            fold_of[row] = f;
+            oof.mean[row] = p.mean[k].clone();
+            oof.epistemic_std[row] = p.epistemic_std[k].clone();
+            oof.aleatoric_std[row] = p.aleatoric_std[k].clone();
+            oof.total_std[row] = p.total_std[k].clone();
+        }
+    }
+    Ok(Evaluation::new(runs, fold_of, oof))
+}

@@ -1,0 +1,279 @@
+//! The Mixture Performance Predictor: a deep ensemble of MLPs mapping a mixture (plus optional
+//! context) to every target at once, with the spread between members as epistemic uncertainty.
+//!
+//! Configuration ([`EnsembleConfig`]) and fitted model ([`Predictor`]) are separate types:
+//! [`fit`] turns runs and a config into a predictor; [`checkpoint`] saves and loads it.
+
+pub mod checkpoint;
+mod config;
+mod evaluate;
+pub mod metrics;
+mod model;
+mod train;
+
+pub use config::{Activation, EnsembleConfig, InputTransform};
+pub use evaluate::{Evaluation, cross_validate, evaluate};
+pub use model::{EnsembleMlp, EnsembleMlpRecord};
+pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::runs::Schema;
+
+/// Why a predictor could not be trained, used or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorError {
+    /// A training configuration value is out of range or the TOML is malformed.
+    #[error("invalid training config: {0}")]
+    Config(String),
+    /// Too few runs to train on.
+    #[error("{rows} runs are too few to train on (need at least {needed})")]
+    TooFewRuns {
+        /// Runs given.
+        rows: usize,
+        /// Runs needed.
+        needed: usize,
+    },
+    /// The runs name no target.
+    #[error("no target to train on: name at least one")]
+    NoTargets,
+    /// Inputs have a different width than the model expects.
+    #[error("the model expects {expected} input columns, the data gives {found}")]
+    InputMismatch {
+        /// Width the model was trained with.
+        expected: usize,
+        /// Width of the data.
+        found: usize,
+    },
+    /// A checkpoint file is missing, corrupted, truncated or inconsistent with its manifest.
+    #[error("checkpoint {path}: {problem}")]
+    Checkpoint {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The output directory exists already.
+    #[error("{path} exists already (pass --force to replace it)")]
+    OutputExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The loss became NaN or infinite during training.
+    #[error("training diverged at epoch {epoch} (loss {loss}); lower the learning rate")]
+    Diverged {
+        /// Epoch at which it happened.
+        epoch: usize,
+        /// The loss value.
+        loss: f64,
+    },
+}
+
+/// Per-column affine standardisation: `z = (x - mean) / std`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    /// Column means, `[columns]`.
+    pub mean: Vec<f64>,
+    /// Column standard deviations (1 where a column is constant), `[columns]`.
+    pub std: Vec<f64>,
+}
+
+impl Normalizer {
+    /// Fits means and standard deviations of the columns of `rows` (`[n][columns]`, n >= 1).
+    pub fn fit(rows: &[Vec<f64>]) -> Self {
+        let n = rows.len() as f64;
+        let d = rows[0].len();
+        let mean: Vec<f64> = (0..d)
+            .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n)
+            .collect();
+        let std = (0..d)
+            .map(|j| {
+                let var = rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;
+                if var > 1e-18 { var.sqrt() } else { 1.0 }
+            })
+            .collect();
+        Normalizer { mean, std }
+    }
+}
+
+/// Everything about a fitted predictor except its weights: what a checkpoint's manifest holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorMeta {
+    /// Input and target columns.
+    pub schema: Schema,
+    /// The configuration it was trained with.
+    pub config: EnsembleConfig,
+    /// The seed it was trained with.
+    pub seed: u64,
+    /// Standardisation of the transformed inputs (mixture then context), `[inputs]`.
+    pub input_norm: Normalizer,
+    /// Standardisation of the targets, `[targets]`.
+    pub target_norm: Normalizer,
+    /// Homoscedastic aleatoric variance per target in target units², estimated on the
+    /// validation split as held-out MSE minus mean epistemic variance; unused when
+    /// heteroscedastic. `[targets]`
+    pub noise_var: Vec<f64>,
+    /// How training went.
+    pub report: TrainReport,
+}
+
+impl PredictorMeta {
+    /// Number of model inputs: domains plus context columns.
+    pub fn inputs(&self) -> usize {
+        self.schema.mixture_columns.len() + self.schema.context.len()
+    }
+
+    /// Number of targets.
+    pub fn targets(&self) -> usize {
+        self.schema.targets.len()
+    }
+
+    /// Standardised model inputs, row-major `[n, inputs]`, from mixtures `[n][domains]` and
+    /// context `[n][context]`.
+    pub fn features(&self, mixtures: &[Vec<f64>], context: &[Vec<f64>]) -> Result<Vec<f32>, PredictorError> {
+        let mut out = Vec::with_capacity(mixtures.len() * self.inputs());
+        for (i, w) in mixtures.iter().enumerate() {
+            let c = context.get(i).map_or(&[][..], Vec::as_slice);
+            if w.len() + c.len() != self.inputs() {
+                return Err(PredictorError::InputMismatch {
+                    expected: self.inputs(),
+                    found: w.len() + c.len(),
+                });
+            }
+            let raw = w
+                .iter()
+                .map(|&x| self.config.input_transform.apply(x))
+                .chain(c.iter().copied());
+            for (j, x) in raw.enumerate() {
+                out.push(((x - self.input_norm.mean[j]) / self.input_norm.std[j]) as f32);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Predictive distribution per row and target, in target units. Each field is `[n][targets]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Ensemble mean of the member means.
+    pub mean: Vec<Vec<f64>>,
+    /// Standard deviation of the member means (model uncertainty).
+    pub epistemic_std: Vec<Vec<f64>>,
+    /// Noise: root mean of member variances (heteroscedastic) or the fitted noise level.
+    pub aleatoric_std: Vec<Vec<f64>>,
+    /// `sqrt(epistemic² + aleatoric²)`.
+    pub total_std: Vec<Vec<f64>>,
+}
+
+/// A fitted ensemble on backend `B`, ready to score mixtures.
+#[derive(Debug, Clone)]
+pub struct Predictor<B: Backend> {
+    /// The weights.
+    pub model: EnsembleMlp<B>,
+    /// Columns, normalisation and training record.
+    pub meta: PredictorMeta,
+    device: B::Device,
+}
+
+/// Rows scored per forward pass: bounds activation memory at about
+/// `members * ROWS * max(hidden) * 4` bytes (32 MiB for 8 x 128).
+const CHUNK_ROWS: usize = 8192;
+
+impl<B: Backend> Predictor<B> {
+    /// Assembles a predictor from its parts.
+    pub fn new(model: EnsembleMlp<B>, meta: PredictorMeta, device: B::Device) -> Self {
+        Predictor { model, meta, device }
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Raw member outputs in target units for standardised features `[n, inputs]`:
+    /// means `[M][n][targets]` and, when heteroscedastic, variances of the same shape.
+    pub fn member_outputs(&self, features: &[f32]) -> (Vec<Vec<Vec<f64>>>, Option<Vec<Vec<Vec<f64>>>>) {
+        let d = self.meta.inputs();
+        let t = self.meta.targets();
+        let m = self.model.members();
+        let n = features.len() / d;
+        let hetero = self.meta.config.heteroscedastic;
+        let mut means = vec![Vec::with_capacity(n); m];
+        let mut vars = hetero.then(|| vec![Vec::with_capacity(n); m]);
+        let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
+        for chunk in features.chunks(CHUNK_ROWS * d) {
+            let rows = chunk.len() / d;
+            let x = Tensor::<B, 2>::from_data(TensorData::new(chunk.to_vec(), [rows, d]), &self.device);
+            let out = self.model.forward_shared(x, self.meta.config.activation);
+            let width = out.dims()[2];
+            let values: Vec<f32> = out
+                .into_data()
+                .to_vec()
+                .expect("the model outputs f32");
+            for (k, member) in values.chunks(rows * width).enumerate() {
+                for row in member.chunks(width) {
+                    means[k].push((0..t).map(|j| f64::from(row[j]) * sd[j] + mu[j]).collect());
+                    if let Some(vars) = vars.as_mut() {
+                        vars[k].push(
+                            (0..t)
+                                .map(|j| softplus(f64::from(row[t + j])) * sd[j] * sd[j])
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        (means, vars)
+    }
+
+    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
+    pub fn predict(&self, mixtures: &[Vec<f64>], context: &[Vec<f64>]) -> Result<Prediction, PredictorError> {
+        let features = self.meta.features(mixtures, context)?;
+        let (means, vars) = self.member_outputs(&features);
+        Ok(combine(&means, vars.as_deref(), &self.meta.noise_var))
+    }
+}
+
+/// `ln(1 + e^x)`, the member variance link; matches burn's softplus with beta = 1.
+pub(crate) fn softplus(x: f64) -> f64 {
+    if x > 20.0 { x } else { x.exp().ln_1p() }
+}
+
+/// Combines member means `[M][n][t]` (and member variances, when heteroscedastic) into the
+/// predictive distribution; `noise_var` `[t]` is the aleatoric variance otherwise.
+pub(crate) fn combine(
+    means: &[Vec<Vec<f64>>],
+    vars: Option<&[Vec<Vec<f64>>]>,
+    noise_var: &[f64],
+) -> Prediction {
+    let m = means.len() as f64;
+    let n = means[0].len();
+    let t = noise_var.len();
+    let mut p = Prediction {
+        mean: Vec::with_capacity(n),
+        epistemic_std: Vec::with_capacity(n),
+        aleatoric_std: Vec::with_capacity(n),
+        total_std: Vec::with_capacity(n),
+    };
+    for i in 0..n {
+        let mut row = [vec![0.0; t], vec![0.0; t], vec![0.0; t], vec![0.0; t]];
+        for j in 0..t {
+            let mean = means.iter().map(|mm| mm[i][j]).sum::<f64>() / m;
+            let epi = means.iter().map(|mm| (mm[i][j] - mean).powi(2)).sum::<f64>() / m;
+            let alea = vars.map_or(noise_var[j], |v| v.iter().map(|vv| vv[i][j]).sum::<f64>() / m);
+            row[0][j] = mean;
+            row[1][j] = epi.sqrt();
+            row[2][j] = alea.sqrt();
+            row[3][j] = (epi + alea).sqrt();
+        }
+        let [mean, epi, alea, total] = row;
+        p.mean.push(mean);
+        p.epistemic_std.push(epi);
+        p.aleatoric_std.push(alea);
+        p.total_std.push(total);
+    }
+    p
+}

@@ -1,0 +1,449 @@
+//! Logged runs: one row per proxy training, its mixture, optional context and outcomes.
+//!
+//! Three layouts are read: (a) one wide CSV with mixture and outcome columns, (b) a mixture
+//! CSV and an outcome CSV joined on a key column (the RegMix and Olmix files as published),
+//! (c) JSONL with one flat object per run. Every problem is reported with file, line and column.
+
+mod spec;
+mod table;
+
+pub use spec::{DataSpec, Direction, TargetSpec};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::space::{Space, simplex_sum_error};
+use table::Table;
+
+/// Why logged runs were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    /// The data spec is malformed.
+    #[error("{path}: {message}")]
+    Spec {
+        /// The spec file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file is not valid CSV / JSONL.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file has a header but no rows.
+    #[error("{path}: no rows")]
+    NoRows {
+        /// The data file.
+        path: PathBuf,
+    },
+    /// A column the spec or checkpoint needs is absent.
+    #[error("{path}: missing column `{column}`")]
+    MissingColumn {
+        /// The data file.
+        path: PathBuf,
+        /// The column that was looked for.
+        column: String,
+    },
+    /// A column looks like a mixture column but is not a domain of the space.
+    #[error("{path}: column `{column}` has the mixture prefix but is not a domain of the space")]
+    UnknownColumn {
+        /// The data file.
+        path: PathBuf,
+        /// The unexpected column.
+        column: String,
+    },
+    /// A header names the same column twice.
+    #[error("{path}: column `{column}` appears twice in the header")]
+    DuplicateColumn {
+        /// The data file.
+        path: PathBuf,
+        /// The repeated column.
+        column: String,
+    },
+    /// No column matched the mixture prefix or list.
+    #[error("{path}: no mixture columns found")]
+    NoMixtureColumns {
+        /// The data file.
+        path: PathBuf,
+    },
+    /// A cell is empty, not a number, NaN/inf, or a negative weight.
+    #[error("{path}:{line}: column `{column}`: value `{value}` {problem}")]
+    Cell {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The column.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A mixture row does not sum to 1 within the tolerance.
+    #[error(
+        "{path}:{line}: mixture weights sum to {sum}, not 1 (tolerance {tolerance}; set `renormalize` to rescale)"
+    )]
+    NotOnSimplex {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The row's sum.
+        sum: f64,
+        /// The accepted deviation.
+        tolerance: f64,
+    },
+    /// A mixture row has all weights zero, so it cannot be renormalised.
+    #[error("{path}:{line}: all mixture weights are zero")]
+    ZeroMixture {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+    },
+    /// Two rows of one file share a key.
+    #[error("{path}:{line}: key `{key}` already used on line {first_line}")]
+    DuplicateKey {
+        /// The data file.
+        path: PathBuf,
+        /// Line of the second occurrence.
+        line: u64,
+        /// Line of the first occurrence.
+        first_line: u64,
+        /// The key.
+        key: String,
+    },
+    /// A key in one file of a join has no row in the other.
+    #[error("{path}:{line}: key `{key}` has no row in {other}")]
+    UnmatchedKey {
+        /// The file holding the key.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The key.
+        key: String,
+        /// The file lacking it.
+        other: PathBuf,
+    },
+    /// A `mean_of` target matched no column.
+    #[error("{path}: target `{target}` averages no columns")]
+    EmptyMean {
+        /// The outcome file.
+        path: PathBuf,
+        /// The target's name.
+        target: String,
+    },
+}
+
+/// The columns a model reads and predicts: fixed at training time, stored in the checkpoint
+/// and reused to read any later file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    /// The mixture space.
+    pub space: Space,
+    /// The mixture column of each domain, in domain order.
+    pub mixture_columns: Vec<String>,
+    /// Context columns (extra inputs), in input order.
+    pub context: Vec<String>,
+    /// Targets with `mean_of = ["*"]` expanded to explicit columns.
+    pub targets: Vec<TargetSpec>,
+}
+
+/// Validated logged runs. Row `i` of every field describes the same run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runs {
+    /// What the columns mean.
+    pub schema: Schema,
+    /// Run identifiers: the key column, or the 1-based line number when there is no key. `[n]`
+    pub keys: Vec<String>,
+    /// Mixture weights on the simplex, `[n][domains]`.
+    pub mixtures: Vec<Vec<f64>>,
+    /// Context inputs, `[n][context]`.
+    pub context: Vec<Vec<f64>>,
+    /// Outcomes in target order, `[n][targets]`; empty rows when read without targets.
+    pub outcomes: Vec<Vec<f64>>,
+}
+
+impl Runs {
+    /// Reads the runs a spec describes, resolving the schema from the spec.
+    pub fn load(spec: &DataSpec) -> Result<Self> {
+        let mixtures = Table::read(&spec.mixtures)?;
+        let (space, mixture_columns) = spec.resolve_space(&mixtures.header)?;
+        if spec.space.is_some() && !space.column_prefix.is_empty() {
+            for h in &mixtures.header {
+                if h.starts_with(&space.column_prefix) && !mixture_columns.contains(h) {
+                    return Err(RunsError::UnknownColumn {
+                        path: mixtures.path.clone(),
+                        column: h.clone(),
+                    }
+                    .into());
+                }
+            }
+        }
+        let outcomes = spec.outcomes.as_deref().map(Table::read).transpose()?;
+        let outcome_table = outcomes.as_ref().unwrap_or(&mixtures);
+        let mut used: Vec<&str> = mixture_columns.iter().map(String::as_str).collect();
+        used.extend(spec.context.iter().map(String::as_str));
+        used.extend(spec.key.as_deref());
+        used.extend(spec.ignore.iter().map(String::as_str));
+        let targets = spec
+            .targets
+            .iter()
+            .map(|t| expand_target(t, outcome_table, &used))
+            .collect::<Result<_, _>>()?;
+        let schema = Schema {
+            space,
+            mixture_columns,
+            context: spec.context.clone(),
+            targets,
+        };
+        Self::assemble(spec, schema, mixtures, outcomes)
+    }
+
+    /// Reads runs with a fixed schema (a checkpoint's). With `with_targets == false` only the
+    /// mixtures and context are read (candidates to score).
+    pub fn load_with_schema(spec: &DataSpec, schema: &Schema, with_targets: bool) -> Result<Self> {
+        let mixtures = Table::read(&spec.mixtures)?;
+        let outcomes = spec.outcomes.as_deref().map(Table::read).transpose()?;
+        let mut schema = schema.clone();
+        if !with_targets {
+            schema.targets.clear();
+        }
+        Self::assemble(spec, schema, mixtures, outcomes)
+    }
+
+    fn assemble(
+        spec: &DataSpec,
+        schema: Schema,
+        mixtures: Table,
+        outcomes: Option<Table>,
+    ) -> Result<Self> {
+        let mix_cols = schema
+            .mixture_columns
+            .iter()
+            .map(|c| mixtures.column(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_col = spec.key.as_deref().map(|k| mixtures.column(k)).transpose()?;
+        let keys: Vec<String> = mixtures
+            .rows
+            .iter()
+            .map(|(line, cells)| key_col.map_or_else(|| line.to_string(), |k| cells[k].clone()))
+            .collect();
+        if key_col.is_some() {
+            index_keys(&mixtures, &keys)?;
+        }
+        // Row of the outcome table for each mixture row.
+        let (outcome_table, outcome_rows): (&Table, Vec<usize>) = match &outcomes {
+            Some(o) => (o, join(&mixtures, &keys, o, spec.key.as_deref().unwrap_or_default())?),
+            None => (&mixtures, (0..mixtures.rows.len()).collect()),
+        };
+        let mut runs = Runs {
+            schema,
+            keys,
+            mixtures: Vec::with_capacity(mixtures.rows.len()),
+            context: Vec::with_capacity(mixtures.rows.len()),
+            outcomes: Vec::with_capacity(mixtures.rows.len()),
+        };
+        for (row, &orow) in outcome_rows.iter().enumerate() {
+            runs.mixtures
+                .push(read_mixture(&mixtures, row, &mix_cols, spec)?);
+            let context = runs
+                .schema
+                .context
+                .iter()
+                .map(|c| match mixtures.column(c) {
+                    Ok(col) => mixtures.number(row, col),
+                    Err(_) => outcome_table.number(orow, outcome_table.column(c)?),
+                })
+                .collect::<Result<_, _>>()?;
+            runs.context.push(context);
+            let outcome = runs
+                .schema
+                .targets
+                .iter()
+                .map(|t| target_value(t, outcome_table, orow))
+                .collect::<Result<_, _>>()?;
+            runs.outcomes.push(outcome);
+        }
+        Ok(runs)
+    }
+
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there are no runs (never after a successful load).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The runs at `rows`, in that order.
+    pub fn subset(&self, rows: &[usize]) -> Self {
+        let pick = |v: &Vec<Vec<f64>>| rows.iter().map(|&i| v[i].clone()).collect();
+        Runs {
+            schema: self.schema.clone(),
+            keys: rows.iter().map(|&i| self.keys[i].clone()).collect(),
+            mixtures: pick(&self.mixtures),
+            context: pick(&self.context),
+            outcomes: pick(&self.outcomes),
+        }
+    }
+
+    /// One target's outcomes, `[n]`.
+    pub fn target(&self, t: usize) -> Vec<f64> {
+        self.outcomes.iter().map(|o| o[t]).collect()
+    }
+}
+
+/// Splits `0..n` into `k` shuffled folds of near-equal size; returns `(train, test)` row
+/// indices per fold. Requires `2 <= k <= n`.
+pub fn kfold<R: Rng + ?Sized>(n: usize, k: usize, rng: &mut R) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    (0..k)
+        .map(|f| {
+            let (test, train): (Vec<usize>, Vec<usize>) =
+                order.iter().enumerate().map(|(i, &r)| (i % k == f, r)).fold(
+                    (Vec::new(), Vec::new()),
+                    |(mut te, mut tr), (is_test, r)| {
+                        if is_test { te.push(r) } else { tr.push(r) }
+                        (te, tr)
+                    },
+                );
+            (train, test)
+        })
+        .collect()
+}
+
+fn index_keys<'a>(table: &Table, keys: &'a [String]) -> Result<HashMap<&'a str, usize>, RunsError> {
+    let mut index = HashMap::with_capacity(keys.len());
+    for (row, key) in keys.iter().enumerate() {
+        if let Some(first) = index.insert(key.as_str(), row) {
+            return Err(RunsError::DuplicateKey {
+                path: table.path.clone(),
+                line: table.rows[row].0,
+                first_line: table.rows[first].0,
+                key: key.clone(),
+            });
+        }
+    }
+    Ok(index)
+}
+
+/// For each mixture row, the outcome row with the same key; every key must match both ways.
+fn join(mixtures: &Table, keys: &[String], outcomes: &Table, key: &str) -> Result<Vec<usize>> {
+    let okey = outcomes.column(key)?;
+    let okeys: Vec<String> = outcomes.rows.iter().map(|(_, c)| c[okey].clone()).collect();
+    let oindex = index_keys(outcomes, &okeys)?;
+    let unmatched = |table: &Table, row: usize, key: &str, other: &Table| RunsError::UnmatchedKey {
+        path: table.path.clone(),
+        line: table.rows[row].0,
+        key: key.into(),
+        other: other.path.clone(),
+    };
+    let rows = keys
+        .iter()
+        .enumerate()
+        .map(|(row, k)| {
+            oindex
+                .get(k.as_str())
+                .copied()
+                .ok_or_else(|| unmatched(mixtures, row, k, outcomes))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if rows.len() != okeys.len() {
+        let mindex: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let (row, k) = okeys
+            .iter()
+            .enumerate()
+            .find(|(_, k)| !mindex.contains(k.as_str()))
+            .expect("fewer matches than outcome rows implies an unmatched outcome key");
+        return Err(unmatched(outcomes, row, k, mixtures).into());
+    }
+    Ok(rows)
+}
+
+fn read_mixture(
+    table: &Table,
+    row: usize,
+    cols: &[usize],
+    spec: &DataSpec,
+) -> Result<Vec<f64>, RunsError> {
+    let line = table.rows[row].0;
+    let mut w = Vec::with_capacity(cols.len());
+    for &c in cols {
+        let x = table.number(row, c)?;
+        if x < 0.0 {
+            return Err(RunsError::Cell {
+                path: table.path.clone(),
+                line,
+                column: table.header[c].clone(),
+                value: table.rows[row].1[c].clone(),
+                problem: "is a negative mixture weight",
+            });
+        }
+        w.push(x);
+    }
+    let sum: f64 = w.iter().sum();
+    if sum <= 0.0 {
+        return Err(RunsError::ZeroMixture {
+            path: table.path.clone(),
+            line,
+        });
+    }
+    if simplex_sum_error(&w) > spec.tolerance && !spec.renormalize {
+        return Err(RunsError::NotOnSimplex {
+            path: table.path.clone(),
+            line,
+            sum,
+            tolerance: spec.tolerance,
+        });
+    }
+    // Within tolerance, rows are rescaled too: published files round weights (RegMix to 1e-3).
+    w.iter_mut().for_each(|x| *x /= sum);
+    Ok(w)
+}
+
+fn expand_target(t: &TargetSpec, table: &Table, used: &[&str]) -> Result<TargetSpec, RunsError> {
+    let mut t = t.clone();
+    if t.mean_of == ["*"] {
+        t.mean_of = table
+            .header
+            .iter()
+            .filter(|h| !used.contains(&h.as_str()))
+            .cloned()
+            .collect();
+        if t.mean_of.is_empty() {
+            return Err(RunsError::EmptyMean {
+                path: table.path.clone(),
+                target: t.name,
+            });
+        }
+    }
+    Ok(t)
+}
+
+fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsError> {
+    if t.mean_of.is_empty() {
+        let col = table.column(t.column.as_deref().unwrap_or(&t.name))?;
+        return table.number(row, col);
+    }
+    let mut sum = 0.0;
+    for c in &t.mean_of {
+        sum += table.number(row, table.column(c)?)?;
+    }
+    Ok(sum / t.mean_of.len() as f64)
+}

@@ -1,0 +1,159 @@
+//! Reading CSV and JSONL files into a table of raw cells that remember their line.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, io};
+use crate::runs::RunsError;
+
+/// A file read as text cells: a header and rows, each row with its 1-based line number.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub path: PathBuf,
+    pub header: Vec<String>,
+    /// `(line, cells)`, `cells.len() == header.len()`.
+    pub rows: Vec<(u64, Vec<String>)>,
+}
+
+impl Table {
+    /// Reads `path` as JSONL when it ends in `.jsonl` or `.ndjson`, as CSV otherwise.
+    pub fn read(path: &Path) -> Result<Self> {
+        let jsonl = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson")
+        );
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let table = if jsonl {
+            Self::parse_jsonl(&text, path)?
+        } else {
+            Self::parse_csv(&text, path)?
+        };
+        if table.rows.is_empty() {
+            return Err(RunsError::NoRows { path: path.into() }.into());
+        }
+        Ok(table)
+    }
+
+    fn parse_csv(text: &str, path: &Path) -> Result<Self, RunsError> {
+        let parse = |e: csv::Error| RunsError::Parse {
+            path: path.into(),
+            line: e.position().map_or(0, |p| p.line()),
+            message: e.to_string(),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(parse)?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        check_unique_header(&header, path)?;
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(parse)?;
+            let line = record.position().map_or(0, |p| p.line());
+            rows.push((line, record.iter().map(str::to_owned).collect()));
+        }
+        Ok(Table {
+            path: path.into(),
+            header,
+            rows,
+        })
+    }
+
+    /// Each non-blank line is one flat JSON object; the header is the union of keys in
+    /// first-seen order, and a key absent from a row reads as an empty cell.
+    fn parse_jsonl(text: &str, path: &Path) -> Result<Self, RunsError> {
+        let mut header: Vec<String> = Vec::new();
+        let mut objects = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i as u64 + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| RunsError::Parse {
+                    path: path.into(),
+                    line,
+                    message: e.to_string(),
+                })?;
+            let serde_json::Value::Object(map) = value else {
+                return Err(RunsError::Parse {
+                    path: path.into(),
+                    line,
+                    message: "expected a JSON object per line".into(),
+                });
+            };
+            for k in map.keys() {
+                if !header.contains(k) {
+                    header.push(k.clone());
+                }
+            }
+            objects.push((line, map));
+        }
+        let rows = objects
+            .into_iter()
+            .map(|(line, map)| {
+                let cells = header
+                    .iter()
+                    .map(|h| match map.get(h) {
+                        None | Some(serde_json::Value::Null) => String::new(),
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                    })
+                    .collect();
+                (line, cells)
+            })
+            .collect();
+        Ok(Table {
+            path: path.into(),
+            header,
+            rows,
+        })
+    }
+
+    /// Index of `column`, or an error naming the file and the column.
+    pub fn column(&self, column: &str) -> Result<usize, RunsError> {
+        self.header
+            .iter()
+            .position(|h| h == column)
+            .ok_or_else(|| RunsError::MissingColumn {
+                path: self.path.clone(),
+                column: column.to_owned(),
+            })
+    }
+
+    /// The number in row `row`, column `col`: finite, else an error naming file, line, column.
+    pub fn number(&self, row: usize, col: usize) -> Result<f64, RunsError> {
+        let (line, cells) = &self.rows[row];
+        let cell = &cells[col];
+        let fail = |problem| RunsError::Cell {
+            path: self.path.clone(),
+            line: *line,
+            column: self.header[col].clone(),
+            value: cell.clone(),
+            problem,
+        };
+        if cell.is_empty() {
+            return Err(fail("is empty"));
+        }
+        let x: f64 = cell.parse().map_err(|_| fail("is not a number"))?;
+        if !x.is_finite() {
+            return Err(fail("is not finite"));
+        }
+        Ok(x)
+    }
+}
+
+fn check_unique_header(header: &[String], path: &Path) -> Result<(), RunsError> {
+    for (i, h) in header.iter().enumerate() {
+        if header[..i].contains(h) {
+            return Err(RunsError::DuplicateColumn {
+                path: path.into(),
+                column: h.clone(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Maths on the probability simplex {w : w_i >= 0, sum_i w_i = 1}.
+
+use rand::Rng;
+use rand_distr::{Distribution, Gamma};
+
+/// `|sum(w) - 1|`: how far a weight vector is from summing to one.
+pub fn simplex_sum_error(w: &[f64]) -> f64 {
+    (w.iter().sum::<f64>() - 1.0).abs()
+}
+
+/// Euclidean projection of `v` onto the simplex (Duchi et al., ICML 2008): the closest point
+/// with non-negative entries summing to one. `v` must be non-empty and finite.
+pub fn project_to_simplex(v: &[f64]) -> Vec<f64> {
+    let mut sorted = v.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let mut cumulative = 0.0;
+    let mut theta = 0.0;
+    for (i, &x) in sorted.iter().enumerate() {
+        cumulative += x;
+        let t = (cumulative - 1.0) / (i + 1) as f64;
+        if x - t > 0.0 {
+            theta = t;
+        }
+    }
+    v.iter().map(|x| (x - theta).max(0.0)).collect()
+}
+
+/// One draw from Dirichlet(`alpha`), every `alpha_i > 0`. Sampled as normalised Gamma
+/// variates; a draw whose variates all underflow to zero (tiny alphas) puts all mass on the
+/// largest-alpha coordinate rather than returning NaN.
+pub fn sample_dirichlet<R: Rng + ?Sized>(alpha: &[f64], rng: &mut R) -> Vec<f64> {
+    let mut w: Vec<f64> = alpha
+        .iter()
+        .map(|&a| {
+            Gamma::new(a, 1.0)
+                .expect("alpha is positive and finite")
+                .sample(rng)
+        })
+        .collect();
+    let total: f64 = w.iter().sum();
+    if total > 0.0 {
+        w.iter_mut().for_each(|x| *x /= total);
+    } else {
+        let top = (0..alpha.len())
+            .max_by(|&a, &b| alpha[a].total_cmp(&alpha[b]))
+            .expect("alpha is non-empty");
+        w.iter_mut().enumerate().for_each(|(i, x)| *x = f64::from(u8::from(i == top)));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn assert_on_simplex(w: &[f64]) {
+        assert!(w.iter().all(|&x| x >= 0.0), "{w:?} has a negative weight");
+        assert!(simplex_sum_error(w) < 1e-9, "{w:?} does not sum to 1");
+    }
+
+    proptest! {
+        #[test]
+        fn projection_lands_on_simplex(v in prop::collection::vec(-5.0f64..5.0, 1..40)) {
+            assert_on_simplex(&project_to_simplex(&v));
+        }
+
+        #[test]
+        fn projection_fixes_simplex_points(seed in 0u64..1000, d in 1usize..30) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let w = sample_dirichlet(&vec![1.0; d], &mut rng);
+            let p = project_to_simplex(&w);
+            for (a, b) in w.iter().zip(&p) {
+                prop_assert!((a - b).abs() < 1e-9);
+            }
+        }
+
+        #[test]
+        fn dirichlet_lands_on_simplex(seed in 0u64..1000, d in 1usize..60, a in 0.001f64..10.0) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            assert_on_simplex(&sample_dirichlet(&vec![a; d], &mut rng));
+        }
+    }
+
+    #[test]
+    fn projection_example() {
+        // Worked by hand: theta = 0.5 for [1, 0.5, -1] -> [0.75, 0.25, 0].
+        let p = project_to_simplex(&[1.0, 0.5, -1.0]);
+        let expected = [0.75, 0.25, 0.0];
+        for (a, b) in p.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{p:?}");
+        }
+    }
+}
