@@ -12,6 +12,10 @@ pub enum InputTransform {
     Identity,
     /// `sqrt(w)`: spreads small weights apart.
     Sqrt,
+    /// `[sqrt(w), w]`: two inputs per domain, so the network sees both the small-weight
+    /// resolution of `sqrt` and the linear share.
+    #[serde(rename = "sqrt-linear")]
+    SqrtLinear,
     /// `ln(w + eps)`: returns diminish with more data of a domain.
     Log {
         /// Offset that keeps zero weights finite.
@@ -20,12 +24,22 @@ pub enum InputTransform {
 }
 
 impl InputTransform {
-    /// Applies the transform to one weight.
-    pub fn apply(self, w: f64) -> f64 {
+    /// Model inputs per domain.
+    pub fn width(self) -> usize {
+        if self == InputTransform::SqrtLinear { 2 } else { 1 }
+    }
+
+    /// Appends the transformed mixture `w` (`[domains]`) to `out` (`width()` values per domain,
+    /// all domains' first values first).
+    pub fn extend(self, w: &[f64], out: &mut Vec<f64>) {
         match self {
-            InputTransform::Identity => w,
-            InputTransform::Sqrt => w.sqrt(),
-            InputTransform::Log { eps } => (w + eps).ln(),
+            InputTransform::Identity => out.extend_from_slice(w),
+            InputTransform::Sqrt => out.extend(w.iter().map(|x| x.sqrt())),
+            InputTransform::SqrtLinear => {
+                out.extend(w.iter().map(|x| x.sqrt()));
+                out.extend_from_slice(w);
+            }
+            InputTransform::Log { eps } => out.extend(w.iter().map(|x| (x + eps).ln())),
         }
     }
 }
@@ -81,7 +95,7 @@ impl Default for EnsembleConfig {
             members: 8,
             hidden: vec![128, 128],
             activation: Activation::Silu,
-            input_transform: InputTransform::Log { eps: 1e-3 },
+            input_transform: InputTransform::SqrtLinear,
             heteroscedastic: false,
             bootstrap: true,
             validation_fraction: 0.1,
@@ -89,7 +103,7 @@ impl Default for EnsembleConfig {
             patience: 100,
             batch_size: 64,
             learning_rate: 3e-3,
-            weight_decay: 1e-4,
+            weight_decay: 1.0,
         }
     }
 }

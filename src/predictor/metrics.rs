@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Two-sided standard-normal quantiles for central intervals: z with P(|Z| <= z) = 0.5, 0.9.
-const Z50: f64 = 0.674_489_750_196_081_7;
-const Z90: f64 = 1.644_853_626_951_472_2;
+pub(crate) const Z50: f64 = 0.674_489_750_196_081_7;
+pub(crate) const Z90: f64 = 1.644_853_626_951_472_2;
 
 /// Scores of one target's predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -121,9 +121,18 @@ pub struct PredictorMeta {
 }
 
 impl PredictorMeta {
-    /// Number of model inputs: domains plus context columns.
+    /// Number of model inputs: transformed domains plus context columns.
     pub fn inputs(&self) -> usize {
-        self.schema.mixture_columns.len() + self.schema.context.len()
+        self.schema.mixture_columns.len() * self.config.input_transform.width()
+            + self.schema.context.len()
+    }
+
+    /// Transformed, unstandardised inputs of one run.
+    pub(crate) fn raw_inputs(&self, w: &[f64], context: &[f64]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.inputs());
+        self.config.input_transform.extend(w, &mut out);
+        out.extend_from_slice(context);
+        out
     }
 
     /// Number of targets.
@@ -137,17 +146,14 @@ impl PredictorMeta {
         let mut out = Vec::with_capacity(mixtures.len() * self.inputs());
         for (i, w) in mixtures.iter().enumerate() {
             let c = context.get(i).map_or(&[][..], Vec::as_slice);
-            if w.len() + c.len() != self.inputs() {
+            let (domains, contexts) = (self.schema.mixture_columns.len(), self.schema.context.len());
+            if w.len() != domains || c.len() != contexts {
                 return Err(PredictorError::InputMismatch {
-                    expected: self.inputs(),
+                    expected: domains + contexts,
                     found: w.len() + c.len(),
                 });
             }
-            let raw = w
-                .iter()
-                .map(|&x| self.config.input_transform.apply(x))
-                .chain(c.iter().copied());
-            for (j, x) in raw.enumerate() {
+            for (j, x) in self.raw_inputs(w, c).into_iter().enumerate() {
                 out.push(((x - self.input_norm.mean[j]) / self.input_norm.std[j]) as f32);
             }
         }
