@@ -1,1 +1,8 @@
+//! The one integration-test binary: modules share fixtures in `util`.
 
+mod util;
+
+mod accuracy;
+mod cli;
+mod predictor;
+mod runs;

@@ -1,0 +1,123 @@
+//! The binary end to end: train -> predict -> evaluate, errors, devices, help.
+
+use crate::util::{mixatlas, synthetic, text, write};
+
+const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
+
+#[test]
+fn train_predict_evaluate_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = synthetic(d, 50);
+    let config = write(d, "fast.toml", FAST);
+    let ck = d.join("ck");
+    let out = mixatlas(&[
+        "train", "--data", spec.to_str().unwrap(), "--out", ck.to_str().unwrap(),
+        "--config", config.to_str().unwrap(), "--seed", "3", "--json",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["train_rows"].as_u64().unwrap() + report["validation_rows"].as_u64().unwrap(), 50);
+    for file in ["manifest.json", "model.mpk", "model.safetensors"] {
+        assert!(ck.join(file).is_file(), "{file} written");
+    }
+
+    let candidates = write(d, "cand.csv", "name,a,b,c\nx,0.2,0.3,0.5\ny,0.6,0.1,0.3\n");
+    let preds = d.join("pred.csv");
+    let out = mixatlas(&[
+        "predict", "--checkpoint", ck.to_str().unwrap(), "--input", candidates.to_str().unwrap(),
+        "--key", "name", "--output", preds.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "key,y_mean,y_epistemic_std,y_aleatoric_std,y_total_std");
+    let row: Vec<f64> = lines.next().unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    // y = 2 - a + 0.5 sqrt(b) = 2.0739 at (0.2, 0.3): a 30-epoch model lands near it.
+    assert!((row[0] - 2.0739).abs() < 0.3, "{row:?}");
+    assert!((row[3] * row[3] - row[1] * row[1] - row[2] * row[2]).abs() < 1e-9);
+
+    let out = mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", candidates.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert!(json[1]["targets"]["y"]["epistemic_std"].as_f64().unwrap() >= 0.0);
+
+    let out = mixatlas(&["evaluate", "--checkpoint", ck.to_str().unwrap(), "--data", spec.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.5);
+
+    let oof = d.join("oof.csv");
+    let out = mixatlas(&[
+        "evaluate", "--data", spec.to_str().unwrap(), "--folds", "3", "--config", config.to_str().unwrap(),
+        "--predictions", oof.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("spearman"));
+    let oof = std::fs::read_to_string(&oof).unwrap();
+    assert_eq!(oof.lines().count(), 51);
+    let folds: std::collections::BTreeSet<&str> = oof.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(folds.len(), 3);
+}
+
+#[test]
+fn user_errors_exit_non_zero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = synthetic(d, 30);
+    let config = write(d, "fast.toml", FAST);
+    let ck = d.join("ck");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", spec.to_str().unwrap(), "--out", ck.to_str().unwrap(), "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    };
+    assert!(train(&[]).status.success());
+
+    let expect_error = |out: std::process::Output, needle: &str| {
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "succeeded; expected {needle:?}");
+        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    expect_error(train(&[]), "exists already (pass --force");
+    expect_error(train(&["--target", "nope", "--force"]), "--target nope");
+    let bad_config = write(d, "bad.toml", "members = 0\n");
+    expect_error(
+        mixatlas(&["train", "--data", spec.to_str().unwrap(), "--out", d.join("x").to_str().unwrap(), "--config", bad_config.to_str().unwrap()]),
+        "`members` must be at least 1",
+    );
+    let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
+    expect_error(
+        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", wrong.to_str().unwrap()]),
+        "wrong.csv: missing column `c`",
+    );
+    let off = write(d, "off.csv", "a,b,c\n0.2,0.3,0.9\n");
+    expect_error(
+        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap()]),
+        "off.csv:2: mixture weights sum to 1.4",
+    );
+    let out = mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap(), "--renormalize"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    expect_error(
+        mixatlas(&["predict", "--checkpoint", d.join("none").to_str().unwrap(), "--input", off.to_str().unwrap()]),
+        "manifest.json",
+    );
+    #[cfg(not(feature = "cuda"))]
+    expect_error(
+        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap(), "--device", "cuda"]),
+        "device `cuda` is not built in: rebuild with `--features cuda`",
+    );
+}
+
+#[test]
+fn help_texts_carry_examples() {
+    for cmd in ["train", "predict", "evaluate"] {
+        let out = mixatlas(&[cmd, "--help"]);
+        assert!(out.status.success());
+        let (stdout, _) = text(&out);
+        assert!(stdout.contains("Example"), "{cmd} --help has an example");
+        assert!(stdout.contains("--device"), "{cmd} --help lists --device");
+    }
+}

@@ -1,0 +1,212 @@
+//! The ensemble: determinism, checkpoints, the safetensors export, batching, uncertainty.
+
+use mixatlas::burn::backend::Flex;
+use mixatlas::burn::module::Param;
+use mixatlas::burn::prelude::*;
+use mixatlas::predictor::{Activation, EnsembleConfig, EnsembleMlp, Predictor, checkpoint, fit};
+use mixatlas::runs::{DataSpec, Runs};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::util::{Backend, fast_config, synthetic};
+
+fn synthetic_runs(n: usize) -> (tempfile::TempDir, Runs) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = synthetic(dir.path(), n);
+    let runs = Runs::load(&DataSpec::from_file(&spec).unwrap()).unwrap();
+    (dir, runs)
+}
+
+fn train(runs: &Runs, config: &EnsembleConfig, seed: u64) -> Predictor<Flex> {
+    fit::<Backend>(runs, config, seed, &Default::default(), &mut ()).unwrap()
+}
+
+#[test]
+fn same_seed_same_predictions() {
+    let (_dir, runs) = synthetic_runs(60);
+    let a = train(&runs, &fast_config(), 7).predict(&runs.mixtures, &runs.context).unwrap();
+    let b = train(&runs, &fast_config(), 7).predict(&runs.mixtures, &runs.context).unwrap();
+    let c = train(&runs, &fast_config(), 8).predict(&runs.mixtures, &runs.context).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a.mean, c.mean);
+}
+
+#[test]
+fn checkpoint_round_trip_predicts_identically() {
+    let (dir, runs) = synthetic_runs(60);
+    let p = train(&runs, &fast_config(), 1);
+    let ck = dir.path().join("ck");
+    checkpoint::save(&p, &ck, false).unwrap();
+    let q = checkpoint::load::<Flex>(&ck, &Default::default()).unwrap();
+    assert_eq!(q.meta, p.meta);
+    assert_eq!(
+        q.predict(&runs.mixtures, &runs.context).unwrap(),
+        p.predict(&runs.mixtures, &runs.context).unwrap()
+    );
+    let err = checkpoint::save(&p, &ck, false).unwrap_err().to_string();
+    assert!(err.contains("exists already"), "{err}");
+}
+
+/// Re-implements the documented safetensors recipe with plain f64 loops: what a NumPy user
+/// would write.
+#[test]
+fn safetensors_export_reproduces_predictions() {
+    let (dir, runs) = synthetic_runs(60);
+    let p = train(&runs, &fast_config(), 2);
+    let ck = dir.path().join("ck");
+    checkpoint::save(&p, &ck, false).unwrap();
+    let tensors = checkpoint::read_safetensors(&ck).unwrap();
+    let get = |name: &str| {
+        tensors
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is exported"))
+            .clone()
+    };
+    let (_, _, in_mean) = get("input_mean");
+    let (_, _, in_std) = get("input_std");
+    let (_, _, t_mean) = get("target_mean");
+    let (_, _, t_std) = get("target_std");
+    let layers = p.meta.config.hidden.len() + 1;
+    let expected = p.predict(&runs.mixtures, &runs.context).unwrap();
+    for (i, w) in runs.mixtures.iter().enumerate() {
+        // sqrt-linear transform: sqrt of every weight, then every weight.
+        let raw: Vec<f64> = w.iter().map(|x| x.sqrt()).chain(w.iter().copied()).collect();
+        let x: Vec<f64> = raw.iter().enumerate().map(|(j, v)| (v - in_mean[j]) / in_std[j]).collect();
+        let mut member_means = Vec::new();
+        for m in 0..p.meta.config.members {
+            let mut h = x.clone();
+            for l in 0..layers {
+                let (_, ws, wv) = get(&format!("layers.{l}.weight"));
+                let (_, _, bv) = get(&format!("layers.{l}.bias"));
+                let (fan_in, fan_out) = (ws[1], ws[2]);
+                let mut next = vec![0.0; fan_out];
+                for (o, out) in next.iter_mut().enumerate() {
+                    *out = bv[m * fan_out + o]
+                        + (0..fan_in).map(|k| h[k] * wv[(m * fan_in + k) * fan_out + o]).sum::<f64>();
+                    if l + 1 < layers {
+                        *out /= 1.0 + (-*out).exp(); // silu
+                    }
+                }
+                h = next;
+            }
+            member_means.push(h[0] * t_std[0] + t_mean[0]);
+        }
+        let mean = member_means.iter().sum::<f64>() / member_means.len() as f64;
+        // f32 weights against f64 loops: agree to float precision.
+        assert!((mean - expected.mean[i][0]).abs() < 1e-4, "row {i}: {mean} vs {}", expected.mean[i][0]);
+    }
+}
+
+#[test]
+fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
+    let (dir, runs) = synthetic_runs(40);
+    let p = train(&runs, &fast_config(), 3);
+    let ck = dir.path().join("ck");
+    let load = || checkpoint::load::<Flex>(&ck, &Default::default()).map(|_| ()).unwrap_err().to_string();
+
+    checkpoint::save(&p, &ck, true).unwrap();
+    let record = ck.join(checkpoint::RECORD);
+    let mut bytes = std::fs::read(&record).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&record, &bytes).unwrap();
+    assert!(load().contains("sha256 differs"), "{}", load());
+
+    checkpoint::save(&p, &ck, true).unwrap();
+    let bytes = std::fs::read(&record).unwrap();
+    std::fs::write(&record, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(load().contains("truncated"), "{}", load());
+
+    checkpoint::save(&p, &ck, true).unwrap();
+    let manifest = ck.join(checkpoint::MANIFEST);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+    assert!(load().contains("unreadable manifest"), "{}", load());
+
+    std::fs::write(&manifest, text.replacen("\"widths\": [\n    6,", "\"widths\": [\n    7,", 1)).unwrap();
+    assert!(load().contains("disagree"), "{}", load());
+
+    std::fs::remove_file(&manifest).unwrap();
+    assert!(load().contains("manifest.json"), "{}", load());
+}
+
+fn random_model(members: usize, widths: &[usize]) -> EnsembleMlp<Flex> {
+    EnsembleMlp::init(members, widths, &mut StdRng::seed_from_u64(9), &Default::default())
+}
+
+/// The batched computation equals M separate 2-D MLPs built from the member slices.
+#[test]
+fn batched_ensemble_equals_separate_mlps() {
+    let device = Default::default();
+    let model = random_model(3, &[5, 7, 6, 2]);
+    let x = Tensor::<Flex, 2>::random([11, 5], mixtures_distribution(), &device);
+    let batched = model.forward_shared(x.clone(), Activation::Gelu);
+    for m in 0..3 {
+        let mut h = x.clone();
+        for (l, (w, b)) in model.weights.iter().zip(&model.biases).enumerate() {
+            let [_, fi, fo] = w.dims();
+            let wm: Tensor<Flex, 2> = w.val().slice([m..m + 1, 0..fi, 0..fo]).reshape([fi, fo]);
+            let bm: Tensor<Flex, 2> = b.val().slice([m..m + 1, 0..1, 0..fo]).reshape([1, fo]);
+            h = h.matmul(wm) + bm;
+            if l + 1 < model.weights.len() {
+                h = mixatlas::burn::tensor::activation::gelu(h);
+            }
+        }
+        let single: Vec<f32> = h.into_data().to_vec().unwrap();
+        let from_batch: Vec<f32> = batched.clone().slice([m..m + 1, 0..11, 0..2]).into_data().to_vec().unwrap();
+        for (a, b) in single.iter().zip(&from_batch) {
+            assert!((a - b).abs() < 1e-5, "member {m}: {a} vs {b}");
+        }
+    }
+}
+
+fn mixtures_distribution() -> mixatlas::burn::tensor::Distribution {
+    mixatlas::burn::tensor::Distribution::Uniform(-1.0, 1.0)
+}
+
+#[test]
+fn identical_members_have_zero_epistemic_variance() {
+    let (_dir, runs) = synthetic_runs(40);
+    let mut p = train(&runs, &fast_config(), 4);
+    let m = p.model.members();
+    let copy_first = |t: Tensor<Flex, 3>| {
+        let [_, a, b] = t.dims();
+        Param::from_tensor(t.slice([0..1, 0..a, 0..b]).repeat_dim(0, m))
+    };
+    p.model.weights = p.model.weights.iter().map(|w| copy_first(w.val())).collect();
+    p.model.biases = p.model.biases.iter().map(|b| copy_first(b.val())).collect();
+    let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
+    for (e, (a, t)) in pred.epistemic_std.iter().zip(pred.aleatoric_std.iter().zip(&pred.total_std)) {
+        assert!(e[0].abs() < 1e-9, "{e:?}");
+        assert!((a[0] - t[0]).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn heteroscedastic_members_split_the_variance() {
+    let (_dir, runs) = synthetic_runs(80);
+    let config = EnsembleConfig {
+        heteroscedastic: true,
+        ..fast_config()
+    };
+    let p = train(&runs, &config, 5);
+    let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
+    let alea: Vec<f64> = pred.aleatoric_std.iter().map(|a| a[0]).collect();
+    assert!(alea.iter().all(|&a| a > 0.0));
+    assert!(alea.iter().any(|&a| (a - alea[0]).abs() > 1e-9), "aleatoric std varies by row");
+    for i in 0..runs.len() {
+        let (e, a, t) = (pred.epistemic_std[i][0], pred.aleatoric_std[i][0], pred.total_std[i][0]);
+        assert!((t * t - e * e - a * a).abs() < 1e-9 * t * t.max(1.0));
+        assert!(e > 0.0, "independent members disagree somewhere");
+    }
+}
+
+#[test]
+fn invalid_configs_are_refused() {
+    for text in ["members = 0", "validation_fraction = 0.9", "learning_rate = -1", "hidden = [0]", "membres = 3"] {
+        assert!(EnsembleConfig::from_toml(text).is_err(), "{text} accepted");
+    }
+    let ok = EnsembleConfig::from_toml("members = 3\n[input_transform]\nkind = \"log\"\neps = 0.01").unwrap();
+    assert_eq!(ok.members, 3);
+}

@@ -1,0 +1,67 @@
+//! Fixtures: temp dirs, small data files, the built binary, a fast training config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mixatlas::predictor::EnsembleConfig;
+
+pub type Backend = mixatlas::burn::backend::Autodiff<mixatlas::burn::backend::Flex>;
+
+/// Absolute path of a file in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs the built `mixatlas` binary.
+pub fn mixatlas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mixatlas"))
+        .args(args)
+        .output()
+        .expect("the test binary can start mixatlas")
+}
+
+/// stdout and stderr of a run, for assertions and failure messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A quick config for tests that check plumbing, not accuracy.
+pub fn fast_config() -> EnsembleConfig {
+    EnsembleConfig {
+        members: 4,
+        hidden: vec![16, 16],
+        max_epochs: 30,
+        patience: 10,
+        ..EnsembleConfig::default()
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("temp dir is writable");
+    path
+}
+
+/// A wide CSV of `n` synthetic runs over 3 domains `a, b, c` with outcome
+/// `y = 2 - a + 0.5 sqrt(b)`, and its data spec; returns the spec path.
+pub fn synthetic(dir: &Path, n: usize) -> PathBuf {
+    let mut csv = String::from("run,a,b,c,y\n");
+    for i in 0..n {
+        let a = (i % 7) as f64 / 10.0;
+        let b = (i % 5) as f64 / 10.0;
+        let c = 1.0 - a - b;
+        let y = 2.0 - a + 0.5 * b.sqrt();
+        csv.push_str(&format!("r{i},{a},{b},{c},{y}\n"));
+    }
+    write(dir, "runs.csv", &csv);
+    write(
+        dir,
+        "spec.toml",
+        "mixtures = \"runs.csv\"\nkey = \"run\"\nmixture_columns = [\"a\", \"b\", \"c\"]\n\
+         [[targets]]\nname = \"y\"\ndirection = \"lower\"\n",
+    )
+}
