@@ -1,1 +1,85 @@
-fn main(){}
+//! Ensemble speed: training on the 512 RegMix runs, and scoring throughput of an 8-member
+//! 2 x 128 ensemble on 10^4 .. 10^6 mixtures. Reference (issue #2, same 2-core machine):
+//! PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core and takes about
+//! 8.6 s for 500 full-batch Adam steps over 512 rows.
+//!
+//! Threads: set `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
+//! burn's ndarray backend next to flex.
+
+use burn::tensor::backend::AutodiffBackend;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mixatlas::burn;
+use mixatlas::predictor::{EnsembleConfig, Predictor, fit};
+use mixatlas::runs::{DataSpec, Runs};
+use mixatlas::space::sample_dirichlet;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn runs() -> Runs {
+    let spec = DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref()).expect("spec");
+    Runs::load(&spec).expect("shipped runs load")
+}
+
+/// 500 full-batch AdamW steps over all 512 rows: the PyTorch reference's workload.
+fn steps_config() -> EnsembleConfig {
+    EnsembleConfig {
+        batch_size: 0,
+        validation_fraction: 0.0,
+        bootstrap: false,
+        max_epochs: 500,
+        ..EnsembleConfig::default()
+    }
+}
+
+fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
+    let device = B::Device::default();
+    let runs = runs();
+    let mut group = c.benchmark_group(format!("train/{name}"));
+    group.sample_size(10);
+    let config = steps_config();
+    group.bench_function("500 full-batch steps, 512 x 17, 8 x (128,128)", |b| {
+        b.iter(|| fit::<B>(&runs, &config, 0, &device, &mut ()).expect("trains"))
+    });
+    group.finish();
+
+    let quick = EnsembleConfig {
+        max_epochs: 2,
+        ..EnsembleConfig::default()
+    };
+    let predictor: Predictor<B::InnerBackend> =
+        fit::<B>(&runs, &quick, 0, &device, &mut ()).expect("trains");
+    let mut group = c.benchmark_group(format!("score/{name}"));
+    group.sample_size(10);
+    let mut rng = StdRng::seed_from_u64(0);
+    for rows in [10_000usize, 100_000, 1_000_000] {
+        let mixtures: Vec<Vec<f64>> = (0..rows)
+            .map(|_| sample_dirichlet(&[0.5; 17], &mut rng))
+            .collect();
+        let context = vec![Vec::new(); rows];
+        let features = predictor
+            .meta
+            .features(&mixtures, &context)
+            .expect("17 domains");
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(
+            BenchmarkId::new("ensemble forward", rows),
+            &features,
+            |b, f| b.iter(|| predictor.member_outputs(f)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("predict (transform + stats)", rows),
+            &mixtures,
+            |b, m| b.iter(|| predictor.predict(m, &context).expect("scores")),
+        );
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_backend::<burn::backend::Autodiff<burn::backend::Flex>>(c, "flex");
+    #[cfg(feature = "ndarray")]
+    bench_backend::<burn::backend::Autodiff<burn::backend::NdArray>>(c, "ndarray");
+}
+
+criterion_group!(predictor, benches);
+criterion_main!(predictor);

@@ -61,13 +61,13 @@ impl DeviceKind {
     /// Runs `task` on this device's backend, after checking that the device is usable.
     pub fn dispatch<T: BackendTask>(self, task: T) -> Result<T::Output, DeviceError> {
         match self {
-            DeviceKind::Cpu => Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(
-                Default::default(),
-            )),
+            DeviceKind::Cpu => {
+                Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()))
+            }
             #[cfg(feature = "ndarray")]
-            DeviceKind::Ndarray => Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(
-                Default::default(),
-            )),
+            DeviceKind::Ndarray => {
+                Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default()))
+            }
             #[cfg(feature = "wgpu")]
             DeviceKind::Wgpu => {
                 type B = burn::backend::Autodiff<burn::backend::Wgpu>;
@@ -104,12 +104,14 @@ fn probe<B: AutodiffBackend>(kind: DeviceKind, device: &B::Device) -> Result<(),
         t.sum().into_scalar()
     });
     std::panic::set_hook(previous);
-    result.map(|_| ()).map_err(|panic| DeviceError::Unavailable {
-        device: kind.name(),
-        reason: panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "the backend failed to initialise".into()),
-    })
+    result
+        .map(|_| ())
+        .map_err(|panic| DeviceError::Unavailable {
+            device: kind.name(),
+            reason: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the backend failed to initialise".into()),
+        })
 }

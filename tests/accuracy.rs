@@ -13,7 +13,14 @@ fn spec(name: &str) -> DataSpec {
 
 fn regmix() -> Predictor<Flex> {
     let runs = Runs::load(&spec("regmix-1m-train")).unwrap();
-    fit::<Backend>(&runs, &EnsembleConfig::default(), 0, &Default::default(), &mut ()).unwrap()
+    fit::<Backend>(
+        &runs,
+        &EnsembleConfig::default(),
+        0,
+        &Default::default(),
+        &mut (),
+    )
+    .unwrap()
 }
 
 /// Fit 512 runs at 1M, predict 256 unseen mixtures at 1M (LightGBM 0.990, MLP x5 0.982) and
@@ -24,7 +31,11 @@ fn regmix_floors() {
     let test = Runs::load_with_schema(&spec("regmix-1m-test"), &p.meta.schema, true).unwrap();
     let m = &evaluate(&p, &test).unwrap().metrics[0];
     assert!(m.spearman >= 0.990, "1M test Spearman {}", m.spearman);
-    assert!((0.85..=0.95).contains(&m.coverage90), "90% coverage {}", m.coverage90);
+    assert!(
+        (0.85..=0.95).contains(&m.coverage90),
+        "90% coverage {}",
+        m.coverage90
+    );
     let big = Runs::load_with_schema(&spec("regmix-1b-test"), &p.meta.schema, true).unwrap();
     let m = &evaluate(&p, &big).unwrap().metrics[0];
     // Measured 0.973 with seed 0; the goal of 0.975 is not met yet (see README).
@@ -35,6 +46,18 @@ fn regmix_floors() {
 #[test]
 fn olmix_floor() {
     let runs = Runs::load(&spec("olmix-dclm")).unwrap();
-    let e = cross_validate::<Backend>(&runs, &EnsembleConfig::default(), 5, 0, &Default::default(), &mut ()).unwrap();
-    assert!(e.metrics[0].spearman >= 0.93, "Olmix 5-fold Spearman {}", e.metrics[0].spearman);
+    let e = cross_validate::<Backend>(
+        &runs,
+        &EnsembleConfig::default(),
+        5,
+        0,
+        &Default::default(),
+        &mut (),
+    )
+    .unwrap();
+    assert!(
+        e.metrics[0].spearman >= 0.93,
+        "Olmix 5-fold Spearman {}",
+        e.metrics[0].spearman
+    );
 }

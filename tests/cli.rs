@@ -12,13 +12,24 @@ fn train_predict_evaluate_round_trip() {
     let config = write(d, "fast.toml", FAST);
     let ck = d.join("ck");
     let out = mixatlas(&[
-        "train", "--data", spec.to_str().unwrap(), "--out", ck.to_str().unwrap(),
-        "--config", config.to_str().unwrap(), "--seed", "3", "--json",
+        "train",
+        "--data",
+        spec.to_str().unwrap(),
+        "--out",
+        ck.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--json",
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["train_rows"].as_u64().unwrap() + report["validation_rows"].as_u64().unwrap(), 50);
+    assert_eq!(
+        report["train_rows"].as_u64().unwrap() + report["validation_rows"].as_u64().unwrap(),
+        50
+    );
     for file in ["manifest.json", "model.mpk", "model.safetensors"] {
         assert!(ck.join(file).is_file(), "{file} written");
     }
@@ -26,38 +37,79 @@ fn train_predict_evaluate_round_trip() {
     let candidates = write(d, "cand.csv", "name,a,b,c\nx,0.2,0.3,0.5\ny,0.6,0.1,0.3\n");
     let preds = d.join("pred.csv");
     let out = mixatlas(&[
-        "predict", "--checkpoint", ck.to_str().unwrap(), "--input", candidates.to_str().unwrap(),
-        "--key", "name", "--output", preds.to_str().unwrap(),
+        "predict",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--input",
+        candidates.to_str().unwrap(),
+        "--key",
+        "name",
+        "--output",
+        preds.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let csv = std::fs::read_to_string(&preds).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "key,y_mean,y_epistemic_std,y_aleatoric_std,y_total_std");
-    let row: Vec<f64> = lines.next().unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    assert_eq!(
+        lines.next().unwrap(),
+        "key,y_mean,y_epistemic_std,y_aleatoric_std,y_total_std"
+    );
+    let row: Vec<f64> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
     // y = 2 - a + 0.5 sqrt(b) = 2.0739 at (0.2, 0.3): a 30-epoch model lands near it.
     assert!((row[0] - 2.0739).abs() < 0.3, "{row:?}");
     assert!((row[3] * row[3] - row[1] * row[1] - row[2] * row[2]).abs() < 1e-9);
 
-    let out = mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", candidates.to_str().unwrap(), "--json"]);
+    let out = mixatlas(&[
+        "predict",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--input",
+        candidates.to_str().unwrap(),
+        "--json",
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert!(json[1]["targets"]["y"]["epistemic_std"].as_f64().unwrap() >= 0.0);
 
-    let out = mixatlas(&["evaluate", "--checkpoint", ck.to_str().unwrap(), "--data", spec.to_str().unwrap(), "--json"]);
+    let out = mixatlas(&[
+        "evaluate",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--data",
+        spec.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.5);
 
     let oof = d.join("oof.csv");
     let out = mixatlas(&[
-        "evaluate", "--data", spec.to_str().unwrap(), "--folds", "3", "--config", config.to_str().unwrap(),
-        "--predictions", oof.to_str().unwrap(),
+        "evaluate",
+        "--data",
+        spec.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--config",
+        config.to_str().unwrap(),
+        "--predictions",
+        oof.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).0.contains("spearman"));
     let oof = std::fs::read_to_string(&oof).unwrap();
     assert_eq!(oof.lines().count(), 51);
-    let folds: std::collections::BTreeSet<&str> = oof.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    let folds: std::collections::BTreeSet<&str> = oof
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
     assert_eq!(folds.len(), 3);
 }
 
@@ -69,7 +121,15 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
     let config = write(d, "fast.toml", FAST);
     let ck = d.join("ck");
     let train = |extra: &[&str]| {
-        let mut args = vec!["train", "--data", spec.to_str().unwrap(), "--out", ck.to_str().unwrap(), "--config", config.to_str().unwrap()];
+        let mut args = vec![
+            "train",
+            "--data",
+            spec.to_str().unwrap(),
+            "--out",
+            ck.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         mixatlas(&args)
     };
@@ -85,28 +145,69 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
     expect_error(train(&["--target", "nope", "--force"]), "--target nope");
     let bad_config = write(d, "bad.toml", "members = 0\n");
     expect_error(
-        mixatlas(&["train", "--data", spec.to_str().unwrap(), "--out", d.join("x").to_str().unwrap(), "--config", bad_config.to_str().unwrap()]),
+        mixatlas(&[
+            "train",
+            "--data",
+            spec.to_str().unwrap(),
+            "--out",
+            d.join("x").to_str().unwrap(),
+            "--config",
+            bad_config.to_str().unwrap(),
+        ]),
         "`members` must be at least 1",
     );
     let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
     expect_error(
-        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", wrong.to_str().unwrap()]),
+        mixatlas(&[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            wrong.to_str().unwrap(),
+        ]),
         "wrong.csv: missing column `c`",
     );
     let off = write(d, "off.csv", "a,b,c\n0.2,0.3,0.9\n");
     expect_error(
-        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap()]),
+        mixatlas(&[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            off.to_str().unwrap(),
+        ]),
         "off.csv:2: mixture weights sum to 1.4",
     );
-    let out = mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap(), "--renormalize"]);
+    let out = mixatlas(&[
+        "predict",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--input",
+        off.to_str().unwrap(),
+        "--renormalize",
+    ]);
     assert!(out.status.success(), "{}", text(&out).1);
     expect_error(
-        mixatlas(&["predict", "--checkpoint", d.join("none").to_str().unwrap(), "--input", off.to_str().unwrap()]),
+        mixatlas(&[
+            "predict",
+            "--checkpoint",
+            d.join("none").to_str().unwrap(),
+            "--input",
+            off.to_str().unwrap(),
+        ]),
         "manifest.json",
     );
     #[cfg(not(feature = "cuda"))]
     expect_error(
-        mixatlas(&["predict", "--checkpoint", ck.to_str().unwrap(), "--input", off.to_str().unwrap(), "--device", "cuda"]),
+        mixatlas(&[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            off.to_str().unwrap(),
+            "--device",
+            "cuda",
+        ]),
         "device `cuda` is not built in: rebuild with `--features cuda`",
     );
 }

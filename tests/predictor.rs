@@ -24,9 +24,15 @@ fn train(runs: &Runs, config: &EnsembleConfig, seed: u64) -> Predictor<Flex> {
 #[test]
 fn same_seed_same_predictions() {
     let (_dir, runs) = synthetic_runs(60);
-    let a = train(&runs, &fast_config(), 7).predict(&runs.mixtures, &runs.context).unwrap();
-    let b = train(&runs, &fast_config(), 7).predict(&runs.mixtures, &runs.context).unwrap();
-    let c = train(&runs, &fast_config(), 8).predict(&runs.mixtures, &runs.context).unwrap();
+    let a = train(&runs, &fast_config(), 7)
+        .predict(&runs.mixtures, &runs.context)
+        .unwrap();
+    let b = train(&runs, &fast_config(), 7)
+        .predict(&runs.mixtures, &runs.context)
+        .unwrap();
+    let c = train(&runs, &fast_config(), 8)
+        .predict(&runs.mixtures, &runs.context)
+        .unwrap();
     assert_eq!(a, b);
     assert_ne!(a.mean, c.mean);
 }
@@ -59,31 +65,42 @@ fn safetensors_export_reproduces_predictions() {
     let get = |name: &str| {
         tensors
             .iter()
-            .find(|(n, _, _)| n == name)
+            .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("{name} is exported"))
             .clone()
     };
-    let (_, _, in_mean) = get("input_mean");
-    let (_, _, in_std) = get("input_std");
-    let (_, _, t_mean) = get("target_mean");
-    let (_, _, t_std) = get("target_std");
+    let values = |name: &str| get(name).values;
+    let in_mean = values("input_mean");
+    let in_std = values("input_std");
+    let t_mean = values("target_mean");
+    let t_std = values("target_std");
     let layers = p.meta.config.hidden.len() + 1;
     let expected = p.predict(&runs.mixtures, &runs.context).unwrap();
     for (i, w) in runs.mixtures.iter().enumerate() {
         // sqrt-linear transform: sqrt of every weight, then every weight.
-        let raw: Vec<f64> = w.iter().map(|x| x.sqrt()).chain(w.iter().copied()).collect();
-        let x: Vec<f64> = raw.iter().enumerate().map(|(j, v)| (v - in_mean[j]) / in_std[j]).collect();
+        let raw: Vec<f64> = w
+            .iter()
+            .map(|x| x.sqrt())
+            .chain(w.iter().copied())
+            .collect();
+        let x: Vec<f64> = raw
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (v - in_mean[j]) / in_std[j])
+            .collect();
         let mut member_means = Vec::new();
         for m in 0..p.meta.config.members {
             let mut h = x.clone();
             for l in 0..layers {
-                let (_, ws, wv) = get(&format!("layers.{l}.weight"));
-                let (_, _, bv) = get(&format!("layers.{l}.bias"));
-                let (fan_in, fan_out) = (ws[1], ws[2]);
+                let w = get(&format!("layers.{l}.weight"));
+                let bv = values(&format!("layers.{l}.bias"));
+                let (fan_in, fan_out, wv) = (w.shape[1], w.shape[2], w.values);
                 let mut next = vec![0.0; fan_out];
                 for (o, out) in next.iter_mut().enumerate() {
                     *out = bv[m * fan_out + o]
-                        + (0..fan_in).map(|k| h[k] * wv[(m * fan_in + k) * fan_out + o]).sum::<f64>();
+                        + (0..fan_in)
+                            .map(|k| h[k] * wv[(m * fan_in + k) * fan_out + o])
+                            .sum::<f64>();
                     if l + 1 < layers {
                         *out /= 1.0 + (-*out).exp(); // silu
                     }
@@ -94,7 +111,11 @@ fn safetensors_export_reproduces_predictions() {
         }
         let mean = member_means.iter().sum::<f64>() / member_means.len() as f64;
         // f32 weights against f64 loops: agree to float precision.
-        assert!((mean - expected.mean[i][0]).abs() < 1e-4, "row {i}: {mean} vs {}", expected.mean[i][0]);
+        assert!(
+            (mean - expected.mean[i][0]).abs() < 1e-4,
+            "row {i}: {mean} vs {}",
+            expected.mean[i][0]
+        );
     }
 }
 
@@ -103,7 +124,12 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     let (dir, runs) = synthetic_runs(40);
     let p = train(&runs, &fast_config(), 3);
     let ck = dir.path().join("ck");
-    let load = || checkpoint::load::<Flex>(&ck, &Default::default()).map(|_| ()).unwrap_err().to_string();
+    let load = || {
+        checkpoint::load::<Flex>(&ck, &Default::default())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
 
     checkpoint::save(&p, &ck, true).unwrap();
     let record = ck.join(checkpoint::RECORD);
@@ -124,7 +150,11 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
     assert!(load().contains("unreadable manifest"), "{}", load());
 
-    std::fs::write(&manifest, text.replacen("\"widths\": [\n    6,", "\"widths\": [\n    7,", 1)).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("\"widths\": [\n    6,", "\"widths\": [\n    7,", 1),
+    )
+    .unwrap();
     assert!(load().contains("disagree"), "{}", load());
 
     std::fs::remove_file(&manifest).unwrap();
@@ -132,7 +162,12 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
 }
 
 fn random_model(members: usize, widths: &[usize]) -> EnsembleMlp<Flex> {
-    EnsembleMlp::init(members, widths, &mut StdRng::seed_from_u64(9), &Default::default())
+    EnsembleMlp::init(
+        members,
+        widths,
+        &mut StdRng::seed_from_u64(9),
+        &Default::default(),
+    )
 }
 
 /// The batched computation equals M separate 2-D MLPs built from the member slices.
@@ -154,7 +189,12 @@ fn batched_ensemble_equals_separate_mlps() {
             }
         }
         let single: Vec<f32> = h.into_data().to_vec().unwrap();
-        let from_batch: Vec<f32> = batched.clone().slice([m..m + 1, 0..11, 0..2]).into_data().to_vec().unwrap();
+        let from_batch: Vec<f32> = batched
+            .clone()
+            .slice([m..m + 1, 0..11, 0..2])
+            .into_data()
+            .to_vec()
+            .unwrap();
         for (a, b) in single.iter().zip(&from_batch) {
             assert!((a - b).abs() < 1e-5, "member {m}: {a} vs {b}");
         }
@@ -174,10 +214,19 @@ fn identical_members_have_zero_epistemic_variance() {
         let [_, a, b] = t.dims();
         Param::from_tensor(t.slice([0..1, 0..a, 0..b]).repeat_dim(0, m))
     };
-    p.model.weights = p.model.weights.iter().map(|w| copy_first(w.val())).collect();
+    p.model.weights = p
+        .model
+        .weights
+        .iter()
+        .map(|w| copy_first(w.val()))
+        .collect();
     p.model.biases = p.model.biases.iter().map(|b| copy_first(b.val())).collect();
     let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
-    for (e, (a, t)) in pred.epistemic_std.iter().zip(pred.aleatoric_std.iter().zip(&pred.total_std)) {
+    for (e, (a, t)) in pred
+        .epistemic_std
+        .iter()
+        .zip(pred.aleatoric_std.iter().zip(&pred.total_std))
+    {
         assert!(e[0].abs() < 1e-9, "{e:?}");
         assert!((a[0] - t[0]).abs() < 1e-9);
     }
@@ -194,9 +243,16 @@ fn heteroscedastic_members_split_the_variance() {
     let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
     let alea: Vec<f64> = pred.aleatoric_std.iter().map(|a| a[0]).collect();
     assert!(alea.iter().all(|&a| a > 0.0));
-    assert!(alea.iter().any(|&a| (a - alea[0]).abs() > 1e-9), "aleatoric std varies by row");
+    assert!(
+        alea.iter().any(|&a| (a - alea[0]).abs() > 1e-9),
+        "aleatoric std varies by row"
+    );
     for i in 0..runs.len() {
-        let (e, a, t) = (pred.epistemic_std[i][0], pred.aleatoric_std[i][0], pred.total_std[i][0]);
+        let (e, a, t) = (
+            pred.epistemic_std[i][0],
+            pred.aleatoric_std[i][0],
+            pred.total_std[i][0],
+        );
         assert!((t * t - e * e - a * a).abs() < 1e-9 * t * t.max(1.0));
         assert!(e > 0.0, "independent members disagree somewhere");
     }
@@ -204,9 +260,17 @@ fn heteroscedastic_members_split_the_variance() {
 
 #[test]
 fn invalid_configs_are_refused() {
-    for text in ["members = 0", "validation_fraction = 0.9", "learning_rate = -1", "hidden = [0]", "membres = 3"] {
+    for text in [
+        "members = 0",
+        "validation_fraction = 0.9",
+        "learning_rate = -1",
+        "hidden = [0]",
+        "membres = 3",
+    ] {
         assert!(EnsembleConfig::from_toml(text).is_err(), "{text} accepted");
     }
-    let ok = EnsembleConfig::from_toml("members = 3\n[input_transform]\nkind = \"log\"\neps = 0.01").unwrap();
+    let ok =
+        EnsembleConfig::from_toml("members = 3\n[input_transform]\nkind = \"log\"\neps = 0.01")
+            .unwrap();
     assert_eq!(ok.members, 3);
 }

@@ -13,11 +13,18 @@ fn load(dir: &std::path::Path, spec: &str) -> Result<Runs, String> {
 
 #[test]
 fn reads_the_published_files_as_they_are() {
-    let regmix = Runs::load(&DataSpec::from_file(&repo("configs/data/regmix-1m-train.toml")).unwrap()).unwrap();
+    let regmix =
+        Runs::load(&DataSpec::from_file(&repo("configs/data/regmix-1m-train.toml")).unwrap())
+            .unwrap();
     assert_eq!((regmix.len(), regmix.mixtures[0].len()), (512, 17));
-    let olmix = Runs::load(&DataSpec::from_file(&repo("configs/data/olmix-dclm.toml")).unwrap()).unwrap();
+    let olmix =
+        Runs::load(&DataSpec::from_file(&repo("configs/data/olmix-dclm.toml")).unwrap()).unwrap();
     assert_eq!((olmix.len(), olmix.mixtures[0].len()), (127, 24));
-    assert_eq!(olmix.schema.targets[0].mean_of.len(), 110, "mean of the 110 BPB metrics");
+    assert_eq!(
+        olmix.schema.targets[0].mean_of.len(),
+        110,
+        "mean of the 110 BPB metrics"
+    );
     for w in regmix.mixtures.iter().chain(&olmix.mixtures) {
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
@@ -26,7 +33,11 @@ fn reads_the_published_files_as_they_are() {
 #[test]
 fn wide_csv_and_jsonl_read_the_same_runs() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "w.csv", "id,x,y,loss,size\nA,0.25,0.75,3.5,1e6\nB,1,0,2.5,2e6\n");
+    write(
+        dir.path(),
+        "w.csv",
+        "id,x,y,loss,size\nA,0.25,0.75,3.5,1e6\nB,1,0,2.5,2e6\n",
+    );
     write(
         dir.path(),
         "w.jsonl",
@@ -54,16 +65,52 @@ fn bad_input_is_refused_with_file_line_and_column() {
     let ok_m = "k,w_a,w_b\n1,0.5,0.5\n2,0.2,0.8\n";
     let ok_o = "k,loss\n1,3.0\n2,2.0\n";
     let cases: &[(&str, &str, &str)] = &[
-        ("k,w_a,w_b\n1,0.5,0.5\n2,-0.2,1.2\n", ok_o, "m.csv:3: column `w_a`: value `-0.2` is a negative"),
-        ("k,w_a,w_b\n1,0.5,0.5\n2,0.2,0.2\n", ok_o, "m.csv:3: mixture weights sum to 0.4"),
-        ("k,w_a,w_b\n1,0.5,0.5\n2,,1\n", ok_o, "m.csv:3: column `w_a`: value `` is empty"),
-        ("k,w_a,w_b\n1,0.5,0.5\n2,NaN,1\n", ok_o, "m.csv:3: column `w_a`: value `NaN` is not finite"),
-        ("k,w_a,w_b\n1,0.5,0.5\n2,x,1\n", ok_o, "m.csv:3: column `w_a`: value `x` is not a number"),
-        (ok_m, "k,loss\n1,3.0\n2,inf\n", "o.csv:3: column `loss`: value `inf` is not finite"),
-        (ok_m, "k,loss\n1,3.0\n1,2.0\n", "o.csv:3: key `1` already used on line 2"),
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n2,-0.2,1.2\n",
+            ok_o,
+            "m.csv:3: column `w_a`: value `-0.2` is a negative",
+        ),
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n2,0.2,0.2\n",
+            ok_o,
+            "m.csv:3: mixture weights sum to 0.4",
+        ),
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n2,,1\n",
+            ok_o,
+            "m.csv:3: column `w_a`: value `` is empty",
+        ),
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n2,NaN,1\n",
+            ok_o,
+            "m.csv:3: column `w_a`: value `NaN` is not finite",
+        ),
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n2,x,1\n",
+            ok_o,
+            "m.csv:3: column `w_a`: value `x` is not a number",
+        ),
+        (
+            ok_m,
+            "k,loss\n1,3.0\n2,inf\n",
+            "o.csv:3: column `loss`: value `inf` is not finite",
+        ),
+        (
+            ok_m,
+            "k,loss\n1,3.0\n1,2.0\n",
+            "o.csv:3: key `1` already used on line 2",
+        ),
         (ok_m, "k,loss\n1,3.0\n", "m.csv:3: key `2` has no row in"),
-        (ok_m, "k,loss\n1,3.0\n2,2.0\n3,1.0\n", "o.csv:4: key `3` has no row in"),
-        (ok_m, "k,los\n1,3.0\n2,2.0\n", "o.csv: missing column `loss`"),
+        (
+            ok_m,
+            "k,loss\n1,3.0\n2,2.0\n3,1.0\n",
+            "o.csv:4: key `3` has no row in",
+        ),
+        (
+            ok_m,
+            "k,los\n1,3.0\n2,2.0\n",
+            "o.csv: missing column `loss`",
+        ),
         ("k,w_a,w_b\n1,0.5,0.5\n2,0.2\n", ok_o, "m.csv:3: "),
     ];
     for (m, o, needle) in cases {
@@ -82,12 +129,19 @@ fn bad_input_is_refused_with_file_line_and_column() {
 #[test]
 fn space_columns_must_all_be_domains() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "s.toml", "name='s'\ncolumn_prefix='w_'\n[[domains]]\nname='a'\n[[domains]]\nname='b'\n");
+    write(
+        dir.path(),
+        "s.toml",
+        "name='s'\ncolumn_prefix='w_'\n[[domains]]\nname='a'\n[[domains]]\nname='b'\n",
+    );
     write(dir.path(), "m.csv", "w_a,w_b,w_c,y\n0.5,0.5,0,1\n");
     let err = load(
         dir.path(),
         "space = \"s.toml\"\nmixtures = \"m.csv\"\n[[targets]]\nname = \"y\"\ndirection = \"higher\"\n",
     )
     .unwrap_err();
-    assert!(err.contains("m.csv: column `w_c` has the mixture prefix but is not a domain"), "{err}");
+    assert!(
+        err.contains("m.csv: column `w_c` has the mixture prefix but is not a domain"),
+        "{err}"
+    );
 }

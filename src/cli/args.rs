@@ -19,13 +19,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a deep-ensemble predictor on logged runs and write a checkpoint directory.
-    #[command(after_help = "Example:\n  mixatlas train --data configs/data/regmix-1m-train.toml --out out/regmix")]
+    #[command(
+        after_help = "Example:\n  mixatlas train --data configs/data/regmix-1m-train.toml --out out/regmix"
+    )]
     Train(TrainArgs),
     /// Predict outcomes (mean, epistemic, aleatoric and total std) for mixtures in a file.
-    #[command(after_help = "Example:\n  mixatlas predict --checkpoint out/regmix \\\n    --input datasets/regmix/test_mixture_1m.csv --key index --output predictions.csv")]
+    #[command(
+        after_help = "Example:\n  mixatlas predict --checkpoint out/regmix \\\n    --input datasets/regmix/test_mixture_1m.csv --key index --output predictions.csv"
+    )]
     Predict(PredictArgs),
     /// Score a checkpoint on held-out runs, or cross-validate a config with --folds.
-    #[command(after_help = "Examples:\n  mixatlas evaluate --checkpoint out/regmix --data configs/data/regmix-1m-test.toml\n  mixatlas evaluate --data configs/data/olmix-dclm.toml --folds 5 --predictions oof.csv")]
+    #[command(
+        after_help = "Examples:\n  mixatlas evaluate --checkpoint out/regmix --data configs/data/regmix-1m-test.toml\n  mixatlas evaluate --data configs/data/olmix-dclm.toml --folds 5 --predictions oof.csv"
+    )]
     Evaluate(EvaluateArgs),
 }
 

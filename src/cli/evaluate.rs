@@ -24,11 +24,15 @@ impl BackendTask for Task {
             let evaluation = evaluate(&predictor, &runs)?;
             return Ok((runs, evaluation));
         }
-        let folds = self.args.folds.expect("clap requires --folds without --checkpoint");
+        let folds = self
+            .args
+            .folds
+            .expect("clap requires --folds without --checkpoint");
         let config = super::load_config(self.args.config.as_deref())?;
         let runs = Runs::load(&spec)?;
         let mut bar = Bar::new(config.members, config.max_epochs);
-        let evaluation = cross_validate::<B>(&runs, &config, folds, self.args.seed, &device, &mut bar)?;
+        let evaluation =
+            cross_validate::<B>(&runs, &config, folds, self.args.seed, &device, &mut bar)?;
         Ok((runs, evaluation))
     }
 }
@@ -38,7 +42,13 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let predictions = args.predictions.clone();
     let (runs, evaluation) = args.common.device.dispatch(Task { args })??;
     if let Some(path) = &predictions {
-        output::write_predictions(&runs, Some(&evaluation), &evaluation.prediction, false, Some(path))?;
+        output::write_predictions(
+            &runs,
+            Some(&evaluation),
+            &evaluation.prediction,
+            false,
+            Some(path),
+        )?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&evaluation.metrics)?);
@@ -51,7 +61,16 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     for m in &evaluation.metrics {
         println!(
             "{:<28} {:>5} {:>9.4} {:>9.4} {:>7.4} {:>8.4} {:>8.4} {:>8.3} {:>6.3} {:>6.3}",
-            m.target, m.rows, m.rmse, m.mae, m.r2, m.pearson, m.spearman, m.nll, m.coverage50, m.coverage90
+            m.target,
+            m.rows,
+            m.rmse,
+            m.mae,
+            m.r2,
+            m.pearson,
+            m.spearman,
+            m.nll,
+            m.coverage50,
+            m.coverage90
         );
     }
     Ok(())

@@ -25,6 +25,7 @@ fn load_config(path: Option<&std::path::Path>) -> Result<EnsembleConfig> {
     let Some(path) = path else {
         return Ok(EnsembleConfig::default());
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     EnsembleConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))
 }

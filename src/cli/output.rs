@@ -17,7 +17,12 @@ pub fn write_predictions(
     json: bool,
     path: Option<&Path>,
 ) -> Result<()> {
-    let names: Vec<&str> = runs.schema.targets.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = runs
+        .schema
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     let mut buf = Vec::new();
     if json {
         let rows: Vec<serde_json::Value> = (0..runs.len())
@@ -66,7 +71,12 @@ pub fn write_predictions(
                 if let Some(e) = evaluation {
                     row.push(e.truth[i][j].to_string());
                 }
-                for v in [p.mean[i][j], p.epistemic_std[i][j], p.aleatoric_std[i][j], p.total_std[i][j]] {
+                for v in [
+                    p.mean[i][j],
+                    p.epistemic_std[i][j],
+                    p.aleatoric_std[i][j],
+                    p.total_std[i][j],
+                ] {
                     row.push(v.to_string());
                 }
             }
@@ -77,13 +87,17 @@ pub fn write_predictions(
     }
     match path {
         Some(path) => write_atomic(path, &buf),
-        None => std::io::stdout().write_all(&buf).context("writing to stdout"),
+        None => std::io::stdout()
+            .write_all(&buf)
+            .context("writing to stdout"),
     }
 }
 
 /// Writes `bytes` to a temporary sibling and renames it over `path`.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map_or("output".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or("output".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))

@@ -16,9 +16,11 @@ impl Bar {
     pub fn new(members: usize, max_epochs: usize) -> Self {
         let bar = ProgressBar::new(max_epochs as u64);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed})")
-                .expect("the template is valid")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed})",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
         );
         Bar {
             bar,
@@ -30,10 +32,14 @@ impl Bar {
 
 impl TrainObserver for Bar {
     fn epoch(&mut self, p: &EpochProgress) {
-        self.bar.set_prefix(format!("{}{} members", self.stage, self.members));
+        self.bar
+            .set_prefix(format!("{}{} members", self.stage, self.members));
         self.bar.set_position(p.epoch as u64);
-        let val = p.validation_mse.map_or(String::new(), |v| format!(", val mse {v:.4}"));
-        self.bar.set_message(format!("loss {:.4}{val}", p.train_loss));
+        let val = p
+            .validation_mse
+            .map_or(String::new(), |v| format!(", val mse {v:.4}"));
+        self.bar
+            .set_message(format!("loss {:.4}{val}", p.train_loss));
     }
 
     fn stage(&mut self, label: &str) {

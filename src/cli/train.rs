@@ -38,7 +38,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         for name in &args.targets {
             let Some(j) = all.iter().position(|t| &t.name == name) else {
                 let known: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
-                bail!("--target {name}: {} defines only {known:?}", args.data.display());
+                bail!(
+                    "--target {name}: {} defines only {known:?}",
+                    args.data.display()
+                );
             };
             keep.push(j);
         }
@@ -58,7 +61,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         println!(
             "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s",
-            report.train_rows, report.validation_rows, report.best_epoch, report.epochs, report.seconds
+            report.train_rows,
+            report.validation_rows,
+            report.best_epoch,
+            report.epochs,
+            report.seconds
         );
         println!("checkpoint written to {}", out.display());
     }

@@ -108,15 +108,24 @@ pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, force: bool) -> Re
         meta: predictor.meta.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest is plain data");
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let name = dir.file_name().map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let name = dir
+        .file_name()
+        .map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    for (file, bytes) in [(RECORD, &record), (SAFETENSORS, &tensors), (MANIFEST, &json)] {
+    for (file, bytes) in [
+        (RECORD, &record),
+        (SAFETENSORS, &tensors),
+        (MANIFEST, &json),
+    ] {
         let path = tmp.join(file);
         let f = std::fs::File::create(&path).map_err(io(&path))?;
         use std::io::Write;
@@ -141,7 +150,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| bad(&path, format!("unreadable manifest: {e}")))?;
     if manifest.format != FORMAT {
-        return Err(bad(&path, format!("format `{}` is not `{FORMAT}`", manifest.format)).into());
+        return Err(bad(
+            &path,
+            format!("format `{}` is not `{FORMAT}`", manifest.format),
+        )
+        .into());
     }
     if manifest.format_version != FORMAT_VERSION {
         return Err(bad(
@@ -177,7 +190,10 @@ fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
     if found.bytes != expected.bytes {
         return Err(bad(
             &path,
-            format!("{} bytes, the manifest says {} (truncated?)", found.bytes, expected.bytes),
+            format!(
+                "{} bytes, the manifest says {} (truncated?)",
+                found.bytes, expected.bytes
+            ),
         )
         .into());
     }
@@ -223,8 +239,18 @@ fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (w, b)) in p.model.weights.iter().zip(&p.model.biases).enumerate() {
         let [m, fan_in, fan_out] = w.dims();
-        owned.push((format!("layers.{i}.weight"), Dtype::F32, vec![m, fan_in, fan_out], f32_bytes(w.val())));
-        owned.push((format!("layers.{i}.bias"), Dtype::F32, vec![m, fan_out], f32_bytes(b.val())));
+        owned.push((
+            format!("layers.{i}.weight"),
+            Dtype::F32,
+            vec![m, fan_in, fan_out],
+            f32_bytes(w.val()),
+        ));
+        owned.push((
+            format!("layers.{i}.bias"),
+            Dtype::F32,
+            vec![m, fan_out],
+            f32_bytes(b.val()),
+        ));
     }
     let meta = &p.meta;
     for (name, v) in [
@@ -254,8 +280,14 @@ fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8
     let targets: Vec<&String> = meta.schema.targets.iter().map(|t| &t.name).collect();
     let info: HashMap<String, String> = [
         ("activation", serde_json::to_string(&meta.config.activation)),
-        ("input_transform", serde_json::to_string(&meta.config.input_transform)),
-        ("heteroscedastic", serde_json::to_string(&meta.config.heteroscedastic)),
+        (
+            "input_transform",
+            serde_json::to_string(&meta.config.input_transform),
+        ),
+        (
+            "heteroscedastic",
+            serde_json::to_string(&meta.config.heteroscedastic),
+        ),
         ("inputs", serde_json::to_string(&inputs)),
         ("targets", serde_json::to_string(&targets)),
     ]
@@ -265,9 +297,19 @@ fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8
     safetensors::tensor::serialize(views, &Some(info)).map_err(|e| e.to_string())
 }
 
-/// Reads the safetensors export of a checkpoint: `(name, shape, values)` for every tensor,
-/// values widened to f64. Verifies the digest first.
-pub fn read_safetensors(dir: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+/// One tensor of the safetensors export, values widened to f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    /// e.g. `layers.0.weight`.
+    pub name: String,
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub values: Vec<f64>,
+}
+
+/// Reads every tensor of a checkpoint's safetensors export, after verifying its digest.
+pub fn read_safetensors(dir: &Path) -> Result<Vec<NamedTensor>> {
     let manifest = read_manifest(dir)?;
     let bytes = read_verified(dir, &manifest.safetensors)?;
     let path: PathBuf = dir.join(SAFETENSORS);
@@ -287,7 +329,11 @@ pub fn read_safetensors(dir: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f64>)
                 .collect(),
             other => return Err(bad(&path, format!("tensor `{name}` has dtype {other:?}")).into()),
         };
-        out.push((name, view.shape().to_vec(), values));
+        out.push(NamedTensor {
+            name,
+            shape: view.shape().to_vec(),
+            values,
+        });
     }
     Ok(out)
 }

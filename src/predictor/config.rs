@@ -26,7 +26,11 @@ pub enum InputTransform {
 impl InputTransform {
     /// Model inputs per domain.
     pub fn width(self) -> usize {
-        if self == InputTransform::SqrtLinear { 2 } else { 1 }
+        if self == InputTransform::SqrtLinear {
+            2
+        } else {
+            1
+        }
     }
 
     /// Appends the transformed mixture `w` (`[domains]`) to `out` (`width()` values per domain,

@@ -52,7 +52,10 @@ impl Evaluation {
 }
 
 /// Scores `predictor` on held-out `runs` (read with the predictor's schema).
-pub fn evaluate<B: Backend>(predictor: &Predictor<B>, runs: &Runs) -> Result<Evaluation, PredictorError> {
+pub fn evaluate<B: Backend>(
+    predictor: &Predictor<B>,
+    runs: &Runs,
+) -> Result<Evaluation, PredictorError> {
     let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
     Ok(Evaluation::new(runs, vec![0; runs.len()], prediction))
 }
@@ -86,7 +89,13 @@ pub fn cross_validate<B: AutodiffBackend>(
     let mut rng = StdRng::seed_from_u64(seed);
     for (f, (train, test)) in kfold(runs.len(), folds, &mut rng).into_iter().enumerate() {
         observer.stage(&format!("fold {}/{folds}", f + 1));
-        let predictor = fit::<B>(&runs.subset(&train), config, seed + f as u64, device, observer)?;
+        let predictor = fit::<B>(
+            &runs.subset(&train),
+            config,
+            seed + f as u64,
+            device,
+            observer,
+        )?;
         let held = runs.subset(&test);
         let p = predictor.predict(&held.mixtures, &held.context)?;
         for (k, &row) in test.iter().enumerate() {

@@ -39,7 +39,11 @@ pub fn score(target: &str, mean: &[f64], std: &[f64], truth: &[f64]) -> TargetMe
     let y_mean = truth.iter().sum::<f64>() / n;
     let sst: f64 = truth.iter().map(|y| (y - y_mean).powi(2)).sum();
     let inside = |z: f64| {
-        err.iter().zip(std).filter(|(e, s)| e.abs() <= z * **s).count() as f64 / n
+        err.iter()
+            .zip(std)
+            .filter(|(e, s)| e.abs() <= z * **s)
+            .count() as f64
+            / n
     };
     let nll = err
         .iter()

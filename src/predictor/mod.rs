@@ -142,11 +142,16 @@ impl PredictorMeta {
 
     /// Standardised model inputs, row-major `[n, inputs]`, from mixtures `[n][domains]` and
     /// context `[n][context]`.
-    pub fn features(&self, mixtures: &[Vec<f64>], context: &[Vec<f64>]) -> Result<Vec<f32>, PredictorError> {
+    pub fn features(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[Vec<f64>],
+    ) -> Result<Vec<f32>, PredictorError> {
         let mut out = Vec::with_capacity(mixtures.len() * self.inputs());
         for (i, w) in mixtures.iter().enumerate() {
             let c = context.get(i).map_or(&[][..], Vec::as_slice);
-            let (domains, contexts) = (self.schema.mixture_columns.len(), self.schema.context.len());
+            let (domains, contexts) =
+                (self.schema.mixture_columns.len(), self.schema.context.len());
             if w.len() != domains || c.len() != contexts {
                 return Err(PredictorError::InputMismatch {
                     expected: domains + contexts,
@@ -174,6 +179,9 @@ pub struct Prediction {
     pub total_std: Vec<Vec<f64>>,
 }
 
+/// Per-member values in target units, `[M][n][targets]`.
+pub type MemberValues = Vec<Vec<Vec<f64>>>;
+
 /// A fitted ensemble on backend `B`, ready to score mixtures.
 #[derive(Debug, Clone)]
 pub struct Predictor<B: Backend> {
@@ -191,7 +199,11 @@ const CHUNK_ROWS: usize = 8192;
 impl<B: Backend> Predictor<B> {
     /// Assembles a predictor from its parts.
     pub fn new(model: EnsembleMlp<B>, meta: PredictorMeta, device: B::Device) -> Self {
-        Predictor { model, meta, device }
+        Predictor {
+            model,
+            meta,
+            device,
+        }
     }
 
     /// The device the weights live on.
@@ -201,7 +213,7 @@ impl<B: Backend> Predictor<B> {
 
     /// Raw member outputs in target units for standardised features `[n, inputs]`:
     /// means `[M][n][targets]` and, when heteroscedastic, variances of the same shape.
-    pub fn member_outputs(&self, features: &[f32]) -> (Vec<Vec<Vec<f64>>>, Option<Vec<Vec<Vec<f64>>>>) {
+    pub fn member_outputs(&self, features: &[f32]) -> (MemberValues, Option<MemberValues>) {
         let d = self.meta.inputs();
         let t = self.meta.targets();
         let m = self.model.members();
@@ -212,13 +224,11 @@ impl<B: Backend> Predictor<B> {
         let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
         for chunk in features.chunks(CHUNK_ROWS * d) {
             let rows = chunk.len() / d;
-            let x = Tensor::<B, 2>::from_data(TensorData::new(chunk.to_vec(), [rows, d]), &self.device);
+            let x =
+                Tensor::<B, 2>::from_data(TensorData::new(chunk.to_vec(), [rows, d]), &self.device);
             let out = self.model.forward_shared(x, self.meta.config.activation);
             let width = out.dims()[2];
-            let values: Vec<f32> = out
-                .into_data()
-                .to_vec()
-                .expect("the model outputs f32");
+            let values: Vec<f32> = out.into_data().to_vec().expect("the model outputs f32");
             for (k, member) in values.chunks(rows * width).enumerate() {
                 for row in member.chunks(width) {
                     means[k].push((0..t).map(|j| f64::from(row[j]) * sd[j] + mu[j]).collect());
@@ -236,7 +246,11 @@ impl<B: Backend> Predictor<B> {
     }
 
     /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
-    pub fn predict(&self, mixtures: &[Vec<f64>], context: &[Vec<f64>]) -> Result<Prediction, PredictorError> {
+    pub fn predict(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[Vec<f64>],
+    ) -> Result<Prediction, PredictorError> {
         let features = self.meta.features(mixtures, context)?;
         let (means, vars) = self.member_outputs(&features);
         Ok(combine(&means, vars.as_deref(), &self.meta.noise_var))
@@ -268,8 +282,14 @@ pub(crate) fn combine(
         let mut row = [vec![0.0; t], vec![0.0; t], vec![0.0; t], vec![0.0; t]];
         for j in 0..t {
             let mean = means.iter().map(|mm| mm[i][j]).sum::<f64>() / m;
-            let epi = means.iter().map(|mm| (mm[i][j] - mean).powi(2)).sum::<f64>() / m;
-            let alea = vars.map_or(noise_var[j], |v| v.iter().map(|vv| vv[i][j]).sum::<f64>() / m);
+            let epi = means
+                .iter()
+                .map(|mm| (mm[i][j] - mean).powi(2))
+                .sum::<f64>()
+                / m;
+            let alea = vars.map_or(noise_var[j], |v| {
+                v.iter().map(|vv| vv[i][j]).sum::<f64>() / m
+            });
             row[0][j] = mean;
             row[1][j] = epi.sqrt();
             row[2][j] = alea.sqrt();

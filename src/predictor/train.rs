@@ -8,16 +8,16 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::backend::AutodiffBackend;
+use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::predictor::metrics::Z90;
 use crate::predictor::{
     EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorError, PredictorMeta, combine,
 };
-use crate::predictor::metrics::Z90;
 use crate::runs::Runs;
 
 /// What happened during training.
@@ -126,7 +126,10 @@ pub fn fit<B: AutodiffBackend>(
         device,
     );
     let y_train = Tensor::<B, 2>::from_data(
-        TensorData::new(standardise(&train.outcomes, &meta.target_norm), [n, targets]),
+        TensorData::new(
+            standardise(&train.outcomes, &meta.target_norm),
+            [n, targets],
+        ),
         device,
     );
     let x_val = (!val.is_empty()).then(|| {
@@ -140,7 +143,11 @@ pub fn fit<B: AutodiffBackend>(
     let m = config.members;
     let mut widths = vec![inputs];
     widths.extend(&config.hidden);
-    widths.push(if config.heteroscedastic { 2 * targets } else { targets });
+    widths.push(if config.heteroscedastic {
+        2 * targets
+    } else {
+        targets
+    });
     let mut model = EnsembleMlp::<B>::init(m, &widths, &mut rng, device);
     let resamples: Vec<Vec<usize>> = (0..m)
         .map(|_| {
@@ -154,7 +161,11 @@ pub fn fit<B: AutodiffBackend>(
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay as f32)
         .init();
-    let batch = if config.batch_size == 0 { n } else { config.batch_size.min(n) };
+    let batch = if config.batch_size == 0 {
+        n
+    } else {
+        config.batch_size.min(n)
+    };
 
     let mut best = (model.valid(), 0usize, f64::INFINITY);
     for epoch in 1..=config.max_epochs {
@@ -170,7 +181,10 @@ pub fn fit<B: AutodiffBackend>(
                 .flat_map(|o| o[start_row..end].iter().map(|&i| i as i64))
                 .collect();
             let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [m * b]), device);
-            let x = x_train.clone().select(0, idx.clone()).reshape([m, b, inputs]);
+            let x = x_train
+                .clone()
+                .select(0, idx.clone())
+                .reshape([m, b, inputs]);
             let y = y_train.clone().select(0, idx).reshape([m, b, targets]);
             let out = model.forward(x, config.activation);
             let loss = member_loss(out, y, targets, config.heteroscedastic).mul_scalar(m as f64);
@@ -249,7 +263,12 @@ fn standardise(rows: &[Vec<f64>], norm: &Normalizer) -> Vec<f32> {
 }
 
 /// Mean loss per member, summed over members: `out` is `[M, b, width]`, `y` `[M, b, t]`.
-fn member_loss<B: Backend>(out: Tensor<B, 3>, y: Tensor<B, 3>, t: usize, hetero: bool) -> Tensor<B, 1> {
+fn member_loss<B: Backend>(
+    out: Tensor<B, 3>,
+    y: Tensor<B, 3>,
+    t: usize,
+    hetero: bool,
+) -> Tensor<B, 1> {
     let [m, b, _] = out.dims();
     if !hetero {
         return (out - y).powi_scalar(2).mean();
@@ -257,7 +276,9 @@ fn member_loss<B: Backend>(out: Tensor<B, 3>, y: Tensor<B, 3>, t: usize, hetero:
     let mu = out.clone().slice([0..m, 0..b, 0..t]);
     let var = softplus(out.slice([0..m, 0..b, t..2 * t]), 1.0).add_scalar(1e-6);
     // Gaussian NLL without the constant: (ln var + (y - mu)^2 / var) / 2.
-    (var.clone().log() + (y - mu).powi_scalar(2) / var).mean().mul_scalar(0.5)
+    (var.clone().log() + (y - mu).powi_scalar(2) / var)
+        .mean()
+        .mul_scalar(0.5)
 }
 
 /// MSE of the ensemble mean (first `t` outputs averaged over members) against `y` `[n, t]`.
@@ -267,7 +288,10 @@ fn ensemble_mse<B: Backend>(out: Tensor<B, 3>, y: &[f32], t: usize) -> f64 {
     let mut sse = 0.0;
     for i in 0..n {
         for j in 0..t {
-            let mean = (0..m).map(|k| f64::from(values[(k * n + i) * width + j])).sum::<f64>() / m as f64;
+            let mean = (0..m)
+                .map(|k| f64::from(values[(k * n + i) * width + j]))
+                .sum::<f64>()
+                / m as f64;
             sse += (mean - f64::from(y[i * t + j])).powi(2);
         }
     }
@@ -284,7 +308,11 @@ fn ensemble_mse<B: Backend>(out: Tensor<B, 3>, y: &[f32], t: usize) -> f64 {
 /// cover 90% of held-out rows even when errors are heavier-tailed than Gaussian (matching the
 /// mean squared error instead over-covers then). Floored at 1e-6 of the target variance so
 /// that intervals never collapse.
-fn noise_variance<B: Backend>(predictor: &Predictor<B>, rows: &Runs, unseen: &[Vec<bool>]) -> Vec<f64> {
+fn noise_variance<B: Backend>(
+    predictor: &Predictor<B>,
+    rows: &Runs,
+    unseen: &[Vec<bool>],
+) -> Vec<f64> {
     let features = predictor
         .meta
         .features(&rows.mixtures, &rows.context)

@@ -235,7 +235,11 @@ impl Runs {
             .iter()
             .map(|c| mixtures.column(c))
             .collect::<Result<Vec<_>, _>>()?;
-        let key_col = spec.key.as_deref().map(|k| mixtures.column(k)).transpose()?;
+        let key_col = spec
+            .key
+            .as_deref()
+            .map(|k| mixtures.column(k))
+            .transpose()?;
         let keys: Vec<String> = mixtures
             .rows
             .iter()
@@ -246,7 +250,10 @@ impl Runs {
         }
         // Row of the outcome table for each mixture row.
         let (outcome_table, outcome_rows): (&Table, Vec<usize>) = match &outcomes {
-            Some(o) => (o, join(&mixtures, &keys, o, spec.key.as_deref().unwrap_or_default())?),
+            Some(o) => (
+                o,
+                join(&mixtures, &keys, o, spec.key.as_deref().unwrap_or_default())?,
+            ),
             None => (&mixtures, (0..mixtures.rows.len()).collect()),
         };
         let mut runs = Runs {
@@ -315,11 +322,18 @@ pub fn kfold<R: Rng + ?Sized>(n: usize, k: usize, rng: &mut R) -> Vec<(Vec<usize
     order.shuffle(rng);
     (0..k)
         .map(|f| {
-            let (test, train): (Vec<usize>, Vec<usize>) =
-                order.iter().enumerate().map(|(i, &r)| (i % k == f, r)).fold(
+            let (test, train): (Vec<usize>, Vec<usize>) = order
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| (i % k == f, r))
+                .fold(
                     (Vec::new(), Vec::new()),
                     |(mut te, mut tr), (is_test, r)| {
-                        if is_test { te.push(r) } else { tr.push(r) }
+                        if is_test {
+                            te.push(r)
+                        } else {
+                            tr.push(r)
+                        }
                         (te, tr)
                     },
                 );

@@ -149,7 +149,10 @@ impl DataSpec {
         let (names, columns): (Vec<String>, Vec<String>) = match &self.mixture_prefix {
             Some(prefix) => header
                 .iter()
-                .filter_map(|h| h.strip_prefix(prefix.as_str()).map(|n| (n.into(), h.clone())))
+                .filter_map(|h| {
+                    h.strip_prefix(prefix.as_str())
+                        .map(|n| (n.into(), h.clone()))
+                })
                 .unzip(),
             None => (self.mixture_columns.clone(), self.mixture_columns.clone()),
         };

@@ -44,7 +44,9 @@ pub fn sample_dirichlet<R: Rng + ?Sized>(alpha: &[f64], rng: &mut R) -> Vec<f64>
         let top = (0..alpha.len())
             .max_by(|&a, &b| alpha[a].total_cmp(&alpha[b]))
             .expect("alpha is non-empty");
-        w.iter_mut().enumerate().for_each(|(i, x)| *x = f64::from(u8::from(i == top)));
+        w.iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = f64::from(u8::from(i == top)));
     }
     w
 }
