@@ -58,6 +58,11 @@ impl DeviceKind {
         }
     }
 
+    /// True for the CPU backends, where [`crate::predictor::Predictor::fuse_for_cpu`] pays off.
+    pub fn is_cpu(self) -> bool {
+        matches!(self, DeviceKind::Cpu | DeviceKind::Ndarray)
+    }
+
     /// Runs `task` on this device's backend, after checking that the device is usable.
     pub fn dispatch<T: BackendTask>(self, task: T) -> Result<T::Output, DeviceError> {
         match self {

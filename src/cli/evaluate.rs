@@ -19,7 +19,10 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
-            let predictor = checkpoint::load::<B::InnerBackend>(dir, &device)?;
+            let mut predictor = checkpoint::load::<B::InnerBackend>(dir, &device)?;
+            if self.args.common.device.is_cpu() {
+                predictor.fuse_for_cpu();
+            }
             let runs = Runs::load_with_schema(&spec, &predictor.meta.schema, true)?;
             let evaluation = evaluate(&predictor, &runs)?;
             return Ok((runs, evaluation));

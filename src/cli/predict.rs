@@ -16,7 +16,10 @@ struct Task {
 impl BackendTask for Task {
     type Output = Result<(Runs, Prediction)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let predictor = checkpoint::load::<B::InnerBackend>(&self.args.checkpoint, &device)?;
+        let mut predictor = checkpoint::load::<B::InnerBackend>(&self.args.checkpoint, &device)?;
+        if self.args.common.device.is_cpu() {
+            predictor.fuse_for_cpu();
+        }
         let schema = &predictor.meta.schema;
         let mut spec = DataSpec::for_mixture_file(
             &self.args.input,

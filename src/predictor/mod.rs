@@ -7,12 +7,14 @@
 pub mod checkpoint;
 mod config;
 mod evaluate;
+mod fused;
 pub mod metrics;
 mod model;
 mod train;
 
 pub use config::{Activation, EnsembleConfig, InputTransform};
 pub use evaluate::{Evaluation, cross_validate, evaluate};
+pub use fused::FusedCpuScorer;
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
 pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
 
@@ -190,6 +192,8 @@ pub struct Predictor<B: Backend> {
     /// Columns, normalisation and training record.
     pub meta: PredictorMeta,
     device: B::Device,
+    /// Host copy of the weights for the fused CPU scoring path, when enabled.
+    fused: Option<FusedCpuScorer>,
 }
 
 /// Rows scored per forward pass: bounds activation memory at about
@@ -203,7 +207,14 @@ impl<B: Backend> Predictor<B> {
             model,
             meta,
             device,
+            fused: None,
         }
+    }
+
+    /// Scores through [`FusedCpuScorer`] from now on (for CPU backends; a no-op for GELU).
+    /// Predictions agree with the burn path to float precision.
+    pub fn fuse_for_cpu(&mut self) {
+        self.fused = FusedCpuScorer::new(&self.model, self.meta.config.activation);
     }
 
     /// The device the weights live on.
@@ -222,13 +233,20 @@ impl<B: Backend> Predictor<B> {
         let mut means = vec![Vec::with_capacity(n); m];
         let mut vars = hetero.then(|| vec![Vec::with_capacity(n); m]);
         let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
+        let width = *self.model.widths().last().expect("at least one layer");
         for chunk in features.chunks(CHUNK_ROWS * d) {
             let rows = chunk.len() / d;
-            let x =
-                Tensor::<B, 2>::from_data(TensorData::new(chunk.to_vec(), [rows, d]), &self.device);
-            let out = self.model.forward_shared(x, self.meta.config.activation);
-            let width = out.dims()[2];
-            let values: Vec<f32> = out.into_data().to_vec().expect("the model outputs f32");
+            let values: Vec<f32> = match &self.fused {
+                Some(fused) => fused.forward(chunk),
+                None => {
+                    let x = Tensor::<B, 2>::from_data(
+                        TensorData::new(chunk.to_vec(), [rows, d]),
+                        &self.device,
+                    );
+                    let out = self.model.forward_shared(x, self.meta.config.activation);
+                    out.into_data().to_vec().expect("the model outputs f32")
+                }
+            };
             for (k, member) in values.chunks(rows * width).enumerate() {
                 for row in member.chunks(width) {
                     means[k].push((0..t).map(|j| f64::from(row[j]) * sd[j] + mu[j]).collect());

@@ -66,7 +66,10 @@ impl<B: Backend> EnsembleMlp<B> {
         let last = self.weights.len() - 1;
         let mut h = x;
         for (i, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
-            h = h.matmul(w.val()) + b.val();
+            // An explicit repeat: burn-flex 0.21 broadcasts over a middle dimension through a
+            // generic path about 4x slower than adding two same-shape tensors.
+            let rows = h.dims()[1];
+            h = h.matmul(w.val()) + b.val().repeat_dim(1, rows);
             if i < last {
                 h = match act {
                     Activation::Relu => activation::relu(h),

@@ -1,0 +1,209 @@
+//! The CPU scoring path: the ensemble forward pass fused per tile of rows, with no tensor
+//! allocations between layers. Each layer is one GEMM per member (the `gemm` crate, which
+//! burn's flex backend also uses) writing on top of the bias, followed by the activation in
+//! place. burn 0.21's flex backend evaluates SiLU and per-member bias broadcasts through slow
+//! generic paths; scoring millions of candidates is the hot loop, so it gets this path. The
+//! burn forward ([`EnsembleMlp::forward_shared`]) stays the reference it is tested against.
+
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use crate::predictor::{Activation, EnsembleMlp};
+
+/// Rows per tile: keeps a member's activations (`TILE x 128` floats) in L2.
+const TILE: usize = 256;
+
+/// An ensemble's weights copied to host memory for [`FusedCpuScorer::forward`].
+#[derive(Debug, Clone)]
+pub struct FusedCpuScorer {
+    members: usize,
+    widths: Vec<usize>,
+    /// Per layer, `[M, in, out]` row-major.
+    weights: Vec<Vec<f32>>,
+    /// Per layer, `[M, out]`.
+    biases: Vec<Vec<f32>>,
+    activation: Activation,
+}
+
+impl FusedCpuScorer {
+    /// Copies the weights of `model`; `None` for activations this path does not implement
+    /// (GELU), which then score through burn.
+    pub fn new<B: Backend>(model: &EnsembleMlp<B>, activation: Activation) -> Option<Self> {
+        if activation == Activation::Gelu {
+            return None;
+        }
+        let host =
+            |t: Tensor<B, 3>| -> Vec<f32> { t.into_data().to_vec().expect("weights are f32") };
+        Some(FusedCpuScorer {
+            members: model.members(),
+            widths: model.widths(),
+            weights: model.weights.iter().map(|w| host(w.val())).collect(),
+            biases: model.biases.iter().map(|b| host(b.val())).collect(),
+            activation,
+        })
+    }
+
+    /// Member outputs for rows `x` (`[n, inputs]` row-major): `[M, n, outputs]` row-major.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.widths[0];
+        let o = *self.widths.last().expect("at least one layer");
+        let n = x.len() / d;
+        let m = self.members;
+        let tiles: Vec<Vec<f32>> = x.par_chunks(TILE * d).map(|tile| self.tile(tile)).collect();
+        let mut out = vec![0.0; m * n * o];
+        let mut row = 0;
+        for t in &tiles {
+            let rows = t.len() / (m * o);
+            for k in 0..m {
+                out[(k * n + row) * o..(k * n + row + rows) * o]
+                    .copy_from_slice(&t[k * rows * o..(k + 1) * rows * o]);
+            }
+            row += rows;
+        }
+        out
+    }
+
+    /// One tile of rows through every member: `[M, rows, outputs]`.
+    fn tile(&self, x: &[f32]) -> Vec<f32> {
+        let rows = x.len() / self.widths[0];
+        let layers = self.widths.len() - 1;
+        let o = self.widths[layers];
+        let mut out = Vec::with_capacity(self.members * rows * o);
+        let widest = self.widths.iter().copied().max().expect("non-empty");
+        let (mut a, mut b) = (vec![0.0f32; rows * widest], vec![0.0f32; rows * widest]);
+        for k in 0..self.members {
+            for l in 0..layers {
+                let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
+                let input: &[f32] = if l == 0 { x } else { &a[..rows * fan_in] };
+                let dst = &mut b[..rows * fan_out];
+                let bias = &self.biases[l][k * fan_out..(k + 1) * fan_out];
+                dst.chunks_mut(fan_out)
+                    .for_each(|r| r.copy_from_slice(bias));
+                let w = &self.weights[l][k * fan_in * fan_out..(k + 1) * fan_in * fan_out];
+                matmul_acc(dst, input, w, rows, fan_in, fan_out);
+                if l + 1 < layers {
+                    activate(dst, self.activation);
+                }
+                std::mem::swap(&mut a, &mut b);
+            }
+            out.extend_from_slice(&a[..rows * o]);
+        }
+        out
+    }
+}
+
+/// `dst[rows, n] += lhs[rows, k] @ rhs[k, n]`, all row-major and exactly sized.
+fn matmul_acc(dst: &mut [f32], lhs: &[f32], rhs: &[f32], rows: usize, k: usize, n: usize) {
+    assert!(
+        dst.len() == rows * n && lhs.len() == rows * k && rhs.len() == k * n,
+        "GEMM shapes"
+    );
+    // SAFETY: the three slices are exactly [rows, n], [rows, k] and [k, n] row-major (checked
+    // above), so every index gemm forms from these strides stays in bounds; `dst` is a unique
+    // borrow that aliases neither input.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+fn activate(v: &mut [f32], act: Activation) {
+    match act {
+        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::Silu => v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x)),
+        Activation::Tanh => v
+            .iter_mut()
+            .for_each(|x| *x = 1.0 - 2.0 / (exp(2.0 * *x) + 1.0)),
+        Activation::Gelu => unreachable!("FusedCpuScorer::new refuses GELU"),
+    }
+}
+
+/// `e^x` for f32 in branch-free arithmetic that the compiler vectorises (Cephes `expf`):
+/// `x = k ln2 + r` with integer `k` (rounded by the 1.5 * 2^23 trick) and `|r| <= ln2 / 2`,
+/// `ln2` split in two constants so `r` is exact (Cody-Waite); `e^r` by Cephes' degree-7
+/// minimax polynomial; `2^k` assembled in the exponent bits. Inputs are clamped to [-87, 88],
+/// where f32 neither underflows to a denormal nor overflows. Relative error about 2 ulp.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let k = shifted - MAGIC;
+    let ki = shifted.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
+    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    (p * r * r + r + 1.0) * f32::from_bits(((ki + 127) as u32) << 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = -80.0f32;
+        while x < 80.0 {
+            let (a, b) = (exp(x), x.exp());
+            assert!(((a - b) / b).abs() < 3e-7, "exp({x}) = {a}, std gives {b}");
+            x += 0.0137;
+        }
+    }
+
+    /// The fused path equals burn's batched forward (the reference) for every activation it
+    /// implements, on a row count that is not a multiple of the tile.
+    #[test]
+    fn fused_equals_burn_forward() {
+        let device = Default::default();
+        let model =
+            EnsembleMlp::<Flex>::init(3, &[6, 32, 32, 2], &mut StdRng::seed_from_u64(1), &device);
+        let rows = TILE + 37;
+        let x: Vec<f32> = (0..rows * 6)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        for act in [Activation::Silu, Activation::Relu, Activation::Tanh] {
+            let fused = FusedCpuScorer::new(&model, act)
+                .expect("supported")
+                .forward(&x);
+            let input =
+                Tensor::<Flex, 2>::from_data(TensorData::new(x.clone(), [rows, 6]), &device);
+            let reference: Vec<f32> = model
+                .forward_shared(input, act)
+                .into_data()
+                .to_vec()
+                .unwrap();
+            assert_eq!(fused.len(), reference.len());
+            for (a, b) in fused.iter().zip(&reference) {
+                assert!(
+                    (a - b).abs() < 1e-5 * (1.0 + b.abs()),
+                    "{act:?}: {a} vs {b}"
+                );
+            }
+        }
+        assert!(FusedCpuScorer::new(&model, Activation::Gelu).is_none());
+    }
+}
