@@ -1,15 +1,15 @@
-//! Ensemble speed: training on the 512 RegMix runs, and scoring throughput of an 8-member
-//! 2 x 128 ensemble on 10^4 .. 10^6 mixtures. Reference (issue #2, same 2-core machine):
-//! PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core and takes about
-//! 8.6 s for 500 full-batch Adam steps over 512 rows.
+//! Ensemble speed: training steps on the 512 RegMix runs, and scoring throughput of an
+//! 8-member 2 x 128 ensemble on 10^4 .. 10^6 mixtures. Reference (issue #2, same 2-core
+//! machine): PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core and
+//! takes about 8.6 s for 500 full-batch Adam steps over 512 rows (17 ms a step).
 //!
-//! Threads: set `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
+//! Threads: `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
 //! burn's ndarray backend next to flex.
 
 use burn::tensor::backend::AutodiffBackend;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mixatlas::burn;
-use mixatlas::predictor::{EnsembleConfig, Predictor, fit};
+use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, fit};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::space::sample_dirichlet;
 use rand::SeedableRng;
@@ -20,13 +20,13 @@ fn runs() -> Runs {
     Runs::load(&spec).expect("shipped runs load")
 }
 
-/// 500 full-batch AdamW steps over all 512 rows: the PyTorch reference's workload.
-fn steps_config() -> EnsembleConfig {
+/// Full-batch AdamW steps over all 512 rows, no early stopping: the PyTorch reference's workload.
+fn steps_config(steps: usize) -> EnsembleConfig {
     EnsembleConfig {
         batch_size: 0,
         validation_fraction: 0.0,
         bootstrap: false,
-        max_epochs: 500,
+        max_epochs: steps,
         ..EnsembleConfig::default()
     }
 }
@@ -36,18 +36,17 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
     let runs = runs();
     let mut group = c.benchmark_group(format!("train/{name}"));
     group.sample_size(10);
-    let config = steps_config();
-    group.bench_function("500 full-batch steps, 512 x 17, 8 x (128,128)", |b| {
+    let config = steps_config(100);
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("100 full-batch steps, 512 x 17, 8 x (128,128)", |b| {
         b.iter(|| fit::<B>(&runs, &config, 0, &device, &mut ()).expect("trains"))
     });
     group.finish();
 
-    let quick = EnsembleConfig {
-        max_epochs: 2,
-        ..EnsembleConfig::default()
-    };
-    let predictor: Predictor<B::InnerBackend> =
-        fit::<B>(&runs, &quick, 0, &device, &mut ()).expect("trains");
+    let mut predictor: Predictor<B::InnerBackend> =
+        fit::<B>(&runs, &steps_config(2), 0, &device, &mut ()).expect("trains");
+    let fused = FusedCpuScorer::new(&predictor.model, predictor.meta.config.activation)
+        .expect("SiLU is fused");
     let mut group = c.benchmark_group(format!("score/{name}"));
     group.sample_size(10);
     let mut rng = StdRng::seed_from_u64(0);
@@ -62,15 +61,23 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
             .expect("17 domains");
         group.throughput(Throughput::Elements(rows as u64));
         group.bench_with_input(
-            BenchmarkId::new("ensemble forward", rows),
+            BenchmarkId::new("fused forward", rows),
             &features,
-            |b, f| b.iter(|| predictor.member_outputs(f)),
+            |b, f| b.iter(|| fused.forward(f)),
         );
-        group.bench_with_input(
-            BenchmarkId::new("predict (transform + stats)", rows),
-            &mixtures,
-            |b, m| b.iter(|| predictor.predict(m, &context).expect("scores")),
-        );
+        if rows == 10_000 {
+            group.bench_with_input(BenchmarkId::new("burn forward", rows), &features, |b, f| {
+                b.iter(|| predictor.member_outputs(f))
+            });
+            predictor.fuse_for_cpu();
+        }
+        if rows <= 100_000 {
+            group.bench_with_input(
+                BenchmarkId::new("predict, fused", rows),
+                &mixtures,
+                |b, m| b.iter(|| predictor.predict(m, &context).expect("scores")),
+            );
+        }
     }
     group.finish();
 }

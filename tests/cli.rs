@@ -1,5 +1,7 @@
 //! The binary end to end: train -> predict -> evaluate, errors, devices, help.
 
+use std::path::Path;
+
 use crate::util::{mixatlas, synthetic, text, write};
 
 const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
@@ -14,11 +16,11 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "train",
         "--data",
-        spec.to_str().unwrap(),
+        path(&spec),
         "--out",
-        ck.to_str().unwrap(),
+        path(&ck),
         "--config",
-        config.to_str().unwrap(),
+        path(&config),
         "--seed",
         "3",
         "--json",
@@ -39,13 +41,13 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "predict",
         "--checkpoint",
-        ck.to_str().unwrap(),
+        path(&ck),
         "--input",
-        candidates.to_str().unwrap(),
+        path(&candidates),
         "--key",
         "name",
         "--output",
-        preds.to_str().unwrap(),
+        path(&preds),
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let csv = std::fs::read_to_string(&preds).unwrap();
@@ -68,9 +70,9 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "predict",
         "--checkpoint",
-        ck.to_str().unwrap(),
+        path(&ck),
         "--input",
-        candidates.to_str().unwrap(),
+        path(&candidates),
         "--json",
     ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -80,9 +82,9 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "evaluate",
         "--checkpoint",
-        ck.to_str().unwrap(),
+        path(&ck),
         "--data",
-        spec.to_str().unwrap(),
+        path(&spec),
         "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
@@ -93,13 +95,13 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "evaluate",
         "--data",
-        spec.to_str().unwrap(),
+        path(&spec),
         "--folds",
         "3",
         "--config",
-        config.to_str().unwrap(),
+        path(&config),
         "--predictions",
-        oof.to_str().unwrap(),
+        path(&oof),
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).0.contains("spearman"));
@@ -124,11 +126,11 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
         let mut args = vec![
             "train",
             "--data",
-            spec.to_str().unwrap(),
+            path(&spec),
             "--out",
-            ck.to_str().unwrap(),
+            path(&ck),
             "--config",
-            config.to_str().unwrap(),
+            path(&config),
         ];
         args.extend_from_slice(extra);
         mixatlas(&args)
@@ -144,72 +146,49 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
     expect_error(train(&[]), "exists already (pass --force");
     expect_error(train(&["--target", "nope", "--force"]), "--target nope");
     let bad_config = write(d, "bad.toml", "members = 0\n");
+    let x = d.join("x");
     expect_error(
         mixatlas(&[
             "train",
             "--data",
-            spec.to_str().unwrap(),
+            path(&spec),
             "--out",
-            d.join("x").to_str().unwrap(),
+            path(&x),
             "--config",
-            bad_config.to_str().unwrap(),
+            path(&bad_config),
         ]),
         "`members` must be at least 1",
     );
-    let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
-    expect_error(
-        mixatlas(&[
+    let predict = |checkpoint: &Path, input: &Path, extra: &[&str]| {
+        let mut args = vec![
             "predict",
             "--checkpoint",
-            ck.to_str().unwrap(),
+            path(checkpoint),
             "--input",
-            wrong.to_str().unwrap(),
-        ]),
-        "wrong.csv: missing column `c`",
-    );
+            path(input),
+        ];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    };
+    let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
+    expect_error(predict(&ck, &wrong, &[]), "wrong.csv: missing column `c`");
     let off = write(d, "off.csv", "a,b,c\n0.2,0.3,0.9\n");
     expect_error(
-        mixatlas(&[
-            "predict",
-            "--checkpoint",
-            ck.to_str().unwrap(),
-            "--input",
-            off.to_str().unwrap(),
-        ]),
+        predict(&ck, &off, &[]),
         "off.csv:2: mixture weights sum to 1.4",
     );
-    let out = mixatlas(&[
-        "predict",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--input",
-        off.to_str().unwrap(),
-        "--renormalize",
-    ]);
+    let out = predict(&ck, &off, &["--renormalize"]);
     assert!(out.status.success(), "{}", text(&out).1);
-    expect_error(
-        mixatlas(&[
-            "predict",
-            "--checkpoint",
-            d.join("none").to_str().unwrap(),
-            "--input",
-            off.to_str().unwrap(),
-        ]),
-        "manifest.json",
-    );
+    expect_error(predict(&d.join("none"), &off, &[]), "manifest.json");
     #[cfg(not(feature = "cuda"))]
     expect_error(
-        mixatlas(&[
-            "predict",
-            "--checkpoint",
-            ck.to_str().unwrap(),
-            "--input",
-            off.to_str().unwrap(),
-            "--device",
-            "cuda",
-        ]),
+        predict(&ck, &off, &["--device", "cuda"]),
         "device `cuda` is not built in: rebuild with `--features cuda`",
     );
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
 }
 
 #[test]

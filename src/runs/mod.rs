@@ -322,22 +322,13 @@ pub fn kfold<R: Rng + ?Sized>(n: usize, k: usize, rng: &mut R) -> Vec<(Vec<usize
     order.shuffle(rng);
     (0..k)
         .map(|f| {
-            let (test, train): (Vec<usize>, Vec<usize>) = order
+            let (test, train): (Vec<(usize, usize)>, Vec<(usize, usize)>) = order
                 .iter()
+                .copied()
                 .enumerate()
-                .map(|(i, &r)| (i % k == f, r))
-                .fold(
-                    (Vec::new(), Vec::new()),
-                    |(mut te, mut tr), (is_test, r)| {
-                        if is_test {
-                            te.push(r)
-                        } else {
-                            tr.push(r)
-                        }
-                        (te, tr)
-                    },
-                );
-            (train, test)
+                .partition(|(i, _)| i % k == f);
+            let rows = |v: Vec<(usize, usize)>| v.into_iter().map(|(_, r)| r).collect();
+            (rows(train), rows(test))
         })
         .collect()
 }
@@ -460,4 +451,28 @@ fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsEr
         sum += table.number(row, table.column(c)?)?;
     }
     Ok(sum / t.mean_of.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    proptest! {
+        #[test]
+        fn folds_partition_the_rows(n in 2usize..200, k in 2usize..10, seed in 0u64..100) {
+            prop_assume!(k <= n);
+            let folds = kfold(n, k, &mut StdRng::seed_from_u64(seed));
+            let mut seen = vec![0; n];
+            for (train, test) in &folds {
+                prop_assert_eq!(train.len() + test.len(), n);
+                prop_assert!(test.len() >= n / k && test.len() <= n / k + 1);
+                test.iter().for_each(|&r| seen[r] += 1);
+                prop_assert!(train.iter().all(|r| !test.contains(r)));
+            }
+            prop_assert!(seen.iter().all(|&c| c == 1));
+        }
+    }
 }
