@@ -322,13 +322,15 @@ pub fn kfold<R: Rng + ?Sized>(n: usize, k: usize, rng: &mut R) -> Vec<(Vec<usize
     order.shuffle(rng);
     (0..k)
         .map(|f| {
-            let (test, train): (Vec<(usize, usize)>, Vec<(usize, usize)>) = order
-                .iter()
-                .copied()
-                .enumerate()
-                .partition(|(i, _)| i % k == f);
-            let rows = |v: Vec<(usize, usize)>| v.into_iter().map(|(_, r)| r).collect();
-            (rows(train), rows(test))
+            let (mut train, mut test) = (Vec::with_capacity(n), Vec::with_capacity(n / k + 1));
+            for (i, &row) in order.iter().enumerate() {
+                if i % k == f {
+                    test.push(row);
+                } else {
+                    train.push(row);
+                }
+            }
+            (train, test)
         })
         .collect()
 }
