@@ -1,30 +1,48 @@
 //! The binary end to end: train -> predict -> evaluate, errors, devices, help.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use crate::util::{mixatlas, synthetic, text, write};
 
 const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
 
+/// `n` synthetic runs, a fast training config and a checkpoint path, in a temp dir.
+struct Fixture {
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+    config: PathBuf,
+    ck: PathBuf,
+}
+
+impl Fixture {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = synthetic(dir.path(), n);
+        let config = write(dir.path(), "fast.toml", FAST);
+        let ck = dir.path().join("ck");
+        Fixture {
+            dir,
+            spec,
+            config,
+            ck,
+        }
+    }
+
+    /// `mixatlas train` on the fixture's runs into its checkpoint path, plus `extra` flags.
+    fn train(&self, extra: &[&str]) -> Output {
+        let (spec, ck, config) = (path(&self.spec), path(&self.ck), path(&self.config));
+        let mut args = vec!["train", "--data", spec, "--out", ck, "--config", config];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    }
+}
+
 #[test]
 fn train_predict_evaluate_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let spec = synthetic(d, 50);
-    let config = write(d, "fast.toml", FAST);
-    let ck = d.join("ck");
-    let out = mixatlas(&[
-        "train",
-        "--data",
-        path(&spec),
-        "--out",
-        path(&ck),
-        "--config",
-        path(&config),
-        "--seed",
-        "3",
-        "--json",
-    ]);
+    let f = Fixture::new(50);
+    let (d, spec, config, ck) = (f.dir.path(), &f.spec, &f.config, &f.ck);
+    let out = f.train(&["--seed", "3", "--json"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -41,7 +59,7 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "predict",
         "--checkpoint",
-        path(&ck),
+        path(ck),
         "--input",
         path(&candidates),
         "--key",
@@ -70,7 +88,7 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "predict",
         "--checkpoint",
-        path(&ck),
+        path(ck),
         "--input",
         path(&candidates),
         "--json",
@@ -82,9 +100,9 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "evaluate",
         "--checkpoint",
-        path(&ck),
+        path(ck),
         "--data",
-        path(&spec),
+        path(spec),
         "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
@@ -95,11 +113,11 @@ fn train_predict_evaluate_round_trip() {
     let out = mixatlas(&[
         "evaluate",
         "--data",
-        path(&spec),
+        path(spec),
         "--folds",
         "3",
         "--config",
-        path(&config),
+        path(config),
         "--predictions",
         path(&oof),
     ]);
@@ -117,24 +135,9 @@ fn train_predict_evaluate_round_trip() {
 
 #[test]
 fn user_errors_exit_non_zero_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let spec = synthetic(d, 30);
-    let config = write(d, "fast.toml", FAST);
-    let ck = d.join("ck");
-    let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data",
-            path(&spec),
-            "--out",
-            path(&ck),
-            "--config",
-            path(&config),
-        ];
-        args.extend_from_slice(extra);
-        mixatlas(&args)
-    };
+    let f = Fixture::new(30);
+    let (d, spec, ck) = (f.dir.path(), &f.spec, &f.ck);
+    let train = |extra: &[&str]| f.train(extra);
     assert!(train(&[]).status.success());
 
     let expect_error = |out: std::process::Output, needle: &str| {
@@ -151,7 +154,7 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
         mixatlas(&[
             "train",
             "--data",
-            path(&spec),
+            path(spec),
             "--out",
             path(&x),
             "--config",
@@ -171,18 +174,18 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
         mixatlas(&args)
     };
     let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
-    expect_error(predict(&ck, &wrong, &[]), "wrong.csv: missing column `c`");
+    expect_error(predict(ck, &wrong, &[]), "wrong.csv: missing column `c`");
     let off = write(d, "off.csv", "a,b,c\n0.2,0.3,0.9\n");
     expect_error(
-        predict(&ck, &off, &[]),
+        predict(ck, &off, &[]),
         "off.csv:2: mixture weights sum to 1.4",
     );
-    let out = predict(&ck, &off, &["--renormalize"]);
+    let out = predict(ck, &off, &["--renormalize"]);
     assert!(out.status.success(), "{}", text(&out).1);
     expect_error(predict(&d.join("none"), &off, &[]), "manifest.json");
     #[cfg(not(feature = "cuda"))]
     expect_error(
-        predict(&ck, &off, &["--device", "cuda"]),
+        predict(ck, &off, &["--device", "cuda"]),
         "device `cuda` is not built in: rebuild with `--features cuda`",
     );
 }
