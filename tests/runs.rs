@@ -145,3 +145,46 @@ fn space_columns_must_all_be_domains() {
         "{err}"
     );
 }
+
+#[test]
+fn malformed_jsonl_and_specs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = "[[targets]]\nname = \"y\"\ndirection = \"lower\"\n";
+    write(
+        dir.path(),
+        "r.jsonl",
+        "{\"a\":0.5,\"b\":0.5,\"y\":1}\n{\"a\":0.5,\"b\":\n",
+    );
+    let jsonl = format!("mixtures = \"r.jsonl\"\nmixture_columns = [\"a\", \"b\"]\n{target}");
+    let err = load(dir.path(), &jsonl).unwrap_err();
+    assert!(err.contains("r.jsonl:2: "), "{err}");
+    write(dir.path(), "r.jsonl", "[1, 2]\n");
+    let err = load(dir.path(), &jsonl).unwrap_err();
+    assert!(
+        err.contains("r.jsonl:1: expected a JSON object per line"),
+        "{err}"
+    );
+
+    let specs = [
+        (
+            format!("mixtures = \"r.csv\"\n{target}"),
+            "give exactly one of",
+        ),
+        (
+            format!("mixtures = \"r.csv\"\noutcomes = \"o.csv\"\nmixture_prefix = \"w\"\n{target}"),
+            "`key` is required",
+        ),
+        (
+            format!("mixtures = \"r.csv\"\nmixture_prefix = \"w\"\ntolerance = -1\n{target}"),
+            "`tolerance` must be",
+        ),
+        ("mixtures = 3\n".to_owned(), "spec.toml"),
+    ];
+    for (spec, needle) in specs {
+        let err = load(dir.path(), &spec).unwrap_err();
+        assert!(
+            err.contains(needle) && err.contains("spec.toml"),
+            "{err:?} lacks {needle:?}"
+        );
+    }
+}
