@@ -45,8 +45,10 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let predictions = args.predictions.clone();
     let (runs, evaluation) = args.common.device.dispatch(Task { args })??;
     if let Some(path) = &predictions {
+        let names: Vec<String> = runs.schema.targets.iter().map(|t| t.name.clone()).collect();
         output::write_predictions(
-            &runs,
+            &runs.keys,
+            &names,
             Some(&evaluation),
             &evaluation.prediction,
             false,

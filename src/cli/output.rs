@@ -6,33 +6,27 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::predictor::{Evaluation, Prediction};
-use crate::runs::Runs;
 
-/// Writes one row per run: key, (fold and observed outcome when evaluating,) then per target
+/// Writes one row per run (`keys`, targets `names`): key, (fold and observed outcome when evaluating,) then per target
 /// mean, epistemic, aleatoric and total std. To `path` (atomically) or stdout.
 pub fn write_predictions(
-    runs: &Runs,
+    keys: &[String],
+    names: &[String],
     evaluation: Option<&Evaluation>,
     p: &Prediction,
     json: bool,
     path: Option<&Path>,
 ) -> Result<()> {
-    let names: Vec<&str> = runs
-        .schema
-        .targets
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
     let mut buf = Vec::new();
     if json {
-        let rows: Vec<serde_json::Value> = (0..runs.len())
+        let rows: Vec<serde_json::Value> = (0..keys.len())
             .map(|i| {
                 let targets: serde_json::Map<String, serde_json::Value> = names
                     .iter()
                     .enumerate()
                     .map(|(j, n)| {
                         (
-                            (*n).to_owned(),
+                            n.clone(),
                             serde_json::json!({
                                 "mean": p.mean[i][j],
                                 "epistemic_std": p.epistemic_std[i][j],
@@ -42,7 +36,7 @@ pub fn write_predictions(
                         )
                     })
                     .collect();
-                serde_json::json!({ "key": runs.keys[i], "targets": targets })
+                serde_json::json!({ "key": keys[i], "targets": targets })
             })
             .collect();
         serde_json::to_writer_pretty(&mut buf, &rows)?;
@@ -53,7 +47,7 @@ pub fn write_predictions(
         if evaluation.is_some() {
             header.push("fold".into());
         }
-        for n in &names {
+        for n in names {
             if evaluation.is_some() {
                 header.push(format!("{n}_observed"));
             }
@@ -62,8 +56,8 @@ pub fn write_predictions(
             }
         }
         w.write_record(&header)?;
-        for i in 0..runs.len() {
-            let mut row = vec![runs.keys[i].clone()];
+        for (i, key) in keys.iter().enumerate() {
+            let mut row = vec![key.clone()];
             if let Some(e) = evaluation {
                 row.push(e.fold[i].to_string());
             }

@@ -14,7 +14,8 @@ struct Task {
 }
 
 impl BackendTask for Task {
-    type Output = Result<(Runs, Prediction)>;
+    /// Run keys, target names, predictions.
+    type Output = Result<(Vec<String>, Vec<String>, Prediction)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let mut predictor = checkpoint::load::<B::InnerBackend>(&self.args.checkpoint, &device)?;
         if self.args.common.device.is_cpu() {
@@ -29,15 +30,14 @@ impl BackendTask for Task {
         spec.renormalize = self.args.renormalize;
         let runs = Runs::load_with_schema(&spec, schema, false)?;
         let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
-        let mut runs = runs;
-        runs.schema.targets = schema.targets.clone();
-        Ok((runs, prediction))
+        let names = schema.targets.iter().map(|t| t.name.clone()).collect();
+        Ok((runs.keys, names, prediction))
     }
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let json = args.common.json;
     let output = args.output.clone();
-    let (runs, prediction) = args.common.device.dispatch(Task { args })??;
-    output::write_predictions(&runs, None, &prediction, json, output.as_deref())
+    let (keys, names, prediction) = args.common.device.dispatch(Task { args })??;
+    output::write_predictions(&keys, &names, None, &prediction, json, output.as_deref())
 }
