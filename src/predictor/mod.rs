@@ -114,9 +114,9 @@ pub struct PredictorMeta {
     pub input_norm: Normalizer,
     /// Standardisation of the targets, `[targets]`.
     pub target_norm: Normalizer,
-    /// Homoscedastic aleatoric variance per target in target units², estimated on the
-    /// validation split as held-out MSE minus mean epistemic variance; unused when
-    /// heteroscedastic. `[targets]`
+    /// Homoscedastic aleatoric variance per target in target units², calibrated on validation
+    /// and out-of-bag rows so that the central 90% interval covers 90% of them (see
+    /// `train::noise_variance`); unused when heteroscedastic. `[targets]`
     pub noise_var: Vec<f64>,
     /// How training went.
     pub report: TrainReport,
