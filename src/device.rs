@@ -96,28 +96,43 @@ impl DeviceKind {
     }
 }
 
-/// GPU backends panic when no adapter or driver is found; turn that into an error by running
-/// one tiny computation first.
+/// GPU backends panic when no adapter or driver is found, often on a runtime thread whose
+/// message the caller only sees as a closed channel; turn that into an error by running one
+/// tiny computation first and reporting the first panic message from any thread.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 fn probe<B: AutodiffBackend>(kind: DeviceKind, device: &B::Device) -> Result<(), DeviceError> {
+    use std::sync::{Arc, Mutex};
+
     use burn::tensor::Tensor;
-    let device = device.clone();
+
+    fn message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+    }
+    let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = Arc::clone(&messages);
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    std::panic::set_hook(Box::new(move |info| {
+        if let (Some(m), Ok(mut all)) = (message(info.payload()), sink.lock()) {
+            all.push(m);
+        }
+    }));
+    let device = device.clone();
     // The device handle is only read inside; a panic leaves nothing half-updated.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let t = Tensor::<B, 1>::from_floats([1.0, 2.0], &device);
         t.sum().into_scalar()
     }));
     std::panic::set_hook(previous);
-    result
-        .map(|_| ())
-        .map_err(|panic| DeviceError::Unavailable {
+    result.map(|_| ()).map_err(|panic| {
+        let first = messages.lock().ok().and_then(|m| m.first().cloned());
+        DeviceError::Unavailable {
             device: kind.name(),
-            reason: panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            reason: first
+                .or_else(|| message(panic.as_ref()))
                 .unwrap_or_else(|| "the backend failed to initialise".into()),
-        })
+        }
+    })
 }
