@@ -56,17 +56,11 @@ fn train_predict_evaluate_round_trip() {
 
     let candidates = write(d, "cand.csv", "name,a,b,c\nx,0.2,0.3,0.5\ny,0.6,0.1,0.3\n");
     let preds = d.join("pred.csv");
-    let out = mixatlas(&[
-        "predict",
-        "--checkpoint",
-        path(ck),
-        "--input",
-        path(&candidates),
-        "--key",
-        "name",
-        "--output",
-        path(&preds),
-    ]);
+    let out = predict(
+        ck,
+        &candidates,
+        &["--key", "name", "--output", path(&preds)],
+    );
     assert!(out.status.success(), "{}", text(&out).1);
     let csv = std::fs::read_to_string(&preds).unwrap();
     let mut lines = csv.lines();
@@ -85,14 +79,7 @@ fn train_predict_evaluate_round_trip() {
     assert!((row[0] - 2.0739).abs() < 0.3, "{row:?}");
     assert!((row[3] * row[3] - row[1] * row[1] - row[2] * row[2]).abs() < 1e-9);
 
-    let out = mixatlas(&[
-        "predict",
-        "--checkpoint",
-        path(ck),
-        "--input",
-        path(&candidates),
-        "--json",
-    ]);
+    let out = predict(ck, &candidates, &["--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert!(json[1]["targets"]["y"]["epistemic_std"].as_f64().unwrap() >= 0.0);
@@ -162,17 +149,6 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
         ]),
         "`members` must be at least 1",
     );
-    let predict = |checkpoint: &Path, input: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--checkpoint",
-            path(checkpoint),
-            "--input",
-            path(input),
-        ];
-        args.extend_from_slice(extra);
-        mixatlas(&args)
-    };
     let wrong = write(d, "wrong.csv", "a,b,z\n0.2,0.3,0.5\n");
     expect_error(predict(ck, &wrong, &[]), "wrong.csv: missing column `c`");
     let off = write(d, "off.csv", "a,b,c\n0.2,0.3,0.9\n");
@@ -188,6 +164,19 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
         predict(ck, &off, &["--device", "cuda"]),
         "device `cuda` is not built in: rebuild with `--features cuda`",
     );
+}
+
+/// `mixatlas predict --checkpoint CHECKPOINT --input INPUT`, plus `extra` flags.
+fn predict(checkpoint: &Path, input: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "predict",
+        "--checkpoint",
+        path(checkpoint),
+        "--input",
+        path(input),
+    ];
+    args.extend_from_slice(extra);
+    mixatlas(&args)
 }
 
 fn path(p: &Path) -> &str {
