@@ -7,7 +7,7 @@ use crate::cli::args::EvaluateArgs;
 use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
-use crate::predictor::{Evaluation, checkpoint, cross_validate, evaluate};
+use crate::predictor::{Evaluation, cross_validate, evaluate};
 use crate::runs::{DataSpec, Runs};
 
 struct Task {
@@ -19,10 +19,7 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
-            let mut predictor = checkpoint::load::<B::InnerBackend>(dir, &device)?;
-            if self.args.common.device.is_cpu() {
-                predictor.fuse_for_cpu();
-            }
+            let predictor = super::load_predictor::<B>(dir, self.args.common.device, &device)?;
             let runs = Runs::load_with_schema(&spec, &predictor.meta.schema, true)?;
             let evaluation = evaluate(&predictor, &runs)?;
             return Ok((runs, evaluation));
@@ -45,10 +42,9 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let predictions = args.predictions.clone();
     let (runs, evaluation) = args.common.device.dispatch(Task { args })??;
     if let Some(path) = &predictions {
-        let names: Vec<String> = runs.schema.targets.iter().map(|t| t.name.clone()).collect();
         output::write_predictions(
             &runs.keys,
-            &names,
+            &runs.schema.target_names(),
             Some(&evaluation),
             &evaluation.prediction,
             false,

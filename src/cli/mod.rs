@@ -9,7 +9,12 @@ mod train;
 
 use anyhow::{Context, Result};
 
-use crate::predictor::EnsembleConfig;
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::device::DeviceKind;
+use crate::predictor::{EnsembleConfig, Predictor, checkpoint};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
@@ -21,7 +26,20 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn load_config(path: Option<&std::path::Path>) -> Result<EnsembleConfig> {
+/// Loads a checkpoint for scoring on `kind`, through the fused path on CPU devices.
+fn load_predictor<B: AutodiffBackend>(
+    dir: &Path,
+    kind: DeviceKind,
+    device: &B::Device,
+) -> crate::Result<Predictor<B::InnerBackend>> {
+    let mut predictor = checkpoint::load::<B::InnerBackend>(dir, device)?;
+    if kind.is_cpu() {
+        predictor.fuse_for_cpu();
+    }
+    Ok(predictor)
+}
+
+fn load_config(path: Option<&Path>) -> Result<EnsembleConfig> {
     let Some(path) = path else {
         return Ok(EnsembleConfig::default());
     };

@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 
 use crate::predictor::{Evaluation, Prediction};
 
-/// Writes one row per run (`keys`, targets `names`): key, (fold and observed outcome when evaluating,) then per target
-/// mean, epistemic, aleatoric and total std. To `path` (atomically) or stdout.
+/// Writes one row per run (`keys`; targets `names`): key, then fold and observed outcome when
+/// evaluating, then per target mean, epistemic, aleatoric and total std. To `path`
+/// (atomically) or stdout.
 pub fn write_predictions(
     keys: &[String],
     names: &[String],

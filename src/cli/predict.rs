@@ -6,7 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::cli::args::PredictArgs;
 use crate::cli::output;
 use crate::device::BackendTask;
-use crate::predictor::{Prediction, checkpoint};
+use crate::predictor::Prediction;
 use crate::runs::{DataSpec, Runs};
 
 struct Task {
@@ -17,10 +17,8 @@ impl BackendTask for Task {
     /// Run keys, target names, predictions.
     type Output = Result<(Vec<String>, Vec<String>, Prediction)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let mut predictor = checkpoint::load::<B::InnerBackend>(&self.args.checkpoint, &device)?;
-        if self.args.common.device.is_cpu() {
-            predictor.fuse_for_cpu();
-        }
+        let predictor =
+            super::load_predictor::<B>(&self.args.checkpoint, self.args.common.device, &device)?;
         let schema = &predictor.meta.schema;
         let mut spec = DataSpec::for_mixture_file(
             &self.args.input,
@@ -30,8 +28,7 @@ impl BackendTask for Task {
         spec.renormalize = self.args.renormalize;
         let runs = Runs::load_with_schema(&spec, schema, false)?;
         let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
-        let names = schema.targets.iter().map(|t| t.name.clone()).collect();
-        Ok((runs.keys, names, prediction))
+        Ok((runs.keys, schema.target_names(), prediction))
     }
 }
 

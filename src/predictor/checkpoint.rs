@@ -277,7 +277,7 @@ fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8
         .into_iter()
         .chain(meta.schema.context.iter().cloned())
         .collect();
-    let targets: Vec<&String> = meta.schema.targets.iter().map(|t| &t.name).collect();
+    let targets = meta.schema.target_names();
     let info: HashMap<String, String> = [
         ("activation", serde_json::to_string(&meta.config.activation)),
         (

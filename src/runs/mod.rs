@@ -176,6 +176,13 @@ pub struct Runs {
     pub outcomes: Vec<Vec<f64>>,
 }
 
+impl Schema {
+    /// Target names in target order.
+    pub fn target_names(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
 impl Runs {
     /// Reads the runs a spec describes, resolving the schema from the spec.
     pub fn load(spec: &DataSpec) -> Result<Self> {
