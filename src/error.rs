@@ -16,12 +16,24 @@ pub enum Error {
     /// A mixture-space configuration is invalid.
     #[error(transparent)]
     Space(#[from] crate::space::SpaceError),
+    /// Constraints on mixtures are invalid or admit no mixture.
+    #[error(transparent)]
+    Constraint(#[from] crate::space::ConstraintError),
     /// Logged runs could not be read or failed validation.
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),
     /// Training, evaluating or loading a predictor failed.
     #[error(transparent)]
     Predictor(#[from] crate::predictor::PredictorError),
+    /// An objective does not match the predictor's targets.
+    #[error(transparent)]
+    Objective(#[from] crate::objective::ObjectiveError),
+    /// An acquisition function cannot be built.
+    #[error(transparent)]
+    Acquisition(#[from] crate::acquisition::AcquisitionError),
+    /// A search could not deliver the proposals asked for.
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

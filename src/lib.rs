@@ -43,6 +43,12 @@ pub mod device;
 
 pub mod predictor;
 
+pub mod objective;
+
+pub mod acquisition;
+
+pub mod search;
+
 pub mod cli;
 
 pub use error::{Error, Result};

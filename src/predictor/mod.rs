@@ -152,19 +152,30 @@ impl PredictorMeta {
         let mut out = Vec::with_capacity(mixtures.len() * self.inputs());
         for (i, w) in mixtures.iter().enumerate() {
             let c = context.get(i).map_or(&[][..], Vec::as_slice);
-            let (domains, contexts) =
-                (self.schema.mixture_columns.len(), self.schema.context.len());
-            if w.len() != domains || c.len() != contexts {
-                return Err(PredictorError::InputMismatch {
-                    expected: domains + contexts,
-                    found: w.len() + c.len(),
-                });
-            }
-            for (j, x) in self.raw_inputs(w, c).into_iter().enumerate() {
-                out.push(((x - self.input_norm.mean[j]) / self.input_norm.std[j]) as f32);
-            }
+            self.push_features(w, c, &mut out)?;
         }
         Ok(out)
+    }
+
+    /// Appends the standardised inputs of one mixture `w` (`[domains]`) with context `c`
+    /// (`[context]`) to `out`.
+    pub fn push_features(
+        &self,
+        w: &[f64],
+        c: &[f64],
+        out: &mut Vec<f32>,
+    ) -> Result<(), PredictorError> {
+        let (domains, contexts) = (self.schema.mixture_columns.len(), self.schema.context.len());
+        if w.len() != domains || c.len() != contexts {
+            return Err(PredictorError::InputMismatch {
+                expected: domains + contexts,
+                found: w.len() + c.len(),
+            });
+        }
+        for (j, x) in self.raw_inputs(w, c).into_iter().enumerate() {
+            out.push(((x - self.input_norm.mean[j]) / self.input_norm.std[j]) as f32);
+        }
+        Ok(())
     }
 }
 
@@ -236,17 +247,7 @@ impl<B: Backend> Predictor<B> {
         let width = *self.model.widths().last().expect("at least one layer");
         for chunk in features.chunks(CHUNK_ROWS * d) {
             let rows = chunk.len() / d;
-            let values: Vec<f32> = match &self.fused {
-                Some(fused) => fused.forward(chunk),
-                None => {
-                    let x = Tensor::<B, 2>::from_data(
-                        TensorData::new(chunk.to_vec(), [rows, d]),
-                        &self.device,
-                    );
-                    let out = self.model.forward_shared(x, self.meta.config.activation);
-                    out.into_data().to_vec().expect("the model outputs f32")
-                }
-            };
+            let values = self.forward_raw(chunk);
             for (k, member) in values.chunks(rows * width).enumerate() {
                 for row in member.chunks(width) {
                     means[k].push((0..t).map(|j| f64::from(row[j]) * sd[j] + mu[j]).collect());
@@ -261,6 +262,50 @@ impl<B: Backend> Predictor<B> {
             }
         }
         (means, vars)
+    }
+
+    /// Member means in target units for standardised features `[n, inputs]`, flat
+    /// `[M, n, targets]`: the layout acquisition functions read, without a vector per row.
+    pub fn member_means(&self, features: &[f32]) -> Vec<f64> {
+        let d = self.meta.inputs();
+        let t = self.meta.targets();
+        let m = self.model.members();
+        let n = features.len() / d;
+        let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
+        let width = *self.model.widths().last().expect("at least one layer");
+        let mut out = vec![0.0; m * n * t];
+        let mut start = 0;
+        for chunk in features.chunks(CHUNK_ROWS * d) {
+            let rows = chunk.len() / d;
+            let values = self.forward_raw(chunk);
+            for (k, member) in values.chunks(rows * width).enumerate() {
+                for (i, row) in member.chunks(width).enumerate() {
+                    let at = (k * n + start + i) * t;
+                    for j in 0..t {
+                        out[at + j] = f64::from(row[j]) * sd[j] + mu[j];
+                    }
+                }
+            }
+            start += rows;
+        }
+        out
+    }
+
+    /// Raw outputs `[M, rows, width]` (standardised units) of one chunk of features.
+    fn forward_raw(&self, chunk: &[f32]) -> Vec<f32> {
+        let d = self.meta.inputs();
+        let rows = chunk.len() / d;
+        match &self.fused {
+            Some(fused) => fused.forward(chunk),
+            None => {
+                let x = Tensor::<B, 2>::from_data(
+                    TensorData::new(chunk.to_vec(), [rows, d]),
+                    &self.device,
+                );
+                let out = self.model.forward_shared(x, self.meta.config.activation);
+                out.into_data().to_vec().expect("the model outputs f32")
+            }
+        }
     }
 
     /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.

@@ -3,6 +3,10 @@
 
 mod simplex;
 
+pub mod constraints;
+pub mod sampler;
+
+pub use constraints::{ConstraintError, ConstraintSpec, Constraints};
 pub use simplex::{project_to_simplex, sample_dirichlet, simplex_sum_error};
 
 use std::collections::{BTreeMap, HashSet};

@@ -1,0 +1,460 @@
+//! Acquisition functions: how much we want to run a candidate mixture next, given the
+//! ensemble's prediction and its uncertainty. One trait, one file per function.
+//!
+//! Every function reads [`EnsembleScores`]: the members' outputs for a batch of candidates and
+//! the objective per member (higher is better, see [`crate::objective`]). Exploration always
+//! uses the **epistemic** spread (between members), never the aleatoric noise: noise is not
+//! reduced by running a mixture again.
+//!
+//! | name | value for candidate x | file |
+//! |---|---|---|
+//! | `mean` | `mu(x)` | mean.rs |
+//! | `ucb` / `lcb` | `mu(x) ± sqrt(beta) sigma(x)`, fixed beta or GP-UCB's `beta_t` | ucb.rs |
+//! | `ei` | `E[max(f(x) - f* - xi, 0)]` under `N(mu, sigma²)` | ei.rs |
+//! | `pi` | `P(f(x) > f* + xi)` | pi.rs |
+//! | `thompson` | one member's objective, redrawn per proposal | thompson.rs |
+//! | `variance` | importance-weighted epistemic variance of the targets | variance.rs |
+//! | `ivr` | integrated variance reduction over a reference set (MixAtlas) | reduction.rs |
+
+mod ei;
+mod mean;
+mod pi;
+mod reduction;
+mod thompson;
+mod ucb;
+mod variance;
+
+pub use ei::ExpectedImprovement;
+pub use mean::PosteriorMean;
+pub use pi::ProbabilityOfImprovement;
+pub use reduction::VarianceReduction;
+pub use thompson::Thompson;
+pub use ucb::{Beta, ConfidenceBound};
+pub use variance::MaxVariance;
+
+use burn::prelude::Backend;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::objective::Objective;
+use crate::predictor::{Predictor, PredictorError};
+
+/// Why an acquisition function cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AcquisitionError {
+    /// EI and PI need the best observed objective value.
+    #[error(
+        "acquisition `{name}` needs the logged runs' outcomes (pass --data) to know the incumbent"
+    )]
+    NoIncumbent {
+        /// The acquisition.
+        name: &'static str,
+    },
+    /// A parameter is out of range.
+    #[error("acquisition parameter `{name}` = {value}: {expected}")]
+    BadParameter {
+        /// The parameter.
+        name: &'static str,
+        /// The value found.
+        value: f64,
+        /// What it must satisfy.
+        expected: &'static str,
+    },
+}
+
+/// Ensemble predictions for `rows` candidates.
+#[derive(Debug, Clone)]
+pub struct EnsembleScores {
+    /// Ensemble size M.
+    pub members: usize,
+    /// Number of candidates n.
+    pub rows: usize,
+    /// Number of targets T.
+    pub targets: usize,
+    /// Member outputs `[M, n, T]` flat, in target units.
+    pub outputs: Vec<f64>,
+    /// Objective per member `[M, n]` flat (higher is better).
+    pub objective: Vec<f64>,
+    /// Ensemble mean of the objective, `[n]`.
+    pub mean: Vec<f64>,
+    /// Epistemic std of the objective (population std over members), `[n]`.
+    pub std: Vec<f64>,
+}
+
+impl EnsembleScores {
+    /// Assembles scores from member outputs `[M, n, T]` under `objective`.
+    pub fn new(outputs: Vec<f64>, members: usize, objective: &Objective) -> Self {
+        let targets = objective.targets.len();
+        let rows = outputs.len() / (members * targets);
+        let values = objective.members(&outputs);
+        let (mean, std) = member_moments(&values, members, rows);
+        EnsembleScores {
+            members,
+            rows,
+            targets,
+            outputs,
+            objective: values,
+            mean,
+            std,
+        }
+    }
+
+    /// Member `m`'s output for row `i`, target `t`.
+    pub fn output(&self, m: usize, i: usize, t: usize) -> f64 {
+        self.outputs[(m * self.rows + i) * self.targets + t]
+    }
+}
+
+/// Mean and population std over members of `values` `[M, n]`: two `[n]` vectors.
+fn member_moments(values: &[f64], members: usize, rows: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mean = vec![0.0; rows];
+    for member in values.chunks_exact(rows) {
+        mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);
+    }
+    mean.iter_mut().for_each(|a| *a /= members as f64);
+    let mut var = vec![0.0; rows];
+    for member in values.chunks_exact(rows) {
+        for ((s, v), mu) in var.iter_mut().zip(member).zip(&mean) {
+            *s += (v - mu) * (v - mu);
+        }
+    }
+    let std = var.iter().map(|s| (s / members as f64).sqrt()).collect();
+    (mean, std)
+}
+
+/// The shape of an acquisition as a smooth function of the members' objective values, for
+/// gradient-based search through the predictor. `None` from [`Acquisition::smooth`] means the
+/// function has no such form here (e.g. `ivr`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Smooth {
+    /// `a * mu + b * sigma`.
+    MeanStd {
+        /// Weight of the mean.
+        mean: f64,
+        /// Weight of the epistemic std.
+        std: f64,
+    },
+    /// One member's objective.
+    Member(usize),
+    /// Expected improvement (`expected`) or probability of improvement over `incumbent + xi`.
+    Improvement {
+        /// Best observed objective.
+        incumbent: f64,
+        /// Margin.
+        xi: f64,
+        /// EI when true, PI when false.
+        expected: bool,
+    },
+}
+
+/// An acquisition function. Higher values are more worth running.
+pub trait Acquisition: Send + Sync {
+    /// Short name, e.g. `ucb(beta=4)`.
+    fn name(&self) -> String;
+    /// One value per candidate, `[n]`.
+    fn score(&self, s: &EnsembleScores) -> Vec<f64>;
+    /// The smooth form for gradient search, if any.
+    fn smooth(&self) -> Option<Smooth>;
+    /// Draws fresh randomness for the next proposal (Thompson sampling draws a new member);
+    /// returns whether scores change. Deterministic functions return false.
+    fn redraw(&mut self, _rng: &mut dyn RngCore) -> bool {
+        false
+    }
+}
+
+/// Which acquisition function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AcquisitionKind {
+    /// Posterior mean: pure exploitation.
+    Mean,
+    /// Upper confidence bound.
+    Ucb,
+    /// Lower confidence bound: risk-averse.
+    Lcb,
+    /// Expected improvement over the best logged run.
+    Ei,
+    /// Probability of improvement over the best logged run.
+    Pi,
+    /// Thompson sampling, one ensemble member per proposal.
+    Thompson,
+    /// Maximum epistemic variance: pure exploration.
+    Variance,
+    /// Integrated variance reduction (MixAtlas-style uncertainty reduction).
+    Ivr,
+}
+
+/// An acquisition function and its parameters, as chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AcquisitionSpec {
+    /// The function.
+    pub kind: AcquisitionKind,
+    /// UCB/LCB exploration weight; `None` follows the GP-UCB schedule `beta_t`.
+    pub beta: Option<f64>,
+    /// GP-UCB confidence parameter delta in (0, 1).
+    pub delta: f64,
+    /// EI/PI margin, in objective units.
+    pub xi: f64,
+}
+
+impl Default for AcquisitionSpec {
+    fn default() -> Self {
+        AcquisitionSpec {
+            kind: AcquisitionKind::Ucb,
+            beta: Some(4.0),
+            delta: 0.1,
+            xi: 0.0,
+        }
+    }
+}
+
+/// What an acquisition function may need besides the candidates' scores.
+#[derive(Debug, Clone, Default)]
+pub struct AcquisitionContext {
+    /// Best observed objective among the logged runs.
+    pub incumbent: Option<f64>,
+    /// Observations so far (GP-UCB's t is this plus one).
+    pub observations: usize,
+    /// Number of domains (GP-UCB's d).
+    pub dims: usize,
+    /// Per-target weight of epistemic variance in target units², `[T]`: importance over the
+    /// training variance, `w_t / std_t²`.
+    pub variance_weights: Vec<f64>,
+    /// Per-target observation noise variance in target units², `[T]`.
+    pub noise_var: Vec<f64>,
+    /// Scores of the reference mixtures the `ivr` criterion integrates over.
+    pub reference: Option<EnsembleScores>,
+}
+
+/// Builds the acquisition function `spec` in `ctx`; `rng` draws Thompson's first member.
+pub fn build(
+    spec: &AcquisitionSpec,
+    ctx: &AcquisitionContext,
+    members: usize,
+    rng: &mut dyn RngCore,
+) -> Result<Box<dyn Acquisition>, AcquisitionError> {
+    let beta = || -> Result<Beta, AcquisitionError> {
+        match spec.beta {
+            Some(b) if b.is_finite() && b >= 0.0 => Ok(Beta::Fixed(b)),
+            Some(b) => Err(AcquisitionError::BadParameter {
+                name: "beta",
+                value: b,
+                expected: "must be finite and non-negative",
+            }),
+            None if spec.delta > 0.0 && spec.delta < 1.0 => Ok(Beta::GpUcb {
+                t: ctx.observations + 1,
+                dims: ctx.dims.max(1),
+                delta: spec.delta,
+            }),
+            None => Err(AcquisitionError::BadParameter {
+                name: "delta",
+                value: spec.delta,
+                expected: "must lie in (0, 1)",
+            }),
+        }
+    };
+    let incumbent = |name| ctx.incumbent.ok_or(AcquisitionError::NoIncumbent { name });
+    Ok(match spec.kind {
+        AcquisitionKind::Mean => Box::new(PosteriorMean),
+        AcquisitionKind::Ucb => Box::new(ConfidenceBound::upper(beta()?)),
+        AcquisitionKind::Lcb => Box::new(ConfidenceBound::lower(beta()?)),
+        AcquisitionKind::Ei => Box::new(ExpectedImprovement {
+            incumbent: incumbent("ei")?,
+            xi: spec.xi,
+        }),
+        AcquisitionKind::Pi => Box::new(ProbabilityOfImprovement {
+            incumbent: incumbent("pi")?,
+            xi: spec.xi,
+        }),
+        AcquisitionKind::Thompson => Box::new(Thompson::new(members, rng)),
+        AcquisitionKind::Variance => Box::new(MaxVariance {
+            weights: ctx.variance_weights.clone(),
+        }),
+        AcquisitionKind::Ivr => Box::new(VarianceReduction::new(
+            ctx.reference
+                .as_ref()
+                .ok_or(AcquisitionError::BadParameter {
+                    name: "reference",
+                    value: 0.0,
+                    expected: "ivr needs a reference set of mixtures",
+                })?,
+            &ctx.variance_weights,
+            &ctx.noise_var,
+        )),
+    })
+}
+
+/// Scores mixtures with a predictor under an objective, at a fixed context (stage features).
+pub struct Scorer<'a, B: Backend> {
+    /// The fitted ensemble.
+    pub predictor: &'a Predictor<B>,
+    /// What is optimised.
+    pub objective: &'a Objective,
+    /// Context inputs shared by every candidate, `[context]`.
+    pub context: Vec<f64>,
+}
+
+impl<B: Backend> Scorer<'_, B> {
+    /// Ensemble scores of `mixtures` (`[n][domains]`).
+    pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<EnsembleScores, PredictorError> {
+        let meta = &self.predictor.meta;
+        let mut features = Vec::with_capacity(mixtures.len() * meta.inputs());
+        for w in mixtures {
+            meta.push_features(w, &self.context, &mut features)?;
+        }
+        let outputs = self.predictor.member_means(&features);
+        Ok(EnsembleScores::new(
+            outputs,
+            self.predictor.model.members(),
+            self.objective,
+        ))
+    }
+
+    /// The context an acquisition function needs: the incumbent from `logged` outcomes
+    /// (`[runs][targets]`, may be empty), importance weights and noise from the checkpoint.
+    pub fn acquisition_context(
+        &self,
+        logged: &[Vec<f64>],
+        reference: Option<&[Vec<f64>]>,
+    ) -> Result<AcquisitionContext, PredictorError> {
+        let meta = &self.predictor.meta;
+        let std = &meta.target_norm.std;
+        Ok(AcquisitionContext {
+            incumbent: logged
+                .iter()
+                .map(|y| self.objective.value(y))
+                .max_by(f64::total_cmp),
+            observations: logged.len(),
+            dims: meta.schema.mixture_columns.len(),
+            variance_weights: (0..std.len())
+                .map(|t| self.objective.weights[t] / (std[t] * std[t]))
+                .collect(),
+            noise_var: meta.noise_var.clone(),
+            reference: reference.map(|r| self.scores(r)).transpose()?,
+        })
+    }
+}
+
+/// Standard normal density.
+pub(crate) fn normal_pdf(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Standard normal distribution function, `0.5 * erfc(-z / sqrt 2)`.
+pub(crate) fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::objective::ObjectiveSpec;
+    use crate::predictor::Normalizer;
+    use crate::runs::{Direction, Schema, TargetSpec};
+    use crate::space::Space;
+
+    /// An objective over `t` higher-is-better targets, raw units, equal weights.
+    pub(crate) fn objective(t: usize) -> Objective {
+        let schema = Schema {
+            space: Space::from_names("s", &["a".into()]).unwrap(),
+            mixture_columns: vec!["a".into()],
+            context: Vec::new(),
+            targets: (0..t)
+                .map(|j| TargetSpec {
+                    name: format!("t{j}"),
+                    column: None,
+                    mean_of: Vec::new(),
+                    direction: Direction::Higher,
+                })
+                .collect(),
+        };
+        let spec = ObjectiveSpec {
+            normalize: crate::objective::Normalize::None,
+            ..ObjectiveSpec::default()
+        };
+        let norm = Normalizer {
+            mean: vec![0.0; t],
+            std: vec![1.0; t],
+        };
+        Objective::new(&spec, &schema, &norm).unwrap()
+    }
+
+    /// Scores of one target: `values[m][i]`.
+    pub(crate) fn scores(values: &[&[f64]]) -> EnsembleScores {
+        let outputs = values.iter().flat_map(|m| m.iter().copied()).collect();
+        EnsembleScores::new(outputs, values.len(), &objective(1))
+    }
+
+    #[test]
+    fn normal_functions() {
+        // Reference values from scipy.stats.norm.
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.96) - 0.975_002_104_851_780).abs() < 1e-7);
+        assert!((normal_cdf(-3.0) - 0.001_349_898_031_630).abs() < 1e-8);
+        assert!((normal_pdf(1.0) - 0.241_970_724_519_143).abs() < 1e-12);
+    }
+
+    #[test]
+    fn moments_and_all_functions_order_candidates_sensibly() {
+        // Candidate 0: high mean, certain. Candidate 1: lower mean, uncertain.
+        let s = scores(&[&[1.0, 0.0], &[1.0, 1.0], &[1.0, -1.0], &[1.0, 0.4]]);
+        assert!((s.mean[0] - 1.0).abs() < 1e-12 && s.std[0] == 0.0);
+        assert!(s.std[1] > 0.5);
+        let ctx = AcquisitionContext {
+            incumbent: Some(0.9),
+            observations: 10,
+            dims: 3,
+            variance_weights: vec![1.0],
+            noise_var: vec![0.01],
+            reference: Some(s.clone()),
+        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let mut value = |kind, beta| {
+            let spec = AcquisitionSpec {
+                kind,
+                beta,
+                ..AcquisitionSpec::default()
+            };
+            build(&spec, &ctx, 4, &mut rng).unwrap().score(&s)
+        };
+        let mean = value(AcquisitionKind::Mean, None);
+        assert!(mean[0] > mean[1]);
+        let ucb = value(AcquisitionKind::Ucb, Some(9.0));
+        assert!(
+            ucb[1] > ucb[0],
+            "a large beta prefers the uncertain candidate"
+        );
+        let gp = value(AcquisitionKind::Ucb, None);
+        assert!(gp[1] > gp[0], "beta_t at t = 11 is large");
+        let lcb = value(AcquisitionKind::Lcb, Some(1.0));
+        assert!(lcb[0] > lcb[1]);
+        assert!(value(AcquisitionKind::Variance, None)[1] > 0.0);
+        let ivr = value(AcquisitionKind::Ivr, None);
+        assert!(ivr[1] > ivr[0] && ivr[0].abs() < 1e-12);
+        let ei = value(AcquisitionKind::Ei, None);
+        assert!(
+            (ei[0] - 0.1).abs() < 1e-9,
+            "a certain candidate improves by mu - f*"
+        );
+        let pi = value(AcquisitionKind::Pi, None);
+        assert!((pi[0] - 1.0).abs() < 1e-9 && pi[1] < 0.5);
+    }
+}

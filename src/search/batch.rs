@@ -1,0 +1,70 @@
+//! Choosing q proposals from a scored pool.
+
+use super::{Candidate, SearchError};
+use crate::space::constraints::tv_distance;
+
+/// Picks `q` candidates greedily by value, skipping any within `min_distance` (total
+/// variation) of one already picked, so a batch holds no near-duplicates. `rescore(slot)` is
+/// called before each pick after the first; it returns fresh values for `pool` (Thompson
+/// sampling draws a new member per proposal) or `None` to keep the current ones.
+pub fn select_batch(
+    pool: &[Candidate],
+    q: usize,
+    min_distance: f64,
+    mut rescore: impl FnMut(usize) -> crate::Result<Option<Vec<f64>>>,
+) -> crate::Result<Vec<Candidate>> {
+    let mut values: Vec<f64> = pool.iter().map(|c| c.value).collect();
+    let mut chosen: Vec<Candidate> = Vec::with_capacity(q);
+    for slot in 0..q {
+        if slot > 0
+            && let Some(v) = rescore(slot)?
+        {
+            values = v;
+        }
+        let best = (0..pool.len())
+            .filter(|&i| {
+                chosen
+                    .iter()
+                    .all(|c| tv_distance(&c.weights, &pool[i].weights) >= min_distance)
+            })
+            .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)));
+        match best {
+            Some(i) => chosen.push(Candidate {
+                value: values[i],
+                ..pool[i].clone()
+            }),
+            None => {
+                return Err(SearchError::TooFew {
+                    found: chosen.len(),
+                    wanted: q,
+                    min_distance,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(w0: f64, value: f64) -> Candidate {
+        Candidate {
+            weights: vec![w0, 1.0 - w0],
+            value,
+            pool_row: None,
+        }
+    }
+
+    #[test]
+    fn skips_near_duplicates_and_reports_too_few() {
+        let pool = vec![c(0.5, 3.0), c(0.51, 2.9), c(0.9, 1.0), c(0.1, 0.5)];
+        let b = select_batch(&pool, 3, 0.05, |_| Ok(None)).unwrap();
+        let firsts: Vec<f64> = b.iter().map(|c| c.weights[0]).collect();
+        assert_eq!(firsts, vec![0.5, 0.9, 0.1]);
+        let err = select_batch(&pool, 4, 0.05, |_| Ok(None)).unwrap_err();
+        assert!(err.to_string().contains("found 3"), "{err}");
+    }
+}

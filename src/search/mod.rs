@@ -1,0 +1,154 @@
+//! Searching the feasible set for mixtures with high acquisition value.
+//!
+//! One small trait, [`Searcher`], and a driver, [`search_chain`]: searchers run in order, each
+//! starting from the best candidates found so far (sample wide, then refine). Every searcher
+//! returns feasible candidates only. [`select_batch`] then picks q proposals that are not
+//! near-duplicates.
+//!
+//! | searcher | what it does | file |
+//! |---|---|---|
+//! | `random` | streams Dirichlet draws around priors (RegMix), repaired and rejected into the feasible set | random.rs |
+//! | `cmaes` | CMA-ES on softmax logits, from the best starts | cmaes.rs |
+//! | `gradient` | projected gradient ascent on the acquisition, autodiff through the predictor | gradient.rs |
+//! | `pool` | scores a user-supplied file of candidate mixtures | pool.rs |
+
+mod batch;
+mod cmaes;
+mod gradient;
+mod pool;
+mod random;
+
+pub use batch::select_batch;
+pub use cmaes::CmaEs;
+pub use gradient::GradientAscent;
+pub use pool::Pool;
+pub use random::{RandomSearch, TopK, sample_chunk};
+
+use rand::rngs::StdRng;
+
+use crate::space::Constraints;
+use crate::space::constraints::tv_distance;
+
+/// Why a search could not deliver.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// Fewer feasible, distinct candidates than proposals asked for.
+    #[error(
+        "found {found} feasible candidates at least {min_distance} apart, {wanted} asked for: \
+         sample more, lower --min-distance, or loosen the constraints"
+    )]
+    TooFew {
+        /// Candidates found.
+        found: usize,
+        /// Proposals asked for.
+        wanted: usize,
+        /// The minimum total-variation distance between proposals.
+        min_distance: f64,
+    },
+    /// The sampler could not produce feasible mixtures.
+    #[error(
+        "no feasible mixture in {tries} draws: the constraints leave too little room for the sampler"
+    )]
+    NoFeasibleDraws {
+        /// Draws attempted.
+        tries: usize,
+    },
+    /// The acquisition function has no smooth form for the gradient searcher.
+    #[error("the gradient searcher cannot follow acquisition `{acquisition}`; use random or cmaes")]
+    NotDifferentiable {
+        /// The acquisition's name.
+        acquisition: String,
+    },
+}
+
+/// A scored, feasible mixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Weights `[domains]`, on the simplex and feasible.
+    pub weights: Vec<f64>,
+    /// Acquisition value (higher is better).
+    pub value: f64,
+    /// Row of the user's pool file, in pool mode.
+    pub pool_row: Option<usize>,
+}
+
+/// Scores mixtures `[n][domains]` with the acquisition function: `[n]` values.
+pub type Evaluate<'a> = dyn FnMut(&[Vec<f64>]) -> crate::Result<Vec<f64>> + 'a;
+
+/// Receives progress from long searches (the CLI draws a bar; tests pass `()`).
+pub trait SearchObserver {
+    /// `done` of `total` units of `stage` are finished.
+    fn progress(&mut self, stage: &str, done: u64, total: u64);
+}
+
+impl SearchObserver for () {
+    fn progress(&mut self, _: &str, _: u64, _: u64) {}
+}
+
+/// What every searcher works on.
+pub struct Problem<'a> {
+    /// The feasible set.
+    pub constraints: &'a Constraints,
+    /// The acquisition function over mixtures.
+    pub evaluate: &'a mut Evaluate<'a>,
+    /// The only source of randomness.
+    pub rng: StdRng,
+    /// Progress reports.
+    pub observer: &'a mut dyn SearchObserver,
+}
+
+/// A search strategy.
+pub trait Searcher {
+    /// Short name for progress and reports.
+    fn name(&self) -> String;
+    /// Feasible candidates, best first, found from `starts` (the best so far, best first; may
+    /// be empty).
+    fn search(
+        &mut self,
+        problem: &mut Problem<'_>,
+        starts: &[Candidate],
+    ) -> crate::Result<Vec<Candidate>>;
+}
+
+/// Runs `searchers` in order, each from the best `keep` candidates so far; returns the best
+/// `keep` distinct candidates overall, best first.
+pub fn search_chain(
+    searchers: &mut [Box<dyn Searcher + '_>],
+    problem: &mut Problem<'_>,
+    keep: usize,
+) -> crate::Result<Vec<Candidate>> {
+    let mut pool: Vec<Candidate> = Vec::new();
+    for s in searchers.iter_mut() {
+        let found = s.search(problem, &pool)?;
+        pool = merge(pool, found, keep);
+    }
+    Ok(pool)
+}
+
+/// The best `keep` of `a` and `b`, dropping exact duplicates (distance below 1e-9).
+fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = a.into_iter().chain(b).collect();
+    all.sort_by(|x, y| y.value.total_cmp(&x.value));
+    let mut out: Vec<Candidate> = Vec::with_capacity(keep);
+    for c in all {
+        if out.len() == keep {
+            break;
+        }
+        if out
+            .iter()
+            .all(|o| tv_distance(&o.weights, &c.weights) > 1e-9)
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `(seed, stream)` to an independent seed: splitmix64 of their combination, so chunk and
+/// block RNGs do not overlap.
+pub(crate) fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
