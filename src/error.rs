@@ -34,6 +34,9 @@ pub enum Error {
     /// A search could not deliver the proposals asked for.
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    /// A recipe could not be read or exported.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

@@ -49,6 +49,10 @@ pub mod acquisition;
 
 pub mod search;
 
+pub mod simulate;
+
+pub mod export;
+
 pub mod cli;
 
 pub use error::{Error, Result};

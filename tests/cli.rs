@@ -1,42 +1,9 @@
 //! The binary end to end: train -> predict -> evaluate, errors, devices, help.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use crate::util::{mixatlas, synthetic, text, write};
-
-const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
-
-/// `n` synthetic runs, a fast training config and a checkpoint path, in a temp dir.
-struct Fixture {
-    dir: tempfile::TempDir,
-    spec: PathBuf,
-    config: PathBuf,
-    ck: PathBuf,
-}
-
-impl Fixture {
-    fn new(n: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = synthetic(dir.path(), n);
-        let config = write(dir.path(), "fast.toml", FAST);
-        let ck = dir.path().join("ck");
-        Fixture {
-            dir,
-            spec,
-            config,
-            ck,
-        }
-    }
-
-    /// `mixatlas train` on the fixture's runs into its checkpoint path, plus `extra` flags.
-    fn train(&self, extra: &[&str]) -> Output {
-        let (spec, ck, config) = (path(&self.spec), path(&self.ck), path(&self.config));
-        let mut args = vec!["train", "--data", spec, "--out", ck, "--config", config];
-        args.extend_from_slice(extra);
-        mixatlas(&args)
-    }
-}
+use crate::util::{Fixture, expect_error, mixatlas, path, text, write};
 
 #[test]
 fn train_predict_evaluate_round_trip() {
@@ -127,12 +94,6 @@ fn user_errors_exit_non_zero_with_a_clear_message() {
     let train = |extra: &[&str]| f.train(extra);
     assert!(train(&[]).status.success());
 
-    let expect_error = |out: std::process::Output, needle: &str| {
-        let (_, stderr) = text(&out);
-        assert!(!out.status.success(), "succeeded; expected {needle:?}");
-        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    };
     expect_error(train(&[]), "exists already (pass --force");
     expect_error(train(&["--target", "nope", "--force"]), "--target nope");
     let bad_config = write(d, "bad.toml", "members = 0\n");
@@ -177,10 +138,6 @@ fn predict(checkpoint: &Path, input: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     mixatlas(&args)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
 }
 
 #[test]

@@ -5,4 +5,5 @@ mod util;
 mod accuracy;
 mod cli;
 mod predictor;
+mod proposals;
 mod runs;

@@ -65,3 +65,49 @@ pub fn synthetic(dir: &Path, n: usize) -> PathBuf {
          [[targets]]\nname = \"y\"\ndirection = \"lower\"\n",
     )
 }
+
+const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
+
+/// `n` synthetic runs, a fast training config and a checkpoint path, in a temp dir.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub spec: PathBuf,
+    pub config: PathBuf,
+    pub ck: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = synthetic(dir.path(), n);
+        let config = write(dir.path(), "fast.toml", FAST);
+        let ck = dir.path().join("ck");
+        Fixture {
+            dir,
+            spec,
+            config,
+            ck,
+        }
+    }
+
+    /// `mixatlas train` on the fixture's runs into its checkpoint path, plus `extra` flags.
+    pub fn train(&self, extra: &[&str]) -> Output {
+        let (spec, ck, config) = (path(&self.spec), path(&self.ck), path(&self.config));
+        let mut args = vec!["train", "--data", spec, "--out", ck, "--config", config];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    }
+}
+
+/// A temp path as a command-line argument.
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+/// Asserts that `out` failed without a panic and that stderr contains `needle`.
+pub fn expect_error(out: Output, needle: &str) {
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "succeeded; expected {needle:?}");
+    assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

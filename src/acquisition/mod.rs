@@ -103,6 +103,17 @@ impl EnsembleScores {
     pub fn output(&self, m: usize, i: usize, t: usize) -> f64 {
         self.outputs[(m * self.rows + i) * self.targets + t]
     }
+
+    /// Ensemble mean and epistemic (population) variance of target `t` at row `i`.
+    pub fn target_moments(&self, i: usize, t: usize) -> (f64, f64) {
+        let m = self.members as f64;
+        let mean = (0..self.members).map(|k| self.output(k, i, t)).sum::<f64>() / m;
+        let var = (0..self.members)
+            .map(|k| (self.output(k, i, t) - mean).powi(2))
+            .sum::<f64>()
+            / m;
+        (mean, var)
+    }
 }
 
 /// Mean and population std over members of `values` `[M, n]`: two `[n]` vectors.

@@ -16,18 +16,10 @@ impl Acquisition for MaxVariance {
         "variance".into()
     }
     fn score(&self, s: &EnsembleScores) -> Vec<f64> {
-        let m = s.members as f64;
         (0..s.rows)
             .map(|i| {
                 (0..s.targets)
-                    .map(|t| {
-                        let mean = (0..s.members).map(|k| s.output(k, i, t)).sum::<f64>() / m;
-                        let var = (0..s.members)
-                            .map(|k| (s.output(k, i, t) - mean).powi(2))
-                            .sum::<f64>()
-                            / m;
-                        self.weights.get(t).copied().unwrap_or(1.0) * var
-                    })
+                    .map(|t| self.weights.get(t).copied().unwrap_or(1.0) * s.target_moments(i, t).1)
                     .sum()
             })
             .collect()

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
+use crate::space::sampler::Prior;
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
 #[derive(Debug, Parser)]
@@ -33,6 +35,27 @@ pub enum Command {
         after_help = "Examples:\n  mixatlas evaluate --checkpoint out/regmix --data configs/data/regmix-1m-test.toml\n  mixatlas evaluate --data configs/data/olmix-dclm.toml --folds 5 --predictions oof.csv"
     )]
     Evaluate(EvaluateArgs),
+    /// Design a first round of proxy runs: N feasible mixtures, a CSV and one recipe per run.
+    #[command(
+        after_help = "Example:\n  mixatlas swarm --space configs/spaces/regmix-pile.toml --runs 64 --out out/swarm"
+    )]
+    Swarm(SwarmArgs),
+    /// Score millions of sampled recipes, keeping the best by objective and by acquisition.
+    #[command(
+        after_help = "Example:\n  mixatlas simulate --checkpoint out/regmix --samples 1000000 --top 10"
+    )]
+    Simulate(SimulateArgs),
+    /// Propose the next q mixtures: search, then a batch without near-duplicates.
+    #[command(
+        after_help = "Examples:\n  mixatlas propose --checkpoint out/regmix --data configs/data/regmix-1m-train.toml \\\n    --batch 8 --out out/proposals\n  mixatlas propose --checkpoint out/regmix --pool datasets/regmix/test_mixture_1m.csv \\\n    --pool-key index --acquisition mean --batch 1 --out out/pick"
+    )]
+    Propose(ProposeArgs),
+    /// Convert a recipe (JSON) to YAML, Hugging Face probabilities, a Megatron blend or
+    /// token counts.
+    #[command(
+        after_help = "Examples:\n  mixatlas export --recipe out/proposals/recipes/proposal-01.json --format hf\n  mixatlas export --recipe r.json --format megatron --paths paths.toml\n  mixatlas export --recipe r.json --format tokens --tokens 25000000000"
+    )]
+    Export(ExportArgs),
 }
 
 /// Options every command that computes shares.
@@ -116,4 +139,197 @@ pub struct EvaluateArgs {
     pub predictions: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// What to optimise and under which constraints: shared by `simulate` and `propose`.
+#[derive(Debug, Args)]
+pub struct ScoringArgs {
+    /// Checkpoint directory written by `train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Data spec of the logged runs: the incumbent for ei/pi, the trust region's anchors and
+    /// the distance of each proposal to its nearest logged run.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Objective (TOML; see `mixatlas::objective`); default: every target, standardised,
+    /// equal weights. `simulate` takes a second one for a Pareto front.
+    #[arg(long = "objective")]
+    pub objectives: Vec<PathBuf>,
+    /// Constraints (TOML; see `mixatlas::space::constraints`); default: the space's bounds.
+    #[arg(long)]
+    pub constraints: Option<PathBuf>,
+    /// Acquisition function.
+    #[arg(long, value_enum, default_value = "ucb")]
+    pub acquisition: AcquisitionKind,
+    /// UCB/LCB exploration weight (mu ± sqrt(beta) sigma).
+    #[arg(long, default_value_t = 4.0, conflicts_with = "gp_ucb")]
+    pub beta: f64,
+    /// Use the GP-UCB schedule beta_t instead of a fixed beta.
+    #[arg(long)]
+    pub gp_ucb: bool,
+    /// GP-UCB confidence delta.
+    #[arg(long, default_value_t = 0.1)]
+    pub delta: f64,
+    /// EI/PI margin in objective units.
+    #[arg(long, default_value_t = 0.0)]
+    pub xi: f64,
+    /// Context inputs of the predictor, `name=value` (repeatable), e.g. the stage index.
+    #[arg(long = "context", value_name = "NAME=VALUE")]
+    pub context: Vec<String>,
+    /// Prior the samplers draw around.
+    #[arg(long, value_enum, default_value = "tokens")]
+    pub prior: Prior,
+    /// Seed for sampling, search and Thompson draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `mixatlas simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Candidates to sample and score.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub samples: u64,
+    /// Rows per chunk (memory grows with it, not with --samples).
+    #[arg(long, default_value_t = 8192)]
+    pub chunk: usize,
+    /// Candidates kept per ranking.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Write the result (JSON) here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Searchers `propose` can chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearcherKind {
+    /// Dirichlet sampling around the prior.
+    Random,
+    /// CMA-ES on softmax logits from the best so far.
+    Cmaes,
+    /// Projected gradient ascent through the predictor from the best so far.
+    Gradient,
+}
+
+/// `mixatlas propose`.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Proposals to return (q).
+    #[arg(long, short = 'q', default_value_t = 8)]
+    pub batch: usize,
+    /// Searchers, run in order, each refining the best so far.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "random,cmaes,gradient"
+    )]
+    pub searchers: Vec<SearcherKind>,
+    /// Candidates the random searcher samples.
+    #[arg(long, default_value_t = 100_000)]
+    pub samples: u64,
+    /// Score the mixtures of this file instead of searching (pool mode).
+    #[arg(long, conflicts_with = "searchers")]
+    pub pool: Option<PathBuf>,
+    /// Key column of --pool; default: the line number.
+    #[arg(long, requires = "pool")]
+    pub pool_key: Option<String>,
+    /// Smallest total-variation distance between two proposals.
+    #[arg(long, default_value_t = 0.02)]
+    pub min_distance: f64,
+    /// Output directory: proposals.csv, proposals.json, recipes/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Designs for `swarm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Design {
+    /// Independent Dirichlet draws around the prior with varied concentrations (RegMix).
+    Dirichlet,
+    /// Greedy maximin selection from many draws: spread out in total-variation distance.
+    SpaceFilling,
+}
+
+/// `mixatlas swarm`.
+#[derive(Debug, Args)]
+pub struct SwarmArgs {
+    /// Space file (TOML).
+    #[arg(long)]
+    pub space: PathBuf,
+    /// Number of runs.
+    #[arg(long)]
+    pub runs: usize,
+    /// Output directory: swarm.csv and recipes/run-NNNN.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Constraints (TOML).
+    #[arg(long)]
+    pub constraints: Option<PathBuf>,
+    /// Design.
+    #[arg(long, value_enum, default_value = "dirichlet")]
+    pub design: Design,
+    /// Prior the draws centre on.
+    #[arg(long, value_enum, default_value = "tokens")]
+    pub prior: Prior,
+    /// Decimals weights are rounded to (the sum stays exactly 1 at that precision).
+    #[arg(long, default_value_t = 4)]
+    pub decimals: u32,
+    /// Smallest total-variation distance between two runs (near-duplicates are redrawn).
+    #[arg(long, default_value_t = 0.01)]
+    pub min_distance: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The recipe as JSON.
+    Json,
+    /// The recipe as YAML.
+    Yaml,
+    /// `probabilities` for datasets.interleave_datasets, in domain order (JSON list).
+    Hf,
+    /// Megatron-LM `--data-path` blend (needs --paths).
+    Megatron,
+    /// Tokens per domain for a budget (needs --tokens), CSV.
+    Tokens,
+}
+
+/// `mixatlas export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Recipe file (JSON), as written by propose or swarm.
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Megatron path map (TOML: domain = "data prefix").
+    #[arg(long, required_if_eq("format", "megatron"))]
+    pub paths: Option<PathBuf>,
+    /// Token budget for --format tokens.
+    #[arg(long, required_if_eq("format", "tokens"))]
+    pub tokens: Option<u64>,
+    /// Space file: checks the recipe's domains and gives epochs per domain for tokens.
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }

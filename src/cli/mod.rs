@@ -2,9 +2,14 @@
 
 pub mod args;
 mod evaluate;
+mod export;
 mod output;
 mod predict;
 mod progress;
+mod propose;
+mod setup;
+mod simulate;
+mod swarm;
 mod train;
 
 use anyhow::{Context, Result};
@@ -23,6 +28,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Swarm(a) => swarm::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Propose(a) => propose::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

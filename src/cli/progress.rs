@@ -3,6 +3,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::predictor::{EpochProgress, TrainObserver};
+use crate::search::SearchObserver;
 
 /// A progress bar over epochs for an ensemble of `members`; hidden when stderr is not a
 /// terminal.
@@ -49,6 +50,47 @@ impl TrainObserver for Bar {
 }
 
 impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A bar over the units of each search stage (samples, evaluations, steps).
+pub struct StageBar {
+    bar: ProgressBar,
+    stage: String,
+}
+
+impl StageBar {
+    pub fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {elapsed}, eta {eta})",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        StageBar {
+            bar,
+            stage: String::new(),
+        }
+    }
+}
+
+impl SearchObserver for StageBar {
+    fn progress(&mut self, stage: &str, done: u64, total: u64) {
+        if stage != self.stage {
+            self.stage = stage.to_owned();
+            self.bar.reset();
+            self.bar.set_prefix(stage.to_owned());
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+}
+
+impl Drop for StageBar {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
     }

@@ -129,7 +129,7 @@ pub fn search_chain(
 fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = a.into_iter().chain(b).collect();
     all.sort_by(|x, y| y.value.total_cmp(&x.value));
-    let mut out: Vec<Candidate> = Vec::with_capacity(keep);
+    let mut out: Vec<Candidate> = Vec::with_capacity(keep.min(all.len()));
     for c in all {
         if out.len() == keep {
             break;

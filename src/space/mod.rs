@@ -7,7 +7,7 @@ pub mod constraints;
 pub mod sampler;
 
 pub use constraints::{ConstraintError, ConstraintSpec, Constraints};
-pub use simplex::{project_to_simplex, sample_dirichlet, simplex_sum_error};
+pub use simplex::{project_to_simplex, round_mixture, sample_dirichlet, simplex_sum_error};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -226,6 +226,16 @@ impl Space {
             }
         }
         values
+    }
+
+    /// The axes (attribute names) any domain carries, sorted.
+    pub fn axes(&self) -> Vec<String> {
+        let axes: std::collections::BTreeSet<&String> = self
+            .domains
+            .iter()
+            .flat_map(|d| d.attributes.keys())
+            .collect();
+        axes.into_iter().cloned().collect()
     }
 
     /// Total weight per value of `axis` for one mixture (`weights.len() == self.len()`);

@@ -25,6 +25,26 @@ pub fn project_to_simplex(v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| (x - theta).max(0.0)).collect()
 }
 
+/// `w` rounded to `decimals` places with the rounding remainder given to the largest
+/// fractional parts (largest-remainder method), so the result still sums to exactly one unit
+/// at that precision. `w` must be on the simplex.
+pub fn round_mixture(w: &[f64], decimals: u32) -> Vec<f64> {
+    let units = 10f64.powi(decimals as i32);
+    let exact: Vec<f64> = w.iter().map(|x| x * units).collect();
+    let mut counts: Vec<f64> = exact.iter().map(|x| x.floor()).collect();
+    let missing = (units - counts.iter().sum::<f64>()).round().max(0.0) as usize;
+    let mut order: Vec<usize> = (0..w.len()).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - counts[b])
+            .total_cmp(&(exact[a] - counts[a]))
+            .then(a.cmp(&b))
+    });
+    for &i in order.iter().take(missing) {
+        counts[i] += 1.0;
+    }
+    counts.iter().map(|c| c / units).collect()
+}
+
 /// One draw from Dirichlet(`alpha`), every `alpha_i > 0`. Sampled as normalised Gamma
 /// variates; a draw whose variates all underflow to zero (tiny alphas) puts all mass on the
 /// largest-alpha coordinate rather than returning NaN.

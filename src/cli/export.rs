@@ -1,0 +1,37 @@
+//! `mixatlas export`.
+
+use anyhow::Result;
+
+use crate::cli::args::{ExportArgs, Format};
+use crate::cli::output::emit;
+use crate::export::{Recipe, read_path_map};
+use crate::space::Space;
+
+pub fn run(args: ExportArgs) -> Result<()> {
+    let recipe = Recipe::from_file(&args.recipe)?;
+    let space = match &args.space {
+        Some(path) => {
+            let space = Space::from_file(path)?;
+            recipe.check_space(&space, &args.recipe)?;
+            Some(space)
+        }
+        None => None,
+    };
+    let text = match args.format {
+        Format::Json => recipe.to_json(),
+        Format::Yaml => recipe.to_yaml(),
+        Format::Hf => recipe.hf_probabilities(),
+        Format::Megatron => {
+            let file = args
+                .paths
+                .as_ref()
+                .expect("clap requires --paths for megatron");
+            recipe.megatron_blend(&read_path_map(file)?, file)?
+        }
+        Format::Tokens => {
+            let budget = args.tokens.expect("clap requires --tokens for tokens");
+            recipe.token_csv(budget, space.as_ref())
+        }
+    };
+    emit(text.as_bytes(), args.output.as_deref())
+}

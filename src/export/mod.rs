@@ -1,0 +1,359 @@
+//! Recipes in the formats training stacks consume.
+//!
+//! A [`Recipe`] is a named mixture over a space's domains, in domain order, with optional
+//! predictions. It is written as JSON (the exchange format mixatlas reads back) or YAML, and
+//! converted to:
+//! - the `probabilities` list of Hugging Face `datasets.interleave_datasets`, in domain order
+//!   (pass the datasets in the same order);
+//! - a Megatron-LM `--data-path` blend, `w1 path1 w2 path2 ...`, from a domain -> path map;
+//! - per-domain token counts for a token budget (largest-remainder rounding, so they sum to
+//!   the budget exactly), with the epochs over each domain's available tokens when known.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::io;
+use crate::space::Space;
+
+/// Format tag in every recipe file.
+pub const RECIPE_FORMAT: &str = "mixatlas-recipe";
+
+/// Why a recipe could not be read or exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The file is not valid JSON or not a recipe.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The recipe file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The weights are not a mixture.
+    #[error("{path}: field `weights.{domain}` = {value}: {expected}")]
+    NotAMixture {
+        /// The recipe file.
+        path: PathBuf,
+        /// The offending domain, or `*` for the sum.
+        domain: String,
+        /// The value (the sum for `*`).
+        value: f64,
+        /// What it must satisfy.
+        expected: &'static str,
+    },
+    /// The recipe's domains differ from the space's.
+    #[error("{path}: domain `{domain}` {problem} space `{space}`")]
+    SpaceMismatch {
+        /// The recipe file.
+        path: PathBuf,
+        /// The domain.
+        domain: String,
+        /// How it differs.
+        problem: &'static str,
+        /// The space.
+        space: String,
+    },
+    /// A domain with positive weight has no path in the Megatron path map.
+    #[error("{file}: no path for domain `{domain}` (weight {weight})")]
+    MissingPath {
+        /// The path-map file.
+        file: PathBuf,
+        /// The domain.
+        domain: String,
+        /// Its weight.
+        weight: f64,
+    },
+}
+
+/// Predicted outcome of one target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetPrediction {
+    /// Ensemble mean, target units.
+    pub mean: f64,
+    /// Epistemic std, target units.
+    pub epistemic_std: f64,
+}
+
+/// A named mixture, in the space's domain order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// Always [`RECIPE_FORMAT`].
+    pub format: String,
+    /// Recipe name, e.g. `proposal-03` or `run-0007`.
+    pub name: String,
+    /// The space's name.
+    pub space: String,
+    /// `(domain, weight)` in domain order; serialised as an ordered JSON object.
+    #[serde(serialize_with = "ordered_ser", deserialize_with = "ordered_de")]
+    pub weights: Vec<(String, f64)>,
+    /// Predictions per target, when the recipe came from a predictor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub predicted: BTreeMap<String, TargetPrediction>,
+}
+
+fn ordered_ser<S: Serializer>(w: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(w.len()))?;
+    for (k, v) in w {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+fn ordered_de<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
+    struct Ordered;
+    impl<'de> Visitor<'de> for Ordered {
+        type Value = Vec<(String, f64)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of domain -> weight")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, f64>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Ordered)
+}
+
+impl Recipe {
+    /// A recipe over `space` with `weights` (`[domains]`).
+    pub fn new(name: &str, space: &Space, weights: &[f64]) -> Self {
+        Recipe {
+            format: RECIPE_FORMAT.into(),
+            name: name.into(),
+            space: space.name.clone(),
+            weights: space
+                .names()
+                .into_iter()
+                .zip(weights.iter().copied())
+                .collect(),
+            predicted: BTreeMap::new(),
+        }
+    }
+
+    /// Reads and validates a recipe file (JSON as written by [`Recipe::to_json`]).
+    pub fn from_file(path: &Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let recipe: Recipe = serde_json::from_str(&text).map_err(|e| ExportError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if recipe.format != RECIPE_FORMAT {
+            return Err(ExportError::Parse {
+                path: path.to_owned(),
+                message: format!(
+                    "field `format` is `{}`, not `{RECIPE_FORMAT}`",
+                    recipe.format
+                ),
+            }
+            .into());
+        }
+        recipe.validate(path)?;
+        Ok(recipe)
+    }
+
+    /// Checks that the weights are a mixture: finite, non-negative, summing to 1 (1e-6).
+    pub fn validate(&self, path: &Path) -> Result<(), ExportError> {
+        let bad = |domain: &str, value, expected| ExportError::NotAMixture {
+            path: path.to_owned(),
+            domain: domain.to_owned(),
+            value,
+            expected,
+        };
+        for (d, w) in &self.weights {
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(bad(d, *w, "a weight must be finite and non-negative"));
+            }
+        }
+        let sum: f64 = self.weights.iter().map(|w| w.1).sum();
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(bad("*", sum, "weights must sum to 1"));
+        }
+        Ok(())
+    }
+
+    /// Checks the recipe's domains against `space` (same names, same order).
+    pub fn check_space(&self, space: &Space, path: &Path) -> Result<(), ExportError> {
+        let names = space.names();
+        let mismatch = |domain: &str, problem| ExportError::SpaceMismatch {
+            path: path.to_owned(),
+            domain: domain.to_owned(),
+            problem,
+            space: space.name.clone(),
+        };
+        for (i, (d, _)) in self.weights.iter().enumerate() {
+            match names.iter().position(|n| n == d) {
+                None => return Err(mismatch(d, "is not in")),
+                Some(j) if j != i => return Err(mismatch(d, "is out of the order of")),
+                Some(_) => {}
+            }
+        }
+        if let Some(missing) = names.get(self.weights.len()) {
+            return Err(mismatch(missing, "is missing, but is in"));
+        }
+        Ok(())
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a recipe serialises");
+        s.push('\n');
+        s
+    }
+
+    /// YAML: the same fields as the JSON, keys double-quoted.
+    pub fn to_yaml(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "format: {}", quote(&self.format));
+        let _ = writeln!(s, "name: {}", quote(&self.name));
+        let _ = writeln!(s, "space: {}", quote(&self.space));
+        s.push_str("weights:\n");
+        for (d, w) in &self.weights {
+            let _ = writeln!(s, "  {}: {w:?}", quote(d));
+        }
+        if !self.predicted.is_empty() {
+            s.push_str("predicted:\n");
+            for (t, p) in &self.predicted {
+                let _ = writeln!(s, "  {}:", quote(t));
+                let _ = writeln!(s, "    mean: {:?}", p.mean);
+                let _ = writeln!(s, "    epistemic_std: {:?}", p.epistemic_std);
+            }
+        }
+        s
+    }
+
+    /// The probabilities for `datasets.interleave_datasets(datasets, probabilities=...)`, in
+    /// domain order, as a JSON list summing to 1 in f64.
+    pub fn hf_probabilities(&self) -> String {
+        let mut p: Vec<f64> = self.weights.iter().map(|w| w.1).collect();
+        let sum: f64 = p.iter().sum();
+        p.iter_mut().for_each(|x| *x /= sum);
+        // Put the rounding remainder on the largest weight so numpy's sum check passes.
+        let top = (0..p.len())
+            .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+            .expect("a recipe has a domain");
+        p[top] += 1.0 - p.iter().sum::<f64>();
+        let mut s = serde_json::to_string(&p).expect("floats serialise");
+        s.push('\n');
+        s
+    }
+
+    /// A Megatron-LM `--data-path` blend `w1 path1 w2 path2 ...` over the domains with
+    /// positive weight; `paths` maps domain -> data prefix (read from `file`).
+    pub fn megatron_blend(
+        &self,
+        paths: &BTreeMap<String, String>,
+        file: &Path,
+    ) -> Result<String, ExportError> {
+        let mut parts = Vec::new();
+        for (d, w) in self.weights.iter().filter(|w| w.1 > 0.0) {
+            let path = paths.get(d).ok_or_else(|| ExportError::MissingPath {
+                file: file.to_owned(),
+                domain: d.clone(),
+                weight: *w,
+            })?;
+            parts.push(format!("{w:?} {path}"));
+        }
+        Ok(parts.join(" ") + "\n")
+    }
+
+    /// Tokens per domain for a run of `budget` tokens: `[domains]`, summing to `budget`
+    /// (largest-remainder rounding of `w_i * budget`).
+    pub fn token_counts(&self, budget: u64) -> Vec<u64> {
+        let exact: Vec<f64> = self.weights.iter().map(|w| w.1 * budget as f64).collect();
+        let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+        let assigned: u64 = counts.iter().sum();
+        let mut order: Vec<usize> = (0..exact.len()).collect();
+        order.sort_by(|&a, &b| {
+            (exact[b] - exact[b].floor())
+                .total_cmp(&(exact[a] - exact[a].floor()))
+                .then(a.cmp(&b))
+        });
+        for &i in order.iter().take(budget.saturating_sub(assigned) as usize) {
+            counts[i] += 1;
+        }
+        counts
+    }
+
+    /// Token counts as CSV: `domain,weight,tokens,available_tokens,epochs` (the last two
+    /// empty when the space has no token count for a domain).
+    pub fn token_csv(&self, budget: u64, space: Option<&Space>) -> String {
+        let mut s = String::from("domain,weight,tokens,available_tokens,epochs\n");
+        for ((d, w), n) in self.weights.iter().zip(self.token_counts(budget)) {
+            let available = space
+                .and_then(|sp| sp.domains.iter().find(|x| &x.name == d))
+                .and_then(|x| x.tokens);
+            let (a, e) = match available {
+                Some(a) if a > 0.0 => (format!("{a}"), format!("{:.4}", n as f64 / a)),
+                _ => (String::new(), String::new()),
+            };
+            let _ = writeln!(s, "{},{w:?},{n},{a},{e}", csv_field(d));
+        }
+        s
+    }
+}
+
+/// A YAML double-quoted scalar.
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// A CSV field, quoted when needed.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Reads a Megatron path map: a TOML table `domain = "data prefix"`.
+pub fn read_path_map(path: &Path) -> crate::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    Ok(toml::from_str(&text).map_err(|e| ExportError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> Recipe {
+        let names: Vec<String> = ["web", "code/python", "math"].map(String::from).to_vec();
+        let space = Space::from_names("s", &names).unwrap();
+        Recipe::new("r", &space, &[0.5, 0.3, 0.2])
+    }
+
+    #[test]
+    fn token_counts_sum_to_budget() {
+        let r = recipe();
+        assert_eq!(r.token_counts(10), vec![5, 3, 2]);
+        let c = r.token_counts(1_000_000_007);
+        assert_eq!(c.iter().sum::<u64>(), 1_000_000_007);
+        assert!(r.token_csv(100, None).contains("code/python,0.3,30,,"));
+    }
+
+    #[test]
+    fn megatron_needs_every_path() {
+        let r = recipe();
+        let mut paths: BTreeMap<String, String> = [("web", "/d/web"), ("code/python", "/d/py")]
+            .map(|(a, b)| (a.into(), b.into()))
+            .into();
+        let e = r.megatron_blend(&paths, Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("`math`"), "{e}");
+        paths.insert("math".into(), "/d/math".into());
+        assert_eq!(
+            r.megatron_blend(&paths, Path::new("p.toml")).unwrap(),
+            "0.5 /d/web 0.3 /d/py 0.2 /d/math\n"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Streaming simulation: score millions of sampled recipes with the predictor in chunks,
+//! with memory bounded by the chunk size, keeping the top k by objective and by acquisition,
+//! running statistics and, for a second objective, the Pareto front.
+
+use burn::prelude::Backend;
+use serde::Serialize;
+
+use crate::acquisition::{Acquisition, Scorer};
+use crate::objective::{Objective, pareto_front};
+use crate::search::{SearchError, SearchObserver, TopK, sample_chunk};
+use crate::space::Constraints;
+use crate::space::sampler::DirichletSampler;
+
+/// How much to simulate.
+#[derive(Debug, Clone, Copy)]
+pub struct SimulateConfig {
+    /// Candidates drawn.
+    pub samples: u64,
+    /// Rows per chunk: memory is about `chunk * (domains + members * targets) * 8` bytes.
+    pub chunk: usize,
+    /// Candidates kept per ranking.
+    pub top: usize,
+    /// Seed of the sample stream.
+    pub seed: u64,
+}
+
+/// Running mean, std, min and max (Welford).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Moments {
+    /// Values seen.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    #[serde(skip)]
+    m2: f64,
+}
+
+impl Moments {
+    fn push(&mut self, x: f64) {
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        }
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+        self.std = (self.m2 / self.count as f64).sqrt();
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+}
+
+/// One simulated recipe.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scored {
+    /// Position in the sample stream.
+    pub id: u64,
+    /// Weights `[domains]`.
+    pub weights: Vec<f64>,
+    /// Predicted objective (ensemble mean; higher is better).
+    pub objective: f64,
+    /// Epistemic std of the objective.
+    pub epistemic_std: f64,
+    /// Acquisition value.
+    pub acquisition: f64,
+    /// Predicted second objective, when one was given.
+    pub secondary: Option<f64>,
+    /// Predicted mean per target, `[targets]`, target units.
+    pub targets: Vec<f64>,
+}
+
+/// What a simulation found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Simulation {
+    /// Draws made (feasible ones scored).
+    pub sampled: u64,
+    /// Draws rejected by the trust region or KL budget after repeated tries.
+    pub rejected: u64,
+    /// Objective over all scored candidates.
+    pub objective: Moments,
+    /// Epistemic std of the objective over all scored candidates.
+    pub epistemic_std: Moments,
+    /// Acquisition over all scored candidates.
+    pub acquisition: Moments,
+    /// Best by predicted objective, best first.
+    pub top_objective: Vec<Scored>,
+    /// Best by acquisition, best first.
+    pub top_acquisition: Vec<Scored>,
+    /// Non-dominated by (objective, secondary), ordered by objective descending; empty
+    /// without a second objective.
+    pub pareto: Vec<Scored>,
+}
+
+/// Streams `config.samples` feasible draws of `sampler` through `scorer` and `acquisition`.
+/// Deterministic for a seed whatever the thread count.
+pub fn simulate<B: Backend>(
+    scorer: &Scorer<'_, B>,
+    acquisition: &dyn Acquisition,
+    secondary: Option<&Objective>,
+    sampler: &DirichletSampler,
+    constraints: &Constraints,
+    config: &SimulateConfig,
+    observer: &mut dyn SearchObserver,
+) -> crate::Result<Simulation> {
+    let mut by_objective = TopK::new(config.top);
+    let mut by_acquisition = TopK::new(config.top);
+    let mut front: Vec<(f64, f64, u64, Vec<f64>)> = Vec::new();
+    let mut out = Simulation {
+        sampled: 0,
+        rejected: 0,
+        objective: Moments::default(),
+        epistemic_std: Moments::default(),
+        acquisition: Moments::default(),
+        top_objective: Vec::new(),
+        top_acquisition: Vec::new(),
+        pareto: Vec::new(),
+    };
+    let mut id = 0u64;
+    let mut chunk = 0u64;
+    while out.sampled < config.samples {
+        let rows = (config.samples - out.sampled).min(config.chunk.max(1) as u64) as usize;
+        let (mixtures, rejected) = sample_chunk(sampler, constraints, rows, config.seed, chunk);
+        chunk += 1;
+        out.sampled += rows as u64;
+        out.rejected += rejected as u64;
+        if mixtures.is_empty() {
+            return Err(SearchError::NoFeasibleDraws { tries: rows * 20 }.into());
+        }
+        let s = scorer.scores(&mixtures)?;
+        let acq = acquisition.score(&s);
+        for (i, w) in mixtures.iter().enumerate() {
+            out.objective.push(s.mean[i]);
+            out.epistemic_std.push(s.std[i]);
+            out.acquisition.push(acq[i]);
+            by_objective.offer(s.mean[i], id + i as u64, w);
+            by_acquisition.offer(acq[i], id + i as u64, w);
+        }
+        if let Some(second) = secondary {
+            let b = member_mean(&second.members(&s.outputs), s.members, s.rows);
+            for i in pareto_front(&s.mean, &b) {
+                front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
+            }
+            let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
+            let keep = pareto_front(&a, &b);
+            front = keep.into_iter().map(|i| front[i].clone()).collect();
+        }
+        id += mixtures.len() as u64;
+        observer.progress("simulate", out.sampled, config.samples);
+    }
+    let detail = |items: Vec<(u64, Vec<f64>)>| -> crate::Result<Vec<Scored>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ws: Vec<Vec<f64>> = items.iter().map(|i| i.1.clone()).collect();
+        let s = scorer.scores(&ws)?;
+        let acq = acquisition.score(&s);
+        let second = secondary.map(|o| member_mean(&o.members(&s.outputs), s.members, s.rows));
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, weights))| Scored {
+                id,
+                weights,
+                objective: s.mean[i],
+                epistemic_std: s.std[i],
+                acquisition: acq[i],
+                secondary: second.as_ref().map(|b| b[i]),
+                targets: (0..s.targets).map(|t| s.target_moments(i, t).0).collect(),
+            })
+            .collect())
+    };
+    let strip = |t: TopK| {
+        t.into_sorted()
+            .into_iter()
+            .map(|(_, id, w)| (id, w))
+            .collect()
+    };
+    out.top_objective = detail(strip(by_objective))?;
+    out.top_acquisition = detail(strip(by_acquisition))?;
+    out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
+    Ok(out)
+}
+
+/// Mean over members of `values` `[M, n]`: `[n]`.
+fn member_mean(values: &[f64], members: usize, rows: usize) -> Vec<f64> {
+    let mut mean = vec![0.0; rows];
+    for member in values.chunks_exact(rows) {
+        mean.iter_mut()
+            .zip(member)
+            .for_each(|(a, v)| *a += v / members as f64);
+    }
+    mean
+}
