@@ -3,15 +3,25 @@
 //! machine): PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core and
 //! takes about 8.6 s for 500 full-batch Adam steps over 512 rows (17 ms a step).
 //!
+//! `simulate/*` compares the streaming simulation (sampling, constraint repair, scoring, UCB,
+//! two top-k heaps) with the raw fused forward on the same number of pre-built rows: the gap
+//! is what sampling and bookkeeping cost.
+//!
 //! Threads: `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
 //! burn's ndarray backend next to flex.
 
 use burn::tensor::backend::AutodiffBackend;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mixatlas::acquisition::{AcquisitionContext, AcquisitionSpec, Scorer, build};
 use mixatlas::burn;
+use mixatlas::objective::{Objective, ObjectiveSpec};
 use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, fit};
 use mixatlas::runs::{DataSpec, Runs};
+use mixatlas::search::sample_chunk;
+use mixatlas::simulate::{SimulateConfig, simulate};
+use mixatlas::space::Constraints;
 use mixatlas::space::sample_dirichlet;
+use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -82,7 +92,83 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
+fn bench_simulate(c: &mut Criterion) {
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    let runs = runs();
+    let mut p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ()).expect("trains");
+    p.fuse_for_cpu();
+    let fused = FusedCpuScorer::new(&p.model, p.meta.config.activation).expect("SiLU is fused");
+    let objective = Objective::new(
+        &ObjectiveSpec::default(),
+        &p.meta.schema,
+        &p.meta.target_norm,
+    )
+    .expect("1 target");
+    let scorer = Scorer {
+        predictor: &p,
+        objective: &objective,
+        context: Vec::new(),
+    };
+    let space = &p.meta.schema.space;
+    let constraints = Constraints::simplex(space);
+    let sampler = DirichletSampler::around(prior_weights(space, Prior::Uniform));
+    let ctx = AcquisitionContext {
+        dims: 17,
+        ..AcquisitionContext::default()
+    };
+    let ucb = build(
+        &AcquisitionSpec::default(),
+        &ctx,
+        8,
+        &mut StdRng::seed_from_u64(0),
+    )
+    .expect("ucb");
+    let mut group = c.benchmark_group("simulate");
+    group.sample_size(10);
+    for rows in [1usize << 16, 1 << 18] {
+        let (mixtures, _) = sample_chunk(&sampler, &constraints, rows, 0, 0);
+        let features = p.meta.features(&mixtures, &[]).expect("17 domains");
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(
+            BenchmarkId::new("raw fused forward", rows),
+            &features,
+            |b, f| b.iter(|| fused.forward(f)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("sampling + repair only", rows),
+            &rows,
+            |b, &n| b.iter(|| sample_chunk(&sampler, &constraints, n, 1, 0)),
+        );
+        let config = SimulateConfig {
+            samples: rows as u64,
+            chunk: 8192,
+            top: 10,
+            seed: 1,
+        };
+        group.bench_with_input(
+            BenchmarkId::new("simulate, ucb, top 10", rows),
+            &config,
+            |b, cfg| {
+                b.iter(|| {
+                    simulate(
+                        &scorer,
+                        ucb.as_ref(),
+                        None,
+                        &sampler,
+                        &constraints,
+                        cfg,
+                        &mut (),
+                    )
+                    .expect("runs")
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_simulate(c);
     bench_backend::<burn::backend::Autodiff<burn::backend::Flex>>(c, "flex");
     #[cfg(feature = "ndarray")]
     bench_backend::<burn::backend::Autodiff<burn::backend::NdArray>>(c, "ndarray");

@@ -494,7 +494,15 @@ impl Constraints {
     /// pushed into the group sums by alternating rescaling and re-projection. Trust region and
     /// KL are not repaired: [`Constraints::is_feasible`] decides those.
     pub fn repair(&self, v: &[f64]) -> Vec<f64> {
-        let mut w = project_box_simplex(v, &self.lower, &self.upper);
+        let inside = (v.iter().sum::<f64>() - 1.0).abs() <= TOL
+            && v.iter()
+                .zip(self.lower.iter().zip(&self.upper))
+                .all(|(&x, (&lo, &hi))| x >= lo && x <= hi);
+        let mut w = if inside {
+            v.to_vec()
+        } else {
+            project_box_simplex(v, &self.lower, &self.upper)
+        };
         for _ in 0..100 {
             let mut moved = false;
             for g in &self.groups {
