@@ -1,9 +1,12 @@
 //! mixatlas tells ML teams which data mixture to train on next.
 //!
-//! Data flows through the modules in this order: a mixture [`space`] defines the domains;
-//! logged proxy [`runs`] (mixture -> outcomes) are read and validated; a deep-ensemble
-//! [`predictor`] learns mixture -> outcome with epistemic uncertainty; [`device`] picks the burn
-//! backend it runs on.
+//! Data flows through the modules in this order: a mixture [`space`] defines the domains, their
+//! constraints and samplers; logged proxy [`runs`] (mixture -> outcomes) are read and validated;
+//! a deep-ensemble [`predictor`] learns mixture -> outcome with epistemic uncertainty; an
+//! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
+//! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
+//! candidates and pick a batch; [`simulate`] streams millions of recipes through the predictor;
+//! [`export`] writes recipes for training stacks. [`device`] picks the burn backend.
 //!
 //! ```
 //! use burn::tensor::backend::AutodiffBackend;

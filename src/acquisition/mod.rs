@@ -34,6 +34,7 @@ pub use variance::MaxVariance;
 
 use burn::prelude::Backend;
 use rand::RngCore;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::objective::Objective;
@@ -309,10 +310,18 @@ impl<B: Backend> Scorer<'_, B> {
     /// Ensemble scores of `mixtures` (`[n][domains]`).
     pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<EnsembleScores, PredictorError> {
         let meta = &self.predictor.meta;
-        let mut features = Vec::with_capacity(mixtures.len() * meta.inputs());
-        for w in mixtures {
-            meta.push_features(w, &self.context, &mut features)?;
-        }
+        // Built in parallel blocks: serial, this was a fifth of a simulated row on two threads.
+        let blocks: Vec<Vec<f32>> = mixtures
+            .par_chunks(1024)
+            .map(|block| {
+                let mut f = Vec::with_capacity(block.len() * meta.inputs());
+                for w in block {
+                    meta.push_features(w, &self.context, &mut f)?;
+                }
+                Ok(f)
+            })
+            .collect::<Result<_, PredictorError>>()?;
+        let features = blocks.concat();
         let outputs = self.predictor.member_means(&features);
         Ok(EnsembleScores::new(
             outputs,

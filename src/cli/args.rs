@@ -242,7 +242,7 @@ pub struct ProposeArgs {
     #[arg(long, requires = "pool")]
     pub pool_key: Option<String>,
     /// Smallest total-variation distance between two proposals.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.05)]
     pub min_distance: f64,
     /// Output directory: proposals.csv, proposals.json, recipes/.
     #[arg(long)]
