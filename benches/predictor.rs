@@ -105,7 +105,7 @@ fn bench_simulate(c: &mut Criterion) {
     )
     .expect("1 target");
     let scorer = Scorer {
-        predictor: &p,
+        surrogate: &p,
         objective: &objective,
         context: Vec::new(),
     };

@@ -63,7 +63,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
     )
     .unwrap();
     let scorer = Scorer {
-        predictor: p,
+        surrogate: p,
         objective: &objective,
         context: Vec::new(),
     };

@@ -365,7 +365,7 @@ fn gradient_matches_finite_differences() {
     )
     .unwrap();
     let scorer = Scorer {
-        predictor: &p,
+        surrogate: &p,
         objective: &objective,
         context: Vec::new(),
     };

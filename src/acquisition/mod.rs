@@ -32,13 +32,11 @@ pub use thompson::Thompson;
 pub use ucb::{Beta, ConfidenceBound};
 pub use variance::MaxVariance;
 
-use burn::prelude::Backend;
 use rand::RngCore;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::objective::Objective;
-use crate::predictor::{Predictor, PredictorError};
+use crate::predictor::{PredictorError, Surrogate};
 
 /// Why an acquisition function cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -296,60 +294,47 @@ pub fn build(
     })
 }
 
-/// Scores mixtures with a predictor under an objective, at a fixed context (stage features).
-pub struct Scorer<'a, B: Backend> {
-    /// The fitted ensemble.
-    pub predictor: &'a Predictor<B>,
+/// Scores mixtures with a surrogate under an objective, at a fixed context (stage features).
+pub struct Scorer<'a> {
+    /// The fitted ensemble or GP.
+    pub surrogate: &'a dyn Surrogate,
     /// What is optimised.
     pub objective: &'a Objective,
     /// Context inputs shared by every candidate, `[context]`.
     pub context: Vec<f64>,
 }
 
-impl<B: Backend> Scorer<'_, B> {
+impl Scorer<'_> {
     /// Ensemble scores of `mixtures` (`[n][domains]`).
     pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<EnsembleScores, PredictorError> {
-        let meta = &self.predictor.meta;
-        // Built in parallel blocks: serial, this was a fifth of a simulated row on two threads.
-        let blocks: Vec<Vec<f32>> = mixtures
-            .par_chunks(1024)
-            .map(|block| {
-                let mut f = Vec::with_capacity(block.len() * meta.inputs());
-                for w in block {
-                    meta.push_features(w, &self.context, &mut f)?;
-                }
-                Ok(f)
-            })
-            .collect::<Result<_, PredictorError>>()?;
-        let features = blocks.concat();
-        let outputs = self.predictor.member_means(&features);
+        let outputs = self.surrogate.member_predictions(mixtures, &self.context)?;
         Ok(EnsembleScores::new(
             outputs,
-            self.predictor.model.members(),
+            self.surrogate.members(),
             self.objective,
         ))
     }
 
     /// The context an acquisition function needs: the incumbent from `logged` outcomes
-    /// (`[runs][targets]`, may be empty), importance weights and noise from the checkpoint.
+    /// (`[runs][targets]`, may be empty), importance weights and noise from the surrogate,
+    /// and the scores of `reference` mixtures for `ivr`.
     pub fn acquisition_context(
         &self,
         logged: &[Vec<f64>],
         reference: Option<&[Vec<f64>]>,
     ) -> Result<AcquisitionContext, PredictorError> {
-        let meta = &self.predictor.meta;
-        let std = &meta.target_norm.std;
+        let std = &self.surrogate.target_norm().std;
         Ok(AcquisitionContext {
             incumbent: logged
                 .iter()
                 .map(|y| self.objective.value(y))
                 .max_by(f64::total_cmp),
             observations: logged.len(),
-            dims: meta.schema.mixture_columns.len(),
+            dims: self.surrogate.schema().mixture_columns.len(),
             variance_weights: (0..std.len())
                 .map(|t| self.objective.weights[t] / (std[t] * std[t]))
                 .collect(),
-            noise_var: meta.noise_var.clone(),
+            noise_var: self.surrogate.noise_var().to_vec(),
             reference: reference.map(|r| self.scores(r)).transpose()?,
         })
     }

@@ -90,8 +90,20 @@ pub struct TrainArgs {
     /// Replace an existing checkpoint directory.
     #[arg(long)]
     pub force: bool,
+    /// Model: the deep ensemble, or a Gaussian process (the MixAtlas paper's surrogate).
+    #[arg(long, value_enum, default_value = "ensemble")]
+    pub surrogate: SurrogateKind,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// Which surrogate model to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SurrogateKind {
+    /// Deep ensemble of MLPs (burn).
+    Ensemble,
+    /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
+    Gp,
 }
 
 /// `mixatlas predict`.

@@ -18,8 +18,11 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use burn::prelude::Backend;
+
 use crate::device::DeviceKind;
-use crate::predictor::{EnsembleConfig, Predictor, checkpoint};
+use crate::predictor::gp::GP_FILE;
+use crate::predictor::{EnsembleConfig, GaussianProcess, Predictor, Surrogate, checkpoint};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
@@ -35,12 +38,18 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads a checkpoint for scoring on `kind`, through the fused path on CPU devices.
+/// Loads an ensemble checkpoint for scoring on `kind`, through the fused path on CPU devices.
 fn load_predictor<B: AutodiffBackend>(
     dir: &Path,
     kind: DeviceKind,
     device: &B::Device,
-) -> crate::Result<Predictor<B::InnerBackend>> {
+) -> Result<Predictor<B::InnerBackend>> {
+    if dir.join(GP_FILE).exists() {
+        anyhow::bail!(
+            "{} is a Gaussian-process checkpoint; this command needs a deep-ensemble one",
+            dir.display()
+        );
+    }
     let mut predictor = checkpoint::load::<B::InnerBackend>(dir, device)?;
     if kind.is_cpu() {
         predictor.fuse_for_cpu();
@@ -55,4 +64,32 @@ fn load_config(path: Option<&Path>) -> Result<EnsembleConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     EnsembleConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// A trained surrogate of either kind.
+pub(crate) enum Model<B: Backend> {
+    Ensemble(Predictor<B>),
+    Gp(GaussianProcess),
+}
+
+impl<B: Backend> Model<B> {
+    fn surrogate(&self) -> &dyn Surrogate {
+        match self {
+            Model::Ensemble(p) => p,
+            Model::Gp(g) => g,
+        }
+    }
+}
+
+/// Loads the checkpoint in `dir`: a GP when it holds `gp.json`, else an ensemble.
+fn load_model<B: AutodiffBackend>(
+    dir: &Path,
+    kind: DeviceKind,
+    device: &B::Device,
+) -> Result<Model<B::InnerBackend>> {
+    if dir.join(GP_FILE).exists() {
+        Ok(Model::Gp(GaussianProcess::load(dir)?))
+    } else {
+        Ok(Model::Ensemble(load_predictor::<B>(dir, kind, device)?))
+    }
 }

@@ -6,6 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
+use crate::cli::Model;
 use crate::cli::args::{ProposeArgs, SearcherKind};
 use crate::cli::output::write_dir_atomic;
 use crate::cli::progress::StageBar;
@@ -41,7 +42,7 @@ impl BackendTask for Task {
         let setup = Setup::<B::InnerBackend>::load::<B>(&a.scoring, &device)?;
         let mut acquisition = setup.acquisition(&a.scoring)?;
         let scorer = setup.scorer();
-        let schema = &setup.predictor.meta.schema;
+        let schema = setup.surrogate().schema();
         let pool_runs = match &a.pool {
             Some(path) => {
                 let spec = DataSpec::for_mixture_file(
@@ -70,12 +71,18 @@ impl BackendTask for Task {
                             keep,
                         }),
                         SearcherKind::Cmaes => Box::new(CmaEs::default()),
-                        SearcherKind::Gradient => Box::new(GradientAscent::<B>::new(
-                            &setup.predictor,
-                            &setup.objectives[0],
-                            acquisition.as_ref(),
-                            setup.context.clone(),
-                        )?),
+                        SearcherKind::Gradient => match &setup.model {
+                            Model::Ensemble(p) => Box::new(GradientAscent::<B>::new(
+                                p,
+                                &setup.objectives[0],
+                                acquisition.as_ref(),
+                                setup.context.clone(),
+                            )?),
+                            Model::Gp(_) => anyhow::bail!(
+                                "the gradient searcher differentiates the ensemble; with a GP \
+                                 checkpoint use --searchers random,cmaes"
+                            ),
+                        },
                     });
                 }
             }
@@ -161,7 +168,7 @@ fn files<B: burn::prelude::Backend>(
     proposals: &[Proposal],
     acquisition: &str,
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    let schema = &setup.predictor.meta.schema;
+    let schema = setup.surrogate().schema();
     let space = &schema.space;
     let targets = schema.target_names();
     let axes = space.axes();
@@ -269,7 +276,7 @@ fn files<B: burn::prelude::Backend>(
 }
 
 fn summary<B: burn::prelude::Backend>(setup: &Setup<B>, proposals: &[Proposal]) -> String {
-    let schema = &setup.predictor.meta.schema;
+    let schema = setup.surrogate().schema();
     let names = schema.space.names();
     let targets = schema.target_names();
     let mut s = String::new();

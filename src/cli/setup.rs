@@ -7,10 +7,11 @@ use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::acquisition::{self, Acquisition, AcquisitionSpec, Scorer};
+use crate::acquisition::{self, Acquisition, AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::cli::Model;
 use crate::cli::args::ScoringArgs;
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::Predictor;
+use crate::predictor::Surrogate;
 use crate::runs::{DataSpec, Runs};
 use crate::search::sample_chunk;
 use crate::space::sampler::{DirichletSampler, prior_weights};
@@ -20,7 +21,7 @@ use crate::space::{ConstraintSpec, Constraints};
 const REFERENCE_SAMPLES: usize = 512;
 
 pub struct Setup<B: Backend> {
-    pub predictor: Predictor<B>,
+    pub model: Model<B>,
     /// The objective, then an optional second one.
     pub objectives: Vec<Objective>,
     pub constraints: Constraints,
@@ -34,23 +35,20 @@ impl<B: Backend> Setup<B> {
         args: &ScoringArgs,
         device: &A::Device,
     ) -> Result<Self> {
-        let predictor = super::load_predictor::<A>(&args.checkpoint, args.common.device, device)?;
-        let meta = &predictor.meta;
-        let schema = &meta.schema;
+        let model = super::load_model::<A>(&args.checkpoint, args.common.device, device)?;
+        let surrogate = model.surrogate();
+        let schema = surrogate.schema();
+        let norm = surrogate.target_norm();
         let mut objectives = Vec::new();
         for path in &args.objectives {
             let spec = ObjectiveSpec::from_file(path)?;
             objectives.push(
-                Objective::new(&spec, schema, &meta.target_norm)
+                Objective::new(&spec, schema, norm)
                     .with_context(|| format!("in {}", path.display()))?,
             );
         }
         if objectives.is_empty() {
-            objectives.push(Objective::new(
-                &ObjectiveSpec::default(),
-                schema,
-                &meta.target_norm,
-            )?);
+            objectives.push(Objective::new(&ObjectiveSpec::default(), schema, norm)?);
         }
         if objectives.len() > 2 {
             bail!("--objective is given {} times; at most 2", objectives.len());
@@ -84,7 +82,7 @@ impl<B: Backend> Setup<B> {
             None => DirichletSampler::around(prior_weights(&schema.space, args.prior)),
         };
         Ok(Setup {
-            predictor,
+            model,
             objectives,
             constraints,
             logged,
@@ -93,9 +91,13 @@ impl<B: Backend> Setup<B> {
         })
     }
 
-    pub fn scorer(&self) -> Scorer<'_, B> {
+    pub fn surrogate(&self) -> &dyn Surrogate {
+        self.model.surrogate()
+    }
+
+    pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
-            predictor: &self.predictor,
+            surrogate: self.surrogate(),
             objective: &self.objectives[0],
             context: self.context.clone(),
         }
@@ -110,8 +112,17 @@ impl<B: Backend> Setup<B> {
             delta: args.delta,
             xi: args.xi,
         };
+        if matches!(self.model, Model::Gp(_))
+            && matches!(spec.kind, AcquisitionKind::Thompson | AcquisitionKind::Ivr)
+        {
+            bail!(
+                "acquisition `{:?}` needs joint posterior samples; the GP surrogate gives only \
+                 its mean and std (use ucb, lcb, ei, pi, mean or variance, or an ensemble)",
+                spec.kind
+            );
+        }
         let outcomes = self.logged.as_ref().map_or(&[][..], |r| &r.outcomes[..]);
-        let reference = (spec.kind == acquisition::AcquisitionKind::Ivr).then(|| {
+        let reference = (spec.kind == AcquisitionKind::Ivr).then(|| {
             let (mut r, _) = sample_chunk(
                 &self.sampler,
                 &self.constraints,
@@ -131,7 +142,7 @@ impl<B: Backend> Setup<B> {
         Ok(acquisition::build(
             &spec,
             &ctx,
-            self.predictor.model.members(),
+            self.surrogate().members(),
             &mut rng,
         )?)
     }

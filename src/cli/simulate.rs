@@ -43,7 +43,7 @@ impl BackendTask for Task {
             &mut bar,
         )?;
         drop(bar);
-        let schema = &setup.predictor.meta.schema;
+        let schema = setup.surrogate().schema();
         Ok((
             sim,
             schema.space.names(),

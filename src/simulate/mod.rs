@@ -2,7 +2,6 @@
 //! with memory bounded by the chunk size, keeping the top k by objective and by acquisition,
 //! running statistics and, for a second objective, the Pareto front.
 
-use burn::prelude::Backend;
 use serde::Serialize;
 
 use crate::acquisition::{Acquisition, Scorer};
@@ -100,8 +99,8 @@ pub struct Simulation {
 
 /// Streams `config.samples` feasible draws of `sampler` through `scorer` and `acquisition`.
 /// Deterministic for a seed whatever the thread count.
-pub fn simulate<B: Backend>(
-    scorer: &Scorer<'_, B>,
+pub fn simulate(
+    scorer: &Scorer<'_>,
     acquisition: &dyn Acquisition,
     secondary: Option<&Objective>,
     sampler: &DirichletSampler,
