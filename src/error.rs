@@ -37,6 +37,9 @@ pub enum Error {
     /// A recipe could not be read or exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// A simulated world is misconfigured.
+    #[error(transparent)]
+    World(#[from] crate::simulate::world::WorldError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

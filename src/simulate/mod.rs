@@ -1,6 +1,9 @@
-//! Streaming simulation: score millions of sampled recipes with the predictor in chunks,
+//! Simulation. This file: streaming scoring of millions of sampled recipes with the predictor in chunks,
 //! with memory bounded by the chunk size, keeping the top k by objective and by acquisition,
-//! running statistics and, for a second objective, the Pareto front.
+//! running statistics and, for a second objective, the Pareto front. [`world`]: a simulated
+//! midtraining world that stands in for real proxy runs.
+
+pub mod world;
 
 use serde::Serialize;
 
