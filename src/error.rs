@@ -40,6 +40,9 @@ pub enum Error {
     /// A simulated world is misconfigured.
     #[error(transparent)]
     World(#[from] crate::simulate::world::WorldError),
+    /// A campaign step failed (it stays resumable).
+    #[error(transparent)]
+    Campaign(#[from] crate::campaign::CampaignError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

@@ -6,7 +6,8 @@
 //! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
 //! candidates and pick a batch; [`simulate`] streams millions of recipes through the predictor;
-//! [`export`] writes recipes for training stacks. [`device`] picks the burn backend.
+//! [`campaign`] runs the closed loop over rounds and stages; [`export`] writes recipes for
+//! training stacks. [`device`] picks the burn backend.
 //!
 //! ```
 //! use burn::tensor::backend::AutodiffBackend;
@@ -53,6 +54,8 @@ pub mod acquisition;
 pub mod search;
 
 pub mod simulate;
+
+pub mod campaign;
 
 pub mod export;
 

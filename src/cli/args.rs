@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
+pub use crate::predictor::SurrogateKind;
 use crate::space::sampler::Prior;
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
@@ -56,6 +57,35 @@ pub enum Command {
         after_help = "Examples:\n  mixatlas export --recipe out/proposals/recipes/proposal-01.json --format hf\n  mixatlas export --recipe r.json --format megatron --paths paths.toml\n  mixatlas export --recipe r.json --format tokens --tokens 25000000000"
     )]
     Export(ExportArgs),
+    /// Run the closed loop: propose -> evaluate -> ingest -> retrain until the budget is spent.
+    #[command(
+        name = "loop",
+        after_help = "Examples:\n  mixatlas loop --config configs/campaigns/world-multimodal.toml --campaign out/campaign\n  mixatlas loop --campaign out/campaign --resume\n  mixatlas loop --campaign out/campaign --resume --propose-only   # write the next batch, exit"
+    )]
+    Loop(LoopArgs),
+    /// Add results that arrived for a campaign's pending runs (after `loop --propose-only`).
+    #[command(
+        after_help = "Example:\n  mixatlas ingest --campaign out/campaign --results results.csv"
+    )]
+    Ingest(IngestArgs),
+    /// The simulated midtraining world as an evaluator: read proposals, write results.
+    #[command(
+        after_help = "Example:\n  mixatlas world --config configs/world/multimodal.toml --proposals p.jsonl --results r.csv"
+    )]
+    World(WorldArgs),
+    /// Benchmarks on the simulated world.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `mixatlas bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Compare mixing strategies on the simulated world (markdown table and CSV).
+    #[command(
+        after_help = "Example:\n  mixatlas bench strategies --world configs/world/multimodal.toml --seeds 5 --out out/strategies"
+    )]
+    Strategies(StrategiesArgs),
 }
 
 /// Options every command that computes shares.
@@ -95,15 +125,6 @@ pub struct TrainArgs {
     pub surrogate: SurrogateKind,
     #[command(flatten)]
     pub common: Common,
-}
-
-/// Which surrogate model to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SurrogateKind {
-    /// Deep ensemble of MLPs (burn).
-    Ensemble,
-    /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
-    Gp,
 }
 
 /// `mixatlas predict`.
@@ -344,4 +365,77 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// `mixatlas loop`.
+#[derive(Debug, Args)]
+pub struct LoopArgs {
+    /// Campaign directory.
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// Campaign configuration (TOML) for a new campaign.
+    #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Continue the campaign in --campaign.
+    #[arg(long)]
+    pub resume: bool,
+    /// Evaluator command (overrides the configuration's), with {proposals} and {results}.
+    #[arg(long)]
+    pub evaluator: Option<String>,
+    /// Write the next batch of proposals and exit; add results later with `ingest`.
+    #[arg(long)]
+    pub propose_only: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `mixatlas ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Campaign directory.
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// Results file (CSV: run_id, targets, signal:<name> columns).
+    #[arg(long)]
+    pub results: PathBuf,
+}
+
+/// `mixatlas world`.
+#[derive(Debug, Args)]
+pub struct WorldArgs {
+    /// World configuration (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Proposals file (JSON Lines) as a campaign writes it.
+    #[arg(long)]
+    pub proposals: PathBuf,
+    /// Results file (CSV) to write.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Model scale (capacity scale / (1 + scale)).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Expected scores, without noise.
+    #[arg(long)]
+    pub no_noise: bool,
+}
+
+/// `mixatlas bench strategies`.
+#[derive(Debug, Args)]
+pub struct StrategiesArgs {
+    /// World configuration (TOML).
+    #[arg(long)]
+    pub world: PathBuf,
+    /// Seeds per strategy.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// Proxy runs a search strategy may use.
+    #[arg(long, default_value_t = 48)]
+    pub runs: usize,
+    /// Output directory for strategies.md and strategies.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A reduced run for CI: fewer candidates and training epochs.
+    #[arg(long)]
+    pub quick: bool,
 }

@@ -1,6 +1,7 @@
 //! The command line: parse, dispatch to a device, print. The only module that prints.
 
 pub mod args;
+mod campaign;
 mod evaluate;
 mod export;
 mod output;
@@ -8,9 +9,11 @@ mod predict;
 mod progress;
 mod propose;
 mod setup;
+mod strategies;
 mod simulate;
 mod swarm;
 mod train;
+mod world;
 
 use anyhow::{Context, Result};
 
@@ -35,6 +38,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Propose(a) => propose::run(a),
         Command::Export(a) => export::run(a),
+        Command::Loop(a) => campaign::run_loop(a),
+        Command::Ingest(a) => campaign::run_ingest(a),
+        Command::World(a) => world::run(a),
+        Command::Bench(args::BenchCommand::Strategies(a)) => strategies::run(a),
     }
 }
 

@@ -2,8 +2,6 @@
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
 use crate::cli::Model;
@@ -14,10 +12,7 @@ use crate::cli::setup::Setup;
 use crate::device::BackendTask;
 use crate::export::{Recipe, TargetPrediction};
 use crate::runs::{DataSpec, Runs};
-use crate::search::{
-    Candidate, CmaEs, GradientAscent, Pool, Problem, RandomSearch, Searcher, search_chain,
-    select_batch,
-};
+use crate::search::{Candidate, CmaEs, GradientAscent, Pool, RandomSearch, Searcher, propose};
 use crate::space::constraints::tv_distance;
 
 struct Task {
@@ -87,28 +82,19 @@ impl BackendTask for Task {
                 }
             }
         }
-        let pool = {
-            let acq = acquisition.as_ref();
-            let mut evaluate =
-                |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> { Ok(acq.score(&scorer.scores(ws)?)) };
-            let mut bar = StageBar::new();
-            let mut problem = Problem {
-                constraints: &setup.constraints,
-                evaluate: &mut evaluate,
-                rng: StdRng::seed_from_u64(a.scoring.seed),
-                observer: &mut bar,
-            };
-            search_chain(&mut searchers, &mut problem, keep)?
-        };
-        let mut rng = StdRng::seed_from_u64(a.scoring.seed.wrapping_add(1));
-        let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
-        let batch = select_batch(&pool, a.batch, a.min_distance, |_| {
-            if acquisition.redraw(&mut rng) {
-                Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
-            } else {
-                Ok(None)
-            }
-        })?;
+        let mut bar = StageBar::new();
+        let batch = propose(
+            &mut searchers,
+            &scorer,
+            acquisition.as_mut(),
+            &setup.constraints,
+            a.batch,
+            a.min_distance,
+            keep,
+            a.scoring.seed,
+            &mut bar,
+        )?;
+        drop(bar);
         let chosen: Vec<Vec<f64>> = batch.iter().map(|c| c.weights.clone()).collect();
         let s = scorer.scores(&chosen)?;
         let proposals: Vec<Proposal> = batch

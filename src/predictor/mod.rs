@@ -386,6 +386,19 @@ pub(crate) fn combine(
     p
 }
 
+/// Which surrogate model to train.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SurrogateKind {
+    /// Deep ensemble of MLPs (burn).
+    #[default]
+    Ensemble,
+    /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
+    Gp,
+}
+
 /// A fitted model of mixture -> outcomes that acquisition functions can read: the deep
 /// ensemble ([`Predictor`]) or the Gaussian process ([`GaussianProcess`]).
 pub trait Surrogate {

@@ -24,8 +24,10 @@ pub use gradient::GradientAscent;
 pub use pool::Pool;
 pub use random::{RandomSearch, TopK, sample_chunk};
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::acquisition::{Acquisition, Scorer};
 use crate::space::Constraints;
 use crate::space::constraints::tv_distance;
 
@@ -125,6 +127,44 @@ pub fn search_chain(
     Ok(pool)
 }
 
+/// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
+/// `min_distance` apart (total variation); an acquisition that redraws (Thompson) rescoring
+/// the pool before each pick. `seed` fixes every random choice.
+#[allow(clippy::too_many_arguments)]
+pub fn propose(
+    searchers: &mut [Box<dyn Searcher + '_>],
+    scorer: &Scorer<'_>,
+    acquisition: &mut dyn Acquisition,
+    constraints: &Constraints,
+    q: usize,
+    min_distance: f64,
+    keep: usize,
+    seed: u64,
+    observer: &mut dyn SearchObserver,
+) -> crate::Result<Vec<Candidate>> {
+    let pool = {
+        let acq = &*acquisition;
+        let mut evaluate =
+            |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> { Ok(acq.score(&scorer.scores(ws)?)) };
+        let mut problem = Problem {
+            constraints,
+            evaluate: &mut evaluate,
+            rng: StdRng::seed_from_u64(seed),
+            observer,
+        };
+        search_chain(searchers, &mut problem, keep)?
+    };
+    let mut rng = StdRng::seed_from_u64(derive_seed(seed, 1));
+    let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
+    select_batch(&pool, q, min_distance, |_| {
+        if acquisition.redraw(&mut rng) {
+            Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
+        } else {
+            Ok(None)
+        }
+    })
+}
+
 /// The best `keep` of `a` and `b`, dropping exact duplicates (distance below 1e-9).
 fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = a.into_iter().chain(b).collect();
@@ -146,7 +186,7 @@ fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
 
 /// `(seed, stream)` to an independent seed: splitmix64 of their combination, so chunk and
 /// block RNGs do not overlap.
-pub(crate) fn derive_seed(seed: u64, stream: u64) -> u64 {
+pub fn derive_seed(seed: u64, stream: u64) -> u64 {
     let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -296,6 +296,11 @@ impl World {
             .collect()
     }
 
+    /// Unique tokens per domain in budgets, `[domains]`.
+    pub fn unique_tokens(&self) -> &[f64] {
+        &self.unique
+    }
+
     /// The skill each domain trains (index into the sorted skill names).
     pub fn skill_of(&self) -> &[usize] {
         &self.skill_of

@@ -1,0 +1,191 @@
+//! The evaluator contract: how a campaign hands proposals to whatever trains and measures
+//! them, and how results come back.
+//!
+//! The campaign runs `evaluator` (a shell command) once per batch with `{proposals}` and
+//! `{results}` replaced by file paths. The command reads the proposals and writes the results;
+//! a zero exit status means it is done.
+//!
+//! **Proposals** (JSON Lines, one run per line):
+//!
+//! ```json
+//! {"run_id": "r002-05", "stage": 0, "tokens": 1.0,
+//!  "weights": {"people/captioning": 0.02, "people/ocr": 0.01, ...},
+//!  "history": [{"weights": {...}, "tokens": 1.0}],
+//!  "context": {"stage": 0.0, "signal:doc_reasoning": 0.7}}
+//! ```
+//!
+//! `weights` is the mixture to train on (sums to 1); `history` the mixtures already committed
+//! for earlier stages, in order (start the run from the checkpoint they produced); `context`
+//! the predictor inputs the run was proposed under.
+//!
+//! **Results** (CSV with a header): `run_id`, one column per target named as in the campaign,
+//! and, when the campaign lists signals, `signal:<name>` columns (e.g. the per-task
+//! uncertainty of the trained model). Extra columns are ignored. Every proposed run must appear
+//! once; runs that are missing are asked for again on the next `--resume`, and results that
+//! did arrive are kept.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::CampaignError;
+use super::journal::RunResult;
+use crate::error::io;
+
+/// Something that turns a proposals file into a results file.
+pub trait Evaluator {
+    /// Evaluates the runs in `proposals`, writing `results`; `log` receives its output.
+    fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()>;
+}
+
+/// Runs a shell command per batch, killing it (and its children) after `timeout`.
+#[derive(Debug, Clone)]
+pub struct CommandEvaluator {
+    /// The command template with `{proposals}` and `{results}`.
+    pub template: String,
+    /// Wall-clock limit per batch.
+    pub timeout: Duration,
+}
+
+/// Single-quotes `s` for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Evaluator for CommandEvaluator {
+    fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let command = self
+            .template
+            .replace("{proposals}", &quote(&proposals.to_string_lossy()))
+            .replace("{results}", &quote(&results.to_string_lossy()));
+        let out = std::fs::File::create(log).map_err(io(log))?;
+        let err = out.try_clone().map_err(io(log))?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(io(PathBuf::from("sh")))?;
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(io(PathBuf::from("sh")))? {
+                break status;
+            }
+            if start.elapsed() > self.timeout {
+                // The whole process group: the shell and whatever it started.
+                let _killed = Command::new("kill")
+                    .args(["-KILL", &format!("-{}", child.id())])
+                    .status();
+                child.wait().map_err(io(PathBuf::from("sh")))?;
+                return Err(CampaignError::EvaluatorTimeout {
+                    command,
+                    seconds: self.timeout.as_secs_f64(),
+                    log: log.to_owned(),
+                }
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            return Err(CampaignError::EvaluatorFailed {
+                command,
+                status: status.code(),
+                tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                log: log.to_owned(),
+            }
+            .into());
+        }
+        if !results.exists() {
+            return Err(CampaignError::NoResults {
+                path: results.to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Reads a results file for the runs `expected` (ids): the results found and the ids
+/// missing. Unknown or repeated ids and malformed cells are errors naming file, line and
+/// column.
+pub fn read_results(
+    path: &Path,
+    targets: &[String],
+    signals: &[String],
+    expected: &[String],
+) -> crate::Result<(Vec<RunResult>, Vec<String>)> {
+    let bad = |line: usize, column: &str, problem: String| CampaignError::Results {
+        path: path.to_owned(),
+        line,
+        column: column.to_owned(),
+        problem,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| bad(1, "", e.to_string()))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| bad(1, "", e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    let find = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| bad(1, name, "missing column".into()))
+    };
+    let id_col = find("run_id")?;
+    let target_cols: Vec<usize> = targets.iter().map(|t| find(t)).collect::<Result<_, _>>()?;
+    let signal_cols: Vec<usize> = signals
+        .iter()
+        .map(|s| find(&format!("signal:{s}")))
+        .collect::<Result<_, _>>()?;
+    let mut found: Vec<RunResult> = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| bad(line, "", e.to_string()))?;
+        let id = record.get(id_col).unwrap_or("").trim().to_owned();
+        if !expected.contains(&id) {
+            return Err(bad(line, "run_id", format!("`{id}` is not a run awaiting results")).into());
+        }
+        if found.iter().any(|r| r.id == id) {
+            return Err(bad(line, "run_id", format!("`{id}` appears twice")).into());
+        }
+        let number = |col: usize, name: &str| -> Result<f64, CampaignError> {
+            let cell = record.get(col).unwrap_or("").trim();
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(bad(line, name, format!("`{cell}` is not a finite number"))),
+            }
+        };
+        let outcomes = target_cols
+            .iter()
+            .zip(targets)
+            .map(|(&c, t)| number(c, t))
+            .collect::<Result<_, _>>()?;
+        let signals = signal_cols
+            .iter()
+            .zip(signals)
+            .map(|(&c, s)| number(c, &format!("signal:{s}")))
+            .collect::<Result<_, _>>()?;
+        found.push(RunResult {
+            id,
+            outcomes,
+            signals,
+        });
+    }
+    let missing = expected
+        .iter()
+        .filter(|id| !found.iter().any(|r| &r.id == *id))
+        .cloned()
+        .collect();
+    Ok((found, missing))
+}

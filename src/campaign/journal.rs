@@ -1,0 +1,142 @@
+//! The campaign's append-only journal: one JSON event per line, each appended with a single
+//! write and flushed to disk before the campaign acts on it. A line cut short by a crash
+//! (`kill -9` mid-write) is the only damage possible; it is dropped on the next open.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CampaignError;
+use crate::error::io;
+
+/// A run the campaign asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    /// Unique id, `r<round>-<k>`.
+    pub id: String,
+    /// Stage the run belongs to (0-based).
+    pub stage: usize,
+    /// Weights `[domains]`.
+    pub weights: Vec<f64>,
+    /// Predictor context `[context]` (stage index, signals).
+    pub context: Vec<f64>,
+}
+
+/// A measured run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The run's id.
+    pub id: String,
+    /// Outcomes `[targets]`.
+    pub outcomes: Vec<f64>,
+    /// Signals `[signals]` (per-task uncertainty), when configured.
+    pub signals: Vec<f64>,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A batch was proposed (before it is evaluated).
+    Proposed {
+        /// Round number.
+        round: usize,
+        /// The runs.
+        runs: Vec<PlannedRun>,
+    },
+    /// Results arrived (all of one evaluator call or one ingest, in one line).
+    Results {
+        /// The results.
+        results: Vec<RunResult>,
+    },
+    /// A stage's mixture was fixed.
+    Committed {
+        /// The stage.
+        stage: usize,
+        /// The run whose mixture was chosen.
+        run: String,
+    },
+}
+
+/// The open journal.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` and returns its events. A last line without
+    /// its newline is a torn write: it is cut off. Any other bad line is an error.
+    pub fn open(path: &Path) -> crate::Result<(Self, Vec<Event>)> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(path)(e)),
+        };
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let mut events = Vec::new();
+        for (i, line) in text[..complete].lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            events.push(serde_json::from_str(line).map_err(|e| CampaignError::Journal {
+                path: path.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })?);
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        if complete < text.len() {
+            file.set_len(complete as u64).map_err(io(path))?;
+        }
+        Ok((
+            Journal {
+                path: path.to_owned(),
+                file,
+            },
+            events,
+        ))
+    }
+
+    /// Appends `event` and flushes it to disk.
+    pub fn append(&mut self, event: &Event) -> crate::Result<()> {
+        let mut line = serde_json::to_string(event).expect("events serialise");
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let (mut j, events) = Journal::open(&path).unwrap();
+        assert!(events.is_empty());
+        let e = Event::Committed { stage: 0, run: "r000-00".into() };
+        j.append(&e).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"committed\",\"sta").unwrap();
+        drop(f);
+        let (mut j, events) = Journal::open(&path).unwrap();
+        assert_eq!(events, vec![e.clone()]);
+        j.append(&e).unwrap();
+        let (_, events) = Journal::open(&path).unwrap();
+        assert_eq!(events.len(), 2);
+        std::fs::write(&path, "{\"event\":\"nope\"}\n").unwrap();
+        let err = Journal::open(&path).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl:1"), "{err}");
+    }
+}

@@ -1,0 +1,356 @@
+//! Mixing strategies compared on the simulated world (`mixatlas bench strategies`).
+//!
+//! The **target run** trains a larger model (`target_scale`) on `target_tokens` budgets in two
+//! equal stages. A **proxy run** trains a smaller model (`proxy_scale`) for one budget on one
+//! mixture, with the world's noise; it reports the benchmark scores. Strategies:
+//!
+//! - `soup`: the token-prior mixture (uniform when the space has no token counts), both stages.
+//! - `curriculum`: stage 1 weights domains by `1 / tau` of their skill (easy first), stage 2 by
+//!   `tau` (hard last), using the world's documented difficulties.
+//! - `random`: `runs` proxy runs on Dirichlet draws; the best measured mixture.
+//! - `regmix`: the same draws, a regressor (the deep ensemble, standing in for RegMix's
+//!   LightGBM) fitted on them, then the mean of the top 100 of `samples` simulated mixtures.
+//! - `gp-ucb`: 16 Dirichlet runs, then rounds of 8 chosen by GP-UCB (the MixAtlas paper's
+//!   method: GP surrogate, `beta_t` schedule); the final mixture is the measured run with the
+//!   best posterior mean (the denoised incumbent, as BoTorch recommends for noisy outcomes).
+//! - `ensemble-ucb`: the same loop with the deep ensemble and UCB (beta 4) on its epistemic
+//!   std.
+//!
+//! Every strategy's mixtures obey the same token constraint: no domain repeated more than
+//! `max_epochs` times in the target run (proxies train on one budget and would otherwise
+//! favour mixtures that repeat a few domains many times at the target's size).
+//!
+//! Reported per strategy over seeds: the **data volume** needed to match the soup's final mean
+//! score, as a share of the soup's tokens (bisection on a token multiplier of the strategy's
+//! schedule, noise-free); the final scores of two benchmarks; proxy runs used; and the wall
+//! time of the strategy's own computation (training and search).
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::objective::{Normalize, Objective, ObjectiveSpec};
+use crate::predictor::{EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, fit};
+use crate::runs::{Direction, Runs, Schema, TargetSpec};
+use crate::search::{CmaEs, RandomSearch, Searcher, TopK, derive_seed, propose, sample_chunk};
+use crate::simulate::world::{Stage, World};
+use crate::space::constraints::TokenSpec;
+use crate::space::{ConstraintSpec, Constraints};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+
+/// How the comparison is run.
+#[derive(Debug, Clone)]
+pub struct StrategyConfig {
+    /// Proxy runs a search strategy may use.
+    pub runs: usize,
+    /// Random candidates per search round.
+    pub samples: u64,
+    /// Ensemble training config.
+    pub training: EnsembleConfig,
+    /// Budgets of the target run (two equal stages).
+    pub target_tokens: f64,
+    /// Model scale of the target run.
+    pub target_scale: f64,
+    /// Model scale of a proxy run (one budget).
+    pub proxy_scale: f64,
+    /// Repetition cap: no domain repeated more than this many epochs in the target run, as a
+    /// token constraint on every strategy's mixtures (Olmix uses 4).
+    pub max_epochs: f64,
+}
+
+/// One strategy's result on one seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Tokens needed to match the soup's final mean score, as a share of the soup's.
+    pub data_share: f64,
+    /// Noise-free final scores of the target run `[benchmarks]`.
+    pub final_scores: Vec<f64>,
+    /// Proxy runs used.
+    pub proxy_runs: usize,
+    /// Seconds spent by the strategy itself.
+    pub search_seconds: f64,
+}
+
+/// Strategy names, in report order.
+pub const STRATEGIES: [&str; 6] = ["soup", "curriculum", "random", "regmix", "gp-ucb", "ensemble-ucb"];
+
+struct Bench<'a> {
+    world: &'a World,
+    config: &'a StrategyConfig,
+    constraints: Constraints,
+    sampler: DirichletSampler,
+    schema: Schema,
+}
+
+impl Bench<'_> {
+    fn target(&self, schedule: &[Vec<f64>], multiplier: f64) -> Vec<f64> {
+        let per = self.config.target_tokens * multiplier / schedule.len() as f64;
+        let stages: Vec<Stage> = schedule
+            .iter()
+            .map(|w| Stage { weights: w.clone(), tokens: per })
+            .collect();
+        self.world
+            .run("target", &stages, self.config.target_scale, false)
+            .scores
+    }
+
+    fn proxy(&self, id: &str, w: &[f64]) -> Vec<f64> {
+        let stage = [Stage { weights: w.to_vec(), tokens: 1.0 }];
+        self.world.run(id, &stage, self.config.proxy_scale, true).scores
+    }
+
+    fn runs(&self, mixtures: &[Vec<f64>], outcomes: &[Vec<f64>]) -> Runs {
+        Runs {
+            schema: self.schema.clone(),
+            keys: (0..mixtures.len()).map(|i| i.to_string()).collect(),
+            mixtures: mixtures.to_vec(),
+            context: vec![Vec::new(); mixtures.len()],
+            outcomes: outcomes.to_vec(),
+        }
+    }
+
+    fn objective(&self, norm: &Normalizer) -> Objective {
+        let spec = ObjectiveSpec { normalize: Normalize::None, ..ObjectiveSpec::default() };
+        Objective::new(&spec, &self.schema, norm).expect("every benchmark is a target")
+    }
+
+    /// Dirichlet draws for seed `seed`.
+    fn draws(&self, n: usize, seed: u64) -> Vec<Vec<f64>> {
+        sample_chunk(&self.sampler, &self.constraints, n, seed, 0).0
+    }
+
+    /// The best measured mixture by the mean score.
+    fn best_measured(&self, mixtures: &[Vec<f64>], outcomes: &[Vec<f64>]) -> Vec<f64> {
+        let mean = |o: &Vec<f64>| o.iter().sum::<f64>() / o.len() as f64;
+        let i = (0..mixtures.len())
+            .max_by(|&a, &b| mean(&outcomes[a]).total_cmp(&mean(&outcomes[b])))
+            .expect("at least one run");
+        mixtures[i].clone()
+    }
+
+    /// The mean of the top `k` of `samples` draws by the surrogate's predicted objective.
+    fn top_k_mean(&self, s: &dyn Surrogate, k: usize, seed: u64) -> crate::Result<Vec<f64>> {
+        let objective = self.objective(s.target_norm());
+        let scorer = Scorer { surrogate: s, objective: &objective, context: Vec::new() };
+        let mut top = TopK::new(k);
+        let mut id = 0;
+        for chunk in 0..self.config.samples.div_ceil(8192) {
+            let ws = sample_chunk(&self.sampler, &self.constraints, 8192, seed, chunk).0;
+            let sc = scorer.scores(&ws)?;
+            for (w, v) in ws.iter().zip(&sc.mean) {
+                top.offer(*v, id, w);
+                id += 1;
+            }
+        }
+        let top = top.into_sorted();
+        let d = self.constraints.len();
+        Ok((0..d)
+            .map(|j| top.iter().map(|t| t.2[j]).sum::<f64>() / top.len() as f64)
+            .collect())
+    }
+
+    /// Sequential UCB rounds with `surrogate` retrained each round; the final mixture
+    /// maximises the last surrogate's mean.
+    fn sequential<B: AutodiffBackend>(
+        &self,
+        gp: bool,
+        seed: u64,
+        device: &B::Device,
+    ) -> crate::Result<Vec<f64>> {
+        let start = 16.min(self.config.runs);
+        let mut mixtures = self.draws(start, derive_seed(seed, 11));
+        let mut outcomes: Vec<Vec<f64>> = mixtures
+            .iter()
+            .enumerate()
+            .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
+            .collect();
+        let mut round = 0u64;
+        loop {
+            let runs = self.runs(&mixtures, &outcomes);
+            let s: Box<dyn Surrogate> = if gp {
+                Box::new(GaussianProcess::fit(&runs, InputTransform::SqrtLinear)?)
+            } else {
+                let mut p = fit::<B>(&runs, &self.config.training, derive_seed(seed, round), device, &mut ())?;
+                p.fuse_for_cpu();
+                Box::new(p)
+            };
+            let objective = self.objective(s.target_norm());
+            let scorer = Scorer { surrogate: s.as_ref(), objective: &objective, context: Vec::new() };
+            if mixtures.len() >= self.config.runs {
+                // The measured run with the best posterior mean (the denoised incumbent).
+                let mean = scorer.scores(&mixtures)?.mean;
+                let best = (0..mixtures.len())
+                    .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
+                    .expect("runs were measured");
+                return Ok(mixtures.swap_remove(best));
+            }
+            let spec = AcquisitionSpec {
+                kind: AcquisitionKind::Ucb,
+                beta: if gp { None } else { Some(4.0) },
+                ..AcquisitionSpec::default()
+            };
+            let ctx = scorer.acquisition_context(&outcomes, None)?;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut acq = acquisition::build(&spec, &ctx, s.members(), &mut rng)?;
+            let mut searchers: Vec<Box<dyn Searcher>> = vec![
+                Box::new(RandomSearch {
+                    sampler: self.sampler.clone(),
+                    samples: self.config.samples,
+                    chunk: 8192,
+                    keep: 2048,
+                }),
+                Box::new(CmaEs { evaluations: 600, ..CmaEs::default() }),
+            ];
+            let q = 8.min(self.config.runs - mixtures.len());
+            let batch = propose(
+                &mut searchers,
+                &scorer,
+                acq.as_mut(),
+                &self.constraints,
+                q,
+                0.05,
+                2048,
+                derive_seed(seed, 100 + round),
+                &mut (),
+            )?;
+            for c in batch {
+                let id = format!("s{seed}-{}", mixtures.len());
+                outcomes.push(self.proxy(&id, &c.weights));
+                mixtures.push(c.weights);
+            }
+            round += 1;
+        }
+    }
+
+    /// The schedule a strategy picks and the proxy runs it used.
+    fn schedule<B: AutodiffBackend>(
+        &self,
+        strategy: &str,
+        seed: u64,
+        device: &B::Device,
+    ) -> crate::Result<(Vec<Vec<f64>>, usize)> {
+        let prior = prior_weights(&self.world.space, Prior::Tokens);
+        let n = self.config.runs;
+        Ok(match strategy {
+            "soup" => (vec![prior.clone(), prior], 0),
+            "curriculum" => {
+                let tau: Vec<f64> = self.world.config.skills.values().copied().collect();
+                let by = |f: &dyn Fn(f64) -> f64| -> Vec<f64> {
+                    let raw: Vec<f64> =
+                        self.world.skill_of().iter().map(|&k| f(tau[k])).collect();
+                    let total: f64 = raw.iter().sum();
+                    self.constraints.repair(&raw.iter().map(|x| x / total).collect::<Vec<_>>())
+                };
+                (vec![by(&|t| 1.0 / t), by(&|t| t)], 0)
+            }
+            "random" | "regmix" => {
+                let mixtures = self.draws(n, derive_seed(seed, 7));
+                let outcomes: Vec<Vec<f64>> = mixtures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
+                    .collect();
+                let w = if strategy == "random" {
+                    self.best_measured(&mixtures, &outcomes)
+                } else {
+                    let runs = self.runs(&mixtures, &outcomes);
+                    let mut p = fit::<B>(&runs, &self.config.training, seed, device, &mut ())?;
+                    p.fuse_for_cpu();
+                    self.top_k_mean(&p, 100, derive_seed(seed, 8))?
+                };
+                (vec![w.clone(), w], n)
+            }
+            "gp-ucb" | "ensemble-ucb" => {
+                let w = self.sequential::<B>(strategy == "gp-ucb", seed, device)?;
+                (vec![w.clone(), w], n)
+            }
+            other => unreachable!("unknown strategy {other}"),
+        })
+    }
+}
+
+/// Runs every strategy on `seeds` seeds of `world`.
+pub fn compare<B: AutodiffBackend>(
+    world: &World,
+    config: &StrategyConfig,
+    seeds: u64,
+    device: &B::Device,
+    progress: &mut dyn FnMut(&Outcome),
+) -> crate::Result<Vec<Outcome>> {
+    let schema = Schema {
+        space: world.space.clone(),
+        mixture_columns: world.space.names(),
+        context: Vec::new(),
+        targets: world
+            .benchmarks()
+            .into_iter()
+            .map(|name| TargetSpec {
+                name,
+                column: None,
+                mean_of: Vec::new(),
+                direction: Direction::Higher,
+            })
+            .collect(),
+    };
+    // Every mixture must fit the target run's tokens: w_d * target_tokens <= U_d * max_epochs.
+    let mut space = world.space.clone();
+    for (d, u) in space.domains.iter_mut().zip(world.unique_tokens()) {
+        d.tokens = Some(*u);
+    }
+    let spec = ConstraintSpec {
+        tokens: Some(TokenSpec {
+            budget: config.target_tokens,
+            max_epochs: config.max_epochs,
+        }),
+        ..ConstraintSpec::default()
+    };
+    let bench = Bench {
+        world,
+        config,
+        constraints: Constraints::new(&space, &spec, &[])?,
+        sampler: DirichletSampler::around(prior_weights(&world.space, Prior::Tokens)),
+        schema,
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (soup, _) = bench.schedule::<B>("soup", 0, device)?;
+    let goal = mean(&bench.target(&soup, 1.0));
+    let mut out = Vec::new();
+    for seed in 0..seeds {
+        for strategy in STRATEGIES {
+            let start = Instant::now();
+            let (schedule, proxy_runs) = bench.schedule::<B>(strategy, seed, device)?;
+            let search_seconds = start.elapsed().as_secs_f64();
+            // Smallest token multiplier reaching the soup's score (bisection, noise-free).
+            let reaches = |m: f64| mean(&bench.target(&schedule, m)) >= goal;
+            let (mut lo, mut hi) = (0.0, 4.0);
+            let data_share = if !reaches(hi) {
+                f64::INFINITY
+            } else {
+                for _ in 0..40 {
+                    let mid = 0.5 * (lo + hi);
+                    if reaches(mid) { hi = mid } else { lo = mid }
+                }
+                hi
+            };
+            let o = Outcome {
+                strategy: strategy.into(),
+                seed,
+                data_share,
+                final_scores: bench.target(&schedule, 1.0),
+                proxy_runs,
+                search_seconds,
+            };
+            progress(&o);
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
