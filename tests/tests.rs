@@ -3,6 +3,7 @@
 mod util;
 
 mod accuracy;
+mod campaign;
 mod cli;
 mod predictor;
 mod proposals;

@@ -154,7 +154,12 @@ pub fn read_results(
         let record = record.map_err(|e| bad(line, "", e.to_string()))?;
         let id = record.get(id_col).unwrap_or("").trim().to_owned();
         if !expected.contains(&id) {
-            return Err(bad(line, "run_id", format!("`{id}` is not a run awaiting results")).into());
+            return Err(bad(
+                line,
+                "run_id",
+                format!("`{id}` is not a run awaiting results"),
+            )
+            .into());
         }
         if found.iter().any(|r| r.id == id) {
             return Err(bad(line, "run_id", format!("`{id}` appears twice")).into());

@@ -82,11 +82,13 @@ impl Journal {
             if line.trim().is_empty() {
                 continue;
             }
-            events.push(serde_json::from_str(line).map_err(|e| CampaignError::Journal {
-                path: path.to_owned(),
-                line: i + 1,
-                message: e.to_string(),
-            })?);
+            events.push(
+                serde_json::from_str(line).map_err(|e| CampaignError::Journal {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })?,
+            );
         }
         let file = OpenOptions::new()
             .create(true)
@@ -109,7 +111,9 @@ impl Journal {
     pub fn append(&mut self, event: &Event) -> crate::Result<()> {
         let mut line = serde_json::to_string(event).expect("events serialise");
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io(&self.path))?;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))
     }
 }
@@ -124,7 +128,10 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let (mut j, events) = Journal::open(&path).unwrap();
         assert!(events.is_empty());
-        let e = Event::Committed { stage: 0, run: "r000-00".into() };
+        let e = Event::Committed {
+            stage: 0,
+            run: "r000-00".into(),
+        };
         j.append(&e).unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();

@@ -263,10 +263,16 @@ impl CampaignConfig {
             }
         }
         if c.max_runs < c.stages {
-            return Err(bad(format!("`max_runs` = {} is below `stages` = {}", c.max_runs, c.stages)).into());
+            return Err(bad(format!(
+                "`max_runs` = {} is below `stages` = {}",
+                c.max_runs, c.stages
+            ))
+            .into());
         }
         if !(c.tokens_per_run > 0.0 && c.evaluator_timeout > 0.0) {
-            return Err(bad("`tokens_per_run` and `evaluator_timeout` must be positive".into()).into());
+            return Err(
+                bad("`tokens_per_run` and `evaluator_timeout` must be positive".into()).into(),
+            );
         }
         c.training.validate()?;
         Ok(c)
@@ -534,7 +540,11 @@ impl Campaign {
     pub fn write_proposals(&self, runs: &[PlannedRun], path: &Path) -> crate::Result<()> {
         let names = self.space.names();
         let as_map = |w: &[f64]| -> serde_json::Map<String, serde_json::Value> {
-            names.iter().cloned().zip(w.iter().map(|&x| json!(x))).collect()
+            names
+                .iter()
+                .cloned()
+                .zip(w.iter().map(|&x| json!(x)))
+                .collect()
         };
         let schedule = self.schedule();
         let context_names = self.config.context_names();
@@ -591,7 +601,11 @@ impl Campaign {
         let runs = self.runs();
         let norm = Normalizer::fit(&runs.outcomes);
         let objective = self.objective(&norm)?;
-        let ids: Vec<String> = self.stage_runs(stage).iter().map(|r| r.id.clone()).collect();
+        let ids: Vec<String> = self
+            .stage_runs(stage)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
         let best = ids
             .iter()
             .filter_map(|id| self.result(id).map(|r| (id, objective.value(&r.outcomes))))
@@ -629,14 +643,25 @@ impl Campaign {
     }
 
     fn write_state(&self) -> crate::Result<()> {
-        let runs = self.runs();
+        let next = match self.next_action() {
+            Action::Evaluate(runs) => format!("evaluate {} pending run(s)", runs.len()),
+            Action::Commit(stage) => format!("commit stage {stage}"),
+            Action::Propose {
+                round,
+                stage,
+                count,
+            } => {
+                format!("propose {count} run(s) for stage {stage} in round {round}")
+            }
+            Action::Done => "done".into(),
+        };
         let state = json!({
             "proposed": self.planned.len(),
             "measured": self.results.len(),
             "committed": self.committed,
             "tokens_used": self.results.len() as f64 * self.config.tokens_per_run,
             "run_budget": self.config.run_budget(),
-            "best": runs.outcomes.iter().zip(&runs.keys).last().map(|(o, k)| json!({"last": k, "outcomes": o})),
+            "next": next,
         });
         let text = serde_json::to_string_pretty(&state).expect("json") + "\n";
         write_atomic(&self.dir.join("state.json"), text.as_bytes())
@@ -695,7 +720,11 @@ pub fn step<B: AutodiffBackend>(
             Ok(Step::Committed { stage, run })
         }
         Action::Evaluate(runs) => {
-            let round = c.planned.iter().find(|p| p.1.id == runs[0].id).map_or(0, |p| p.0);
+            let round = c
+                .planned
+                .iter()
+                .find(|p| p.1.id == runs[0].id)
+                .map_or(0, |p| p.0);
             let dir = c.round_dir(round);
             let pending = dir.join("pending.jsonl");
             c.write_proposals(&runs, &pending)?;
@@ -741,7 +770,11 @@ pub fn step<B: AutodiffBackend>(
             c.write_proposals(&runs, &path)?;
             let n = runs.len();
             c.record(Event::Proposed { round, runs })?;
-            Ok(Step::Proposed { round, path, runs: n })
+            Ok(Step::Proposed {
+                round,
+                path,
+                runs: n,
+            })
         }
     }
 }

@@ -34,13 +34,15 @@ use serde::Serialize;
 
 use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::{EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, fit};
+use crate::predictor::{
+    EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, fit,
+};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
 use crate::search::{CmaEs, RandomSearch, Searcher, TopK, derive_seed, propose, sample_chunk};
 use crate::simulate::world::{Stage, World};
 use crate::space::constraints::TokenSpec;
-use crate::space::{ConstraintSpec, Constraints};
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::{ConstraintSpec, Constraints};
 
 /// How the comparison is run.
 #[derive(Debug, Clone)]
@@ -80,7 +82,14 @@ pub struct Outcome {
 }
 
 /// Strategy names, in report order.
-pub const STRATEGIES: [&str; 6] = ["soup", "curriculum", "random", "regmix", "gp-ucb", "ensemble-ucb"];
+pub const STRATEGIES: [&str; 6] = [
+    "soup",
+    "curriculum",
+    "random",
+    "regmix",
+    "gp-ucb",
+    "ensemble-ucb",
+];
 
 struct Bench<'a> {
     world: &'a World,
@@ -95,7 +104,10 @@ impl Bench<'_> {
         let per = self.config.target_tokens * multiplier / schedule.len() as f64;
         let stages: Vec<Stage> = schedule
             .iter()
-            .map(|w| Stage { weights: w.clone(), tokens: per })
+            .map(|w| Stage {
+                weights: w.clone(),
+                tokens: per,
+            })
             .collect();
         self.world
             .run("target", &stages, self.config.target_scale, false)
@@ -103,8 +115,13 @@ impl Bench<'_> {
     }
 
     fn proxy(&self, id: &str, w: &[f64]) -> Vec<f64> {
-        let stage = [Stage { weights: w.to_vec(), tokens: 1.0 }];
-        self.world.run(id, &stage, self.config.proxy_scale, true).scores
+        let stage = [Stage {
+            weights: w.to_vec(),
+            tokens: 1.0,
+        }];
+        self.world
+            .run(id, &stage, self.config.proxy_scale, true)
+            .scores
     }
 
     fn runs(&self, mixtures: &[Vec<f64>], outcomes: &[Vec<f64>]) -> Runs {
@@ -118,7 +135,10 @@ impl Bench<'_> {
     }
 
     fn objective(&self, norm: &Normalizer) -> Objective {
-        let spec = ObjectiveSpec { normalize: Normalize::None, ..ObjectiveSpec::default() };
+        let spec = ObjectiveSpec {
+            normalize: Normalize::None,
+            ..ObjectiveSpec::default()
+        };
         Objective::new(&spec, &self.schema, norm).expect("every benchmark is a target")
     }
 
@@ -139,7 +159,11 @@ impl Bench<'_> {
     /// The mean of the top `k` of `samples` draws by the surrogate's predicted objective.
     fn top_k_mean(&self, s: &dyn Surrogate, k: usize, seed: u64) -> crate::Result<Vec<f64>> {
         let objective = self.objective(s.target_norm());
-        let scorer = Scorer { surrogate: s, objective: &objective, context: Vec::new() };
+        let scorer = Scorer {
+            surrogate: s,
+            objective: &objective,
+            context: Vec::new(),
+        };
         let mut top = TopK::new(k);
         let mut id = 0;
         for chunk in 0..self.config.samples.div_ceil(8192) {
@@ -178,12 +202,22 @@ impl Bench<'_> {
             let s: Box<dyn Surrogate> = if gp {
                 Box::new(GaussianProcess::fit(&runs, InputTransform::SqrtLinear)?)
             } else {
-                let mut p = fit::<B>(&runs, &self.config.training, derive_seed(seed, round), device, &mut ())?;
+                let mut p = fit::<B>(
+                    &runs,
+                    &self.config.training,
+                    derive_seed(seed, round),
+                    device,
+                    &mut (),
+                )?;
                 p.fuse_for_cpu();
                 Box::new(p)
             };
             let objective = self.objective(s.target_norm());
-            let scorer = Scorer { surrogate: s.as_ref(), objective: &objective, context: Vec::new() };
+            let scorer = Scorer {
+                surrogate: s.as_ref(),
+                objective: &objective,
+                context: Vec::new(),
+            };
             if mixtures.len() >= self.config.runs {
                 // The measured run with the best posterior mean (the denoised incumbent).
                 let mean = scorer.scores(&mixtures)?.mean;
@@ -207,7 +241,10 @@ impl Bench<'_> {
                     chunk: 8192,
                     keep: 2048,
                 }),
-                Box::new(CmaEs { evaluations: 600, ..CmaEs::default() }),
+                Box::new(CmaEs {
+                    evaluations: 600,
+                    ..CmaEs::default()
+                }),
             ];
             let q = 8.min(self.config.runs - mixtures.len());
             let batch = propose(
@@ -244,10 +281,10 @@ impl Bench<'_> {
             "curriculum" => {
                 let tau: Vec<f64> = self.world.config.skills.values().copied().collect();
                 let by = |f: &dyn Fn(f64) -> f64| -> Vec<f64> {
-                    let raw: Vec<f64> =
-                        self.world.skill_of().iter().map(|&k| f(tau[k])).collect();
+                    let raw: Vec<f64> = self.world.skill_of().iter().map(|&k| f(tau[k])).collect();
                     let total: f64 = raw.iter().sum();
-                    self.constraints.repair(&raw.iter().map(|x| x / total).collect::<Vec<_>>())
+                    self.constraints
+                        .repair(&raw.iter().map(|x| x / total).collect::<Vec<_>>())
                 };
                 (vec![by(&|t| 1.0 / t), by(&|t| t)], 0)
             }

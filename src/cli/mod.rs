@@ -9,8 +9,8 @@ mod predict;
 mod progress;
 mod propose;
 mod setup;
-mod strategies;
 mod simulate;
+mod strategies;
 mod swarm;
 mod train;
 mod world;
@@ -75,15 +75,15 @@ fn load_config(path: Option<&Path>) -> Result<EnsembleConfig> {
 
 /// A trained surrogate of either kind.
 pub(crate) enum Model<B: Backend> {
-    Ensemble(Predictor<B>),
-    Gp(GaussianProcess),
+    Ensemble(Box<Predictor<B>>),
+    Gp(Box<GaussianProcess>),
 }
 
 impl<B: Backend> Model<B> {
     fn surrogate(&self) -> &dyn Surrogate {
         match self {
-            Model::Ensemble(p) => p,
-            Model::Gp(g) => g,
+            Model::Ensemble(p) => p.as_ref(),
+            Model::Gp(g) => g.as_ref(),
         }
     }
 }
@@ -95,8 +95,10 @@ fn load_model<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Model<B::InnerBackend>> {
     if dir.join(GP_FILE).exists() {
-        Ok(Model::Gp(GaussianProcess::load(dir)?))
+        Ok(Model::Gp(Box::new(GaussianProcess::load(dir)?)))
     } else {
-        Ok(Model::Ensemble(load_predictor::<B>(dir, kind, device)?))
+        Ok(Model::Ensemble(Box::new(load_predictor::<B>(
+            dir, kind, device,
+        )?)))
     }
 }

@@ -19,16 +19,22 @@ struct Task {
 impl BackendTask for Task {
     type Output = Result<Vec<Outcome>>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        Ok(compare::<B>(&self.world, &self.config, self.seeds, &device, &mut |o| {
-            eprintln!(
-                "seed {} {:<13} data share {:>6.1}%  proxy runs {:>3}  {:.1} s",
-                o.seed,
-                o.strategy,
-                100.0 * o.data_share,
-                o.proxy_runs,
-                o.search_seconds
-            );
-        })?)
+        Ok(compare::<B>(
+            &self.world,
+            &self.config,
+            self.seeds,
+            &device,
+            &mut |o| {
+                eprintln!(
+                    "seed {} {:<13} data share {:>6.1}%  proxy runs {:>3}  {:.1} s",
+                    o.seed,
+                    o.strategy,
+                    100.0 * o.data_share,
+                    o.proxy_runs,
+                    o.search_seconds
+                );
+            },
+        )?)
     }
 }
 
@@ -57,7 +63,11 @@ pub fn run(args: StrategiesArgs) -> Result<()> {
     };
     let benchmarks = world.benchmarks();
     let shown = [0, 2.min(benchmarks.len() - 1)];
-    let outcomes = DeviceKind::Cpu.dispatch(Task { world, config, seeds: args.seeds })??;
+    let outcomes = DeviceKind::Cpu.dispatch(Task {
+        world,
+        config,
+        seeds: args.seeds,
+    })??;
     let mut md = format!(
         "| strategy | data to match the soup (share of its tokens) | {} | {} | proxy runs | search cost (s) |\n|---|---|---|---|---|---|\n",
         benchmarks[shown[0]], benchmarks[shown[1]]
@@ -68,7 +78,11 @@ pub fn run(args: StrategiesArgs) -> Result<()> {
     header.extend(["proxy_runs".into(), "search_seconds".into()]);
     csv.write_record(&header)?;
     for o in &outcomes {
-        let mut row = vec![o.strategy.clone(), o.seed.to_string(), o.data_share.to_string()];
+        let mut row = vec![
+            o.strategy.clone(),
+            o.seed.to_string(),
+            o.data_share.to_string(),
+        ];
         row.extend(o.final_scores.iter().map(f64::to_string));
         row.extend([o.proxy_runs.to_string(), o.search_seconds.to_string()]);
         csv.write_record(&row)?;

@@ -21,9 +21,15 @@ fn weights(world: &World, value: &serde_json::Value, what: &str) -> Result<Vec<f
         .domains
         .iter()
         .map(|d| {
-            let w = map.get(&d.name).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+            let w = map
+                .get(&d.name)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0);
             if !(w.is_finite() && w >= 0.0) {
-                bail!("{what}: weight of `{}` must be finite and non-negative", d.name);
+                bail!(
+                    "{what}: weight of `{}` must be finite and non-negative",
+                    d.name
+                );
             }
             Ok(w)
         })
@@ -40,16 +46,33 @@ pub fn run(args: WorldArgs) -> Result<()> {
     header.extend(names.iter().cloned());
     header.extend(names.iter().map(|n| format!("signal:{n}")));
     csv.write_record(&header)?;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let at = format!("{}:{}", args.proposals.display(), i + 1);
         let v: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("{at}: not JSON"))?;
-        let id = v["run_id"].as_str().with_context(|| format!("{at}: field `run_id`"))?;
-        let tokens = v["tokens"].as_f64().with_context(|| format!("{at}: field `tokens`"))?;
+        let id = v["run_id"]
+            .as_str()
+            .with_context(|| format!("{at}: field `run_id`"))?;
+        let tokens = v["tokens"]
+            .as_f64()
+            .with_context(|| format!("{at}: field `tokens`"))?;
         let mut schedule = Vec::new();
-        for (h, stage) in v["history"].as_array().map_or(&[][..], |a| a).iter().enumerate() {
+        for (h, stage) in v["history"]
+            .as_array()
+            .map_or(&[][..], |a| a)
+            .iter()
+            .enumerate()
+        {
             schedule.push(Stage {
-                weights: weights(&world, &stage["weights"], &format!("{at}: history[{h}].weights"))?,
+                weights: weights(
+                    &world,
+                    &stage["weights"],
+                    &format!("{at}: history[{h}].weights"),
+                )?,
                 tokens: stage["tokens"].as_f64().unwrap_or(tokens),
             });
         }

@@ -387,9 +387,7 @@ pub(crate) fn combine(
 }
 
 /// Which surrogate model to train.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SurrogateKind {
     /// Deep ensemble of MLPs (burn).

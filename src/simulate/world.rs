@@ -313,8 +313,8 @@ impl World {
         let mut t = vec![0.0; n];
         for (s, stage) in schedule.iter().enumerate() {
             let keep = self.config.retention.powi((stages - 1 - s) as i32);
-            for d in 0..n {
-                t[d] += keep * stage.weights[d] * stage.tokens;
+            for (t, w) in t.iter_mut().zip(&stage.weights) {
+                *t += keep * w * stage.tokens;
             }
         }
         let rs = self.config.repeat_scale;

@@ -1,0 +1,346 @@
+//! The closed loop: SIGKILL and resume, the evaluator contract and its failures, propose-only
+//! with ingest, a GP campaign, and the reduced strategy comparison.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{expect_error, mixatlas, path, repo, text, write};
+
+/// The world evaluator through the built binary, optionally slowed down.
+fn world_evaluator(delay: f64) -> String {
+    format!(
+        "sleep {delay} && '{}' world --config '{}' --proposals {{proposals}} --results {{results}}",
+        env!("CARGO_BIN_EXE_mixatlas"),
+        repo("configs/world/multimodal.toml").display()
+    )
+}
+
+/// A small campaign config in `dir` with `extra` lines appended; returns its path.
+fn config(dir: &Path, evaluator: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        "space = '{}'\nevaluator = \"{}\"\ntargets = [\n  {{ name = \"doc_reasoning\", direction = \"higher\" }},\n  {{ name = \"visual_reasoning\", direction = \"higher\" }},\n]\nmax_runs = 20\nbatch = 4\ninitial_runs = 8\nsamples = 2000\nseed = 3\n{extra}\n[training]\nmembers = 4\nhidden = [32, 32]\nmax_epochs = 40\npatience = 10\n",
+        repo("configs/spaces/mixatlas-multimodal.toml").display(),
+        evaluator.replace('\\', "\\\\").replace('"', "\\\""),
+    );
+    write(dir, "campaign.toml", &text)
+}
+
+fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Ids of every proposed run and of every result, in journal order.
+fn ids(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut proposed, mut measured) = (Vec::new(), Vec::new());
+    for e in journal_events(dir) {
+        let list = |key: &str| -> Vec<String> {
+            e[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        match e["event"].as_str().unwrap() {
+            "proposed" => proposed.extend(list("runs")),
+            "results" => measured.extend(list("results")),
+            _ => {}
+        }
+    }
+    (proposed, measured)
+}
+
+#[test]
+fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = config(
+        d,
+        &world_evaluator(0.1),
+        "stages = 2\nsignals = [\"doc_reasoning\"]",
+    );
+    // The reference: the same campaign, uninterrupted.
+    let reference = d.join("reference");
+    let out = mixatlas(&[
+        "loop",
+        "--config",
+        path(&cfg),
+        "--campaign",
+        path(&reference),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    let killed = d.join("killed");
+    let mut first = true;
+    let mut kills = 0;
+    for delay in [0.05, 0.3, 0.15, 0.45, 0.25, 0.6, 0.1, 0.35]
+        .iter()
+        .cycle()
+        .take(60)
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mixatlas"));
+        cmd.args(["loop", "--campaign", path(&killed)]);
+        if first {
+            cmd.args(["--config", path(&cfg)]);
+        } else {
+            cmd.arg("--resume");
+        }
+        first = false;
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(*delay));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success(), "a resumed loop failed");
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    assert!(
+        kills >= 3,
+        "the campaign finished before being killed often enough ({kills})"
+    );
+    let out = mixatlas(&["loop", "--campaign", path(&killed), "--resume"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("campaign complete"));
+
+    let (proposed, measured) = ids(&killed);
+    let unique = |v: &[String]| v.iter().collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(proposed.len(), 20, "every run proposed once: {proposed:?}");
+    assert_eq!(unique(&proposed), 20);
+    assert_eq!(
+        measured.len(),
+        20,
+        "every result recorded once: {measured:?}"
+    );
+    assert_eq!(unique(&measured), 20);
+    // Same seed, same decisions: the interrupted campaign ends where the reference does.
+    let final_of = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("final.json")).unwrap()).unwrap()
+    };
+    assert_eq!(final_of(&killed), final_of(&reference));
+    assert_eq!(ids(&killed), ids(&reference));
+}
+
+/// An evaluator script (Python) whose behaviour `mode` selects: `good` runs the world, the
+/// others fail in one way each.
+fn script(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "evaluate.py",
+        &format!(
+            r#"import csv, json, subprocess, sys, time
+mode, proposals, results = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "fail":
+    print("CUDA out of memory on node 7", file=sys.stderr)
+    sys.exit(3)
+if mode == "hang":
+    time.sleep(30)
+subprocess.run(["{bin}", "world", "--config", "{world}", "--proposals", proposals, "--results", results], check=True)
+rows = list(csv.reader(open(results)))
+if mode == "drop":
+    rows = rows[:-1]
+if mode == "garbage":
+    rows[1][1] = "n/a"
+if mode == "stranger":
+    rows[1][0] = "r999-00"
+csv.writer(open(results, "w", newline="")).writerows(rows)
+"#,
+            bin = env!("CARGO_BIN_EXE_mixatlas"),
+            world = repo("configs/world/multimodal.toml").display()
+        ),
+    )
+}
+
+#[test]
+fn evaluator_failures_are_clear_and_the_campaign_stays_resumable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let py = script(d);
+    let run = |mode: &str| {
+        format!(
+            "python3 '{}' {mode} {{proposals}} {{results}}",
+            py.display()
+        )
+    };
+    let cfg = config(d, &run("fail"), "evaluator_timeout = 1.0");
+    let c = d.join("c");
+    let resume = |mode: &str| {
+        mixatlas(&[
+            "loop",
+            "--campaign",
+            path(&c),
+            "--resume",
+            "--evaluator",
+            &run(mode),
+        ])
+    };
+    expect_error(
+        mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]),
+        "exit status Some(3)",
+    );
+    let (_, stderr) = text(&resume("fail"));
+    assert!(stderr.contains("CUDA out of memory on node 7"), "{stderr}");
+    expect_error(resume("hang"), "evaluator killed after 1 s");
+    expect_error(
+        resume("garbage"),
+        "results.csv:2: column `doc_reasoning`: `n/a` is not a finite number",
+    );
+    expect_error(
+        resume("stranger"),
+        "results.csv:2: column `run_id`: `r999-00` is not a run awaiting results",
+    );
+    // One run dropped: the other three are kept, the dropped one is asked for again.
+    expect_error(resume("drop"), "no results for 1 run(s): r000-03");
+    assert_eq!(ids(&c).1.len(), 3);
+    let out = resume("good");
+    assert!(out.status.success(), "{}", text(&out).1);
+    let pending = std::fs::read_to_string(c.join("rounds/000/pending.jsonl")).unwrap();
+    assert_eq!(
+        pending.lines().count(),
+        1,
+        "only the missing run was re-evaluated"
+    );
+    let (proposed, measured) = ids(&c);
+    assert_eq!((proposed.len(), measured.len()), (20, 20));
+    // A corrupted journal line (not a torn tail) is refused with its line number.
+    let journal = c.join("journal.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    lines[1] = "{\"event\": \"proposed\", \"round\": \"x\"}".into();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    expect_error(resume("good"), "journal.jsonl:2: corrupt journal entry");
+}
+
+#[test]
+fn propose_only_then_ingest_with_a_gp_surrogate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = config(d, "false", "surrogate = \"gp\"");
+    let c = d.join("c");
+    let propose = |first: bool| {
+        let mut args = vec!["loop", "--campaign", path(&c), "--propose-only"];
+        if first {
+            args.extend(["--config", path(&cfg)]);
+        } else {
+            args.push("--resume");
+        }
+        let out = mixatlas(&args);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let stdout = text(&out).0;
+        let file = stdout
+            .split(" in ")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned();
+        PathBuf::from(file)
+    };
+    for round in 0..5 {
+        let proposals = propose(round == 0);
+        assert!(
+            proposals.ends_with(format!("rounds/{round:03}/proposals.jsonl")),
+            "{proposals:?}"
+        );
+        // A second --propose-only before results arrive proposes nothing new.
+        assert_eq!(
+            propose(false),
+            c.join(format!("rounds/{round:03}/pending.jsonl"))
+        );
+        let results = d.join("r.csv");
+        let out = mixatlas(&[
+            "world",
+            "--config",
+            path(&repo("configs/world/multimodal.toml")),
+            "--proposals",
+            path(&proposals),
+            "--results",
+            path(&results),
+        ]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let out = mixatlas(&[
+            "ingest",
+            "--campaign",
+            path(&c),
+            "--results",
+            path(&results),
+        ]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        expect_error(
+            mixatlas(&[
+                "ingest",
+                "--campaign",
+                path(&c),
+                "--results",
+                path(&results),
+            ]),
+            "no runs are awaiting results",
+        );
+    }
+    assert!(
+        c.join("rounds/002/model/gp.json").exists(),
+        "the GP trained after the initial design"
+    );
+    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume", "--propose-only"]);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).0
+    );
+}
+
+#[test]
+fn strategies_table_reduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("s");
+    let out = mixatlas(&[
+        "bench",
+        "strategies",
+        "--world",
+        path(&repo("configs/world/multimodal.toml")),
+        "--seeds",
+        "1",
+        "--runs",
+        "24",
+        "--quick",
+        "--out",
+        path(&out_dir),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let md = std::fs::read_to_string(out_dir.join("strategies.md")).unwrap();
+    for s in [
+        "soup",
+        "curriculum",
+        "random",
+        "regmix",
+        "gp-ucb",
+        "ensemble-ucb",
+    ] {
+        assert!(md.contains(&format!("| {s} |")), "{md}");
+    }
+    assert!(
+        md.contains("| soup | 100% ± 0%"),
+        "the soup matches itself: {md}"
+    );
+    let csv = std::fs::read_to_string(out_dir.join("strategies.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+}
