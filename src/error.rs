@@ -43,6 +43,9 @@ pub enum Error {
     /// A campaign step failed (it stays resumable).
     #[error(transparent)]
     Campaign(#[from] crate::campaign::CampaignError),
+    /// A report figure could not be rendered.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

@@ -7,7 +7,7 @@
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
 //! candidates and pick a batch; [`simulate`] streams millions of recipes through the predictor;
 //! [`campaign`] runs the closed loop over rounds and stages; [`export`] writes recipes for
-//! training stacks. [`device`] picks the burn backend.
+//! training stacks; [`report`] draws the analysis. [`device`] picks the burn backend.
 //!
 //! ```
 //! use burn::tensor::backend::AutodiffBackend;
@@ -58,6 +58,8 @@ pub mod simulate;
 pub mod campaign;
 
 pub mod export;
+
+pub mod report;
 
 pub mod cli;
 

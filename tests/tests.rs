@@ -7,4 +7,5 @@ mod campaign;
 mod cli;
 mod predictor;
 mod proposals;
+mod report;
 mod runs;

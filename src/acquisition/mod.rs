@@ -346,7 +346,7 @@ pub(crate) fn normal_pdf(z: f64) -> f64 {
 }
 
 /// Standard normal distribution function, `0.5 * erfc(-z / sqrt 2)`.
-pub(crate) fn normal_cdf(z: f64) -> f64 {
+pub fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
 

@@ -73,6 +73,11 @@ pub enum Command {
         after_help = "Example:\n  mixatlas world --config configs/world/multimodal.toml --proposals p.jsonl --results r.csv"
     )]
     World(WorldArgs),
+    /// Draw the analysis: SVG figures and one self-contained HTML report.
+    #[command(
+        after_help = "Example:\n  mixatlas evaluate --data configs/data/regmix-1m-train.toml --folds 5 --predictions out/oof.csv\n  mixatlas report --checkpoint out/regmix --data configs/data/regmix-1m-train.toml \\\n    --oof out/oof.csv --proposals out/proposals/proposals.json --out out/report"
+    )]
+    Report(ReportArgs),
     /// Benchmarks on the simulated world.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -438,4 +443,42 @@ pub struct StrategiesArgs {
     /// A reduced run for CI: fewer candidates and training epochs.
     #[arg(long)]
     pub quick: bool,
+}
+
+/// `mixatlas report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Checkpoint directory (ensemble or GP).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Data spec of the logged runs (partial-dependence ranges, the projection).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Out-of-fold predictions (`evaluate --folds K --predictions FILE`) for parity and
+    /// calibration.
+    #[arg(long)]
+    pub oof: Option<PathBuf>,
+    /// proposals.json written by `propose`; default: the best of a simulation.
+    #[arg(long)]
+    pub proposals: Option<PathBuf>,
+    /// Campaign directory for its progress figures.
+    #[arg(long)]
+    pub campaign: Option<PathBuf>,
+    /// Objective (TOML) ranking simulated recipes; default: every target standardised.
+    #[arg(long)]
+    pub objective: Option<PathBuf>,
+    /// Target plotted; default: the first.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Also write PNG versions of the figures.
+    #[arg(long)]
+    pub png: bool,
+    /// Output directory: report.html and figures/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: Common,
 }

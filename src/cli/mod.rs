@@ -8,6 +8,7 @@ mod output;
 mod predict;
 mod progress;
 mod propose;
+mod report;
 mod setup;
 mod simulate;
 mod strategies;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Loop(a) => campaign::run_loop(a),
         Command::Ingest(a) => campaign::run_ingest(a),
         Command::World(a) => world::run(a),
+        Command::Report(a) => report::run(a),
         Command::Bench(args::BenchCommand::Strategies(a)) => strategies::run(a),
     }
 }

@@ -259,7 +259,7 @@ impl State {
 
 /// Eigen-decomposition of a symmetric `n x n` matrix (row-major) by cyclic Jacobi rotations:
 /// eigenvalues `[n]` and eigenvectors as the columns of an `n x n` matrix.
-fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut a = a.to_vec();
     let mut v = vec![0.0; n * n];
     (0..n).for_each(|i| v[i * n + i] = 1.0);

@@ -13,7 +13,7 @@
 //! | `pool` | scores a user-supplied file of candidate mixtures | pool.rs |
 
 mod batch;
-mod cmaes;
+pub(crate) mod cmaes;
 mod gradient;
 mod pool;
 mod random;
