@@ -327,14 +327,7 @@ fn strategies_table_reduced() {
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let md = std::fs::read_to_string(out_dir.join("strategies.md")).unwrap();
-    for s in [
-        "soup",
-        "curriculum",
-        "random",
-        "regmix",
-        "gp-ucb",
-        "ensemble-ucb",
-    ] {
+    for s in mixatlas::campaign::strategies::STRATEGIES {
         assert!(md.contains(&format!("| {s} |")), "{md}");
     }
     assert!(

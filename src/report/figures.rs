@@ -1,6 +1,8 @@
 //! The figures, drawn with plotters into SVG strings. Colours: the Okabe-Ito palette for
 //! categories and a viridis ramp for values, both readable with colour-vision deficiencies.
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -64,6 +66,45 @@ fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
 
 const FONT: &str = "sans-serif";
 
+type Chart<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled Cartesian chart on `root` with labelled axes.
+fn chart<'a>(
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    caption: &str,
+    caption_size: u32,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, caption_size))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// The series legend at `position`.
+fn legend(chart: &mut Chart<'_>, position: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)
+}
+
 /// Predicted vs observed, 90% error bars, the identity line.
 pub fn parity(p: &Parity) -> Draw {
     let mut svg = String::new();
@@ -79,23 +120,16 @@ pub fn parity(p: &Parity) -> Draw {
                     .flat_map(|(m, s)| [m - 1.645 * s, m + 1.645 * s]),
             ),
         );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Parity: {} (out-of-fold, 90% intervals)", p.target),
-                (FONT, 20),
-            )
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(lo..hi, lo..hi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(format!("observed {}", p.target))
-            .y_desc(format!("predicted {}", p.target))
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = chart(
+            &root,
+            &format!("Parity: {} (out-of-fold, 90% intervals)", p.target),
+            20,
+            (lo..hi, lo..hi),
+            (
+                &format!("observed {}", p.target),
+                &format!("predicted {}", p.target),
+            ),
+        )?;
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))
             .map_err(err)?
@@ -129,14 +163,7 @@ pub fn parity(p: &Parity) -> Draw {
             .map_err(err)?
             .label("run (mean ± 1.645 total std)")
             .legend(|(x, y)| Circle::new((x + 10, y), 3, PALETTE[0].filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -148,20 +175,16 @@ pub fn calibration(points: &[(f64, f64)], target: &str) -> Draw {
     {
         let root = SVGBackend::with_string(&mut svg, (560, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Calibration: {target}"), (FONT, 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("nominal coverage of the central interval")
-            .y_desc("empirical coverage (out-of-fold)")
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = chart(
+            &root,
+            &format!("Calibration: {target}"),
+            20,
+            (0.0..1.0, 0.0..1.0),
+            (
+                "nominal coverage of the central interval",
+                "empirical coverage (out-of-fold)",
+            ),
+        )?;
         chart
             .draw_series(LineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],
@@ -185,14 +208,7 @@ pub fn calibration(points: &[(f64, f64)], target: &str) -> Draw {
                     .map(|&p| Circle::new(p, 3, PALETTE[5].filled())),
             )
             .map_err(err)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -462,26 +478,16 @@ pub fn projection(p: &Projection) -> Draw {
                 0.5
             }
         };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "Recipes vs logged runs (PCA of mixtures, {:.0}% of variance)",
-                    100.0 * p.explained
-                ),
-                (FONT, 18),
-            )
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xlo..xhi, ylo..yhi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("principal component 1")
-            .y_desc("principal component 2")
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = chart(
+            &root,
+            &format!(
+                "Recipes vs logged runs (PCA of mixtures, {:.0}% of variance)",
+                100.0 * p.explained
+            ),
+            18,
+            (xlo..xhi, ylo..yhi),
+            ("principal component 1", "principal component 2"),
+        )?;
         chart
             .draw_series(
                 p.logged
@@ -503,14 +509,7 @@ pub fn projection(p: &Projection) -> Draw {
                 p.value_label
             ))
             .legend(|(x, y)| Circle::new((x + 10, y), 6, viridis(0.7).filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -529,20 +528,13 @@ pub fn best_so_far(c: &CampaignPlots) -> Draw {
                 .copied()
                 .chain(c.each_run.iter().copied()),
         );
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Campaign: best so far", (FONT, 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..n + 1.0, lo..hi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("runs spent")
-            .y_desc(&c.value_label)
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = chart(
+            &root,
+            "Campaign: best so far",
+            20,
+            (0.0..n + 1.0, lo..hi),
+            ("runs spent", &c.value_label),
+        )?;
         chart
             .draw_series(
                 c.each_run
@@ -564,14 +556,7 @@ pub fn best_so_far(c: &CampaignPlots) -> Draw {
             .map_err(err)?
             .label("best so far")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], PALETTE[5].stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -586,23 +571,13 @@ pub fn uncertainty_by_round(c: &CampaignPlots) -> Draw {
         root.fill(&WHITE).map_err(err)?;
         let rmax = rounds.iter().map(|r| r.0).max().unwrap_or(0) as f64;
         let (_, hi) = range(rounds.iter().flat_map(|r| r.1.iter().copied()));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Campaign: epistemic uncertainty of each round's proposals",
-                (FONT, 18),
-            )
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..rmax + 0.5, 0.0..hi)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("round")
-            .y_desc("mean epistemic std (target units)")
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        let mut chart = chart(
+            &root,
+            "Campaign: epistemic uncertainty of each round's proposals",
+            18,
+            (-0.5..rmax + 0.5, 0.0..hi),
+            ("round", "mean epistemic std (target units)"),
+        )?;
         for (t, name) in c.targets.iter().enumerate() {
             let colour = PALETTE[t % PALETTE.len()];
             let pts: Vec<(f64, f64)> = rounds.iter().map(|r| (r.0 as f64, r.1[t])).collect();
@@ -617,14 +592,7 @@ pub fn uncertainty_by_round(c: &CampaignPlots) -> Draw {
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
