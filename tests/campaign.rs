@@ -133,6 +133,43 @@ fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
     };
     assert_eq!(final_of(&killed), final_of(&reference));
     assert_eq!(ids(&killed), ids(&reference));
+
+    // A round's checkpoint conditions on the stage and the signals: propose needs them.
+    let model = killed.join("rounds/004/model");
+    let p_out = d.join("p");
+    let propose = |extra: &[&str]| {
+        let mut args = vec![
+            "propose",
+            "--checkpoint",
+            path(&model),
+            "--batch",
+            "2",
+            "--samples",
+            "500",
+            "--searchers",
+            "random",
+            "--out",
+            path(&p_out),
+            "--force",
+        ];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    };
+    expect_error(
+        propose(&["--context", "stage=1"]),
+        "--context signal:doc_reasoning=VALUE is required",
+    );
+    expect_error(
+        propose(&["--context", "depth=1"]),
+        "the predictor's context columns are",
+    );
+    let out = propose(&[
+        "--context",
+        "stage=1",
+        "--context",
+        "signal:doc_reasoning=0.4",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
 }
 
 /// An evaluator script (Python) whose behaviour `mode` selects: `good` runs the world, the
