@@ -47,6 +47,20 @@ pub struct CommandEvaluator {
     pub timeout: Duration,
 }
 
+/// Sends SIGKILL to process group `pgid` (the shell and whatever it started).
+///
+/// Through libc, not the `kill` program: procps-ng 4.0's `kill -KILL -PGID` signalled every
+/// process on the machine here, not the group.
+fn kill_group(pgid: u32) {
+    let pgid = i32::try_from(pgid).expect("process ids fit in i32");
+    if pgid > 1 {
+        // SAFETY: kill(2) takes plain integers; a negative pid addresses exactly that group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Single-quotes `s` for `sh`.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -76,10 +90,7 @@ impl Evaluator for CommandEvaluator {
                 break status;
             }
             if start.elapsed() > self.timeout {
-                // The whole process group: the shell and whatever it started.
-                let _killed = Command::new("kill")
-                    .args(["-KILL", &format!("-{}", child.id())])
-                    .status();
+                kill_group(child.id());
                 child.wait().map_err(io(PathBuf::from("sh")))?;
                 return Err(CampaignError::EvaluatorTimeout {
                     command,

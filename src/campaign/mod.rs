@@ -269,10 +269,18 @@ impl CampaignConfig {
             ))
             .into());
         }
-        if !(c.tokens_per_run > 0.0 && c.evaluator_timeout > 0.0) {
-            return Err(
-                bad("`tokens_per_run` and `evaluator_timeout` must be positive".into()).into(),
-            );
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if c.max_tokens.is_some_and(|t| !positive(t)) {
+            return Err(bad("`max_tokens` must be positive and finite".into()).into());
+        }
+        if !(positive(c.tokens_per_run)
+            && positive(c.evaluator_timeout)
+            && c.evaluator_timeout < 1e9)
+        {
+            return Err(bad(
+                "`tokens_per_run` and `evaluator_timeout` must be positive and finite".into(),
+            )
+            .into());
         }
         c.training.validate()?;
         Ok(c)

@@ -129,6 +129,9 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: ProposeArgs) -> Result<()> {
+    if args.batch == 0 || args.samples == 0 {
+        anyhow::bail!("--batch and --samples must be at least 1");
+    }
     if args.out.exists() && !args.force {
         anyhow::bail!("{} exists; pass --force to replace it", args.out.display());
     }

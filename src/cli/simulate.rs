@@ -54,6 +54,9 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
+    if args.samples == 0 || args.chunk == 0 {
+        anyhow::bail!("--samples and --chunk must be at least 1");
+    }
     let json = args.scoring.common.json;
     let output = args.output.clone();
     let (sim, domains, targets, seconds) = args.scoring.common.device.dispatch(Task { args })??;

@@ -46,6 +46,11 @@ fn summary(v: &[f64]) -> (f64, f64) {
 }
 
 pub fn run(args: StrategiesArgs) -> Result<()> {
+    if args.seeds == 0 || args.runs < 8 {
+        anyhow::bail!(
+            "--seeds must be at least 1 and --runs at least 8 (a regression needs runs to fit)"
+        );
+    }
     let world = World::from_file(&args.world)?;
     let mut training = EnsembleConfig::default();
     if args.quick {

@@ -37,6 +37,9 @@ fn weights(world: &World, value: &serde_json::Value, what: &str) -> Result<Vec<f
 }
 
 pub fn run(args: WorldArgs) -> Result<()> {
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        bail!("--scale must be positive and finite");
+    }
     let world = World::from_file(&args.config)?;
     let text = std::fs::read_to_string(&args.proposals)
         .with_context(|| format!("reading {}", args.proposals.display()))?;

@@ -176,6 +176,12 @@ impl World {
             field: field.to_owned(),
             problem,
         };
+        if config.skills.is_empty() || config.benchmarks.is_empty() {
+            return Err(invalid(
+                "skills",
+                "a world needs at least one skill and one benchmark".into(),
+            ));
+        }
         let skills: Vec<String> = config.skills.keys().cloned().collect();
         let tau: Vec<f64> = config.skills.values().copied().collect();
         if let Some(t) = tau.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
@@ -207,6 +213,20 @@ impl World {
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(invalid(field, format!("{v} must be positive")));
+            }
+        }
+        for (field, v) in [
+            ("transfer", config.transfer),
+            ("interference", config.interference),
+            ("interference_probability", config.interference_probability),
+            ("noise", config.noise),
+            ("other_concepts", config.other_concepts),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(
+                    field,
+                    format!("{v} must be finite and non-negative"),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&config.retention) {
@@ -352,7 +372,7 @@ impl World {
             seed = seed.rotate_left(7) ^ u64::from(b).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
         let mut rng = StdRng::seed_from_u64(seed);
-        let normal = Normal::new(0.0, self.config.noise.max(0.0)).expect("noise is finite");
+        let normal = Normal::new(0.0, self.config.noise).expect("noise was validated finite");
         let mut eps = || if noisy { normal.sample(&mut rng) } else { 0.0 };
         let scores = self
             .config
