@@ -119,7 +119,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
         keep: 256,
     };
     let ranked = pool.search(&mut problem, &[]).unwrap();
-    let pick = select_batch(&ranked, 1, 0.0, |_| Ok(None)).unwrap()[0]
+    let pick = select_batch(&ranked, 1, 0.0, &[], |_| Ok(None)).unwrap()[0]
         .pool_row
         .unwrap();
     let truth = test.target(0);

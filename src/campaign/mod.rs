@@ -869,23 +869,17 @@ fn surrogate_batch<B: AutodiffBackend>(
     ];
     // Keep the round's runs away from every run already made.
     let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
-    let min = c.config.min_distance;
-    let mut batch = propose(
+    let batch = propose(
         &mut searchers,
         &scorer,
         acq.as_mut(),
         &c.constraints,
-        count + earlier.len().min(count),
-        min,
+        count,
+        c.config.min_distance,
+        &earlier,
         keep,
         seed,
         observer,
     )?;
-    batch.retain(|cand| {
-        earlier
-            .iter()
-            .all(|e| crate::space::constraints::tv_distance(e, &cand.weights) >= min)
-    });
-    batch.truncate(count);
     Ok(batch.into_iter().map(|cand| cand.weights).collect())
 }

@@ -254,6 +254,7 @@ impl Bench<'_> {
                 &self.constraints,
                 q,
                 0.05,
+                &mixtures,
                 2048,
                 derive_seed(seed, 100 + round),
                 &mut (),

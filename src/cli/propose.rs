@@ -90,6 +90,7 @@ impl BackendTask for Task {
             &setup.constraints,
             a.batch,
             a.min_distance,
+            setup.logged.as_ref().map_or(&[][..], |r| &r.mixtures[..]),
             keep,
             a.scoring.seed,
             &mut bar,

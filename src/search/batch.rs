@@ -4,15 +4,19 @@ use super::{Candidate, SearchError};
 use crate::space::constraints::tv_distance;
 
 /// Picks `q` candidates greedily by value, skipping any within `min_distance` (total
-/// variation) of one already picked, so a batch holds no near-duplicates. `rescore(slot)` is
+/// variation) of one already picked or of a mixture in `avoid` (runs already made), so a
+/// batch holds no near-duplicates and repeats no run. `rescore(slot)` is
 /// called before each pick after the first; it returns fresh values for `pool` (Thompson
 /// sampling draws a new member per proposal) or `None` to keep the current ones.
 pub fn select_batch(
     pool: &[Candidate],
     q: usize,
     min_distance: f64,
+    avoid: &[Vec<f64>],
     mut rescore: impl FnMut(usize) -> crate::Result<Option<Vec<f64>>>,
 ) -> crate::Result<Vec<Candidate>> {
+    let far = |w: &[f64]| avoid.iter().all(|a| tv_distance(a, w) >= min_distance);
+    let open: Vec<usize> = (0..pool.len()).filter(|&i| far(&pool[i].weights)).collect();
     let mut values: Vec<f64> = pool.iter().map(|c| c.value).collect();
     let mut chosen: Vec<Candidate> = Vec::with_capacity(q);
     for slot in 0..q {
@@ -21,7 +25,9 @@ pub fn select_batch(
         {
             values = v;
         }
-        let best = (0..pool.len())
+        let best = open
+            .iter()
+            .copied()
             .filter(|&i| {
                 chosen
                     .iter()
@@ -61,10 +67,13 @@ mod tests {
     #[test]
     fn skips_near_duplicates_and_reports_too_few() {
         let pool = vec![c(0.5, 3.0), c(0.51, 2.9), c(0.9, 1.0), c(0.1, 0.5)];
-        let b = select_batch(&pool, 3, 0.05, |_| Ok(None)).unwrap();
+        let b = select_batch(&pool, 3, 0.05, &[], |_| Ok(None)).unwrap();
         let firsts: Vec<f64> = b.iter().map(|c| c.weights[0]).collect();
         assert_eq!(firsts, vec![0.5, 0.9, 0.1]);
-        let err = select_batch(&pool, 4, 0.05, |_| Ok(None)).unwrap_err();
+        let err = select_batch(&pool, 4, 0.05, &[], |_| Ok(None)).unwrap_err();
         assert!(err.to_string().contains("found 3"), "{err}");
+        // A run already made near the best candidate rules it out.
+        let b = select_batch(&pool, 1, 0.05, &[vec![0.5, 0.5]], |_| Ok(None)).unwrap();
+        assert_eq!(b[0].weights[0], 0.9);
     }
 }

@@ -128,8 +128,9 @@ pub fn search_chain(
 }
 
 /// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
-/// `min_distance` apart (total variation); an acquisition that redraws (Thompson) rescoring
-/// the pool before each pick. `seed` fixes every random choice.
+/// `min_distance` apart (total variation) and from every mixture in `avoid`; an acquisition
+/// that redraws (Thompson) rescoring the pool before each pick. `seed` fixes every random
+/// choice.
 #[allow(clippy::too_many_arguments)]
 pub fn propose(
     searchers: &mut [Box<dyn Searcher + '_>],
@@ -138,6 +139,7 @@ pub fn propose(
     constraints: &Constraints,
     q: usize,
     min_distance: f64,
+    avoid: &[Vec<f64>],
     keep: usize,
     seed: u64,
     observer: &mut dyn SearchObserver,
@@ -156,7 +158,7 @@ pub fn propose(
     };
     let mut rng = StdRng::seed_from_u64(derive_seed(seed, 1));
     let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
-    select_batch(&pool, q, min_distance, |_| {
+    select_batch(&pool, q, min_distance, avoid, |_| {
         if acquisition.redraw(&mut rng) {
             Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
         } else {
