@@ -59,3 +59,43 @@ pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Err
     let path = path.into();
     move |source| Error::Io { path, source }
 }
+
+/// Writes `bytes` to `path` through a temporary sibling (`.NAME.tmp-PID`) and a rename, so a
+/// reader sees the old file or the whole new one, never a part.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or("output".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Writes `files` (relative path, contents) into directory `dir` all at once: into a
+/// temporary sibling that is then renamed into place, so an interrupted write leaves either
+/// the old directory or the complete new one. An existing `dir` is replaced only with `force`.
+pub(crate) fn write_dir_atomic(
+    dir: &std::path::Path,
+    force: bool,
+    files: &[(String, Vec<u8>)],
+) -> Result<()> {
+    crate::predictor::checkpoint::check_output(dir, force)?;
+    let name = dir
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    for (rel, bytes) in files {
+        let path = tmp.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&path, bytes).map_err(io(&path))?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))
+}

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
-use crate::error::io;
+use crate::error::{io, write_atomic};
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::{
     EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, SurrogateKind,
@@ -680,13 +680,6 @@ impl Campaign {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
 /// What one call of [`step`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -722,7 +715,14 @@ pub fn step<B: AutodiffBackend>(
     observer: &mut dyn SearchObserver,
 ) -> crate::Result<Step> {
     match c.next_action() {
-        Action::Done => Ok(Step::Done),
+        Action::Done => {
+            // The last commit is journaled before final.json is written: a crash between the
+            // two leaves a finished campaign without it.
+            if !c.dir.join("final.json").exists() {
+                c.write_final()?;
+            }
+            Ok(Step::Done)
+        }
         Action::Commit(stage) => {
             let run = c.commit(stage)?;
             Ok(Step::Committed { stage, run })

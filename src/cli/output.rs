@@ -83,43 +83,15 @@ pub fn write_predictions(
     emit(&buf, path)
 }
 
-/// Writes `bytes` to a temporary sibling and renames it over `path`.
+/// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or("output".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    Ok(crate::error::write_atomic(path, bytes)?)
 }
 
-/// Writes `files` (relative path, contents) into directory `dir` all at once: they are
-/// written into a temporary sibling that is renamed into place, so an interrupted command
-/// leaves either the old directory or the complete new one. An existing `dir` is refused
-/// unless `force`.
+/// Writes `files` (relative path, contents) into `dir` at once; see
+/// [`crate::error::write_dir_atomic`].
 pub fn write_dir_atomic(dir: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
-    if dir.exists() && !force {
-        anyhow::bail!("{} exists; pass --force to replace it", dir.display());
-    }
-    let name = dir
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
-    }
-    for (rel, bytes) in files {
-        let path = tmp.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::rename(&tmp, dir).with_context(|| format!("writing {}", dir.display()))
+    Ok(crate::error::write_dir_atomic(dir, force, files)?)
 }
 
 /// Writes `bytes` to `path` atomically, or to stdout without one.

@@ -231,22 +231,8 @@ impl GaussianProcess {
     /// Writes `dir/gp.json` atomically (temporary sibling, then rename); an existing `dir` is
     /// replaced only with `force`.
     pub fn save(&self, dir: &Path, force: bool) -> crate::Result<()> {
-        super::checkpoint::check_output(dir, force)?;
-        let name = dir
-            .file_name()
-            .map_or("gp".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = dir.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         let text = serde_json::to_string(self).expect("a GP serialises");
-        std::fs::write(tmp.join(GP_FILE), text).map_err(io(tmp.join(GP_FILE)))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(io(dir))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(io(dir))?;
-        Ok(())
+        crate::error::write_dir_atomic(dir, force, &[(GP_FILE.into(), text.into_bytes())])
     }
 
     /// Reads `dir/gp.json`, refusing files that are not a consistent GP.
