@@ -5,26 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{expect_error, mixatlas, path, repo, text, write};
-
-/// The world evaluator through the built binary, optionally slowed down.
-fn world_evaluator(delay: f64) -> String {
-    format!(
-        "sleep {delay} && '{}' world --config '{}' --proposals {{proposals}} --results {{results}}",
-        env!("CARGO_BIN_EXE_mixatlas"),
-        repo("configs/world/multimodal.toml").display()
-    )
-}
-
-/// A small campaign config in `dir` with `extra` lines appended; returns its path.
-fn config(dir: &Path, evaluator: &str, extra: &str) -> PathBuf {
-    let text = format!(
-        "space = '{}'\nevaluator = \"{}\"\ntargets = [\n  {{ name = \"doc_reasoning\", direction = \"higher\" }},\n  {{ name = \"visual_reasoning\", direction = \"higher\" }},\n]\nmax_runs = 20\nbatch = 4\ninitial_runs = 8\nsamples = 2000\nseed = 3\n{extra}\n[training]\nmembers = 4\nhidden = [32, 32]\nmax_epochs = 40\npatience = 10\n",
-        repo("configs/spaces/mixatlas-multimodal.toml").display(),
-        evaluator.replace('\\', "\\\\").replace('"', "\\\""),
-    );
-    write(dir, "campaign.toml", &text)
-}
+use crate::util::{
+    campaign_config as config, expect_error, mixatlas, path, repo, text, world_evaluator, write,
+};
 
 fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("journal.jsonl"))

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use mixatlas::report::{parse_svg, rasterize};
 
-use crate::util::{Fixture, mixatlas, path, repo, text, write};
+use crate::util::{Fixture, campaign_config, mixatlas, path, text, world_evaluator, write};
 
 /// Text nodes in an SVG that usvg turned into outlines (so a font was found and used).
 fn rendered_text(svg: &str) -> usize {
@@ -75,18 +75,7 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
     assert!(out.status.success(), "{}", text(&out).1);
     // A small measured campaign on the world for the campaign figures.
     let campaign = d.join("campaign");
-    let cfg = write(
-        d,
-        "campaign.toml",
-        &format!(
-            "space = '{}'\nevaluator = \"'{}' world --config '{}' --proposals {{proposals}} --results {{results}}\"\n\
-             targets = [{{ name = \"doc_reasoning\", direction = \"higher\" }}, {{ name = \"captioning\", direction = \"higher\" }}]\n\
-             max_runs = 16\nbatch = 4\ninitial_runs = 8\nsamples = 1000\n[training]\nmembers = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n",
-            repo("configs/spaces/mixatlas-multimodal.toml").display(),
-            env!("CARGO_BIN_EXE_mixatlas"),
-            repo("configs/world/multimodal.toml").display()
-        ),
-    );
+    let cfg = campaign_config(d, &world_evaluator(0.0), "");
     let out = mixatlas(&[
         "loop",
         "--config",
@@ -140,7 +129,7 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         html.contains("Best recipe: proposal-01") && html.contains("Held-out ranking: Spearman")
     );
     assert!(
-        html.contains("Campaign: 16 runs measured"),
+        html.contains("Campaign: 20 runs measured"),
         "campaign summary"
     );
     assert!(
@@ -222,14 +211,7 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
     assert!(out.status.success(), "{}", text(&out).1);
     // An empty campaign: proposed, nothing measured.
     let campaign = d.join("campaign");
-    let cfg = write(
-        d,
-        "campaign.toml",
-        &format!(
-            "space = '{}'\ntargets = [{{ name = \"doc_reasoning\", direction = \"higher\" }}]\nmax_runs = 8\nbatch = 4\n",
-            repo("configs/spaces/mixatlas-multimodal.toml").display()
-        ),
-    );
+    let cfg = campaign_config(d, "false", "");
     let out = mixatlas(&[
         "loop",
         "--config",
