@@ -357,3 +357,65 @@ fn strategies_table_reduced() {
     let csv = std::fs::read_to_string(out_dir.join("strategies.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7);
 }
+
+#[test]
+fn bad_campaign_and_world_files_name_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let c = d.join("c");
+    let cfg = config(d, "false", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bad = write(
+        d,
+        "zero.toml",
+        &text.replace("max_runs = 20", "max_runs = 0"),
+    );
+    expect_error(
+        mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
+        "zero.toml: `max_runs` must be at least 1",
+    );
+    let bad = write(d, "typo.toml", &format!("{text}\nbatchsize = 3\n"));
+    expect_error(
+        mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
+        "typo.toml",
+    );
+    assert!(!c.join("journal.jsonl").exists(), "nothing was started");
+
+    let world = std::fs::read_to_string(repo("configs/world/multimodal.toml")).unwrap();
+    let world = world.replace(
+        "space = \"../spaces/",
+        &format!("space = \"{}/", repo("configs/spaces").display()),
+    );
+    let noisy = write(
+        d,
+        "noisy.toml",
+        &world.replace("noise = 0.004", "noise = -1.0"),
+    );
+    let proposals = write(
+        d,
+        "p.jsonl",
+        "{\"run_id\": \"x\", \"tokens\": 1.0, \"weights\": {\"nowhere/ocr\": 1.0}}\n",
+    );
+    let results = d.join("r.csv");
+    let run_world = |cfg: &Path| {
+        mixatlas(&[
+            "world",
+            "--config",
+            path(cfg),
+            "--proposals",
+            path(&proposals),
+            "--results",
+            path(&results),
+        ])
+    };
+    expect_error(
+        run_world(&noisy),
+        "noisy.toml: `noise`: -1 must be finite and non-negative",
+    );
+    let good = write(d, "world.toml", &world);
+    expect_error(
+        run_world(&good),
+        "p.jsonl:1: field `weights`: unknown domain `nowhere/ocr`",
+    );
+    assert!(!results.exists());
+}

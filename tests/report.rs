@@ -250,4 +250,20 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
     // An existing output directory is kept unless --force.
     let out = mixatlas(&["report", "--checkpoint", path(&ck), "--out", path(&out_dir)]);
     assert!(!out.status.success() && text(&out).1.contains("--force"));
+    // A malformed out-of-fold file is explained the same way, naming file and column.
+    let oof = write(d, "oof.csv", "key,fold,y_mean\nr0,0,1.0\n");
+    let (stdout, _) = report(&[
+        "--checkpoint",
+        path(&ck),
+        "--oof",
+        path(&oof),
+        "--out",
+        path(&out_dir),
+        "--force",
+    ]);
+    assert!(
+        stdout.contains("not drawn: parity:")
+            && stdout.contains("oof.csv: missing column `y_observed`"),
+        "{stdout}"
+    );
 }
