@@ -103,6 +103,12 @@ impl EnsembleScores {
         self.outputs[(m * self.rows + i) * self.targets + t]
     }
 
+    /// Ensemble mean of another objective's value, `[n]` (e.g. a second objective for a
+    /// Pareto front).
+    pub fn mean_under(&self, objective: &Objective) -> Vec<f64> {
+        member_moments(&objective.members(&self.outputs), self.members, self.rows).0
+    }
+
     /// Ensemble mean and epistemic (population) variance of target `t` at row `i`.
     pub fn target_moments(&self, i: usize, t: usize) -> (f64, f64) {
         let m = self.members as f64;

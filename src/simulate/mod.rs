@@ -145,7 +145,7 @@ pub fn simulate(
             by_acquisition.offer(acq[i], id + i as u64, w);
         }
         if let Some(second) = secondary {
-            let b = member_mean(&second.members(&s.outputs), s.members, s.rows);
+            let b = s.mean_under(second);
             for i in pareto_front(&s.mean, &b) {
                 front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
             }
@@ -163,7 +163,7 @@ pub fn simulate(
         let ws: Vec<Vec<f64>> = items.iter().map(|i| i.1.clone()).collect();
         let s = scorer.scores(&ws)?;
         let acq = acquisition.score(&s);
-        let second = secondary.map(|o| member_mean(&o.members(&s.outputs), s.members, s.rows));
+        let second = secondary.map(|o| s.mean_under(o));
         Ok(items
             .into_iter()
             .enumerate()
@@ -188,15 +188,4 @@ pub fn simulate(
     out.top_acquisition = detail(strip(by_acquisition))?;
     out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
     Ok(out)
-}
-
-/// Mean over members of `values` `[M, n]`: `[n]`.
-fn member_mean(values: &[f64], members: usize, rows: usize) -> Vec<f64> {
-    let mut mean = vec![0.0; rows];
-    for member in values.chunks_exact(rows) {
-        mean.iter_mut()
-            .zip(member)
-            .for_each(|(a, v)| *a += v / members as f64);
-    }
-    mean
 }
