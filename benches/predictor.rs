@@ -14,13 +14,13 @@ use burn::tensor::backend::AutodiffBackend;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mixatlas::acquisition::{AcquisitionContext, AcquisitionSpec, Scorer, build};
 use mixatlas::burn;
+use mixatlas::math::simplex::sample_dirichlet;
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, fit};
+use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, Surrogate, fit};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::search::sample_chunk;
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
-use mixatlas::space::sample_dirichlet;
 use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -119,7 +119,7 @@ fn bench_simulate(c: &mut Criterion) {
     let ucb = build(
         &AcquisitionSpec::default(),
         &ctx,
-        8,
+        &p.capabilities(),
         &mut StdRng::seed_from_u64(0),
     )
     .expect("ucb");

@@ -4,8 +4,17 @@
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+/// The CPU backend for training from Rust (burn's flex with autodiff): train with
+/// `fit::<Cpu>(.., &Default::default(), ..)`; the fitted predictor scores on
+/// [`CpuInference`].
+pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// The CPU backend fitted predictors score on (`<Cpu as AutodiffBackend>::InnerBackend`).
+pub type CpuInference = burn::backend::Flex;
+
 /// The compute device, chosen at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// burn's flex CPU backend (always built).
@@ -66,9 +75,7 @@ impl DeviceKind {
     /// Runs `task` on this device's backend, after checking that the device is usable.
     pub fn dispatch<T: BackendTask>(self, task: T) -> Result<T::Output, DeviceError> {
         match self {
-            DeviceKind::Cpu => {
-                Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()))
-            }
+            DeviceKind::Cpu => Ok(task.run::<Cpu>(Default::default())),
             #[cfg(feature = "ndarray")]
             DeviceKind::Ndarray => {
                 Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default()))

@@ -34,6 +34,9 @@ pub enum Error {
     /// A search could not deliver the proposals asked for.
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    /// A proposer was misconfigured or asked too early.
+    #[error(transparent)]
+    Proposer(#[from] crate::proposer::ProposerError),
     /// A recipe could not be read or exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
@@ -44,8 +47,12 @@ pub enum Error {
     #[error(transparent)]
     Campaign(#[from] crate::campaign::CampaignError),
     /// A report figure could not be rendered.
+    #[cfg(feature = "report")]
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// An output exists and may not be replaced.
+    #[error(transparent)]
+    Output(#[from] crate::io::OutputError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
@@ -58,44 +65,4 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { path, source }
-}
-
-/// Writes `bytes` to `path` through a temporary sibling (`.NAME.tmp-PID`) and a rename, so a
-/// reader sees the old file or the whole new one, never a part.
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or("output".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-/// Writes `files` (relative path, contents) into directory `dir` all at once: into a
-/// temporary sibling that is then renamed into place, so an interrupted write leaves either
-/// the old directory or the complete new one. An existing `dir` is replaced only with `force`.
-pub(crate) fn write_dir_atomic(
-    dir: &std::path::Path,
-    force: bool,
-    files: &[(String, Vec<u8>)],
-) -> Result<()> {
-    crate::predictor::checkpoint::check_output(dir, force)?;
-    let name = dir
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    for (rel, bytes) in files {
-        let path = tmp.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::write(&path, bytes).map_err(io(&path))?;
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))
 }

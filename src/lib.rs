@@ -39,6 +39,10 @@ pub use burn;
 
 pub mod error;
 
+pub mod io;
+
+pub mod math;
+
 pub mod space;
 
 pub mod runs;
@@ -53,14 +57,18 @@ pub mod acquisition;
 
 pub mod search;
 
+pub mod proposer;
+
 pub mod simulate;
 
 pub mod campaign;
 
 pub mod export;
 
+#[cfg(feature = "report")]
 pub mod report;
 
+#[cfg(feature = "cli")]
 pub mod cli;
 
 pub use error::{Error, Result};

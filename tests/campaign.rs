@@ -39,6 +39,7 @@ fn ids(dir: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 #[test]
+#[ignore = "slow tier: kills a campaign at many points"]
 fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -329,6 +330,7 @@ fn propose_only_then_ingest_with_a_gp_surrogate() {
 }
 
 #[test]
+#[ignore = "slow tier: runs every mixing strategy on the simulated world"]
 fn strategies_table_reduced() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("s");
@@ -350,12 +352,25 @@ fn strategies_table_reduced() {
     for s in mixatlas::campaign::strategies::STRATEGIES {
         assert!(md.contains(&format!("| {s} |")), "{md}");
     }
-    assert!(
-        md.contains("| soup | 100% ± 0%"),
-        "the soup matches itself: {md}"
-    );
     let csv = std::fs::read_to_string(out_dir.join("strategies.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut best_search = f64::INFINITY;
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let share: f64 = cells[col("data_share")].parse().unwrap();
+        let runs: usize = cells[col("proxy_runs")].parse().unwrap();
+        if ["soup", "curriculum"].contains(&cells[0]) {
+            assert_eq!(runs, 0, "{line}");
+        } else {
+            assert_eq!(runs, 24, "every search strategy spends exactly its budget: {line}");
+            best_search = best_search.min(share);
+        }
+    }
+    // The simulated world rewards a searched mixture: the best search strategy reaches the
+    // soup's score with fewer tokens than the soup.
+    assert!(best_search < 1.0, "{md}");
 }
 
 #[test]

@@ -44,12 +44,13 @@ fn train_predict_evaluate_round_trip() {
         .collect();
     // y = 2 - a + 0.5 sqrt(b) = 2.0739 at (0.2, 0.3): a 30-epoch model lands near it.
     assert!((row[0] - 2.0739).abs() < 0.3, "{row:?}");
-    assert!((row[3] * row[3] - row[1] * row[1] - row[2] * row[2]).abs() < 1e-9);
+    // Bootstrapped members disagree, and the calibrated noise is positive.
+    assert!(row[1] > 0.0 && row[2] > 0.0, "{row:?}");
 
     let out = predict(ck, &candidates, &["--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
-    assert!(json[1]["targets"]["y"]["epistemic_std"].as_f64().unwrap() >= 0.0);
+    assert!(json[1]["targets"]["y"]["epistemic_std"].as_f64().unwrap() > 0.0);
 
     let out = mixatlas(&[
         "evaluate",

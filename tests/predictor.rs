@@ -3,6 +3,7 @@
 use mixatlas::burn::backend::Flex;
 use mixatlas::burn::module::Param;
 use mixatlas::burn::prelude::*;
+use mixatlas::io::Overwrite;
 use mixatlas::predictor::{Activation, EnsembleConfig, EnsembleMlp, Predictor, checkpoint, fit};
 use mixatlas::runs::{DataSpec, Runs};
 use rand::SeedableRng;
@@ -42,14 +43,16 @@ fn checkpoint_round_trip_predicts_identically() {
     let (dir, runs) = synthetic_runs(60);
     let p = train(&runs, &fast_config(), 1);
     let ck = dir.path().join("ck");
-    checkpoint::save(&p, &ck, false).unwrap();
+    checkpoint::save(&p, &ck, Overwrite::Refuse).unwrap();
     let q = checkpoint::load::<Flex>(&ck, &Default::default()).unwrap();
     assert_eq!(q.meta, p.meta);
     assert_eq!(
         q.predict(&runs.mixtures, &runs.context).unwrap(),
         p.predict(&runs.mixtures, &runs.context).unwrap()
     );
-    let err = checkpoint::save(&p, &ck, false).unwrap_err().to_string();
+    let err = checkpoint::save(&p, &ck, Overwrite::Refuse)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("exists already"), "{err}");
 }
 
@@ -60,7 +63,7 @@ fn safetensors_export_reproduces_predictions() {
     let (dir, runs) = synthetic_runs(60);
     let p = train(&runs, &fast_config(), 2);
     let ck = dir.path().join("ck");
-    checkpoint::save(&p, &ck, false).unwrap();
+    checkpoint::save(&p, &ck, Overwrite::Refuse).unwrap();
     let tensors = checkpoint::read_safetensors(&ck).unwrap();
     let get = |name: &str| {
         tensors
@@ -131,7 +134,7 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
             .to_string()
     };
 
-    checkpoint::save(&p, &ck, true).unwrap();
+    checkpoint::save(&p, &ck, Overwrite::Replace).unwrap();
     let record = ck.join(checkpoint::RECORD);
     let mut bytes = std::fs::read(&record).unwrap();
     let mid = bytes.len() / 2;
@@ -139,12 +142,12 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     std::fs::write(&record, &bytes).unwrap();
     assert!(load().contains("sha256 differs"), "{}", load());
 
-    checkpoint::save(&p, &ck, true).unwrap();
+    checkpoint::save(&p, &ck, Overwrite::Replace).unwrap();
     let bytes = std::fs::read(&record).unwrap();
     std::fs::write(&record, &bytes[..bytes.len() - 10]).unwrap();
     assert!(load().contains("truncated"), "{}", load());
 
-    checkpoint::save(&p, &ck, true).unwrap();
+    checkpoint::save(&p, &ck, Overwrite::Replace).unwrap();
     let manifest = ck.join(checkpoint::MANIFEST);
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
@@ -230,6 +233,12 @@ fn identical_members_have_zero_epistemic_variance() {
         assert!(e[0].abs() < 1e-9, "{e:?}");
         assert!((a[0] - t[0]).abs() < 1e-9);
     }
+    // Every member now is the first one: the ensemble mean is that member's prediction.
+    let features = p.meta.features(&runs.mixtures, &runs.context).unwrap();
+    let (means, _) = p.member_outputs(&features);
+    for (i, row) in pred.mean.iter().enumerate() {
+        assert!((row[0] - means[0][i][0]).abs() < 1e-9);
+    }
 }
 
 #[test]
@@ -253,7 +262,19 @@ fn heteroscedastic_members_split_the_variance() {
             pred.aleatoric_std[i][0],
             pred.total_std[i][0],
         );
-        assert!((t * t - e * e - a * a).abs() < 1e-9 * t * t.max(1.0));
+        // Recomputed from the raw member outputs: aleatoric = mean member variance,
+        // epistemic = population variance of the member means.
+        let features = p.meta.features(&runs.mixtures[i..=i], &runs.context[i..=i]).unwrap();
+        let (means, vars) = p.member_outputs(&features);
+        let vars = vars.expect("heteroscedastic members predict a variance");
+        let m = means.len() as f64;
+        let mean = means.iter().map(|mm| mm[0][0]).sum::<f64>() / m;
+        let epi = means.iter().map(|mm| (mm[0][0] - mean).powi(2)).sum::<f64>() / m;
+        let alea = vars.iter().map(|vv| vv[0][0]).sum::<f64>() / m;
+        assert!((pred.mean[i][0] - mean).abs() < 1e-9);
+        assert!((e * e - epi).abs() < 1e-9 * (1.0 + epi), "{e} vs {}", epi.sqrt());
+        assert!((a * a - alea).abs() < 1e-9 * (1.0 + alea), "{a} vs {}", alea.sqrt());
+        assert!(t > e && t > a, "noise and model uncertainty add up");
         assert!(e > 0.0, "independent members disagree somewhere");
     }
 }

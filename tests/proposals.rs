@@ -5,7 +5,7 @@ use std::path::Path;
 
 use mixatlas::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer, build};
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::fit;
+use mixatlas::predictor::{Surrogate, fit};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::search::GradientAscent;
 use rand::SeedableRng;
@@ -85,7 +85,7 @@ fn propose_respects_constraints_and_writes_every_format() {
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{w:?}");
             assert!(w[2] >= 0.2 - 1e-6 && w[0] + w[1] <= 0.6 + 1e-6, "{w:?}");
             assert!(p["nearest_run_distance"].as_f64().unwrap() <= 0.4 + 1e-6);
-            assert!(p["targets"]["y"]["epistemic_std"].as_f64().unwrap() >= 0.0);
+            assert!(p["targets"]["y"]["epistemic_std"].as_f64().unwrap() > 0.0);
             for q in &props[..i] {
                 assert!(tv(&w, &weights(q)) >= 0.05 - 1e-9, "near-duplicates");
             }
@@ -381,7 +381,7 @@ fn gradient_matches_finite_differences() {
             kind,
             ..AcquisitionSpec::default()
         };
-        let acq = build(&spec, &ctx, 4, &mut rng).unwrap();
+        let acq = build(&spec, &ctx, &p.capabilities(), &mut rng).unwrap();
         let g = GradientAscent::<Backend>::new(&p, &objective, acq.as_ref(), Vec::new()).unwrap();
         let w = vec![0.3, 0.3, 0.4];
         let (value, grad) = g.value_and_gradient(std::slice::from_ref(&w));

@@ -1,6 +1,7 @@
 //! Expected improvement over the best logged run.
 
-use super::{Acquisition, EnsembleScores, Smooth, normal_cdf, normal_pdf};
+use super::{Acquisition, Scores, Smooth};
+use crate::math::{normal_cdf, normal_pdf};
 
 /// `E[max(f - f* - xi, 0)]` for `f ~ N(mu, sigma²)`, sigma the epistemic std:
 /// `(mu - f* - xi) Phi(z) + sigma phi(z)`, `z = (mu - f* - xi) / sigma`; `max(mu - f* - xi, 0)`
@@ -17,7 +18,7 @@ impl Acquisition for ExpectedImprovement {
     fn name(&self) -> String {
         format!("ei(f*={:.4})", self.incumbent)
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
+    fn score(&self, s: &Scores) -> Vec<f64> {
         s.mean
             .iter()
             .zip(&s.std)

@@ -1,6 +1,6 @@
 //! Posterior mean: pure exploitation.
 
-use super::{Acquisition, EnsembleScores, Smooth};
+use super::{Acquisition, Scores, Smooth};
 
 /// `mu(x)`, the ensemble mean of the objective.
 #[derive(Debug, Clone, Copy)]
@@ -10,7 +10,7 @@ impl Acquisition for PosteriorMean {
     fn name(&self) -> String {
         "mean".into()
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
+    fn score(&self, s: &Scores) -> Vec<f64> {
         s.mean.clone()
     }
     fn smooth(&self) -> Option<Smooth> {

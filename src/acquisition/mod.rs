@@ -1,10 +1,12 @@
 //! Acquisition functions: how much we want to run a candidate mixture next, given the
 //! ensemble's prediction and its uncertainty. One trait, one file per function.
 //!
-//! Every function reads [`EnsembleScores`]: the members' outputs for a batch of candidates and
-//! the objective per member (higher is better, see [`crate::objective`]). Exploration always
-//! uses the **epistemic** spread (between members), never the aleatoric noise: noise is not
-//! reduced by running a mixture again.
+//! Every function reads [`Scores`]: the surrogate's posterior for a batch of candidates and
+//! the objective's mean and epistemic std under it (higher is better, see
+//! [`crate::objective`]); ensembles add the objective per member. Exploration always uses the
+//! **epistemic** uncertainty, never the aleatoric noise: noise is not reduced by running a
+//! mixture again. `thompson` and `ivr` read member outputs ([`AcquisitionKind::needs_members`]);
+//! [`build`] refuses them for a surrogate without members.
 //!
 //! | name | value for candidate x | file |
 //! |---|---|---|
@@ -36,7 +38,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::objective::Objective;
-use crate::predictor::{PredictorError, Surrogate};
+use crate::predictor::{Capabilities, MemberOutputs, Posterior, PredictorError, Surrogate};
 
 /// Why an acquisition function cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,16 @@ pub enum AcquisitionError {
     NoIncumbent {
         /// The acquisition.
         name: &'static str,
+    },
+    /// The surrogate does not give what the acquisition reads.
+    #[error(
+        "acquisition `{acquisition}` reads ensemble member outputs, which this surrogate (a \
+         Gaussian process) does not give: use mean, ucb, lcb, ei, pi or variance with it, or \
+         an ensemble"
+    )]
+    NeedsMembers {
+        /// The acquisition.
+        acquisition: &'static str,
     },
     /// A parameter is out of range.
     #[error("acquisition parameter `{name}` = {value}: {expected}")]
@@ -61,81 +73,114 @@ pub enum AcquisitionError {
     },
 }
 
-/// Ensemble predictions for `rows` candidates.
+/// A surrogate's posterior over `rows` candidates, with the objective's mean and epistemic
+/// std derived from it: what every acquisition function reads.
 #[derive(Debug, Clone)]
-pub struct EnsembleScores {
-    /// Ensemble size M.
-    pub members: usize,
-    /// Number of candidates n.
-    pub rows: usize,
-    /// Number of targets T.
-    pub targets: usize,
-    /// Member outputs `[M, n, T]` flat, in target units.
-    pub outputs: Vec<f64>,
-    /// Objective per member `[M, n]` flat (higher is better).
-    pub objective: Vec<f64>,
-    /// Ensemble mean of the objective, `[n]`.
+pub struct Scores {
+    /// The posterior per target.
+    pub posterior: Posterior,
+    /// Objective per member `[M, n]` flat (higher is better), for ensembles.
+    pub member_objective: Option<Vec<f64>>,
+    /// Posterior mean of the objective, `[n]`.
     pub mean: Vec<f64>,
-    /// Epistemic std of the objective (population std over members), `[n]`.
+    /// Epistemic std of the objective, `[n]`: the population std over members for an
+    /// ensemble (so correlations between targets count), `sqrt(sum_t c_t² var_t)` for
+    /// independent per-target models.
     pub std: Vec<f64>,
 }
 
-impl EnsembleScores {
-    /// Assembles scores from member outputs `[M, n, T]` under `objective`.
-    pub fn new(outputs: Vec<f64>, members: usize, objective: &Objective) -> Self {
-        let targets = objective.targets.len();
-        let rows = outputs.len() / (members * targets);
-        let values = objective.members(&outputs);
-        let (mean, std) = member_moments(&values, members, rows);
-        EnsembleScores {
-            members,
-            rows,
-            targets,
-            outputs,
-            objective: values,
-            mean,
-            std,
+impl Scores {
+    /// The objective's moments under `posterior`.
+    pub fn new(posterior: Posterior, objective: &Objective) -> Self {
+        match &posterior.members {
+            Some(m) => {
+                let values = objective.members(&m.outputs);
+                let (mean, std) = member_moments(&values, m.count);
+                Scores {
+                    member_objective: Some(values),
+                    mean,
+                    std,
+                    posterior,
+                }
+            }
+            None => {
+                let t = posterior.targets;
+                let mean = posterior
+                    .mean
+                    .chunks_exact(t)
+                    .map(|y| objective.value(y))
+                    .collect();
+                let std = posterior
+                    .variance
+                    .chunks_exact(t)
+                    .map(|v| {
+                        v.iter()
+                            .zip(&objective.coefficients)
+                            .map(|(v, c)| c * c * v)
+                            .sum::<f64>()
+                            .sqrt()
+                    })
+                    .collect();
+                Scores {
+                    member_objective: None,
+                    mean,
+                    std,
+                    posterior,
+                }
+            }
         }
     }
 
-    /// Member `m`'s output for row `i`, target `t`.
+    /// Number of candidates n.
+    pub fn rows(&self) -> usize {
+        self.posterior.rows
+    }
+
+    /// Number of targets T.
+    pub fn targets(&self) -> usize {
+        self.posterior.targets
+    }
+
+    /// Member outputs `[M, n, T]`; only called by acquisitions that declared they need them
+    /// ([`AcquisitionKind::needs_members`]), which [`build`] refuses for other surrogates.
+    fn members(&self) -> &MemberOutputs {
+        self.posterior
+            .members
+            .as_ref()
+            .expect("build() refuses member-based acquisitions for surrogates without members")
+    }
+
+    /// Ensemble size M (ensembles only).
+    pub fn member_count(&self) -> usize {
+        self.members().count
+    }
+
+    /// Member `m`'s output for row `i`, target `t` (ensembles only).
     pub fn output(&self, m: usize, i: usize, t: usize) -> f64 {
-        self.outputs[(m * self.rows + i) * self.targets + t]
+        self.members().outputs[(m * self.rows() + i) * self.targets() + t]
     }
 
-    /// Ensemble mean of another objective's value, `[n]` (e.g. a second objective for a
-    /// Pareto front).
+    /// Posterior mean of another objective's value, `[n]` (e.g. a second objective for a
+    /// Pareto front). Objectives are affine in the targets, so this is the objective of the
+    /// mean.
     pub fn mean_under(&self, objective: &Objective) -> Vec<f64> {
-        member_moments(&objective.members(&self.outputs), self.members, self.rows).0
+        self.posterior
+            .mean
+            .chunks_exact(self.targets())
+            .map(|y| objective.value(y))
+            .collect()
     }
 
-    /// Ensemble mean and epistemic (population) variance of target `t` at row `i`.
+    /// Posterior mean and epistemic variance of target `t` at row `i`.
     pub fn target_moments(&self, i: usize, t: usize) -> (f64, f64) {
-        let m = self.members as f64;
-        let mean = (0..self.members).map(|k| self.output(k, i, t)).sum::<f64>() / m;
-        let var = (0..self.members)
-            .map(|k| (self.output(k, i, t) - mean).powi(2))
-            .sum::<f64>()
-            / m;
-        (mean, var)
+        self.posterior.moments(i, t)
     }
 }
 
 /// Mean and population std over members of `values` `[M, n]`: two `[n]` vectors.
-fn member_moments(values: &[f64], members: usize, rows: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut mean = vec![0.0; rows];
-    for member in values.chunks_exact(rows) {
-        mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);
-    }
-    mean.iter_mut().for_each(|a| *a /= members as f64);
-    let mut var = vec![0.0; rows];
-    for member in values.chunks_exact(rows) {
-        for ((s, v), mu) in var.iter_mut().zip(member).zip(&mean) {
-            *s += (v - mu) * (v - mu);
-        }
-    }
-    let std = var.iter().map(|s| (s / members as f64).sqrt()).collect();
-    (mean, std)
+fn member_moments(values: &[f64], members: usize) -> (Vec<f64>, Vec<f64>) {
+    let p = Posterior::from_members(values.to_vec(), members, 1);
+    (p.mean, p.variance.iter().map(|v| v.sqrt()).collect())
 }
 
 /// The shape of an acquisition as a smooth function of the members' objective values, for
@@ -168,7 +213,7 @@ pub trait Acquisition: Send + Sync {
     /// Short name, e.g. `ucb(beta=4)`.
     fn name(&self) -> String;
     /// One value per candidate, `[n]`.
-    fn score(&self, s: &EnsembleScores) -> Vec<f64>;
+    fn score(&self, s: &Scores) -> Vec<f64>;
     /// The smooth form for gradient search, if any.
     fn smooth(&self) -> Option<Smooth>;
     /// Draws fresh randomness for the next proposal (Thompson sampling draws a new member);
@@ -179,7 +224,8 @@ pub trait Acquisition: Send + Sync {
 }
 
 /// Which acquisition function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum AcquisitionKind {
     /// Posterior mean: pure exploitation.
@@ -198,6 +244,28 @@ pub enum AcquisitionKind {
     Variance,
     /// Integrated variance reduction (MixAtlas-style uncertainty reduction).
     Ivr,
+}
+
+impl AcquisitionKind {
+    /// The name as written on the command line and in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            AcquisitionKind::Mean => "mean",
+            AcquisitionKind::Ucb => "ucb",
+            AcquisitionKind::Lcb => "lcb",
+            AcquisitionKind::Ei => "ei",
+            AcquisitionKind::Pi => "pi",
+            AcquisitionKind::Thompson => "thompson",
+            AcquisitionKind::Variance => "variance",
+            AcquisitionKind::Ivr => "ivr",
+        }
+    }
+
+    /// Whether the function reads member outputs (Thompson over members, `ivr`'s ensemble
+    /// covariance) rather than only the posterior mean and variance.
+    pub fn needs_members(self) -> bool {
+        matches!(self, AcquisitionKind::Thompson | AcquisitionKind::Ivr)
+    }
 }
 
 /// An acquisition function and its parameters, as chosen on the command line.
@@ -239,16 +307,27 @@ pub struct AcquisitionContext {
     /// Per-target observation noise variance in target units², `[T]`.
     pub noise_var: Vec<f64>,
     /// Scores of the reference mixtures the `ivr` criterion integrates over.
-    pub reference: Option<EnsembleScores>,
+    pub reference: Option<Scores>,
 }
 
-/// Builds the acquisition function `spec` in `ctx`; `rng` draws Thompson's first member.
+/// Builds the acquisition function `spec` in `ctx` for a surrogate with `capabilities`;
+/// refuses a function that reads what the surrogate does not give. `rng` draws Thompson's
+/// first member.
 pub fn build(
     spec: &AcquisitionSpec,
     ctx: &AcquisitionContext,
-    members: usize,
+    capabilities: &Capabilities,
     rng: &mut dyn RngCore,
 ) -> Result<Box<dyn Acquisition>, AcquisitionError> {
+    let members = match capabilities.members {
+        Some(m) => m,
+        None if spec.kind.needs_members() => {
+            return Err(AcquisitionError::NeedsMembers {
+                acquisition: spec.kind.name(),
+            });
+        }
+        None => 0,
+    };
     let beta = || -> Result<Beta, AcquisitionError> {
         match spec.beta {
             Some(b) if b.is_finite() && b >= 0.0 => Ok(Beta::Fixed(b)),
@@ -311,14 +390,10 @@ pub struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    /// Ensemble scores of `mixtures` (`[n][domains]`).
-    pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<EnsembleScores, PredictorError> {
-        let outputs = self.surrogate.member_predictions(mixtures, &self.context)?;
-        Ok(EnsembleScores::new(
-            outputs,
-            self.surrogate.members(),
-            self.objective,
-        ))
+    /// Scores of `mixtures` (`[n][domains]`).
+    pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<Scores, PredictorError> {
+        let posterior = self.surrogate.posterior(mixtures, &self.context)?;
+        Ok(Scores::new(posterior, self.objective))
     }
 
     /// The context an acquisition function needs: the incumbent from `logged` outcomes
@@ -344,34 +419,6 @@ impl Scorer<'_> {
             reference: reference.map(|r| self.scores(r)).transpose()?,
         })
     }
-}
-
-/// Standard normal density.
-pub(crate) fn normal_pdf(z: f64) -> f64 {
-    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
-}
-
-/// Standard normal distribution function, `0.5 * erfc(-z / sqrt 2)`.
-pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * erfc(-z / std::f64::consts::SQRT_2)
-}
-
-/// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 #[cfg(test)]
@@ -408,19 +455,13 @@ pub(crate) mod tests {
         Objective::new(&spec, &schema, &norm).unwrap()
     }
 
-    /// Scores of one target: `values[m][i]`.
-    pub(crate) fn scores(values: &[&[f64]]) -> EnsembleScores {
+    /// Scores of one target from an ensemble: `values[m][i]`.
+    pub(crate) fn scores(values: &[&[f64]]) -> Scores {
         let outputs = values.iter().flat_map(|m| m.iter().copied()).collect();
-        EnsembleScores::new(outputs, values.len(), &objective(1))
-    }
-
-    #[test]
-    fn normal_functions() {
-        // Reference values from scipy.stats.norm.
-        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
-        assert!((normal_cdf(1.96) - 0.975_002_104_851_780).abs() < 1e-7);
-        assert!((normal_cdf(-3.0) - 0.001_349_898_031_630).abs() < 1e-8);
-        assert!((normal_pdf(1.0) - 0.241_970_724_519_143).abs() < 1e-12);
+        Scores::new(
+            Posterior::from_members(outputs, values.len(), 1),
+            &objective(1),
+        )
     }
 
     #[test]
@@ -444,7 +485,12 @@ pub(crate) mod tests {
                 beta,
                 ..AcquisitionSpec::default()
             };
-            build(&spec, &ctx, 4, &mut rng).unwrap().score(&s)
+            let caps = Capabilities {
+                members: Some(4),
+                joint: false,
+                differentiable: true,
+            };
+            build(&spec, &ctx, &caps, &mut rng).unwrap().score(&s)
         };
         let mean = value(AcquisitionKind::Mean, None);
         assert!(mean[0] > mean[1]);

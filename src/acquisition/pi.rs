@@ -1,6 +1,7 @@
 //! Probability of improvement over the best logged run.
 
-use super::{Acquisition, EnsembleScores, Smooth, normal_cdf};
+use super::{Acquisition, Scores, Smooth};
+use crate::math::normal_cdf;
 
 /// `P(f > f* + xi) = Phi((mu - f* - xi) / sigma)` for `f ~ N(mu, sigma²)`, sigma the epistemic
 /// std; 1 or 0 where sigma is zero.
@@ -16,7 +17,7 @@ impl Acquisition for ProbabilityOfImprovement {
     fn name(&self) -> String {
         format!("pi(f*={:.4})", self.incumbent)
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
+    fn score(&self, s: &Scores) -> Vec<f64> {
         s.mean
             .iter()
             .zip(&s.std)

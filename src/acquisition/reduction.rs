@@ -15,7 +15,7 @@
 //! `M x M` Gram matrix `G_t = sum_r d_t(r) d_t(r)ᵀ`, so a candidate costs `O(T M²)` whatever the
 //! size of R: cheap enough to stream millions of candidates.
 
-use super::{Acquisition, EnsembleScores, Smooth};
+use super::{Acquisition, Scores, Smooth};
 
 /// The integrated variance reduction criterion; see the module docs.
 #[derive(Debug, Clone)]
@@ -30,13 +30,13 @@ pub struct VarianceReduction {
 
 impl VarianceReduction {
     /// Precomputes the reference Gram matrices from `reference` scores.
-    pub fn new(reference: &EnsembleScores, weights: &[f64], noise_var: &[f64]) -> Self {
-        let (m, t) = (reference.members, reference.targets);
-        let rows = reference.rows.max(1);
+    pub fn new(reference: &Scores, weights: &[f64], noise_var: &[f64]) -> Self {
+        let (m, t) = (reference.member_count(), reference.targets());
+        let rows = reference.rows().max(1);
         let mut gram = vec![vec![0.0; m * m]; t];
         let mut d = vec![0.0; m];
         for (tt, g) in gram.iter_mut().enumerate() {
-            for i in 0..reference.rows {
+            for i in 0..reference.rows() {
                 deviations(reference, i, tt, &mut d);
                 for a in 0..m {
                     for b in 0..m {
@@ -56,8 +56,8 @@ impl VarianceReduction {
 }
 
 /// Member deviations from the ensemble mean for row `i`, target `t`, into `d` `[M]`.
-fn deviations(s: &EnsembleScores, i: usize, t: usize, d: &mut [f64]) {
-    let m = s.members;
+fn deviations(s: &Scores, i: usize, t: usize, d: &mut [f64]) {
+    let m = s.member_count();
     let mean = (0..m).map(|k| s.output(k, i, t)).sum::<f64>() / m as f64;
     (0..m).for_each(|k| d[k] = s.output(k, i, t) - mean);
 }
@@ -66,10 +66,10 @@ impl Acquisition for VarianceReduction {
     fn name(&self) -> String {
         "ivr".into()
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
+    fn score(&self, s: &Scores) -> Vec<f64> {
         let m = self.members;
         let mut d = vec![0.0; m];
-        (0..s.rows)
+        (0..s.rows())
             .map(|i| {
                 let mut total = 0.0;
                 for (t, g) in self.gram.iter().enumerate() {
@@ -104,7 +104,7 @@ mod tests {
         let (noise, w) = (0.05, 2.0);
         let ivr = VarianceReduction::new(&reference, &[w], &[noise]).score(&cand);
         let m = 3.0;
-        let dev = |s: &EnsembleScores, i: usize| -> Vec<f64> {
+        let dev = |s: &Scores, i: usize| -> Vec<f64> {
             let mean = (0..3).map(|k| s.output(k, i, 0)).sum::<f64>() / m;
             (0..3).map(|k| s.output(k, i, 0) - mean).collect()
         };

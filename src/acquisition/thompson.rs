@@ -2,7 +2,7 @@
 
 use rand::{Rng, RngCore};
 
-use super::{Acquisition, EnsembleScores, Smooth};
+use super::{Acquisition, Scores, Smooth};
 
 /// The objective as predicted by one ensemble member (a draw from the ensemble's posterior);
 /// [`Acquisition::redraw`] picks another member for the next proposal.
@@ -27,8 +27,12 @@ impl Acquisition for Thompson {
     fn name(&self) -> String {
         format!("thompson(member={})", self.member)
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
-        s.objective[self.member * s.rows..(self.member + 1) * s.rows].to_vec()
+    fn score(&self, s: &Scores) -> Vec<f64> {
+        let objective = s
+            .member_objective
+            .as_ref()
+            .expect("build() refuses Thompson sampling for surrogates without members");
+        objective[self.member * s.rows()..(self.member + 1) * s.rows()].to_vec()
     }
     fn smooth(&self) -> Option<Smooth> {
         Some(Smooth::Member(self.member))

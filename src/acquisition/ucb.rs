@@ -1,6 +1,6 @@
 //! Upper and lower confidence bounds on the objective.
 
-use super::{Acquisition, EnsembleScores, Smooth};
+use super::{Acquisition, Scores, Smooth};
 
 /// The exploration weight beta of `mu ± sqrt(beta) * sigma`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +63,7 @@ impl Acquisition for ConfidenceBound {
         let side = if self.sign > 0.0 { "ucb" } else { "lcb" };
         format!("{side}(beta={:.3})", self.beta.value())
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
+    fn score(&self, s: &Scores) -> Vec<f64> {
         let k = self.kappa();
         s.mean
             .iter()

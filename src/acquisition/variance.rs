@@ -1,6 +1,6 @@
 //! Maximum epistemic variance: pure exploration.
 
-use super::{Acquisition, EnsembleScores, Smooth};
+use super::{Acquisition, Scores, Smooth};
 
 /// `sum_t a_t Var_m[y_mt(x)]`: the epistemic variance of every target, weighted by its
 /// importance over its training variance (`a_t = w_t / std_t²`), so that targets in different
@@ -15,10 +15,10 @@ impl Acquisition for MaxVariance {
     fn name(&self) -> String {
         "variance".into()
     }
-    fn score(&self, s: &EnsembleScores) -> Vec<f64> {
-        (0..s.rows)
+    fn score(&self, s: &Scores) -> Vec<f64> {
+        (0..s.rows())
             .map(|i| {
-                (0..s.targets)
+                (0..s.targets())
                     .map(|t| self.weights.get(t).copied().unwrap_or(1.0) * s.target_moments(i, t).1)
                     .sum()
             })

@@ -41,15 +41,14 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
-use crate::error::{io, write_atomic};
+use crate::acquisition::{AcquisitionKind, AcquisitionSpec};
+use crate::error::io;
+use crate::io::{Overwrite, write_atomic};
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::{
-    EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, SurrogateKind,
-    checkpoint, fit,
-};
+use crate::predictor::{EnsembleConfig, Model, Normalizer, SurrogateKind, checkpoint};
+use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
-use crate::search::{CmaEs, RandomSearch, SearchObserver, Searcher, derive_seed, propose};
+use crate::search::{SearchObserver, derive_seed};
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
 use crate::space::{ConstraintSpec, Constraints, Space};
 
@@ -239,12 +238,11 @@ pub struct CampaignConfig {
 impl CampaignConfig {
     /// Reads a configuration, resolving its paths against its directory.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
         let bad = |message: String| CampaignError::Config {
             path: path.to_owned(),
             message,
         };
-        let mut c: CampaignConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut c: CampaignConfig = crate::io::read_toml(path, bad)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let absolute = |p: &Path| std::path::absolute(base.join(p)).map_err(io(p));
         c.space = absolute(&c.space)?;
@@ -537,11 +535,40 @@ impl Campaign {
 
     /// The objective: the configured file, or every target standardised on `norm`.
     pub fn objective(&self, norm: &Normalizer) -> crate::Result<Objective> {
-        let spec = match &self.config.objective {
-            Some(p) => ObjectiveSpec::from_file(p)?,
-            None => ObjectiveSpec::default(),
-        };
-        Ok(Objective::new(&spec, &self.schema(), norm)?)
+        Ok(Objective::new(
+            &self.objective_spec()?,
+            &self.schema(),
+            norm,
+        )?)
+    }
+
+    /// The configured objective file, or every target with equal weight.
+    fn objective_spec(&self) -> crate::Result<ObjectiveSpec> {
+        match &self.config.objective {
+            Some(p) => ObjectiveSpec::from_file(p),
+            None => Ok(ObjectiveSpec::default()),
+        }
+    }
+
+    /// What the surrogate rounds ask of the proposer, at `context`.
+    fn proposer_config(&self, context: &[f64]) -> crate::Result<ProposerConfig> {
+        Ok(ProposerConfig {
+            acquisition: AcquisitionSpec {
+                kind: self.config.acquisition,
+                beta: self.config.beta,
+                ..AcquisitionSpec::default()
+            },
+            objective: self.objective_spec()?,
+            searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
+            samples: self.config.samples,
+            cmaes_evaluations: 1000,
+            keep: Some(1024),
+            min_distance: self.config.min_distance,
+            prior: Prior::Tokens,
+            pool: None,
+            context: context.to_vec(),
+            seed: self.config.seed,
+        })
     }
 
     /// Writes the proposals file for `runs`.
@@ -762,7 +789,7 @@ pub fn step<B: AutodiffBackend>(
             let weights = if c.results.len() < c.config.initial_runs {
                 initial_design(c, count, seed)
             } else {
-                surrogate_batch::<B>(c, &dir, &context, count, seed, device, observer)?
+                surrogate_batch::<B>(c, &dir, &context, count, device, observer)?
             };
             let runs: Vec<PlannedRun> = weights
                 .into_iter()
@@ -797,7 +824,7 @@ fn initial_design(c: &Campaign, count: usize, seed: u64) -> Vec<Vec<f64>> {
     let far = |w: &[f64], others: &[&Vec<f64>]| {
         others
             .iter()
-            .all(|o| crate::space::constraints::tv_distance(w, o) >= c.config.min_distance)
+            .all(|o| crate::math::simplex::tv_distance(w, o) >= c.config.min_distance)
     };
     for _ in 0..count * 200 {
         if out.len() == count {
@@ -820,66 +847,22 @@ fn surrogate_batch<B: AutodiffBackend>(
     dir: &Path,
     context: &[f64],
     count: usize,
-    seed: u64,
     device: &B::Device,
     observer: &mut dyn SearchObserver,
 ) -> crate::Result<Vec<Vec<f64>>> {
-    let runs = c.runs();
-    let model_dir = dir.join("model");
-    let trained: Box<dyn Surrogate> = match c.config.surrogate {
-        SurrogateKind::Ensemble => {
-            let mut p = fit::<B>(&runs, &c.config.training, seed, device, &mut ())?;
-            checkpoint::save(&p, &model_dir, true)?;
-            p.fuse_for_cpu();
-            Box::new(p)
-        }
-        SurrogateKind::Gp => {
-            let g = GaussianProcess::fit(&runs, InputTransform::SqrtLinear)?;
-            g.save(&model_dir, true)?;
-            Box::new(g)
-        }
-    };
-    let objective = c.objective(trained.target_norm())?;
-    let scorer = Scorer {
-        surrogate: trained.as_ref(),
-        objective: &objective,
-        context: context.to_vec(),
-    };
-    let spec = AcquisitionSpec {
-        kind: c.config.acquisition,
-        beta: c.config.beta,
-        ..AcquisitionSpec::default()
-    };
-    let ctx = scorer.acquisition_context(&runs.outcomes, None)?;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut acq = acquisition::build(&spec, &ctx, trained.members(), &mut rng)?;
-    let sampler = DirichletSampler::around(prior_weights(&c.space, Prior::Tokens));
-    let keep = 1024;
-    let mut searchers: Vec<Box<dyn Searcher>> = vec![
-        Box::new(RandomSearch {
-            sampler,
-            samples: c.config.samples,
-            chunk: 8192,
-            keep,
-        }),
-        Box::new(CmaEs {
-            evaluations: 1000,
-            ..CmaEs::default()
-        }),
-    ];
-    // Keep the round's runs away from every run already made.
-    let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
-    let batch = propose(
-        &mut searchers,
-        &scorer,
-        acq.as_mut(),
-        &c.constraints,
-        count,
-        c.config.min_distance,
-        &earlier,
-        keep,
-        seed,
-        observer,
+    let mut proposer = Proposer::<B>::new(
+        c.constraints.clone(),
+        SurrogateSpec::fitted(c.config.surrogate, &c.config.training),
+        c.proposer_config(context)?,
+        device.clone(),
     )?;
-    Ok(batch.into_iter().map(|cand| cand.weights).collect())
+    proposer.tell(&c.runs())?;
+    proposer.fit()?;
+    let model_dir = dir.join("model");
+    match proposer.model().expect("fit() leaves a model") {
+        Model::Ensemble(p) => checkpoint::save(p, &model_dir, Overwrite::Replace)?,
+        Model::Gp(g) => g.save(&model_dir, Overwrite::Replace)?,
+    }
+    let batch = proposer.ask_with(count, observer)?;
+    Ok(batch.proposals.into_iter().map(|p| p.weights).collect())
 }

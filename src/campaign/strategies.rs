@@ -28,17 +28,14 @@
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::Serialize;
 
-use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::{
-    EnsembleConfig, GaussianProcess, InputTransform, Normalizer, Surrogate, fit,
-};
+use crate::predictor::{EnsembleConfig, Normalizer, Surrogate, fit};
+use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
-use crate::search::{CmaEs, RandomSearch, Searcher, TopK, derive_seed, propose, sample_chunk};
+use crate::search::{TopK, derive_seed, sample_chunk};
 use crate::simulate::world::{Stage, World};
 use crate::space::constraints::TokenSpec;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
@@ -134,12 +131,17 @@ impl Bench<'_> {
         }
     }
 
-    fn objective(&self, norm: &Normalizer) -> Objective {
-        let spec = ObjectiveSpec {
+    /// Every benchmark with equal weight, in raw units.
+    fn objective_spec(&self) -> ObjectiveSpec {
+        ObjectiveSpec {
             normalize: Normalize::None,
             ..ObjectiveSpec::default()
-        };
-        Objective::new(&spec, &self.schema, norm).expect("every benchmark is a target")
+        }
+    }
+
+    fn objective(&self, norm: &Normalizer) -> Objective {
+        Objective::new(&self.objective_spec(), &self.schema, norm)
+            .expect("every benchmark is a target")
     }
 
     /// Dirichlet draws for seed `seed`.
@@ -181,8 +183,8 @@ impl Bench<'_> {
             .collect())
     }
 
-    /// Sequential UCB rounds with `surrogate` retrained each round; the final mixture
-    /// maximises the last surrogate's mean.
+    /// Sequential UCB rounds through a [`Proposer`] that refits its surrogate on every run;
+    /// the final mixture is the measured run with the best posterior mean.
     fn sequential<B: AutodiffBackend>(
         &self,
         gp: bool,
@@ -196,76 +198,53 @@ impl Bench<'_> {
             .enumerate()
             .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
             .collect();
-        let mut round = 0u64;
-        loop {
-            let runs = self.runs(&mixtures, &outcomes);
-            let s: Box<dyn Surrogate> = if gp {
-                Box::new(GaussianProcess::fit(&runs, InputTransform::SqrtLinear)?)
-            } else {
-                let mut p = fit::<B>(
-                    &runs,
-                    &self.config.training,
-                    derive_seed(seed, round),
-                    device,
-                    &mut (),
-                )?;
-                p.fuse_for_cpu();
-                Box::new(p)
-            };
-            let objective = self.objective(s.target_norm());
-            let scorer = Scorer {
-                surrogate: s.as_ref(),
-                objective: &objective,
-                context: Vec::new(),
-            };
-            if mixtures.len() >= self.config.runs {
-                // The measured run with the best posterior mean (the denoised incumbent).
-                let mean = scorer.scores(&mixtures)?.mean;
-                let best = (0..mixtures.len())
-                    .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
-                    .expect("runs were measured");
-                return Ok(mixtures.swap_remove(best));
-            }
-            let spec = AcquisitionSpec {
+        let surrogate = if gp {
+            SurrogateSpec::Gp
+        } else {
+            SurrogateSpec::Ensemble(self.config.training.clone())
+        };
+        let config = ProposerConfig {
+            acquisition: AcquisitionSpec {
                 kind: AcquisitionKind::Ucb,
                 beta: if gp { None } else { Some(4.0) },
                 ..AcquisitionSpec::default()
-            };
-            let ctx = scorer.acquisition_context(&outcomes, None)?;
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut acq = acquisition::build(&spec, &ctx, s.members(), &mut rng)?;
-            let mut searchers: Vec<Box<dyn Searcher>> = vec![
-                Box::new(RandomSearch {
-                    sampler: self.sampler.clone(),
-                    samples: self.config.samples,
-                    chunk: 8192,
-                    keep: 2048,
-                }),
-                Box::new(CmaEs {
-                    evaluations: 600,
-                    ..CmaEs::default()
-                }),
-            ];
+            },
+            objective: self.objective_spec(),
+            searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
+            samples: self.config.samples,
+            cmaes_evaluations: 600,
+            keep: Some(2048),
+            seed,
+            ..ProposerConfig::default()
+        };
+        let mut proposer =
+            Proposer::<B>::new(self.constraints.clone(), surrogate, config, device.clone())?;
+        proposer.tell(&self.runs(&mixtures, &outcomes))?;
+        while mixtures.len() < self.config.runs {
             let q = 8.min(self.config.runs - mixtures.len());
-            let batch = propose(
-                &mut searchers,
-                &scorer,
-                acq.as_mut(),
-                &self.constraints,
-                q,
-                0.05,
-                &mixtures,
-                2048,
-                derive_seed(seed, 100 + round),
-                &mut (),
-            )?;
-            for c in batch {
+            let batch = proposer.ask(q)?;
+            let first = mixtures.len();
+            for p in batch.proposals {
                 let id = format!("s{seed}-{}", mixtures.len());
-                outcomes.push(self.proxy(&id, &c.weights));
-                mixtures.push(c.weights);
+                outcomes.push(self.proxy(&id, &p.weights));
+                mixtures.push(p.weights);
             }
-            round += 1;
+            proposer.tell(&self.runs(&mixtures[first..], &outcomes[first..]))?;
         }
+        // The measured run with the best posterior mean (the denoised incumbent).
+        proposer.fit()?;
+        let model = proposer.model().expect("fit() leaves a model");
+        let objective = self.objective(model.surrogate().target_norm());
+        let scorer = Scorer {
+            surrogate: model.surrogate(),
+            objective: &objective,
+            context: Vec::new(),
+        };
+        let mean = scorer.scores(&mixtures)?.mean;
+        let best = (0..mixtures.len())
+            .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
+            .expect("runs were measured");
+        Ok(mixtures.swap_remove(best))
     }
 
     /// The schedule a strategy picks and the proxy runs it used.

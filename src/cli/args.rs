@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
 pub use crate::predictor::SurrogateKind;
+use crate::proposer::SearcherKind;
 use crate::space::sampler::Prior;
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
@@ -241,17 +242,6 @@ pub struct SimulateArgs {
     /// Write the result (JSON) here.
     #[arg(long)]
     pub output: Option<PathBuf>,
-}
-
-/// Searchers `propose` can chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SearcherKind {
-    /// Dirichlet sampling around the prior.
-    Random,
-    /// CMA-ES on softmax logits from the best so far.
-    Cmaes,
-    /// Projected gradient ascent through the predictor from the best so far.
-    Gradient,
 }
 
 /// `mixatlas propose`.

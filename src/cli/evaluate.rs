@@ -8,7 +8,7 @@ use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::predictor::{Evaluation, cross_validate, evaluate};
-use crate::runs::{DataSpec, Runs};
+use crate::runs::{DataSpec, Runs, SchemaCheck};
 
 struct Task {
     args: EvaluateArgs,
@@ -20,7 +20,8 @@ impl BackendTask for Task {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
             let predictor = super::load_predictor::<B>(dir, self.args.common.device, &device)?;
-            let runs = Runs::load_with_schema(&spec, &predictor.meta.schema, true)?;
+            let runs =
+                Runs::load_with_schema(&spec, &predictor.meta.schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&predictor, &runs)?;
             return Ok((runs, evaluation));
         }

@@ -22,11 +22,9 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use burn::prelude::Backend;
-
 use crate::device::DeviceKind;
 use crate::predictor::gp::GP_FILE;
-use crate::predictor::{EnsembleConfig, GaussianProcess, Predictor, Surrogate, checkpoint};
+use crate::predictor::{EnsembleConfig, Predictor, checkpoint};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
@@ -73,34 +71,4 @@ fn load_config(path: Option<&Path>) -> Result<EnsembleConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     EnsembleConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))
-}
-
-/// A trained surrogate of either kind.
-pub(crate) enum Model<B: Backend> {
-    Ensemble(Box<Predictor<B>>),
-    Gp(Box<GaussianProcess>),
-}
-
-impl<B: Backend> Model<B> {
-    fn surrogate(&self) -> &dyn Surrogate {
-        match self {
-            Model::Ensemble(p) => p.as_ref(),
-            Model::Gp(g) => g.as_ref(),
-        }
-    }
-}
-
-/// Loads the checkpoint in `dir`: a GP when it holds `gp.json`, else an ensemble.
-fn load_model<B: AutodiffBackend>(
-    dir: &Path,
-    kind: DeviceKind,
-    device: &B::Device,
-) -> Result<Model<B::InnerBackend>> {
-    if dir.join(GP_FILE).exists() {
-        Ok(Model::Gp(Box::new(GaussianProcess::load(dir)?)))
-    } else {
-        Ok(Model::Ensemble(Box::new(load_predictor::<B>(
-            dir, kind, device,
-        )?)))
-    }
 }

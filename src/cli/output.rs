@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::io::Overwrite;
 use crate::predictor::{Evaluation, Prediction};
 
 /// Writes one row per run (`keys`; targets `names`): key, then fold and observed outcome when
@@ -85,13 +86,17 @@ pub fn write_predictions(
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(crate::error::write_atomic(path, bytes)?)
+    Ok(crate::io::write_atomic(path, bytes)?)
 }
 
 /// Writes `files` (relative path, contents) into `dir` at once; see
-/// [`crate::error::write_dir_atomic`].
+/// [`crate::io::write_dir_atomic`]; `force` replaces an existing `dir`.
 pub fn write_dir_atomic(dir: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
-    Ok(crate::error::write_dir_atomic(dir, force, files)?)
+    Ok(crate::io::write_dir_atomic(
+        dir,
+        Overwrite::from_force(force),
+        files,
+    )?)
 }
 
 /// Writes `bytes` to `path` atomically, or to stdout without one.

@@ -7,7 +7,7 @@ use crate::cli::args::PredictArgs;
 use crate::cli::output;
 use crate::device::BackendTask;
 use crate::predictor::Prediction;
-use crate::runs::{DataSpec, Runs};
+use crate::runs::{DataSpec, Runs, SchemaCheck};
 
 struct Task {
     args: PredictArgs,
@@ -26,7 +26,7 @@ impl BackendTask for Task {
             self.args.key.clone(),
         );
         spec.renormalize = self.args.renormalize;
-        let runs = Runs::load_with_schema(&spec, schema, false)?;
+        let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::MixturesOnly)?;
         let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
         Ok((runs.keys, schema.target_names(), prediction))
     }

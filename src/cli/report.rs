@@ -5,18 +5,18 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::acquisition::{EnsembleScores, Scorer};
+use crate::acquisition::{Scorer, Scores};
 use crate::campaign::Campaign;
 use crate::cli::args::ReportArgs;
 use crate::device::{BackendTask, DeviceKind};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::Normalizer;
 use crate::predictor::metrics::score;
+use crate::predictor::{Model, Normalizer};
 use crate::report::analysis::{axis_heatmap, calibration_curve, partial_dependence_path, pca_2d};
 use crate::report::{
     CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, Written, write,
 };
-use crate::runs::{DataSpec, Direction, Runs};
+use crate::runs::{DataSpec, Direction, Runs, SchemaCheck};
 use crate::simulate::{SimulateConfig, simulate};
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
@@ -34,7 +34,10 @@ impl BackendTask for Task {
     type Output = Result<Written>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let model = super::load_model::<B>(&a.checkpoint, a.common.device, &device)?;
+        let mut model = Model::<B::InnerBackend>::load(&a.checkpoint, &device)?;
+        if a.common.device.is_cpu() {
+            model.fuse_for_cpu();
+        }
         let s = model.surrogate();
         let schema = s.schema();
         let space = &schema.space;
@@ -67,12 +70,12 @@ impl BackendTask for Task {
             Some(p) => Some(Runs::load_with_schema(
                 &DataSpec::from_file(p)?,
                 schema,
-                false,
+                SchemaCheck::MixturesOnly,
             )?),
             None => None,
         };
-        let moments = |sc: &EnsembleScores| -> Vec<(f64, f64)> {
-            (0..sc.rows)
+        let moments = |sc: &Scores| -> Vec<(f64, f64)> {
+            (0..sc.rows())
                 .map(|i| {
                     let (m, v) = sc.target_moments(i, t);
                     (m, v.sqrt())
@@ -417,7 +420,10 @@ fn campaign_plots<B: AutodiffBackend>(
         if !model_dir.exists() {
             continue;
         }
-        let model = super::load_model::<B>(&model_dir, kind, device)?;
+        let mut model = Model::<B::InnerBackend>::load(&model_dir, device)?;
+        if kind.is_cpu() {
+            model.fuse_for_cpu();
+        }
         let s = model.surrogate();
         let planned: Vec<_> = c
             .planned
@@ -427,12 +433,9 @@ fn campaign_plots<B: AutodiffBackend>(
             .collect();
         let mut sums = vec![0.0; targets.len()];
         for p in &planned {
-            let outputs = s.member_predictions(std::slice::from_ref(&p.weights), &p.context)?;
-            let m = s.members();
+            let post = s.posterior(std::slice::from_ref(&p.weights), &p.context)?;
             for (j, sum) in sums.iter_mut().enumerate() {
-                let vals: Vec<f64> = (0..m).map(|k| outputs[k * targets.len() + j]).collect();
-                let mean = vals.iter().sum::<f64>() / m as f64;
-                *sum += (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64).sqrt();
+                *sum += post.moments(0, j).1.sqrt();
             }
         }
         epistemic_by_round.push((

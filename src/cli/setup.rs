@@ -3,27 +3,22 @@
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::Backend;
-use burn::tensor::backend::AutodiffBackend;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
-use crate::acquisition::{self, Acquisition, AcquisitionKind, AcquisitionSpec, Scorer};
-use crate::cli::Model;
+use crate::acquisition::{Acquisition, AcquisitionSpec, Scorer};
 use crate::cli::args::ScoringArgs;
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::Surrogate;
-use crate::runs::{DataSpec, Runs};
-use crate::search::sample_chunk;
-use crate::space::sampler::{DirichletSampler, prior_weights};
+use crate::predictor::{Model, Surrogate};
+use crate::proposer::{build_acquisition, search_sampler};
+use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::space::sampler::DirichletSampler;
 use crate::space::{ConstraintSpec, Constraints};
-
-/// Reference mixtures the `ivr` criterion integrates over (besides the logged runs).
-const REFERENCE_SAMPLES: usize = 512;
 
 pub struct Setup<B: Backend> {
     pub model: Model<B>,
     /// The objective, then an optional second one.
     pub objectives: Vec<Objective>,
+    /// The specs of `objectives`.
+    pub objective_specs: Vec<ObjectiveSpec>,
     pub constraints: Constraints,
     pub logged: Option<Runs>,
     pub context: Vec<f64>,
@@ -31,17 +26,19 @@ pub struct Setup<B: Backend> {
 }
 
 impl<B: Backend> Setup<B> {
-    pub fn load<A: AutodiffBackend<InnerBackend = B>>(
-        args: &ScoringArgs,
-        device: &A::Device,
-    ) -> Result<Self> {
-        let model = super::load_model::<A>(&args.checkpoint, args.common.device, device)?;
+    pub fn load(args: &ScoringArgs, device: &B::Device) -> Result<Self> {
+        let mut model = Model::load(&args.checkpoint, device)?;
+        if args.common.device.is_cpu() {
+            model.fuse_for_cpu();
+        }
         let surrogate = model.surrogate();
         let schema = surrogate.schema();
         let norm = surrogate.target_norm();
         let mut objectives = Vec::new();
+        let mut objective_specs = Vec::new();
         for path in &args.objectives {
             let spec = ObjectiveSpec::from_file(path)?;
+            objective_specs.push(spec.clone());
             objectives.push(
                 Objective::new(&spec, schema, norm)
                     .with_context(|| format!("in {}", path.display()))?,
@@ -49,6 +46,7 @@ impl<B: Backend> Setup<B> {
         }
         if objectives.is_empty() {
             objectives.push(Objective::new(&ObjectiveSpec::default(), schema, norm)?);
+            objective_specs.push(ObjectiveSpec::default());
         }
         if objectives.len() > 2 {
             bail!("--objective is given {} times; at most 2", objectives.len());
@@ -57,7 +55,11 @@ impl<B: Backend> Setup<B> {
             None => None,
             Some(path) => {
                 let spec = DataSpec::from_file(path)?;
-                Some(Runs::load_with_schema(&spec, schema, true)?)
+                Some(Runs::load_with_schema(
+                    &spec,
+                    schema,
+                    SchemaCheck::WithTargets,
+                )?)
             }
         };
         let anchors = logged.as_ref().map_or(&[][..], |r| &r.mixtures[..]);
@@ -73,17 +75,11 @@ impl<B: Backend> Setup<B> {
                 })
         })?;
         let context = parse_context(&args.context, &schema.context)?;
-        // Inside a trust region, draw around the logged runs it is anchored on.
-        let sampler = match &constraints.trust_region {
-            Some((anchors, _)) => DirichletSampler {
-                centers: anchors.clone(),
-                strength: (1.0, 50.0),
-            },
-            None => DirichletSampler::around(prior_weights(&schema.space, args.prior)),
-        };
+        let sampler = search_sampler(&constraints, &schema.space, args.prior);
         Ok(Setup {
             model,
             objectives,
+            objective_specs,
             constraints,
             logged,
             context,
@@ -103,48 +99,28 @@ impl<B: Backend> Setup<B> {
         }
     }
 
-    /// The acquisition function of `args`, with the incumbent from the logged runs and, for
-    /// `ivr`, a reference set of feasible samples plus the logged mixtures.
-    pub fn acquisition(&self, args: &ScoringArgs) -> Result<Box<dyn Acquisition>> {
-        let spec = AcquisitionSpec {
+    /// The acquisition spec `args` ask for.
+    pub fn acquisition_spec(args: &ScoringArgs) -> AcquisitionSpec {
+        AcquisitionSpec {
             kind: args.acquisition,
             beta: (!args.gp_ucb).then_some(args.beta),
             delta: args.delta,
             xi: args.xi,
-        };
-        if matches!(self.model, Model::Gp(_))
-            && matches!(spec.kind, AcquisitionKind::Thompson | AcquisitionKind::Ivr)
-        {
-            bail!(
-                "acquisition `{:?}` needs joint posterior samples; the GP surrogate gives only \
-                 its mean and std (use ucb, lcb, ei, pi, mean or variance, or an ensemble)",
-                spec.kind
-            );
         }
-        let outcomes = self.logged.as_ref().map_or(&[][..], |r| &r.outcomes[..]);
-        let reference = (spec.kind == AcquisitionKind::Ivr).then(|| {
-            let (mut r, _) = sample_chunk(
-                &self.sampler,
-                &self.constraints,
-                REFERENCE_SAMPLES,
-                args.seed ^ 0x5EED,
-                0,
-            );
-            if let Some(runs) = &self.logged {
-                r.extend(runs.mixtures.iter().cloned());
-            }
-            r
-        });
-        let ctx = self
-            .scorer()
-            .acquisition_context(outcomes, reference.as_deref())?;
-        let mut rng = StdRng::seed_from_u64(args.seed);
-        Ok(acquisition::build(
-            &spec,
-            &ctx,
-            self.surrogate().members(),
-            &mut rng,
-        )?)
+    }
+
+    /// The acquisition function of `args`, with the incumbent from the logged runs and, for
+    /// `ivr`, a reference set of feasible samples plus the logged mixtures.
+    pub fn acquisition(&self, args: &ScoringArgs) -> Result<Box<dyn Acquisition>> {
+        let (acq, _) = build_acquisition(
+            &self.scorer(),
+            &Self::acquisition_spec(args),
+            self.logged.as_ref(),
+            &self.sampler,
+            &self.constraints,
+            args.seed,
+        )?;
+        Ok(acq)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::cli::output::emit;
 use crate::cli::progress::StageBar;
 use crate::cli::setup::Setup;
 use crate::device::BackendTask;
+use crate::export::top_domains;
 use crate::simulate::{SimulateConfig, Simulation, simulate};
 
 struct Task {
@@ -23,7 +24,7 @@ impl BackendTask for Task {
     type Output = Result<Found>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let setup = Setup::<B::InnerBackend>::load::<B>(&a.scoring, &device)?;
+        let setup = Setup::<B::InnerBackend>::load(&a.scoring, &device)?;
         let acquisition = setup.acquisition(&a.scoring)?;
         let config = SimulateConfig {
             samples: a.samples,
@@ -119,16 +120,4 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The `n` largest weights as `name 0.123`.
-pub fn top_domains(names: &[String], w: &[f64], n: usize) -> String {
-    let mut order: Vec<usize> = (0..w.len()).collect();
-    order.sort_by(|&a, &b| w[b].total_cmp(&w[a]));
-    order
-        .iter()
-        .take(n)
-        .map(|&i| format!("{} {:.3}", names[i], w[i]))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

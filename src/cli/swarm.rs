@@ -7,9 +7,10 @@ use rand::rngs::StdRng;
 use crate::cli::args::{Design, SwarmArgs};
 use crate::cli::output::write_dir_atomic;
 use crate::export::Recipe;
-use crate::space::constraints::tv_distance;
+use crate::math::simplex::round_mixture;
+use crate::math::simplex::tv_distance;
 use crate::space::sampler::{DirichletSampler, maximin, prior_weights};
-use crate::space::{ConstraintSpec, Constraints, Space, round_mixture};
+use crate::space::{ConstraintSpec, Constraints, Space};
 
 /// Draws per wanted run before giving up.
 const TRIES_PER_RUN: usize = 200;

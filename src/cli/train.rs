@@ -6,6 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::cli::args::{SurrogateKind, TrainArgs};
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
+use crate::io::Overwrite;
 use crate::predictor::{EnsembleConfig, GaussianProcess, TrainReport, checkpoint, fit};
 use crate::runs::{DataSpec, Runs};
 
@@ -21,15 +22,19 @@ impl BackendTask for Task {
         let mut bar = Bar::new(self.config.members, self.config.max_epochs);
         let predictor = fit::<B>(&self.runs, &self.config, self.args.seed, &device, &mut bar)?;
         drop(bar);
-        checkpoint::save(&predictor, &self.args.out, self.args.force)
-            .with_context(|| format!("writing the checkpoint to {}", self.args.out.display()))?;
+        checkpoint::save(
+            &predictor,
+            &self.args.out,
+            Overwrite::from_force(self.args.force),
+        )
+        .with_context(|| format!("writing the checkpoint to {}", self.args.out.display()))?;
         Ok(predictor.meta.report)
     }
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = super::load_config(args.config.as_deref())?;
-    checkpoint::check_output(&args.out, args.force)?;
+    crate::io::check_output(&args.out, Overwrite::from_force(args.force))?;
     let spec = DataSpec::from_file(&args.data)?;
     let mut runs = Runs::load(&spec)?;
     if !args.targets.is_empty() {
@@ -57,7 +62,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.surrogate == SurrogateKind::Gp {
         let start = std::time::Instant::now();
         let gp = GaussianProcess::fit(&runs, config.input_transform)?;
-        gp.save(&out, args.force)
+        gp.save(&out, Overwrite::from_force(args.force))
             .with_context(|| format!("writing the checkpoint to {}", out.display()))?;
         let fits: Vec<serde_json::Value> = gp
             .targets

@@ -20,6 +20,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::io;
 use crate::space::Space;
 
+mod proposals;
+
+pub use proposals::{Keys, proposal_files, proposal_name, top_domains};
+
 /// Format tag in every recipe file.
 pub const RECIPE_FORMAT: &str = "mixatlas-recipe";
 
@@ -316,11 +320,10 @@ fn csv_field(s: &str) -> String {
 
 /// Reads a Megatron path map: a TOML table `domain = "data prefix"`.
 pub fn read_path_map(path: &Path) -> crate::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    Ok(toml::from_str(&text).map_err(|e| ExportError::Parse {
+    crate::io::read_toml(path, |message| ExportError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
-    })?)
+        message,
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::io;
 use crate::predictor::Normalizer;
 use crate::runs::{Direction, Schema};
 
@@ -126,11 +125,10 @@ pub struct ObjectiveSpec {
 impl ObjectiveSpec {
     /// Reads an objective file.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        Ok(toml::from_str(&text).map_err(|e| ObjectiveError::Parse {
+        crate::io::read_toml(path, |message| ObjectiveError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
-        })?)
+            message,
+        })
     }
 
     /// One target, raw units, in its direction.

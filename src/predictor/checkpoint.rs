@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, io};
+use crate::io::{Overwrite, check_output, write_dir_atomic};
 use crate::predictor::{EnsembleMlp, EnsembleMlpRecord, Predictor, PredictorError, PredictorMeta};
 
 /// Identifies a mixatlas predictor manifest.
@@ -74,15 +75,6 @@ fn bad(path: &Path, problem: impl Into<String>) -> PredictorError {
     }
 }
 
-/// Refuses an existing output directory unless `force`; call before training so no work is
-/// wasted.
-pub fn check_output(dir: &Path, force: bool) -> Result<()> {
-    if dir.exists() && !force {
-        return Err(PredictorError::OutputExists { path: dir.into() }.into());
-    }
-    Ok(())
-}
-
 fn digest(file: &str, bytes: &[u8]) -> FileDigest {
     FileDigest {
         file: file.into(),
@@ -91,9 +83,10 @@ fn digest(file: &str, bytes: &[u8]) -> FileDigest {
     }
 }
 
-/// Writes `predictor` to `dir` atomically (replacing it only when `force`).
-pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, force: bool) -> Result<()> {
-    check_output(dir, force)?;
+/// Writes `predictor` to `dir` atomically (replacing an existing `dir` only when `overwrite`
+/// allows it).
+pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwrite) -> Result<()> {
+    check_output(dir, overwrite)?;
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
         .record(predictor.model.clone().into_record(), ())
         .map_err(|e| bad(dir, format!("cannot encode the record: {e}")))?;
@@ -108,39 +101,15 @@ pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, force: bool) -> Re
         meta: predictor.meta.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest is plain data");
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let name = dir
-        .file_name()
-        .map_or("checkpoint".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    for (file, bytes) in [
-        (RECORD, &record),
-        (SAFETENSORS, &tensors),
-        (MANIFEST, &json),
-    ] {
-        let path = tmp.join(file);
-        let f = std::fs::File::create(&path).map_err(io(&path))?;
-        use std::io::Write;
-        let mut w = std::io::BufWriter::new(f);
-        w.write_all(bytes).map_err(io(&path))?;
-        w.into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all())
-            .map_err(io(&path))?;
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    Ok(())
+    write_dir_atomic(
+        dir,
+        overwrite,
+        &[
+            (RECORD.into(), record),
+            (SAFETENSORS.into(), tensors),
+            (MANIFEST.into(), json),
+        ],
+    )
 }
 
 /// Reads and checks a checkpoint's manifest (format, version, digests are checked on load).

@@ -11,17 +11,20 @@
 //!
 //! Prediction: mean `k*ᵀ α` and epistemic variance `s² - |L⁻¹ k*|²` (O(N²) per candidate, so a
 //! GP over 512 runs scores about 10^4 candidates/s: pool mode and the loop, not 10^7-candidate
-//! simulations). For acquisition functions the posterior is handed over as two pseudo-members
-//! at `mean ± std` per target, which reproduces the mean and the epistemic std exactly; it is
-//! not a joint sample, so Thompson sampling and `ivr` are refused with a GP.
+//! simulations). The joint posterior covariance over a batch is `k(Q, Q) - Vᵀ V` with
+//! `V = L⁻¹ k(X, Q)` ([`Surrogate::covariance`]). The GP has no members, so acquisitions that
+//! read member outputs (Thompson sampling over members, `ivr`) are refused when built.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::io;
+use crate::math::linalg::{backward, cholesky, forward};
 
-use crate::predictor::{InputTransform, Normalizer, PredictorError, Surrogate};
+use crate::predictor::{
+    Capabilities, InputTransform, Normalizer, Posterior, PredictorError, Surrogate,
+};
 use crate::runs::{Runs, Schema};
 
 /// Format tag of `gp.json`.
@@ -78,48 +81,6 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| (x - y) * (x - y))
         .sum::<f64>()
         .sqrt()
-}
-
-/// In-place lower Cholesky factor of the SPD matrix `a` (`n x n`); false if not positive.
-fn cholesky(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-        for k in j + 1..n {
-            a[j * n + k] = 0.0;
-        }
-    }
-    true
-}
-
-/// Solves `L z = b` in place (`L` lower, row-major).
-fn forward(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let s: f64 = (0..i).map(|k| l[i * n + k] * b[k]).sum();
-        b[i] = (b[i] - s) / l[i * n + i];
-    }
-}
-
-/// Solves `Lᵀ z = b` in place.
-fn backward(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|k| l[k * n + i] * b[k]).sum();
-        b[i] = (b[i] - s) / l[i * n + i];
-    }
 }
 
 /// Profile log marginal likelihood at lengthscale `l` and noise ratio `eta`, with the fit.
@@ -229,10 +190,10 @@ impl GaussianProcess {
     }
 
     /// Writes `dir/gp.json` atomically (temporary sibling, then rename); an existing `dir` is
-    /// replaced only with `force`.
-    pub fn save(&self, dir: &Path, force: bool) -> crate::Result<()> {
+    /// replaced only when `overwrite` allows it.
+    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
         let text = serde_json::to_string(self).expect("a GP serialises");
-        crate::error::write_dir_atomic(dir, force, &[(GP_FILE.into(), text.into_bytes())])
+        crate::io::write_dir_atomic(dir, overwrite, &[(GP_FILE.into(), text.into_bytes())])
     }
 
     /// Reads `dir/gp.json`, refusing files that are not a consistent GP.
@@ -262,7 +223,7 @@ impl GaussianProcess {
 
     /// Posterior mean and epistemic variance of target `t` at standardised input `q`, in
     /// standardised units.
-    fn posterior(&self, t: usize, q: &[f64], kstar: &mut Vec<f64>) -> (f64, f64) {
+    fn target_posterior(&self, t: usize, q: &[f64], kstar: &mut Vec<f64>) -> (f64, f64) {
         let g = &self.targets[t];
         let n = self.x.len();
         kstar.clear();
@@ -278,6 +239,32 @@ impl GaussianProcess {
     }
 }
 
+impl GaussianProcess {
+    /// Standardised inputs of mixtures `[n][domains]` under a shared `context`.
+    fn queries(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+    ) -> Result<Vec<Vec<f64>>, PredictorError> {
+        let expected = self.schema.mixture_columns.len() + self.schema.context.len();
+        mixtures
+            .iter()
+            .map(|w| {
+                if w.len() + context.len() != expected {
+                    return Err(PredictorError::InputMismatch {
+                        expected,
+                        found: w.len() + context.len(),
+                    });
+                }
+                let mut raw = Vec::with_capacity(expected);
+                self.transform.extend(w, &mut raw);
+                raw.extend_from_slice(context);
+                Ok(self.input_norm.apply(&raw))
+            })
+            .collect()
+    }
+}
+
 impl Surrogate for GaussianProcess {
     fn schema(&self) -> &Schema {
         &self.schema
@@ -288,55 +275,137 @@ impl Surrogate for GaussianProcess {
     fn noise_var(&self) -> &[f64] {
         &self.noise
     }
-    fn members(&self) -> usize {
-        2
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            members: None,
+            joint: true,
+            differentiable: false,
+        }
     }
-    fn member_predictions(
+    fn posterior(
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Vec<f64>, PredictorError> {
+    ) -> Result<Posterior, PredictorError> {
+        let queries = self.queries(mixtures, context)?;
         let (n, t) = (mixtures.len(), self.targets.len());
-        let mut out = vec![0.0; 2 * n * t];
+        let (mut mean, mut variance) = (vec![0.0; n * t], vec![0.0; n * t]);
         let mut kstar = Vec::with_capacity(self.x.len());
-        for (i, w) in mixtures.iter().enumerate() {
-            let expected = self.schema.mixture_columns.len() + self.schema.context.len();
-            if w.len() + context.len() != expected {
-                return Err(PredictorError::InputMismatch {
-                    expected,
-                    found: w.len() + context.len(),
-                });
-            }
-            let mut raw = Vec::new();
-            self.transform.extend(w, &mut raw);
-            raw.extend_from_slice(context);
-            let q = self.input_norm.apply(&raw);
+        for (i, q) in queries.iter().enumerate() {
             for j in 0..t {
-                let (m, v) = self.posterior(j, &q, &mut kstar);
-                let (mu, sd) = (self.target_norm.mean[j], self.target_norm.std[j]);
-                out[i * t + j] = (m - v.sqrt()) * sd + mu;
-                out[(n + i) * t + j] = (m + v.sqrt()) * sd + mu;
+                let (m, v) = self.target_posterior(j, q, &mut kstar);
+                let sd = self.target_norm.std[j];
+                mean[i * t + j] = m * sd + self.target_norm.mean[j];
+                variance[i * t + j] = v * sd * sd;
             }
         }
-        Ok(out)
+        Ok(Posterior {
+            rows: n,
+            targets: t,
+            mean,
+            variance,
+            members: None,
+        })
+    }
+    /// `k(Q, Q) - Vᵀ V` with `V = L⁻¹ k(X, Q)`, per target: O(N² n + N n²).
+    fn covariance(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+    ) -> Result<Option<Vec<Vec<f64>>>, PredictorError> {
+        let queries = self.queries(mixtures, context)?;
+        let (n, big_n) = (queries.len(), self.x.len());
+        let mut out = Vec::with_capacity(self.targets.len());
+        for (j, g) in self.targets.iter().enumerate() {
+            let v: Vec<Vec<f64>> = queries
+                .iter()
+                .map(|q| {
+                    let mut k: Vec<f64> = self
+                        .x
+                        .iter()
+                        .map(|xi| g.signal_var * matern52(distance(xi, q), g.lengthscale))
+                        .collect();
+                    forward(&g.chol, big_n, &mut k);
+                    k
+                })
+                .collect();
+            let sd2 = self.target_norm.std[j].powi(2);
+            let mut cov = vec![0.0; n * n];
+            for a in 0..n {
+                for b in a..n {
+                    let prior =
+                        g.signal_var * matern52(distance(&queries[a], &queries[b]), g.lengthscale);
+                    let explained: f64 = v[a].iter().zip(&v[b]).map(|(x, y)| x * y).sum();
+                    let c = (prior - explained) * sd2;
+                    cov[a * n + b] = c;
+                    cov[b * n + a] = c;
+                }
+            }
+            out.push(cov);
+        }
+        Ok(Some(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runs::{Direction, TargetSpec};
+    use crate::space::Space;
+
+    /// A GP on a smooth function of two-domain mixtures.
+    fn fitted() -> GaussianProcess {
+        let names = ["a".to_owned(), "b".to_owned()];
+        let mixtures: Vec<Vec<f64>> = (0..12)
+            .map(|i| {
+                let a = f64::from(i) / 11.0;
+                vec![a, 1.0 - a]
+            })
+            .collect();
+        let runs = Runs {
+            schema: Schema {
+                space: Space::from_names("s", &names).unwrap(),
+                mixture_columns: names.to_vec(),
+                context: Vec::new(),
+                targets: vec![TargetSpec {
+                    name: "y".into(),
+                    column: None,
+                    mean_of: Vec::new(),
+                    direction: Direction::Lower,
+                }],
+            },
+            keys: (0..12).map(|i| i.to_string()).collect(),
+            outcomes: mixtures.iter().map(|w| vec![(3.0 * w[0]).sin()]).collect(),
+            context: vec![Vec::new(); 12],
+            mixtures,
+        };
+        GaussianProcess::fit(&runs, InputTransform::Identity).unwrap()
+    }
 
     #[test]
-    fn cholesky_solves() {
-        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
-        let mut l = a;
-        assert!(cholesky(&mut l, 3));
-        let mut b = [1.0, 2.0, 3.0];
-        forward(&l, 3, &mut b);
-        backward(&l, 3, &mut b);
+    fn covariance_diagonal_is_the_posterior_variance_and_it_is_symmetric() {
+        let gp = fitted();
+        let q = vec![vec![0.05, 0.95], vec![0.5, 0.5], vec![0.52, 0.48]];
+        let post = gp.posterior(&q, &[]).unwrap();
+        let cov = gp
+            .covariance(&q, &[])
+            .unwrap()
+            .expect("a GP has a joint posterior");
         for i in 0..3 {
-            let r: f64 = (0..3).map(|j| a[i * 3 + j] * b[j]).sum();
-            assert!((r - [1.0, 2.0, 3.0][i]).abs() < 1e-12);
+            let v = post.moments(i, 0).1;
+            assert!(
+                (cov[0][i * 3 + i] - v).abs() <= 1e-9 * (1.0 + v),
+                "{} vs {v}",
+                cov[0][i * 3 + i]
+            );
+            for j in 0..3 {
+                assert_eq!(cov[0][i * 3 + j], cov[0][j * 3 + i]);
+            }
         }
+        // Nearby candidates are strongly correlated, distant ones much less.
+        let corr = |i: usize, j: usize| cov[0][i * 3 + j] / (cov[0][i * 4] * cov[0][j * 4]).sqrt();
+        assert!(corr(1, 2) > 0.9, "near: {}", corr(1, 2));
+        assert!(corr(0, 1) < corr(1, 2));
+        assert!(gp.capabilities().members.is_none() && gp.capabilities().joint);
     }
 }

@@ -11,6 +11,7 @@ mod fused;
 pub mod gp;
 pub mod metrics;
 mod model;
+mod surrogate;
 mod train;
 
 pub use config::{Activation, EnsembleConfig, InputTransform};
@@ -18,12 +19,12 @@ pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
 pub use gp::GaussianProcess;
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
+pub use surrogate::{Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind};
 pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
 
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::runs::Schema;
@@ -60,12 +61,6 @@ pub enum PredictorError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
-    },
-    /// The output directory exists already.
-    #[error("{path} exists already (pass --force to replace it)")]
-    OutputExists {
-        /// The directory.
-        path: PathBuf,
     },
     /// No GP hyperparameters on the grid gave a positive-definite kernel matrix.
     #[error(
@@ -384,70 +379,4 @@ pub(crate) fn combine(
         p.total_std.push(total);
     }
     p
-}
-
-/// Which surrogate model to train.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum SurrogateKind {
-    /// Deep ensemble of MLPs (burn).
-    #[default]
-    Ensemble,
-    /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
-    Gp,
-}
-
-/// A fitted model of mixture -> outcomes that acquisition functions can read: the deep
-/// ensemble ([`Predictor`]) or the Gaussian process ([`GaussianProcess`]).
-pub trait Surrogate {
-    /// Columns, space and targets.
-    fn schema(&self) -> &Schema;
-    /// Mean and std of the training targets, `[targets]` each.
-    fn target_norm(&self) -> &Normalizer;
-    /// Observation noise variance per target, target units², `[targets]`.
-    fn noise_var(&self) -> &[f64];
-    /// Number of members M in [`Surrogate::member_predictions`].
-    fn members(&self) -> usize;
-    /// Member means `[M, n, targets]` flat, in target units, for mixtures `[n][domains]` at a
-    /// shared context `[context]`: their mean and population std are the predictive mean and
-    /// epistemic std.
-    fn member_predictions(
-        &self,
-        mixtures: &[Vec<f64>],
-        context: &[f64],
-    ) -> Result<Vec<f64>, PredictorError>;
-}
-
-impl<B: Backend> Surrogate for Predictor<B> {
-    fn schema(&self) -> &Schema {
-        &self.meta.schema
-    }
-    fn target_norm(&self) -> &Normalizer {
-        &self.meta.target_norm
-    }
-    fn noise_var(&self) -> &[f64] {
-        &self.meta.noise_var
-    }
-    fn members(&self) -> usize {
-        self.model.members()
-    }
-    fn member_predictions(
-        &self,
-        mixtures: &[Vec<f64>],
-        context: &[f64],
-    ) -> Result<Vec<f64>, PredictorError> {
-        let meta = &self.meta;
-        // Built in parallel blocks: serial, this was a fifth of a simulated row on two threads.
-        let blocks: Vec<Vec<f32>> = mixtures
-            .par_chunks(1024)
-            .map(|block| {
-                let mut f = Vec::with_capacity(block.len() * meta.inputs());
-                for w in block {
-                    meta.push_features(w, context, &mut f)?;
-                }
-                Ok(f)
-            })
-            .collect::<Result<_, PredictorError>>()?;
-        Ok(self.member_means(&blocks.concat()))
-    }
 }

@@ -9,7 +9,7 @@ fn normal_quantile(p: f64) -> f64 {
     let (mut lo, mut hi) = (-10.0, 10.0);
     for _ in 0..80 {
         let mid = 0.5 * (lo + hi);
-        if crate::acquisition::normal_cdf(mid) < p {
+        if crate::math::normal_cdf(mid) < p {
             lo = mid;
         } else {
             hi = mid;
@@ -51,7 +51,7 @@ pub fn pca_2d(points: &[Vec<f64>]) -> (Vec<(f64, f64)>, f64) {
             }
         }
     }
-    let (values, vectors) = crate::search::cmaes::symmetric_eigen(&cov, d);
+    let (values, vectors) = crate::math::linalg::symmetric_eigen(&cov, d);
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
     let total: f64 = values.iter().map(|v| v.max(0.0)).sum();

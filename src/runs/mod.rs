@@ -17,7 +17,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::space::{Space, simplex_sum_error};
+use crate::math::simplex::simplex_sum_error;
+use crate::space::Space;
 use table::Table;
 
 /// Why logged runs were refused.
@@ -40,6 +41,12 @@ pub enum RunsError {
         line: u64,
         /// The parser's message.
         message: String,
+    },
+    /// Runs added to others have different columns, context or targets.
+    #[error("runs with different columns cannot be combined: {what} differ")]
+    SchemaMismatch {
+        /// Which part of the schema differs.
+        what: &'static str,
     },
     /// The file has a header but no rows.
     #[error("{path}: no rows")]
@@ -183,7 +190,38 @@ impl Schema {
     }
 }
 
+/// Which columns of a fixed schema [`Runs::load_with_schema`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaCheck {
+    /// Mixtures, context and every target (runs to evaluate on or to learn from).
+    WithTargets,
+    /// Mixtures and context only (candidates to score).
+    MixturesOnly,
+}
+
 impl Runs {
+    /// Appends `other`'s runs; their schema must be the same as these runs'.
+    pub fn extend(&mut self, other: &Runs) -> Result<()> {
+        let (a, b) = (&self.schema, &other.schema);
+        let what = if a.mixture_columns != b.mixture_columns {
+            Some("mixture columns")
+        } else if a.context != b.context {
+            Some("context columns")
+        } else if a.target_names() != b.target_names() {
+            Some("targets")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(RunsError::SchemaMismatch { what }.into());
+        }
+        self.keys.extend(other.keys.iter().cloned());
+        self.mixtures.extend(other.mixtures.iter().cloned());
+        self.context.extend(other.context.iter().cloned());
+        self.outcomes.extend(other.outcomes.iter().cloned());
+        Ok(())
+    }
+
     /// Reads the runs a spec describes, resolving the schema from the spec.
     pub fn load(spec: &DataSpec) -> Result<Self> {
         let mixtures = Table::read(&spec.mixtures)?;
@@ -219,13 +257,13 @@ impl Runs {
         Self::assemble(spec, schema, mixtures, outcomes)
     }
 
-    /// Reads runs with a fixed schema (a checkpoint's). With `with_targets == false` only the
-    /// mixtures and context are read (candidates to score).
-    pub fn load_with_schema(spec: &DataSpec, schema: &Schema, with_targets: bool) -> Result<Self> {
+    /// Reads runs with a fixed schema (a checkpoint's); `part` says whether the targets are
+    /// read too or only the mixtures and context (candidates to score).
+    pub fn load_with_schema(spec: &DataSpec, schema: &Schema, part: SchemaCheck) -> Result<Self> {
         let mixtures = Table::read(&spec.mixtures)?;
         let outcomes = spec.outcomes.as_deref().map(Table::read).transpose()?;
         let mut schema = schema.clone();
-        if !with_targets {
+        if part == SchemaCheck::MixturesOnly {
             schema.targets.clear();
         }
         Self::assemble(spec, schema, mixtures, outcomes)

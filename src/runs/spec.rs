@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, io};
+use crate::error::Result;
 use crate::runs::RunsError;
 use crate::space::Space;
 
 /// Whether lower or higher values of a target are better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Losses, bits-per-byte, perplexity.
@@ -84,10 +85,9 @@ fn default_tolerance() -> f64 {
 impl DataSpec {
     /// Reads a spec and resolves its relative paths against the spec's directory.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let mut spec: DataSpec = toml::from_str(&text).map_err(|e| RunsError::Spec {
+        let mut spec: DataSpec = crate::io::read_toml(path, |message| RunsError::Spec {
             path: path.into(),
-            message: e.to_string(),
+            message,
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         let resolve = |p: &mut PathBuf| {

@@ -1,7 +1,7 @@
 //! Choosing q proposals from a scored pool.
 
 use super::{Candidate, SearchError};
-use crate::space::constraints::tv_distance;
+use crate::math::simplex::tv_distance;
 
 /// Picks `q` candidates greedily by value, skipping any within `min_distance` (total
 /// variation) of one already picked or of a mixture in `avoid` (runs already made), so a

@@ -3,7 +3,7 @@
 //! One small trait, [`Searcher`], and a driver, [`search_chain`]: searchers run in order, each
 //! starting from the best candidates found so far (sample wide, then refine). Every searcher
 //! returns feasible candidates only. [`select_batch`] then picks q proposals that are not
-//! near-duplicates.
+//! near-duplicates. [`crate::proposer::Proposer`] drives both.
 //!
 //! | searcher | what it does | file |
 //! |---|---|---|
@@ -24,12 +24,10 @@ pub use gradient::GradientAscent;
 pub use pool::Pool;
 pub use random::{RandomSearch, TopK, sample_chunk};
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::acquisition::{Acquisition, Scorer};
+use crate::math::simplex::tv_distance;
 use crate::space::Constraints;
-use crate::space::constraints::tv_distance;
 
 /// Why a search could not deliver.
 #[derive(Debug, thiserror::Error)]
@@ -125,46 +123,6 @@ pub fn search_chain(
         pool = merge(pool, found, keep);
     }
     Ok(pool)
-}
-
-/// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
-/// `min_distance` apart (total variation) and from every mixture in `avoid`; an acquisition
-/// that redraws (Thompson) rescoring the pool before each pick. `seed` fixes every random
-/// choice.
-#[allow(clippy::too_many_arguments)]
-pub fn propose(
-    searchers: &mut [Box<dyn Searcher + '_>],
-    scorer: &Scorer<'_>,
-    acquisition: &mut dyn Acquisition,
-    constraints: &Constraints,
-    q: usize,
-    min_distance: f64,
-    avoid: &[Vec<f64>],
-    keep: usize,
-    seed: u64,
-    observer: &mut dyn SearchObserver,
-) -> crate::Result<Vec<Candidate>> {
-    let pool = {
-        let acq = &*acquisition;
-        let mut evaluate =
-            |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> { Ok(acq.score(&scorer.scores(ws)?)) };
-        let mut problem = Problem {
-            constraints,
-            evaluate: &mut evaluate,
-            rng: StdRng::seed_from_u64(seed),
-            observer,
-        };
-        search_chain(searchers, &mut problem, keep)?
-    };
-    let mut rng = StdRng::seed_from_u64(derive_seed(seed, 1));
-    let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
-    select_batch(&pool, q, min_distance, avoid, |_| {
-        if acquisition.redraw(&mut rng) {
-            Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
-        } else {
-            Ok(None)
-        }
-    })
 }
 
 /// The best `keep` of `a` and `b`, dropping exact duplicates (distance below 1e-9).

@@ -174,7 +174,7 @@ pub fn simulate(
                 epistemic_std: s.std[i],
                 acquisition: acq[i],
                 secondary: second.as_ref().map(|b| b[i]),
-                targets: (0..s.targets).map(|t| s.target_moments(i, t).0).collect(),
+                targets: (0..s.targets()).map(|t| s.target_moments(i, t).0).collect(),
             })
             .collect())
     };

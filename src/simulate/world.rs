@@ -36,7 +36,6 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use crate::error::io;
 use crate::space::Space;
 
 /// Why a world could not be built or run.
@@ -159,10 +158,9 @@ pub struct World {
 impl World {
     /// Reads a world file and its space.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let config: WorldConfig = toml::from_str(&text).map_err(|e| WorldError::Parse {
+        let config: WorldConfig = crate::io::read_toml(path, |message| WorldError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message,
         })?;
         let space_path = path.parent().unwrap_or(Path::new(".")).join(&config.space);
         let space = Space::from_file(&space_path)?;

@@ -1,13 +1,11 @@
 //! The mixture space: the ordered domains a mixture weights, their attributes (axes such as
-//! concept, task, quality or source), bounds and token availability; simplex maths.
-
-mod simplex;
+//! concept, task, quality or source), bounds and token availability; constraints and samplers.
+//! The simplex maths they use lives in [`crate::math::simplex`].
 
 pub mod constraints;
 pub mod sampler;
 
 pub use constraints::{ConstraintError, ConstraintSpec, Constraints};
-pub use simplex::{project_to_simplex, round_mixture, sample_dirichlet, simplex_sum_error};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -4,8 +4,10 @@
 
 use rand::Rng;
 
-use crate::space::constraints::{Constraints, tv_distance};
-use crate::space::{Space, sample_dirichlet};
+use crate::math::simplex::sample_dirichlet;
+use crate::math::simplex::tv_distance;
+use crate::space::Space;
+use crate::space::constraints::Constraints;
 
 /// Draws `Dirichlet(kappa * D * c)` around a centre `c` chosen uniformly from `centers`, with the
 /// per-domain strength `kappa` log-uniform in `strength` (small kappa: sparse mixtures, large:
@@ -54,7 +56,8 @@ impl DirichletSampler {
 }
 
 /// The prior a design starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Prior {
     /// Proportional to each domain's available tokens (falls back to uniform when a domain
     /// has no token count).

@@ -71,6 +71,76 @@ pub fn sample_dirichlet<R: Rng + ?Sized>(alpha: &[f64], rng: &mut R) -> Vec<f64>
     w
 }
 
+/// Euclidean projection of `v` onto `{w : sum w = 1, lo <= w <= hi}` (non-empty: `sum lo <= 1
+/// <= sum hi`): `w_i = clamp(v_i - t, lo_i, hi_i)` with the shift `t` found by bisection.
+pub fn project_box_simplex(v: &[f64], lo: &[f64], hi: &[f64]) -> Vec<f64> {
+    let at = |t: f64| -> f64 {
+        v.iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(&x, (&l, &h))| (x - t).clamp(l, h))
+            .sum()
+    };
+    let (min_v, max_v) = v
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    // At t_lo every coordinate sits at its upper bound (sum >= 1), at t_hi at its lower.
+    let (mut t_lo, mut t_hi) = (min_v - 1.0 - 1.0, max_v + 1.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (t_lo + t_hi);
+        if at(mid) > 1.0 {
+            t_lo = mid;
+        } else {
+            t_hi = mid;
+        }
+    }
+    let t = 0.5 * (t_lo + t_hi);
+    let mut w: Vec<f64> = v
+        .iter()
+        .zip(lo.iter().zip(hi))
+        .map(|(&x, (&l, &h))| (x - t).clamp(l, h))
+        .collect();
+    // Spread the bisection's last rounding error over the coordinates not at a bound.
+    let error = 1.0 - w.iter().sum::<f64>();
+    let free: Vec<usize> = (0..w.len())
+        .filter(|&i| w[i] > lo[i] && w[i] < hi[i])
+        .collect();
+    if !free.is_empty() {
+        free.iter()
+            .for_each(|&i| w[i] = (w[i] + error / free.len() as f64).clamp(lo[i], hi[i]));
+    }
+    w
+}
+
+/// Total-variation distance `0.5 * sum |a - b|`, in [0, 1] for two mixtures.
+pub fn tv_distance(a: &[f64], b: &[f64]) -> f64 {
+    0.5 * a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>()
+}
+
+/// Total-variation distance from `w` to the nearest of `anchors` (infinite when empty).
+pub fn nearest_distance(w: &[f64], anchors: &[Vec<f64>]) -> f64 {
+    anchors
+        .iter()
+        .map(|a| tv_distance(w, a))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// `KL(w || prior)` in nats; infinite where `w_i > 0 = prior_i`.
+pub fn kl_divergence(w: &[f64], prior: &[f64]) -> f64 {
+    w.iter()
+        .zip(prior)
+        .filter(|(x, _)| **x > 0.0)
+        .map(|(&x, &p)| {
+            if p > 0.0 {
+                x * (x / p).ln()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,152 @@
+//! A proposed batch as files: `proposals.csv` and `proposals.json` (per target mean and
+//! epistemic std, acquisition, objective, nearest logged run and its distance, share per axis
+//! value, weights) and one recipe per proposal, `recipes/proposal-NN.{json,yaml}`.
+
+use serde_json::{Map, Value, json};
+
+use super::{Recipe, TargetPrediction};
+use crate::proposer::Batch;
+use crate::runs::Schema;
+
+/// The name of the proposal ranked `rank` (0-based): `proposal-01`, ...
+pub fn proposal_name(rank: usize) -> String {
+    format!("proposal-{:02}", rank + 1)
+}
+
+/// Labels of the batch's proposals and of the runs they were compared with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    /// Keys of the runs told to the proposer, `[runs]` (for the nearest run).
+    pub runs: &'a [String],
+    /// Keys of the pool's rows, `[pool]`, in pool mode.
+    pub pool: &'a [String],
+}
+
+/// The files of `batch` over `schema`'s space and targets: (relative path, contents).
+pub fn proposal_files(batch: &Batch, schema: &Schema, keys: Keys<'_>) -> Vec<(String, Vec<u8>)> {
+    let space = &schema.space;
+    let targets = schema.target_names();
+    let axes = space.axes();
+    let mut header: Vec<String> = [
+        "rank",
+        "name",
+        "pool_key",
+        "acquisition",
+        "objective",
+        "objective_epistemic_std",
+        "nearest_run",
+        "nearest_run_distance",
+    ]
+    .map(String::from)
+    .to_vec();
+    for t in &targets {
+        header.push(format!("{t}_mean"));
+        header.push(format!("{t}_epistemic_std"));
+    }
+    for axis in &axes {
+        for v in space.axis_values(axis) {
+            header.push(format!("share:{axis}={v}"));
+        }
+    }
+    header.extend(space.names());
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut rows = vec![header];
+    let mut rows_json = Vec::new();
+    let mut files = Vec::new();
+    for (rank, p) in batch.proposals.iter().enumerate() {
+        let name = proposal_name(rank);
+        let w = &p.weights;
+        let pool_key = p.pool_row.and_then(|r| keys.pool.get(r).cloned());
+        let nearest = p.nearest.map(|(k, d)| {
+            (
+                keys.runs.get(k).cloned().unwrap_or_else(|| k.to_string()),
+                d,
+            )
+        });
+        let mut row = vec![
+            (rank + 1).to_string(),
+            name.clone(),
+            pool_key.clone().unwrap_or_default(),
+            p.acquisition.to_string(),
+            p.objective.to_string(),
+            p.objective_std.to_string(),
+            nearest.as_ref().map_or(String::new(), |n| n.0.clone()),
+            nearest.as_ref().map_or(String::new(), |n| n.1.to_string()),
+        ];
+        let mut target_json = Map::new();
+        let mut recipe = Recipe::new(&name, space, w);
+        for (t, &(mean, sd)) in targets.iter().zip(&p.targets) {
+            row.push(mean.to_string());
+            row.push(sd.to_string());
+            target_json.insert(t.clone(), json!({"mean": mean, "epistemic_std": sd}));
+            let prediction = TargetPrediction {
+                mean,
+                epistemic_std: sd,
+            };
+            recipe.predicted.insert(t.clone(), prediction);
+        }
+        let mut shares_json = Map::new();
+        for axis in &axes {
+            let shares = space.axis_shares(axis, w);
+            row.extend(shares.iter().map(|(_, s)| s.to_string()));
+            let shares = shares.into_iter().map(|(v, s)| (v, json!(s))).collect();
+            shares_json.insert(axis.clone(), Value::Object(shares));
+        }
+        row.extend(w.iter().map(|x| x.to_string()));
+        rows.push(row);
+        let weights: Map<_, _> = space
+            .names()
+            .into_iter()
+            .zip(w)
+            .map(|(d, x)| (d, json!(x)))
+            .collect();
+        rows_json.push(json!({
+            "rank": rank + 1,
+            "name": name,
+            "pool_key": pool_key,
+            "acquisition": p.acquisition,
+            "objective": p.objective,
+            "objective_epistemic_std": p.objective_std,
+            "nearest_run": nearest.as_ref().map(|n| &n.0),
+            "nearest_run_distance": nearest.as_ref().map(|n| n.1),
+            "targets": target_json,
+            "shares": shares_json,
+            "weights": weights,
+        }));
+        files.push((
+            format!("recipes/{name}.json"),
+            recipe.to_json().into_bytes(),
+        ));
+        files.push((
+            format!("recipes/{name}.yaml"),
+            recipe.to_yaml().into_bytes(),
+        ));
+    }
+    for row in rows {
+        csv.write_record(&row)
+            .expect("writing CSV to memory cannot fail");
+    }
+    let doc = json!({
+        "space": space.name,
+        "acquisition": batch.acquisition,
+        "objective": batch.objective,
+        "proposals": rows_json,
+    });
+    let json = serde_json::to_string_pretty(&doc).expect("the document is plain data") + "\n";
+    files.push(("proposals.json".into(), json.into_bytes()));
+    let csv = csv.into_inner().expect("an in-memory CSV writer flushes");
+    files.push(("proposals.csv".into(), csv));
+    files
+}
+
+/// The top `n` domains of `w` by weight, `name 0.123, ...`, for summaries.
+pub fn top_domains(names: &[String], w: &[f64], n: usize) -> String {
+    let mut order: Vec<usize> = (0..w.len()).collect();
+    order.sort_by(|&a, &b| w[b].total_cmp(&w[a]));
+    order
+        .iter()
+        .take(n)
+        .map(|&i| format!("{} {:.3}", names[i], w[i]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,127 @@
+//! Dense linear algebra on small row-major `f64` matrices: Cholesky factorisation with
+//! triangular solves (the GP) and the symmetric eigen-decomposition (CMA-ES, report analysis).
+//! Sizes here are at most a few thousand, so plain loops are enough and keep the crate free of
+//! a BLAS dependency.
+
+/// In-place lower Cholesky factor of the SPD matrix `a` (`n x n`); false if not positive.
+pub fn cholesky(a: &mut [f64], n: usize) -> bool {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+        for k in j + 1..n {
+            a[j * n + k] = 0.0;
+        }
+    }
+    true
+}
+
+/// Solves `L z = b` in place (`L` lower, row-major).
+pub fn forward(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let s: f64 = (0..i).map(|k| l[i * n + k] * b[k]).sum();
+        b[i] = (b[i] - s) / l[i * n + i];
+    }
+}
+
+/// Solves `Lᵀ z = b` in place.
+pub fn backward(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|k| l[k * n + i] * b[k]).sum();
+        b[i] = (b[i] - s) / l[i * n + i];
+    }
+}
+
+/// Eigen-decomposition of a symmetric `n x n` matrix (row-major) by cyclic Jacobi rotations:
+/// eigenvalues `[n]` and eigenvectors as the columns of an `n x n` matrix.
+pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; n * n];
+    (0..n).for_each(|i| v[i * n + i] = 1.0);
+    for _ in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
+            .sum();
+        let scale: f64 = (0..n).map(|i| a[i * n + i] * a[i * n + i]).sum();
+        if off <= 1e-24 * scale.max(1e-300) {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let mut l = a;
+        assert!(cholesky(&mut l, 3));
+        let mut b = [1.0, 2.0, 3.0];
+        forward(&l, 3, &mut b);
+        backward(&l, 3, &mut b);
+        for i in 0..3 {
+            let r: f64 = (0..3).map(|j| a[i * 3 + j] * b[j]).sum();
+            assert!((r - [1.0, 2.0, 3.0][i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn jacobi_reconstructs_the_matrix() {
+        let n = 4;
+        let a = [
+            4.0, 1.0, 0.5, 0.0, 1.0, 3.0, 0.2, 0.1, 0.5, 0.2, 2.0, 0.3, 0.0, 0.1, 0.3, 1.0,
+        ];
+        let (l, v) = symmetric_eigen(&a, n);
+        for i in 0..n {
+            for j in 0..n {
+                let r: f64 = (0..n).map(|k| v[i * n + k] * l[k] * v[j * n + k]).sum();
+                assert!((r - a[i * n + j]).abs() < 1e-10);
+            }
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! The library's proposing entry point: a [`Proposer`] with ask/tell.
+//!
+//! Built once from the feasible set, an objective, how the surrogate is obtained and the
+//! search parameters ([`ProposerConfig`], validated when the proposer is built: an acquisition
+//! that reads what the surrogate does not give is refused here, not deep in a run). Then:
+//!
+//! - [`Proposer::tell`] adds measured runs; a proposer that fits its own surrogate refits it
+//!   on every run told so far before the next ask;
+//! - [`Proposer::ask`] returns the next `q` mixtures, with predictions and diagnostics.
+//!
+//! The pipeline behind `ask` is the one `propose`, every campaign round and the strategy
+//! bench share: surrogate -> [`Scorer`] -> acquisition (incumbent and GP-UCB's t from the
+//! runs told) -> chained searchers -> a batch at least `min_distance` apart from each other
+//! and from every run told. The seed of a round is derived from the configured seed and the
+//! number of runs told, so a resumed process proposes exactly what an uninterrupted one would.
+//!
+//! ```
+//! use burn::backend::{Autodiff, Flex};
+//! use mixatlas::predictor::EnsembleConfig;
+//! use mixatlas::proposer::{Proposer, ProposerConfig, SurrogateSpec};
+//! use mixatlas::runs::{DataSpec, Runs};
+//! use mixatlas::space::{ConstraintSpec, Constraints};
+//!
+//! let runs = Runs::load(&DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?)?;
+//! let constraints = Constraints::new(&runs.schema.space, &ConstraintSpec::default(), &[])?;
+//! // A small, quick configuration for the example.
+//! let training = EnsembleConfig { members: 2, max_epochs: 5, ..EnsembleConfig::default() };
+//! let config = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..ProposerConfig::default() };
+//! let mut proposer = Proposer::<Autodiff<Flex>>::new(
+//!     constraints,
+//!     SurrogateSpec::Ensemble(training),
+//!     config,
+//!     Default::default(),
+//! )?;
+//! proposer.tell(&runs)?;
+//! let batch = proposer.ask(4)?;
+//! assert_eq!(batch.proposals.len(), 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::acquisition::{
+    self, Acquisition, AcquisitionContext, AcquisitionKind, AcquisitionSpec, Scorer,
+};
+use crate::math::simplex::tv_distance;
+use crate::objective::{Objective, ObjectiveSpec};
+use crate::predictor::{
+    EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
+};
+use crate::runs::Runs;
+use crate::search::{
+    CmaEs, GradientAscent, Pool, RandomSearch, SearchObserver, Searcher, derive_seed, sample_chunk,
+    search_chain, select_batch,
+};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::{Constraints, Space};
+
+/// Reference mixtures the `ivr` criterion integrates over (besides the runs told).
+const REFERENCE_SAMPLES: usize = 512;
+/// Candidates the random searcher scores per call of the surrogate.
+const RANDOM_CHUNK: usize = 8192;
+/// Candidates kept between chained searchers, at least.
+const MIN_KEEP: usize = 1024;
+/// Candidates kept per proposal asked for, when more than [`MIN_KEEP`].
+const KEEP_PER_PROPOSAL: usize = 64;
+
+/// Why a proposer cannot be built or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposerError {
+    /// A parameter is out of range.
+    #[error("proposer parameter `{name}`: {problem}")]
+    BadParameter {
+        /// The parameter.
+        name: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The gradient searcher differentiates the ensemble.
+    #[error(
+        "the gradient searcher differentiates the deep ensemble; with a Gaussian process use \
+         the random and cmaes searchers"
+    )]
+    GradientNeedsEnsemble,
+    /// Nothing was told and no fitted surrogate was given.
+    #[error("no surrogate yet: tell the proposer some runs first, or give it a fitted model")]
+    NoSurrogate,
+}
+
+/// A searcher in the chain `ask` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SearcherKind {
+    /// Dirichlet sampling around the prior (or the trust region's anchors).
+    Random,
+    /// CMA-ES on softmax logits from the best so far.
+    Cmaes,
+    /// Projected gradient ascent through the ensemble from the best so far.
+    Gradient,
+}
+
+/// How the proposer gets its surrogate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SurrogateSpec {
+    /// Fit a deep ensemble with this configuration on every run told.
+    Ensemble(EnsembleConfig),
+    /// Fit a Gaussian process on every run told.
+    Gp,
+    /// Use the model given to [`Proposer::with_model`] as it is; runs told only set the
+    /// incumbent and the runs to keep away from.
+    Fixed,
+}
+
+impl SurrogateSpec {
+    /// The spec that fits a surrogate of `kind` (ensembles with `training`).
+    pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig) -> Self {
+        match kind {
+            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
+            SurrogateKind::Gp => SurrogateSpec::Gp,
+        }
+    }
+}
+
+/// What `ask` does, besides the surrogate. Defaults are `mixatlas propose`'s.
+#[derive(Debug, Clone)]
+pub struct ProposerConfig {
+    /// The acquisition function and its parameters.
+    pub acquisition: AcquisitionSpec,
+    /// The objective the acquisition maximises.
+    pub objective: ObjectiveSpec,
+    /// Searchers, chained in order (ignored in pool mode).
+    pub searchers: Vec<SearcherKind>,
+    /// Candidates the random searcher samples per ask.
+    pub samples: u64,
+    /// Evaluations CMA-ES may spend per ask.
+    pub cmaes_evaluations: usize,
+    /// Candidates kept between searchers; `None`: `max(64 q, 1024)`.
+    pub keep: Option<usize>,
+    /// Smallest total-variation distance between two proposals and from any run told.
+    pub min_distance: f64,
+    /// The prior the random searcher samples around (outside a trust region).
+    pub prior: Prior,
+    /// Pool mode: choose among these mixtures `[n][domains]` instead of searching.
+    pub pool: Option<Vec<Vec<f64>>>,
+    /// Context inputs shared by every proposal, `[context]` (e.g. stage and signals).
+    pub context: Vec<f64>,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Default for ProposerConfig {
+    fn default() -> Self {
+        ProposerConfig {
+            acquisition: AcquisitionSpec::default(),
+            objective: ObjectiveSpec::default(),
+            searchers: vec![
+                SearcherKind::Random,
+                SearcherKind::Cmaes,
+                SearcherKind::Gradient,
+            ],
+            samples: 100_000,
+            cmaes_evaluations: CmaEs::default().evaluations,
+            keep: None,
+            min_distance: 0.05,
+            prior: Prior::Tokens,
+            pool: None,
+            context: Vec::new(),
+            seed: 0,
+        }
+    }
+}
+
+impl ProposerConfig {
+    fn validate(&self, kind: Option<SurrogateKind>) -> crate::Result<()> {
+        let bad = |name, problem: &str| ProposerError::BadParameter {
+            name,
+            problem: problem.into(),
+        };
+        if !(self.min_distance.is_finite() && (0.0..=1.0).contains(&self.min_distance)) {
+            return Err(bad("min_distance", "a total-variation distance lies in [0, 1]").into());
+        }
+        if self.pool.is_none() && self.searchers.is_empty() {
+            return Err(bad("searchers", "name at least one searcher").into());
+        }
+        if self.pool.is_none()
+            && self.searchers.contains(&SearcherKind::Random)
+            && self.samples == 0
+        {
+            return Err(bad("samples", "the random searcher needs at least 1 sample").into());
+        }
+        if kind == Some(SurrogateKind::Gp) && self.pool.is_none() {
+            if self.searchers.contains(&SearcherKind::Gradient) {
+                return Err(ProposerError::GradientNeedsEnsemble.into());
+            }
+            if self.acquisition.kind.needs_members() {
+                return Err(acquisition::AcquisitionError::NeedsMembers {
+                    acquisition: self.acquisition.kind.name(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One proposed mixture with its predictions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// Weights `[domains]`, feasible.
+    pub weights: Vec<f64>,
+    /// Acquisition value when it was picked (higher is better).
+    pub acquisition: f64,
+    /// Posterior mean of the objective.
+    pub objective: f64,
+    /// Epistemic std of the objective.
+    pub objective_std: f64,
+    /// Per target: posterior mean and epistemic std, target units, `[targets]`.
+    pub targets: Vec<(f64, f64)>,
+    /// Row of the pool, in pool mode.
+    pub pool_row: Option<usize>,
+    /// Index (among the runs told) and total-variation distance of the nearest run told.
+    pub nearest: Option<(usize, f64)>,
+}
+
+/// What one `ask` returns.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The proposals, in the order they were picked.
+    pub proposals: Vec<Proposal>,
+    /// The acquisition function's name with its parameters, e.g. `ucb(beta=4)`.
+    pub acquisition: String,
+    /// The objective the acquisition maximised.
+    pub objective: Objective,
+    /// Best objective among the runs told, if any.
+    pub incumbent: Option<f64>,
+    /// Runs the surrogate was fitted on (or told, for a fixed model).
+    pub runs_told: usize,
+    /// Seed of this ask.
+    pub seed: u64,
+}
+
+/// Proposes the next mixtures with ask/tell; see the module docs.
+pub struct Proposer<B: AutodiffBackend> {
+    constraints: Constraints,
+    surrogate: SurrogateSpec,
+    config: ProposerConfig,
+    device: B::Device,
+    runs: Option<Runs>,
+    model: Option<Model<B::InnerBackend>>,
+    stale: bool,
+}
+
+impl<B: AutodiffBackend> Proposer<B> {
+    /// A proposer over `constraints` that obtains its surrogate as `surrogate` says (on
+    /// `device`); refuses invalid or incompatible parameters.
+    pub fn new(
+        constraints: Constraints,
+        surrogate: SurrogateSpec,
+        config: ProposerConfig,
+        device: B::Device,
+    ) -> crate::Result<Self> {
+        let kind = match &surrogate {
+            SurrogateSpec::Ensemble(training) => {
+                training.validate()?;
+                Some(SurrogateKind::Ensemble)
+            }
+            SurrogateSpec::Gp => Some(SurrogateKind::Gp),
+            SurrogateSpec::Fixed => None,
+        };
+        config.validate(kind)?;
+        Ok(Proposer {
+            constraints,
+            surrogate,
+            config,
+            device,
+            runs: None,
+            model: None,
+            stale: false,
+        })
+    }
+
+    /// A proposer that scores with the fitted `model` as it is (a checkpoint).
+    pub fn with_model(
+        constraints: Constraints,
+        model: Model<B::InnerBackend>,
+        config: ProposerConfig,
+        device: B::Device,
+    ) -> crate::Result<Self> {
+        config.validate(Some(model.kind()))?;
+        Ok(Proposer {
+            constraints,
+            surrogate: SurrogateSpec::Fixed,
+            config,
+            device,
+            runs: None,
+            model: Some(model),
+            stale: false,
+        })
+    }
+
+    /// Adds measured runs (their schema must match the runs told before).
+    pub fn tell(&mut self, runs: &Runs) -> crate::Result<()> {
+        match &mut self.runs {
+            None => self.runs = Some(runs.clone()),
+            Some(all) => all.extend(runs)?,
+        }
+        self.stale = self.surrogate != SurrogateSpec::Fixed;
+        Ok(())
+    }
+
+    /// Every run told so far.
+    pub fn runs(&self) -> Option<&Runs> {
+        self.runs.as_ref()
+    }
+
+    /// The current surrogate (after the last fit), if any.
+    pub fn model(&self) -> Option<&Model<B::InnerBackend>> {
+        self.model.as_ref()
+    }
+
+    /// The feasible set.
+    pub fn constraints(&self) -> &Constraints {
+        &self.constraints
+    }
+
+    /// Sets the context shared by the next proposals (e.g. the next stage's signals).
+    pub fn set_context(&mut self, context: Vec<f64>) {
+        self.config.context = context;
+    }
+
+    /// The seed of the next ask: the configured seed and the number of runs told.
+    fn round_seed(&self) -> u64 {
+        derive_seed(
+            self.config.seed,
+            self.runs.as_ref().map_or(0, |r| r.len()) as u64,
+        )
+    }
+
+    /// Fits the surrogate on every run told, when new runs arrived since the last fit.
+    pub fn fit(&mut self) -> crate::Result<()> {
+        if !self.stale && self.model.is_some() {
+            return Ok(());
+        }
+        let runs = self.runs.as_ref().ok_or(ProposerError::NoSurrogate)?;
+        let model = match &self.surrogate {
+            SurrogateSpec::Ensemble(training) => {
+                let p = fit::<B>(runs, training, self.round_seed(), &self.device, &mut ())?;
+                Model::Ensemble(Box::new(p))
+            }
+            SurrogateSpec::Gp => Model::Gp(Box::new(GaussianProcess::fit(
+                runs,
+                InputTransform::SqrtLinear,
+            )?)),
+            SurrogateSpec::Fixed => return Err(ProposerError::NoSurrogate.into()),
+        };
+        self.model = Some(model);
+        self.stale = false;
+        Ok(())
+    }
+
+    /// Proposes `q` mixtures (fitting the surrogate first if runs were told since).
+    pub fn ask(&mut self, q: usize) -> crate::Result<Batch> {
+        self.ask_with(q, &mut ())
+    }
+
+    /// [`Proposer::ask`], reporting search progress to `observer`.
+    pub fn ask_with(
+        &mut self,
+        q: usize,
+        observer: &mut dyn SearchObserver,
+    ) -> crate::Result<Batch> {
+        if q == 0 {
+            return Err(ProposerError::BadParameter {
+                name: "q",
+                problem: "ask for at least one proposal".into(),
+            }
+            .into());
+        }
+        self.fit()?;
+        if let Some(m) = self.model.as_mut() {
+            // Scores on the host through the fused path; a no-op off the CPU's flex backend
+            // only costs a copy of the weights.
+            m.fuse_for_cpu();
+        }
+        let model = self.model.as_ref().ok_or(ProposerError::NoSurrogate)?;
+        let surrogate = model.surrogate();
+        let objective = Objective::new(
+            &self.config.objective,
+            surrogate.schema(),
+            surrogate.target_norm(),
+        )?;
+        let scorer = Scorer {
+            surrogate,
+            objective: &objective,
+            context: self.config.context.clone(),
+        };
+        let seed = self.round_seed();
+        let told = self.runs.as_ref();
+        let mixtures = told.map_or(&[][..], |r| &r.mixtures[..]);
+        let sampler = search_sampler(
+            &self.constraints,
+            &surrogate.schema().space,
+            self.config.prior,
+        );
+        let (mut acq, ctx) = build_acquisition(
+            &scorer,
+            &self.config.acquisition,
+            told,
+            &sampler,
+            &self.constraints,
+            seed,
+        )?;
+        let keep = self
+            .config
+            .keep
+            .unwrap_or((KEEP_PER_PROPOSAL * q).max(MIN_KEEP));
+        let mut searchers = self.searchers(model, &objective, acq.as_ref(), sampler, keep)?;
+        let picked = choose(
+            &mut searchers,
+            &scorer,
+            acq.as_mut(),
+            &self.constraints,
+            Choice {
+                q,
+                min_distance: self.config.min_distance,
+                avoid: mixtures,
+                keep,
+                seed,
+            },
+            observer,
+        )?;
+        let weights: Vec<Vec<f64>> = picked.iter().map(|c| c.weights.clone()).collect();
+        let s = scorer.scores(&weights)?;
+        let proposals = picked
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Proposal {
+                nearest: (0..mixtures.len())
+                    .map(|k| (k, tv_distance(&mixtures[k], &c.weights)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1)),
+                acquisition: c.value,
+                objective: s.mean[i],
+                objective_std: s.std[i],
+                targets: (0..s.targets())
+                    .map(|t| {
+                        let (m, v) = s.target_moments(i, t);
+                        (m, v.sqrt())
+                    })
+                    .collect(),
+                pool_row: c.pool_row,
+                weights: c.weights,
+            })
+            .collect();
+        Ok(Batch {
+            proposals,
+            acquisition: acq.name(),
+            incumbent: ctx.incumbent,
+            runs_told: mixtures.len(),
+            objective,
+            seed,
+        })
+    }
+
+    fn searchers<'a>(
+        &self,
+        model: &'a Model<B::InnerBackend>,
+        objective: &Objective,
+        acq: &dyn Acquisition,
+        sampler: DirichletSampler,
+        keep: usize,
+    ) -> crate::Result<Vec<Box<dyn Searcher + 'a>>> {
+        if let Some(pool) = &self.config.pool {
+            return Ok(vec![Box::new(Pool {
+                mixtures: pool.clone(),
+                keep: usize::MAX,
+            })]);
+        }
+        let mut out: Vec<Box<dyn Searcher + 'a>> = Vec::new();
+        for kind in &self.config.searchers {
+            out.push(match kind {
+                SearcherKind::Random => Box::new(RandomSearch {
+                    sampler: sampler.clone(),
+                    samples: self.config.samples,
+                    chunk: RANDOM_CHUNK,
+                    keep,
+                }),
+                SearcherKind::Cmaes => Box::new(CmaEs {
+                    evaluations: self.config.cmaes_evaluations,
+                    ..CmaEs::default()
+                }),
+                SearcherKind::Gradient => match model {
+                    Model::Ensemble(p) => Box::new(GradientAscent::<B>::new(
+                        p,
+                        objective,
+                        acq,
+                        self.config.context.clone(),
+                    )?),
+                    Model::Gp(_) => return Err(ProposerError::GradientNeedsEnsemble.into()),
+                },
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Where random search draws: around the trust region's anchors when `constraints` have
+/// one, else around `prior` over `space`.
+pub fn search_sampler(constraints: &Constraints, space: &Space, prior: Prior) -> DirichletSampler {
+    match &constraints.trust_region {
+        Some((anchors, _)) => DirichletSampler {
+            centers: anchors.clone(),
+            strength: (1.0, 50.0),
+        },
+        None => DirichletSampler::around(prior_weights(space, prior)),
+    }
+}
+
+/// The acquisition `spec` over `scorer`'s surrogate, with its context: the incumbent and
+/// GP-UCB's t from the runs `told`, and for `ivr` a reference set of 512 feasible draws from
+/// `sampler` plus the mixtures told. Refuses a function the surrogate cannot serve.
+pub fn build_acquisition(
+    scorer: &Scorer<'_>,
+    spec: &AcquisitionSpec,
+    told: Option<&Runs>,
+    sampler: &DirichletSampler,
+    constraints: &Constraints,
+    seed: u64,
+) -> crate::Result<(Box<dyn Acquisition>, AcquisitionContext)> {
+    let reference = (spec.kind == AcquisitionKind::Ivr).then(|| {
+        let (mut r, _) = sample_chunk(sampler, constraints, REFERENCE_SAMPLES, seed ^ 0x5EED, 0);
+        if let Some(runs) = told {
+            r.extend(runs.mixtures.iter().cloned());
+        }
+        r
+    });
+    let outcomes = told.map_or(&[][..], |r| &r.outcomes[..]);
+    let ctx = scorer.acquisition_context(outcomes, reference.as_deref())?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let caps = scorer.surrogate.capabilities();
+    let acq = acquisition::build(spec, &ctx, &caps, &mut rng)?;
+    Ok((acq, ctx))
+}
+
+/// How a batch is chosen from the searched pool.
+struct Choice<'a> {
+    q: usize,
+    min_distance: f64,
+    avoid: &'a [Vec<f64>],
+    keep: usize,
+    seed: u64,
+}
+
+/// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
+/// `min_distance` apart and from every mixture in `avoid`; an acquisition that redraws
+/// (Thompson) rescoring the pool before each pick.
+fn choose(
+    searchers: &mut [Box<dyn Searcher + '_>],
+    scorer: &Scorer<'_>,
+    acquisition: &mut dyn Acquisition,
+    constraints: &Constraints,
+    choice: Choice<'_>,
+    observer: &mut dyn SearchObserver,
+) -> crate::Result<Vec<crate::search::Candidate>> {
+    let pool = {
+        let acq = &*acquisition;
+        let mut evaluate =
+            |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> { Ok(acq.score(&scorer.scores(ws)?)) };
+        let mut problem = crate::search::Problem {
+            constraints,
+            evaluate: &mut evaluate,
+            rng: StdRng::seed_from_u64(choice.seed),
+            observer,
+        };
+        search_chain(searchers, &mut problem, choice.keep)?
+    };
+    let mut rng = StdRng::seed_from_u64(derive_seed(choice.seed, 1));
+    let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
+    select_batch(&pool, choice.q, choice.min_distance, choice.avoid, |_| {
+        if acquisition.redraw(&mut rng) {
+            Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
+        } else {
+            Ok(None)
+        }
+    })
+}
