@@ -364,7 +364,10 @@ fn strategies_table_reduced() {
         if ["soup", "curriculum"].contains(&cells[0]) {
             assert_eq!(runs, 0, "{line}");
         } else {
-            assert_eq!(runs, 24, "every search strategy spends exactly its budget: {line}");
+            assert_eq!(
+                runs, 24,
+                "every search strategy spends exactly its budget: {line}"
+            );
             best_search = best_search.min(share);
         }
     }

@@ -264,16 +264,31 @@ fn heteroscedastic_members_split_the_variance() {
         );
         // Recomputed from the raw member outputs: aleatoric = mean member variance,
         // epistemic = population variance of the member means.
-        let features = p.meta.features(&runs.mixtures[i..=i], &runs.context[i..=i]).unwrap();
+        let features = p
+            .meta
+            .features(&runs.mixtures[i..=i], &runs.context[i..=i])
+            .unwrap();
         let (means, vars) = p.member_outputs(&features);
         let vars = vars.expect("heteroscedastic members predict a variance");
         let m = means.len() as f64;
         let mean = means.iter().map(|mm| mm[0][0]).sum::<f64>() / m;
-        let epi = means.iter().map(|mm| (mm[0][0] - mean).powi(2)).sum::<f64>() / m;
+        let epi = means
+            .iter()
+            .map(|mm| (mm[0][0] - mean).powi(2))
+            .sum::<f64>()
+            / m;
         let alea = vars.iter().map(|vv| vv[0][0]).sum::<f64>() / m;
         assert!((pred.mean[i][0] - mean).abs() < 1e-9);
-        assert!((e * e - epi).abs() < 1e-9 * (1.0 + epi), "{e} vs {}", epi.sqrt());
-        assert!((a * a - alea).abs() < 1e-9 * (1.0 + alea), "{a} vs {}", alea.sqrt());
+        assert!(
+            (e * e - epi).abs() < 1e-9 * (1.0 + epi),
+            "{e} vs {}",
+            epi.sqrt()
+        );
+        assert!(
+            (a * a - alea).abs() < 1e-9 * (1.0 + alea),
+            "{a} vs {}",
+            alea.sqrt()
+        );
         assert!(t > e && t > a, "noise and model uncertainty add up");
         assert!(e > 0.0, "independent members disagree somewhere");
     }

@@ -25,10 +25,12 @@
 //! [`Constraints::new`] validates it against a [`Space`] once; every bound remembers where it came
 //! from, so an infeasible combination is reported with the constraints that conflict.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
+mod spec;
+mod validate;
+
+pub use spec::{ConstraintSpec, GroupSpec, KlSpec, PriorSpec, TokenSpec, TrustRegionSpec};
 
 use crate::math::simplex::{kl_divergence, nearest_distance, project_box_simplex};
 use crate::space::Space;
@@ -128,97 +130,6 @@ pub enum ConstraintError {
     },
 }
 
-/// A group-sum constraint as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupSpec {
-    /// Axis (attribute) name; with `value`, selects the domains carrying that value.
-    pub axis: Option<String>,
-    /// Axis value, e.g. `ocr`.
-    pub value: Option<String>,
-    /// Or an explicit list of domain names.
-    #[serde(default)]
-    pub domains: Vec<String>,
-    /// Smallest total weight of the group.
-    pub min: Option<f64>,
-    /// Largest total weight of the group.
-    pub max: Option<f64>,
-}
-
-/// Token availability: for a run of `budget` tokens, no domain is repeated more than
-/// `max_epochs` times, i.e. `w_i * budget <= tokens_i * max_epochs`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenSpec {
-    /// Tokens the run will train on.
-    pub budget: f64,
-    /// Largest number of passes over any domain's unique tokens (Olmix uses 4).
-    pub max_epochs: f64,
-}
-
-/// A trust region: proposals stay within `max_distance` (total variation,
-/// `0.5 * sum |w - r|`, in [0, 1]) of some logged run `r`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustRegionSpec {
-    /// Largest total-variation distance to the nearest logged run.
-    pub max_distance: f64,
-}
-
-/// The reference mixture of a KL budget.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum PriorSpec {
-    /// `"uniform"` or `"tokens"` (proportional to available tokens).
-    Named(String),
-    /// Explicit weights per domain (renormalised; missing domains get 0).
-    Weights(BTreeMap<String, f64>),
-}
-
-/// A KL budget: `KL(w || prior) = sum_i w_i ln(w_i / prior_i) <= max` (nats).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KlSpec {
-    /// The reference mixture.
-    pub prior: PriorSpec,
-    /// Largest divergence in nats.
-    pub max: f64,
-}
-
-/// Constraints as written by the user; see the module docs for the TOML form.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConstraintSpec {
-    /// Per-domain minimum weights (on top of the space's `min`).
-    #[serde(default)]
-    pub min: BTreeMap<String, f64>,
-    /// Per-domain maximum weights (on top of the space's `max`).
-    #[serde(default)]
-    pub max: BTreeMap<String, f64>,
-    /// Domains held at a fixed weight.
-    #[serde(default)]
-    pub frozen: BTreeMap<String, f64>,
-    /// Group sums.
-    #[serde(default, rename = "group")]
-    pub groups: Vec<GroupSpec>,
-    /// Token availability with a repetition cap.
-    pub tokens: Option<TokenSpec>,
-    /// Trust region around the logged runs.
-    pub trust_region: Option<TrustRegionSpec>,
-    /// KL budget to a prior mixture.
-    pub kl: Option<KlSpec>,
-}
-
-impl ConstraintSpec {
-    /// Reads a constraints file.
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
-        crate::io::read_toml(path, |message| ConstraintError::Parse {
-            path: path.to_owned(),
-            message,
-        })
-    }
-}
-
 /// A validated group-sum constraint.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -248,12 +159,6 @@ pub struct Constraints {
     pub kl: Option<(Vec<f64>, f64)>,
 }
 
-/// One bound with where it came from.
-struct Bound {
-    value: f64,
-    source: String,
-}
-
 impl Constraints {
     /// Only the simplex and the space's own bounds.
     pub fn simplex(space: &Space) -> Self {
@@ -273,186 +178,46 @@ impl Constraints {
         spec: &ConstraintSpec,
         anchors: &[Vec<f64>],
     ) -> Result<Self, ConstraintError> {
-        let n = space.len();
-        let index = |constraint: String, name: &str| {
-            space
-                .domains
-                .iter()
-                .position(|d| d.name == name)
-                .ok_or_else(|| ConstraintError::UnknownDomain {
-                    constraint,
-                    domain: name.to_owned(),
-                })
-        };
-        let weight = |constraint: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(v)
-            } else {
-                Err(ConstraintError::BadValue {
-                    constraint: constraint.to_owned(),
-                    value: v,
-                    expected: "a weight must lie in [0, 1]",
-                })
-            }
-        };
-        let mut lower: Vec<Bound> = space
-            .domains
-            .iter()
-            .map(|d| Bound {
-                value: d.min,
-                source: format!("space min of `{}`", d.name),
-            })
-            .collect();
-        let mut upper: Vec<Bound> = space
-            .domains
-            .iter()
-            .map(|d| Bound {
-                value: d.max,
-                source: format!("space max of `{}`", d.name),
-            })
-            .collect();
-        let mut tighten = |i: usize, lo: Option<f64>, hi: Option<f64>, source: &str| {
-            if let Some(lo) = lo.filter(|&lo| lo > lower[i].value) {
-                lower[i] = Bound {
-                    value: lo,
-                    source: source.to_owned(),
-                };
-            }
-            if let Some(hi) = hi.filter(|&hi| hi < upper[i].value) {
-                upper[i] = Bound {
-                    value: hi,
-                    source: source.to_owned(),
-                };
-            }
-        };
-        for (name, &v) in &spec.min {
-            let c = format!("min.{name}");
-            tighten(index(c.clone(), name)?, Some(weight(&c, v)?), None, &c);
+        let index =
+            |constraint: String, name: &str| validate::domain_index(space, constraint, name);
+        let mut bounds = validate::Bounds::of_space(space);
+        bounds.apply_weights(spec, &index)?;
+        if let Some(tokens) = &spec.tokens {
+            bounds.apply_tokens(space, tokens)?;
         }
-        for (name, &v) in &spec.max {
-            let c = format!("max.{name}");
-            tighten(index(c.clone(), name)?, None, Some(weight(&c, v)?), &c);
-        }
-        for (name, &v) in &spec.frozen {
-            let c = format!("frozen.{name}");
-            let v = weight(&c, v)?;
-            tighten(index(c.clone(), name)?, Some(v), Some(v), &c);
-        }
-        if let Some(t) = &spec.tokens {
-            for (c, v) in [
-                ("tokens.budget", t.budget),
-                ("tokens.max_epochs", t.max_epochs),
-            ] {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(ConstraintError::BadValue {
-                        constraint: c.into(),
-                        value: v,
-                        expected: "must be positive and finite",
-                    });
-                }
-            }
-            for (i, d) in space.domains.iter().enumerate() {
-                let available = d.tokens.ok_or_else(|| ConstraintError::MissingTokens {
-                    domain: d.name.clone(),
-                })?;
-                let cap = (available * t.max_epochs / t.budget).min(1.0);
-                let source = format!(
-                    "tokens: {available:.3e} available x {} epochs / {:.3e} budget",
-                    t.max_epochs, t.budget
-                );
-                tighten(i, None, Some(cap), &source);
-            }
-        }
-        for i in 0..n {
-            if lower[i].value > upper[i].value + TOL {
-                return Err(ConstraintError::CrossedBounds {
-                    domain: space.domains[i].name.clone(),
-                    min: lower[i].value,
-                    min_source: lower[i].source.clone(),
-                    max: upper[i].value,
-                    max_source: upper[i].source.clone(),
-                });
-            }
-        }
-        let lo: Vec<f64> = lower.iter().map(|b| b.value).collect();
-        let hi: Vec<f64> = upper.iter().map(|b| b.value).collect();
-        let (lo_sum, hi_sum) = (lo.iter().sum::<f64>(), hi.iter().sum::<f64>());
-        let list = |bounds: &[Bound], pick: &dyn Fn(f64) -> bool| {
-            bounds
-                .iter()
-                .filter(|b| pick(b.value))
-                .map(|b| format!("{} ({})", b.value, b.source))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if lo_sum > 1.0 + TOL {
-            return Err(ConstraintError::MinimumsAboveOne {
-                sum: lo_sum,
-                sources: list(&lower, &|v| v > 0.0),
-            });
-        }
-        if hi_sum < 1.0 - TOL {
-            return Err(ConstraintError::MaximumsBelowOne {
-                sum: hi_sum,
-                sources: list(&upper, &|v| v < 1.0),
-            });
-        }
-        let mut groups = Vec::new();
-        for (g, spec) in spec.groups.iter().enumerate() {
-            groups.push(group(space, g, spec, &lo, &hi, &index)?);
-        }
-        let trust_region = match &spec.trust_region {
-            None => None,
-            Some(t) => {
-                if !(0.0..=1.0).contains(&t.max_distance) {
-                    return Err(ConstraintError::BadValue {
-                        constraint: "trust_region.max_distance".into(),
-                        value: t.max_distance,
-                        expected: "a total-variation distance lies in [0, 1]",
-                    });
-                }
-                if anchors.is_empty() {
-                    return Err(ConstraintError::NoAnchors);
-                }
-                Some((anchors.to_vec(), t.max_distance))
-            }
-        };
-        let kl = match &spec.kl {
-            None => None,
-            Some(k) => {
-                if !(k.max.is_finite() && k.max >= 0.0) {
-                    return Err(ConstraintError::BadValue {
-                        constraint: "kl.max".into(),
-                        value: k.max,
-                        expected: "must be non-negative and finite",
-                    });
-                }
-                Some((prior(space, &k.prior, &index)?, k.max))
-            }
-        };
+        bounds.check(space)?;
+        let (lower, upper) = bounds.values();
+        let groups = (spec.groups.iter().enumerate())
+            .map(|(g, group)| validate::group(space, g, group, &lower, &upper, &index))
+            .collect::<Result<_, _>>()?;
         let constraints = Constraints {
-            lower: lo,
-            upper: hi,
+            lower,
+            upper,
             groups,
-            trust_region,
-            kl,
+            trust_region: validate::trust_region(spec.trust_region.as_ref(), anchors)?,
+            kl: validate::kl(space, spec.kl.as_ref(), &index)?,
         };
-        // Bounds and each group are consistent on their own; check that together they leave
-        // a point, starting from the centre of the box.
-        let centre: Vec<f64> = (0..n)
-            .map(|i| 0.5 * (constraints.lower[i] + constraints.upper[i]))
-            .collect();
-        let start = constraints.repair(&centre);
-        let anchored = constraints.trust_region.as_ref().map(|(a, _)| a.clone());
-        let feasible = std::iter::once(start)
-            .chain(anchored.unwrap_or_default())
-            .any(|w| constraints.is_feasible(&constraints.repair(&w)));
-        if !feasible {
-            return Err(ConstraintError::Empty {
-                constraints: constraints.describe(space),
-            });
-        }
+        constraints.check_non_empty(space)?;
         Ok(constraints)
+    }
+
+    /// Bounds and each group are consistent on their own; checks that together they leave a
+    /// point, starting from the centre of the box and from the trust region's anchors.
+    fn check_non_empty(&self, space: &Space) -> Result<(), ConstraintError> {
+        let centre: Vec<f64> = (0..self.len())
+            .map(|i| 0.5 * (self.lower[i] + self.upper[i]))
+            .collect();
+        let anchors = self.trust_region.as_ref().map_or(&[][..], |(a, _)| &a[..]);
+        let feasible = std::iter::once(&centre)
+            .chain(anchors)
+            .any(|w| self.is_feasible(&self.repair(w)));
+        if feasible {
+            Ok(())
+        } else {
+            Err(ConstraintError::Empty {
+                constraints: self.describe(space),
+            })
+        }
     }
 
     /// Number of domains.
@@ -563,120 +328,6 @@ impl Constraints {
     }
 }
 
-/// Validates one group; `g` is its index in the file.
-fn group(
-    space: &Space,
-    g: usize,
-    spec: &GroupSpec,
-    lo: &[f64],
-    hi: &[f64],
-    index: &dyn Fn(String, &str) -> Result<usize, ConstraintError>,
-) -> Result<Group, ConstraintError> {
-    let mut label = format!("group[{g}]");
-    let mut domains = Vec::new();
-    if let (Some(axis), Some(value)) = (&spec.axis, &spec.value) {
-        label = format!("{label} ({axis} = {value})");
-        domains.extend(
-            (0..space.len()).filter(|&i| space.domains[i].attributes.get(axis) == Some(value)),
-        );
-    }
-    for name in &spec.domains {
-        let i = index(format!("{label}.domains"), name)?;
-        if !domains.contains(&i) {
-            domains.push(i);
-        }
-    }
-    if domains.is_empty() {
-        return Err(ConstraintError::EmptyGroup { constraint: label });
-    }
-    let (min, max) = (spec.min.unwrap_or(0.0), spec.max.unwrap_or(1.0));
-    for (field, v) in [("min", min), ("max", max)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(ConstraintError::BadValue {
-                constraint: format!("{label}.{field}"),
-                value: v,
-                expected: "a weight must lie in [0, 1]",
-            });
-        }
-    }
-    let reachable_lo: f64 = domains.iter().map(|&i| lo[i]).sum();
-    let reachable_hi: f64 = domains.iter().map(|&i| hi[i]).sum();
-    let outside_lo: f64 = (0..lo.len())
-        .filter(|i| !domains.contains(i))
-        .map(|i| lo[i])
-        .sum();
-    let reason = if min > max {
-        Some(format!("min {min} exceeds max {max}"))
-    } else if max < reachable_lo - TOL {
-        Some(format!(
-            "max {max} is below the sum of its domains' minimums, {reachable_lo:.4}"
-        ))
-    } else if min > reachable_hi + TOL {
-        Some(format!(
-            "min {min} is above the sum of its domains' maximums, {reachable_hi:.4}"
-        ))
-    } else if min + outside_lo > 1.0 + TOL {
-        Some(format!(
-            "min {min} plus the other domains' minimums ({outside_lo:.4}) exceeds 1"
-        ))
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(ConstraintError::GroupInfeasible {
-            constraint: label,
-            reason,
-        }),
-        None => Ok(Group {
-            label,
-            domains,
-            min,
-            max,
-        }),
-    }
-}
-
-fn prior(
-    space: &Space,
-    spec: &PriorSpec,
-    index: &dyn Fn(String, &str) -> Result<usize, ConstraintError>,
-) -> Result<Vec<f64>, ConstraintError> {
-    let raw: Vec<f64> = match spec {
-        PriorSpec::Named(name) if name == "uniform" => vec![1.0; space.len()],
-        PriorSpec::Named(name) if name == "tokens" => space
-            .domains
-            .iter()
-            .map(|d| {
-                d.tokens.ok_or_else(|| ConstraintError::MissingTokens {
-                    domain: d.name.clone(),
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        PriorSpec::Named(name) => {
-            return Err(ConstraintError::UnknownDomain {
-                constraint: "kl.prior (\"uniform\", \"tokens\" or a table)".into(),
-                domain: name.clone(),
-            });
-        }
-        PriorSpec::Weights(table) => {
-            let mut w = vec![0.0; space.len()];
-            for (name, &v) in table {
-                w[index(format!("kl.prior.{name}"), name)?] = v;
-            }
-            w
-        }
-    };
-    let total: f64 = raw.iter().sum();
-    if !(total > 0.0 && raw.iter().all(|&x| x >= 0.0 && x.is_finite())) {
-        return Err(ConstraintError::BadValue {
-            constraint: "kl.prior".into(),
-            value: total,
-            expected: "prior weights must be non-negative with a positive sum",
-        });
-    }
-    Ok(raw.iter().map(|x| x / total).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,6 +335,7 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use std::path::Path;
 
     fn space() -> Space {
         let text = r#"

@@ -1,0 +1,180 @@
+//! A campaign's configuration: what it measures, its budget, stages, surrogate and search.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CampaignError;
+use crate::acquisition::AcquisitionKind;
+use crate::error::io;
+use crate::predictor::{EnsembleConfig, SurrogateKind};
+use crate::runs::Direction;
+
+/// One target the evaluator reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignTarget {
+    /// Column name in results files.
+    pub name: String,
+    /// Whether lower or higher is better.
+    pub direction: Direction,
+}
+
+fn d_timeout() -> f64 {
+    3600.0
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_initial() -> usize {
+    16
+}
+fn d_one() -> usize {
+    1
+}
+fn d_tokens() -> f64 {
+    1.0
+}
+fn d_beta() -> Option<f64> {
+    Some(4.0)
+}
+fn d_samples() -> u64 {
+    20_000
+}
+fn d_distance() -> f64 {
+    0.05
+}
+fn d_acq() -> AcquisitionKind {
+    AcquisitionKind::Ucb
+}
+
+/// A campaign's configuration (TOML). Paths are relative to the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Mixture space.
+    pub space: PathBuf,
+    /// What the evaluator measures.
+    pub targets: Vec<CampaignTarget>,
+    /// Signals the evaluator reports (`signal:<name>` columns) that feed the next stage.
+    #[serde(default)]
+    pub signals: Vec<String>,
+    /// Shell command with `{proposals}` and `{results}`; may be given on the command line.
+    #[serde(default)]
+    pub evaluator: Option<String>,
+    /// Seconds an evaluator call may take.
+    #[serde(default = "d_timeout")]
+    pub evaluator_timeout: f64,
+    /// Runs per round.
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// Runs chosen by an initial Dirichlet design before the surrogate takes over.
+    #[serde(default = "d_initial")]
+    pub initial_runs: usize,
+    /// Run budget over all stages.
+    pub max_runs: usize,
+    /// Token budget over all proxy runs (units of `tokens_per_run`).
+    #[serde(default)]
+    pub max_tokens: Option<f64>,
+    /// Tokens one proxy run trains on.
+    #[serde(default = "d_tokens")]
+    pub tokens_per_run: f64,
+    /// Midtraining stages.
+    #[serde(default = "d_one")]
+    pub stages: usize,
+    /// Surrogate model.
+    #[serde(default)]
+    pub surrogate: SurrogateKind,
+    /// Acquisition function.
+    #[serde(default = "d_acq")]
+    pub acquisition: AcquisitionKind,
+    /// UCB beta; absent = GP-UCB's schedule.
+    #[serde(default = "d_beta")]
+    pub beta: Option<f64>,
+    /// Random candidates per proposal round (refined by CMA-ES).
+    #[serde(default = "d_samples")]
+    pub samples: u64,
+    /// Smallest total-variation distance between runs of one round.
+    #[serde(default = "d_distance")]
+    pub min_distance: f64,
+    /// Seed of every random choice.
+    #[serde(default)]
+    pub seed: u64,
+    /// Constraints file.
+    #[serde(default)]
+    pub constraints: Option<PathBuf>,
+    /// Objective file.
+    #[serde(default)]
+    pub objective: Option<PathBuf>,
+    /// Ensemble training config.
+    #[serde(default)]
+    pub training: EnsembleConfig,
+}
+
+impl CampaignConfig {
+    /// Reads a configuration, resolving its paths against its directory.
+    pub fn from_file(path: &Path) -> crate::Result<Self> {
+        let bad = |message: String| CampaignError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let mut c: CampaignConfig = crate::io::read_toml(path, bad)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let absolute = |p: &Path| std::path::absolute(base.join(p)).map_err(io(p));
+        c.space = absolute(&c.space)?;
+        c.constraints = c.constraints.as_deref().map(absolute).transpose()?;
+        c.objective = c.objective.as_deref().map(absolute).transpose()?;
+        if c.targets.is_empty() {
+            return Err(bad("`targets` is empty".into()).into());
+        }
+        for (field, v) in [
+            ("batch", c.batch),
+            ("max_runs", c.max_runs),
+            ("stages", c.stages),
+        ] {
+            if v == 0 {
+                return Err(bad(format!("`{field}` must be at least 1")).into());
+            }
+        }
+        if c.max_runs < c.stages {
+            return Err(bad(format!(
+                "`max_runs` = {} is below `stages` = {}",
+                c.max_runs, c.stages
+            ))
+            .into());
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if c.max_tokens.is_some_and(|t| !positive(t)) {
+            return Err(bad("`max_tokens` must be positive and finite".into()).into());
+        }
+        if !(positive(c.tokens_per_run)
+            && positive(c.evaluator_timeout)
+            && c.evaluator_timeout < 1e9)
+        {
+            return Err(bad(
+                "`tokens_per_run` and `evaluator_timeout` must be positive and finite".into(),
+            )
+            .into());
+        }
+        c.training.validate()?;
+        Ok(c)
+    }
+
+    /// Runs the budget allows over all stages.
+    pub fn run_budget(&self) -> usize {
+        let by_tokens = self
+            .max_tokens
+            .map_or(usize::MAX, |t| (t / self.tokens_per_run).floor() as usize);
+        self.max_runs.min(by_tokens)
+    }
+
+    /// Context columns of the predictor: `stage` and one per signal, when staged or signalled.
+    pub fn context_names(&self) -> Vec<String> {
+        if self.stages == 1 && self.signals.is_empty() {
+            return Vec::new();
+        }
+        std::iter::once("stage".to_owned())
+            .chain(self.signals.iter().map(|s| format!("signal:{s}")))
+            .collect()
+    }
+}

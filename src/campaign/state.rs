@@ -1,0 +1,421 @@
+//! An open campaign: its configuration, the journal and the state replayed from it, and the
+//! files it writes (proposals, state, final schedule).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{CampaignConfig, CampaignError, Event, Journal, PlannedRun, RunResult, read_results};
+use crate::acquisition::AcquisitionSpec;
+use crate::error::io;
+use crate::io::write_atomic;
+use crate::objective::{Objective, ObjectiveSpec};
+use crate::predictor::Normalizer;
+use crate::proposer::{ProposerConfig, SearcherKind};
+use crate::runs::{Runs, Schema, TargetSpec};
+use crate::space::sampler::Prior;
+use crate::space::{ConstraintSpec, Constraints, Space};
+
+/// What the next step of a campaign is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Runs await results.
+    Evaluate(Vec<PlannedRun>),
+    /// Stage `0` has spent its budget: fix its mixture.
+    Commit(usize),
+    /// Propose `count` runs for `stage` in round `round`.
+    Propose {
+        /// Round number.
+        round: usize,
+        /// Stage.
+        stage: usize,
+        /// Runs to propose.
+        count: usize,
+    },
+    /// Every stage is committed.
+    Done,
+}
+
+/// An open campaign: configuration, journal and the state replayed from it.
+#[derive(Debug)]
+pub struct Campaign {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The configuration.
+    pub config: CampaignConfig,
+    /// The space.
+    pub space: Space,
+    /// The feasible set.
+    pub constraints: Constraints,
+    journal: Journal,
+    /// Proposed runs in order, with their round.
+    pub planned: Vec<(usize, PlannedRun)>,
+    /// Results in arrival order.
+    pub results: Vec<RunResult>,
+    /// Committed run per stage.
+    pub committed: Vec<String>,
+}
+
+impl Campaign {
+    /// Creates a campaign in `dir` (which must not hold one) from the config at `config`.
+    pub fn create(dir: &Path, config: &Path) -> crate::Result<Self> {
+        if dir.join("journal.jsonl").exists() {
+            return Err(CampaignError::Directory {
+                path: dir.to_owned(),
+                problem: "holds a campaign already; pass --resume to continue it",
+            }
+            .into());
+        }
+        let config = CampaignConfig::from_file(config)?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let text = toml::to_string(&config).expect("a config serialises");
+        write_atomic(&dir.join("campaign.toml"), text.as_bytes())?;
+        Campaign::open(dir)
+    }
+
+    /// Opens the campaign in `dir` and replays its journal.
+    pub fn open(dir: &Path) -> crate::Result<Self> {
+        let config_path = dir.join("campaign.toml");
+        if !config_path.exists() {
+            return Err(CampaignError::Directory {
+                path: dir.to_owned(),
+                problem: "holds no campaign (campaign.toml is missing)",
+            }
+            .into());
+        }
+        let config = CampaignConfig::from_file(&config_path)?;
+        let space = Space::from_file(&config.space)?;
+        let spec = match &config.constraints {
+            Some(p) => ConstraintSpec::from_file(p)?,
+            None => ConstraintSpec::default(),
+        };
+        let constraints = Constraints::new(&space, &spec, &[])?;
+        let (journal, events) = Journal::open(&dir.join("journal.jsonl"))?;
+        let mut c = Campaign {
+            dir: dir.to_owned(),
+            config,
+            space,
+            constraints,
+            journal,
+            planned: Vec::new(),
+            results: Vec::new(),
+            committed: Vec::new(),
+        };
+        for e in events {
+            c.apply(e);
+        }
+        Ok(c)
+    }
+
+    fn apply(&mut self, e: Event) {
+        match e {
+            Event::Proposed { round, runs } => {
+                self.planned.extend(runs.into_iter().map(|r| (round, r)));
+            }
+            Event::Results { results } => {
+                for r in results {
+                    if !self.results.iter().any(|x| x.id == r.id) {
+                        self.results.push(r);
+                    }
+                }
+            }
+            Event::Committed { run, .. } => self.committed.push(run),
+        }
+    }
+
+    pub(super) fn record(&mut self, e: Event) -> crate::Result<()> {
+        self.journal.append(&e)?;
+        self.apply(e);
+        self.write_state()
+    }
+
+    fn result(&self, id: &str) -> Option<&RunResult> {
+        self.results.iter().find(|r| r.id == id)
+    }
+
+    fn run(&self, id: &str) -> Option<&PlannedRun> {
+        self.planned.iter().map(|p| &p.1).find(|r| r.id == id)
+    }
+
+    /// Runs of `stage` proposed so far.
+    fn stage_runs(&self, stage: usize) -> Vec<&PlannedRun> {
+        self.planned
+            .iter()
+            .map(|p| &p.1)
+            .filter(|r| r.stage == stage)
+            .collect()
+    }
+
+    /// The run budget of `stage`: an even split, the remainder going to the last stage.
+    fn stage_budget(&self, stage: usize) -> usize {
+        let total = self.config.run_budget().max(self.config.stages);
+        let per = total / self.config.stages;
+        if stage + 1 == self.config.stages {
+            total - per * (self.config.stages - 1)
+        } else {
+            per
+        }
+    }
+
+    /// The next thing to do.
+    pub fn next_action(&self) -> Action {
+        let pending: Vec<PlannedRun> = self
+            .planned
+            .iter()
+            .map(|p| p.1.clone())
+            .filter(|r| self.result(&r.id).is_none())
+            .collect();
+        if !pending.is_empty() {
+            return Action::Evaluate(pending);
+        }
+        let stage = self.committed.len();
+        if stage == self.config.stages {
+            return Action::Done;
+        }
+        let done = self.stage_runs(stage).len();
+        let budget = self.stage_budget(stage);
+        if done >= budget {
+            return Action::Commit(stage);
+        }
+        let round = self.planned.last().map_or(0, |p| p.0 + 1);
+        Action::Propose {
+            round,
+            stage,
+            count: self.config.batch.min(budget - done),
+        }
+    }
+
+    /// The context of runs in `stage`: `[stage, signals of the run committed before it]`.
+    pub fn stage_context(&self, stage: usize) -> Vec<f64> {
+        if self.config.context_names().is_empty() {
+            return Vec::new();
+        }
+        let signals = match stage.checked_sub(1).and_then(|s| self.committed.get(s)) {
+            Some(id) => self.result(id).map_or_else(Vec::new, |r| r.signals.clone()),
+            None => vec![1.0; self.config.signals.len()],
+        };
+        std::iter::once(stage as f64).chain(signals).collect()
+    }
+
+    /// The committed mixtures, in stage order.
+    pub fn schedule(&self) -> Vec<Vec<f64>> {
+        self.committed
+            .iter()
+            .filter_map(|id| self.run(id).map(|r| r.weights.clone()))
+            .collect()
+    }
+
+    /// Every measured run as training data.
+    pub fn runs(&self) -> Runs {
+        let schema = self.schema();
+        let mut runs = Runs {
+            schema,
+            keys: Vec::new(),
+            mixtures: Vec::new(),
+            context: Vec::new(),
+            outcomes: Vec::new(),
+        };
+        for r in &self.results {
+            if let Some(p) = self.run(&r.id) {
+                runs.keys.push(r.id.clone());
+                runs.mixtures.push(p.weights.clone());
+                runs.context.push(p.context.clone());
+                runs.outcomes.push(r.outcomes.clone());
+            }
+        }
+        runs
+    }
+
+    /// Columns, context and targets of the campaign's runs.
+    pub fn schema(&self) -> Schema {
+        Schema {
+            space: self.space.clone(),
+            mixture_columns: self.space.names(),
+            context: self.config.context_names(),
+            targets: self
+                .config
+                .targets
+                .iter()
+                .map(|t| TargetSpec {
+                    name: t.name.clone(),
+                    column: None,
+                    mean_of: Vec::new(),
+                    direction: t.direction,
+                })
+                .collect(),
+        }
+    }
+
+    /// The objective: the configured file, or every target standardised on `norm`.
+    pub fn objective(&self, norm: &Normalizer) -> crate::Result<Objective> {
+        Ok(Objective::new(
+            &self.objective_spec()?,
+            &self.schema(),
+            norm,
+        )?)
+    }
+
+    /// The configured objective file, or every target with equal weight.
+    fn objective_spec(&self) -> crate::Result<ObjectiveSpec> {
+        match &self.config.objective {
+            Some(p) => ObjectiveSpec::from_file(p),
+            None => Ok(ObjectiveSpec::default()),
+        }
+    }
+
+    /// What the surrogate rounds ask of the proposer, at `context`.
+    pub(super) fn proposer_config(&self, context: &[f64]) -> crate::Result<ProposerConfig> {
+        Ok(ProposerConfig {
+            acquisition: AcquisitionSpec {
+                kind: self.config.acquisition,
+                beta: self.config.beta,
+                ..AcquisitionSpec::default()
+            },
+            objective: self.objective_spec()?,
+            searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
+            samples: self.config.samples,
+            cmaes_evaluations: 1000,
+            keep: Some(1024),
+            min_distance: self.config.min_distance,
+            prior: Prior::Tokens,
+            pool: None,
+            context: context.to_vec(),
+            seed: self.config.seed,
+        })
+    }
+
+    /// Writes the proposals file for `runs`.
+    pub fn write_proposals(&self, runs: &[PlannedRun], path: &Path) -> crate::Result<()> {
+        let names = self.space.names();
+        let as_map = |w: &[f64]| -> serde_json::Map<String, serde_json::Value> {
+            names
+                .iter()
+                .cloned()
+                .zip(w.iter().map(|&x| json!(x)))
+                .collect()
+        };
+        let schedule = self.schedule();
+        let context_names = self.config.context_names();
+        let mut text = String::new();
+        for r in runs {
+            let history: Vec<serde_json::Value> = schedule[..r.stage.min(schedule.len())]
+                .iter()
+                .map(|w| json!({"weights": as_map(w), "tokens": self.config.tokens_per_run}))
+                .collect();
+            let context: serde_json::Map<String, serde_json::Value> = context_names
+                .iter()
+                .cloned()
+                .zip(r.context.iter().map(|&x| json!(x)))
+                .collect();
+            let line = json!({
+                "run_id": r.id,
+                "stage": r.stage,
+                "tokens": self.config.tokens_per_run,
+                "weights": as_map(&r.weights),
+                "history": history,
+                "context": context,
+            });
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        write_atomic(path, text.as_bytes())
+    }
+
+    /// Records the results in `path` for the runs awaiting them. Results found are journaled
+    /// even when some runs are missing; the missing ones are then an error.
+    pub fn ingest(&mut self, path: &Path) -> crate::Result<usize> {
+        let pending: Vec<String> = match self.next_action() {
+            Action::Evaluate(runs) => runs.into_iter().map(|r| r.id).collect(),
+            _ => return Err(CampaignError::NothingPending.into()),
+        };
+        let targets: Vec<String> = self.config.targets.iter().map(|t| t.name.clone()).collect();
+        let (found, missing) = read_results(path, &targets, &self.config.signals, &pending)?;
+        let count = found.len();
+        if !found.is_empty() {
+            self.record(Event::Results { results: found })?;
+        }
+        if !missing.is_empty() {
+            return Err(CampaignError::MissingRuns {
+                count: missing.len(),
+                ids: missing.join(", "),
+            }
+            .into());
+        }
+        Ok(count)
+    }
+
+    /// Commits the best measured run of `stage` by the objective.
+    pub(super) fn commit(&mut self, stage: usize) -> crate::Result<String> {
+        let runs = self.runs();
+        let norm = Normalizer::fit(&runs.outcomes);
+        let objective = self.objective(&norm)?;
+        let ids: Vec<String> = self
+            .stage_runs(stage)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        let best = ids
+            .iter()
+            .filter_map(|id| self.result(id).map(|r| (id, objective.value(&r.outcomes))))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(id, _)| id.clone())
+            .expect("a stage with spent budget has measured runs");
+        self.record(Event::Committed {
+            stage,
+            run: best.clone(),
+        })?;
+        if self.committed.len() == self.config.stages {
+            self.write_final()?;
+        }
+        Ok(best)
+    }
+
+    pub(super) fn write_final(&self) -> crate::Result<()> {
+        let names = self.space.names();
+        let stages: Vec<serde_json::Value> = self
+            .committed
+            .iter()
+            .enumerate()
+            .map(|(s, id)| {
+                let weights = self.run(id).map(|r| r.weights.clone()).unwrap_or_default();
+                json!({
+                    "stage": s,
+                    "run": id,
+                    "weights": names.iter().cloned().zip(weights.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>(),
+                    "outcomes": self.result(id).map(|r| r.outcomes.clone()),
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("json") + "\n";
+        write_atomic(&self.dir.join("final.json"), text.as_bytes())
+    }
+
+    fn write_state(&self) -> crate::Result<()> {
+        let next = match self.next_action() {
+            Action::Evaluate(runs) => format!("evaluate {} pending run(s)", runs.len()),
+            Action::Commit(stage) => format!("commit stage {stage}"),
+            Action::Propose {
+                round,
+                stage,
+                count,
+            } => {
+                format!("propose {count} run(s) for stage {stage} in round {round}")
+            }
+            Action::Done => "done".into(),
+        };
+        let state = json!({
+            "proposed": self.planned.len(),
+            "measured": self.results.len(),
+            "committed": self.committed,
+            "tokens_used": self.results.len() as f64 * self.config.tokens_per_run,
+            "run_budget": self.config.run_budget(),
+            "next": next,
+        });
+        let text = serde_json::to_string_pretty(&state).expect("json") + "\n";
+        write_atomic(&self.dir.join("state.json"), text.as_bytes())
+    }
+
+    pub(super) fn round_dir(&self, round: usize) -> PathBuf {
+        self.dir.join("rounds").join(format!("{round:03}"))
+    }
+}
