@@ -5,35 +5,42 @@
 //! a deep-ensemble [`predictor`] learns mixture -> outcome with epistemic uncertainty; an
 //! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
-//! candidates and pick a batch; [`simulate`] streams millions of recipes through the predictor;
+//! candidates and pick a batch, driven by the ask/tell [`proposer`]; [`simulate`] streams
+//! millions of recipes through the predictor;
 //! [`campaign`] runs the closed loop over rounds and stages; [`export`] writes recipes for
-//! training stacks; [`report`] draws the analysis. [`device`] picks the burn backend.
+//! training stacks; `report` draws the analysis (feature `report`). [`device`] picks the burn
+//! backend. Underneath everything, [`io`] writes files atomically and [`math`] holds the
+//! numerical helpers. The command line is `cli` (feature `cli`, on by default).
+//!
+//! Train, predict, then ask for the next runs, on the CPU:
 //!
 //! ```
-//! use burn::tensor::backend::AutodiffBackend;
-//! use mixatlas::device::{BackendTask, DeviceKind};
-//! use mixatlas::predictor::{EnsembleConfig, fit};
+//! use mixatlas::device::Cpu;
+//! use mixatlas::predictor::{EnsembleConfig, Model, fit};
+//! use mixatlas::proposer::{Proposer, ProposerConfig};
 //! use mixatlas::runs::{DataSpec, Runs};
+//! use mixatlas::space::Constraints;
 //!
-//! /// Train on the shipped RegMix runs and predict the first run's Pile-CC loss.
-//! struct Train(Runs);
-//! impl BackendTask for Train {
-//!     type Output = mixatlas::Result<(f64, f64)>;
-//!     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-//!         // A quick config for the example; the defaults are what the README measures.
-//!         let config = EnsembleConfig { members: 2, max_epochs: 5, ..EnsembleConfig::default() };
-//!         let predictor = fit::<B>(&self.0, &config, 0, &device, &mut ())?;
-//!         let p = predictor.predict(&self.0.mixtures[..1], &self.0.context[..1])?;
-//!         Ok((p.mean[0][0], p.epistemic_std[0][0]))
-//!     }
-//! }
-//! let spec = DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?;
-//! let runs = Runs::load(&spec)?;
-//! let (mean, epistemic_std) = DeviceKind::Cpu.dispatch(Train(runs))??;
-//! assert!(mean > 3.0 && mean < 8.0, "a Pile-CC loss of a 1M-parameter proxy");
-//! assert!(epistemic_std > 0.0);
+//! let runs = Runs::load(&DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?)?;
+//! // A quick config for the example; the defaults are what the README measures.
+//! let config = EnsembleConfig { members: 2, max_epochs: 5, ..EnsembleConfig::default() };
+//! let predictor = fit::<Cpu>(&runs, &config, 0, &Default::default(), &mut ())?;
+//! let p = predictor.predict(&runs.mixtures[..1], &runs.context[..1])?;
+//! assert!(p.mean[0][0] > 3.0 && p.mean[0][0] < 8.0, "a Pile-CC loss of a 1M-parameter proxy");
+//! assert!(p.epistemic_std[0][0] > 0.0);
+//!
+//! // The next 4 proxy runs: UCB over random + CMA-ES search, away from the logged runs.
+//! let search = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..ProposerConfig::default() };
+//! let constraints = Constraints::simplex(&runs.schema.space);
+//! let model = Model::Ensemble(Box::new(predictor));
+//! let mut proposer = Proposer::<Cpu>::with_model(constraints, model, search, Default::default())?;
+//! proposer.tell(&runs)?;
+//! let batch = proposer.ask(4)?;
+//! assert_eq!(batch.proposals.len(), 4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs)]
 
 pub use burn;
 

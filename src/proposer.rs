@@ -348,7 +348,10 @@ impl<B: AutodiffBackend> Proposer<B> {
         let runs = self.runs.as_ref().ok_or(ProposerError::NoSurrogate)?;
         let model = match &self.surrogate {
             SurrogateSpec::Ensemble(training) => {
-                let p = fit::<B>(runs, training, self.round_seed(), &self.device, &mut ())?;
+                let mut p = fit::<B>(runs, training, self.round_seed(), &self.device, &mut ())?;
+                // Search scores many small batches: the host copy of the weights beats a
+                // device round trip per batch, on every backend.
+                p.fuse_for_cpu();
                 Model::Ensemble(Box::new(p))
             }
             SurrogateSpec::Gp => Model::Gp(Box::new(GaussianProcess::fit(
@@ -381,11 +384,6 @@ impl<B: AutodiffBackend> Proposer<B> {
             .into());
         }
         self.fit()?;
-        if let Some(m) = self.model.as_mut() {
-            // Scores on the host through the fused path; a no-op off the CPU's flex backend
-            // only costs a copy of the weights.
-            m.fuse_for_cpu();
-        }
         let model = self.model.as_ref().ok_or(ProposerError::NoSurrogate)?;
         let surrogate = model.surrogate();
         let objective = Objective::new(

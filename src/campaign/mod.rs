@@ -45,6 +45,7 @@ use rand::rngs::StdRng;
 
 use crate::error::io;
 use crate::io::Overwrite;
+use crate::math::simplex::nearest_distance;
 use crate::predictor::{Model, checkpoint};
 use crate::proposer::{Proposer, SurrogateSpec};
 use crate::search::{SearchObserver, derive_seed};
@@ -245,21 +246,17 @@ fn initial_design(c: &Campaign, count: usize, seed: u64) -> Vec<Vec<f64>> {
     let sampler = DirichletSampler::around(prior_weights(&c.space, Prior::Tokens));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out: Vec<Vec<f64>> = Vec::new();
-    let earlier: Vec<&Vec<f64>> = c.planned.iter().map(|p| &p.1.weights).collect();
-    let far = |w: &[f64], others: &[&Vec<f64>]| {
-        others
-            .iter()
-            .all(|o| crate::math::simplex::tv_distance(w, o) >= c.config.min_distance)
-    };
+    let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
+    let far = |w: &[f64], others: &[Vec<f64>]| nearest_distance(w, others) >= c.config.min_distance;
     for _ in 0..count * 200 {
         if out.len() == count {
             break;
         }
-        if let Some(w) = sampler.sample_feasible(&c.constraints, 20, &mut rng) {
-            let mine: Vec<&Vec<f64>> = out.iter().collect();
-            if far(&w, &earlier) && far(&w, &mine) {
-                out.push(w);
-            }
+        if let Some(w) = sampler.sample_feasible(&c.constraints, 20, &mut rng)
+            && far(&w, &earlier)
+            && far(&w, &out)
+        {
+            out.push(w);
         }
     }
     out

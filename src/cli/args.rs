@@ -129,6 +129,8 @@ pub struct TrainArgs {
     /// Model: the deep ensemble, or a Gaussian process (the MixAtlas paper's surrogate).
     #[arg(long, value_enum, default_value = "ensemble")]
     pub surrogate: SurrogateKind,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }
@@ -151,6 +153,8 @@ pub struct PredictArgs {
     /// Write predictions here (CSV, or JSON with --json) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }
@@ -176,6 +180,8 @@ pub struct EvaluateArgs {
     /// Write per-run (out-of-fold) predictions to this CSV.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }
@@ -221,6 +227,8 @@ pub struct ScoringArgs {
     /// Seed for sampling, search and Thompson draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }
@@ -228,6 +236,8 @@ pub struct ScoringArgs {
 /// `mixatlas simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
+    // Flattened: documented on `ScoringArgs`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub scoring: ScoringArgs,
     /// Candidates to sample and score.
@@ -247,6 +257,8 @@ pub struct SimulateArgs {
 /// `mixatlas propose`.
 #[derive(Debug, Args)]
 pub struct ProposeArgs {
+    // Flattened: documented on `ScoringArgs`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub scoring: ScoringArgs,
     /// Proposals to return (q).
@@ -380,6 +392,8 @@ pub struct LoopArgs {
     /// Write the next batch of proposals and exit; add results later with `ingest`.
     #[arg(long)]
     pub propose_only: bool,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }
@@ -390,7 +404,7 @@ pub struct IngestArgs {
     /// Campaign directory.
     #[arg(long)]
     pub campaign: PathBuf,
-    /// Results file (CSV: run_id, targets, signal:<name> columns).
+    /// Results file (CSV: run_id, targets, `signal:<name>` columns).
     #[arg(long)]
     pub results: PathBuf,
 }
@@ -469,6 +483,8 @@ pub struct ReportArgs {
     /// Replace an existing output directory.
     #[arg(long)]
     pub force: bool,
+    // Flattened: documented on `Common`.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
 }

@@ -8,7 +8,7 @@ use crate::cli::args::{Design, SwarmArgs};
 use crate::cli::output::write_dir_atomic;
 use crate::export::Recipe;
 use crate::math::simplex::round_mixture;
-use crate::math::simplex::tv_distance;
+use crate::math::simplex::{nearest_distance, tv_distance};
 use crate::space::sampler::{DirichletSampler, maximin, prior_weights};
 use crate::space::{ConstraintSpec, Constraints, Space};
 
@@ -53,9 +53,7 @@ pub fn run(args: SwarmArgs) -> Result<()> {
             continue;
         };
         let w = round_mixture(&w, args.decimals);
-        if constraints.is_feasible(&w)
-            && runs.iter().all(|r| tv_distance(r, &w) >= args.min_distance)
-        {
+        if constraints.is_feasible(&w) && nearest_distance(&w, &runs) >= args.min_distance {
             runs.push(w);
         }
     }

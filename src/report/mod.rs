@@ -7,7 +7,10 @@
 //! still writes the rest.
 
 pub mod analysis;
+mod assemble;
 mod figures;
+
+pub use assemble::{Inputs, assemble, campaign_plots, read_oof, read_proposals};
 
 pub use figures::{PALETTE, viridis};
 
@@ -19,6 +22,14 @@ use crate::error::io;
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// An input file (proposals, out-of-fold predictions) is malformed.
+    #[error("{path}: {problem}")]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line where there is one.
+        problem: String,
+    },
     /// An SVG could not be rasterised.
     #[error("rendering {figure} to PNG: {message}")]
     Render {
@@ -138,7 +149,7 @@ pub struct ReportData {
     pub campaign: Result<CampaignPlots, String>,
 }
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Debug, Clone)]
 pub struct Written {
     /// The HTML page.
@@ -247,6 +258,7 @@ pub fn write(data: &ReportData, dir: &Path, png: bool) -> crate::Result<Written>
                         figure: (*name).into(),
                         message,
                     },
+                    other => other,
                 })?;
             std::fs::write(&path, bytes).map_err(io(&path))?;
             files.push(path);

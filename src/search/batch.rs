@@ -1,7 +1,7 @@
 //! Choosing q proposals from a scored pool.
 
 use super::{Candidate, SearchError};
-use crate::math::simplex::tv_distance;
+use crate::math::simplex::{nearest_distance, tv_distance};
 
 /// Picks `q` candidates greedily by value, skipping any within `min_distance` (total
 /// variation) of one already picked or of a mixture in `avoid` (runs already made), so a
@@ -15,7 +15,7 @@ pub fn select_batch(
     avoid: &[Vec<f64>],
     mut rescore: impl FnMut(usize) -> crate::Result<Option<Vec<f64>>>,
 ) -> crate::Result<Vec<Candidate>> {
-    let far = |w: &[f64]| avoid.iter().all(|a| tv_distance(a, w) >= min_distance);
+    let far = |w: &[f64]| nearest_distance(w, avoid) >= min_distance;
     let open: Vec<usize> = (0..pool.len()).filter(|&i| far(&pool[i].weights)).collect();
     let mut values: Vec<f64> = pool.iter().map(|c| c.value).collect();
     let mut chosen: Vec<Candidate> = Vec::with_capacity(q);

@@ -18,7 +18,7 @@ const TRIES: usize = 20;
 
 /// `rows` feasible draws for chunk `chunk` of a stream seeded with `seed`: deterministic for a
 /// given `(seed, chunk, rows)` whatever the thread count. Returns the draws and how many were
-/// rejected after [`TRIES`] attempts each.
+/// rejected after `TRIES` attempts each.
 pub fn sample_chunk(
     sampler: &DirichletSampler,
     constraints: &Constraints,

@@ -42,6 +42,9 @@ fn weight(constraint: &str, v: f64) -> Result<f64, ConstraintError> {
     }
 }
 
+/// Trust-region anchors `[runs][domains]` and radius.
+type TrustRegion = (Vec<Vec<f64>>, f64);
+
 type Index<'a> = dyn Fn(String, &str) -> Result<usize, ConstraintError> + 'a;
 
 /// Per-domain lower and upper bounds, each with where it came from.
@@ -191,7 +194,7 @@ impl Bounds {
 pub(super) fn trust_region(
     spec: Option<&TrustRegionSpec>,
     anchors: &[Vec<f64>],
-) -> Result<Option<(Vec<Vec<f64>>, f64)>, ConstraintError> {
+) -> Result<Option<TrustRegion>, ConstraintError> {
     let Some(t) = spec else { return Ok(None) };
     if !(0.0..=1.0).contains(&t.max_distance) {
         return Err(ConstraintError::BadValue {

@@ -1,0 +1,457 @@
+//! Turns a fitted surrogate and the user's files into [`ReportData`]: the recipes (a proposals
+//! file, or the best of a simulation), partial dependence, the axis heatmap, the PCA
+//! projection, and the summary sentences. Each figure's data is computed here or replaced by
+//! the reason it cannot be.
+
+use std::path::Path;
+
+use burn::prelude::Backend;
+
+use super::analysis::{axis_heatmap, calibration_curve, partial_dependence_path, pca_2d};
+use super::{CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, ReportError};
+use crate::acquisition::{PosteriorMean, Scorer, Scores};
+use crate::campaign::Campaign;
+use crate::objective::{Normalize, Objective, ObjectiveSpec};
+use crate::predictor::metrics::score;
+use crate::predictor::{Model, Normalizer, Surrogate};
+use crate::runs::{Direction, Runs};
+use crate::simulate::{SimulateConfig, simulate};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::{Constraints, Space};
+
+/// Points on each partial-dependence curve.
+const PD_STEPS: usize = 21;
+/// Panels drawn: the domains whose curves move most.
+const PD_PANELS: usize = 12;
+/// Recipes drawn as bars.
+const RECIPE_BARS: usize = 10;
+/// Mixtures simulated when no proposals file is given, and the best kept.
+const SIMULATED: (u64, usize) = (50_000, 8);
+
+/// What a report is made from.
+pub struct Inputs<'a> {
+    /// The fitted model (mixture-only: no context inputs).
+    pub surrogate: &'a dyn Surrogate,
+    /// The objective the simulated recipes maximise.
+    pub objective: &'a ObjectiveSpec,
+    /// Index of the target the figures show.
+    pub target: usize,
+    /// Logged runs (mixtures only are read), for partial dependence and the projection.
+    pub logged: Option<&'a Runs>,
+    /// Named recipes `(names, weights [n][domains])`, e.g. from [`read_proposals`]; `None`
+    /// simulates the best ones.
+    pub recipes: Option<(Vec<String>, Vec<Vec<f64>>)>,
+    /// Out-of-fold predictions of the target, or why there are none.
+    pub oof: Result<Parity, String>,
+    /// A campaign's progress, or why there is none.
+    pub campaign: Result<CampaignPlots, String>,
+    /// Page title.
+    pub title: String,
+}
+
+/// The data of every figure and the summary.
+pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
+    let s = inputs.surrogate;
+    let schema = s.schema();
+    let space = &schema.space;
+    let target = schema.targets[inputs.target].name.clone();
+    let objective = Objective::new(inputs.objective, schema, s.target_norm())?;
+    let scorer = Scorer {
+        surrogate: s,
+        objective: &objective,
+        context: Vec::new(),
+    };
+    let (names, recipes) = match inputs.recipes {
+        Some(r) => r,
+        None => simulated_recipes(&scorer, space)?,
+    };
+    let moments = |m: &[Vec<f64>]| {
+        scorer
+            .scores(m)
+            .map(|sc| target_moments(&sc, inputs.target))
+    };
+    let predicted = moments(&recipes)?;
+    let bars: Vec<RecipeBar> = (names.iter().zip(&recipes).zip(&predicted))
+        .take(RECIPE_BARS)
+        .map(|((n, w), &(mean, std))| RecipeBar {
+            name: n.clone(),
+            weights: space.names().into_iter().zip(w.iter().copied()).collect(),
+            mean,
+            std,
+        })
+        .collect();
+    let calibration = (inputs.oof.clone()).map(|p| {
+        let curve = calibration_curve(&p.observed, &p.predicted, &p.std);
+        (target.clone(), curve)
+    });
+    let partial_dependence = match space.len() {
+        0 | 1 => Err(format!(
+            "space `{}` has one domain: its share cannot move",
+            space.name
+        )),
+        _ => Ok((
+            target.clone(),
+            pd_panels(space, inputs.logged, &recipes, &moments)?,
+        )),
+    };
+    let projection = projection(space, inputs.logged, &recipes, &predicted, &target);
+    let direction = schema.targets[inputs.target].direction;
+    let best = (names.first().zip(recipes.first()).zip(predicted.first()))
+        .map(|((n, w), &p)| (n.as_str(), w.as_slice(), p));
+    let summary = summary(
+        space,
+        &target,
+        direction,
+        best,
+        &inputs.oof,
+        &inputs.campaign,
+    );
+    Ok(ReportData {
+        title: inputs.title,
+        summary,
+        parity: inputs.oof,
+        calibration,
+        partial_dependence,
+        heatmap: axis_heatmap(space, &names, &recipes),
+        recipes: if bars.is_empty() {
+            Err("there are no recipes".into())
+        } else {
+            Ok((target, bars))
+        },
+        projection,
+        campaign: inputs.campaign,
+    })
+}
+
+/// Mean and epistemic std of target `t` per row.
+fn target_moments(sc: &Scores, t: usize) -> Vec<(f64, f64)> {
+    (0..sc.rows())
+        .map(|i| {
+            let (m, v) = sc.target_moments(i, t);
+            (m, v.sqrt())
+        })
+        .collect()
+}
+
+/// The best of a simulation by the posterior mean of the objective.
+fn simulated_recipes(
+    scorer: &Scorer<'_>,
+    space: &Space,
+) -> crate::Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let sampler = DirichletSampler::around(prior_weights(space, Prior::Tokens));
+    let config = SimulateConfig {
+        samples: SIMULATED.0,
+        chunk: 8192,
+        top: SIMULATED.1,
+        seed: 0,
+    };
+    let constraints = Constraints::simplex(space);
+    let sim = simulate(
+        scorer,
+        &PosteriorMean,
+        None,
+        &sampler,
+        &constraints,
+        &config,
+        &mut (),
+    )?;
+    let names = (1..=sim.top_objective.len())
+        .map(|i| format!("simulated-{i}"))
+        .collect();
+    Ok((
+        names,
+        sim.top_objective.into_iter().map(|r| r.weights).collect(),
+    ))
+}
+
+type Moments<'a> =
+    dyn Fn(&[Vec<f64>]) -> Result<Vec<(f64, f64)>, crate::predictor::PredictorError> + 'a;
+
+/// Partial dependence around the mean logged mixture (or the best recipe): the domains whose
+/// curves move most, each up to a little past the largest share seen.
+fn pd_panels(
+    space: &Space,
+    logged: Option<&Runs>,
+    recipes: &[Vec<f64>],
+    moments: &Moments<'_>,
+) -> crate::Result<Vec<PdPanel>> {
+    let d = space.len();
+    let base: Vec<f64> = match logged {
+        Some(r) if !r.is_empty() => (0..d)
+            .map(|j| r.mixtures.iter().map(|w| w[j]).sum::<f64>() / r.len() as f64)
+            .collect(),
+        _ => recipes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| vec![1.0 / d as f64; d]),
+    };
+    let mut panels = Vec::new();
+    for i in 0..d {
+        let seen = (logged.iter().flat_map(|r| r.mixtures.iter().map(|w| w[i])))
+            .chain(recipes.iter().map(|w| w[i]))
+            .fold(base[i], f64::max);
+        let max_share = if logged.is_some() {
+            (seen * 1.1).clamp(0.05, 1.0)
+        } else {
+            1.0
+        };
+        let (shares, path) = partial_dependence_path(&base, i, max_share, PD_STEPS);
+        let pred = moments(&path)?;
+        panels.push(PdPanel {
+            domain: space.domains[i].name.clone(),
+            shares,
+            mean: pred.iter().map(|p| p.0).collect(),
+            std: pred.iter().map(|p| p.1).collect(),
+            base_share: Some(base[i]),
+        });
+    }
+    let spread = |p: &PdPanel| {
+        p.mean.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            - p.mean.iter().copied().fold(f64::INFINITY, f64::min)
+    };
+    panels.sort_by(|x, y| spread(y).total_cmp(&spread(x)));
+    panels.truncate(PD_PANELS);
+    Ok(panels)
+}
+
+/// The logged runs and recipes on their first two principal components.
+fn projection(
+    space: &Space,
+    logged: Option<&Runs>,
+    recipes: &[Vec<f64>],
+    predicted: &[(f64, f64)],
+    target: &str,
+) -> Result<Projection, String> {
+    if space.len() < 2 {
+        return Err(format!(
+            "space `{}` has one domain: every mixture is the same point",
+            space.name
+        ));
+    }
+    let logged_w: Vec<Vec<f64>> = logged.iter().flat_map(|r| r.mixtures.clone()).collect();
+    let all: Vec<Vec<f64>> = logged_w.iter().chain(recipes).cloned().collect();
+    if all.len() < 3 {
+        return Err(
+            "fewer than three mixtures to project (pass --data for the logged runs)".into(),
+        );
+    }
+    let (xy, explained) = pca_2d(&all);
+    Ok(Projection {
+        logged: xy[..logged_w.len()].to_vec(),
+        recipes: (xy[logged_w.len()..].iter().zip(predicted))
+            .map(|(&(x, y), p)| (x, y, p.0))
+            .collect(),
+        value_label: target.to_owned(),
+        explained,
+    })
+}
+
+/// The sentences shown first: the best recipe, held-out ranking, campaign progress.
+fn summary(
+    space: &Space,
+    target: &str,
+    direction: Direction,
+    best: Option<(&str, &[f64], (f64, f64))>,
+    oof: &Result<Parity, String>,
+    campaign: &Result<CampaignPlots, String>,
+) -> Vec<String> {
+    let mut summary = Vec::new();
+    if let Some((name, w, (m, sd))) = best {
+        let shares = crate::export::top_domains(&space.names(), w, 4);
+        let better = if direction == Direction::Lower {
+            "lower"
+        } else {
+            "higher"
+        };
+        summary.push(format!(
+            "Best recipe: {name} ({shares}), predicted {target} {m:.4} ± {sd:.4} (epistemic std; {better} is better)."
+        ));
+    }
+    match oof {
+        Ok(p) => {
+            let m = score(target, &p.predicted, &p.std, &p.observed);
+            summary.push(format!(
+                "Held-out ranking: Spearman {:.3} over {} out-of-fold runs; 90% intervals cover {:.0}% of them.",
+                m.spearman,
+                p.observed.len(),
+                100.0 * m.coverage90
+            ));
+        }
+        Err(reason) => summary.push(format!("Held-out ranking not measured: {reason}.")),
+    }
+    if let Ok(c) = campaign
+        && let Some(best) = c.best_so_far.last()
+    {
+        summary.push(format!(
+            "Campaign: {} runs measured, best {} {best:.4}.",
+            c.each_run.len(),
+            c.value_label
+        ));
+    }
+    summary
+}
+
+fn input_error(path: &Path, problem: impl Into<String>) -> ReportError {
+    ReportError::Input {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Names and weights (in `domains` order) of the proposals in a `proposals.json`.
+pub fn read_proposals(
+    path: &Path,
+    domains: &[String],
+) -> crate::Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| input_error(path, format!("not JSON: {e}")))?;
+    let list =
+        (doc["proposals"].as_array()).ok_or_else(|| input_error(path, "no `proposals` list"))?;
+    let mut names = Vec::new();
+    let mut weights = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        names.push(
+            p["name"]
+                .as_str()
+                .map_or(format!("proposal-{}", i + 1), String::from),
+        );
+        let w = domains
+            .iter()
+            .map(|d| {
+                p["weights"][d].as_f64().ok_or_else(|| {
+                    input_error(path, format!("proposals[{i}].weights.{d} is missing"))
+                })
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
+        weights.push(w);
+    }
+    Ok((names, weights))
+}
+
+/// Observed value, mean and total std of `target` from an out-of-fold predictions CSV (as
+/// `evaluate --folds --predictions` writes it).
+pub fn read_oof(path: &Path, target: &str) -> crate::Result<Parity> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| input_error(path, e.to_string()))?;
+    let header: Vec<String> = (r.headers().map_err(|e| input_error(path, e.to_string()))?)
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |suffix: &str| {
+        let name = format!("{target}_{suffix}");
+        header.iter().position(|h| *h == name).ok_or_else(|| {
+            input_error(
+                path,
+                format!("missing column `{name}` (write it with `evaluate --folds`)"),
+            )
+        })
+    };
+    let (o, m, s) = (col("observed")?, col("mean")?, col("total_std")?);
+    let mut p = Parity {
+        target: target.into(),
+        observed: Vec::new(),
+        predicted: Vec::new(),
+        std: Vec::new(),
+    };
+    for (i, row) in r.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| input_error(path, format!("line {line}: {e}")))?;
+        let num = |c: usize| {
+            (row.get(c).and_then(|v| v.trim().parse::<f64>().ok()))
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    input_error(
+                        path,
+                        format!("line {line}: column `{}` is not a number", header[c]),
+                    )
+                })
+        };
+        p.observed.push(num(o)?);
+        p.predicted.push(num(m)?);
+        p.std.push(num(s)?);
+    }
+    if p.observed.len() < 2 {
+        return Err(input_error(path, "fewer than two rows").into());
+    }
+    Ok(p)
+}
+
+/// Best-so-far and per-round epistemic std of the campaign in `dir` (each round's saved
+/// surrogate loaded on `device`); `Ok(Err(reason))` when there is nothing to draw yet.
+pub fn campaign_plots<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> crate::Result<Result<CampaignPlots, String>> {
+    let c = Campaign::open(dir)?;
+    if c.results.is_empty() {
+        return Ok(Err(format!(
+            "campaign {} has no measured runs yet",
+            dir.display()
+        )));
+    }
+    let runs = c.runs();
+    let targets = runs.schema.target_names();
+    let lower = targets.len() == 1 && runs.schema.targets[0].direction == Direction::Lower;
+    let (value_label, each_run): (String, Vec<f64>) = if targets.len() == 1 {
+        let sign = if lower { -1.0 } else { 1.0 };
+        (
+            targets[0].clone(),
+            runs.outcomes.iter().map(|o| sign * o[0]).collect(),
+        )
+    } else {
+        let norm = Normalizer::fit(&runs.outcomes);
+        let spec = ObjectiveSpec {
+            normalize: Normalize::Standardize,
+            ..ObjectiveSpec::default()
+        };
+        let o = Objective::new(&spec, &runs.schema, &norm)?;
+        let label = "objective (mean z-score of the targets)".to_owned();
+        (label, runs.outcomes.iter().map(|y| o.value(y)).collect())
+    };
+    let best_so_far = each_run
+        .iter()
+        .scan(f64::NEG_INFINITY, |best, &v| {
+            *best = f64::max(*best, v);
+            Some(*best)
+        })
+        .collect();
+    let mut epistemic_by_round = Vec::new();
+    let rounds: std::collections::BTreeSet<usize> = c.planned.iter().map(|p| p.0).collect();
+    for round in rounds {
+        let model_dir = dir.join("rounds").join(format!("{round:03}")).join("model");
+        if !model_dir.exists() {
+            continue;
+        }
+        let mut model = Model::<B>::load(&model_dir, device)?;
+        // A handful of rows per round: the host copy scores them at once on any device.
+        model.fuse_for_cpu();
+        let planned: Vec<_> = c
+            .planned
+            .iter()
+            .filter(|p| p.0 == round)
+            .map(|p| &p.1)
+            .collect();
+        let mut sums = vec![0.0; targets.len()];
+        for p in &planned {
+            let post =
+                (model.surrogate()).posterior(std::slice::from_ref(&p.weights), &p.context)?;
+            for (j, sum) in sums.iter_mut().enumerate() {
+                *sum += post.moments(0, j).1.sqrt();
+            }
+        }
+        let mean = sums.iter().map(|s| s / planned.len() as f64).collect();
+        epistemic_by_round.push((round, mean));
+    }
+    let value_label = if lower {
+        format!("-{value_label} (higher is better)")
+    } else {
+        value_label
+    };
+    Ok(Ok(CampaignPlots {
+        value_label,
+        each_run,
+        best_so_far,
+        targets,
+        epistemic_by_round,
+    }))
+}
