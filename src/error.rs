@@ -19,6 +19,9 @@ pub enum Error {
     /// Constraints on mixtures are invalid or admit no mixture.
     #[error(transparent)]
     Constraint(#[from] crate::space::ConstraintError),
+    /// A design of proxy runs could not be made.
+    #[error(transparent)]
+    Design(#[from] crate::space::sampler::DesignError),
     /// Logged runs could not be read or failed validation.
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),

@@ -49,7 +49,7 @@ use crate::acquisition::{
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::{
-    EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
+    Capabilities, EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
 };
 use crate::runs::Runs;
 use crate::search::{
@@ -110,12 +110,17 @@ pub enum SurrogateSpec {
     Ensemble(EnsembleConfig),
     /// Fit a Gaussian process on every run told.
     Gp,
-    /// Use the model given to [`Proposer::with_model`] as it is; runs told only set the
-    /// incumbent and the runs to keep away from.
-    Fixed,
 }
 
 impl SurrogateSpec {
+    /// What the surrogate this spec fits will offer.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            SurrogateSpec::Ensemble(c) => Capabilities::ensemble(c.members),
+            SurrogateSpec::Gp => Capabilities::GAUSSIAN_PROCESS,
+        }
+    }
+
     /// The spec that fits a surrogate of `kind` (ensembles with `training`).
     pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig) -> Self {
         match kind {
@@ -175,7 +180,9 @@ impl Default for ProposerConfig {
 }
 
 impl ProposerConfig {
-    fn validate(&self, kind: Option<SurrogateKind>) -> crate::Result<()> {
+    /// Checks the parameters, and that a surrogate with `caps` can serve the acquisition and
+    /// the searchers.
+    fn validate(&self, caps: &Capabilities) -> crate::Result<()> {
         let bad = |name, problem: &str| ProposerError::BadParameter {
             name,
             problem: problem.into(),
@@ -192,16 +199,13 @@ impl ProposerConfig {
         {
             return Err(bad("samples", "the random searcher needs at least 1 sample").into());
         }
-        if kind == Some(SurrogateKind::Gp) && self.pool.is_none() {
-            if self.searchers.contains(&SearcherKind::Gradient) {
-                return Err(ProposerError::GradientNeedsEnsemble.into());
-            }
-            if self.acquisition.kind.needs_members() {
-                return Err(acquisition::AcquisitionError::NeedsMembers {
-                    acquisition: self.acquisition.kind.name(),
-                }
-                .into());
-            }
+        let searching = self.pool.is_none();
+        if searching && self.searchers.contains(&SearcherKind::Gradient) && !caps.differentiable {
+            return Err(ProposerError::GradientNeedsEnsemble.into());
+        }
+        if self.acquisition.kind.needs_members() && caps.members.is_none() {
+            let acquisition = self.acquisition.kind.name();
+            return Err(acquisition::AcquisitionError::NeedsMembers { acquisition }.into());
         }
         Ok(())
     }
@@ -246,7 +250,8 @@ pub struct Batch {
 /// Proposes the next mixtures with ask/tell; see the module docs.
 pub struct Proposer<B: AutodiffBackend> {
     constraints: Constraints,
-    surrogate: SurrogateSpec,
+    /// How the surrogate is refitted on runs told; `None` for a fixed model.
+    surrogate: Option<SurrogateSpec>,
     config: ProposerConfig,
     device: B::Device,
     runs: Option<Runs>,
@@ -263,18 +268,13 @@ impl<B: AutodiffBackend> Proposer<B> {
         config: ProposerConfig,
         device: B::Device,
     ) -> crate::Result<Self> {
-        let kind = match &surrogate {
-            SurrogateSpec::Ensemble(training) => {
-                training.validate()?;
-                Some(SurrogateKind::Ensemble)
-            }
-            SurrogateSpec::Gp => Some(SurrogateKind::Gp),
-            SurrogateSpec::Fixed => None,
-        };
-        config.validate(kind)?;
+        if let SurrogateSpec::Ensemble(training) = &surrogate {
+            training.validate()?;
+        }
+        config.validate(&surrogate.capabilities())?;
         Ok(Proposer {
             constraints,
-            surrogate,
+            surrogate: Some(surrogate),
             config,
             device,
             runs: None,
@@ -290,10 +290,10 @@ impl<B: AutodiffBackend> Proposer<B> {
         config: ProposerConfig,
         device: B::Device,
     ) -> crate::Result<Self> {
-        config.validate(Some(model.kind()))?;
+        config.validate(&model.surrogate().capabilities())?;
         Ok(Proposer {
             constraints,
-            surrogate: SurrogateSpec::Fixed,
+            surrogate: None,
             config,
             device,
             runs: None,
@@ -308,7 +308,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             None => self.runs = Some(runs.clone()),
             Some(all) => all.extend(runs)?,
         }
-        self.stale = self.surrogate != SurrogateSpec::Fixed;
+        self.stale = self.surrogate.is_some();
         Ok(())
     }
 
@@ -347,18 +347,18 @@ impl<B: AutodiffBackend> Proposer<B> {
         }
         let runs = self.runs.as_ref().ok_or(ProposerError::NoSurrogate)?;
         let model = match &self.surrogate {
-            SurrogateSpec::Ensemble(training) => {
+            None => return Err(ProposerError::NoSurrogate.into()),
+            Some(SurrogateSpec::Ensemble(training)) => {
                 let mut p = fit::<B>(runs, training, self.round_seed(), &self.device, &mut ())?;
                 // Search scores many small batches: the host copy of the weights beats a
                 // device round trip per batch, on every backend.
                 p.fuse_for_cpu();
                 Model::Ensemble(Box::new(p))
             }
-            SurrogateSpec::Gp => Model::Gp(Box::new(GaussianProcess::fit(
+            Some(SurrogateSpec::Gp) => Model::Gp(Box::new(GaussianProcess::fit(
                 runs,
                 InputTransform::SqrtLinear,
             )?)),
-            SurrogateSpec::Fixed => return Err(ProposerError::NoSurrogate.into()),
         };
         self.model = Some(model);
         self.stale = false;
@@ -584,4 +584,167 @@ fn choose(
             Ok(None)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::Rng;
+
+    use super::*;
+    use crate::device::Cpu;
+    use crate::runs::{Direction, Schema, TargetSpec};
+    use crate::space::ConstraintSpec;
+
+    /// `n` runs on three domains of a smooth loss with its minimum inside the simplex.
+    fn runs(n: usize, seed: u64) -> Runs {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mixtures: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                let raw: Vec<f64> = (0..3).map(|_| rng.random::<f64>() + 0.05).collect();
+                let total: f64 = raw.iter().sum();
+                raw.iter().map(|x| x / total).collect()
+            })
+            .collect();
+        let loss = |w: &[f64]| (w[0] - 0.5).powi(2) + (w[1] - 0.3).powi(2) + 2.0;
+        Runs {
+            schema: Schema {
+                space: Space::from_names("toy", &names).unwrap(),
+                mixture_columns: names,
+                context: Vec::new(),
+                targets: vec![TargetSpec {
+                    name: "loss".into(),
+                    column: None,
+                    mean_of: Vec::new(),
+                    direction: Direction::Lower,
+                }],
+            },
+            keys: (0..n).map(|i| format!("{seed}-{i}")).collect(),
+            outcomes: mixtures.iter().map(|w| vec![loss(w)]).collect(),
+            context: vec![Vec::new(); n],
+            mixtures,
+        }
+    }
+
+    fn quick() -> ProposerConfig {
+        ProposerConfig {
+            searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
+            samples: 2_000,
+            cmaes_evaluations: 200,
+            ..ProposerConfig::default()
+        }
+    }
+
+    fn gp_proposer(
+        config: ProposerConfig,
+        constraints: Constraints,
+    ) -> crate::Result<Proposer<Cpu>> {
+        Proposer::<Cpu>::new(constraints, SurrogateSpec::Gp, config, Default::default())
+    }
+
+    #[test]
+    fn pairings_the_surrogate_cannot_serve_are_refused_when_built() {
+        let space = runs(1, 0).schema.space;
+        let simplex = || Constraints::simplex(&space);
+        let thompson = ProposerConfig {
+            acquisition: AcquisitionSpec {
+                kind: AcquisitionKind::Thompson,
+                ..AcquisitionSpec::default()
+            },
+            ..quick()
+        };
+        let err = gp_proposer(thompson.clone(), simplex())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("thompson") && err.contains("member"), "{err}");
+        let ensemble = SurrogateSpec::Ensemble(EnsembleConfig::default());
+        assert!(Proposer::<Cpu>::new(simplex(), ensemble, thompson, Default::default()).is_ok());
+        let gradient = ProposerConfig {
+            searchers: vec![SearcherKind::Gradient],
+            ..quick()
+        };
+        let err = gp_proposer(gradient, simplex()).err().unwrap().to_string();
+        assert!(err.contains("gradient"), "{err}");
+        let far = ProposerConfig {
+            min_distance: 2.0,
+            ..quick()
+        };
+        let err = gp_proposer(far, simplex()).err().unwrap().to_string();
+        assert!(err.contains("min_distance"), "{err}");
+        let err = gp_proposer(quick(), simplex())
+            .unwrap()
+            .ask(2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no surrogate yet"), "{err}");
+    }
+
+    #[test]
+    fn batches_are_feasible_spaced_away_from_the_runs_and_reproducible() {
+        let told = runs(24, 1);
+        let spec: ConstraintSpec = toml::from_str("min = { c = 0.2 }").unwrap();
+        let constraints = Constraints::new(&told.schema.space, &spec, &[]).unwrap();
+        let ask = |runs: &Runs| {
+            let mut p = gp_proposer(quick(), constraints.clone()).unwrap();
+            p.tell(runs).unwrap();
+            p.ask(4).unwrap()
+        };
+        let batch = ask(&told);
+        assert_eq!(batch.proposals.len(), 4);
+        assert_eq!(batch.runs_told, 24);
+        // The incumbent is the lowest logged loss, in objective units (higher is better).
+        let lowest = told.outcomes.iter().map(|o| o[0]).fold(f64::MAX, f64::min);
+        assert_eq!(batch.incumbent, Some(batch.objective.value(&[lowest])));
+        for (i, p) in batch.proposals.iter().enumerate() {
+            assert!(constraints.is_feasible(&p.weights), "{:?}", p.weights);
+            let (k, d) = p.nearest.unwrap();
+            assert!((d - tv_distance(&told.mixtures[k], &p.weights)).abs() < 1e-12);
+            assert!((d - nearest(&p.weights, &told.mixtures)).abs() < 1e-12);
+            assert!(d >= 0.05, "a proposal repeats a run: {d}");
+            for q in &batch.proposals[..i] {
+                assert!(tv_distance(&p.weights, &q.weights) >= 0.05);
+            }
+            assert!(p.targets[0].1 > 0.0, "the GP is uncertain off the data");
+        }
+        let again = ask(&told);
+        assert_eq!(
+            batch.proposals, again.proposals,
+            "same runs and seed, same batch"
+        );
+        // Exploitation: the best proposal's predicted loss is near the true minimum (2.0).
+        assert!(
+            batch.proposals[0].targets[0].0 < 2.05,
+            "{:?}",
+            batch.proposals[0].targets
+        );
+    }
+
+    fn nearest(w: &[f64], runs: &[Vec<f64>]) -> f64 {
+        crate::math::simplex::nearest_distance(w, runs)
+    }
+
+    #[test]
+    fn tell_adds_runs_and_the_next_ask_refits() {
+        let space = runs(1, 0).schema.space;
+        let mut p = gp_proposer(quick(), Constraints::simplex(&space)).unwrap();
+        p.tell(&runs(10, 2)).unwrap();
+        let first = p.ask(2).unwrap();
+        let at = vec![vec![0.5, 0.3, 0.2]];
+        let before = p.model().unwrap().surrogate().posterior(&at, &[]).unwrap();
+        p.tell(&runs(20, 3)).unwrap();
+        assert_eq!(p.runs().unwrap().len(), 30);
+        let second = p.ask(2).unwrap();
+        let after = p.model().unwrap().surrogate().posterior(&at, &[]).unwrap();
+        assert_eq!(second.runs_told, 30);
+        assert_ne!(first.seed, second.seed, "each round draws afresh");
+        assert!(
+            after.variance[0] < before.variance[0],
+            "more data, less uncertainty"
+        );
+        let mut other = runs(3, 4);
+        other.schema.targets[0].name = "other".into();
+        let err = p.tell(&other).unwrap_err().to_string();
+        assert!(err.contains("targets differ"), "{err}");
+    }
 }

@@ -485,12 +485,9 @@ pub(crate) mod tests {
                 beta,
                 ..AcquisitionSpec::default()
             };
-            let caps = Capabilities {
-                members: Some(4),
-                joint: false,
-                differentiable: true,
-            };
-            build(&spec, &ctx, &caps, &mut rng).unwrap().score(&s)
+            build(&spec, &ctx, &Capabilities::ensemble(4), &mut rng)
+                .unwrap()
+                .score(&s)
         };
         let mean = value(AcquisitionKind::Mean, None);
         assert!(mean[0] > mean[1]);
@@ -513,5 +510,42 @@ pub(crate) mod tests {
         );
         let pi = value(AcquisitionKind::Pi, None);
         assert!((pi[0] - 1.0).abs() < 1e-9 && pi[1] < 0.5);
+    }
+
+    #[test]
+    fn member_based_functions_are_refused_without_members() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let ctx = AcquisitionContext {
+            reference: Some(scores(&[&[0.0, 1.0], &[1.0, 0.0]])),
+            ..AcquisitionContext::default()
+        };
+        for kind in [AcquisitionKind::Thompson, AcquisitionKind::Ivr] {
+            let spec = AcquisitionSpec {
+                kind,
+                ..AcquisitionSpec::default()
+            };
+            let gp = build(&spec, &ctx, &Capabilities::GAUSSIAN_PROCESS, &mut rng);
+            let err = gp.err().expect("a GP has no members").to_string();
+            assert!(err.contains(kind.name()), "{err}");
+            assert!(build(&spec, &ctx, &Capabilities::ensemble(2), &mut rng).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_posterior_without_members_gives_the_objective_moments() {
+        // Two independent targets, one row: objective = 0.5 y0 + 0.5 y1 (raw units).
+        let posterior = Posterior {
+            rows: 1,
+            targets: 2,
+            mean: vec![1.0, 3.0],
+            variance: vec![4.0, 16.0],
+            members: None,
+        };
+        let s = Scores::new(posterior, &objective(2));
+        assert!((s.mean[0] - 2.0).abs() < 1e-12);
+        // sqrt(0.25 * 4 + 0.25 * 16)
+        assert!((s.std[0] - 5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(s.target_moments(0, 1), (3.0, 16.0));
+        assert!(s.member_objective.is_none());
     }
 }

@@ -45,11 +45,10 @@ use rand::rngs::StdRng;
 
 use crate::error::io;
 use crate::io::Overwrite;
-use crate::math::simplex::nearest_distance;
 use crate::predictor::{Model, checkpoint};
 use crate::proposer::{Proposer, SurrogateSpec};
 use crate::search::{SearchObserver, derive_seed};
-use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights, spaced_draws};
 
 /// Why a campaign step failed. The campaign stays resumable after every one of these.
 #[derive(Debug, thiserror::Error)]
@@ -240,26 +239,22 @@ pub fn step<B: AutodiffBackend>(
     }
 }
 
-/// Feasible Dirichlet draws around the uniform mixture, at least `min_distance` apart from
-/// each other and from earlier runs.
+/// Feasible Dirichlet draws around the token prior, at least `min_distance` apart from each
+/// other and from earlier runs.
 fn initial_design(c: &Campaign, count: usize, seed: u64) -> Vec<Vec<f64>> {
     let sampler = DirichletSampler::around(prior_weights(&c.space, Prior::Tokens));
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out: Vec<Vec<f64>> = Vec::new();
     let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
-    let far = |w: &[f64], others: &[Vec<f64>]| nearest_distance(w, others) >= c.config.min_distance;
-    for _ in 0..count * 200 {
-        if out.len() == count {
-            break;
-        }
-        if let Some(w) = sampler.sample_feasible(&c.constraints, 20, &mut rng)
-            && far(&w, &earlier)
-            && far(&w, &out)
-        {
-            out.push(w);
-        }
-    }
-    out
+    let mut rng = StdRng::seed_from_u64(seed);
+    let min_distance = c.config.min_distance;
+    spaced_draws(
+        &sampler,
+        &c.constraints,
+        count,
+        min_distance,
+        None,
+        &earlier,
+        &mut rng,
+    )
 }
 
 /// Trains the configured surrogate on every result, saves it in the round directory, and

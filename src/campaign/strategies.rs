@@ -371,3 +371,64 @@ pub fn compare<B: AutodiffBackend>(
     }
     Ok(out)
 }
+
+/// `mean ± std` of `v`.
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
+    (m, var.sqrt())
+}
+
+/// The comparison as a Markdown table (mean ± std over `seeds` seeds per strategy, with two
+/// of the `benchmarks`) and a CSV (one row per strategy and seed, every benchmark).
+pub fn tables(outcomes: &[Outcome], benchmarks: &[String], seeds: u64) -> (String, Vec<u8>) {
+    let shown = [0, 2.min(benchmarks.len() - 1)];
+    let mut md = format!(
+        "| strategy | data to match the soup (share of its tokens) | {} | {} | proxy runs | search cost (s) |\n|---|---|---|---|---|---|\n",
+        benchmarks[shown[0]], benchmarks[shown[1]]
+    );
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["strategy".to_owned(), "seed".into(), "data_share".into()];
+    header.extend(benchmarks.iter().cloned());
+    header.extend(["proxy_runs".into(), "search_seconds".into()]);
+    csv.write_record(&header)
+        .expect("writing CSV to memory cannot fail");
+    for o in outcomes {
+        let mut row = vec![
+            o.strategy.clone(),
+            o.seed.to_string(),
+            o.data_share.to_string(),
+        ];
+        row.extend(o.final_scores.iter().map(f64::to_string));
+        row.extend([o.proxy_runs.to_string(), o.search_seconds.to_string()]);
+        csv.write_record(&row)
+            .expect("writing CSV to memory cannot fail");
+    }
+    for strategy in STRATEGIES {
+        let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.strategy == strategy).collect();
+        let share = mean_std(&mine.iter().map(|o| o.data_share).collect::<Vec<_>>());
+        let score =
+            |j: usize| mean_std(&mine.iter().map(|o| o.final_scores[j]).collect::<Vec<_>>());
+        let (a, b) = (score(shown[0]), score(shown[1]));
+        let cost = mean_std(&mine.iter().map(|o| o.search_seconds).collect::<Vec<_>>());
+        md.push_str(&format!(
+            "| {strategy} | {:.0}% ± {:.0}% | {:.4} ± {:.4} | {:.4} ± {:.4} | {} | {:.1} ± {:.1} |\n",
+            100.0 * share.0,
+            100.0 * share.1,
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            mine[0].proxy_runs,
+            cost.0,
+            cost.1
+        ));
+    }
+    md.push_str(&format!(
+        "\n{} seeds; mean ± std over seeds. Data share: tokens the strategy's schedule needs to reach the \
+         soup's final mean score, over the soup's tokens (noise-free target run).\n",
+        seeds
+    ));
+    let csv = csv.into_inner().expect("an in-memory CSV writer flushes");
+    (md, csv)
+}

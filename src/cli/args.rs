@@ -8,7 +8,7 @@ use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
 pub use crate::predictor::SurrogateKind;
 use crate::proposer::SearcherKind;
-use crate::space::sampler::Prior;
+use crate::space::sampler::{Design, Prior};
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
 #[derive(Debug, Parser)]
@@ -290,15 +290,6 @@ pub struct ProposeArgs {
     /// Replace an existing output directory.
     #[arg(long)]
     pub force: bool,
-}
-
-/// Designs for `swarm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Design {
-    /// Independent Dirichlet draws around the prior with varied concentrations (RegMix).
-    Dirichlet,
-    /// Greedy maximin selection from many draws: spread out in total-variation distance.
-    SpaceFilling,
 }
 
 /// `mixatlas swarm`.

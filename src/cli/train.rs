@@ -1,14 +1,15 @@
 //! `mixatlas train`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::Error;
 use crate::cli::args::{SurrogateKind, TrainArgs};
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
 use crate::predictor::{EnsembleConfig, GaussianProcess, TrainReport, checkpoint, fit};
-use crate::runs::{DataSpec, Runs};
+use crate::runs::{DataSpec, Runs, RunsError};
 
 struct Task {
     runs: Runs,
@@ -38,24 +39,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let spec = DataSpec::from_file(&args.data)?;
     let mut runs = Runs::load(&spec)?;
     if !args.targets.is_empty() {
-        let all = std::mem::take(&mut runs.schema.targets);
-        let mut keep = Vec::new();
-        for name in &args.targets {
-            let Some(j) = all.iter().position(|t| &t.name == name) else {
-                let known: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
-                bail!(
+        runs.select_targets(&args.targets).map_err(|e| match e {
+            Error::Runs(RunsError::UnknownTarget { name, known }) => {
+                anyhow!(
                     "--target {name}: {} defines only {known:?}",
                     args.data.display()
-                );
-            };
-            keep.push(j);
-        }
-        runs.schema.targets = keep.iter().map(|&j| all[j].clone()).collect();
-        runs.outcomes = runs
-            .outcomes
-            .iter()
-            .map(|o| keep.iter().map(|&j| o[j]).collect())
-            .collect();
+                )
+            }
+            other => other.into(),
+        })?;
     }
     let json = args.common.json;
     let out = args.out.clone();

@@ -21,8 +21,10 @@ use crate::error::io;
 use crate::space::Space;
 
 mod proposals;
+mod swarm;
 
 pub use proposals::{Keys, proposal_files, proposal_name, top_domains};
+pub use swarm::swarm_files;
 
 /// Format tag in every recipe file.
 pub const RECIPE_FORMAT: &str = "mixatlas-recipe";

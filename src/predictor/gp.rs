@@ -276,11 +276,7 @@ impl Surrogate for GaussianProcess {
         &self.noise
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            members: None,
-            joint: true,
-            differentiable: false,
-        }
+        Capabilities::GAUSSIAN_PROCESS
     }
     fn posterior(
         &self,

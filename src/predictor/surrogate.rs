@@ -40,6 +40,24 @@ pub struct Capabilities {
     pub differentiable: bool,
 }
 
+impl Capabilities {
+    /// A deep ensemble of `members` members: member outputs, differentiable with burn.
+    pub fn ensemble(members: usize) -> Self {
+        Capabilities {
+            members: Some(members),
+            joint: false,
+            differentiable: true,
+        }
+    }
+
+    /// A Gaussian process: a joint posterior, no members.
+    pub const GAUSSIAN_PROCESS: Capabilities = Capabilities {
+        members: None,
+        joint: true,
+        differentiable: false,
+    };
+}
+
 /// Member outputs of an ensemble.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberOutputs {
@@ -137,11 +155,7 @@ impl<B: Backend> Surrogate for Predictor<B> {
         &self.meta.noise_var
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            members: Some(self.model.members()),
-            joint: false,
-            differentiable: true,
-        }
+        Capabilities::ensemble(self.model.members())
     }
     fn posterior(
         &self,

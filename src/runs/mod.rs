@@ -42,6 +42,14 @@ pub enum RunsError {
         /// The parser's message.
         message: String,
     },
+    /// A target asked for is not one the runs define.
+    #[error("target `{name}` is not defined; the runs define {known:?}")]
+    UnknownTarget {
+        /// The name asked for.
+        name: String,
+        /// The targets defined.
+        known: Vec<String>,
+    },
     /// Runs added to others have different columns, context or targets.
     #[error("runs with different columns cannot be combined: {what} differ")]
     SchemaMismatch {
@@ -200,6 +208,28 @@ pub enum SchemaCheck {
 }
 
 impl Runs {
+    /// Keeps only the targets `names`, in that order (outcomes follow).
+    pub fn select_targets(&mut self, names: &[String]) -> Result<()> {
+        let known = self.schema.target_names();
+        let keep = (names.iter())
+            .map(|name| {
+                known
+                    .iter()
+                    .position(|k| k == name)
+                    .ok_or_else(|| RunsError::UnknownTarget {
+                        name: name.clone(),
+                        known: known.clone(),
+                    })
+            })
+            .collect::<Result<Vec<usize>, _>>()?;
+        let all = std::mem::take(&mut self.schema.targets);
+        self.schema.targets = keep.iter().map(|&j| all[j].clone()).collect();
+        for o in &mut self.outcomes {
+            *o = keep.iter().map(|&j| o[j]).collect();
+        }
+        Ok(())
+    }
+
     /// Appends `other`'s runs; their schema must be the same as these runs'.
     pub fn extend(&mut self, other: &Runs) -> Result<()> {
         let (a, b) = (&self.schema, &other.schema);

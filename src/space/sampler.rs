@@ -5,7 +5,7 @@
 use rand::Rng;
 
 use crate::math::simplex::sample_dirichlet;
-use crate::math::simplex::tv_distance;
+use crate::math::simplex::{nearest_distance, round_mixture, tv_distance};
 use crate::space::Space;
 use crate::space::constraints::Constraints;
 
@@ -76,6 +76,116 @@ pub fn prior_weights(space: &Space, prior: Prior) -> Vec<f64> {
         }
         _ => vec![1.0 / space.len() as f64; space.len()],
     }
+}
+
+/// How a first round of proxy runs is designed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Design {
+    /// Independent Dirichlet draws around the prior with varied concentrations (RegMix).
+    Dirichlet,
+    /// Greedy maximin selection from many draws: spread out in total-variation distance.
+    SpaceFilling,
+}
+
+/// Why a design could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DesignError {
+    /// Too few feasible, distinct mixtures were found.
+    #[error(
+        "found only {found} feasible mixtures at least {min_distance} apart after {draws} draws; \
+         lower --min-distance, raise --decimals or loosen the constraints"
+    )]
+    TooFew {
+        /// Mixtures found.
+        found: usize,
+        /// The smallest total-variation distance asked for.
+        min_distance: f64,
+        /// Draws made.
+        draws: usize,
+    },
+}
+
+/// Draws per wanted mixture before [`spaced_draws`] gives up.
+pub const TRIES_PER_RUN: usize = 200;
+/// Candidates per run the space-filling design chooses from.
+const CLOUD_PER_RUN: usize = 30;
+
+/// Feasible draws from `sampler`, rounded to `decimals` places when given (and still
+/// feasible), each at least `min_distance` (total variation) from the others and from
+/// `existing`: up to `wanted` of them, from at most `TRIES_PER_RUN * wanted` draws.
+pub fn spaced_draws<R: Rng + ?Sized>(
+    sampler: &DirichletSampler,
+    constraints: &Constraints,
+    wanted: usize,
+    min_distance: f64,
+    decimals: Option<u32>,
+    existing: &[Vec<f64>],
+    rng: &mut R,
+) -> Vec<Vec<f64>> {
+    let mut out: Vec<Vec<f64>> = Vec::with_capacity(wanted);
+    for _ in 0..wanted * TRIES_PER_RUN {
+        if out.len() == wanted {
+            break;
+        }
+        let Some(w) = sampler.sample_feasible(constraints, 20, rng) else {
+            continue;
+        };
+        let w = match decimals {
+            Some(d) => round_mixture(&w, d),
+            None => w,
+        };
+        if constraints.is_feasible(&w)
+            && nearest_distance(&w, existing) >= min_distance
+            && nearest_distance(&w, &out) >= min_distance
+        {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// `runs` mixtures by `design` around `prior`, rounded to `decimals` places, feasible and at
+/// least `min_distance` apart; refuses when too few can be found.
+pub fn design<R: Rng + ?Sized>(
+    design: Design,
+    prior: &[f64],
+    constraints: &Constraints,
+    runs: usize,
+    min_distance: f64,
+    decimals: u32,
+    rng: &mut R,
+) -> Result<Vec<Vec<f64>>, DesignError> {
+    let sampler = DirichletSampler::around(prior.to_vec());
+    let wanted = match design {
+        Design::Dirichlet => runs,
+        Design::SpaceFilling => runs * CLOUD_PER_RUN,
+    };
+    let draws = spaced_draws(
+        &sampler,
+        constraints,
+        wanted,
+        min_distance,
+        Some(decimals),
+        &[],
+        rng,
+    );
+    if draws.len() < runs {
+        return Err(DesignError::TooFew {
+            found: draws.len(),
+            min_distance,
+            draws: wanted * TRIES_PER_RUN,
+        });
+    }
+    if design == Design::Dirichlet {
+        return Ok(draws);
+    }
+    // Start from the draw nearest the prior, then spread out.
+    let first = (0..draws.len())
+        .min_by(|&a, &b| tv_distance(&draws[a], prior).total_cmp(&tv_distance(&draws[b], prior)))
+        .expect("draws is non-empty");
+    let picked = maximin(&draws, &[], runs, first);
+    Ok(picked.into_iter().map(|i| draws[i].clone()).collect())
 }
 
 /// Greedy maximin (farthest-point) selection of `n` of `candidates` under total-variation
