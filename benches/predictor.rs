@@ -18,10 +18,9 @@ use mixatlas::math::simplex::sample_dirichlet;
 use mixatlas::objective::{Objective, ObjectiveSpec};
 use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, Surrogate, fit};
 use mixatlas::runs::{DataSpec, Runs};
-use mixatlas::search::sample_chunk;
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
-use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights};
+use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

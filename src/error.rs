@@ -19,9 +19,9 @@ pub enum Error {
     /// Constraints on mixtures are invalid or admit no mixture.
     #[error(transparent)]
     Constraint(#[from] crate::space::ConstraintError),
-    /// A design of proxy runs could not be made.
+    /// A sampler could not deliver feasible mixtures (or a design enough of them).
     #[error(transparent)]
-    Design(#[from] crate::space::sampler::DesignError),
+    Sampler(#[from] crate::space::sampler::SamplerError),
     /// Logged runs could not be read or failed validation.
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),

@@ -50,6 +50,8 @@ pub mod io;
 
 pub mod math;
 
+pub mod progress;
+
 pub mod space;
 
 pub mod runs;

@@ -46,17 +46,18 @@ use serde::{Deserialize, Serialize};
 use crate::acquisition::{
     self, Acquisition, AcquisitionContext, AcquisitionKind, AcquisitionSpec, Scorer,
 };
+use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::{
     Capabilities, EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
 };
+use crate::progress::Observer;
 use crate::runs::Runs;
 use crate::search::{
-    CmaEs, GradientAscent, Pool, RandomSearch, SearchObserver, Searcher, derive_seed, sample_chunk,
-    search_chain, select_batch,
+    CmaEs, GradientAscent, Pool, RandomSearch, Searcher, search_chain, select_batch,
 };
-use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{Constraints, Space};
 
 /// Reference mixtures the `ivr` criterion integrates over (besides the runs told).
@@ -371,11 +372,7 @@ impl<B: AutodiffBackend> Proposer<B> {
     }
 
     /// [`Proposer::ask`], reporting search progress to `observer`.
-    pub fn ask_with(
-        &mut self,
-        q: usize,
-        observer: &mut dyn SearchObserver,
-    ) -> crate::Result<Batch> {
+    pub fn ask_with(&mut self, q: usize, observer: &mut dyn Observer) -> crate::Result<Batch> {
         if q == 0 {
             return Err(ProposerError::BadParameter {
                 name: "q",
@@ -561,7 +558,7 @@ fn choose(
     acquisition: &mut dyn Acquisition,
     constraints: &Constraints,
     choice: Choice<'_>,
-    observer: &mut dyn SearchObserver,
+    observer: &mut dyn Observer,
 ) -> crate::Result<Vec<crate::search::Candidate>> {
     let pool = {
         let acq = &*acquisition;

@@ -45,9 +45,10 @@ use rand::rngs::StdRng;
 
 use crate::error::io;
 use crate::io::Overwrite;
+use crate::math::derive_seed;
 use crate::predictor::{Model, checkpoint};
+use crate::progress::Observer;
 use crate::proposer::{Proposer, SurrogateSpec};
-use crate::search::{SearchObserver, derive_seed};
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, spaced_draws};
 
 /// Why a campaign step failed. The campaign stays resumable after every one of these.
@@ -164,7 +165,7 @@ pub fn step<B: AutodiffBackend>(
     c: &mut Campaign,
     evaluator: Option<&mut dyn Evaluator>,
     device: &B::Device,
-    observer: &mut dyn SearchObserver,
+    observer: &mut dyn Observer,
 ) -> crate::Result<Step> {
     match c.next_action() {
         Action::Done => {
@@ -265,7 +266,7 @@ fn surrogate_batch<B: AutodiffBackend>(
     context: &[f64],
     count: usize,
     device: &B::Device,
-    observer: &mut dyn SearchObserver,
+    observer: &mut dyn Observer,
 ) -> crate::Result<Vec<Vec<f64>>> {
     let mut proposer = Proposer::<B>::new(
         c.constraints.clone(),

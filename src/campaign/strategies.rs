@@ -31,14 +31,14 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
 use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::math::{TopK, derive_seed};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
 use crate::predictor::{EnsembleConfig, Normalizer, Surrogate, fit};
 use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
-use crate::search::{TopK, derive_seed, sample_chunk};
 use crate::simulate::world::{Stage, World};
 use crate::space::constraints::TokenSpec;
-use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
+use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{ConstraintSpec, Constraints};
 
 /// How the comparison is run.

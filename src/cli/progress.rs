@@ -3,7 +3,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::predictor::{EpochProgress, TrainObserver};
-use crate::search::SearchObserver;
+use crate::progress::Observer;
 
 /// A progress bar over epochs for an ensemble of `members`; hidden when stderr is not a
 /// terminal.
@@ -78,7 +78,7 @@ impl StageBar {
     }
 }
 
-impl SearchObserver for StageBar {
+impl Observer for StageBar {
     fn progress(&mut self, stage: &str, done: u64, total: u64) {
         if stage != self.stage {
             self.stage = stage.to_owned();

@@ -1,9 +1,13 @@
 //! Numerical helpers shared by every layer above: the normal distribution, dense linear
-//! algebra ([`linalg`]) and maths on the probability simplex ([`simplex`]). Nothing here knows
+//! algebra ([`linalg`]), maths on the probability simplex ([`simplex`]), independent seed
+//! streams ([`derive_seed`]) and streaming top-k selection ([`TopK`]). Nothing here knows
 //! about mixtures, runs or models.
 
 pub mod linalg;
 pub mod simplex;
+mod top_k;
+
+pub use top_k::TopK;
 
 /// Standard normal density.
 pub fn normal_pdf(z: f64) -> f64 {
@@ -31,6 +35,15 @@ fn erfc(x: f64) -> f64 {
                                         + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// `(seed, stream)` to an independent seed: splitmix64 of their combination, so chunk and
+/// block RNGs do not overlap.
+pub fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -404,4 +404,35 @@ mod tests {
         assert!(corr(0, 1) < corr(1, 2));
         assert!(gp.capabilities().members.is_none() && gp.capabilities().joint);
     }
+
+    #[test]
+    fn joint_samples_have_the_posterior_mean_and_covariance() {
+        use rand::SeedableRng;
+        let gp = fitted();
+        let q = vec![vec![0.05, 0.95], vec![0.5, 0.5], vec![0.52, 0.48]];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let count = 20_000;
+        let draws = gp.joint_samples(&q, &[], count, &mut rng).unwrap().unwrap();
+        let post = gp.posterior(&q, &[]).unwrap();
+        let cov = gp.covariance(&q, &[]).unwrap().unwrap();
+        let at = |s: usize, i: usize| draws[s * 3 + i];
+        for i in 0..3 {
+            let mean = (0..count).map(|s| at(s, i)).sum::<f64>() / count as f64;
+            let sd = post.moments(i, 0).1.sqrt();
+            assert!((mean - post.moments(i, 0).0).abs() < 4.0 * sd / (count as f64).sqrt() + 1e-12);
+        }
+        // The sample covariance of the two nearby candidates matches the joint posterior's.
+        let m: Vec<f64> = (0..3)
+            .map(|i| (0..count).map(|s| at(s, i)).sum::<f64>() / count as f64)
+            .collect();
+        let c12 = (0..count)
+            .map(|s| (at(s, 1) - m[1]) * (at(s, 2) - m[2]))
+            .sum::<f64>()
+            / count as f64;
+        assert!(
+            (c12 - cov[0][5]).abs() < 0.05 * cov[0][4],
+            "{c12} vs {}",
+            cov[0][5]
+        );
+    }
 }

@@ -70,6 +70,12 @@ pub enum PredictorError {
         /// Target index.
         target: usize,
     },
+    /// A posterior covariance over a batch could not be factorised for joint sampling.
+    #[error("the posterior covariance of target {target} over the batch is not positive definite")]
+    SingularCovariance {
+        /// Target index.
+        target: usize,
+    },
     /// The loss became NaN or infinite during training.
     #[error("training diverged at epoch {epoch} (loss {loss}); lower the learning rate")]
     Diverged {

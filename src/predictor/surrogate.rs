@@ -10,11 +10,14 @@
 use std::path::Path;
 
 use burn::prelude::Backend;
+use rand::RngCore;
+use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gp::GP_FILE;
 use super::{GaussianProcess, Normalizer, Predictor, PredictorError, checkpoint};
+use crate::math::linalg::cholesky;
 use crate::runs::Schema;
 
 /// Which surrogate model to train.
@@ -141,6 +144,40 @@ pub trait Surrogate {
         _context: &[f64],
     ) -> Result<Option<Vec<Vec<f64>>>, PredictorError> {
         Ok(None)
+    }
+
+    /// `count` joint draws of the n mixtures' outcomes from the posterior, `[count, n, T]`
+    /// flat in target units, where the model has a joint posterior
+    /// ([`Surrogate::covariance`]): `mean + L z` per target with `L L^T` the covariance (plus
+    /// a `1e-10`-relative jitter) and `z` standard normal from `rng`.
+    fn joint_samples(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+        count: usize,
+        rng: &mut dyn RngCore,
+    ) -> Result<Option<Vec<f64>>, PredictorError> {
+        let Some(cov) = self.covariance(mixtures, context)? else {
+            return Ok(None);
+        };
+        let posterior = self.posterior(mixtures, context)?;
+        let (n, t) = (posterior.rows, posterior.targets);
+        let mut out = vec![0.0; count * n * t];
+        for (j, mut c) in cov.into_iter().enumerate() {
+            let scale = (0..n).map(|i| c[i * n + i]).fold(0.0, f64::max).max(1e-300);
+            (0..n).for_each(|i| c[i * n + i] += 1e-10 * scale);
+            if !cholesky(&mut c, n) {
+                return Err(PredictorError::SingularCovariance { target: j });
+            }
+            for s in 0..count {
+                let z: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut *rng)).collect();
+                for i in 0..n {
+                    let lz: f64 = (0..=i).map(|k| c[i * n + k] * z[k]).sum();
+                    out[(s * n + i) * t + j] = posterior.mean[i * t + j] + lz;
+                }
+            }
+        }
+        Ok(Some(out))
     }
 }
 

@@ -22,11 +22,12 @@ pub use batch::select_batch;
 pub use cmaes::CmaEs;
 pub use gradient::GradientAscent;
 pub use pool::Pool;
-pub use random::{RandomSearch, TopK, sample_chunk};
+pub use random::RandomSearch;
 
 use rand::rngs::StdRng;
 
 use crate::math::simplex::tv_distance;
+use crate::progress::Observer;
 use crate::space::Constraints;
 
 /// Why a search could not deliver.
@@ -44,14 +45,6 @@ pub enum SearchError {
         wanted: usize,
         /// The minimum total-variation distance between proposals.
         min_distance: f64,
-    },
-    /// The sampler could not produce feasible mixtures.
-    #[error(
-        "no feasible mixture in {tries} draws: the constraints leave too little room for the sampler"
-    )]
-    NoFeasibleDraws {
-        /// Draws attempted.
-        tries: usize,
     },
     /// The acquisition function has no smooth form for the gradient searcher.
     #[error("the gradient searcher cannot follow acquisition `{acquisition}`; use random or cmaes")]
@@ -75,16 +68,6 @@ pub struct Candidate {
 /// Scores mixtures `[n][domains]` with the acquisition function: `[n]` values.
 pub type Evaluate<'a> = dyn FnMut(&[Vec<f64>]) -> crate::Result<Vec<f64>> + 'a;
 
-/// Receives progress from long searches (the CLI draws a bar; tests pass `()`).
-pub trait SearchObserver {
-    /// `done` of `total` units of `stage` are finished.
-    fn progress(&mut self, stage: &str, done: u64, total: u64);
-}
-
-impl SearchObserver for () {
-    fn progress(&mut self, _: &str, _: u64, _: u64) {}
-}
-
 /// What every searcher works on.
 pub struct Problem<'a> {
     /// The feasible set.
@@ -94,7 +77,7 @@ pub struct Problem<'a> {
     /// The only source of randomness.
     pub rng: StdRng,
     /// Progress reports.
-    pub observer: &'a mut dyn SearchObserver,
+    pub observer: &'a mut dyn Observer,
 }
 
 /// A search strategy.
@@ -142,13 +125,4 @@ fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
         }
     }
     out
-}
-
-/// `(seed, stream)` to an independent seed: splitmix64 of their combination, so chunk and
-/// block RNGs do not overlap.
-pub fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -8,10 +8,11 @@ pub mod world;
 use serde::Serialize;
 
 use crate::acquisition::{Acquisition, Scorer};
+use crate::math::TopK;
 use crate::objective::{Objective, pareto_front};
-use crate::search::{SearchError, SearchObserver, TopK, sample_chunk};
+use crate::progress::Observer;
 use crate::space::Constraints;
-use crate::space::sampler::DirichletSampler;
+use crate::space::sampler::{DirichletSampler, SamplerError, sample_chunk};
 
 /// How much to simulate.
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +110,7 @@ pub fn simulate(
     sampler: &DirichletSampler,
     constraints: &Constraints,
     config: &SimulateConfig,
-    observer: &mut dyn SearchObserver,
+    observer: &mut dyn Observer,
 ) -> crate::Result<Simulation> {
     let mut by_objective = TopK::new(config.top);
     let mut by_acquisition = TopK::new(config.top);
@@ -133,7 +134,7 @@ pub fn simulate(
         out.sampled += rows as u64;
         out.rejected += rejected as u64;
         if mixtures.is_empty() {
-            return Err(SearchError::NoFeasibleDraws { tries: rows * 20 }.into());
+            return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
         }
         let s = scorer.scores(&mixtures)?;
         let acq = acquisition.score(&s);

@@ -1,11 +1,14 @@
 //! Samplers of mixtures: Dirichlet draws around prior mixtures with varied concentrations
 //! (RegMix's design), made feasible by repair and rejection; greedy maximin selection for
-//! space-filling designs.
+//! space-filling designs; streams of feasible draws in deterministic parallel chunks
+//! ([`sample_chunk`]).
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
-use crate::math::simplex::sample_dirichlet;
-use crate::math::simplex::{nearest_distance, round_mixture, tv_distance};
+use crate::math::derive_seed;
+use crate::math::simplex::{nearest_distance, round_mixture, sample_dirichlet, tv_distance};
 use crate::space::Space;
 use crate::space::constraints::Constraints;
 
@@ -78,6 +81,41 @@ pub fn prior_weights(space: &Space, prior: Prior) -> Vec<f64> {
     }
 }
 
+/// Rows sampled per RNG stream; blocks are sampled in parallel.
+const BLOCK: usize = 1024;
+/// Draws tried per feasible sample before it counts as rejected.
+pub const TRIES: usize = 20;
+
+/// `rows` feasible draws for chunk `chunk` of a stream seeded with `seed`: deterministic for a
+/// given `(seed, chunk, rows)` whatever the thread count. Returns the draws and how many were
+/// rejected after `TRIES` attempts each.
+pub fn sample_chunk(
+    sampler: &DirichletSampler,
+    constraints: &Constraints,
+    rows: usize,
+    seed: u64,
+    chunk: u64,
+) -> (Vec<Vec<f64>>, usize) {
+    let blocks: Vec<(Vec<Vec<f64>>, usize)> = (0..rows.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = StdRng::seed_from_u64(derive_seed(derive_seed(seed, chunk), b as u64));
+            let n = BLOCK.min(rows - b * BLOCK);
+            let mut out = Vec::with_capacity(n);
+            let mut rejected = 0;
+            for _ in 0..n {
+                match sampler.sample_feasible(constraints, TRIES, &mut rng) {
+                    Some(w) => out.push(w),
+                    None => rejected += 1,
+                }
+            }
+            (out, rejected)
+        })
+        .collect();
+    let rejected = blocks.iter().map(|b| b.1).sum();
+    (blocks.into_iter().flat_map(|b| b.0).collect(), rejected)
+}
+
 /// How a first round of proxy runs is designed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -88,9 +126,9 @@ pub enum Design {
     SpaceFilling,
 }
 
-/// Why a design could not be made.
+/// Why a sampler could not deliver feasible mixtures.
 #[derive(Debug, thiserror::Error)]
-pub enum DesignError {
+pub enum SamplerError {
     /// Too few feasible, distinct mixtures were found.
     #[error(
         "found only {found} feasible mixtures at least {min_distance} apart after {draws} draws; \
@@ -103,6 +141,14 @@ pub enum DesignError {
         min_distance: f64,
         /// Draws made.
         draws: usize,
+    },
+    /// The sampler could not produce feasible mixtures at all.
+    #[error(
+        "no feasible mixture in {tries} draws: the constraints leave too little room for the sampler"
+    )]
+    NoFeasibleDraws {
+        /// Draws attempted.
+        tries: usize,
     },
 }
 
@@ -155,7 +201,7 @@ pub fn design<R: Rng + ?Sized>(
     min_distance: f64,
     decimals: u32,
     rng: &mut R,
-) -> Result<Vec<Vec<f64>>, DesignError> {
+) -> Result<Vec<Vec<f64>>, SamplerError> {
     let sampler = DirichletSampler::around(prior.to_vec());
     let wanted = match design {
         Design::Dirichlet => runs,
@@ -171,7 +217,7 @@ pub fn design<R: Rng + ?Sized>(
         rng,
     );
     if draws.len() < runs {
-        return Err(DesignError::TooFew {
+        return Err(SamplerError::TooFew {
             found: draws.len(),
             min_distance,
             draws: wanted * TRIES_PER_RUN,
