@@ -36,7 +36,7 @@ use crate::objective::{Normalize, Objective, ObjectiveSpec};
 use crate::predictor::{EnsembleConfig, Normalizer, Surrogate, fit};
 use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
-use crate::simulate::world::{Stage, World};
+use crate::simulate::world::{Noise, Stage, World};
 use crate::space::constraints::TokenSpec;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{ConstraintSpec, Constraints};
@@ -78,15 +78,46 @@ pub struct Outcome {
     pub search_seconds: f64,
 }
 
-/// Strategy names, in report order.
-pub const STRATEGIES: [&str; 6] = [
-    "soup",
-    "curriculum",
-    "random",
-    "regmix",
-    "gp-ucb",
-    "ensemble-ucb",
-];
+/// A mixing strategy; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The token-prior mixture in both stages.
+    Soup,
+    /// Easy skills first, hard last.
+    Curriculum,
+    /// The best of random proxy runs.
+    Random,
+    /// A regressor over random proxy runs, then the mean of the top simulated mixtures.
+    Regmix,
+    /// Sequential GP-UCB rounds (the MixAtlas paper's method).
+    GpUcb,
+    /// Sequential UCB rounds with the deep ensemble.
+    EnsembleUcb,
+}
+
+impl Strategy {
+    /// Every strategy, in report order.
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Soup,
+        Strategy::Curriculum,
+        Strategy::Random,
+        Strategy::Regmix,
+        Strategy::GpUcb,
+        Strategy::EnsembleUcb,
+    ];
+
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Soup => "soup",
+            Strategy::Curriculum => "curriculum",
+            Strategy::Random => "random",
+            Strategy::Regmix => "regmix",
+            Strategy::GpUcb => "gp-ucb",
+            Strategy::EnsembleUcb => "ensemble-ucb",
+        }
+    }
+}
 
 struct Bench<'a> {
     world: &'a World,
@@ -107,7 +138,7 @@ impl Bench<'_> {
             })
             .collect();
         self.world
-            .run("target", &stages, self.config.target_scale, false)
+            .run("target", &stages, self.config.target_scale, Noise::Off)
             .scores
     }
 
@@ -117,7 +148,7 @@ impl Bench<'_> {
             tokens: 1.0,
         }];
         self.world
-            .run(id, &stage, self.config.proxy_scale, true)
+            .run(id, &stage, self.config.proxy_scale, Noise::Seeded)
             .scores
     }
 
@@ -250,15 +281,15 @@ impl Bench<'_> {
     /// The schedule a strategy picks and the proxy runs it used.
     fn schedule<B: AutodiffBackend>(
         &self,
-        strategy: &str,
+        strategy: Strategy,
         seed: u64,
         device: &B::Device,
     ) -> crate::Result<(Vec<Vec<f64>>, usize)> {
         let prior = prior_weights(&self.world.space, Prior::Tokens);
         let n = self.config.runs;
         Ok(match strategy {
-            "soup" => (vec![prior.clone(), prior], 0),
-            "curriculum" => {
+            Strategy::Soup => (vec![prior.clone(), prior], 0),
+            Strategy::Curriculum => {
                 let tau: Vec<f64> = self.world.config.skills.values().copied().collect();
                 let by = |f: &dyn Fn(f64) -> f64| -> Vec<f64> {
                     let raw: Vec<f64> = self.world.skill_of().iter().map(|&k| f(tau[k])).collect();
@@ -268,14 +299,14 @@ impl Bench<'_> {
                 };
                 (vec![by(&|t| 1.0 / t), by(&|t| t)], 0)
             }
-            "random" | "regmix" => {
+            Strategy::Random | Strategy::Regmix => {
                 let mixtures = self.draws(n, derive_seed(seed, 7));
                 let outcomes: Vec<Vec<f64>> = mixtures
                     .iter()
                     .enumerate()
                     .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
                     .collect();
-                let w = if strategy == "random" {
+                let w = if strategy == Strategy::Random {
                     self.best_measured(&mixtures, &outcomes)
                 } else {
                     let runs = self.runs(&mixtures, &outcomes);
@@ -285,11 +316,10 @@ impl Bench<'_> {
                 };
                 (vec![w.clone(), w], n)
             }
-            "gp-ucb" | "ensemble-ucb" => {
-                let w = self.sequential::<B>(strategy == "gp-ucb", seed, device)?;
+            Strategy::GpUcb | Strategy::EnsembleUcb => {
+                let w = self.sequential::<B>(strategy == Strategy::GpUcb, seed, device)?;
                 (vec![w.clone(), w], n)
             }
-            other => unreachable!("unknown strategy {other}"),
         })
     }
 }
@@ -337,11 +367,11 @@ pub fn compare<B: AutodiffBackend>(
         schema,
     };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (soup, _) = bench.schedule::<B>("soup", 0, device)?;
+    let (soup, _) = bench.schedule::<B>(Strategy::Soup, 0, device)?;
     let goal = mean(&bench.target(&soup, 1.0));
     let mut out = Vec::new();
     for seed in 0..seeds {
-        for strategy in STRATEGIES {
+        for strategy in Strategy::ALL {
             let start = Instant::now();
             let (schedule, proxy_runs) = bench.schedule::<B>(strategy, seed, device)?;
             let search_seconds = start.elapsed().as_secs_f64();
@@ -358,7 +388,7 @@ pub fn compare<B: AutodiffBackend>(
                 hi
             };
             let o = Outcome {
-                strategy: strategy.into(),
+                strategy: strategy.name().into(),
                 seed,
                 data_share,
                 final_scores: bench.target(&schedule, 1.0),
@@ -404,7 +434,7 @@ pub fn tables(outcomes: &[Outcome], benchmarks: &[String], seeds: u64) -> (Strin
         csv.write_record(&row)
             .expect("writing CSV to memory cannot fail");
     }
-    for strategy in STRATEGIES {
+    for strategy in Strategy::ALL.map(Strategy::name) {
         let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.strategy == strategy).collect();
         let share = mean_std(&mine.iter().map(|o| o.data_share).collect::<Vec<_>>());
         let score =

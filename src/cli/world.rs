@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::args::WorldArgs;
 use crate::cli::output::write_atomic;
-use crate::simulate::world::{Stage, World};
+use crate::simulate::world::{Noise, Stage, World};
 
 /// Weights in domain order from a JSON object `name -> weight`; `what` names it in errors.
 fn weights(world: &World, value: &serde_json::Value, what: &str) -> Result<Vec<f64>> {
@@ -44,6 +44,11 @@ pub fn run(args: WorldArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.proposals)
         .with_context(|| format!("reading {}", args.proposals.display()))?;
     let names = world.benchmarks();
+    let noise = if args.no_noise {
+        Noise::Off
+    } else {
+        Noise::Seeded
+    };
     let mut csv = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["run_id".to_owned()];
     header.extend(names.iter().cloned());
@@ -83,7 +88,7 @@ pub fn run(args: WorldArgs) -> Result<()> {
             weights: weights(&world, &v["weights"], &format!("{at}: field `weights`"))?,
             tokens,
         });
-        let out = world.run(id, &schedule, args.scale, !args.no_noise);
+        let out = world.run(id, &schedule, args.scale, noise);
         let mut row = vec![id.to_owned()];
         row.extend(out.scores.iter().map(f64::to_string));
         row.extend(out.uncertainty.iter().map(f64::to_string));

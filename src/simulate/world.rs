@@ -38,6 +38,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::space::Space;
 
+/// Whether [`World::run`] adds the world's measurement noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noise {
+    /// Noise drawn from a seed derived from the run id (a proxy run as measured).
+    Seeded,
+    /// No noise: the expected scores.
+    Off,
+}
+
 /// Why a world could not be built or run.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -361,8 +370,9 @@ impl World {
     }
 
     /// Scores and uncertainty signals of run `run_id` after `schedule`, with noise seeded by
-    /// the id; `noisy = false` gives the expected scores.
-    pub fn run(&self, run_id: &str, schedule: &[Stage], scale: f64, noisy: bool) -> Outcome {
+    /// the id ([`Noise::Seeded`]) or the expected scores ([`Noise::Off`]).
+    pub fn run(&self, run_id: &str, schedule: &[Stage], scale: f64, noise: Noise) -> Outcome {
+        let noisy = noise == Noise::Seeded;
         let q = self.quality(schedule, scale);
         let capacity = scale / (1.0 + scale);
         let mut seed = self.config.seed ^ 0x0D0E_5EED;
@@ -423,8 +433,14 @@ mod tests {
             weights: uniform.clone(),
             tokens: 1.0,
         }];
-        assert_eq!(w.run("r1", &s, 1.0, true), w.run("r1", &s, 1.0, true));
-        assert_ne!(w.run("r1", &s, 1.0, true), w.run("r2", &s, 1.0, true));
+        assert_eq!(
+            w.run("r1", &s, 1.0, Noise::Seeded),
+            w.run("r1", &s, 1.0, Noise::Seeded)
+        );
+        assert_ne!(
+            w.run("r1", &s, 1.0, Noise::Seeded),
+            w.run("r2", &s, 1.0, Noise::Seeded)
+        );
         // Putting every token on one domain repeats it and loses to spreading them.
         let mut one = vec![0.0; n];
         one[0] = 1.0;
