@@ -14,27 +14,29 @@
 //! and from every run told. The seed of a round is derived from the configured seed and the
 //! number of runs told, so a resumed process proposes exactly what an uninterrupted one would.
 //!
+//! A proposer that fits its own surrogate, here the MixAtlas paper's GP with GP-UCB's
+//! `beta_t` (the crate docs show one over a trained ensemble):
+//!
 //! ```
-//! use burn::backend::{Autodiff, Flex};
-//! use mixatlas::predictor::EnsembleConfig;
-//! use mixatlas::proposer::{Proposer, ProposerConfig, SurrogateSpec};
+//! use mixatlas::acquisition::AcquisitionSpec;
+//! use mixatlas::device::Cpu;
+//! use mixatlas::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 //! use mixatlas::runs::{DataSpec, Runs};
-//! use mixatlas::space::{ConstraintSpec, Constraints};
+//! use mixatlas::space::Constraints;
 //!
 //! let runs = Runs::load(&DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?)?;
-//! let constraints = Constraints::new(&runs.schema.space, &ConstraintSpec::default(), &[])?;
-//! // A small, quick configuration for the example.
-//! let training = EnsembleConfig { members: 2, max_epochs: 5, ..EnsembleConfig::default() };
-//! let config = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..ProposerConfig::default() };
-//! let mut proposer = Proposer::<Autodiff<Flex>>::new(
-//!     constraints,
-//!     SurrogateSpec::Ensemble(training),
-//!     config,
-//!     Default::default(),
-//! )?;
+//! let config = ProposerConfig {
+//!     acquisition: AcquisitionSpec { beta: None, ..AcquisitionSpec::default() },
+//!     searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
+//!     samples: 2_000,
+//!     ..ProposerConfig::default()
+//! };
+//! let constraints = Constraints::simplex(&runs.schema.space);
+//! let mut proposer = Proposer::<Cpu>::new(constraints, SurrogateSpec::Gp, config, Default::default())?;
 //! proposer.tell(&runs)?;
 //! let batch = proposer.ask(4)?;
 //! assert_eq!(batch.proposals.len(), 4);
+//! assert!(batch.acquisition.starts_with("ucb"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -323,16 +325,6 @@ impl<B: AutodiffBackend> Proposer<B> {
         self.model.as_ref()
     }
 
-    /// The feasible set.
-    pub fn constraints(&self) -> &Constraints {
-        &self.constraints
-    }
-
-    /// Sets the context shared by the next proposals (e.g. the next stage's signals).
-    pub fn set_context(&mut self, context: Vec<f64>) {
-        self.config.context = context;
-    }
-
     /// The seed of the next ask: the configured seed and the number of runs told.
     fn round_seed(&self) -> u64 {
         derive_seed(
@@ -428,30 +420,8 @@ impl<B: AutodiffBackend> Proposer<B> {
             },
             observer,
         )?;
-        let weights: Vec<Vec<f64>> = picked.iter().map(|c| c.weights.clone()).collect();
-        let s = scorer.scores(&weights)?;
-        let proposals = picked
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| Proposal {
-                nearest: (0..mixtures.len())
-                    .map(|k| (k, tv_distance(&mixtures[k], &c.weights)))
-                    .min_by(|a, b| a.1.total_cmp(&b.1)),
-                acquisition: c.value,
-                objective: s.mean[i],
-                objective_std: s.std[i],
-                targets: (0..s.targets())
-                    .map(|t| {
-                        let (m, v) = s.target_moments(i, t);
-                        (m, v.sqrt())
-                    })
-                    .collect(),
-                pool_row: c.pool_row,
-                weights: c.weights,
-            })
-            .collect();
         Ok(Batch {
-            proposals,
+            proposals: describe(picked, &scorer, mixtures)?,
             acquisition: acq.name(),
             incumbent: ctx.incumbent,
             runs_told: mixtures.len(),
@@ -538,6 +508,35 @@ pub fn build_acquisition(
     let caps = scorer.surrogate.capabilities();
     let acq = acquisition::build(spec, &ctx, &caps, &mut rng)?;
     Ok((acq, ctx))
+}
+
+/// The picked candidates with their predictions and nearest run among `told`.
+fn describe(
+    picked: Vec<crate::search::Candidate>,
+    scorer: &Scorer<'_>,
+    told: &[Vec<f64>],
+) -> crate::Result<Vec<Proposal>> {
+    let weights: Vec<Vec<f64>> = picked.iter().map(|c| c.weights.clone()).collect();
+    let s = scorer.scores(&weights)?;
+    let target = |i: usize, t: usize| {
+        let (m, v) = s.target_moments(i, t);
+        (m, v.sqrt())
+    };
+    Ok(picked
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| Proposal {
+            nearest: (0..told.len())
+                .map(|k| (k, tv_distance(&told[k], &c.weights)))
+                .min_by(|a, b| a.1.total_cmp(&b.1)),
+            acquisition: c.value,
+            objective: s.mean[i],
+            objective_std: s.std[i],
+            targets: (0..s.targets()).map(|t| target(i, t)).collect(),
+            pool_row: c.pool_row,
+            weights: c.weights,
+        })
+        .collect())
 }
 
 /// How a batch is chosen from the searched pool.

@@ -20,32 +20,46 @@ pub struct CampaignTarget {
     pub direction: Direction,
 }
 
-fn d_timeout() -> f64 {
-    3600.0
-}
-fn d_batch() -> usize {
-    8
-}
-fn d_initial() -> usize {
-    16
-}
-fn d_one() -> usize {
-    1
-}
-fn d_tokens() -> f64 {
-    1.0
-}
-fn d_beta() -> Option<f64> {
-    Some(4.0)
-}
-fn d_samples() -> u64 {
-    20_000
-}
-fn d_distance() -> f64 {
-    0.05
-}
-fn d_acq() -> AcquisitionKind {
-    AcquisitionKind::Ucb
+/// Defaults of the optional fields (serde needs functions).
+mod defaults {
+    use crate::acquisition::AcquisitionKind;
+
+    /// Seconds an evaluator call may take: an hour.
+    pub fn evaluator_timeout() -> f64 {
+        3600.0
+    }
+    /// Runs per round.
+    pub fn batch() -> usize {
+        8
+    }
+    /// Runs of the initial Dirichlet design.
+    pub fn initial_runs() -> usize {
+        16
+    }
+    /// Tokens of one proxy run, in the budget's units.
+    pub fn tokens_per_run() -> f64 {
+        1.0
+    }
+    /// One stage.
+    pub fn stages() -> usize {
+        1
+    }
+    /// UCB.
+    pub fn acquisition() -> AcquisitionKind {
+        AcquisitionKind::Ucb
+    }
+    /// UCB's beta.
+    pub fn beta() -> Option<f64> {
+        Some(4.0)
+    }
+    /// Random candidates per round.
+    pub fn samples() -> u64 {
+        20_000
+    }
+    /// Total-variation distance between runs.
+    pub fn min_distance() -> f64 {
+        0.05
+    }
 }
 
 /// A campaign's configuration (TOML). Paths are relative to the file.
@@ -63,13 +77,13 @@ pub struct CampaignConfig {
     #[serde(default)]
     pub evaluator: Option<String>,
     /// Seconds an evaluator call may take.
-    #[serde(default = "d_timeout")]
+    #[serde(default = "defaults::evaluator_timeout")]
     pub evaluator_timeout: f64,
     /// Runs per round.
-    #[serde(default = "d_batch")]
+    #[serde(default = "defaults::batch")]
     pub batch: usize,
     /// Runs chosen by an initial Dirichlet design before the surrogate takes over.
-    #[serde(default = "d_initial")]
+    #[serde(default = "defaults::initial_runs")]
     pub initial_runs: usize,
     /// Run budget over all stages.
     pub max_runs: usize,
@@ -77,25 +91,25 @@ pub struct CampaignConfig {
     #[serde(default)]
     pub max_tokens: Option<f64>,
     /// Tokens one proxy run trains on.
-    #[serde(default = "d_tokens")]
+    #[serde(default = "defaults::tokens_per_run")]
     pub tokens_per_run: f64,
     /// Midtraining stages.
-    #[serde(default = "d_one")]
+    #[serde(default = "defaults::stages")]
     pub stages: usize,
     /// Surrogate model.
     #[serde(default)]
     pub surrogate: SurrogateKind,
     /// Acquisition function.
-    #[serde(default = "d_acq")]
+    #[serde(default = "defaults::acquisition")]
     pub acquisition: AcquisitionKind,
     /// UCB beta; absent = GP-UCB's schedule.
-    #[serde(default = "d_beta")]
+    #[serde(default = "defaults::beta")]
     pub beta: Option<f64>,
     /// Random candidates per proposal round (refined by CMA-ES).
-    #[serde(default = "d_samples")]
+    #[serde(default = "defaults::samples")]
     pub samples: u64,
     /// Smallest total-variation distance between runs of one round.
-    #[serde(default = "d_distance")]
+    #[serde(default = "defaults::min_distance")]
     pub min_distance: f64,
     /// Seed of every random choice.
     #[serde(default)]
