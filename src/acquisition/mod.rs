@@ -179,8 +179,8 @@ impl Scores {
 
 /// Mean and population std over members of `values` `[M, n]`: two `[n]` vectors.
 fn member_moments(values: &[f64], members: usize) -> (Vec<f64>, Vec<f64>) {
-    let p = Posterior::from_members(values.to_vec(), members, 1);
-    (p.mean, p.variance.iter().map(|v| v.sqrt()).collect())
+    let (mean, variance) = crate::predictor::member_moments(values, members);
+    (mean, variance.into_iter().map(f64::sqrt).collect())
 }
 
 /// The shape of an acquisition as a smooth function of the members' objective values, for

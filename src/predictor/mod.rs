@@ -19,7 +19,9 @@ pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
 pub use gp::GaussianProcess;
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
-pub use surrogate::{Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind};
+pub use surrogate::{
+    Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, member_moments,
+};
 pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
 
 use std::path::PathBuf;

@@ -90,19 +90,7 @@ impl Posterior {
     /// variance over members.
     pub fn from_members(outputs: Vec<f64>, count: usize, targets: usize) -> Self {
         let rows = outputs.len() / (count * targets).max(1);
-        let width = rows * targets;
-        let mut mean = vec![0.0; width];
-        for member in outputs.chunks_exact(width) {
-            mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);
-        }
-        mean.iter_mut().for_each(|a| *a /= count as f64);
-        let mut variance = vec![0.0; width];
-        for member in outputs.chunks_exact(width) {
-            for ((s, v), mu) in variance.iter_mut().zip(member).zip(&mean) {
-                *s += (v - mu) * (v - mu);
-            }
-        }
-        variance.iter_mut().for_each(|s| *s /= count as f64);
+        let (mean, variance) = member_moments(&outputs, count);
         Posterior {
             rows,
             targets,
@@ -117,6 +105,25 @@ impl Posterior {
         let at = i * self.targets + t;
         (self.mean[at], self.variance[at])
     }
+}
+
+/// Mean and population variance over `count` members of `values` `[M, width]` flat: two
+/// `[width]` vectors.
+pub fn member_moments(values: &[f64], count: usize) -> (Vec<f64>, Vec<f64>) {
+    let width = values.len() / count.max(1);
+    let mut mean = vec![0.0; width];
+    for member in values.chunks_exact(width) {
+        mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);
+    }
+    mean.iter_mut().for_each(|a| *a /= count as f64);
+    let mut variance = vec![0.0; width];
+    for member in values.chunks_exact(width) {
+        for ((s, v), mu) in variance.iter_mut().zip(member).zip(&mean) {
+            *s += (v - mu) * (v - mu);
+        }
+    }
+    variance.iter_mut().for_each(|s| *s /= count as f64);
+    (mean, variance)
 }
 
 /// A fitted model of mixture -> outcomes that acquisition functions can read: the deep
