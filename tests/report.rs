@@ -272,3 +272,32 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
         "{stdout}"
     );
 }
+
+/// A Gaussian-process checkpoint reports through the same posterior as an ensemble: the
+/// partial-dependence curves carry its epistemic std.
+#[test]
+fn a_gp_checkpoint_reports_its_posterior() {
+    let f = Fixture::new(40);
+    let out = f.train(&["--surrogate", "gp"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out_dir = f.dir.path().join("report");
+    let (stdout, _) = report(&[
+        "--checkpoint",
+        path(&f.ck),
+        "--data",
+        path(&f.spec),
+        "--out",
+        path(&out_dir),
+    ]);
+    assert!(
+        !stdout.contains("not drawn: partial_dependence"),
+        "{stdout}"
+    );
+    let svg = std::fs::read_to_string(out_dir.join("figures/partial_dependence.svg")).unwrap();
+    assert!(rendered_text(&svg) > 0);
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("Best recipe: simulated-1"),
+        "the summary names the best recipe"
+    );
+}
