@@ -58,6 +58,16 @@ pub enum WorldError {
         /// The parser's message.
         message: String,
     },
+    /// A proposals line (the evaluator contract) is malformed.
+    #[error("{path}:{line}: {problem}")]
+    Proposal {
+        /// The proposals file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong, naming the field.
+        problem: String,
+    },
     /// A value is out of range or a name does not resolve.
     #[error("{path}: `{field}`: {problem}")]
     Invalid {
@@ -397,6 +407,108 @@ impl World {
             scores,
             uncertainty,
         }
+    }
+}
+
+/// One proposed run as the evaluator contract writes it: its id and the stages it trains
+/// (committed history, then its own mixture).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposedRun {
+    /// `run_id`.
+    pub id: String,
+    /// History, then the run's own stage.
+    pub schedule: Vec<Stage>,
+}
+
+impl World {
+    /// Reads a proposals file (JSON Lines, see `campaign::evaluator`) into runs of this
+    /// world; errors name the file, line and field.
+    pub fn read_proposals(&self, path: &Path) -> crate::Result<Vec<ProposedRun>> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        let mut runs = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let bad = |problem: String| WorldError::Proposal {
+                path: path.to_owned(),
+                line: i + 1,
+                problem,
+            };
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+            let id = (v["run_id"].as_str()).ok_or_else(|| bad("field `run_id`".into()))?;
+            let tokens = (v["tokens"].as_f64()).ok_or_else(|| bad("field `tokens`".into()))?;
+            let history = v["history"].as_array().map_or(&[][..], |a| a);
+            let mut schedule = Vec::with_capacity(history.len() + 1);
+            for (h, stage) in history.iter().enumerate() {
+                let weights = self.weights(&stage["weights"]);
+                schedule.push(Stage {
+                    weights: weights.map_err(|p| bad(format!("history[{h}].weights: {p}")))?,
+                    tokens: stage["tokens"].as_f64().unwrap_or(tokens),
+                });
+            }
+            let weights = self.weights(&v["weights"]);
+            schedule.push(Stage {
+                weights: weights.map_err(|p| bad(format!("field `weights`: {p}")))?,
+                tokens,
+            });
+            runs.push(ProposedRun {
+                id: id.to_owned(),
+                schedule,
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Weights in domain order from a JSON object `domain -> weight` (absent domains 0).
+    fn weights(&self, value: &serde_json::Value) -> Result<Vec<f64>, String> {
+        let map = (value.as_object()).ok_or("expected an object of domain -> weight")?;
+        let domains = &self.space.domains;
+        if let Some(name) = map.keys().find(|n| !domains.iter().any(|d| &d.name == *n)) {
+            return Err(format!("unknown domain `{name}`"));
+        }
+        domains
+            .iter()
+            .map(|d| {
+                let w = map
+                    .get(&d.name)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(0.0);
+                if w.is_finite() && w >= 0.0 {
+                    Ok(w)
+                } else {
+                    Err(format!(
+                        "weight of `{}` must be finite and non-negative",
+                        d.name
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// The results file the evaluator contract expects for `runs` at model `scale`: `run_id`,
+    /// one column per benchmark, then `signal:<benchmark>` (the model's uncertainty).
+    pub fn results_csv(&self, runs: &[ProposedRun], scale: f64, noise: Noise) -> Vec<u8> {
+        let names = self.benchmarks();
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["run_id".to_owned()];
+        header.extend(names.iter().cloned());
+        header.extend(names.iter().map(|n| format!("signal:{n}")));
+        let mut rows = vec![header];
+        for r in runs {
+            let out = self.run(&r.id, &r.schedule, scale, noise);
+            let mut row = vec![r.id.clone()];
+            row.extend(out.scores.iter().map(f64::to_string));
+            row.extend(out.uncertainty.iter().map(f64::to_string));
+            rows.push(row);
+        }
+        for row in rows {
+            csv.write_record(&row)
+                .expect("writing CSV to memory cannot fail");
+        }
+        csv.into_inner().expect("an in-memory CSV writer flushes")
     }
 }
 
