@@ -437,3 +437,209 @@ fn bad_campaign_and_world_files_name_the_file_and_field() {
     );
     assert!(!results.exists());
 }
+
+/// The small campaign config with `key = value` settings replaced.
+fn config_with(d: &Path, evaluator: &str, settings: &[(&str, &str)]) -> PathBuf {
+    config_with_file(&config(d, evaluator, ""), settings)
+}
+
+/// The config file `cfg` with `key = value` settings replaced.
+fn config_with_file(cfg: &Path, settings: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(cfg).unwrap();
+    for (key, value) in settings {
+        let start = text
+            .find(&format!("\n{key} = "))
+            .expect("a setting of the config")
+            + 1;
+        let end = start + text[start..].find('\n').unwrap();
+        text.replace_range(start..end, &format!("{key} = {value}"));
+    }
+    std::fs::write(cfg, text).unwrap();
+    cfg.to_owned()
+}
+
+/// A campaign of 8 runs from the initial design alone (no training), run to the end.
+fn finished_campaign(d: &Path) -> PathBuf {
+    let cfg = config_with(d, &world_evaluator(0.0), &[("max_runs", "8")]);
+    let c = d.join("c");
+    let out = mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).0
+    );
+    c
+}
+
+#[test]
+fn a_damaged_journal_is_refused_naming_the_line_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = finished_campaign(dir.path());
+    let journal = c.join("journal.jsonl");
+    let good = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let n = lines.len();
+    let commit = *lines.last().unwrap();
+    assert!(commit.contains("\"committed\""), "{commit}");
+    let proposed = lines[0];
+    let run = |damaged: &str, needle: &str| {
+        std::fs::write(&journal, damaged).unwrap();
+        let before = std::fs::read_dir(&c).unwrap().count();
+        expect_error(
+            mixatlas(&["loop", "--campaign", path(&c), "--resume"]),
+            needle,
+        );
+        assert_eq!(
+            std::fs::read_to_string(&journal).unwrap(),
+            damaged,
+            "nothing appended"
+        );
+        assert_eq!(std::fs::read_dir(&c).unwrap().count(), before);
+    };
+    // A duplicated commit once made a finished campaign resume forever.
+    run(
+        &format!("{good}{commit}\n"),
+        &format!(
+            "journal.jsonl:{}: corrupt journal entry: commits stage 0, but stage 1",
+            n + 1
+        ),
+    );
+    run(&format!("{good}{proposed}\n"), "is proposed twice");
+    let stranger =
+        r#"{"event":"results","results":[{"id":"nobody","outcomes":[0.5,0.5],"signals":[]}]}"#;
+    run(
+        &format!("{good}{stranger}\n"),
+        "results for run `nobody`, which no earlier line proposed",
+    );
+    let short = r#"{"event":"proposed","round":9,"runs":[{"id":"x","stage":0,"weights":[1.0],"context":[]}]}"#;
+    run(
+        &format!("{proposed}\n{short}\n"),
+        "run `x` has 1 weights and 0 context values; the campaign has 50 domains",
+    );
+    // The repair the message describes: cut the bad line and what follows.
+    std::fs::write(&journal, &good).unwrap();
+    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume"]);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn two_processes_never_drive_one_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = config_with(d, &world_evaluator(1.5), &[("max_runs", "8")]);
+    let c = d.join("c");
+    let first = Command::new(env!("CARGO_BIN_EXE_mixatlas"))
+        .args(["loop", "--config", path(&cfg), "--campaign", path(&c)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id().to_string();
+    let lock = c.join("campaign.lock");
+    let held = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::read_to_string(&lock).is_ok_and(|t| t == pid)
+    });
+    assert!(held, "the first process took the lock");
+    expect_error(
+        mixatlas(&["loop", "--campaign", path(&c), "--resume"]),
+        &format!("is in use by pid {pid}"),
+    );
+    expect_error(
+        mixatlas(&[
+            "ingest",
+            "--campaign",
+            path(&c),
+            "--results",
+            path(&d.join("r.csv")),
+        ]),
+        "is in use",
+    );
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (proposed, measured) = ids(&c);
+    assert_eq!(proposed.len(), 8);
+    assert_eq!(measured, proposed, "each run evaluated exactly once");
+    // The lock went with the process: the finished campaign opens again.
+    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume"]);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn settings_that_cannot_propose_are_refused_before_any_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (setting, needle) in [
+        (
+            ("min_distance", "2.0"),
+            "`min_distance` = 2 is not a total-variation distance",
+        ),
+        (("samples", "0"), "`samples` must be at least 1"),
+    ] {
+        // The base config leaves `min_distance` at its default: set it so it can be replaced.
+        let cfg = config_with_file(&config(d, "false", "min_distance = 0.05"), &[setting]);
+        let c = d.join("c");
+        expect_error(
+            mixatlas(&[
+                "loop",
+                "--config",
+                path(&cfg),
+                "--campaign",
+                path(&c),
+                "--propose-only",
+            ]),
+            needle,
+        );
+        assert!(!c.join("journal.jsonl").exists(), "nothing was started");
+    }
+    // Feasible settings that leave no room: every mixture is within 0.9 of the first runs.
+    let cfg = config(d, "false", "min_distance = 0.9");
+    let c = d.join("tight");
+    let out = mixatlas(&[
+        "loop",
+        "--config",
+        path(&cfg),
+        "--campaign",
+        path(&c),
+        "--propose-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let results = d.join("r.csv");
+    let proposals = c.join("rounds/000/proposals.jsonl");
+    let world = repo("configs/world/multimodal.toml");
+    let out = mixatlas(&[
+        "world",
+        "--config",
+        path(&world),
+        "--proposals",
+        path(&proposals),
+        "--results",
+        path(&results),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = mixatlas(&[
+        "ingest",
+        "--campaign",
+        path(&c),
+        "--results",
+        path(&results),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    expect_error(
+        mixatlas(&["loop", "--campaign", path(&c), "--resume", "--propose-only"]),
+        "round 1 proposed no run: no feasible mixture lies at least `min_distance` = 0.9",
+    );
+}

@@ -170,6 +170,16 @@ impl CampaignConfig {
             )
             .into());
         }
+        if !(0.0..=1.0).contains(&c.min_distance) {
+            return Err(bad(format!(
+                "`min_distance` = {} is not a total-variation distance (in [0, 1])",
+                c.min_distance
+            ))
+            .into());
+        }
+        if c.samples == 0 {
+            return Err(bad("`samples` must be at least 1".into()).into());
+        }
         c.training.validate()?;
         Ok(c)
     }

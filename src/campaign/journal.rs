@@ -68,9 +68,10 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal at `path` and returns its events. A last line without
-    /// its newline is a torn write: it is cut off. Any other bad line is an error.
-    pub fn open(path: &Path) -> crate::Result<(Self, Vec<Event>)> {
+    /// The events of the journal at `path` with their 1-based line numbers, and the length of
+    /// its complete lines in bytes; a last line without its newline (a torn write) is left
+    /// out. Reads only: nothing is changed.
+    pub fn read(path: &Path) -> crate::Result<(Vec<(usize, Event)>, u64)> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -82,21 +83,27 @@ impl Journal {
             if line.trim().is_empty() {
                 continue;
             }
-            events.push(
-                serde_json::from_str(line).map_err(|e| CampaignError::Journal {
-                    path: path.to_owned(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })?,
-            );
+            let event = serde_json::from_str(line).map_err(|e| CampaignError::Journal {
+                path: path.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+            events.push((i + 1, event));
         }
+        Ok((events, complete as u64))
+    }
+
+    /// Opens (or creates) the journal at `path` for appending and returns its events (see
+    /// [`Journal::read`]); a torn last line is cut off. Call with the campaign's lock held.
+    pub fn open(path: &Path) -> crate::Result<(Self, Vec<(usize, Event)>)> {
+        let (events, complete) = Journal::read(path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        if complete < text.len() {
-            file.set_len(complete as u64).map_err(io(path))?;
+        if complete < file.metadata().map_err(io(path))?.len() {
+            file.set_len(complete).map_err(io(path))?;
         }
         Ok((
             Journal {
@@ -137,8 +144,10 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"committed\",\"sta").unwrap();
         drop(f);
+        let (events, _) = Journal::read(&path).unwrap();
+        assert_eq!(events, vec![(1, e.clone())], "reading leaves the torn line");
         let (mut j, events) = Journal::open(&path).unwrap();
-        assert_eq!(events, vec![e.clone()]);
+        assert_eq!(events, vec![(1, e.clone())]);
         j.append(&e).unwrap();
         let (_, events) = Journal::open(&path).unwrap();
         assert_eq!(events.len(), 2);

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! campaign.toml              the configuration, fixed at creation
+//! campaign.lock              flock(2)ed by the process driving the campaign (holds its pid)
 //! journal.jsonl              append-only events: proposed, results, committed (the truth)
 //! state.json                 a summary snapshot, rewritten atomically after every step
 //! rounds/NNN/proposals.jsonl the round's proposals (the evaluator's input)
@@ -18,6 +19,15 @@
 //! `--resume` replays the journal, re-proposes a round whose proposal line was torn (the same
 //! seed gives the same batch), and asks the evaluator again only for runs without results.
 //!
+//! One process at a time: [`Campaign::open`] takes the directory's lock (released by the
+//! kernel when the process exits, however it exits) and refuses while another process holds
+//! it, naming its pid; [`Campaign::read`] reads without it (reports). Opening checks the
+//! journal against the campaign's invariants (each run proposed once and within the budget,
+//! with one weight per domain; results only for proposed runs, once each; stages committed in
+//! order, once each, to a measured run) and refuses the first line that breaks one. Repair:
+//! keep a copy of `journal.jsonl`, delete that line and every line after it, and resume; the
+//! campaign proposes again from there.
+//!
 //! Stages: with `stages = S`, the run budget is split evenly over S stages. Stage s's runs
 //! start from the mixtures committed for stages before it (the proposals' `history`); when its
 //! budget is spent the best measured run's mixture is committed, and its signals (e.g. per-task
@@ -29,12 +39,14 @@
 mod config;
 mod evaluator;
 mod journal;
+mod lock;
 mod state;
 pub mod strategies;
 
 pub use config::{CampaignConfig, CampaignTarget};
 pub use evaluator::{CommandEvaluator, Evaluator, read_results};
 pub use journal::{Event, Journal, PlannedRun, RunResult};
+pub use lock::{CampaignLock, LOCK_FILE};
 pub use state::{Action, Campaign};
 
 use std::path::{Path, PathBuf};
@@ -131,6 +143,30 @@ pub enum CampaignError {
     /// There is nothing awaiting results.
     #[error("no runs are awaiting results")]
     NothingPending,
+    /// Another process holds the campaign's lock.
+    #[error(
+        "campaign {path} is in use by {} (one process at a time drives a campaign; wait for it \
+         or stop it)",
+        pid.map_or("another process".to_owned(), |p| format!("pid {p}"))
+    )]
+    InUse {
+        /// The campaign directory.
+        path: PathBuf,
+        /// The holder's pid, when it could be read.
+        pid: Option<u32>,
+    },
+    /// A round found no mixture to propose.
+    #[error(
+        "round {round} proposed no run: no feasible mixture lies at least `min_distance` = \
+         {min_distance} (total variation) from every earlier run; lower `min_distance` in the \
+         campaign config or loosen the constraints"
+    )]
+    NothingProposed {
+        /// The round.
+        round: usize,
+        /// The configured distance.
+        min_distance: f64,
+    },
 }
 
 /// What one call of [`step`] did.
@@ -217,6 +253,14 @@ pub fn step<B: AutodiffBackend>(
             } else {
                 surrogate_batch::<B>(c, &dir, &context, count, device, observer)?
             };
+            if weights.is_empty() {
+                let min_distance = c.config.min_distance;
+                return Err(CampaignError::NothingProposed {
+                    round,
+                    min_distance,
+                }
+                .into());
+            }
             let runs: Vec<PlannedRun> = weights
                 .into_iter()
                 .enumerate()

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{CampaignConfig, CampaignError, Event, Journal, PlannedRun, RunResult, read_results};
+use super::{
+    CampaignConfig, CampaignError, CampaignLock, Event, Journal, PlannedRun, RunResult,
+    read_results,
+};
 use crate::acquisition::AcquisitionSpec;
 use crate::error::io;
 use crate::io::write_atomic;
@@ -15,6 +18,14 @@ use crate::proposer::{ProposerConfig, SearcherKind};
 use crate::runs::{Runs, Schema, TargetSpec};
 use crate::space::sampler::Prior;
 use crate::space::{ConstraintSpec, Constraints, Space};
+
+/// The journal file in a campaign directory.
+const JOURNAL: &str = "journal.jsonl";
+
+/// How to repair a journal the checks refuse, appended to their message.
+const REPAIR: &str = "The journal is append-only and mixatlas never rewrites it; to repair it, \
+    keep a copy, delete this line and every line after it, and resume: the campaign proposes \
+    again from there";
 
 /// What the next step of a campaign is.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +58,10 @@ pub struct Campaign {
     pub space: Space,
     /// The feasible set.
     pub constraints: Constraints,
-    journal: Journal,
+    /// The journal, when opened to be driven (`None` for [`Campaign::read`]).
+    journal: Option<Journal>,
+    /// The lock held while the campaign is driven.
+    _lock: Option<CampaignLock>,
     /// Proposed runs in order, with their round.
     pub planned: Vec<(usize, PlannedRun)>,
     /// Results in arrival order.
@@ -59,7 +73,7 @@ pub struct Campaign {
 impl Campaign {
     /// Creates a campaign in `dir` (which must not hold one) from the config at `config`.
     pub fn create(dir: &Path, config: &Path) -> crate::Result<Self> {
-        if dir.join("journal.jsonl").exists() {
+        if dir.join(JOURNAL).exists() {
             return Err(CampaignError::Directory {
                 path: dir.to_owned(),
                 problem: "holds a campaign already; pass --resume to continue it",
@@ -73,8 +87,31 @@ impl Campaign {
         Campaign::open(dir)
     }
 
-    /// Opens the campaign in `dir` and replays its journal.
+    /// Opens the campaign in `dir` to drive it: takes its lock (refusing while another
+    /// process holds it), cuts a torn last journal line, and replays and checks the journal.
     pub fn open(dir: &Path) -> crate::Result<Self> {
+        let lock = CampaignLock::acquire(dir)?;
+        let (journal, events) = Journal::open(&dir.join(JOURNAL))?;
+        let mut c = Campaign::configured(dir, Some(journal), Some(lock))?;
+        c.replay(events)?;
+        Ok(c)
+    }
+
+    /// Reads the campaign in `dir` without taking its lock or changing anything (reports on
+    /// a running campaign); it cannot be driven.
+    pub fn read(dir: &Path) -> crate::Result<Self> {
+        let (events, _) = Journal::read(&dir.join(JOURNAL))?;
+        let mut c = Campaign::configured(dir, None, None)?;
+        c.replay(events)?;
+        Ok(c)
+    }
+
+    /// The campaign in `dir` with its configuration, space and constraints, nothing replayed.
+    fn configured(
+        dir: &Path,
+        journal: Option<Journal>,
+        lock: Option<CampaignLock>,
+    ) -> crate::Result<Self> {
         let config_path = dir.join("campaign.toml");
         if !config_path.exists() {
             return Err(CampaignError::Directory {
@@ -90,21 +127,111 @@ impl Campaign {
             None => ConstraintSpec::default(),
         };
         let constraints = Constraints::new(&space, &spec, &[])?;
-        let (journal, events) = Journal::open(&dir.join("journal.jsonl"))?;
-        let mut c = Campaign {
+        Ok(Campaign {
             dir: dir.to_owned(),
             config,
             space,
             constraints,
             journal,
+            _lock: lock,
             planned: Vec::new(),
             results: Vec::new(),
             committed: Vec::new(),
-        };
-        for e in events {
-            c.apply(e);
+        })
+    }
+
+    /// Applies the journal's events in order, refusing the first that breaks an invariant.
+    fn replay(&mut self, events: Vec<(usize, Event)>) -> crate::Result<()> {
+        for (line, e) in events {
+            if let Err(problem) = self.check(&e) {
+                return Err(CampaignError::Journal {
+                    path: self.dir.join(JOURNAL),
+                    line,
+                    message: format!("{problem}. {REPAIR}"),
+                }
+                .into());
+            }
+            self.apply(e);
         }
-        Ok(c)
+        Ok(())
+    }
+
+    /// Whether `e` may follow the events applied so far: every run proposed once, with one
+    /// weight per domain and one context value per context column, within the run budget;
+    /// results only for proposed runs, once each, with every target and signal; stages
+    /// committed in order, once each, to a measured run of that stage.
+    fn check(&self, e: &Event) -> Result<(), String> {
+        match e {
+            Event::Proposed { runs, .. } => {
+                let (domains, context) = (self.space.len(), self.config.context_names().len());
+                for r in runs {
+                    if self.run(&r.id).is_some() || runs.iter().filter(|x| x.id == r.id).count() > 1
+                    {
+                        return Err(format!("run `{}` is proposed twice", r.id));
+                    }
+                    if r.stage >= self.config.stages {
+                        return Err(format!(
+                            "run `{}` is in stage {}, beyond the campaign's {}",
+                            r.id, r.stage, self.config.stages
+                        ));
+                    }
+                    if r.weights.len() != domains || r.context.len() != context {
+                        return Err(format!(
+                            "run `{}` has {} weights and {} context values; the campaign has {domains} domains and {context} context columns",
+                            r.id,
+                            r.weights.len(),
+                            r.context.len()
+                        ));
+                    }
+                }
+                let budget = self.config.run_budget().max(self.config.stages);
+                if self.planned.len() + runs.len() > budget {
+                    return Err(format!(
+                        "{} runs proposed in all, over the run budget of {budget}",
+                        self.planned.len() + runs.len()
+                    ));
+                }
+            }
+            Event::Results { results } => {
+                let (targets, signals) = (self.config.targets.len(), self.config.signals.len());
+                for r in results {
+                    if self.run(&r.id).is_none() {
+                        return Err(format!(
+                            "results for run `{}`, which no earlier line proposed",
+                            r.id
+                        ));
+                    }
+                    if self.result(&r.id).is_some()
+                        || results.iter().filter(|x| x.id == r.id).count() > 1
+                    {
+                        return Err(format!("a second result for run `{}`", r.id));
+                    }
+                    if r.outcomes.len() != targets || r.signals.len() != signals {
+                        return Err(format!(
+                            "the result of run `{}` has {} outcomes and {} signals; the campaign has {targets} targets and {signals} signals",
+                            r.id,
+                            r.outcomes.len(),
+                            r.signals.len()
+                        ));
+                    }
+                }
+            }
+            Event::Committed { stage, run } => {
+                if *stage != self.committed.len() {
+                    return Err(format!(
+                        "commits stage {stage}, but stage {} is the next to commit",
+                        self.committed.len()
+                    ));
+                }
+                let in_stage = self.run(run).is_some_and(|r| r.stage == *stage);
+                if !in_stage || self.result(run).is_none() {
+                    return Err(format!(
+                        "commits run `{run}`, which is not a measured run of stage {stage}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn apply(&mut self, e: Event) {
@@ -112,19 +239,21 @@ impl Campaign {
             Event::Proposed { round, runs } => {
                 self.planned.extend(runs.into_iter().map(|r| (round, r)));
             }
-            Event::Results { results } => {
-                for r in results {
-                    if !self.results.iter().any(|x| x.id == r.id) {
-                        self.results.push(r);
-                    }
-                }
-            }
+            Event::Results { results } => self.results.extend(results),
             Event::Committed { run, .. } => self.committed.push(run),
         }
     }
 
+    /// Journals `e`, then applies it.
     pub(super) fn record(&mut self, e: Event) -> crate::Result<()> {
-        self.journal.append(&e)?;
+        let journal = self
+            .journal
+            .as_mut()
+            .ok_or_else(|| CampaignError::Directory {
+                path: self.dir.clone(),
+                problem: "was opened read-only (Campaign::read); use Campaign::open to drive it",
+            })?;
+        journal.append(&e)?;
         self.apply(e);
         self.write_state()
     }
@@ -169,7 +298,7 @@ impl Campaign {
             return Action::Evaluate(pending);
         }
         let stage = self.committed.len();
-        if stage == self.config.stages {
+        if stage >= self.config.stages {
             return Action::Done;
         }
         let done = self.stage_runs(stage).len();

@@ -382,7 +382,7 @@ pub fn campaign_plots<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> crate::Result<Result<CampaignPlots, String>> {
-    let c = Campaign::open(dir)?;
+    let c = Campaign::read(dir)?;
     if c.results.is_empty() {
         return Ok(Err(format!(
             "campaign {} has no measured runs yet",
