@@ -8,10 +8,15 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, io};
+
+/// The file that marks a directory as written by mixatlas: only such a directory may be
+/// replaced, and only when asked (`--force`).
+pub const OUTPUT_MARKER: &str = ".mixatlas-output";
 
 /// Why an output cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +27,23 @@ pub enum OutputError {
         /// The file or directory.
         path: PathBuf,
     },
+    /// The output is a directory mixatlas did not write.
+    #[error(
+        "{path} is a directory mixatlas did not write (it has no {OUTPUT_MARKER}): refusing to \
+         replace it, even with --force; choose a new output path"
+    )]
+    NotOurs {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Writing the output would replace one of the command's inputs.
+    #[error("{path} is, or contains, {input}, an input of this command: choose another output")]
+    IsInput {
+        /// The output.
+        path: PathBuf,
+        /// The input it would destroy.
+        input: PathBuf,
+    },
 }
 
 /// Whether an existing output may be replaced.
@@ -29,7 +51,7 @@ pub enum OutputError {
 pub enum Overwrite {
     /// Refuse when the output exists.
     Refuse,
-    /// Replace it (`--force`).
+    /// Replace it (`--force`): a file, or a directory mixatlas wrote.
     Replace,
 }
 
@@ -44,13 +66,42 @@ impl Overwrite {
     }
 }
 
-/// Refuses an existing output unless `overwrite` allows it; call before long work so none is
-/// wasted.
-pub fn check_output(path: &Path, overwrite: Overwrite) -> Result<()> {
-    if path.exists() && overwrite == Overwrite::Refuse {
+/// Checks that `path` may be written: it is none of `inputs` nor a directory holding one, and
+/// if it exists, `overwrite` allows replacing it and, for a directory, mixatlas wrote it.
+/// Call before long work so none is wasted.
+pub fn check_output(path: &Path, overwrite: Overwrite, inputs: &[&Path]) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let out = std::fs::canonicalize(path).map_err(io(path))?;
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i.starts_with(&out)) {
+            return Err(OutputError::IsInput {
+                path: path.to_owned(),
+                input: input.to_path_buf(),
+            }
+            .into());
+        }
+    }
+    if overwrite == Overwrite::Refuse {
         return Err(OutputError::Exists { path: path.into() }.into());
     }
+    if path.is_dir() && !written_by_mixatlas(path) {
+        return Err(OutputError::NotOurs { path: path.into() }.into());
+    }
     Ok(())
+}
+
+/// Whether mixatlas wrote directory `dir`: it holds [`OUTPUT_MARKER`], or it is a checkpoint
+/// written before the marker existed (its manifest names a mixatlas format).
+fn written_by_mixatlas(dir: &Path) -> bool {
+    if dir.join(OUTPUT_MARKER).is_file() {
+        return true;
+    }
+    ["manifest.json", "gp.json"].iter().any(|f| {
+        std::fs::read_to_string(dir.join(f))
+            .is_ok_and(|t| t.contains("\"mixatlas-predictor\"") || t.contains("\"mixatlas-gp\""))
+    })
 }
 
 /// Reads the TOML file at `path` into `T`; a parse error (with line and column) becomes the
@@ -64,12 +115,12 @@ where
     toml::from_str(&text).map_err(|e| parse_error(e.to_string()).into())
 }
 
-/// The temporary sibling of `path` that atomic writes go through.
+/// A fresh temporary sibling of `path` for an atomic write: `.mixatlas-tmp-PID-N`, short
+/// whatever the length of the output's own name.
 fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or("output".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".mixatlas-tmp-{}-{n}", std::process::id()))
 }
 
 /// Creates `path` with `bytes` and flushes it to disk.
@@ -91,44 +142,59 @@ fn sync_parent(path: &Path) -> Result<()> {
 }
 
 /// Writes `bytes` to `path` atomically and durably: a reader sees the old file or the whole
-/// new one.
+/// new one. On failure the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temporary_sibling(path);
-    write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let written =
+        write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path).map_err(io(path)));
+    if written.is_err() && tmp.exists() {
+        // Ours, and useless now; the write's own error is the one to report.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     sync_parent(path)
 }
 
-/// Writes `files` (relative path, contents) as directory `dir`, all at once: into a temporary
-/// sibling, every file fsynced, then renamed into place. An existing `dir` is replaced only
-/// when `overwrite` allows it.
+/// Writes `files` (relative path, contents) as directory `dir`, all at once, with the
+/// [`OUTPUT_MARKER`]: into a temporary sibling, every file fsynced, then renamed into place.
+/// [`check_output`] decides whether an existing `dir` may be replaced. On failure the
+/// temporary directory is removed and `dir` is as it was.
 pub fn write_dir_atomic(
     dir: &Path,
     overwrite: Overwrite,
+    inputs: &[&Path],
     files: &[(String, Vec<u8>)],
 ) -> Result<()> {
-    check_output(dir, overwrite)?;
+    check_output(dir, overwrite, inputs)?;
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let tmp = temporary_sibling(dir);
-    if tmp.exists() {
-        // Left by an earlier process with our pid that died mid-write: ours to remove.
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    let written = fill(&tmp, files);
+    if written.is_err() && tmp.exists() {
+        // Ours, and useless now; the write's own error is the one to report.
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-    for (rel, bytes) in files {
+    written?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    sync_parent(dir)
+}
+
+/// Creates directory `tmp` holding `files` and the marker, each fsynced.
+fn fill(tmp: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    std::fs::create_dir(tmp).map_err(io(tmp))?;
+    let marker = (OUTPUT_MARKER.to_owned(), b"written by mixatlas\n".to_vec());
+    for (rel, bytes) in files.iter().chain([&marker]) {
         let path = tmp.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         write_synced(&path, bytes)?;
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    sync_parent(dir)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,22 +206,58 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");
         let files = vec![("a/b.txt".to_owned(), b"one".to_vec())];
-        write_dir_atomic(&dir, Overwrite::Refuse, &files).unwrap();
+        write_dir_atomic(&dir, Overwrite::Refuse, &[], &files).unwrap();
         assert_eq!(std::fs::read(dir.join("a/b.txt")).unwrap(), b"one");
         let again = vec![("c.txt".to_owned(), b"two".to_vec())];
-        let err = write_dir_atomic(&dir, Overwrite::Refuse, &again).unwrap_err();
+        let err = write_dir_atomic(&dir, Overwrite::Refuse, &[], &again).unwrap_err();
         assert!(err.to_string().contains("exists already"), "{err}");
         assert!(
             dir.join("a/b.txt").exists(),
             "a refused write leaves the old directory"
         );
-        write_dir_atomic(&dir, Overwrite::Replace, &again).unwrap();
+        write_dir_atomic(&dir, Overwrite::Replace, &[], &again).unwrap();
         assert!(!dir.join("a").exists() && dir.join("c.txt").exists());
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("out")]);
+    }
+
+    #[test]
+    fn force_never_replaces_what_mixatlas_did_not_write_or_an_input() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("runs.csv"), "a\n").unwrap();
+        let files = vec![("x".to_owned(), b"x".to_vec())];
+        let err = write_dir_atomic(&data, Overwrite::Replace, &[], &files).unwrap_err();
+        assert!(err.to_string().contains("mixatlas did not write"), "{err}");
+        assert!(data.join("runs.csv").exists());
+        let out = tmp.path().join("out");
+        write_dir_atomic(&out, Overwrite::Refuse, &[], &files).unwrap();
+        let input = out.join("x");
+        let err = write_dir_atomic(&out, Overwrite::Replace, &[&input], &files).unwrap_err();
+        assert!(
+            err.to_string().contains("an input of this command"),
+            "{err}"
+        );
+        let err = check_output(tmp.path(), Overwrite::Replace, &[&data]).unwrap_err();
+        assert!(err.to_string().contains("an input"), "{err}");
+        // A failed write leaves no temporary behind: a file where a directory must go.
+        let bad = vec![
+            ("x".to_owned(), b"x".to_vec()),
+            ("x/y".to_owned(), b"y".to_vec()),
+        ];
+        assert!(write_dir_atomic(&tmp.path().join("new"), Overwrite::Refuse, &[], &bad).is_err());
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+        // A long output name still fits: the temporary name does not grow with it.
+        let long = tmp.path().join("o".repeat(250));
+        write_dir_atomic(&long, Overwrite::Refuse, &[], &files).unwrap();
     }
 
     #[test]

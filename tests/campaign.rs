@@ -288,15 +288,28 @@ fn propose_only_then_ingest_with_a_gp_surrogate() {
             c.join(format!("rounds/{round:03}/pending.jsonl"))
         );
         let results = d.join("r.csv");
-        let out = mixatlas(&[
-            "world",
-            "--config",
-            path(&repo("configs/world/multimodal.toml")),
-            "--proposals",
-            path(&proposals),
-            "--results",
-            path(&results),
-        ]);
+        let world_config = repo("configs/world/multimodal.toml");
+        let world = |extra: &[&str]| {
+            let mut args = vec![
+                "world",
+                "--config",
+                path(&world_config),
+                "--proposals",
+                path(&proposals),
+                "--results",
+                path(&results),
+            ];
+            args.extend_from_slice(extra);
+            mixatlas(&args)
+        };
+        if round > 0 {
+            // Last round's results are there: replaced only when asked.
+            expect_error(
+                world(&[]),
+                "r.csv exists already (pass --force to replace it)",
+            );
+        }
+        let out = world(&["--force"]);
         assert!(out.status.success(), "{}", text(&out).1);
         let out = mixatlas(&[
             "ingest",

@@ -151,3 +151,78 @@ fn help_texts_carry_examples() {
         assert!(stdout.contains("--device"), "{cmd} --help lists --device");
     }
 }
+
+/// `--force` replaces only what mixatlas wrote and never an input of the command; files are
+/// never overwritten without it.
+#[test]
+fn force_never_destroys_inputs_or_foreign_directories() {
+    let f = Fixture::new(30);
+    let d = f.dir.path();
+    assert!(f.train(&[]).status.success());
+    let (spec, ck, config) = (path(&f.spec), path(&f.ck), path(&f.config));
+    let manifest = std::fs::read(f.ck.join("manifest.json")).unwrap();
+    // The current directory, a data directory, the data itself.
+    let data = d.join("data");
+    std::fs::create_dir(&data).unwrap();
+    write(&data, "keep.csv", "x\n");
+    let train = |out: &Path| {
+        mixatlas(&[
+            "train",
+            "--data",
+            spec,
+            "--config",
+            config,
+            "--out",
+            path(out),
+            "--force",
+        ])
+    };
+    // The fixture's directory holds the training data.
+    expect_error(train(d), "is, or contains,");
+    expect_error(train(&data), "mixatlas did not write");
+    assert!(data.join("keep.csv").is_file());
+    // The checkpoint a command reads.
+    expect_error(
+        mixatlas(&[
+            "propose",
+            "--checkpoint",
+            ck,
+            "--out",
+            ck,
+            "--force",
+            "--samples",
+            "100",
+        ]),
+        "an input of this command",
+    );
+    expect_error(
+        mixatlas(&["report", "--checkpoint", ck, "--out", ck, "--force"]),
+        "an input of this command",
+    );
+    assert_eq!(std::fs::read(f.ck.join("manifest.json")).unwrap(), manifest);
+    // Files: not without --force, never an input.
+    let candidates = write(d, "cand.csv", "a,b,c\n0.2,0.3,0.5\n");
+    let preds = write(d, "preds.csv", "mine\n");
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["predict", "--checkpoint", ck, "--input", path(&candidates)];
+        args.extend_from_slice(extra);
+        mixatlas(&args)
+    };
+    expect_error(
+        predict(&["--output", path(&preds)]),
+        "exists already (pass --force",
+    );
+    assert_eq!(std::fs::read_to_string(&preds).unwrap(), "mine\n");
+    expect_error(
+        predict(&["--output", path(&candidates), "--force"]),
+        "an input of this command",
+    );
+    assert!(
+        predict(&["--output", path(&preds), "--force"])
+            .status
+            .success()
+    );
+    assert!(std::fs::read_to_string(&preds).unwrap().starts_with("key,"));
+    // A directory mixatlas wrote is replaced with --force.
+    assert!(f.train(&["--force"]).status.success());
+}

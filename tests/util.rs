@@ -115,7 +115,7 @@ pub fn expect_error(out: Output, needle: &str) {
 /// The world evaluator through the built binary, optionally slowed down.
 pub fn world_evaluator(delay: f64) -> String {
     format!(
-        "sleep {delay} && '{}' world --config '{}' --proposals {{proposals}} --results {{results}}",
+        "sleep {delay} && '{}' world --config '{}' --proposals {{proposals}} --results {{results}} --force",
         env!("CARGO_BIN_EXE_mixatlas"),
         repo("configs/world/multimodal.toml").display()
     )

@@ -153,6 +153,9 @@ pub struct PredictArgs {
     /// Write predictions here (CSV, or JSON with --json) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
     // Flattened: documented on `Common`.
     #[allow(missing_docs)]
     #[command(flatten)]
@@ -180,6 +183,9 @@ pub struct EvaluateArgs {
     /// Write per-run (out-of-fold) predictions to this CSV.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
     // Flattened: documented on `Common`.
     #[allow(missing_docs)]
     #[command(flatten)]
@@ -233,6 +239,17 @@ pub struct ScoringArgs {
     pub common: Common,
 }
 
+impl ScoringArgs {
+    /// The files and directories these arguments read (an output must be none of them).
+    pub fn inputs(&self) -> Vec<&std::path::Path> {
+        let mut inputs = vec![self.checkpoint.as_path()];
+        inputs.extend(self.data.as_deref());
+        inputs.extend(self.constraints.as_deref());
+        inputs.extend(self.objectives.iter().map(PathBuf::as_path));
+        inputs
+    }
+}
+
 /// `mixatlas simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -252,6 +269,9 @@ pub struct SimulateArgs {
     /// Write the result (JSON) here.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mixatlas propose`.
@@ -363,6 +383,9 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mixatlas loop`.
@@ -412,6 +435,9 @@ pub struct WorldArgs {
     /// Results file (CSV) to write.
     #[arg(long)]
     pub results: PathBuf,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
     /// Model scale (capacity scale / (1 + scale)).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
@@ -435,6 +461,9 @@ pub struct StrategiesArgs {
     /// Output directory for strategies.md and strategies.csv.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing output directory (one mixatlas wrote).
+    #[arg(long)]
+    pub force: bool,
     /// A reduced run for CI: fewer candidates and training epochs.
     #[arg(long)]
     pub quick: bool,
@@ -478,4 +507,20 @@ pub struct ReportArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub common: Common,
+}
+
+impl ReportArgs {
+    /// The files and directories the report reads (its output must be none of them).
+    pub fn inputs(&self) -> Vec<&std::path::Path> {
+        let mut inputs = vec![self.checkpoint.as_path()];
+        let optional = [
+            &self.data,
+            &self.oof,
+            &self.proposals,
+            &self.campaign,
+            &self.objective,
+        ];
+        inputs.extend(optional.into_iter().filter_map(|p| p.as_deref()));
+        inputs
+    }
 }

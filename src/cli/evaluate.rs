@@ -39,6 +39,12 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
+    let spec = DataSpec::from_file(&args.data)?;
+    let mut inputs = spec.files();
+    inputs.push(&args.data);
+    inputs.extend(args.checkpoint.as_deref());
+    inputs.extend(args.config.as_deref());
+    output::check_file(args.predictions.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let predictions = args.predictions.clone();
     let (runs, evaluation) = args.common.device.dispatch(Task { args })??;

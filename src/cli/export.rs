@@ -3,11 +3,15 @@
 use anyhow::Result;
 
 use crate::cli::args::{ExportArgs, Format};
-use crate::cli::output::emit;
+use crate::cli::output::{check_file, emit};
 use crate::export::{Recipe, read_path_map};
 use crate::space::Space;
 
 pub fn run(args: ExportArgs) -> Result<()> {
+    let mut inputs = vec![args.recipe.as_path()];
+    inputs.extend(args.paths.as_deref());
+    inputs.extend(args.space.as_deref());
+    check_file(args.output.as_deref(), args.force, &inputs)?;
     let recipe = Recipe::from_file(&args.recipe)?;
     let space = match &args.space {
         Some(path) => {

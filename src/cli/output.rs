@@ -90,13 +90,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `files` (relative path, contents) into `dir` at once; see
-/// [`crate::io::write_dir_atomic`]; `force` replaces an existing `dir`.
-pub fn write_dir_atomic(dir: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
-    Ok(crate::io::write_dir_atomic(
-        dir,
-        Overwrite::from_force(force),
-        files,
-    )?)
+/// [`crate::io::write_dir_atomic`]: `force` replaces an existing `dir` that mixatlas wrote and
+/// that holds none of `inputs`.
+pub fn write_dir_atomic(
+    dir: &Path,
+    force: bool,
+    inputs: &[&Path],
+    files: &[(String, Vec<u8>)],
+) -> Result<()> {
+    let overwrite = Overwrite::from_force(force);
+    Ok(crate::io::write_dir_atomic(dir, overwrite, inputs, files)?)
+}
+
+/// Checks, before any work, that the output file `path` (if any) may be written: it is none
+/// of `inputs`, and an existing file is replaced only with `force`.
+pub fn check_file(path: Option<&Path>, force: bool, inputs: &[&Path]) -> Result<()> {
+    match path {
+        Some(p) => Ok(crate::io::check_output(
+            p,
+            Overwrite::from_force(force),
+            inputs,
+        )?),
+        None => Ok(()),
+    }
 }
 
 /// Writes `bytes` to `path` atomically, or to stdout without one.

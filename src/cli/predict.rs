@@ -33,6 +33,8 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
+    let inputs = [args.input.as_path(), args.checkpoint.as_path()];
+    output::check_file(args.output.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let output = args.output.clone();
     let (keys, names, prediction) = args.common.device.dispatch(Task { args })??;

@@ -1,5 +1,7 @@
 //! `mixatlas propose`: a [`Proposer`] over a checkpoint, told the logged runs, asked once.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -9,6 +11,7 @@ use crate::cli::progress::StageBar;
 use crate::cli::setup::Setup;
 use crate::device::BackendTask;
 use crate::export::{Keys, proposal_files, proposal_name, top_domains};
+use crate::io::Overwrite;
 use crate::proposer::{Batch, Proposer, ProposerConfig};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
 
@@ -66,12 +69,18 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: ProposeArgs) -> Result<()> {
-    if args.out.exists() && !args.force {
-        anyhow::bail!("{} exists; pass --force to replace it", args.out.display());
-    }
+    let inputs: Vec<PathBuf> = (args
+        .scoring
+        .inputs()
+        .into_iter()
+        .chain(args.pool.as_deref()))
+    .map(Path::to_path_buf)
+    .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::io::check_output(&args.out, Overwrite::from_force(args.force), &inputs)?;
     let (out, force) = (args.out.clone(), args.force);
     let (files, summary) = args.scoring.common.device.dispatch(Task { args })??;
-    write_dir_atomic(&out, force, &files)?;
+    write_dir_atomic(&out, force, &inputs, &files)?;
     print!("{summary}");
     println!(
         "wrote {}/proposals.csv, proposals.json and recipes/",

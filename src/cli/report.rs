@@ -6,6 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::cli::args::ReportArgs;
 use crate::device::BackendTask;
+use crate::io::Overwrite;
 use crate::objective::ObjectiveSpec;
 use crate::predictor::Model;
 use crate::report::{Inputs, Written, assemble, campaign_plots, read_oof, read_proposals, write};
@@ -82,18 +83,13 @@ impl BackendTask for Task {
             campaign,
             title,
         })?;
-        if a.out.exists() {
-            std::fs::remove_dir_all(&a.out)
-                .with_context(|| format!("removing {}", a.out.display()))?;
-        }
-        Ok(write(&data, &a.out, a.png)?)
+        let overwrite = Overwrite::from_force(a.force);
+        Ok(write(&data, &a.out, a.png, overwrite, &a.inputs())?)
     }
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
-    if args.out.exists() && !args.force {
-        bail!("{} exists; pass --force to replace it", args.out.display());
-    }
+    crate::io::check_output(&args.out, Overwrite::from_force(args.force), &args.inputs())?;
     let out = args.out.clone();
     let written = args.common.device.dispatch(Task { args })??;
     for (name, reason) in &written.skipped {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::cli::args::SimulateArgs;
-use crate::cli::output::emit;
+use crate::cli::output::{check_file, emit};
 use crate::cli::progress::StageBar;
 use crate::cli::setup::Setup;
 use crate::device::BackendTask;
@@ -58,6 +58,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if args.samples == 0 || args.chunk == 0 {
         anyhow::bail!("--samples and --chunk must be at least 1");
     }
+    check_file(args.output.as_deref(), args.force, &args.scoring.inputs())?;
     let json = args.scoring.common.json;
     let output = args.output.clone();
     let (sim, domains, targets, seconds) = args.scoring.common.device.dispatch(Task { args })??;

@@ -44,6 +44,8 @@ pub fn run(args: StrategiesArgs) -> Result<()> {
             "--seeds must be at least 1 and --runs at least 8 (a regression needs runs to fit)"
         );
     }
+    let overwrite = crate::io::Overwrite::from_force(args.force);
+    crate::io::check_output(&args.out, overwrite, &[args.world.as_path()])?;
     let world = World::from_file(&args.world)?;
     let benchmarks = world.benchmarks();
     let mut training = EnsembleConfig::default();
@@ -68,7 +70,8 @@ pub fn run(args: StrategiesArgs) -> Result<()> {
     let (md, csv) = tables(&outcomes, &benchmarks, args.seeds);
     write_dir_atomic(
         &args.out,
-        true,
+        args.force,
+        &[args.world.as_path()],
         &[
             ("strategies.md".into(), md.clone().into_bytes()),
             ("strategies.csv".into(), csv),

@@ -7,14 +7,15 @@ use rand::rngs::StdRng;
 use crate::cli::args::SwarmArgs;
 use crate::cli::output::write_dir_atomic;
 use crate::export::swarm_files;
+use crate::io::Overwrite;
 use crate::math::simplex::tv_distance;
 use crate::space::sampler::{design, prior_weights};
 use crate::space::{ConstraintSpec, Constraints, Space};
 
 pub fn run(args: SwarmArgs) -> Result<()> {
-    if args.out.exists() && !args.force {
-        bail!("{} exists; pass --force to replace it", args.out.display());
-    }
+    let mut inputs = vec![args.space.as_path()];
+    inputs.extend(args.constraints.as_deref());
+    crate::io::check_output(&args.out, Overwrite::from_force(args.force), &inputs)?;
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -43,6 +44,7 @@ pub fn run(args: SwarmArgs) -> Result<()> {
     write_dir_atomic(
         &args.out,
         args.force,
+        &inputs,
         &swarm_files(&space, &runs, args.decimals),
     )?;
     let min_gap = (0..runs.len())

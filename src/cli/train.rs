@@ -35,8 +35,11 @@ impl BackendTask for Task {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = super::load_config(args.config.as_deref())?;
-    crate::io::check_output(&args.out, Overwrite::from_force(args.force))?;
     let spec = DataSpec::from_file(&args.data)?;
+    let mut inputs = spec.files();
+    inputs.push(&args.data);
+    inputs.extend(args.config.as_deref());
+    crate::io::check_output(&args.out, Overwrite::from_force(args.force), &inputs)?;
     let mut runs = Runs::load(&spec)?;
     if !args.targets.is_empty() {
         runs.select_targets(&args.targets).map_err(|e| match e {

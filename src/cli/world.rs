@@ -3,13 +3,15 @@
 use anyhow::{Result, bail};
 
 use crate::cli::args::WorldArgs;
-use crate::cli::output::write_atomic;
+use crate::cli::output::{check_file, write_atomic};
 use crate::simulate::world::{Noise, World};
 
 pub fn run(args: WorldArgs) -> Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         bail!("--scale must be positive and finite");
     }
+    let inputs = [args.config.as_path(), args.proposals.as_path()];
+    check_file(Some(&args.results), args.force, &inputs)?;
     let world = World::from_file(&args.config)?;
     let runs = world.read_proposals(&args.proposals)?;
     let noise = if args.no_noise {

@@ -86,7 +86,7 @@ fn digest(file: &str, bytes: &[u8]) -> FileDigest {
 /// Writes `predictor` to `dir` atomically (replacing an existing `dir` only when `overwrite`
 /// allows it).
 pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwrite) -> Result<()> {
-    check_output(dir, overwrite)?;
+    check_output(dir, overwrite, &[])?;
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
         .record(predictor.model.clone().into_record(), ())
         .map_err(|e| bad(dir, format!("cannot encode the record: {e}")))?;
@@ -104,6 +104,7 @@ pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwri
     write_dir_atomic(
         dir,
         overwrite,
+        &[],
         &[
             (RECORD.into(), record),
             (SAFETENSORS.into(), tensors),

@@ -193,7 +193,7 @@ impl GaussianProcess {
     /// replaced only when `overwrite` allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
         let text = serde_json::to_string(self).expect("a GP serialises");
-        crate::io::write_dir_atomic(dir, overwrite, &[(GP_FILE.into(), text.into_bytes())])
+        crate::io::write_dir_atomic(dir, overwrite, &[], &[(GP_FILE.into(), text.into_bytes())])
     }
 
     /// Reads `dir/gp.json`, refusing files that are not a consistent GP.

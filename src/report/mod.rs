@@ -17,7 +17,7 @@ pub use figures::{PALETTE, viridis};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::error::io;
+use crate::io::Overwrite;
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -161,8 +161,15 @@ pub struct Written {
 }
 
 /// Draws every available figure into `dir/figures/` (SVG, and PNG with `png`) and writes
-/// `dir/report.html` with the figures inline.
-pub fn write(data: &ReportData, dir: &Path, png: bool) -> crate::Result<Written> {
+/// `dir/report.html` with the figures inline; the directory is written at once through
+/// [`crate::io::write_dir_atomic`] (`overwrite` and `inputs` as there).
+pub fn write(
+    data: &ReportData,
+    dir: &Path,
+    png: bool,
+    overwrite: Overwrite,
+    inputs: &[&Path],
+) -> crate::Result<Written> {
     let mut drawn: Vec<(&str, &str, String)> = Vec::new();
     let mut skipped = Vec::new();
     let mut add = |name: &'static str, caption: &'static str, svg: Result<String, String>| match svg
@@ -237,15 +244,10 @@ pub fn write(data: &ReportData, dir: &Path, png: bool) -> crate::Result<Written>
             }
         }),
     );
-    let fig_dir = dir.join("figures");
-    std::fs::create_dir_all(&fig_dir).map_err(io(&fig_dir))?;
-    let mut files = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, _, svg) in &drawn {
-        let path = fig_dir.join(format!("{name}.svg"));
-        std::fs::write(&path, svg).map_err(io(&path))?;
-        files.push(path);
+        files.push((format!("figures/{name}.svg"), svg.clone().into_bytes()));
         if png {
-            let path = fig_dir.join(format!("{name}.png"));
             let bytes = rasterize(svg)
                 .and_then(|p| {
                     p.encode_png().map_err(|e| ReportError::Render {
@@ -260,16 +262,18 @@ pub fn write(data: &ReportData, dir: &Path, png: bool) -> crate::Result<Written>
                     },
                     other => other,
                 })?;
-            std::fs::write(&path, bytes).map_err(io(&path))?;
-            files.push(path);
+            files.push((format!("figures/{name}.png"), bytes));
         }
     }
-    let html = dir.join("report.html");
-    let page = page(data, &drawn, &skipped);
-    std::fs::write(&html, page).map_err(io(&html))?;
+    let figures = files.iter().map(|(f, _)| dir.join(f)).collect();
+    files.push((
+        "report.html".into(),
+        page(data, &drawn, &skipped).into_bytes(),
+    ));
+    crate::io::write_dir_atomic(dir, overwrite, inputs, &files)?;
     Ok(Written {
-        html,
-        figures: files,
+        html: dir.join("report.html"),
+        figures,
         skipped,
     })
 }

@@ -83,6 +83,14 @@ fn default_tolerance() -> f64 {
 }
 
 impl DataSpec {
+    /// The files this spec reads: mixtures, outcomes and space.
+    pub fn files(&self) -> Vec<&Path> {
+        std::iter::once(self.mixtures.as_path())
+            .chain(self.outcomes.as_deref())
+            .chain(self.space.as_deref())
+            .collect()
+    }
+
     /// Reads a spec and resolves its relative paths against the spec's directory.
     pub fn from_file(path: &Path) -> Result<Self> {
         let mut spec: DataSpec = crate::io::read_toml(path, |message| RunsError::Spec {
