@@ -70,6 +70,8 @@ const RANDOM_CHUNK: usize = 8192;
 const MIN_KEEP: usize = 1024;
 /// Candidates kept per proposal asked for, when more than [`MIN_KEEP`].
 const KEEP_PER_PROPOSAL: usize = 64;
+/// Most proposals one ask may return.
+pub const MAX_BATCH: usize = 10_000;
 
 /// Why a proposer cannot be built or asked.
 #[derive(Debug, thiserror::Error)]
@@ -365,10 +367,10 @@ impl<B: AutodiffBackend> Proposer<B> {
 
     /// [`Proposer::ask`], reporting search progress to `observer`.
     pub fn ask_with(&mut self, q: usize, observer: &mut dyn Observer) -> crate::Result<Batch> {
-        if q == 0 {
+        if q == 0 || q > MAX_BATCH {
             return Err(ProposerError::BadParameter {
                 name: "q",
-                problem: "ask for at least one proposal".into(),
+                problem: format!("ask for 1 to {MAX_BATCH} proposals, not {q}"),
             }
             .into());
         }

@@ -226,3 +226,39 @@ fn force_never_destroys_inputs_or_foreign_directories() {
     // A directory mixatlas wrote is replaced with --force.
     assert!(f.train(&["--force"]).status.success());
 }
+
+/// Sizes a user can set are bounded: refused with the limit, or served in bounded memory,
+/// never an allocation abort.
+#[test]
+fn huge_sizes_are_refused_or_bounded() {
+    let f = Fixture::new(30);
+    assert!(f.train(&[]).status.success());
+    let ck = path(&f.ck);
+    let out_dir = f.dir.path().join("p");
+    expect_error(
+        mixatlas(&[
+            "propose",
+            "--checkpoint",
+            ck,
+            "--out",
+            path(&out_dir),
+            "--batch",
+            "1000000000",
+        ]),
+        "ask for 1 to 10000 proposals, not 1000000000",
+    );
+    let out = mixatlas(&[
+        "simulate",
+        "--checkpoint",
+        ck,
+        "--samples",
+        "2000",
+        "--top",
+        "100000000000",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let sim: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    let kept = sim["simulation"]["top_objective"].as_array().unwrap().len();
+    assert_eq!(kept, 2000, "every sampled recipe, no more");
+}

@@ -147,18 +147,51 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     std::fs::write(&record, &bytes[..bytes.len() - 10]).unwrap();
     assert!(load().contains("truncated"), "{}", load());
 
+    // The safetensors export is verified too, though scoring reads the record.
+    checkpoint::save(&p, &ck, Overwrite::Replace).unwrap();
+    let tensors = ck.join(checkpoint::SAFETENSORS);
+    let mut bytes = std::fs::read(&tensors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&tensors, &bytes).unwrap();
+    assert!(
+        load().contains("model.safetensors: sha256 differs"),
+        "{}",
+        load()
+    );
+
+    // Any edit of the manifest breaks its digest.
     checkpoint::save(&p, &ck, Overwrite::Replace).unwrap();
     let manifest = ck.join(checkpoint::MANIFEST);
     let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("\"y\"", "\"z\"", 1)).unwrap();
+    assert!(load().contains("edited or corrupted"), "{}", load());
+
+    // Without the digest (a checkpoint from before it), the manifest's contents are checked.
+    std::fs::remove_file(ck.join(checkpoint::MANIFEST_DIGEST)).unwrap();
     std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
     assert!(load().contains("unreadable manifest"), "{}", load());
-
-    std::fs::write(
-        &manifest,
-        text.replacen("\"widths\": [\n    6,", "\"widths\": [\n    7,", 1),
-    )
-    .unwrap();
-    assert!(load().contains("disagree"), "{}", load());
+    let edits = [
+        ("\"widths\": [\n    6,", "\"widths\": [\n    7,", "disagree"),
+        (
+            "\"noise_var\": [\n    ",
+            "\"noise_var\": [\n    -",
+            "`noise_var` must be",
+        ),
+    ];
+    for (from, to, needle) in edits {
+        assert!(text.contains(from), "{from} in {text}");
+        std::fs::write(&manifest, text.replacen(from, to, 1)).unwrap();
+        assert!(load().contains(needle), "{}", load());
+    }
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["input_norm"]["std"][0] = serde_json::json!(0.0);
+    std::fs::write(&manifest, doc.to_string()).unwrap();
+    assert!(
+        load().contains("`input_norm.std` must be finite and positive"),
+        "{}",
+        load()
+    );
 
     std::fs::remove_file(&manifest).unwrap();
     assert!(load().contains("manifest.json"), "{}", load());
@@ -302,9 +335,21 @@ fn invalid_configs_are_refused() {
         "learning_rate = -1",
         "hidden = [0]",
         "membres = 3",
+        // Sizes that would abort on allocation instead of refusing.
+        "members = 1000000000",
+        "hidden = [100000, 100000]",
+        "members = 1024\nhidden = [16384, 16384]",
+        // Typos inside a table are refused like those at the top level.
+        "[input_transform]\nkind = \"log\"\nesp = 0.01",
+        "[input_transform]\nkind = \"sqrt\"\neps = 0.01",
     ] {
-        assert!(EnsembleConfig::from_toml(text).is_err(), "{text} accepted");
+        let err = EnsembleConfig::from_toml(text).err();
+        assert!(err.is_some(), "{text} accepted");
     }
+    let err = EnsembleConfig::from_toml("members = 5000")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limit of 1024"), "{err}");
     let ok =
         EnsembleConfig::from_toml("members = 3\n[input_transform]\nkind = \"log\"\neps = 0.01")
             .unwrap();

@@ -42,7 +42,8 @@ impl TopK {
     pub fn new(k: usize) -> Self {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            // Grows with what is offered: `k` may be far larger than any stream.
+            heap: BinaryHeap::with_capacity(k.min(1024) + 1),
         }
     }
 

@@ -1,8 +1,11 @@
 //! Checkpoints: a directory holding the burn record (`model.mpk`, backend-independent), the
 //! same weights as safetensors (`model.safetensors`, for PyTorch/NumPy users) and a manifest
 //! (`manifest.json`) with the schema, normalisation, config, training report and the sha256 of
-//! both weight files. Written to a temporary sibling directory and renamed into place, so a
-//! crash never leaves a half-written checkpoint.
+//! both weight files, itself covered by `manifest.sha256`. Written to a temporary sibling
+//! directory and renamed into place, so a crash never leaves a half-written checkpoint. Every
+//! load verifies the manifest's digest (checkpoints written before it existed have none), both
+//! weight files' sizes and digests, and that the normalisation and noise are usable (finite,
+//! positive scales, non-negative noise, distinct target names).
 //!
 //! # safetensors layout
 //! For layer `i` of `L` (0-based): `layers.{i}.weight` `[M, in_i, out_i]` and `layers.{i}.bias`
@@ -32,6 +35,8 @@ pub const FORMAT: &str = "mixatlas-predictor";
 pub const FORMAT_VERSION: u32 = 1;
 /// Manifest file name inside a checkpoint directory.
 pub const MANIFEST: &str = "manifest.json";
+/// The manifest's sha256 (hex), so an edited manifest is refused.
+pub const MANIFEST_DIGEST: &str = "manifest.sha256";
 /// burn record file name.
 pub const RECORD: &str = "model.mpk";
 /// safetensors file name.
@@ -108,6 +113,10 @@ pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwri
         &[
             (RECORD.into(), record),
             (SAFETENSORS.into(), tensors),
+            (
+                MANIFEST_DIGEST.into(),
+                digest(MANIFEST, &json).sha256.into_bytes(),
+            ),
             (MANIFEST.into(), json),
         ],
     )
@@ -117,6 +126,20 @@ pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwri
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read(&path).map_err(io(&path))?;
+    let digest_path = dir.join(MANIFEST_DIGEST);
+    match std::fs::read_to_string(&digest_path) {
+        Ok(expected) if expected.trim() != digest(MANIFEST, &text).sha256 => {
+            return Err(bad(
+                &path,
+                "sha256 differs from manifest.sha256 (edited or corrupted?)",
+            )
+            .into());
+        }
+        Ok(_) => {}
+        // Written before the digest existed.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&digest_path)(e)),
+    }
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| bad(&path, format!("unreadable manifest: {e}")))?;
     if manifest.format != FORMAT {
@@ -149,7 +172,37 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     if !consistent {
         return Err(bad(&path, "layer widths, columns and normalisation disagree").into());
     }
+    if let Some(problem) = unusable(m) {
+        return Err(bad(&path, problem).into());
+    }
     Ok(manifest)
+}
+
+/// What makes a manifest's numbers unusable for prediction, if anything.
+fn unusable(m: &PredictorMeta) -> Option<String> {
+    let scales = [
+        ("input_norm", &m.input_norm),
+        ("target_norm", &m.target_norm),
+    ];
+    for (name, norm) in scales {
+        if norm.mean.iter().any(|v| !v.is_finite()) {
+            return Some(format!("`{name}.mean` holds a non-finite value"));
+        }
+        if norm.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Some(format!("`{name}.std` must be finite and positive"));
+        }
+    }
+    if m.noise_var.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Some("`noise_var` must be finite and non-negative".into());
+    }
+    let names = m.schema.target_names();
+    if let Some(dup) = names
+        .iter()
+        .find(|n| names.iter().filter(|x| x == n).count() > 1)
+    {
+        return Some(format!("target `{dup}` is named twice"));
+    }
+    m.config.validate().err().map(|e| e.to_string())
 }
 
 /// Reads a weight file and checks its size and sha256 against the manifest.
@@ -176,6 +229,8 @@ fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
 /// Loads a checkpoint onto `device` (any backend: the record is backend-independent).
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Predictor<B>> {
     let manifest = read_manifest(dir)?;
+    // The safetensors export is not read to score, but a checkpoint is whole or refused.
+    read_verified(dir, &manifest.safetensors)?;
     let bytes = read_verified(dir, &manifest.record)?;
     let record_path = dir.join(RECORD);
     let record: EnsembleMlpRecord<B> = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()

@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::predictor::PredictorError;
 
-/// How mixture weights are transformed before standardisation.
+/// How mixture weights are transformed before standardisation. Written as a table with a
+/// `kind` (`identity`, `sqrt`, `sqrt-linear`, `log`) and, for `log` only, `eps`; any other key
+/// is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
+#[serde(try_from = "TransformTable", into = "TransformTable")]
 pub enum InputTransform {
     /// `w`.
     Identity,
@@ -14,13 +16,62 @@ pub enum InputTransform {
     Sqrt,
     /// `[sqrt(w), w]`: two inputs per domain, so the network sees both the small-weight
     /// resolution of `sqrt` and the linear share.
-    #[serde(rename = "sqrt-linear")]
     SqrtLinear,
     /// `ln(w + eps)`: returns diminish with more data of a domain.
     Log {
         /// Offset that keeps zero weights finite.
         eps: f64,
     },
+}
+
+/// [`InputTransform`] as written. serde's tagged enums ignore unknown keys of unit variants,
+/// so the table is read as this struct and converted.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransformTable {
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    eps: Option<f64>,
+}
+
+impl TryFrom<TransformTable> for InputTransform {
+    type Error = String;
+    fn try_from(t: TransformTable) -> Result<Self, String> {
+        let unit = |transform: InputTransform| match t.eps {
+            None => Ok(transform),
+            Some(_) => Err(format!(
+                "`eps` applies to the log transform, not `{}`",
+                t.kind
+            )),
+        };
+        match t.kind.as_str() {
+            "identity" => unit(InputTransform::Identity),
+            "sqrt" => unit(InputTransform::Sqrt),
+            "sqrt-linear" => unit(InputTransform::SqrtLinear),
+            "log" => t
+                .eps
+                .map(|eps| InputTransform::Log { eps })
+                .ok_or_else(|| "the log transform needs `eps`".to_owned()),
+            other => Err(format!(
+                "unknown input transform `{other}`: expected identity, sqrt, sqrt-linear or log"
+            )),
+        }
+    }
+}
+
+impl From<InputTransform> for TransformTable {
+    fn from(t: InputTransform) -> Self {
+        let (kind, eps) = match t {
+            InputTransform::Identity => ("identity", None),
+            InputTransform::Sqrt => ("sqrt", None),
+            InputTransform::SqrtLinear => ("sqrt-linear", None),
+            InputTransform::Log { eps } => ("log", Some(eps)),
+        };
+        TransformTable {
+            kind: kind.into(),
+            eps,
+        }
+    }
 }
 
 impl InputTransform {
@@ -112,6 +163,15 @@ impl Default for EnsembleConfig {
     }
 }
 
+/// Largest ensemble accepted.
+pub const MAX_MEMBERS: usize = 1024;
+/// Widest hidden layer accepted.
+pub const MAX_WIDTH: usize = 16_384;
+/// Most hidden layers accepted.
+pub const MAX_LAYERS: usize = 32;
+/// Most hidden-to-hidden weights over all members (2^28 f32 values: 1 GiB).
+pub const MAX_HIDDEN_WEIGHTS: usize = 1 << 28;
+
 impl EnsembleConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
@@ -123,10 +183,22 @@ impl EnsembleConfig {
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), PredictorError> {
+        let hidden_weights = (self.hidden.windows(2))
+            .map(|w| w[0].saturating_mul(w[1]))
+            .fold(0usize, usize::saturating_add)
+            .saturating_mul(self.members);
         let problem = if self.members == 0 {
             "`members` must be at least 1"
+        } else if self.members > MAX_MEMBERS {
+            "`members` is above the limit of 1024"
         } else if self.hidden.contains(&0) {
             "every `hidden` width must be at least 1"
+        } else if self.hidden.iter().any(|&w| w > MAX_WIDTH) {
+            "every `hidden` width must be at most 16384"
+        } else if self.hidden.len() > MAX_LAYERS {
+            "`hidden` may list at most 32 layers"
+        } else if hidden_weights > MAX_HIDDEN_WEIGHTS {
+            "`members` x the hidden-to-hidden weights exceed 2^28 (1 GiB of weights)"
         } else if !(0.0..=0.5).contains(&self.validation_fraction) {
             "`validation_fraction` must lie in [0, 0.5]"
         } else if self.max_epochs == 0 {

@@ -18,7 +18,7 @@ pub fn select_batch(
     let far = |w: &[f64]| nearest_distance(w, avoid) >= min_distance;
     let open: Vec<usize> = (0..pool.len()).filter(|&i| far(&pool[i].weights)).collect();
     let mut values: Vec<f64> = pool.iter().map(|c| c.value).collect();
-    let mut chosen: Vec<Candidate> = Vec::with_capacity(q);
+    let mut chosen: Vec<Candidate> = Vec::with_capacity(q.min(pool.len()));
     for slot in 0..q {
         if slot > 0
             && let Some(v) = rescore(slot)?
