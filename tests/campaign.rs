@@ -448,6 +448,41 @@ fn bad_campaign_and_world_files_name_the_file_and_field() {
         run_world(&good),
         "p.jsonl:1: field `weights`: unknown domain `nowhere/ocr`",
     );
+    let space = mixatlas::space::Space::from_file(&repo("configs/spaces/mixatlas-multimodal.toml"))
+        .unwrap();
+    let weights = |w: f64| -> String {
+        let all: Vec<String> = space
+            .names()
+            .iter()
+            .map(|n| format!("\"{n}\": {w}"))
+            .collect();
+        format!("{{{}}}", all.join(", "))
+    };
+    let even = 1.0 / space.len() as f64;
+    for (line, needle) in [
+        (
+            format!(
+                "{{\"run_id\": \"x\", \"tokens\": 1.0, \"weights\": {}}}",
+                weights(3.0 * even)
+            ),
+            "weights sum to 3",
+        ),
+        (
+            format!(
+                "{{\"run_id\": \"x\", \"tokens\": -1.0, \"weights\": {}}}",
+                weights(even)
+            ),
+            "field `tokens`: expected a positive number",
+        ),
+        (
+            "{\"run_id\": \"x\", \"tokens\": 1.0, \"weights\": {\"people/captioning\": 1.0}}"
+                .to_owned(),
+            "is missing",
+        ),
+    ] {
+        write(d, "p.jsonl", &format!("{line}\n"));
+        expect_error(run_world(&good), needle);
+    }
     assert!(!results.exists());
 }
 

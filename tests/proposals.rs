@@ -139,6 +139,12 @@ fn propose_respects_constraints_and_writes_every_format() {
         .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
         .collect();
     assert_eq!(counts.iter().sum::<u64>(), 1_000_003);
+    // Budgets are usually written in scientific notation.
+    let big = export(&["--format", "tokens", "--tokens", "2.5e10"]);
+    let total: u64 = (big.lines().skip(1))
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 25_000_000_000);
     let yaml = export(&["--format", "yaml"]);
     let yaml_weights: Vec<f64> = yaml
         .lines()

@@ -188,3 +188,32 @@ fn malformed_jsonl_and_specs_are_refused() {
         );
     }
 }
+
+#[test]
+fn targets_must_be_distinct_outcome_columns_and_a_byte_order_mark_is_not_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "r.csv",
+        "\u{feff}a,b,y,z\n0.5,0.5,1,2\n0.2,0.8,2,3\n",
+    );
+    let base = "mixtures = \"r.csv\"\nmixture_columns = [\"a\", \"b\"]\n";
+    let target = |name: &str, column: &str| {
+        format!("[[targets]]\nname = \"{name}\"\ncolumn = \"{column}\"\ndirection = \"lower\"\n")
+    };
+    let runs = load(dir.path(), &format!("{base}{}", target("y", "y"))).unwrap();
+    assert_eq!(
+        runs.mixtures[0],
+        [0.5, 0.5],
+        "the BOM is stripped from the header"
+    );
+    let twice = format!("{base}{}{}", target("y", "y"), target("y", "z"));
+    let err = load(dir.path(), &twice).unwrap_err();
+    assert!(err.contains("r.csv: target `y`: defined twice"), "{err}");
+    let mixture = format!("{base}{}", target("share", "a"));
+    let err = load(dir.path(), &mixture).unwrap_err();
+    assert!(
+        err.contains("target `share`: reads a mixture, context or key column"),
+        "{err}"
+    );
+}

@@ -333,8 +333,8 @@ pub struct SwarmArgs {
     /// Prior the draws centre on.
     #[arg(long, value_enum, default_value = "tokens")]
     pub prior: Prior,
-    /// Decimals weights are rounded to (the sum stays exactly 1 at that precision).
-    #[arg(long, default_value_t = 4)]
+    /// Decimals weights are rounded to (the sum stays exactly 1 at that precision), 1 to 12.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=12))]
     pub decimals: u32,
     /// Smallest total-variation distance between two runs (near-duplicates are redrawn).
     #[arg(long, default_value_t = 0.01)]
@@ -374,8 +374,8 @@ pub struct ExportArgs {
     /// Megatron path map (TOML: domain = "data prefix").
     #[arg(long, required_if_eq("format", "megatron"))]
     pub paths: Option<PathBuf>,
-    /// Token budget for --format tokens.
-    #[arg(long, required_if_eq("format", "tokens"))]
+    /// Token budget for --format tokens (an integer; `2.5e10` notation is fine).
+    #[arg(long, required_if_eq("format", "tokens"), value_parser = token_count)]
     pub tokens: Option<u64>,
     /// Space file: checks the recipe's domains and gives epochs per domain for tokens.
     #[arg(long)]
@@ -522,5 +522,23 @@ impl ReportArgs {
         ];
         inputs.extend(optional.into_iter().filter_map(|p| p.as_deref()));
         inputs
+    }
+}
+
+/// A token count written as an integer or in scientific notation (`2.5e10`): a whole number
+/// from 1 to 2^53 (beyond which f64 no longer holds every integer).
+fn token_count(text: &str) -> Result<u64, String> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(n);
+    }
+    let x: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of tokens"))?;
+    if x.is_finite() && x >= 1.0 && x.fract() == 0.0 && x <= 2f64.powi(53) {
+        Ok(x as u64)
+    } else {
+        Err(format!(
+            "`{text}` is not a whole number of tokens from 1 to 2^53"
+        ))
     }
 }

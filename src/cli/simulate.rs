@@ -55,8 +55,8 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
-    if args.samples == 0 || args.chunk == 0 {
-        anyhow::bail!("--samples and --chunk must be at least 1");
+    if args.samples == 0 || args.chunk == 0 || args.top == 0 {
+        anyhow::bail!("--samples, --chunk and --top must be at least 1");
     }
     check_file(args.output.as_deref(), args.force, &args.scoring.inputs())?;
     let json = args.scoring.common.json;

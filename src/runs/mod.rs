@@ -10,7 +10,7 @@ mod table;
 pub use spec::{DataSpec, Direction, TargetSpec};
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -49,6 +49,16 @@ pub enum RunsError {
         name: String,
         /// The targets defined.
         known: Vec<String>,
+    },
+    /// A target is defined twice, or reads a mixture, context or key column.
+    #[error("{path}: target `{target}`: {problem}")]
+    BadTarget {
+        /// The file the target is read from.
+        path: PathBuf,
+        /// The target.
+        target: String,
+        /// What is wrong.
+        problem: &'static str,
     },
     /// Runs added to others have different columns, context or targets.
     #[error("runs with different columns cannot be combined: {what} differ")]
@@ -273,11 +283,12 @@ impl Runs {
         used.extend(spec.context.iter().map(String::as_str));
         used.extend(spec.key.as_deref());
         used.extend(spec.ignore.iter().map(String::as_str));
-        let targets = spec
+        let targets: Vec<TargetSpec> = spec
             .targets
             .iter()
             .map(|t| expand_target(t, outcome_table, &used))
             .collect::<Result<_, _>>()?;
+        check_targets(&targets, &used, &outcome_table.path)?;
         let schema = Schema {
             space,
             mixture_columns,
@@ -516,6 +527,34 @@ fn expand_target(t: &TargetSpec, table: &Table, used: &[&str]) -> Result<TargetS
         }
     }
     Ok(t)
+}
+
+/// Every target has its own name and reads no mixture, context, key or ignored column (`used`).
+fn check_targets(targets: &[TargetSpec], used: &[&str], path: &Path) -> Result<(), RunsError> {
+    for (i, t) in targets.iter().enumerate() {
+        let bad = |problem| RunsError::BadTarget {
+            path: path.to_owned(),
+            target: t.name.clone(),
+            problem,
+        };
+        if targets[..i].iter().any(|u| u.name == t.name) {
+            return Err(bad("defined twice"));
+        }
+        let column = [t.column.as_deref().unwrap_or(&t.name)];
+        let columns = if t.mean_of.is_empty() {
+            &column[..]
+        } else {
+            &[][..]
+        };
+        let reads = columns
+            .iter()
+            .copied()
+            .chain(t.mean_of.iter().map(String::as_str));
+        if reads.into_iter().any(|c| used.contains(&c)) {
+            return Err(bad("reads a mixture, context or key column"));
+        }
+    }
+    Ok(())
 }
 
 fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsError> {

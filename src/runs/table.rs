@@ -22,10 +22,12 @@ impl Table {
             Some("jsonl" | "ndjson")
         );
         let text = std::fs::read_to_string(path).map_err(io(path))?;
+        // Editors on Windows start UTF-8 files with a byte-order mark; it is not data.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let table = if jsonl {
-            Self::parse_jsonl(&text, path)?
+            Self::parse_jsonl(text, path)?
         } else {
-            Self::parse_csv(&text, path)?
+            Self::parse_csv(text, path)?
         };
         if table.rows.is_empty() {
             return Err(RunsError::NoRows { path: path.into() }.into());

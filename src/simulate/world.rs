@@ -439,14 +439,24 @@ impl World {
             let v: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
             let id = (v["run_id"].as_str()).ok_or_else(|| bad("field `run_id`".into()))?;
-            let tokens = (v["tokens"].as_f64()).ok_or_else(|| bad("field `tokens`".into()))?;
+            let tokens = (v["tokens"].as_f64())
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .ok_or_else(|| bad("field `tokens`: expected a positive number".into()))?;
             let history = v["history"].as_array().map_or(&[][..], |a| a);
             let mut schedule = Vec::with_capacity(history.len() + 1);
             for (h, stage) in history.iter().enumerate() {
                 let weights = self.weights(&stage["weights"]);
                 schedule.push(Stage {
                     weights: weights.map_err(|p| bad(format!("history[{h}].weights: {p}")))?,
-                    tokens: stage["tokens"].as_f64().unwrap_or(tokens),
+                    tokens: match &stage["tokens"] {
+                        serde_json::Value::Null => tokens,
+                        t => t
+                            .as_f64()
+                            .filter(|t| t.is_finite() && *t > 0.0)
+                            .ok_or_else(|| {
+                                bad(format!("history[{h}].tokens: expected a positive number"))
+                            })?,
+                    },
                 });
             }
             let weights = self.weights(&v["weights"]);
@@ -462,30 +472,30 @@ impl World {
         Ok(runs)
     }
 
-    /// Weights in domain order from a JSON object `domain -> weight` (absent domains 0).
+    /// Weights in domain order from a JSON object `domain -> weight`: every domain of the
+    /// space, each finite and non-negative, summing to 1 (within 0.01).
     fn weights(&self, value: &serde_json::Value) -> Result<Vec<f64>, String> {
         let map = (value.as_object()).ok_or("expected an object of domain -> weight")?;
         let domains = &self.space.domains;
         if let Some(name) = map.keys().find(|n| !domains.iter().any(|d| &d.name == *n)) {
             return Err(format!("unknown domain `{name}`"));
         }
-        domains
+        let w = domains
             .iter()
-            .map(|d| {
-                let w = map
-                    .get(&d.name)
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(0.0);
-                if w.is_finite() && w >= 0.0 {
-                    Ok(w)
-                } else {
-                    Err(format!(
-                        "weight of `{}` must be finite and non-negative",
-                        d.name
-                    ))
-                }
+            .map(|d| match map.get(&d.name).map(serde_json::Value::as_f64) {
+                None => Err(format!("domain `{}` is missing", d.name)),
+                Some(Some(w)) if w.is_finite() && w >= 0.0 => Ok(w),
+                Some(_) => Err(format!(
+                    "weight of `{}` must be finite and non-negative",
+                    d.name
+                )),
             })
-            .collect()
+            .collect::<Result<Vec<f64>, String>>()?;
+        let sum: f64 = w.iter().sum();
+        if (sum - 1.0).abs() > 0.01 {
+            return Err(format!("weights sum to {sum}, not 1"));
+        }
+        Ok(w)
     }
 
     /// The results file the evaluator contract expects for `runs` at model `scale`: `run_id`,
