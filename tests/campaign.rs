@@ -691,3 +691,71 @@ fn settings_that_cannot_propose_are_refused_before_any_round() {
         "round 1 proposed no run: no feasible mixture lies at least `min_distance` = 0.9",
     );
 }
+
+/// Fuzzing the journal: any line duplicated, dropped, swapped with another, or the file cut at
+/// any byte, opens as a consistent campaign or is refused with a clear error, never a panic.
+#[test]
+fn journal_edits_open_consistently_or_are_refused() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = tempfile::tempdir().unwrap();
+    let c = finished_campaign(dir.path());
+    let journal = c.join("journal.jsonl");
+    let good = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<String> = good.lines().map(str::to_owned).collect();
+    let n = lines.len();
+    let edit = (0..4usize, 0..n, 0..n, 0..good.len());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let (opened, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner
+        .run(&edit, |(kind, i, j, cut)| {
+            let mut l = lines.clone();
+            let text = match kind {
+                0 => {
+                    l.insert(i, l[i].clone());
+                    l.join("\n") + "\n"
+                }
+                1 => {
+                    l.remove(i);
+                    l.join("\n") + "\n"
+                }
+                2 => {
+                    l.swap(i, j);
+                    l.join("\n") + "\n"
+                }
+                _ => good[..cut].to_owned(),
+            };
+            std::fs::write(&journal, &text).unwrap();
+            match mixatlas::campaign::Campaign::read(&c) {
+                Ok(campaign) => {
+                    opened.set(opened.get() + 1);
+                    let ids: Vec<&String> = campaign.planned.iter().map(|p| &p.1.id).collect();
+                    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+                    prop_assert_eq!(unique.len(), ids.len());
+                    for r in &campaign.results {
+                        prop_assert!(ids.contains(&&r.id), "result for unproposed {}", r.id);
+                    }
+                    prop_assert!(campaign.committed.len() <= campaign.config.stages);
+                }
+                Err(e) => {
+                    refused.set(refused.get() + 1);
+                    let message = e.to_string();
+                    prop_assert!(message.contains("journal.jsonl:"), "{}", message);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (opened, refused) = (opened.get(), refused.get());
+    eprintln!("journal edits: {opened} opened consistently, {refused} refused");
+    assert!(
+        opened > 0 && refused > 0,
+        "opened {opened}, refused {refused}"
+    );
+    std::fs::write(&journal, &good).unwrap();
+}
