@@ -6,12 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error. Part of the message, not a `source()`, so that a
+        /// report of the whole chain (`{:#}`) says it once.
+        cause: std::io::Error,
     },
     /// A mixture-space configuration is invalid.
     #[error(transparent)]
@@ -53,6 +54,9 @@ pub enum Error {
     #[cfg(feature = "report")]
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// An input file is not text.
+    #[error(transparent)]
+    Input(#[from] crate::io::InputError),
     /// An output exists and may not be replaced.
     #[error(transparent)]
     Output(#[from] crate::io::OutputError),
@@ -67,5 +71,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Attaches the path to an I/O error.
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io { path, source }
+    move |cause| Error::Io { path, cause }
 }

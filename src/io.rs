@@ -46,6 +46,33 @@ pub enum OutputError {
     },
 }
 
+/// Why an input file cannot be read as text.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file is not UTF-8.
+    #[error("{path}:{line}: not valid UTF-8 text")]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+    },
+}
+
+/// Reads the text file at `path`; bytes that are not UTF-8 are refused naming their line.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        InputError::NotUtf8 {
+            path: path.to_owned(),
+            line,
+        }
+        .into()
+    })
+}
+
 /// Whether an existing output may be replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overwrite {
@@ -111,7 +138,7 @@ where
     T: DeserializeOwned,
     E: Into<Error>,
 {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = read_text(path)?;
     toml::from_str(&text).map_err(|e| parse_error(e.to_string()).into())
 }
 

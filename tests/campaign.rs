@@ -211,7 +211,7 @@ fn evaluator_failures_are_clear_and_the_campaign_stays_resumable() {
     };
     expect_error(
         mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]),
-        "exit status Some(3)",
+        "evaluator failed (exit status 3)",
     );
     let (_, stderr) = text(&resume("fail"));
     assert!(stderr.contains("CUDA out of memory on node 7"), "{stderr}");

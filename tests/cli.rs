@@ -262,3 +262,52 @@ fn huge_sizes_are_refused_or_bounded() {
     let kept = sim["simulation"]["top_objective"].as_array().unwrap().len();
     assert_eq!(kept, 2000, "every sampled recipe, no more");
 }
+
+/// Each cause is said once, and a target that never varies is refused by name.
+#[test]
+fn messages_say_it_once_and_constant_targets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let missing = d.join("missing.toml");
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&missing),
+        "--out",
+        path(&d.join("ck")),
+    ]);
+    let stderr = text(&out).1;
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    let mut csv = String::from("run,a,b,y\n");
+    for i in 0..12 {
+        let a = f64::from(i) / 12.0;
+        csv.push_str(&format!("r{i},{a},{},4.2\n", 1.0 - a));
+    }
+    write(d, "runs.csv", &csv);
+    let spec = write(
+        d,
+        "spec.toml",
+        "mixtures = \"runs.csv\"\nkey = \"run\"\nmixture_columns = [\"a\", \"b\"]\n[[targets]]\nname = \"y\"\ndirection = \"lower\"\n",
+    );
+    for surrogate in ["ensemble", "gp"] {
+        let out_dir = d.join(surrogate);
+        let args = [
+            "train",
+            "--data",
+            path(&spec),
+            "--out",
+            path(&out_dir),
+            "--surrogate",
+            surrogate,
+        ];
+        expect_error(
+            mixatlas(&args),
+            "target `y` has the same value in every run",
+        );
+    }
+}

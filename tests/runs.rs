@@ -217,3 +217,16 @@ fn targets_must_be_distinct_outcome_columns_and_a_byte_order_mark_is_not_data() 
         "{err}"
     );
 }
+
+#[test]
+fn bytes_that_are_not_text_are_refused_naming_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.csv"),
+        b"a,b,y\n0.5,0.5,1\n0.5,\xff0.5,2\n",
+    )
+    .unwrap();
+    let spec = "mixtures = \"r.csv\"\nmixture_columns = [\"a\", \"b\"]\n[[targets]]\nname = \"y\"\ndirection = \"lower\"\n";
+    let err = load(dir.path(), spec).unwrap_err();
+    assert!(err.contains("r.csv:3: not valid UTF-8 text"), "{err}");
+}

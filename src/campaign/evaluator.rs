@@ -101,12 +101,21 @@ impl Evaluator for CommandEvaluator {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        // Background processes the evaluator left behind belong to this batch; end them so
+        // none outlives it (they would write into the next round's files).
+        kill_group(child.id());
         if !status.success() {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            use std::os::unix::process::ExitStatusExt;
+            let status = match (status.code(), status.signal()) {
+                (Some(code), _) => format!("exit status {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => status.to_string(),
+            };
             return Err(CampaignError::EvaluatorFailed {
                 command,
-                status: status.code(),
+                status,
                 tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 log: log.to_owned(),
             }
@@ -120,6 +129,16 @@ impl Evaluator for CommandEvaluator {
         }
         Ok(())
     }
+}
+
+/// The 1-based line of the record starting at byte `offset`: csv positions a record after
+/// blank lines at the first of them, so they are skipped before counting.
+fn line_at(bytes: &[u8], offset: u64) -> usize {
+    let mut at = usize::try_from(offset).map_or(bytes.len(), |o| o.min(bytes.len()));
+    while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Reads a results file for the runs `expected` (ids): the results found and the ids
@@ -137,10 +156,10 @@ pub fn read_results(
         column: column.to_owned(),
         problem,
     };
+    let bytes = std::fs::read(path).map_err(io(path))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| bad(1, "", e.to_string()))?;
+        .from_reader(&bytes[..]);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| bad(1, "", e.to_string()))?
@@ -161,8 +180,8 @@ pub fn read_results(
         .collect::<Result<_, _>>()?;
     let mut found: Vec<RunResult> = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|e| bad(line, "", e.to_string()))?;
+        let record = record.map_err(|e| bad(i + 2, "", e.to_string()))?;
+        let line = record.position().map_or(i + 2, |p| line_at(&bytes, p.byte()));
         let id = record.get(id_col).unwrap_or("").trim().to_owned();
         if !expected.contains(&id) {
             return Err(bad(
@@ -204,4 +223,24 @@ pub fn read_results(
         .cloned()
         .collect();
     Ok((found, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_errors_name_the_line_the_record_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, "run_id,y\nr1,1.0\n\nr2,oops\n").unwrap();
+        let ids = ["r1".to_owned(), "r2".to_owned()];
+        let err = read_results(&path, &["y".into()], &[], &ids)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.csv:4: column `y`"),
+            "a blank line is not skipped over: {err}"
+        );
+    }
 }

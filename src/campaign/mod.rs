@@ -93,12 +93,12 @@ pub enum CampaignError {
         problem: &'static str,
     },
     /// The evaluator exited with a failure.
-    #[error("evaluator failed (exit status {status:?}): {command}\n{tail}\n(full output: {log})")]
+    #[error("evaluator failed ({status}): {command}\n{tail}\n(full output: {log})")]
     EvaluatorFailed {
         /// The command run.
         command: String,
-        /// Its exit code, if it exited.
-        status: Option<i32>,
+        /// How it ended: `exit status 3` or `killed by signal 9`.
+        status: String,
         /// The last lines of its output.
         tail: String,
         /// The full output.

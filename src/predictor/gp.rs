@@ -119,6 +119,7 @@ impl GaussianProcess {
         if n < 2 {
             return Err(PredictorError::TooFewRuns { rows: n, needed: 2 });
         }
+        super::check_targets_vary(runs)?;
         let raw: Vec<Vec<f64>> = (0..n)
             .map(|i| {
                 let mut v = Vec::new();

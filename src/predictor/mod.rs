@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::runs::Schema;
+use crate::runs::{Runs, Schema};
 
 /// Why a predictor could not be trained, used or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,13 @@ pub enum PredictorError {
         /// Target index.
         target: usize,
     },
+    /// A target has one value over every run: there is nothing to learn, and proposals would
+    /// rank on noise.
+    #[error("target `{target}` has the same value in every run: nothing to learn (drop it)")]
+    ConstantTarget {
+        /// The target's name.
+        target: String,
+    },
     /// The loss became NaN or infinite during training.
     #[error("training diverged at epoch {epoch} (loss {loss}); lower the learning rate")]
     Diverged {
@@ -86,6 +93,22 @@ pub enum PredictorError {
         /// The loss value.
         loss: f64,
     },
+}
+
+/// Refuses runs in which a target never varies.
+pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), PredictorError> {
+    for (j, t) in runs.schema.targets.iter().enumerate() {
+        let values = runs.outcomes.iter().map(|o| o[j]);
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if hi - lo <= 1e-12 * (1.0 + hi.abs()) {
+            return Err(PredictorError::ConstantTarget {
+                target: t.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Per-column affine standardisation: `z = (x - mean) / std`.

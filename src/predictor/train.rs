@@ -86,6 +86,7 @@ pub fn fit<B: AutodiffBackend>(
             needed: MIN_ROWS,
         });
     }
+    super::check_targets_vary(runs)?;
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let (train_rows, val_rows) = split(runs.len(), config.validation_fraction, &mut rng);

@@ -1,8 +1,9 @@
 //! Reading CSV and JSONL files into a table of raw cells that remember their line.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, io};
+use crate::error::Result;
 use crate::runs::RunsError;
 
 /// A file read as text cells: a header and rows, each row with its 1-based line number.
@@ -12,16 +13,32 @@ pub(crate) struct Table {
     pub header: Vec<String>,
     /// `(line, cells)`, `cells.len() == header.len()`.
     pub rows: Vec<(u64, Vec<String>)>,
+    /// Column name -> position: lookups stay O(1) with 10^5 columns.
+    index: HashMap<String, usize>,
 }
 
 impl Table {
+    fn new(path: &Path, header: Vec<String>, rows: Vec<(u64, Vec<String>)>) -> Self {
+        let index = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), i))
+            .collect();
+        Table {
+            path: path.into(),
+            header,
+            rows,
+            index,
+        }
+    }
+
     /// Reads `path` as JSONL when it ends in `.jsonl` or `.ndjson`, as CSV otherwise.
     pub fn read(path: &Path) -> Result<Self> {
         let jsonl = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("jsonl" | "ndjson")
         );
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let text = crate::io::read_text(path)?;
         // Editors on Windows start UTF-8 files with a byte-order mark; it is not data.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let table = if jsonl {
@@ -57,11 +74,7 @@ impl Table {
             let line = record.position().map_or(0, |p| p.line());
             rows.push((line, record.iter().map(str::to_owned).collect()));
         }
-        Ok(Table {
-            path: path.into(),
-            header,
-            rows,
-        })
+        Ok(Table::new(path, header, rows))
     }
 
     /// Each non-blank line is one flat JSON object; the header is the union of keys in
@@ -108,18 +121,14 @@ impl Table {
                 (line, cells)
             })
             .collect();
-        Ok(Table {
-            path: path.into(),
-            header,
-            rows,
-        })
+        Ok(Table::new(path, header, rows))
     }
 
     /// Index of `column`, or an error naming the file and the column.
     pub fn column(&self, column: &str) -> Result<usize, RunsError> {
-        self.header
-            .iter()
-            .position(|h| h == column)
+        self.index
+            .get(column)
+            .copied()
             .ok_or_else(|| RunsError::MissingColumn {
                 path: self.path.clone(),
                 column: column.to_owned(),
@@ -149,8 +158,9 @@ impl Table {
 }
 
 fn check_unique_header(header: &[String], path: &Path) -> Result<(), RunsError> {
-    for (i, h) in header.iter().enumerate() {
-        if header[..i].contains(h) {
+    let mut seen = HashSet::with_capacity(header.len());
+    for h in header {
+        if !seen.insert(h) {
             return Err(RunsError::DuplicateColumn {
                 path: path.into(),
                 column: h.clone(),

@@ -142,6 +142,12 @@ pub enum SamplerError {
         /// Draws made.
         draws: usize,
     },
+    /// A minimum distance is not a total-variation distance.
+    #[error("minimum distance {min_distance} is not a total-variation distance (in [0, 1])")]
+    BadDistance {
+        /// The distance given.
+        min_distance: f64,
+    },
     /// The sampler could not produce feasible mixtures at all.
     #[error(
         "no feasible mixture in {tries} draws: the constraints leave too little room for the sampler"
@@ -202,6 +208,9 @@ pub fn design<R: Rng + ?Sized>(
     decimals: u32,
     rng: &mut R,
 ) -> Result<Vec<Vec<f64>>, SamplerError> {
+    if !(0.0..=1.0).contains(&min_distance) {
+        return Err(SamplerError::BadDistance { min_distance });
+    }
     let sampler = DirichletSampler::around(prior.to_vec());
     let wanted = match design {
         Design::Dirichlet => runs,
