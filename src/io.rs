@@ -59,9 +59,27 @@ pub enum InputError {
     },
 }
 
-/// Reads the text file at `path`; bytes that are not UTF-8 are refused naming their line.
+/// Longest line any reader accepts, in bytes.
+pub const MAX_LINE: usize = 16 << 20;
+/// Largest text file read whole, in bytes (tables to score are streamed instead).
+pub const MAX_TEXT: u64 = 2 << 30;
+
+/// Reads the text file at `path`; bytes that are not UTF-8 are refused naming their line, a
+/// line over [`MAX_LINE`] or a file over [`MAX_TEXT`] bytes as not a text file.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    use std::io::Read;
+    let file = File::open(path).map_err(io(path))?;
+    let mut bytes = Vec::new();
+    (LineLimit::new(file, MAX_LINE).take(MAX_TEXT + 1))
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    if bytes.len() as u64 > MAX_TEXT {
+        let cause = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_TEXT} bytes"),
+        );
+        return Err(io(path)(cause));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
@@ -171,15 +189,104 @@ fn sync_parent(path: &Path) -> Result<()> {
 /// Writes `bytes` to `path` atomically and durably: a reader sees the old file or the whole
 /// new one. On failure the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temporary_sibling(path);
-    let written =
-        write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path).map_err(io(path)));
-    if written.is_err() && tmp.exists() {
-        // Ours, and useless now; the write's own error is the one to report.
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.commit()
+}
+
+/// A file written in pieces (streamed output) that appears at its path, whole, only on
+/// [`AtomicFile::commit`]; dropped uncommitted, its temporary is removed and the path is
+/// untouched.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (through a temporary sibling).
+    pub fn create(path: &Path) -> Result<Self> {
+        let tmp = temporary_sibling(path);
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        Ok(AtomicFile {
+            path: path.to_owned(),
+            tmp,
+            file: std::io::BufWriter::new(file),
+            committed: false,
+        })
     }
-    written?;
-    sync_parent(path)
+
+    /// Flushes to disk and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        self.file.flush().map_err(io(&self.tmp))?;
+        self.file.get_ref().sync_all().map_err(io(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        self.committed = true;
+        sync_parent(&self.path)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Ours, and incomplete; an error here leaves a stray temporary, never data.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Limits lines to `limit` bytes while reading: a file with no line breaks (`/dev/zero`, a
+/// binary file) is an error after `limit` bytes instead of growing memory without end.
+#[derive(Debug)]
+pub struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+    limit: usize,
+}
+
+impl<R> LineLimit<R> {
+    /// Wraps `inner`, refusing lines longer than `limit` bytes.
+    pub fn new(inner: R, limit: usize) -> Self {
+        LineLimit {
+            inner,
+            since_newline: 0,
+            limit,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            self.since_newline = if b == b'\n' {
+                0
+            } else {
+                self.since_newline + 1
+            };
+            if self.since_newline > self.limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a line is longer than {} bytes (not a text table?)",
+                        self.limit
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Writes `files` (relative path, contents) as directory `dir`, all at once, with the

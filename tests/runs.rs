@@ -230,3 +230,62 @@ fn bytes_that_are_not_text_are_refused_naming_their_line() {
     let err = load(dir.path(), spec).unwrap_err();
     assert!(err.contains("r.csv:3: not valid UTF-8 text"), "{err}");
 }
+
+#[test]
+fn candidates_stream_in_chunks_with_the_checks_of_a_whole_read() {
+    use mixatlas::runs::{MixtureChunks, SchemaCheck};
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,a,b\n");
+    for i in 0..10 {
+        let a = f64::from(i) / 10.0;
+        csv.push_str(&format!("k{i},{a},{}\n", 1.0 - a));
+    }
+    let file = write(dir.path(), "c.csv", &csv);
+    let columns = vec!["a".to_owned(), "b".to_owned()];
+    let spec = DataSpec::for_mixture_file(&file, columns.clone(), Some("id".into()));
+    let whole =
+        Runs::load_with_schema(&spec, &schema(&columns), SchemaCheck::MixturesOnly).unwrap();
+    let chunks: Vec<Runs> = MixtureChunks::open(&spec, &schema(&columns), 3)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        chunks.iter().map(Runs::len).collect::<Vec<_>>(),
+        [3, 3, 3, 1]
+    );
+    let keys: Vec<String> = chunks.iter().flat_map(|c| c.keys.clone()).collect();
+    assert_eq!(keys, whole.keys);
+    let mixtures: Vec<Vec<f64>> = chunks.iter().flat_map(|c| c.mixtures.clone()).collect();
+    assert_eq!(mixtures, whole.mixtures);
+    // A key repeated in a later chunk, and a bad cell there, name their own lines.
+    write(dir.path(), "c.csv", &format!("{csv}k1,0.5,0.5\n"));
+    let err = MixtureChunks::open(&spec, &schema(&columns), 3)
+        .unwrap()
+        .find_map(Result::err)
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("c.csv:12: key `k1` already used on line 3"),
+        "{err}"
+    );
+    write(dir.path(), "c.csv", &format!("{csv}k10,x,0.5\n"));
+    let err = MixtureChunks::open(&spec, &schema(&columns), 3)
+        .unwrap()
+        .find_map(Result::err)
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("c.csv:12: column `a`: value `x` is not a number"),
+        "{err}"
+    );
+}
+
+/// A schema over mixture `columns` with no targets (candidates to score).
+fn schema(columns: &[String]) -> mixatlas::runs::Schema {
+    mixatlas::runs::Schema {
+        space: mixatlas::space::Space::from_names("s", columns).unwrap(),
+        mixture_columns: columns.to_vec(),
+        context: Vec::new(),
+        targets: Vec::new(),
+    }
+}

@@ -181,7 +181,9 @@ pub fn read_results(
     let mut found: Vec<RunResult> = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| bad(i + 2, "", e.to_string()))?;
-        let line = record.position().map_or(i + 2, |p| line_at(&bytes, p.byte()));
+        let line = record
+            .position()
+            .map_or(i + 2, |p| line_at(&bytes, p.byte()));
         let id = record.get(id_col).unwrap_or("").trim().to_owned();
         if !expected.contains(&id) {
             return Err(bad(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::io::Overwrite;
+use crate::io::{AtomicFile, Overwrite};
 use crate::predictor::{Evaluation, Prediction};
 
 /// Writes one row per run (`keys`; targets `names`): key, then fold and observed outcome when
@@ -19,69 +19,153 @@ pub fn write_predictions(
     json: bool,
     path: Option<&Path>,
 ) -> Result<()> {
-    let mut buf = Vec::new();
-    if json {
-        let rows: Vec<serde_json::Value> = (0..keys.len())
-            .map(|i| {
-                let targets: serde_json::Map<String, serde_json::Value> = names
-                    .iter()
+    let mut w = PredictionWriter::create(path, names, evaluation.is_some(), json)?;
+    w.write(keys, p, evaluation)?;
+    w.finish()
+}
+
+/// Predictions written as they are made, chunk by chunk: CSV rows or the elements of one JSON
+/// array, to a file that appears whole on [`PredictionWriter::finish`] or to stdout.
+pub struct PredictionWriter {
+    out: Sink,
+    /// The header (or `[`), written with the first rows so that a failure before any row
+    /// leaves stdout empty.
+    pending: Vec<u8>,
+    names: Vec<String>,
+    json: bool,
+    rows: usize,
+}
+
+enum Sink {
+    File(AtomicFile),
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Stdout(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+impl PredictionWriter {
+    /// Starts the output (CSV header or `[`); `truth` adds the fold and observed columns.
+    pub fn create(path: Option<&Path>, names: &[String], truth: bool, json: bool) -> Result<Self> {
+        let out = match path {
+            Some(p) => Sink::File(AtomicFile::create(p)?),
+            None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
+        };
+        let mut w = PredictionWriter {
+            out,
+            pending: Vec::new(),
+            names: names.to_vec(),
+            json,
+            rows: 0,
+        };
+        if json {
+            w.pending.extend_from_slice(b"[");
+        } else {
+            let mut header = vec!["key".to_owned()];
+            if truth {
+                header.push("fold".into());
+            }
+            for n in names {
+                if truth {
+                    header.push(format!("{n}_observed"));
+                }
+                for field in ["mean", "epistemic_std", "aleatoric_std", "total_std"] {
+                    header.push(format!("{n}_{field}"));
+                }
+            }
+            w.csv_row(&header)?;
+        }
+        Ok(w)
+    }
+
+    fn csv_row(&mut self, row: &[String]) -> Result<()> {
+        let mut line = csv::Writer::from_writer(Vec::new());
+        line.write_record(row)?;
+        let line = line.into_inner()?;
+        if self.rows == 0 && self.pending.is_empty() && !self.json {
+            // The header, held back until the first row.
+            self.pending = line;
+        } else {
+            self.write_pending()?;
+            self.out.write_all(&line)?;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        Ok(self.out.write_all(&pending)?)
+    }
+
+    /// Appends the rows of `keys` with their predictions `p` (and truth, when evaluating).
+    pub fn write(
+        &mut self,
+        keys: &[String],
+        p: &Prediction,
+        evaluation: Option<&Evaluation>,
+    ) -> Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            let stats = |j: usize| {
+                let s = [&p.mean, &p.epistemic_std, &p.aleatoric_std, &p.total_std];
+                s.map(|v| v[i][j])
+            };
+            if self.json {
+                let targets: serde_json::Map<String, serde_json::Value> = (self.names.iter())
                     .enumerate()
                     .map(|(j, n)| {
-                        (
-                            n.clone(),
-                            serde_json::json!({
-                                "mean": p.mean[i][j],
-                                "epistemic_std": p.epistemic_std[i][j],
-                                "aleatoric_std": p.aleatoric_std[i][j],
-                                "total_std": p.total_std[i][j],
-                            }),
-                        )
+                        let [mean, epi, alea, total] = stats(j);
+                        let value = serde_json::json!({
+                            "mean": mean, "epistemic_std": epi,
+                            "aleatoric_std": alea, "total_std": total,
+                        });
+                        (n.clone(), value)
                     })
                     .collect();
-                serde_json::json!({ "key": keys[i], "targets": targets })
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut buf, &rows)?;
-        buf.push(b'\n');
-    } else {
-        let mut w = csv::Writer::from_writer(&mut buf);
-        let mut header = vec!["key".to_owned()];
-        if evaluation.is_some() {
-            header.push("fold".into());
-        }
-        for n in names {
-            if evaluation.is_some() {
-                header.push(format!("{n}_observed"));
-            }
-            for field in ["mean", "epistemic_std", "aleatoric_std", "total_std"] {
-                header.push(format!("{n}_{field}"));
-            }
-        }
-        w.write_record(&header)?;
-        for (i, key) in keys.iter().enumerate() {
-            let mut row = vec![key.clone()];
-            if let Some(e) = evaluation {
-                row.push(e.fold[i].to_string());
-            }
-            for j in 0..names.len() {
+                let row = serde_json::json!({ "key": key, "targets": targets });
+                let sep = if self.rows == 0 { "\n" } else { ",\n" };
+                self.write_pending()?;
+                write!(self.out, "{sep}{}", serde_json::to_string_pretty(&row)?)?;
+            } else {
+                let mut row = vec![key.clone()];
                 if let Some(e) = evaluation {
-                    row.push(e.truth[i][j].to_string());
+                    row.push(e.fold[i].to_string());
                 }
-                for v in [
-                    p.mean[i][j],
-                    p.epistemic_std[i][j],
-                    p.aleatoric_std[i][j],
-                    p.total_std[i][j],
-                ] {
-                    row.push(v.to_string());
+                for j in 0..self.names.len() {
+                    if let Some(e) = evaluation {
+                        row.push(e.truth[i][j].to_string());
+                    }
+                    row.extend(stats(j).iter().map(f64::to_string));
                 }
+                self.csv_row(&row)?;
             }
-            w.write_record(&row)?;
+            self.rows += 1;
         }
-        w.flush()?;
-        drop(w);
+        Ok(())
     }
-    emit(&buf, path)
+
+    /// Ends the output; a file appears at its path only now.
+    pub fn finish(mut self) -> Result<()> {
+        self.write_pending()?;
+        if self.json {
+            self.out.write_all(b"\n]\n")?;
+        }
+        match self.out {
+            Sink::File(f) => Ok(f.commit()?),
+            Sink::Stdout(mut s) => s.flush().context("writing to stdout"),
+        }
+    }
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -1,42 +1,43 @@
-//! `mixatlas predict`.
+//! `mixatlas predict`: streams the candidates through the predictor in chunks, so memory is
+//! bounded by the chunk whatever the file's length.
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::cli::args::PredictArgs;
-use crate::cli::output;
+use crate::cli::output::{self, PredictionWriter};
 use crate::device::BackendTask;
-use crate::predictor::Prediction;
-use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::runs::{DataSpec, MixtureChunks};
+
+/// Candidates scored per chunk.
+const CHUNK_ROWS: usize = 65_536;
 
 struct Task {
     args: PredictArgs,
 }
 
 impl BackendTask for Task {
-    /// Run keys, target names, predictions.
-    type Output = Result<(Vec<String>, Vec<String>, Prediction)>;
+    type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let predictor =
-            super::load_predictor::<B>(&self.args.checkpoint, self.args.common.device, &device)?;
+        let a = &self.args;
+        let predictor = super::load_predictor::<B>(&a.checkpoint, a.common.device, &device)?;
         let schema = &predictor.meta.schema;
-        let mut spec = DataSpec::for_mixture_file(
-            &self.args.input,
-            schema.mixture_columns.clone(),
-            self.args.key.clone(),
-        );
-        spec.renormalize = self.args.renormalize;
-        let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::MixturesOnly)?;
-        let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
-        Ok((runs.keys, schema.target_names(), prediction))
+        let columns = schema.mixture_columns.clone();
+        let mut spec = DataSpec::for_mixture_file(&a.input, columns, a.key.clone());
+        spec.renormalize = a.renormalize;
+        let names = schema.target_names();
+        let mut out = PredictionWriter::create(a.output.as_deref(), &names, false, a.common.json)?;
+        for chunk in MixtureChunks::open(&spec, schema, CHUNK_ROWS)? {
+            let runs = chunk?;
+            let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
+            out.write(&runs.keys, &prediction, None)?;
+        }
+        out.finish()
     }
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let inputs = [args.input.as_path(), args.checkpoint.as_path()];
     output::check_file(args.output.as_deref(), args.force, &inputs)?;
-    let json = args.common.json;
-    let output = args.output.clone();
-    let (keys, names, prediction) = args.common.device.dispatch(Task { args })??;
-    output::write_predictions(&keys, &names, None, &prediction, json, output.as_deref())
+    args.common.device.dispatch(Task { args })?
 }

@@ -5,9 +5,11 @@
 //! (c) JSONL with one flat object per run. Every problem is reported with file, line and column.
 
 mod spec;
+mod stream;
 mod table;
 
 pub use spec::{DataSpec, Direction, TargetSpec};
+pub use stream::MixtureChunks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,20 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn new(path: &Path, header: Vec<String>, rows: Vec<(u64, Vec<String>)>) -> Self {
+    /// The rows in tables of at most `rows` rows each (same header and path).
+    pub(super) fn chunks(self, rows: usize) -> Vec<Table> {
+        let header = self.header;
+        let path = self.path;
+        let mut all = self.rows.into_iter().peekable();
+        let mut out = Vec::new();
+        while all.peek().is_some() {
+            let part: Vec<_> = all.by_ref().take(rows).collect();
+            out.push(Table::new(&path, header.clone(), part));
+        }
+        out
+    }
+
+    pub(super) fn new(path: &Path, header: Vec<String>, rows: Vec<(u64, Vec<String>)>) -> Self {
         let index = header
             .iter()
             .enumerate()
@@ -157,7 +170,7 @@ impl Table {
     }
 }
 
-fn check_unique_header(header: &[String], path: &Path) -> Result<(), RunsError> {
+pub(super) fn check_unique_header(header: &[String], path: &Path) -> Result<(), RunsError> {
     let mut seen = HashSet::with_capacity(header.len());
     for h in header {
         if !seen.insert(h) {

@@ -1,0 +1,148 @@
+//! Candidate mixtures read in bounded memory: a CSV file in chunks of rows, each validated as
+//! [`Runs::load_with_schema`] validates a whole file (file, line and column in every error),
+//! so `predict` scores a file of any length with memory bounded by the chunk.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+
+use super::table::{Table, check_unique_header};
+use super::{DataSpec, Runs, RunsError, Schema};
+use crate::error::{Result, io};
+use crate::io::{LineLimit, MAX_LINE};
+
+type Records = csv::StringRecordsIntoIter<LineLimit<BufReader<File>>>;
+
+/// Chunks of at most `rows` candidate mixtures (mixtures and context only) from `spec`'s
+/// mixture file under a checkpoint's `schema`. JSON Lines files (whose header is the union of
+/// every line's keys) are read whole and then chunked.
+pub struct MixtureChunks<'a> {
+    spec: &'a DataSpec,
+    schema: Schema,
+    source: Source,
+    rows: usize,
+    /// Key -> line of every row so far, for duplicate keys across chunks.
+    seen: HashMap<String, u64>,
+    first: bool,
+    /// Line of the last record read.
+    line: u64,
+}
+
+enum Source {
+    Csv {
+        header: Vec<String>,
+        records: Records,
+    },
+    Whole(std::vec::IntoIter<Table>),
+}
+
+impl<'a> MixtureChunks<'a> {
+    /// Opens `spec`'s mixture file; `rows` (at least 1) bounds each chunk.
+    pub fn open(spec: &'a DataSpec, schema: &Schema, rows: usize) -> Result<Self> {
+        let mut schema = schema.clone();
+        schema.targets.clear();
+        let path = &spec.mixtures;
+        let jsonl = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson")
+        );
+        let source = if jsonl {
+            Source::Whole(Table::read(path)?.chunks(rows.max(1)).into_iter())
+        } else {
+            let file = File::open(path).map_err(io(path))?;
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(LineLimit::new(BufReader::new(file), MAX_LINE));
+            let header: Vec<String> = reader
+                .headers()
+                .map_err(|e| parse_error(spec, e, 1))?
+                .iter()
+                .map(|h| h.trim_start_matches('\u{feff}').to_owned())
+                .collect();
+            check_unique_header(&header, path)?;
+            Source::Csv {
+                header,
+                records: reader.into_records(),
+            }
+        };
+        Ok(MixtureChunks {
+            spec,
+            schema,
+            source,
+            rows: rows.max(1),
+            seen: HashMap::new(),
+            first: true,
+            line: 1,
+        })
+    }
+
+    /// The next chunk's raw table, `None` at the end of the file.
+    fn next_table(&mut self) -> Result<Option<Table>> {
+        match &mut self.source {
+            Source::Whole(tables) => Ok(tables.next()),
+            Source::Csv { header, records } => {
+                let mut rows = Vec::with_capacity(self.rows.min(1 << 16));
+                for record in records.by_ref().take(self.rows) {
+                    let record = record.map_err(|e| parse_error(self.spec, e, self.line + 1))?;
+                    let line = record.position().map_or(self.line + 1, |p| p.line());
+                    self.line = line;
+                    rows.push((line, record.iter().map(str::to_owned).collect()));
+                }
+                Ok((!rows.is_empty())
+                    .then(|| Table::new(&self.spec.mixtures, header.clone(), rows)))
+            }
+        }
+    }
+
+    /// Refuses a key seen in an earlier row (of this chunk or an earlier one).
+    fn check_keys(&mut self, table: &Table) -> Result<()> {
+        let Some(key) = self.spec.key.as_deref() else {
+            return Ok(());
+        };
+        let col = table.column(key)?;
+        for (line, cells) in &table.rows {
+            if let Some(first_line) = self.seen.insert(cells[col].clone(), *line) {
+                return Err(RunsError::DuplicateKey {
+                    path: table.path.clone(),
+                    line: *line,
+                    first_line,
+                    key: cells[col].clone(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A CSV error at its position, or at `line` when the reader knows none (an I/O error).
+fn parse_error(spec: &DataSpec, e: csv::Error, line: u64) -> crate::Error {
+    RunsError::Parse {
+        path: spec.mixtures.clone(),
+        line: e.position().map_or(line, |p| p.line()),
+        message: e.to_string(),
+    }
+    .into()
+}
+
+impl Iterator for MixtureChunks<'_> {
+    type Item = Result<Runs>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let table = match self.next_table() {
+            Ok(Some(t)) => t,
+            Ok(None) if self.first => {
+                self.first = false;
+                let path = self.spec.mixtures.clone();
+                return Some(Err(RunsError::NoRows { path }.into()));
+            }
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        self.first = false;
+        Some(
+            self.check_keys(&table)
+                .and_then(|()| Runs::assemble(self.spec, self.schema.clone(), table, None)),
+        )
+    }
+}
