@@ -44,6 +44,9 @@ pub enum Error {
     /// A recipe could not be read or exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// A simulation's sizes are out of range.
+    #[error(transparent)]
+    Simulate(#[from] crate::simulate::SimulateError),
     /// A simulated world is misconfigured.
     #[error(transparent)]
     World(#[from] crate::simulate::world::WorldError),

@@ -247,16 +247,31 @@ fn huge_sizes_are_refused_or_bounded() {
         ]),
         "ask for 1 to 10000 proposals, not 1000000000",
     );
-    let out = mixatlas(&[
-        "simulate",
-        "--checkpoint",
-        ck,
-        "--samples",
-        "2000",
-        "--top",
-        "100000000000",
-        "--json",
-    ]);
+    let simulate = |top: &str, chunk: &str| {
+        mixatlas(&[
+            "simulate",
+            "--checkpoint",
+            ck,
+            "--samples",
+            "2000",
+            "--top",
+            top,
+            "--chunk",
+            chunk,
+            "--json",
+        ])
+    };
+    expect_error(
+        simulate("100000000000", "8192"),
+        "`top` = 100000000000: must lie in 1..=1000000",
+    );
+    expect_error(
+        simulate("10", "1000000000000"),
+        "`chunk` = 1000000000000: must lie in 1..=",
+    );
+    expect_error(simulate("0", "8192"), "`top` = 0");
+    // Within the limits, a ranking keeps what was sampled: memory follows the stream.
+    let out = simulate("500000", "8192");
     assert!(out.status.success(), "{}", text(&out).1);
     let sim: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
     let kept = sim["simulation"]["top_objective"].as_array().unwrap().len();

@@ -289,3 +289,87 @@ fn schema(columns: &[String]) -> mixatlas::runs::Schema {
         targets: Vec::new(),
     }
 }
+
+/// Fuzzing the readers: random byte edits (replace, insert, delete, truncate) of a valid data
+/// file, data spec, space, constraints and campaign config load or are refused with an error
+/// naming the file; none panics.
+#[test]
+fn malformed_files_are_refused_never_panic() {
+    use mixatlas::campaign::CampaignConfig;
+    use mixatlas::space::{Constraints, Space};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let space_text = "name = \"s\"\n[[domains]]\nname = \"a\"\ntokens = 1e9\n[[domains]]\nname = \"b\"\nmax = 0.8\n";
+    let files: Vec<(&str, String)> = vec![
+        ("r.csv", "run,a,b,y\nr1,0.5,0.5,1.0\nr2,0.2,0.8,2.0\nr3,0.9,0.1,1.5\n".into()),
+        ("spec.toml", "mixtures = \"r.csv\"\nkey = \"run\"\nspace = \"space.toml\"\n[[targets]]\nname = \"y\"\ndirection = \"lower\"\n".into()),
+        ("space.toml", space_text.into()),
+        ("c.toml", "min = { a = 0.1 }\n[[group]]\ndomains = [\"a\", \"b\"]\nmax = 1.0\n[kl]\nprior = \"uniform\"\nmax = 2.0\n".into()),
+        ("campaign.toml", "space = \"space.toml\"\ntargets = [{ name = \"y\", direction = \"higher\" }]\nmax_runs = 8\nbatch = 2\n[training]\nmembers = 2\n".into()),
+    ];
+    for (name, text) in &files {
+        write(d, name, text);
+    }
+    let load = |name: &str| -> Result<(), String> {
+        let path = d.join(name);
+        let result = match name {
+            "r.csv" | "spec.toml" => DataSpec::from_file(&d.join("spec.toml"))
+                .and_then(|s| Runs::load(&s))
+                .map(drop),
+            "space.toml" => Space::from_file(&path).map(drop),
+            "c.toml" => {
+                let space = Space::from_toml(space_text, &d.join("space.toml")).unwrap();
+                Constraints::load(&space, Some(&path), &[]).map(drop)
+            }
+            _ => CampaignConfig::from_file(&path).map(drop),
+        };
+        result.map_err(|e| e.to_string())
+    };
+    for (name, _) in &files {
+        load(name).unwrap_or_else(|e| panic!("{name} as written: {e}"));
+    }
+    let edit = (
+        0..files.len(),
+        0..4usize,
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let refused = std::cell::Cell::new(0);
+    runner
+        .run(&edit, |(f, kind, at, byte)| {
+            let (name, text) = &files[f];
+            let mut bytes = text.clone().into_bytes();
+            let i = at.index(bytes.len());
+            match kind {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                2 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.truncate(i),
+            }
+            std::fs::write(d.join(name), &bytes).unwrap();
+            let result = load(name);
+            std::fs::write(d.join(name), text).unwrap();
+            if let Err(message) = result {
+                refused.set(refused.get() + 1);
+                // Every refusal names a file: the edited one or one it refers to.
+                let named = message.contains(d.to_str().unwrap());
+                prop_assert!(named, "{} edited: {} names no file", name, message);
+            }
+            Ok(())
+        })
+        .unwrap();
+    eprintln!(
+        "malformed files: 512 edits, {} refused, none panicked",
+        refused.get()
+    );
+}

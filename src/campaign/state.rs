@@ -17,7 +17,7 @@ use crate::predictor::Normalizer;
 use crate::proposer::{ProposerConfig, SearcherKind};
 use crate::runs::{Runs, Schema, TargetSpec};
 use crate::space::sampler::Prior;
-use crate::space::{ConstraintSpec, Constraints, Space};
+use crate::space::{Constraints, Space};
 
 /// The journal file in a campaign directory.
 const JOURNAL: &str = "journal.jsonl";
@@ -122,11 +122,7 @@ impl Campaign {
         }
         let config = CampaignConfig::from_file(&config_path)?;
         let space = Space::from_file(&config.space)?;
-        let spec = match &config.constraints {
-            Some(p) => ConstraintSpec::from_file(p)?,
-            None => ConstraintSpec::default(),
-        };
-        let constraints = Constraints::new(&space, &spec, &[])?;
+        let constraints = Constraints::load(&space, config.constraints.as_deref(), &[])?;
         Ok(Campaign {
             dir: dir.to_owned(),
             config,

@@ -10,8 +10,8 @@ use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::{Model, Surrogate};
 use crate::proposer::{build_acquisition, search_sampler};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::space::Constraints;
 use crate::space::sampler::DirichletSampler;
-use crate::space::{ConstraintSpec, Constraints};
 
 pub struct Setup<B: Backend> {
     pub model: Model<B>,
@@ -63,17 +63,8 @@ impl<B: Backend> Setup<B> {
             }
         };
         let anchors = logged.as_ref().map_or(&[][..], |r| &r.mixtures[..]);
-        let spec = match &args.constraints {
-            Some(path) => ConstraintSpec::from_file(path)?,
-            None => ConstraintSpec::default(),
-        };
-        let constraints = Constraints::new(&schema.space, &spec, anchors).with_context(|| {
-            args.constraints
-                .as_ref()
-                .map_or("the space's bounds".into(), |p| {
-                    format!("in {}", p.display())
-                })
-        })?;
+        let constraints = Constraints::load(&schema.space, args.constraints.as_deref(), anchors)
+            .context("the constraints")?;
         let context = parse_context(&args.context, &schema.context)?;
         let sampler = search_sampler(&constraints, &schema.space, args.prior);
         Ok(Setup {

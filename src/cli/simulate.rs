@@ -55,9 +55,6 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
-    if args.samples == 0 || args.chunk == 0 || args.top == 0 {
-        anyhow::bail!("--samples, --chunk and --top must be at least 1");
-    }
     check_file(args.output.as_deref(), args.force, &args.scoring.inputs())?;
     let json = args.scoring.common.json;
     let output = args.output.clone();

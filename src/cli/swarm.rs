@@ -10,7 +10,7 @@ use crate::export::swarm_files;
 use crate::io::Overwrite;
 use crate::math::simplex::tv_distance;
 use crate::space::sampler::{design, prior_weights};
-use crate::space::{ConstraintSpec, Constraints, Space};
+use crate::space::{Constraints, Space};
 
 pub fn run(args: SwarmArgs) -> Result<()> {
     let mut inputs = vec![args.space.as_path()];
@@ -20,15 +20,8 @@ pub fn run(args: SwarmArgs) -> Result<()> {
         bail!("--runs must be at least 1");
     }
     let space = Space::from_file(&args.space)?;
-    let spec = match &args.constraints {
-        Some(path) => ConstraintSpec::from_file(path)?,
-        None => ConstraintSpec::default(),
-    };
-    let constraints = Constraints::new(&space, &spec, &[]).with_context(|| {
-        (args.constraints.as_ref()).map_or("the space's bounds".into(), |p| {
-            format!("in {}", p.display())
-        })
-    })?;
+    let constraints =
+        Constraints::load(&space, args.constraints.as_deref(), &[]).context("the constraints")?;
     let prior = prior_weights(&space, args.prior);
     let mut rng = StdRng::seed_from_u64(args.seed);
     let (runs, gap) = (args.runs, args.min_distance);

@@ -27,6 +27,44 @@ pub struct SimulateConfig {
     pub seed: u64,
 }
 
+/// Most rows scored at once: the chunk's member outputs are held in memory.
+pub const MAX_CHUNK: usize = 1 << 20;
+/// Most candidates kept per ranking.
+pub const MAX_TOP: usize = 1_000_000;
+
+/// Why a simulation cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// A size is zero or above its limit.
+    #[error("`{name}` = {value}: must lie in 1..={limit}")]
+    BadSize {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: u64,
+        /// The largest accepted.
+        limit: u64,
+    },
+}
+
+impl SimulateConfig {
+    /// Checks the sizes: `samples` at least 1, `chunk` up to [`MAX_CHUNK`], `top` up to
+    /// [`MAX_TOP`].
+    pub fn validate(&self) -> Result<(), SimulateError> {
+        let sizes = [
+            ("samples", self.samples, u64::MAX),
+            ("chunk", self.chunk as u64, MAX_CHUNK as u64),
+            ("top", self.top as u64, MAX_TOP as u64),
+        ];
+        for (name, value, limit) in sizes {
+            if value == 0 || value > limit {
+                return Err(SimulateError::BadSize { name, value, limit });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Running mean, std, min and max (Welford).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Moments {
@@ -112,6 +150,7 @@ pub fn simulate(
     config: &SimulateConfig,
     observer: &mut dyn Observer,
 ) -> crate::Result<Simulation> {
+    config.validate()?;
     let mut by_objective = TopK::new(config.top);
     let mut by_acquisition = TopK::new(config.top);
     let mut front: Vec<(f64, f64, u64, Vec<f64>)> = Vec::new();

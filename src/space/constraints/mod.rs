@@ -25,7 +25,7 @@
 //! [`Constraints::new`] validates it against a [`Space`] once; every bound remembers where it came
 //! from, so an infeasible combination is reported with the constraints that conflict.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod spec;
 mod validate;
@@ -41,6 +41,14 @@ const TOL: f64 = 1e-9;
 /// Why a constraint set was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConstraintError {
+    /// A constraint of a file is refused; names the file.
+    #[error("{path}: {error}")]
+    InFile {
+        /// The constraints file.
+        path: PathBuf,
+        /// What is wrong.
+        error: Box<ConstraintError>,
+    },
     /// The TOML did not parse or did not match the schema.
     #[error("{path}: {message}")]
     Parse {
@@ -169,6 +177,24 @@ impl Constraints {
             trust_region: None,
             kl: None,
         }
+    }
+
+    /// Reads the constraints file at `path` (`None`: only the space's own bounds) and
+    /// validates it against `space` (see [`Constraints::new`]); errors name the file.
+    pub fn load(space: &Space, path: Option<&Path>, anchors: &[Vec<f64>]) -> crate::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Constraints::new(
+                space,
+                &ConstraintSpec::default(),
+                anchors,
+            )?);
+        };
+        let spec = ConstraintSpec::from_file(path)?;
+        Constraints::new(space, &spec, anchors).map_err(|error| {
+            let path = path.to_owned();
+            let error = Box::new(error);
+            ConstraintError::InFile { path, error }.into()
+        })
     }
 
     /// Validates `spec` against `space`; `anchors` are the logged mixtures a trust region is
