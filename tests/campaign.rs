@@ -506,6 +506,16 @@ fn config_with_file(cfg: &Path, settings: &[(&str, &str)]) -> PathBuf {
     cfg.to_owned()
 }
 
+/// `loop --resume` on the finished campaign `c` reports it complete.
+fn resumes_complete(c: &Path) {
+    let out = mixatlas(&["loop", "--campaign", path(c), "--resume"]);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).1
+    );
+}
+
 /// A campaign of 8 runs from the initial design alone (no training), run to the end.
 fn finished_campaign(d: &Path) -> PathBuf {
     let cfg = config_with(d, &world_evaluator(0.0), &[("max_runs", "8")]);
@@ -567,12 +577,7 @@ fn a_damaged_journal_is_refused_naming_the_line_and_nothing_runs() {
     );
     // The repair the message describes: cut the bad line and what follows.
     std::fs::write(&journal, &good).unwrap();
-    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume"]);
-    assert!(
-        text(&out).0.contains("campaign complete"),
-        "{}",
-        text(&out).1
-    );
+    resumes_complete(&c);
 }
 
 #[test]
@@ -618,12 +623,7 @@ fn two_processes_never_drive_one_campaign() {
     assert_eq!(proposed.len(), 8);
     assert_eq!(measured, proposed, "each run evaluated exactly once");
     // The lock went with the process: the finished campaign opens again.
-    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume"]);
-    assert!(
-        text(&out).0.contains("campaign complete"),
-        "{}",
-        text(&out).1
-    );
+    resumes_complete(&c);
 }
 
 #[test]
