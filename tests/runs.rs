@@ -373,3 +373,14 @@ fn malformed_files_are_refused_never_panic() {
         refused.get()
     );
 }
+
+#[test]
+fn tables_past_the_column_limit_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut header: Vec<String> = (0..(1usize << 20)).map(|i| format!("c{i}")).collect();
+    header.extend(["a".into(), "b".into(), "y".into()]);
+    write(dir.path(), "wide.csv", &format!("{}\n", header.join(",")));
+    let spec = "mixtures = \"wide.csv\"\nmixture_columns = [\"a\", \"b\"]\n[[targets]]\nname = \"y\"\ndirection = \"lower\"\n";
+    let err = load(dir.path(), spec).unwrap_err();
+    assert!(err.contains("wide.csv: more than 1048576 columns"), "{err}");
+}

@@ -90,6 +90,16 @@ pub enum RunsError {
         /// The unexpected column.
         column: String,
     },
+    /// A table is larger than mixatlas reads whole.
+    #[error("{path}: more than {limit} {what} (the limit of a table read whole)")]
+    TooLarge {
+        /// The data file.
+        path: PathBuf,
+        /// `columns` or `rows`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// A header names the same column twice.
     #[error("{path}: column `{column}` appears twice in the header")]
     DuplicateColumn {

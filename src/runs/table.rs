@@ -86,6 +86,13 @@ impl Table {
             let record = record.map_err(parse)?;
             let line = record.position().map_or(0, |p| p.line());
             rows.push((line, record.iter().map(str::to_owned).collect()));
+            if rows.len() > MAX_ROWS {
+                return Err(RunsError::TooLarge {
+                    path: path.into(),
+                    what: "rows",
+                    limit: MAX_ROWS,
+                });
+            }
         }
         Ok(Table::new(path, header, rows))
     }
@@ -94,6 +101,7 @@ impl Table {
     /// first-seen order, and a key absent from a row reads as an empty cell.
     fn parse_jsonl(text: &str, path: &Path) -> Result<Self, RunsError> {
         let mut header: Vec<String> = Vec::new();
+        let mut known: HashSet<String> = HashSet::new();
         let mut objects = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i as u64 + 1;
@@ -114,12 +122,20 @@ impl Table {
                 });
             };
             for k in map.keys() {
-                if !header.contains(k) {
+                if known.insert(k.clone()) {
                     header.push(k.clone());
                 }
             }
             objects.push((line, map));
+            if objects.len() > MAX_ROWS {
+                return Err(RunsError::TooLarge {
+                    path: path.into(),
+                    what: "rows",
+                    limit: MAX_ROWS,
+                });
+            }
         }
+        check_unique_header(&header, path)?;
         let rows = objects
             .into_iter()
             .map(|(line, map)| {
@@ -170,7 +186,20 @@ impl Table {
     }
 }
 
+/// Most columns a table may have.
+pub const MAX_COLUMNS: usize = 1 << 20;
+/// Most rows of a table read whole (training and evaluation data; candidates to score are
+/// streamed instead).
+pub const MAX_ROWS: usize = 10_000_000;
+
 pub(super) fn check_unique_header(header: &[String], path: &Path) -> Result<(), RunsError> {
+    if header.len() > MAX_COLUMNS {
+        return Err(RunsError::TooLarge {
+            path: path.into(),
+            what: "columns",
+            limit: MAX_COLUMNS,
+        });
+    }
     let mut seen = HashSet::with_capacity(header.len());
     for h in header {
         if !seen.insert(h) {
