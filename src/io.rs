@@ -1,9 +1,10 @@
 //! File helpers every layer shares: atomic, fsynced writes of files and whole directories, the
-//! check that an output may be written, and reading a TOML configuration.
+//! check that an output may be written, and bounded reads of text and TOML.
 //!
 //! Atomic means a reader (or a process restarted after a crash) sees the old file or directory
 //! or the complete new one, never a part: contents go to a temporary sibling
-//! (`.NAME.tmp-PID`), are flushed to disk, and are renamed into place.
+//! (`.mixatlas-tmp-PID-N`), are flushed to disk, and are renamed into place; on failure the
+//! temporary is removed. Outputs never destroy data: see [`check_output`].
 
 use std::fs::File;
 use std::io::Write;

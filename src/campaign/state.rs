@@ -158,74 +158,79 @@ impl Campaign {
     /// committed in order, once each, to a measured run of that stage.
     fn check(&self, e: &Event) -> Result<(), String> {
         match e {
-            Event::Proposed { runs, .. } => {
-                let (domains, context) = (self.space.len(), self.config.context_names().len());
-                for r in runs {
-                    if self.run(&r.id).is_some() || runs.iter().filter(|x| x.id == r.id).count() > 1
-                    {
-                        return Err(format!("run `{}` is proposed twice", r.id));
-                    }
-                    if r.stage >= self.config.stages {
-                        return Err(format!(
-                            "run `{}` is in stage {}, beyond the campaign's {}",
-                            r.id, r.stage, self.config.stages
-                        ));
-                    }
-                    if r.weights.len() != domains || r.context.len() != context {
-                        return Err(format!(
-                            "run `{}` has {} weights and {} context values; the campaign has {domains} domains and {context} context columns",
-                            r.id,
-                            r.weights.len(),
-                            r.context.len()
-                        ));
-                    }
-                }
-                let budget = self.config.run_budget().max(self.config.stages);
-                if self.planned.len() + runs.len() > budget {
-                    return Err(format!(
-                        "{} runs proposed in all, over the run budget of {budget}",
-                        self.planned.len() + runs.len()
-                    ));
-                }
+            Event::Proposed { runs, .. } => self.check_proposed(runs),
+            Event::Results { results } => self.check_results(results),
+            Event::Committed { stage, run } => self.check_commit(*stage, run),
+        }
+    }
+
+    fn check_proposed(&self, runs: &[PlannedRun]) -> Result<(), String> {
+        let (domains, context) = (self.space.len(), self.config.context_names().len());
+        for r in runs {
+            if self.run(&r.id).is_some() || runs.iter().filter(|x| x.id == r.id).count() > 1 {
+                return Err(format!("run `{}` is proposed twice", r.id));
             }
-            Event::Results { results } => {
-                let (targets, signals) = (self.config.targets.len(), self.config.signals.len());
-                for r in results {
-                    if self.run(&r.id).is_none() {
-                        return Err(format!(
-                            "results for run `{}`, which no earlier line proposed",
-                            r.id
-                        ));
-                    }
-                    if self.result(&r.id).is_some()
-                        || results.iter().filter(|x| x.id == r.id).count() > 1
-                    {
-                        return Err(format!("a second result for run `{}`", r.id));
-                    }
-                    if r.outcomes.len() != targets || r.signals.len() != signals {
-                        return Err(format!(
-                            "the result of run `{}` has {} outcomes and {} signals; the campaign has {targets} targets and {signals} signals",
-                            r.id,
-                            r.outcomes.len(),
-                            r.signals.len()
-                        ));
-                    }
-                }
+            if r.stage >= self.config.stages {
+                return Err(format!(
+                    "run `{}` is in stage {}, beyond the campaign's {}",
+                    r.id, r.stage, self.config.stages
+                ));
             }
-            Event::Committed { stage, run } => {
-                if *stage != self.committed.len() {
-                    return Err(format!(
-                        "commits stage {stage}, but stage {} is the next to commit",
-                        self.committed.len()
-                    ));
-                }
-                let in_stage = self.run(run).is_some_and(|r| r.stage == *stage);
-                if !in_stage || self.result(run).is_none() {
-                    return Err(format!(
-                        "commits run `{run}`, which is not a measured run of stage {stage}"
-                    ));
-                }
+            if r.weights.len() != domains || r.context.len() != context {
+                return Err(format!(
+                    "run `{}` has {} weights and {} context values; the campaign has {domains} domains and {context} context columns",
+                    r.id,
+                    r.weights.len(),
+                    r.context.len()
+                ));
             }
+        }
+        let budget = self.config.run_budget().max(self.config.stages);
+        if self.planned.len() + runs.len() > budget {
+            return Err(format!(
+                "{} runs proposed in all, over the run budget of {budget}",
+                self.planned.len() + runs.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_results(&self, results: &[RunResult]) -> Result<(), String> {
+        let (targets, signals) = (self.config.targets.len(), self.config.signals.len());
+        for r in results {
+            if self.run(&r.id).is_none() {
+                return Err(format!(
+                    "results for run `{}`, which no earlier line proposed",
+                    r.id
+                ));
+            }
+            if self.result(&r.id).is_some() || results.iter().filter(|x| x.id == r.id).count() > 1 {
+                return Err(format!("a second result for run `{}`", r.id));
+            }
+            if r.outcomes.len() != targets || r.signals.len() != signals {
+                return Err(format!(
+                    "the result of run `{}` has {} outcomes and {} signals; the campaign has {targets} targets and {signals} signals",
+                    r.id,
+                    r.outcomes.len(),
+                    r.signals.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_commit(&self, stage: usize, run: &str) -> Result<(), String> {
+        if stage != self.committed.len() {
+            return Err(format!(
+                "commits stage {stage}, but stage {} is the next to commit",
+                self.committed.len()
+            ));
+        }
+        let in_stage = self.run(run).is_some_and(|r| r.stage == stage);
+        if !in_stage || self.result(run).is_none() {
+            return Err(format!(
+                "commits run `{run}`, which is not a measured run of stage {stage}"
+            ));
         }
         Ok(())
     }
