@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Recipe, TargetPrediction};
-use crate::proposer::Batch;
+use crate::proposer::{Batch, Proposal};
 use crate::runs::Schema;
 
 /// The name of the proposal ranked `rank` (0-based): `proposal-01`, ...
@@ -24,9 +24,44 @@ pub struct Keys<'a> {
 
 /// The files of `batch` over `schema`'s space and targets: (relative path, contents).
 pub fn proposal_files(batch: &Batch, schema: &Schema, keys: Keys<'_>) -> Vec<(String, Vec<u8>)> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut write = |row: &[String]| {
+        csv.write_record(row)
+            .expect("writing CSV to memory cannot fail");
+    };
+    write(&csv_header(schema));
+    let mut rows_json = Vec::new();
+    let mut files = Vec::new();
+    for (rank, p) in batch.proposals.iter().enumerate() {
+        let (row, json, recipe) = describe(rank, p, schema, keys);
+        write(&row);
+        rows_json.push(json);
+        let name = proposal_name(rank);
+        files.push((
+            format!("recipes/{name}.json"),
+            recipe.to_json().into_bytes(),
+        ));
+        files.push((
+            format!("recipes/{name}.yaml"),
+            recipe.to_yaml().into_bytes(),
+        ));
+    }
+    let doc = json!({
+        "space": schema.space.name,
+        "acquisition": batch.acquisition,
+        "objective": batch.objective,
+        "proposals": rows_json,
+    });
+    let json = serde_json::to_string_pretty(&doc).expect("the document is plain data") + "\n";
+    files.push(("proposals.json".into(), json.into_bytes()));
+    let csv = csv.into_inner().expect("an in-memory CSV writer flushes");
+    files.push(("proposals.csv".into(), csv));
+    files
+}
+
+/// Columns of proposals.csv.
+fn csv_header(schema: &Schema) -> Vec<String> {
     let space = &schema.space;
-    let targets = schema.target_names();
-    let axes = space.axes();
     let mut header: Vec<String> = [
         "rank",
         "name",
@@ -39,104 +74,81 @@ pub fn proposal_files(batch: &Batch, schema: &Schema, keys: Keys<'_>) -> Vec<(St
     ]
     .map(String::from)
     .to_vec();
-    for t in &targets {
+    for t in schema.target_names() {
         header.push(format!("{t}_mean"));
         header.push(format!("{t}_epistemic_std"));
     }
-    for axis in &axes {
-        for v in space.axis_values(axis) {
+    for axis in space.axes() {
+        for v in space.axis_values(&axis) {
             header.push(format!("share:{axis}={v}"));
         }
     }
     header.extend(space.names());
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut rows = vec![header];
-    let mut rows_json = Vec::new();
-    let mut files = Vec::new();
-    for (rank, p) in batch.proposals.iter().enumerate() {
-        let name = proposal_name(rank);
-        let w = &p.weights;
-        let pool_key = p.pool_row.and_then(|r| keys.pool.get(r).cloned());
-        let nearest = p.nearest.map(|(k, d)| {
-            (
-                keys.runs.get(k).cloned().unwrap_or_else(|| k.to_string()),
-                d,
-            )
-        });
-        let mut row = vec![
-            (rank + 1).to_string(),
-            name.clone(),
-            pool_key.clone().unwrap_or_default(),
-            p.acquisition.to_string(),
-            p.objective.to_string(),
-            p.objective_std.to_string(),
-            nearest.as_ref().map_or(String::new(), |n| n.0.clone()),
-            nearest.as_ref().map_or(String::new(), |n| n.1.to_string()),
-        ];
-        let mut target_json = Map::new();
-        let mut recipe = Recipe::new(&name, space, w);
-        for (t, &(mean, sd)) in targets.iter().zip(&p.targets) {
-            row.push(mean.to_string());
-            row.push(sd.to_string());
-            target_json.insert(t.clone(), json!({"mean": mean, "epistemic_std": sd}));
-            let prediction = TargetPrediction {
-                mean,
-                epistemic_std: sd,
-            };
-            recipe.predicted.insert(t.clone(), prediction);
-        }
-        let mut shares_json = Map::new();
-        for axis in &axes {
-            let shares = space.axis_shares(axis, w);
-            row.extend(shares.iter().map(|(_, s)| s.to_string()));
-            let shares = shares.into_iter().map(|(v, s)| (v, json!(s))).collect();
-            shares_json.insert(axis.clone(), Value::Object(shares));
-        }
-        row.extend(w.iter().map(|x| x.to_string()));
-        rows.push(row);
-        let weights: Map<_, _> = space
-            .names()
-            .into_iter()
-            .zip(w)
-            .map(|(d, x)| (d, json!(x)))
-            .collect();
-        rows_json.push(json!({
-            "rank": rank + 1,
-            "name": name,
-            "pool_key": pool_key,
-            "acquisition": p.acquisition,
-            "objective": p.objective,
-            "objective_epistemic_std": p.objective_std,
-            "nearest_run": nearest.as_ref().map(|n| &n.0),
-            "nearest_run_distance": nearest.as_ref().map(|n| n.1),
-            "targets": target_json,
-            "shares": shares_json,
-            "weights": weights,
-        }));
-        files.push((
-            format!("recipes/{name}.json"),
-            recipe.to_json().into_bytes(),
-        ));
-        files.push((
-            format!("recipes/{name}.yaml"),
-            recipe.to_yaml().into_bytes(),
-        ));
-    }
-    for row in rows {
-        csv.write_record(&row)
-            .expect("writing CSV to memory cannot fail");
-    }
-    let doc = json!({
-        "space": space.name,
-        "acquisition": batch.acquisition,
-        "objective": batch.objective,
-        "proposals": rows_json,
+    header
+}
+
+/// Proposal `p` ranked `rank`: its CSV row, its proposals.json entry and its recipe.
+fn describe(
+    rank: usize,
+    p: &Proposal,
+    schema: &Schema,
+    keys: Keys<'_>,
+) -> (Vec<String>, Value, Recipe) {
+    let space = &schema.space;
+    let name = proposal_name(rank);
+    let w = &p.weights;
+    let pool_key = p.pool_row.and_then(|r| keys.pool.get(r).cloned());
+    let nearest = p.nearest.map(|(k, d)| {
+        let key = keys.runs.get(k).cloned().unwrap_or_else(|| k.to_string());
+        (key, d)
     });
-    let json = serde_json::to_string_pretty(&doc).expect("the document is plain data") + "\n";
-    files.push(("proposals.json".into(), json.into_bytes()));
-    let csv = csv.into_inner().expect("an in-memory CSV writer flushes");
-    files.push(("proposals.csv".into(), csv));
-    files
+    let mut row = vec![
+        (rank + 1).to_string(),
+        name.clone(),
+        pool_key.clone().unwrap_or_default(),
+        p.acquisition.to_string(),
+        p.objective.to_string(),
+        p.objective_std.to_string(),
+        nearest.as_ref().map_or(String::new(), |n| n.0.clone()),
+        nearest.as_ref().map_or(String::new(), |n| n.1.to_string()),
+    ];
+    let mut target_json = Map::new();
+    let mut recipe = Recipe::new(&name, space, w);
+    for (t, &(mean, sd)) in schema.target_names().iter().zip(&p.targets) {
+        row.push(mean.to_string());
+        row.push(sd.to_string());
+        target_json.insert(t.clone(), json!({"mean": mean, "epistemic_std": sd}));
+        let prediction = TargetPrediction {
+            mean,
+            epistemic_std: sd,
+        };
+        recipe.predicted.insert(t.clone(), prediction);
+    }
+    let mut shares_json = Map::new();
+    for axis in space.axes() {
+        let shares = space.axis_shares(&axis, w);
+        row.extend(shares.iter().map(|(_, s)| s.to_string()));
+        let shares = shares.into_iter().map(|(v, s)| (v, json!(s))).collect();
+        shares_json.insert(axis, Value::Object(shares));
+    }
+    row.extend(w.iter().map(|x| x.to_string()));
+    let weights: Map<_, _> = (space.names().into_iter().zip(w))
+        .map(|(d, x)| (d, json!(x)))
+        .collect();
+    let json = json!({
+        "rank": rank + 1,
+        "name": name,
+        "pool_key": pool_key,
+        "acquisition": p.acquisition,
+        "objective": p.objective,
+        "objective_epistemic_std": p.objective_std,
+        "nearest_run": nearest.as_ref().map(|n| &n.0),
+        "nearest_run_distance": nearest.as_ref().map(|n| n.1),
+        "targets": target_json,
+        "shares": shares_json,
+        "weights": weights,
+    });
+    (row, json, recipe)
 }
 
 /// The top `n` domains of `w` by weight, `name 0.123, ...`, for summaries.
