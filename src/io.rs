@@ -138,16 +138,24 @@ pub fn check_output(path: &Path, overwrite: Overwrite, inputs: &[&Path]) -> Resu
     Ok(())
 }
 
-/// Whether mixatlas wrote directory `dir`: it holds [`OUTPUT_MARKER`], or it is a checkpoint
-/// written before the marker existed (its manifest names a mixatlas format).
+/// Whether mixatlas wrote directory `dir`: it holds [`OUTPUT_MARKER`], or it is an output
+/// written before the marker existed, recognised by the file that names it as mixatlas's (a
+/// checkpoint manifest, proposals, a swarm, a strategy table or a report page).
 fn written_by_mixatlas(dir: &Path) -> bool {
     if dir.join(OUTPUT_MARKER).is_file() {
         return true;
     }
-    ["manifest.json", "gp.json"].iter().any(|f| {
-        std::fs::read_to_string(dir.join(f))
-            .is_ok_and(|t| t.contains("\"mixatlas-predictor\"") || t.contains("\"mixatlas-gp\""))
-    })
+    let signatures = [
+        ("manifest.json", "\"mixatlas-predictor\""),
+        ("gp.json", "\"mixatlas-gp\""),
+        ("proposals.json", "\"proposals\""),
+        ("swarm.csv", "run,"),
+        ("strategies.md", "| strategy |"),
+        ("report.html", "mixatlas report"),
+    ];
+    signatures
+        .iter()
+        .any(|(file, mark)| std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains(mark)))
 }
 
 /// Reads the TOML file at `path` into `T`; a parse error (with line and column) becomes the
@@ -390,6 +398,12 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+        // Outputs of mixatlas versions before the marker are recognised by their files.
+        let old = tmp.path().join("old-proposals");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("proposals.json"), "{\"proposals\": []}").unwrap();
+        write_dir_atomic(&old, Overwrite::Replace, &[], &files).unwrap();
+        assert!(old.join(OUTPUT_MARKER).is_file());
         // A long output name still fits: the temporary name does not grow with it.
         let long = tmp.path().join("o".repeat(250));
         write_dir_atomic(&long, Overwrite::Refuse, &[], &files).unwrap();
