@@ -3,7 +3,7 @@
 
 /// Receives progress from long computations (searches, simulations).
 pub trait Observer {
-    /// `done` of `total` units of `stage` are finished.
+    /// `done` of `total` units of `stage` are finished (`total` 0: not known in advance).
     fn progress(&mut self, stage: &str, done: u64, total: u64);
 }
 

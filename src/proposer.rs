@@ -55,9 +55,9 @@ use crate::predictor::{
     Capabilities, EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
 };
 use crate::progress::Observer;
-use crate::runs::Runs;
+use crate::runs::{DataSpec, Runs};
 use crate::search::{
-    CmaEs, GradientAscent, Pool, RandomSearch, Searcher, search_chain, select_batch,
+    CmaEs, GradientAscent, Pool, RandomSearch, Searcher, StreamedPool, search_chain, select_batch,
 };
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{Constraints, Space};
@@ -135,6 +135,17 @@ impl SurrogateSpec {
     }
 }
 
+/// The candidates of pool mode.
+#[derive(Debug, Clone)]
+pub enum PoolSource {
+    /// Mixtures in memory, `[n][domains]`.
+    Mixtures(Vec<Vec<f64>>),
+    /// A file of mixtures (columns by the surrogate's schema), parsed in chunks: only the
+    /// scored weights of its feasible rows are held, not the file's text (a 200 MB CSV took
+    /// 2.8 GB read whole, 0.37 GB streamed).
+    File(Box<DataSpec>),
+}
+
 /// What `ask` does, besides the surrogate. Defaults are `mixatlas propose`'s.
 #[derive(Debug, Clone)]
 pub struct ProposerConfig {
@@ -154,8 +165,8 @@ pub struct ProposerConfig {
     pub min_distance: f64,
     /// The prior the random searcher samples around (outside a trust region).
     pub prior: Prior,
-    /// Pool mode: choose among these mixtures `[n][domains]` instead of searching.
-    pub pool: Option<Vec<Vec<f64>>>,
+    /// Pool mode: choose among these candidates instead of searching.
+    pub pool: Option<PoolSource>,
     /// Context inputs shared by every proposal, `[context]` (e.g. stage and signals).
     pub context: Vec<f64>,
     /// Seed of every random choice.
@@ -440,11 +451,23 @@ impl<B: AutodiffBackend> Proposer<B> {
         sampler: DirichletSampler,
         keep: usize,
     ) -> crate::Result<Vec<Box<dyn Searcher + 'a>>> {
-        if let Some(pool) = &self.config.pool {
-            return Ok(vec![Box::new(Pool {
-                mixtures: pool.clone(),
-                keep: usize::MAX,
-            })]);
+        match &self.config.pool {
+            Some(PoolSource::Mixtures(mixtures)) => {
+                let mixtures = mixtures.clone();
+                return Ok(vec![Box::new(Pool {
+                    mixtures,
+                    keep: usize::MAX,
+                })]);
+            }
+            Some(PoolSource::File(spec)) => {
+                let schema = model.surrogate().schema().clone();
+                let spec = spec.as_ref().clone();
+                // Every feasible row stays a candidate, as in memory: batch selection may
+                // have to walk far down a pool full of near-duplicates.
+                let keep = usize::MAX;
+                return Ok(vec![Box::new(StreamedPool { spec, schema, keep })]);
+            }
+            None => {}
         }
         let mut out: Vec<Box<dyn Searcher + 'a>> = Vec::new();
         for kind in &self.config.searchers {

@@ -8,7 +8,7 @@ use mixatlas::objective::{Objective, ObjectiveSpec};
 use mixatlas::predictor::{
     EnsembleConfig, Model, Predictor, Surrogate, cross_validate, evaluate, fit,
 };
-use mixatlas::proposer::{Proposer, ProposerConfig};
+use mixatlas::proposer::{PoolSource, Proposer, ProposerConfig};
 use mixatlas::runs::{DataSpec, Runs, SchemaCheck};
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
@@ -129,7 +129,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
     let config = ProposerConfig {
         acquisition: mean,
         objective: ObjectiveSpec::single("pile_cc_loss"),
-        pool: Some(test.mixtures.clone()),
+        pool: Some(PoolSource::Mixtures(test.mixtures.clone())),
         min_distance: 0.0,
         ..ProposerConfig::default()
     };

@@ -85,7 +85,10 @@ impl Observer for StageBar {
             self.bar.reset();
             self.bar.set_prefix(stage.to_owned());
         }
-        self.bar.set_length(total);
+        // 0: the total is not known in advance (a streamed pool).
+        if total > 0 {
+            self.bar.set_length(total);
+        }
         self.bar.set_position(done);
     }
 }

@@ -1,5 +1,6 @@
 //! `mixatlas propose`: a [`Proposer`] over a checkpoint, told the logged runs, asked once.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -12,8 +13,8 @@ use crate::cli::setup::Setup;
 use crate::device::BackendTask;
 use crate::export::{Keys, proposal_files, proposal_name, top_domains};
 use crate::io::Overwrite;
-use crate::proposer::{Batch, Proposer, ProposerConfig};
-use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::proposer::{Batch, PoolSource, Proposer, ProposerConfig};
+use crate::runs::{DataSpec, keys_of_rows};
 
 struct Task {
     args: ProposeArgs,
@@ -26,18 +27,10 @@ impl BackendTask for Task {
         let a = &self.args;
         let setup = Setup::<B::InnerBackend>::load(&a.scoring, &device)?;
         let schema = setup.surrogate().schema().clone();
-        let pool = match &a.pool {
-            Some(path) => {
-                let columns = schema.mixture_columns.clone();
-                let spec = DataSpec::for_mixture_file(path, columns, a.pool_key.clone());
-                Some(Runs::load_with_schema(
-                    &spec,
-                    &schema,
-                    SchemaCheck::MixturesOnly,
-                )?)
-            }
-            None => None,
-        };
+        let pool = (a.pool.as_deref()).map(|path| {
+            let columns = schema.mixture_columns.clone();
+            DataSpec::for_mixture_file(path, columns, a.pool_key.clone())
+        });
         let config = ProposerConfig {
             acquisition: Setup::<B::InnerBackend>::acquisition_spec(&a.scoring),
             objective: setup.objective_specs[0].clone(),
@@ -45,7 +38,7 @@ impl BackendTask for Task {
             samples: a.samples,
             min_distance: a.min_distance,
             prior: a.scoring.prior,
-            pool: pool.as_ref().map(|p| p.mixtures.clone()),
+            pool: pool.clone().map(|spec| PoolSource::File(Box::new(spec))),
             context: setup.context.clone(),
             seed: a.scoring.seed,
             ..ProposerConfig::default()
@@ -57,9 +50,15 @@ impl BackendTask for Task {
             proposer.tell(runs)?;
         }
         let batch = proposer.ask_with(a.batch, &mut StageBar::new())?;
+        // The streamed pool kept row numbers: read the picked rows' keys back.
+        let picked: Vec<usize> = batch.proposals.iter().filter_map(|p| p.pool_row).collect();
+        let pool_keys = match &pool {
+            Some(spec) => keys_of_rows(spec, &schema, &picked)?,
+            None => HashMap::new(),
+        };
         let keys = Keys {
             runs: logged.as_ref().map_or(&[][..], |r| &r.keys[..]),
-            pool: pool.as_ref().map_or(&[][..], |p| &p.keys[..]),
+            pool: &pool_keys,
         };
         Ok((
             proposal_files(&batch, &schema, keys),
@@ -98,7 +97,7 @@ fn summary(batch: &Batch, schema: &crate::runs::Schema, keys: Keys<'_>) -> Strin
         let preds: Vec<String> = (targets.iter().zip(&p.targets).take(3))
             .map(|(t, (m, sd))| format!("{t} {m:.4} ± {sd:.4}"))
             .collect();
-        let key = p.pool_row.and_then(|r| keys.pool.get(r));
+        let key = p.pool_row.and_then(|r| keys.pool.get(&r));
         let key = key.map_or(String::new(), |k| format!(" [{k}]"));
         let near = p.nearest.map_or(String::new(), |(k, d)| {
             let name = keys.runs.get(k).cloned().unwrap_or_else(|| k.to_string());

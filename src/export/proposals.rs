@@ -2,6 +2,8 @@
 //! epistemic std, acquisition, objective, nearest logged run and its distance, share per axis
 //! value, weights) and one recipe per proposal, `recipes/proposal-NN.{json,yaml}`.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use super::{Recipe, TargetPrediction};
@@ -14,12 +16,12 @@ pub fn proposal_name(rank: usize) -> String {
 }
 
 /// Labels of the batch's proposals and of the runs they were compared with.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Keys<'a> {
     /// Keys of the runs told to the proposer, `[runs]` (for the nearest run).
     pub runs: &'a [String],
-    /// Keys of the pool's rows, `[pool]`, in pool mode.
-    pub pool: &'a [String],
+    /// Keys of the pool's rows by row index, in pool mode (at least those proposed).
+    pub pool: &'a HashMap<usize, String>,
 }
 
 /// The files of `batch` over `schema`'s space and targets: (relative path, contents).
@@ -97,7 +99,7 @@ fn describe(
     let space = &schema.space;
     let name = proposal_name(rank);
     let w = &p.weights;
-    let pool_key = p.pool_row.and_then(|r| keys.pool.get(r).cloned());
+    let pool_key = p.pool_row.and_then(|r| keys.pool.get(&r).cloned());
     let nearest = p.nearest.map(|(k, d)| {
         let key = keys.runs.get(k).cloned().unwrap_or_else(|| k.to_string());
         (key, d)

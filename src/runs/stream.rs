@@ -146,3 +146,25 @@ impl Iterator for MixtureChunks<'_> {
         )
     }
 }
+
+/// The keys of rows `rows` (0-based, in file order) of `spec`'s mixture file, read again in
+/// chunks: for naming the few rows a streamed pool picked.
+pub fn keys_of_rows(
+    spec: &DataSpec,
+    schema: &Schema,
+    rows: &[usize],
+) -> Result<HashMap<usize, String>> {
+    let mut out = HashMap::with_capacity(rows.len());
+    let mut start = 0;
+    for chunk in MixtureChunks::open(spec, schema, 65_536)? {
+        let runs = chunk?;
+        for &r in rows
+            .iter()
+            .filter(|&&r| (start..start + runs.len()).contains(&r))
+        {
+            out.insert(r, runs.keys[r - start].clone());
+        }
+        start += runs.len();
+    }
+    Ok(out)
+}

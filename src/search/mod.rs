@@ -21,7 +21,7 @@ mod random;
 pub use batch::select_batch;
 pub use cmaes::CmaEs;
 pub use gradient::GradientAscent;
-pub use pool::Pool;
+pub use pool::{Pool, StreamedPool};
 pub use random::RandomSearch;
 
 use rand::rngs::StdRng;

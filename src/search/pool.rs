@@ -1,6 +1,12 @@
-//! Pool mode: score a user-supplied set of candidate mixtures.
+//! Pool mode: score a user-supplied set of candidate mixtures, in memory ([`Pool`]) or streamed
+//! from a file in bounded memory ([`StreamedPool`]).
 
 use super::{Candidate, Problem, Searcher};
+use crate::math::TopK;
+use crate::runs::{DataSpec, MixtureChunks, Schema};
+
+/// Rows a streamed pool scores per chunk.
+const POOL_CHUNK: usize = 65_536;
 
 /// Scores every feasible row of `mixtures` (a user's file), in chunks; infeasible rows are
 /// skipped. Returns the best `keep`, each with its row index.
@@ -46,5 +52,57 @@ impl Searcher for Pool {
         out.sort_by(|a, b| b.value.total_cmp(&a.value));
         out.truncate(self.keep);
         Ok(out)
+    }
+}
+
+/// Pool mode over a file read in chunks: every feasible row is scored and the best `keep` are
+/// kept with their row index; the file's text is never held whole.
+#[derive(Debug, Clone)]
+pub struct StreamedPool {
+    /// The file of candidate mixtures (mixture columns, optional key).
+    pub spec: DataSpec,
+    /// The columns to read (the surrogate's).
+    pub schema: Schema,
+    /// Candidates returned.
+    pub keep: usize,
+}
+
+impl Searcher for StreamedPool {
+    fn name(&self) -> String {
+        format!("pool({})", self.spec.mixtures.display())
+    }
+
+    fn search(
+        &mut self,
+        problem: &mut Problem<'_>,
+        _starts: &[Candidate],
+    ) -> crate::Result<Vec<Candidate>> {
+        let mut best = TopK::new(self.keep);
+        let mut row = 0u64;
+        for chunk in MixtureChunks::open(&self.spec, &self.schema, POOL_CHUNK)? {
+            let runs = chunk?;
+            let rows: Vec<u64> = (row..row + runs.len() as u64).collect();
+            row += runs.len() as u64;
+            let (ids, ws): (Vec<u64>, Vec<Vec<f64>>) = (rows.into_iter().zip(runs.mixtures))
+                .filter(|(_, w)| problem.constraints.is_feasible(w))
+                .unzip();
+            if ws.is_empty() {
+                continue;
+            }
+            let values = (problem.evaluate)(&ws)?;
+            for ((id, w), v) in ids.iter().zip(&ws).zip(values) {
+                best.offer(v, *id, w);
+            }
+            problem.observer.progress("pool", row, 0);
+        }
+        Ok(best
+            .into_sorted()
+            .into_iter()
+            .map(|(value, id, weights)| Candidate {
+                weights,
+                value,
+                pool_row: Some(id as usize),
+            })
+            .collect())
     }
 }
