@@ -412,3 +412,56 @@ fn gradient_matches_finite_differences() {
         }
     }
 }
+
+/// Pool mode reads its file in chunks and names each pick by its key, with the weights of
+/// that row.
+#[test]
+fn pool_mode_picks_rows_by_key() {
+    let f = Fixture::new(40);
+    let d = f.dir.path();
+    assert!(f.train(&[]).status.success());
+    let mut csv = String::from("name,a,b,c\n");
+    let mut rows = Vec::new();
+    for i in 0..30 {
+        let a = f64::from(i) / 40.0;
+        let b = f64::from(i % 7) / 20.0;
+        rows.push((format!("cand{i}"), vec![a, b, 1.0 - a - b]));
+        csv.push_str(&format!("cand{i},{a},{b},{}\n", 1.0 - a - b));
+    }
+    let pool = write(d, "pool.csv", &csv);
+    let out_dir = d.join("picked");
+    let out = mixatlas(&[
+        "propose",
+        "--checkpoint",
+        path(&f.ck),
+        "--pool",
+        path(&pool),
+        "--pool-key",
+        "name",
+        "--acquisition",
+        "mean",
+        "--batch",
+        "3",
+        "--out",
+        path(&out_dir),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let doc = json(&out_dir.join("proposals.json"));
+    let props = doc["proposals"].as_array().unwrap();
+    assert_eq!(props.len(), 3);
+    for p in props {
+        let key = p["pool_key"].as_str().unwrap();
+        let (_, w) = rows.iter().find(|(k, _)| k == key).unwrap();
+        assert!(
+            tv(w, &weights(p)) < 1e-12,
+            "{key}: {:?} vs {w:?}",
+            weights(p)
+        );
+    }
+    // The best by the mean comes first.
+    let objective: Vec<f64> = props
+        .iter()
+        .map(|p| p["acquisition"].as_f64().unwrap())
+        .collect();
+    assert!(objective.windows(2).all(|w| w[0] >= w[1]), "{objective:?}");
+}
