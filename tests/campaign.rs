@@ -311,14 +311,7 @@ fn propose_only_then_ingest_with_a_gp_surrogate() {
         }
         let out = world(&["--force"]);
         assert!(out.status.success(), "{}", text(&out).1);
-        let out = mixatlas(&[
-            "ingest",
-            "--campaign",
-            path(&c),
-            "--results",
-            path(&results),
-        ]);
-        assert!(out.status.success(), "{}", text(&out).1);
+        ingest_ok(&c, &results);
         expect_error(
             mixatlas(&[
                 "ingest",
@@ -506,6 +499,12 @@ fn config_with_file(cfg: &Path, settings: &[(&str, &str)]) -> PathBuf {
     cfg.to_owned()
 }
 
+/// `ingest` of `results` into campaign `c` succeeds.
+fn ingest_ok(c: &Path, results: &Path) {
+    let out = mixatlas(&["ingest", "--campaign", path(c), "--results", path(results)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
 /// `loop --resume` on the finished campaign `c` reports it complete.
 fn resumes_complete(c: &Path) {
     let out = mixatlas(&["loop", "--campaign", path(c), "--resume"]);
@@ -678,14 +677,7 @@ fn settings_that_cannot_propose_are_refused_before_any_round() {
         path(&results),
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
-    let out = mixatlas(&[
-        "ingest",
-        "--campaign",
-        path(&c),
-        "--results",
-        path(&results),
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    ingest_ok(&c, &results);
     expect_error(
         mixatlas(&["loop", "--campaign", path(&c), "--resume", "--propose-only"]),
         "round 1 proposed no run: no feasible mixture lies at least `min_distance` = 0.9",
