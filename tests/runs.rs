@@ -112,6 +112,12 @@ fn bad_input_is_refused_with_file_line_and_column() {
             "o.csv: missing column `loss`",
         ),
         ("k,w_a,w_b\n1,0.5,0.5\n2,0.2\n", ok_o, "m.csv:3: "),
+        // A blank line before a bad row does not shift the line named.
+        (
+            "k,w_a,w_b\n1,0.5,0.5\n\n2,x,1\n",
+            ok_o,
+            "m.csv:4: column `w_a`: value `x` is not a number",
+        ),
     ];
     for (m, o, needle) in cases {
         write(dir.path(), "m.csv", m);

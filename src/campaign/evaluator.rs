@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use super::CampaignError;
 use super::journal::RunResult;
 use crate::error::io;
+use crate::runs::csv_line;
 
 /// Something that turns a proposals file into a results file.
 pub trait Evaluator {
@@ -131,16 +132,6 @@ impl Evaluator for CommandEvaluator {
     }
 }
 
-/// The 1-based line of the record starting at byte `offset`: csv positions a record after
-/// blank lines at the first of them, so they are skipped before counting.
-fn line_at(bytes: &[u8], offset: u64) -> usize {
-    let mut at = usize::try_from(offset).map_or(bytes.len(), |o| o.min(bytes.len()));
-    while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
-        at += 1;
-    }
-    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
-}
-
 /// Reads a results file for the runs `expected` (ids): the results found and the ids
 /// missing. Unknown or repeated ids and malformed cells are errors naming file, line and
 /// column.
@@ -183,7 +174,7 @@ pub fn read_results(
         let record = record.map_err(|e| bad(i + 2, "", e.to_string()))?;
         let line = record
             .position()
-            .map_or(i + 2, |p| line_at(&bytes, p.byte()));
+            .map_or(i + 2, |p| csv_line(&bytes, p) as usize);
         let id = record.get(id_col).unwrap_or("").trim().to_owned();
         if !expected.contains(&id) {
             return Err(bad(

@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::math::simplex::simplex_sum_error;
 use crate::space::Space;
 use table::Table;
+pub(crate) use table::csv_line;
 
 /// Why logged runs were refused.
 #[derive(Debug, thiserror::Error)]

@@ -68,7 +68,7 @@ impl Table {
     fn parse_csv(text: &str, path: &Path) -> Result<Self, RunsError> {
         let parse = |e: csv::Error| RunsError::Parse {
             path: path.into(),
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| csv_line(text.as_bytes(), p)),
             message: e.to_string(),
         };
         let mut reader = csv::ReaderBuilder::new()
@@ -84,7 +84,9 @@ impl Table {
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(parse)?;
-            let line = record.position().map_or(0, |p| p.line());
+            let line = record
+                .position()
+                .map_or(0, |p| csv_line(text.as_bytes(), p));
             rows.push((line, record.iter().map(str::to_owned).collect()));
             if rows.len() > MAX_ROWS {
                 return Err(RunsError::TooLarge {
@@ -184,6 +186,17 @@ impl Table {
         }
         Ok(x)
     }
+}
+
+/// The 1-based line on which the CSV record at `position` of `bytes` starts. The csv crate
+/// places a record that follows blank lines at the first of them (its `line()` counts them
+/// away), so they are skipped before counting.
+pub(crate) fn csv_line(bytes: &[u8], position: &csv::Position) -> u64 {
+    let mut at = usize::try_from(position.byte()).map_or(bytes.len(), |o| o.min(bytes.len()));
+    while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Most columns a table may have.
