@@ -240,6 +240,16 @@ pub struct ScoringArgs {
 }
 
 impl ScoringArgs {
+    /// The acquisition function and parameters these arguments ask for.
+    pub fn acquisition_spec(&self) -> crate::acquisition::AcquisitionSpec {
+        crate::acquisition::AcquisitionSpec {
+            kind: self.acquisition,
+            beta: (!self.gp_ucb).then_some(self.beta),
+            delta: self.delta,
+            xi: self.xi,
+        }
+    }
+
     /// The files and directories these arguments read (an output must be none of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
         let mut inputs = vec![self.checkpoint.as_path()];

@@ -7,10 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::cli::args::PredictArgs;
 use crate::cli::output::{self, PredictionWriter};
 use crate::device::BackendTask;
-use crate::runs::{DataSpec, MixtureChunks};
-
-/// Candidates scored per chunk.
-const CHUNK_ROWS: usize = 65_536;
+use crate::runs::{DataSpec, MixtureChunks, STREAM_CHUNK};
 
 struct Task {
     args: PredictArgs,
@@ -27,7 +24,7 @@ impl BackendTask for Task {
         spec.renormalize = a.renormalize;
         let names = schema.target_names();
         let mut out = PredictionWriter::create(a.output.as_deref(), &names, false, a.common.json)?;
-        for chunk in MixtureChunks::open(&spec, schema, CHUNK_ROWS)? {
+        for chunk in MixtureChunks::open(&spec, schema, STREAM_CHUNK)? {
             let runs = chunk?;
             let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
             out.write(&runs.keys, &prediction, None)?;

@@ -32,7 +32,7 @@ impl BackendTask for Task {
             DataSpec::for_mixture_file(path, columns, a.pool_key.clone())
         });
         let config = ProposerConfig {
-            acquisition: Setup::<B::InnerBackend>::acquisition_spec(&a.scoring),
+            acquisition: a.scoring.acquisition_spec(),
             objective: setup.objective_specs[0].clone(),
             searchers: a.searchers.clone(),
             samples: a.samples,

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::Backend;
 
-use crate::acquisition::{Acquisition, AcquisitionSpec, Scorer};
+use crate::acquisition::{Acquisition, Scorer};
 use crate::cli::args::ScoringArgs;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::{Model, Surrogate};
@@ -90,22 +90,12 @@ impl<B: Backend> Setup<B> {
         }
     }
 
-    /// The acquisition spec `args` ask for.
-    pub fn acquisition_spec(args: &ScoringArgs) -> AcquisitionSpec {
-        AcquisitionSpec {
-            kind: args.acquisition,
-            beta: (!args.gp_ucb).then_some(args.beta),
-            delta: args.delta,
-            xi: args.xi,
-        }
-    }
-
     /// The acquisition function of `args`, with the incumbent from the logged runs and, for
     /// `ivr`, a reference set of feasible samples plus the logged mixtures.
     pub fn acquisition(&self, args: &ScoringArgs) -> Result<Box<dyn Acquisition>> {
         let (acq, _) = build_acquisition(
             &self.scorer(),
-            &Self::acquisition_spec(args),
+            &args.acquisition_spec(),
             self.logged.as_ref(),
             &self.sampler,
             &self.constraints,

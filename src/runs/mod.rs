@@ -9,7 +9,7 @@ mod stream;
 mod table;
 
 pub use spec::{DataSpec, Direction, TargetSpec};
-pub use stream::{MixtureChunks, keys_of_rows};
+pub use stream::{MixtureChunks, STREAM_CHUNK, keys_of_rows};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

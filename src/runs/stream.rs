@@ -11,6 +11,10 @@ use super::{DataSpec, Runs, RunsError, Schema};
 use crate::error::{Result, io};
 use crate::io::{LineLimit, MAX_LINE};
 
+/// Rows per chunk when candidates are streamed (`predict`, `propose --pool`): about
+/// `65,536 x columns` cells in memory at once.
+pub const STREAM_CHUNK: usize = 65_536;
+
 type Records = csv::StringRecordsIntoIter<LineLimit<BufReader<File>>>;
 
 /// Chunks of at most `rows` candidate mixtures (mixtures and context only) from `spec`'s
@@ -42,11 +46,7 @@ impl<'a> MixtureChunks<'a> {
         let mut schema = schema.clone();
         schema.targets.clear();
         let path = &spec.mixtures;
-        let jsonl = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("jsonl" | "ndjson")
-        );
-        let source = if jsonl {
+        let source = if Table::is_jsonl(path) {
             Source::Whole(Table::read(path)?.chunks(rows.max(1)).into_iter())
         } else {
             let file = File::open(path).map_err(io(path))?;
@@ -156,7 +156,7 @@ pub fn keys_of_rows(
 ) -> Result<HashMap<usize, String>> {
     let mut out = HashMap::with_capacity(rows.len());
     let mut start = 0;
-    for chunk in MixtureChunks::open(spec, schema, 65_536)? {
+    for chunk in MixtureChunks::open(spec, schema, STREAM_CHUNK)? {
         let runs = chunk?;
         for &r in rows
             .iter()

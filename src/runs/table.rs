@@ -45,12 +45,17 @@ impl Table {
         }
     }
 
-    /// Reads `path` as JSONL when it ends in `.jsonl` or `.ndjson`, as CSV otherwise.
-    pub fn read(path: &Path) -> Result<Self> {
-        let jsonl = matches!(
+    /// Whether `path` is read as JSON Lines (it ends in `.jsonl` or `.ndjson`) or as CSV.
+    pub(super) fn is_jsonl(path: &Path) -> bool {
+        matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("jsonl" | "ndjson")
-        );
+        )
+    }
+
+    /// Reads `path` as JSONL when [`Table::is_jsonl`], as CSV otherwise.
+    pub fn read(path: &Path) -> Result<Self> {
+        let jsonl = Self::is_jsonl(path);
         let text = crate::io::read_text(path)?;
         // Editors on Windows start UTF-8 files with a byte-order mark; it is not data.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

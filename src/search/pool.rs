@@ -3,10 +3,7 @@
 
 use super::{Candidate, Problem, Searcher};
 use crate::math::TopK;
-use crate::runs::{DataSpec, MixtureChunks, Schema};
-
-/// Rows a streamed pool scores per chunk.
-const POOL_CHUNK: usize = 65_536;
+use crate::runs::{DataSpec, MixtureChunks, STREAM_CHUNK, Schema};
 
 /// Scores every feasible row of `mixtures` (a user's file), in chunks; infeasible rows are
 /// skipped. Returns the best `keep`, each with its row index.
@@ -79,7 +76,7 @@ impl Searcher for StreamedPool {
     ) -> crate::Result<Vec<Candidate>> {
         let mut best = TopK::new(self.keep);
         let mut row = 0u64;
-        for chunk in MixtureChunks::open(&self.spec, &self.schema, POOL_CHUNK)? {
+        for chunk in MixtureChunks::open(&self.spec, &self.schema, STREAM_CHUNK)? {
             let runs = chunk?;
             let rows: Vec<u64> = (row..row + runs.len() as u64).collect();
             row += runs.len() as u64;

@@ -424,7 +424,7 @@ impl World {
     /// Reads a proposals file (JSON Lines, see `campaign::evaluator`) into runs of this
     /// world; errors name the file, line and field.
     pub fn read_proposals(&self, path: &Path) -> crate::Result<Vec<ProposedRun>> {
-        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        let text = crate::io::read_text(path)?;
         let mut runs = Vec::new();
         for (i, line) in text
             .lines()
