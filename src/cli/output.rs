@@ -63,15 +63,8 @@ impl PredictionWriter {
             Some(p) => Sink::File(AtomicFile::create(p)?),
             None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
         };
-        let mut w = PredictionWriter {
-            out,
-            pending: Vec::new(),
-            names: names.to_vec(),
-            json,
-            rows: 0,
-        };
-        if json {
-            w.pending.extend_from_slice(b"[");
+        let pending = if json {
+            b"[".to_vec()
         } else {
             let mut header = vec!["key".to_owned()];
             if truth {
@@ -85,23 +78,15 @@ impl PredictionWriter {
                     header.push(format!("{n}_{field}"));
                 }
             }
-            w.csv_row(&header)?;
-        }
-        Ok(w)
-    }
-
-    fn csv_row(&mut self, row: &[String]) -> Result<()> {
-        let mut line = csv::Writer::from_writer(Vec::new());
-        line.write_record(row)?;
-        let line = line.into_inner()?;
-        if self.rows == 0 && self.pending.is_empty() && !self.json {
-            // The header, held back until the first row.
-            self.pending = line;
-        } else {
-            self.write_pending()?;
-            self.out.write_all(&line)?;
-        }
-        Ok(())
+            csv_line(&header)?
+        };
+        Ok(PredictionWriter {
+            out,
+            pending,
+            names: names.to_vec(),
+            json,
+            rows: 0,
+        })
     }
 
     fn write_pending(&mut self) -> Result<()> {
@@ -148,7 +133,8 @@ impl PredictionWriter {
                     }
                     row.extend(stats(j).iter().map(f64::to_string));
                 }
-                self.csv_row(&row)?;
+                self.write_pending()?;
+                self.out.write_all(&csv_line(&row)?)?;
             }
             self.rows += 1;
         }
@@ -166,6 +152,13 @@ impl PredictionWriter {
             Sink::Stdout(mut s) => s.flush().context("writing to stdout"),
         }
     }
+}
+
+/// One CSV record, quoted as needed, with its line break.
+fn csv_line(row: &[String]) -> Result<Vec<u8>> {
+    let mut line = csv::Writer::from_writer(Vec::new());
+    line.write_record(row)?;
+    Ok(line.into_inner()?)
 }
 
 /// Writes `bytes` to `path` atomically.
