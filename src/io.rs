@@ -155,7 +155,16 @@ fn written_by_mixatlas(dir: &Path) -> bool {
     ];
     signatures
         .iter()
-        .any(|(file, mark)| std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains(mark)))
+        .any(|(file, mark)| head_contains(&dir.join(file), mark))
+}
+
+/// Whether the first 64 KiB of `path` contain `mark` (false when it cannot be read): a
+/// directory of large foreign files is not read whole to find out it is not ours.
+fn head_contains(path: &Path, mark: &str) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let read = File::open(path).and_then(|f| f.take(64 << 10).read_to_end(&mut head));
+    read.is_ok() && String::from_utf8_lossy(&head).contains(mark)
 }
 
 /// Reads the TOML file at `path` into `T`; a parse error (with line and column) becomes the
