@@ -32,7 +32,7 @@
 //!     ..ProposerConfig::default()
 //! };
 //! let constraints = Constraints::simplex(&runs.schema.space);
-//! let mut proposer = Proposer::<Cpu>::new(constraints, SurrogateSpec::Gp, config, Default::default())?;
+//! let mut proposer = Proposer::<Cpu>::new(constraints, SurrogateSpec::Gp(Default::default()), config, Default::default())?;
 //! proposer.tell(&runs)?;
 //! let batch = proposer.ask(4)?;
 //! assert_eq!(batch.proposals.len(), 4);
@@ -51,9 +51,8 @@ use crate::acquisition::{
 use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::{
-    Capabilities, EnsembleConfig, GaussianProcess, InputTransform, Model, SurrogateKind, fit,
-};
+pub use crate::predictor::SurrogateSpec;
+use crate::predictor::{Capabilities, Model};
 use crate::progress::Observer;
 use crate::runs::{DataSpec, Runs};
 use crate::search::{
@@ -106,33 +105,6 @@ pub enum SearcherKind {
     Cmaes,
     /// Projected gradient ascent through the ensemble from the best so far.
     Gradient,
-}
-
-/// How the proposer gets its surrogate.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SurrogateSpec {
-    /// Fit a deep ensemble with this configuration on every run told.
-    Ensemble(EnsembleConfig),
-    /// Fit a Gaussian process on every run told.
-    Gp,
-}
-
-impl SurrogateSpec {
-    /// What the surrogate this spec fits will offer.
-    pub fn capabilities(&self) -> Capabilities {
-        match self {
-            SurrogateSpec::Ensemble(c) => Capabilities::ensemble(c.members),
-            SurrogateSpec::Gp => Capabilities::GAUSSIAN_PROCESS,
-        }
-    }
-
-    /// The spec that fits a surrogate of `kind` (ensembles with `training`).
-    pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig) -> Self {
-        match kind {
-            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
-            SurrogateKind::Gp => SurrogateSpec::Gp,
-        }
-    }
 }
 
 /// The candidates of pool mode.
@@ -352,20 +324,11 @@ impl<B: AutodiffBackend> Proposer<B> {
             return Ok(());
         }
         let runs = self.runs.as_ref().ok_or(ProposerError::NoSurrogate)?;
-        let model = match &self.surrogate {
-            None => return Err(ProposerError::NoSurrogate.into()),
-            Some(SurrogateSpec::Ensemble(training)) => {
-                let mut p = fit::<B>(runs, training, self.round_seed(), &self.device, &mut ())?;
-                // Search scores many small batches: the host copy of the weights beats a
-                // device round trip per batch, on every backend.
-                p.fuse_for_cpu();
-                Model::Ensemble(Box::new(p))
-            }
-            Some(SurrogateSpec::Gp) => Model::Gp(Box::new(GaussianProcess::fit(
-                runs,
-                InputTransform::SqrtLinear,
-            )?)),
-        };
+        let spec = self.surrogate.as_ref().ok_or(ProposerError::NoSurrogate)?;
+        let mut model = spec.fit::<B>(runs, self.round_seed(), &self.device, &mut ())?;
+        // Search scores many small batches: the host copy of the weights beats a device
+        // round trip per batch, on every backend.
+        model.fuse_for_cpu();
         self.model = Some(model);
         self.stale = false;
         Ok(())
@@ -613,6 +576,7 @@ mod tests {
 
     use super::*;
     use crate::device::Cpu;
+    use crate::predictor::EnsembleConfig;
     use crate::runs::{Direction, Schema, TargetSpec};
     use crate::space::ConstraintSpec;
 
@@ -660,7 +624,12 @@ mod tests {
         config: ProposerConfig,
         constraints: Constraints,
     ) -> crate::Result<Proposer<Cpu>> {
-        Proposer::<Cpu>::new(constraints, SurrogateSpec::Gp, config, Default::default())
+        Proposer::<Cpu>::new(
+            constraints,
+            SurrogateSpec::Gp(Default::default()),
+            config,
+            Default::default(),
+        )
     }
 
     #[test]

@@ -6,7 +6,8 @@ use mixatlas::burn::backend::Flex;
 use mixatlas::device::Cpu;
 use mixatlas::objective::{Objective, ObjectiveSpec};
 use mixatlas::predictor::{
-    EnsembleConfig, Model, Predictor, Surrogate, cross_validate, evaluate, fit,
+    EnsembleConfig, GaussianProcess, GpConfig, Model, Predictor, Surrogate, SurrogateSpec,
+    cross_validate, evaluate, fit,
 };
 use mixatlas::proposer::{PoolSource, Proposer, ProposerConfig};
 use mixatlas::runs::{DataSpec, Runs, SchemaCheck};
@@ -46,7 +47,8 @@ fn regmix_floors() {
         SchemaCheck::WithTargets,
     )
     .unwrap();
-    let m = &evaluate(&p, &test).unwrap().metrics[0];
+    let model = Model::Ensemble(Box::new(p.clone()));
+    let m = &evaluate(&model, &test).unwrap().metrics[0];
     assert!(m.spearman >= 0.990, "1M test Spearman {}", m.spearman);
     assert!(
         (0.85..=0.95).contains(&m.coverage90),
@@ -59,7 +61,7 @@ fn regmix_floors() {
         SchemaCheck::WithTargets,
     )
     .unwrap();
-    let m = &evaluate(&p, &big).unwrap().metrics[0];
+    let m = &evaluate(&model, &big).unwrap().metrics[0];
     // Measured 0.973 with seed 0; the goal of 0.975 is not met yet (see README).
     assert!(m.spearman >= 0.965, "1B rank Spearman {}", m.spearman);
     proposals_beat_the_logged_runs(&p);
@@ -149,7 +151,7 @@ fn olmix_floor() {
     let runs = Runs::load(&spec("olmix-dclm")).unwrap();
     let e = cross_validate::<Backend>(
         &runs,
-        &EnsembleConfig::default(),
+        &SurrogateSpec::Ensemble(EnsembleConfig::default()),
         5,
         0,
         &Default::default(),
@@ -161,4 +163,45 @@ fn olmix_floor() {
         "Olmix 5-fold Spearman {}",
         e.metrics[0].spearman
     );
+}
+
+/// The ARD GP (default config, seed 0) on RegMix: fit 512 @1M, 256 unseen @1M (scikit-learn's
+/// ARD GP 0.9943, 90% coverage 0.934) and rank 64 @1B (scikit-learn 0.969).
+#[test]
+#[ignore = "slow tier: fits the GP on 512 RegMix runs"]
+fn regmix_gp_floors() {
+    let runs = Runs::load(&spec("regmix-1m-train")).unwrap();
+    let gp = GaussianProcess::fit(&runs, &GpConfig::default(), 0).unwrap();
+    let model = Model::<Flex>::Gp(Box::new(gp));
+    let schema = model.surrogate().schema();
+    let test = Runs::load_with_schema(&spec("regmix-1m-test"), schema, SchemaCheck::WithTargets);
+    let m = &evaluate(&model, &test.unwrap()).unwrap().metrics[0];
+    assert!(m.spearman >= 0.994, "1M test Spearman {}", m.spearman);
+    assert!(
+        (0.85..=0.95).contains(&m.coverage90),
+        "90% coverage {}",
+        m.coverage90
+    );
+    let big = Runs::load_with_schema(&spec("regmix-1b-test"), schema, SchemaCheck::WithTargets);
+    let m = &evaluate(&model, &big.unwrap()).unwrap().metrics[0];
+    assert!(m.spearman >= 0.965, "1B rank Spearman {}", m.spearman);
+}
+
+/// The ARD GP on Olmix DCLM, 5-fold out-of-fold with fold seeds 0 and 1 (scikit-learn's ARD GP
+/// 0.978 / 0.973 on its own folds, 90% coverage 0.82 / 0.84): calibrated intervals cover 85-95%.
+#[test]
+#[ignore = "slow tier: 10 GP fits on Olmix"]
+fn olmix_gp_floor() {
+    let runs = Runs::load(&spec("olmix-dclm")).unwrap();
+    for seed in [0, 1] {
+        let spec = SurrogateSpec::Gp(GpConfig::default());
+        let e = cross_validate::<Backend>(&runs, &spec, 5, seed, &Default::default(), &mut ());
+        let m = &e.unwrap().metrics[0];
+        assert!(m.spearman >= 0.973, "seed {seed}: Spearman {}", m.spearman);
+        assert!(
+            (0.85..=0.95).contains(&m.coverage90),
+            "seed {seed}: 90% coverage {}",
+            m.coverage90
+        );
+    }
 }

@@ -326,3 +326,69 @@ fn messages_say_it_once_and_constant_targets_are_refused() {
         );
     }
 }
+
+/// A Gaussian-process checkpoint works wherever an ensemble's does: `predict`, `evaluate` on
+/// held-out runs, and `evaluate --folds --surrogate gp`; an ensemble config given to the GP is
+/// refused naming the file.
+#[test]
+fn gp_checkpoints_predict_and_evaluate() {
+    let f = Fixture::new(40);
+    let out = f.train_gp();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("log marginal likelihood"), "{stdout}");
+
+    let candidates = write(
+        f.dir.path(),
+        "cand.csv",
+        "id,a,b,c\nx,0.2,0.3,0.5\nz,0.6,0.1,0.3\n",
+    );
+    let out = predict(&f.ck, &candidates, &["--key", "id"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&out);
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    // y = 2 - a + 0.5 sqrt(b): the GP recovers it at an unseen mixture.
+    let mean: f64 = rows[1].split(',').nth(1).unwrap().parse().unwrap();
+    let truth = 2.0 - 0.2 + 0.5 * 0.3f64.sqrt();
+    assert!((mean - truth).abs() < 0.05, "{mean} vs {truth}");
+
+    let out = mixatlas(&[
+        "evaluate",
+        "--data",
+        path(&f.spec),
+        "--checkpoint",
+        path(&f.ck),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let metrics: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.9, "{metrics}");
+
+    let out = mixatlas(&[
+        "evaluate",
+        "--data",
+        path(&f.spec),
+        "--folds",
+        "4",
+        "--surrogate",
+        "gp",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let metrics: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.9, "{metrics}");
+
+    let out = mixatlas(&[
+        "evaluate",
+        "--data",
+        path(&f.spec),
+        "--folds",
+        "4",
+        "--surrogate",
+        "gp",
+        "--config",
+        path(&f.config),
+    ]);
+    expect_error(out, "fast.toml");
+}

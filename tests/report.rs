@@ -278,7 +278,7 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
 #[test]
 fn a_gp_checkpoint_reports_its_posterior() {
     let f = Fixture::new(40);
-    let out = f.train(&["--surrogate", "gp"]);
+    let out = f.train_gp();
     assert!(out.status.success(), "{}", text(&out).1);
     let out_dir = f.dir.path().join("report");
     let (stdout, _) = report(&[

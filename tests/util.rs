@@ -90,6 +90,24 @@ impl Fixture {
         }
     }
 
+    /// `mixatlas train --surrogate gp` on the fixture's runs into its checkpoint path, with a
+    /// GP config of two starts.
+    pub fn train_gp(&self) -> Output {
+        let config = write(self.dir.path(), "gp.toml", "starts = 2\n");
+        let (spec, ck) = (path(&self.spec), path(&self.ck));
+        mixatlas(&[
+            "train",
+            "--data",
+            spec,
+            "--out",
+            ck,
+            "--surrogate",
+            "gp",
+            "--config",
+            path(&config),
+        ])
+    }
+
     /// `mixatlas train` on the fixture's runs into its checkpoint path, plus `extra` flags.
     pub fn train(&self, extra: &[&str]) -> Output {
         let (spec, ck, config) = (path(&self.spec), path(&self.ck), path(&self.config));

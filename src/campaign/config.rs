@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::CampaignError;
 use crate::acquisition::AcquisitionKind;
 use crate::error::io;
-use crate::predictor::{EnsembleConfig, SurrogateKind};
+use crate::predictor::{EnsembleConfig, GpConfig, SurrogateKind};
 use crate::runs::Direction;
 
 /// One target the evaluator reports.
@@ -123,6 +123,9 @@ pub struct CampaignConfig {
     /// Ensemble training config.
     #[serde(default)]
     pub training: EnsembleConfig,
+    /// Gaussian-process config (with `surrogate = "gp"`).
+    #[serde(default)]
+    pub gp: GpConfig,
 }
 
 impl CampaignConfig {

@@ -314,7 +314,7 @@ fn surrogate_batch<B: AutodiffBackend>(
 ) -> crate::Result<Vec<Vec<f64>>> {
     let mut proposer = Proposer::<B>::new(
         c.constraints.clone(),
-        SurrogateSpec::fitted(c.config.surrogate, &c.config.training),
+        SurrogateSpec::fitted(c.config.surrogate, &c.config.training, &c.config.gp),
         c.proposer_config(context)?,
         device.clone(),
     )?;

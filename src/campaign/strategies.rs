@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::{EnsembleConfig, Normalizer, Surrogate, fit};
+use crate::predictor::{EnsembleConfig, GpConfig, Normalizer, Surrogate, fit};
 use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
 use crate::simulate::world::{Noise, Stage, World};
@@ -230,7 +230,7 @@ impl Bench<'_> {
             .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
             .collect();
         let surrogate = if gp {
-            SurrogateSpec::Gp
+            SurrogateSpec::Gp(GpConfig::default())
         } else {
             SurrogateSpec::Ensemble(self.config.training.clone())
         };

@@ -114,7 +114,8 @@ pub struct TrainArgs {
     /// Checkpoint directory to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Training config (TOML); fields left out take their defaults.
+    /// Training config (TOML: an ensemble or a GP config, per --surrogate); fields left out
+    /// take their defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Train only these targets of the spec (repeatable); default: all.
@@ -126,7 +127,7 @@ pub struct TrainArgs {
     /// Replace an existing checkpoint directory.
     #[arg(long)]
     pub force: bool,
-    /// Model: the deep ensemble, or a Gaussian process (the MixAtlas paper's surrogate).
+    /// Model: the deep ensemble, or an ARD Gaussian process (the MixAtlas paper's surrogate).
     #[arg(long, value_enum, default_value = "ensemble")]
     pub surrogate: SurrogateKind,
     // Flattened: documented on `Common`.
@@ -174,9 +175,12 @@ pub struct EvaluateArgs {
     /// Cross-validate instead: train k models, each scored on its held-out fold.
     #[arg(long)]
     pub folds: Option<usize>,
-    /// Training config for --folds (TOML).
+    /// Training config for --folds (TOML: an ensemble or a GP config, per --surrogate).
     #[arg(long, requires = "folds")]
     pub config: Option<PathBuf>,
+    /// Model cross-validated with --folds.
+    #[arg(long, value_enum, default_value = "ensemble", requires = "folds")]
+    pub surrogate: SurrogateKind,
     /// Seed for folds and training.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -7,7 +7,7 @@ use crate::cli::args::EvaluateArgs;
 use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
-use crate::predictor::{Evaluation, cross_validate, evaluate};
+use crate::predictor::{Evaluation, SurrogateSpec, cross_validate, evaluate};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
 
 struct Task {
@@ -19,21 +19,24 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
-            let predictor = super::load_predictor::<B>(dir, self.args.common.device, &device)?;
-            let runs =
-                Runs::load_with_schema(&spec, &predictor.meta.schema, SchemaCheck::WithTargets)?;
-            let evaluation = evaluate(&predictor, &runs)?;
+            let model = super::load_model::<B>(dir, self.args.common.device, &device)?;
+            let schema = model.surrogate().schema();
+            let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets)?;
+            let evaluation = evaluate(&model, &runs)?;
             return Ok((runs, evaluation));
         }
         let folds = self
             .args
             .folds
             .expect("clap requires --folds without --checkpoint");
-        let config = super::load_config(self.args.config.as_deref())?;
+        let surrogate = super::load_spec(self.args.surrogate, self.args.config.as_deref())?;
         let runs = Runs::load(&spec)?;
-        let mut bar = Bar::new(config.members, config.max_epochs);
+        let mut bar = match &surrogate {
+            SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
+            SurrogateSpec::Gp(_) => Bar::new(1, 1),
+        };
         let evaluation =
-            cross_validate::<B>(&runs, &config, folds, self.args.seed, &device, &mut bar)?;
+            cross_validate::<B>(&runs, &surrogate, folds, self.args.seed, &device, &mut bar)?;
         Ok((runs, evaluation))
     }
 }

@@ -23,8 +23,7 @@ use std::path::Path;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::device::DeviceKind;
-use crate::predictor::gp::GP_FILE;
-use crate::predictor::{EnsembleConfig, Predictor, checkpoint};
+use crate::predictor::{EnsembleConfig, GpConfig, Model, SurrogateKind, SurrogateSpec};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
@@ -45,30 +44,35 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads an ensemble checkpoint for scoring on `kind`, through the fused path on CPU devices.
-fn load_predictor<B: AutodiffBackend>(
+/// Loads a checkpoint of either kind for scoring on `kind`; ensembles go through the fused
+/// path on CPU devices.
+fn load_model<B: AutodiffBackend>(
     dir: &Path,
     kind: DeviceKind,
     device: &B::Device,
-) -> Result<Predictor<B::InnerBackend>> {
-    if dir.join(GP_FILE).exists() {
-        anyhow::bail!(
-            "{} is a Gaussian-process checkpoint; this command needs a deep-ensemble one",
-            dir.display()
-        );
-    }
-    let mut predictor = checkpoint::load::<B::InnerBackend>(dir, device)?;
+) -> Result<Model<B::InnerBackend>> {
+    let mut model = Model::load(dir, device)?;
     if kind.is_cpu() {
-        predictor.fuse_for_cpu();
+        model.fuse_for_cpu();
     }
-    Ok(predictor)
+    Ok(model)
 }
 
-fn load_config(path: Option<&Path>) -> Result<EnsembleConfig> {
-    let Some(path) = path else {
-        return Ok(EnsembleConfig::default());
+/// The surrogate `kind` configured by the TOML file at `path` (an ensemble or a GP config;
+/// absent: the defaults).
+fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> {
+    let text = match path {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => String::new(),
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    EnsembleConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))
+    let spec = match kind {
+        SurrogateKind::Ensemble => EnsembleConfig::from_toml(&text).map(SurrogateSpec::Ensemble),
+        SurrogateKind::Gp => GpConfig::from_toml(&text).map(SurrogateSpec::Gp),
+    };
+    match path {
+        Some(path) => spec.with_context(|| format!("in {}", path.display())),
+        None => Ok(spec?),
+    }
 }

@@ -17,8 +17,8 @@ impl BackendTask for Task {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let predictor = super::load_predictor::<B>(&a.checkpoint, a.common.device, &device)?;
-        let schema = &predictor.meta.schema;
+        let model = super::load_model::<B>(&a.checkpoint, a.common.device, &device)?;
+        let schema = model.surrogate().schema();
         let columns = schema.mixture_columns.clone();
         let mut spec = DataSpec::for_mixture_file(&a.input, columns, a.key.clone());
         spec.renormalize = a.renormalize;
@@ -26,7 +26,7 @@ impl BackendTask for Task {
         let mut out = PredictionWriter::create(a.output.as_deref(), &names, false, a.common.json)?;
         for chunk in MixtureChunks::open(&spec, schema, STREAM_CHUNK)? {
             let runs = chunk?;
-            let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
+            let prediction = model.predict(&runs.mixtures, &runs.context)?;
             out.write(&runs.keys, &prediction, None)?;
         }
         out.finish()

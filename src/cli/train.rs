@@ -4,11 +4,13 @@ use anyhow::{Context, Result, anyhow};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::Error;
-use crate::cli::args::{SurrogateKind, TrainArgs};
+use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
-use crate::predictor::{EnsembleConfig, GaussianProcess, TrainReport, checkpoint, fit};
+use crate::predictor::{
+    EnsembleConfig, GaussianProcess, SurrogateSpec, TrainReport, checkpoint, fit,
+};
 use crate::runs::{DataSpec, Runs, RunsError};
 
 struct Task {
@@ -34,7 +36,6 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let config = super::load_config(args.config.as_deref())?;
     let spec = DataSpec::from_file(&args.data)?;
     let mut inputs = spec.files();
     inputs.push(&args.data);
@@ -54,38 +55,67 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let json = args.common.json;
     let out = args.out.clone();
-    if args.surrogate == SurrogateKind::Gp {
-        let start = std::time::Instant::now();
-        let gp = GaussianProcess::fit(&runs, config.input_transform)?;
-        gp.save(&out, Overwrite::from_force(args.force))
-            .with_context(|| format!("writing the checkpoint to {}", out.display()))?;
-        let fits: Vec<serde_json::Value> = gp
-            .targets
-            .iter()
-            .zip(runs.schema.target_names())
-            .map(|(t, name)| {
-                serde_json::json!({
-                    "target": name,
-                    "lengthscale": t.lengthscale,
-                    "signal_var": t.signal_var,
-                    "noise_var": t.noise_var,
-                    "log_marginal_likelihood": t.log_marginal_likelihood,
+    let config = match super::load_spec(args.surrogate, args.config.as_deref())? {
+        SurrogateSpec::Ensemble(config) => config,
+        SurrogateSpec::Gp(config) => {
+            let start = std::time::Instant::now();
+            let gp = GaussianProcess::fit(&runs, &config, args.seed)?;
+            gp.save(&out, Overwrite::from_force(args.force))
+                .with_context(|| format!("writing the checkpoint to {}", out.display()))?;
+            let seconds = start.elapsed().as_secs_f64();
+            let targets: Vec<serde_json::Value> = gp
+                .targets
+                .iter()
+                .zip(runs.schema.target_names())
+                .map(|(t, name)| {
+                    serde_json::json!({
+                        "target": name,
+                        "lengthscales": t.lengthscales,
+                        "signal_var": t.signal_var,
+                        "noise_var": t.noise_var,
+                        "calibration": t.calibration,
+                        "fit": t.fit,
+                    })
                 })
-            })
-            .collect();
-        if json {
-            println!("{}", serde_json::to_string_pretty(&fits)?);
-        } else {
+                .collect();
+            if json {
+                let report = serde_json::json!({
+                    "surrogate": "gp",
+                    "train_rows": runs.len(),
+                    "seconds": seconds,
+                    "targets": targets,
+                });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
             println!(
-                "fitted a Gaussian process on {} runs in {:.1} s: {}",
+                "fitted a Gaussian process ({:?}, {} starts) on {} runs in {seconds:.1} s",
+                config.kernel,
+                config.starts,
                 runs.len(),
-                start.elapsed().as_secs_f64(),
-                serde_json::to_string(&fits)?
             );
+            for (t, name) in gp.targets.iter().zip(runs.schema.target_names()) {
+                let mut l = t.lengthscales.clone();
+                l.sort_by(f64::total_cmp);
+                println!(
+                    "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median {:.3}), \
+                     noise/signal {:.2e}, interval calibration x{:.2} (held-out 90% coverage {:.3})",
+                    t.fit.log_marginal_likelihood,
+                    l[0],
+                    l[l.len() - 1],
+                    l[l.len() / 2],
+                    t.noise_var / t.signal_var,
+                    t.calibration,
+                    t.fit.cv_coverage90,
+                );
+                for warning in &t.fit.at_bounds {
+                    println!("  {name}: warning: {warning}");
+                }
+            }
             println!("checkpoint written to {}", out.display());
+            return Ok(());
         }
-        return Ok(());
-    }
+    };
     let device = args.common.device;
     let report = device.dispatch(Task { runs, config, args })??;
     if json {

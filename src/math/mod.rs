@@ -3,6 +3,7 @@
 //! streams ([`derive_seed`]) and streaming top-k selection ([`TopK`]). Nothing here knows
 //! about mixtures, runs or models.
 
+pub mod lbfgs;
 pub mod linalg;
 pub mod simplex;
 mod top_k;

@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::predictor::metrics::{TargetMetrics, score};
-use crate::predictor::{EnsembleConfig, Prediction, Predictor, PredictorError, TrainObserver, fit};
+use crate::predictor::{Model, Prediction, PredictorError, SurrogateSpec, TrainObserver};
 use crate::runs::{Runs, kfold};
 
 /// Predictions for evaluated runs, aligned with them, and the scores per target.
@@ -51,21 +51,18 @@ impl Evaluation {
     }
 }
 
-/// Scores `predictor` on held-out `runs` (read with the predictor's schema).
-pub fn evaluate<B: Backend>(
-    predictor: &Predictor<B>,
-    runs: &Runs,
-) -> Result<Evaluation, PredictorError> {
-    let prediction = predictor.predict(&runs.mixtures, &runs.context)?;
+/// Scores `model` on held-out `runs` (read with the model's schema).
+pub fn evaluate<B: Backend>(model: &Model<B>, runs: &Runs) -> Result<Evaluation, PredictorError> {
+    let prediction = model.predict(&runs.mixtures, &runs.context)?;
     Ok(Evaluation::new(runs, vec![0; runs.len()], prediction))
 }
 
-/// k-fold cross-validation: each fold's model is trained (with its own early-stopping split)
-/// on the other folds only; returns the out-of-fold predictions for every run. Fold `f` trains
-/// with seed `seed + f`.
+/// k-fold cross-validation: each fold's model (an ensemble with its own early-stopping split,
+/// or a GP) is fitted on the other folds only; returns the out-of-fold predictions for every
+/// run. Fold `f` trains with seed `seed + f`.
 pub fn cross_validate<B: AutodiffBackend>(
     runs: &Runs,
-    config: &EnsembleConfig,
+    spec: &SurrogateSpec,
     folds: usize,
     seed: u64,
     device: &B::Device,
@@ -89,15 +86,10 @@ pub fn cross_validate<B: AutodiffBackend>(
     let mut rng = StdRng::seed_from_u64(seed);
     for (f, (train, test)) in kfold(runs.len(), folds, &mut rng).into_iter().enumerate() {
         observer.stage(&format!("fold {}/{folds}", f + 1));
-        let predictor = fit::<B>(
-            &runs.subset(&train),
-            config,
-            seed + f as u64,
-            device,
-            observer,
-        )?;
+        let mut model = spec.fit::<B>(&runs.subset(&train), seed + f as u64, device, observer)?;
+        model.fuse_for_cpu();
         let held = runs.subset(&test);
-        let p = predictor.predict(&held.mixtures, &held.context)?;
+        let p = model.predict(&held.mixtures, &held.context)?;
         for (k, &row) in test.iter().enumerate() {
             fold_of[row] = f;
             oof.mean[row] = p.mean[k].clone();

@@ -17,10 +17,11 @@ mod train;
 pub use config::{Activation, EnsembleConfig, InputTransform};
 pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
-pub use gp::GaussianProcess;
+pub use gp::{GaussianProcess, GpConfig, Kernel};
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
 pub use surrogate::{
-    Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, member_moments,
+    Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, SurrogateSpec,
+    member_moments,
 };
 pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
 

@@ -16,9 +16,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gp::GP_FILE;
-use super::{GaussianProcess, Normalizer, Predictor, PredictorError, checkpoint};
+use super::{
+    EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor, PredictorError,
+    TrainObserver, checkpoint, fit,
+};
 use crate::math::linalg::cholesky;
+use crate::runs::Runs;
 use crate::runs::Schema;
+use burn::tensor::backend::AutodiffBackend;
 
 /// Which surrogate model to train.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +35,52 @@ pub enum SurrogateKind {
     Ensemble,
     /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
     Gp,
+}
+
+/// Which surrogate to fit, with its configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SurrogateSpec {
+    /// A deep ensemble.
+    Ensemble(EnsembleConfig),
+    /// A Gaussian process.
+    Gp(GpConfig),
+}
+
+impl SurrogateSpec {
+    /// What the surrogate this spec fits will offer.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            SurrogateSpec::Ensemble(c) => Capabilities::ensemble(c.members),
+            SurrogateSpec::Gp(_) => Capabilities::GAUSSIAN_PROCESS,
+        }
+    }
+
+    /// The spec that fits a surrogate of `kind` (ensembles with `training`, GPs with `gp`).
+    pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig, gp: &GpConfig) -> Self {
+        match kind {
+            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
+            SurrogateKind::Gp => SurrogateSpec::Gp(gp.clone()),
+        }
+    }
+
+    /// Fits the surrogate on `runs` (ensembles on `device`, reporting epochs to `observer`;
+    /// `seed` drives initialisation, bootstrap and restarts).
+    pub fn fit<B: AutodiffBackend>(
+        &self,
+        runs: &Runs,
+        seed: u64,
+        device: &B::Device,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Model<B::InnerBackend>, PredictorError> {
+        Ok(match self {
+            SurrogateSpec::Ensemble(config) => {
+                Model::Ensemble(Box::new(fit::<B>(runs, config, seed, device, observer)?))
+            }
+            SurrogateSpec::Gp(config) => {
+                Model::Gp(Box::new(GaussianProcess::fit(runs, config, seed)?))
+            }
+        })
+    }
 }
 
 /// What a surrogate offers beyond the mean and variance every surrogate gives.
@@ -262,6 +313,18 @@ impl<B: Backend> Model<B> {
         match self {
             Model::Ensemble(_) => SurrogateKind::Ensemble,
             Model::Gp(_) => SurrogateKind::Gp,
+        }
+    }
+
+    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
+    pub fn predict(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[Vec<f64>],
+    ) -> Result<Prediction, PredictorError> {
+        match self {
+            Model::Ensemble(p) => p.predict(mixtures, context),
+            Model::Gp(g) => g.predict(mixtures, context),
         }
     }
 
