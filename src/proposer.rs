@@ -452,7 +452,9 @@ impl<B: AutodiffBackend> Proposer<B> {
                         acq,
                         self.config.context.clone(),
                     )?),
-                    Model::Gp(_) => return Err(ProposerError::GradientNeedsEnsemble.into()),
+                    Model::Gp(_) | Model::LogLinear(_) => {
+                        return Err(ProposerError::GradientNeedsEnsemble.into());
+                    }
                 },
             });
         }

@@ -58,7 +58,7 @@ use rand::rngs::StdRng;
 use crate::error::io;
 use crate::io::Overwrite;
 use crate::math::derive_seed;
-use crate::predictor::{Model, checkpoint};
+
 use crate::progress::Observer;
 use crate::proposer::{Proposer, SurrogateSpec};
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, spaced_draws};
@@ -321,10 +321,8 @@ fn surrogate_batch<B: AutodiffBackend>(
     proposer.tell(&c.runs())?;
     proposer.fit()?;
     let model_dir = dir.join("model");
-    match proposer.model().expect("fit() leaves a model") {
-        Model::Ensemble(p) => checkpoint::save(p, &model_dir, Overwrite::Replace)?,
-        Model::Gp(g) => g.save(&model_dir, Overwrite::Replace)?,
-    }
+    let model = proposer.model().expect("fit() leaves a model");
+    model.save(&model_dir, Overwrite::Replace)?;
     let batch = proposer.ask_with(count, observer)?;
     Ok(batch.proposals.into_iter().map(|p| p.weights).collect())
 }

@@ -33,7 +33,7 @@ impl BackendTask for Task {
         let runs = Runs::load(&spec)?;
         let mut bar = match &surrogate {
             SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
-            SurrogateSpec::Gp(_) => Bar::new(1, 1),
+            SurrogateSpec::Gp(_) | SurrogateSpec::LogLinear(_) => Bar::new(1, 1),
         };
         let evaluation =
             cross_validate::<B>(&runs, &surrogate, folds, self.args.seed, &device, &mut bar)?;

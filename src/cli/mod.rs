@@ -23,7 +23,9 @@ use std::path::Path;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::device::DeviceKind;
-use crate::predictor::{EnsembleConfig, GpConfig, Model, SurrogateKind, SurrogateSpec};
+use crate::predictor::{
+    EnsembleConfig, GpConfig, LogLinearConfig, Model, SurrogateKind, SurrogateSpec,
+};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
@@ -70,6 +72,7 @@ fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> 
     let spec = match kind {
         SurrogateKind::Ensemble => EnsembleConfig::from_toml(&text).map(SurrogateSpec::Ensemble),
         SurrogateKind::Gp => GpConfig::from_toml(&text).map(SurrogateSpec::Gp),
+        SurrogateKind::LogLinear => LogLinearConfig::from_toml(&text).map(SurrogateSpec::LogLinear),
     };
     match path {
         Some(path) => spec.with_context(|| format!("in {}", path.display())),

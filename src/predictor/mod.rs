@@ -9,6 +9,7 @@ mod config;
 mod evaluate;
 mod fused;
 pub mod gp;
+pub mod loglinear;
 pub mod metrics;
 mod model;
 mod surrogate;
@@ -18,6 +19,7 @@ pub use config::{Activation, EnsembleConfig, InputTransform};
 pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
 pub use gp::{GaussianProcess, GpConfig, Kernel};
+pub use loglinear::{LogLinear, LogLinearConfig};
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
 pub use surrogate::{
     Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, SurrogateSpec,

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gp::GP_FILE;
+use super::loglinear::{LOGLINEAR_FILE, LogLinear, LogLinearConfig};
 use super::{
     EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor, PredictorError,
     TrainObserver, checkpoint, fit,
@@ -33,8 +34,12 @@ pub enum SurrogateKind {
     /// Deep ensemble of MLPs (burn).
     #[default]
     Ensemble,
-    /// Gaussian process, Matérn-5/2, hyperparameters by marginal likelihood.
+    /// Gaussian process, ARD Matérn-5/2, hyperparameters by marginal likelihood.
     Gp,
+    /// The log-linear mixing law `y = c ± exp(b + t·w)` with bootstrap members.
+    #[serde(rename = "loglinear")]
+    #[cfg_attr(feature = "cli", value(name = "loglinear"))]
+    LogLinear,
 }
 
 /// Which surrogate to fit, with its configuration.
@@ -44,6 +49,8 @@ pub enum SurrogateSpec {
     Ensemble(EnsembleConfig),
     /// A Gaussian process.
     Gp(GpConfig),
+    /// The log-linear mixing law.
+    LogLinear(LogLinearConfig),
 }
 
 impl SurrogateSpec {
@@ -52,6 +59,11 @@ impl SurrogateSpec {
         match self {
             SurrogateSpec::Ensemble(c) => Capabilities::ensemble(c.members),
             SurrogateSpec::Gp(_) => Capabilities::GAUSSIAN_PROCESS,
+            SurrogateSpec::LogLinear(c) => Capabilities {
+                members: Some(c.members),
+                joint: false,
+                differentiable: false,
+            },
         }
     }
 
@@ -60,6 +72,7 @@ impl SurrogateSpec {
         match kind {
             SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
             SurrogateKind::Gp => SurrogateSpec::Gp(gp.clone()),
+            SurrogateKind::LogLinear => SurrogateSpec::LogLinear(LogLinearConfig::default()),
         }
     }
 
@@ -78,6 +91,9 @@ impl SurrogateSpec {
             }
             SurrogateSpec::Gp(config) => {
                 Model::Gp(Box::new(GaussianProcess::fit(runs, config, seed)?))
+            }
+            SurrogateSpec::LogLinear(config) => {
+                Model::LogLinear(Box::new(LogLinear::fit(runs, config, seed)?))
             }
         })
     }
@@ -285,14 +301,18 @@ pub enum Model<B: Backend> {
     Ensemble(Box<Predictor<B>>),
     /// The Gaussian process.
     Gp(Box<GaussianProcess>),
+    /// The log-linear mixing law.
+    LogLinear(Box<LogLinear>),
 }
 
 impl<B: Backend> Model<B> {
-    /// Loads the checkpoint in `dir`: a GP when it holds `gp.json`, else an ensemble (on
-    /// `device`).
+    /// Loads the checkpoint in `dir`: a GP when it holds `gp.json`, a mixing law when it
+    /// holds `loglinear.json`, else an ensemble (on `device`).
     pub fn load(dir: &Path, device: &B::Device) -> crate::Result<Self> {
         if dir.join(GP_FILE).exists() {
             Ok(Model::Gp(Box::new(GaussianProcess::load(dir)?)))
+        } else if dir.join(LOGLINEAR_FILE).exists() {
+            Ok(Model::LogLinear(Box::new(LogLinear::load(dir)?)))
         } else {
             Ok(Model::Ensemble(Box::new(checkpoint::load::<B>(
                 dir, device,
@@ -305,6 +325,16 @@ impl<B: Backend> Model<B> {
         match self {
             Model::Ensemble(p) => p.as_ref(),
             Model::Gp(g) => g.as_ref(),
+            Model::LogLinear(l) => l.as_ref(),
+        }
+    }
+
+    /// Writes the checkpoint to `dir` (replaced only when `overwrite` allows it).
+    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
+        match self {
+            Model::Ensemble(p) => checkpoint::save(p, dir, overwrite),
+            Model::Gp(g) => g.save(dir, overwrite),
+            Model::LogLinear(l) => l.save(dir, overwrite),
         }
     }
 
@@ -313,6 +343,7 @@ impl<B: Backend> Model<B> {
         match self {
             Model::Ensemble(_) => SurrogateKind::Ensemble,
             Model::Gp(_) => SurrogateKind::Gp,
+            Model::LogLinear(_) => SurrogateKind::LogLinear,
         }
     }
 
@@ -325,6 +356,7 @@ impl<B: Backend> Model<B> {
         match self {
             Model::Ensemble(p) => p.predict(mixtures, context),
             Model::Gp(g) => g.predict(mixtures, context),
+            Model::LogLinear(l) => l.predict(mixtures, context),
         }
     }
 
