@@ -392,3 +392,65 @@ fn gp_checkpoints_predict_and_evaluate() {
     ]);
     expect_error(out, "fast.toml");
 }
+
+/// `--surrogate auto` cross-validates the three surrogates on the same folds, keeps the best
+/// and records the comparison in the checkpoint; `evaluate --folds` prints them side by side.
+#[test]
+fn auto_compares_every_surrogate_and_records_its_choice() {
+    let f = Fixture::new(30);
+    let config = write(
+        f.dir.path(),
+        "auto.toml",
+        "folds = 3\n[ensemble]\nmembers = 2\nhidden = [8]\nmax_epochs = 20\npatience = 5\n[gp]\nstarts = 1\n[loglinear]\nmembers = 2\n",
+    );
+    let (spec, ck, cfg) = (path(&f.spec), path(&f.ck), path(&config));
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        spec,
+        "--out",
+        ck,
+        "--surrogate",
+        "auto",
+        "--config",
+        cfg,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    let selection = &report["selection"];
+    let kinds: Vec<&str> = selection["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["surrogate"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ensemble", "gp", "loglinear"], "{report}");
+    assert_eq!(report["surrogate"], selection["chosen"], "{report}");
+    // The checkpoint is the chosen kind and loads for prediction.
+    let candidates = write(f.dir.path(), "cand.csv", "id,a,b,c\nx,0.2,0.3,0.5\n");
+    let out = predict(&f.ck, &candidates, &["--key", "id"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    let out = mixatlas(&[
+        "evaluate",
+        "--data",
+        spec,
+        "--folds",
+        "3",
+        "--surrogate",
+        "auto",
+        "--config",
+        cfg,
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&out);
+    for kind in [
+        "ensemble",
+        "gp",
+        "loglinear",
+        "chosen by mean out-of-fold Spearman",
+    ] {
+        assert!(stdout.contains(kind), "{stdout}");
+    }
+}

@@ -7,15 +7,20 @@ use crate::cli::args::EvaluateArgs;
 use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
-use crate::predictor::{Evaluation, SurrogateSpec, cross_validate, evaluate};
+use crate::predictor::select::{best, compare};
+use crate::predictor::{Evaluation, SurrogateKind, SurrogateSpec, cross_validate, evaluate};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
 
 struct Task {
     args: EvaluateArgs,
 }
 
+/// Evaluations to print: one per surrogate (several with `--surrogate auto`), the first
+/// being the one whose predictions are written.
+type Evaluations = Vec<(Option<SurrogateKind>, Evaluation)>;
+
 impl BackendTask for Task {
-    type Output = Result<(Runs, Evaluation)>;
+    type Output = Result<(Runs, Evaluations)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
@@ -23,7 +28,7 @@ impl BackendTask for Task {
             let schema = model.surrogate().schema();
             let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&model, &runs)?;
-            return Ok((runs, evaluation));
+            return Ok((runs, vec![(None, evaluation)]));
         }
         let folds = self
             .args
@@ -31,13 +36,32 @@ impl BackendTask for Task {
             .expect("clap requires --folds without --checkpoint");
         let surrogate = super::load_spec(self.args.surrogate, self.args.config.as_deref())?;
         let runs = Runs::load(&spec)?;
-        let mut bar = match &surrogate {
-            SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
-            SurrogateSpec::Gp(_) | SurrogateSpec::LogLinear(_) => Bar::new(1, 1),
+        let seed = self.args.seed;
+        let evaluations = match &surrogate {
+            SurrogateSpec::Auto(config) => {
+                let mut bar = Bar::new(config.ensemble.members, config.ensemble.max_epochs);
+                let config = crate::predictor::select::AutoConfig {
+                    folds,
+                    ..config.clone()
+                };
+                let mut compared = compare::<B>(&runs, &config, seed, &device, &mut bar)?;
+                let scores: Vec<_> = compared.iter().map(|(s, _)| s.clone()).collect();
+                compared.swap(0, best(&scores));
+                compared
+                    .into_iter()
+                    .map(|(s, e)| (Some(s.surrogate), e))
+                    .collect()
+            }
+            other => {
+                let mut bar = match other {
+                    SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
+                    _ => Bar::new(1, 1),
+                };
+                let e = cross_validate::<B>(&runs, other, folds, seed, &device, &mut bar)?;
+                vec![(None, e)]
+            }
         };
-        let evaluation =
-            cross_validate::<B>(&runs, &surrogate, folds, self.args.seed, &device, &mut bar)?;
-        Ok((runs, evaluation))
+        Ok((runs, evaluations))
     }
 }
 
@@ -50,38 +74,69 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     output::check_file(args.predictions.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let predictions = args.predictions.clone();
-    let (runs, evaluation) = args.common.device.dispatch(Task { args })??;
+    let (runs, evaluations) = args.common.device.dispatch(Task { args })??;
+    let (_, first) = &evaluations[0];
     if let Some(path) = &predictions {
         output::write_predictions(
             &runs.keys,
             &runs.schema.target_names(),
-            Some(&evaluation),
-            &evaluation.prediction,
+            Some(first),
+            &first.prediction,
             false,
             Some(path),
         )?;
     }
+    let compared = evaluations.len() > 1;
     if json {
-        println!("{}", serde_json::to_string_pretty(&evaluation.metrics)?);
+        let value = if compared {
+            let candidates: Vec<_> = evaluations
+                .iter()
+                .map(|(kind, e)| serde_json::json!({"surrogate": kind, "metrics": e.metrics}))
+                .collect();
+            serde_json::json!({"chosen": evaluations[0].0, "candidates": candidates})
+        } else {
+            serde_json::to_value(&first.metrics)?
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    let name = |kind: &Option<SurrogateKind>| {
+        kind.map(|k| serde_json::to_value(k).expect("a kind serialises"))
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let first_column = if compared {
+        "surrogate  target"
+    } else {
+        "target"
+    };
     println!(
         "{:<28} {:>5} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6}",
-        "target", "rows", "rmse", "mae", "r2", "pearson", "spearman", "nll", "cov50", "cov90"
+        first_column, "rows", "rmse", "mae", "r2", "pearson", "spearman", "nll", "cov50", "cov90"
     );
-    for m in &evaluation.metrics {
+    for (kind, evaluation) in &evaluations {
+        for m in &evaluation.metrics {
+            let label = match name(kind) {
+                Some(kind) => format!("{kind:<10} {}", m.target),
+                None => m.target.clone(),
+            };
+            println!(
+                "{:<28} {:>5} {:>9.4} {:>9.4} {:>7.4} {:>8.4} {:>8.4} {:>8.3} {:>6.3} {:>6.3}",
+                label,
+                m.rows,
+                m.rmse,
+                m.mae,
+                m.r2,
+                m.pearson,
+                m.spearman,
+                m.nll,
+                m.coverage50,
+                m.coverage90
+            );
+        }
+    }
+    if let Some(kind) = name(&evaluations[0].0).filter(|_| compared) {
         println!(
-            "{:<28} {:>5} {:>9.4} {:>9.4} {:>7.4} {:>8.4} {:>8.4} {:>8.3} {:>6.3} {:>6.3}",
-            m.target,
-            m.rows,
-            m.rmse,
-            m.mae,
-            m.r2,
-            m.pearson,
-            m.spearman,
-            m.nll,
-            m.coverage50,
-            m.coverage90
+            "chosen by mean out-of-fold Spearman: {kind} (its predictions are the ones written)"
         );
     }
     Ok(())

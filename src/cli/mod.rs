@@ -25,6 +25,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::device::DeviceKind;
 use crate::predictor::{
     EnsembleConfig, GpConfig, LogLinearConfig, Model, SurrogateKind, SurrogateSpec,
+    select::AutoConfig,
 };
 use args::{Cli, Command};
 
@@ -73,6 +74,7 @@ fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> 
         SurrogateKind::Ensemble => EnsembleConfig::from_toml(&text).map(SurrogateSpec::Ensemble),
         SurrogateKind::Gp => GpConfig::from_toml(&text).map(SurrogateSpec::Gp),
         SurrogateKind::LogLinear => LogLinearConfig::from_toml(&text).map(SurrogateSpec::LogLinear),
+        SurrogateKind::Auto => AutoConfig::from_toml(&text).map(SurrogateSpec::Auto),
     };
     match path {
         Some(path) => spec.with_context(|| format!("in {}", path.display())),

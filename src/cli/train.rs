@@ -1,35 +1,40 @@
 //! `mixatlas train`.
 
 use anyhow::{Context, Result, anyhow};
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::Error;
 use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
-use crate::device::{BackendTask, Cpu};
+use crate::device::BackendTask;
 use crate::io::Overwrite;
-use crate::predictor::{EnsembleConfig, Model, SurrogateSpec, TrainReport, checkpoint, fit};
+use crate::predictor::{Model, SurrogateSpec};
 use crate::runs::{DataSpec, Runs, RunsError};
 
 struct Task {
     runs: Runs,
-    config: EnsembleConfig,
+    spec: SurrogateSpec,
     args: TrainArgs,
 }
 
 impl BackendTask for Task {
-    type Output = Result<TrainReport>;
+    type Output = Result<(serde_json::Value, String)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let mut bar = Bar::new(self.config.members, self.config.max_epochs);
-        let predictor = fit::<B>(&self.runs, &self.config, self.args.seed, &device, &mut bar)?;
+        let start = std::time::Instant::now();
+        let mut bar = match &self.spec {
+            SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
+            SurrogateSpec::Auto(c) => Bar::new(c.ensemble.members, c.ensemble.max_epochs),
+            _ => Bar::new(1, 1),
+        };
+        let model = self
+            .spec
+            .fit::<B>(&self.runs, self.args.seed, &device, &mut bar)?;
         drop(bar);
-        checkpoint::save(
-            &predictor,
-            &self.args.out,
-            Overwrite::from_force(self.args.force),
-        )
-        .with_context(|| format!("writing the checkpoint to {}", self.args.out.display()))?;
-        Ok(predictor.meta.report)
+        model
+            .save(&self.args.out, Overwrite::from_force(self.args.force))
+            .with_context(|| format!("writing the checkpoint to {}", self.args.out.display()))?;
+        summary(&model, &self.runs, start.elapsed().as_secs_f64())
     }
 }
 
@@ -53,43 +58,73 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let json = args.common.json;
     let out = args.out.clone();
-    let config = match super::load_spec(args.surrogate, args.config.as_deref())? {
-        SurrogateSpec::Ensemble(config) => config,
-        // The GP and the mixing law are fitted in f64 on the host, whatever --device says.
-        other => return fit_on_host(&other, &runs, &args),
-    };
+    let spec = super::load_spec(args.surrogate, args.config.as_deref())?;
     let device = args.common.device;
-    let report = device.dispatch(Task { runs, config, args })??;
+    let (value, text) = device.dispatch(Task { runs, spec, args })??;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!(
-            "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s",
-            report.train_rows,
-            report.validation_rows,
-            report.best_epoch,
-            report.epochs,
-            report.seconds
-        );
+        print!("{text}");
         println!("checkpoint written to {}", out.display());
     }
     Ok(())
 }
 
-/// Fits a GP or a mixing law, saves it and prints what was fitted (`--json`: one object with
-/// `surrogate`, `train_rows`, `seconds` and a `targets` array).
-fn fit_on_host(spec: &SurrogateSpec, runs: &Runs, args: &TrainArgs) -> Result<()> {
-    let start = std::time::Instant::now();
-    let model = spec.fit::<Cpu>(runs, args.seed, &Default::default(), &mut ())?;
-    model
-        .save(&args.out, Overwrite::from_force(args.force))
-        .with_context(|| format!("writing the checkpoint to {}", args.out.display()))?;
-    let seconds = start.elapsed().as_secs_f64();
+/// What was fitted, as JSON (one object: `surrogate`, `train_rows`, `seconds`, `targets`, the
+/// ensemble's training report fields, and `selection` after `auto`) and as text.
+fn summary<B: Backend>(
+    model: &Model<B>,
+    runs: &Runs,
+    seconds: f64,
+) -> Result<(serde_json::Value, String)> {
+    use std::fmt::Write;
     let names = runs.schema.target_names();
-    let (surrogate, targets): (&str, Vec<serde_json::Value>) = match &model {
-        Model::Gp(gp) => (
-            "gp",
-            gp.targets
+    let mut text = String::new();
+    let mut value = serde_json::json!({
+        "surrogate": model.kind(),
+        "train_rows": runs.len(),
+        "seconds": seconds,
+    });
+    if let Some(selection) = model.selection() {
+        value["selection"] = serde_json::to_value(selection)?;
+        for s in &selection.scores {
+            writeln!(
+                text,
+                "{}-fold out-of-fold: {:<10} Spearman {:.4}, NLL {:.3}, 90% coverage {:.3} ({:.1} s)",
+                selection.folds,
+                serde_json::to_value(s.surrogate)?
+                    .as_str()
+                    .unwrap_or_default(),
+                s.spearman,
+                s.nll,
+                s.coverage90,
+                s.seconds
+            )?;
+        }
+    }
+    match model {
+        Model::Ensemble(p) => {
+            let report = &p.meta.report;
+            for (k, v) in serde_json::to_value(report)?
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                value[k] = v.clone();
+            }
+            writeln!(
+                text,
+                "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s",
+                report.train_rows,
+                report.validation_rows,
+                report.best_epoch,
+                report.epochs,
+                report.seconds
+            )?;
+        }
+        Model::Gp(gp) => {
+            let targets: Vec<serde_json::Value> = gp
+                .targets
                 .iter()
                 .zip(&names)
                 .map(|(t, name)| {
@@ -102,53 +137,49 @@ fn fit_on_host(spec: &SurrogateSpec, runs: &Runs, args: &TrainArgs) -> Result<()
                         "fit": t.fit,
                     })
                 })
-                .collect(),
-        ),
-        Model::LogLinear(law) => (
-            "loglinear",
-            law.laws
+                .collect();
+            value["targets"] = targets.into();
+            writeln!(
+                text,
+                "fitted a Gaussian process on {} runs in {seconds:.1} s",
+                runs.len()
+            )?;
+            for (t, name) in gp.targets.iter().zip(&names) {
+                let mut l = t.lengthscales.clone();
+                l.sort_by(f64::total_cmp);
+                writeln!(
+                    text,
+                    "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median \
+                     {:.3}), noise/signal {:.2e}, interval calibration x{:.2} (held-out 90% \
+                     coverage {:.3})",
+                    t.fit.log_marginal_likelihood,
+                    l[0],
+                    l[l.len() - 1],
+                    l[l.len() / 2],
+                    t.noise_var / t.signal_var,
+                    t.calibration,
+                    t.fit.cv_coverage90,
+                )?;
+                for warning in &t.fit.at_bounds {
+                    writeln!(text, "  {name}: warning: {warning}")?;
+                }
+            }
+        }
+        Model::LogLinear(law) => {
+            let targets: Vec<serde_json::Value> = law
+                .laws
                 .iter()
                 .zip(&names)
                 .zip(&law.calibration)
                 .map(|((l, name), c)| serde_json::json!({"target": name, "law": l, "calibration": c}))
-                .collect(),
-        ),
-        Model::Ensemble(_) => ("ensemble", Vec::new()),
-    };
-    if args.common.json {
-        let report = serde_json::json!({
-            "surrogate": surrogate,
-            "train_rows": runs.len(),
-            "seconds": seconds,
-            "targets": targets,
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "fitted a {surrogate} surrogate on {} runs in {seconds:.1} s",
-        runs.len()
-    );
-    if let Model::Gp(gp) = &model {
-        for (t, name) in gp.targets.iter().zip(&names) {
-            let mut l = t.lengthscales.clone();
-            l.sort_by(f64::total_cmp);
-            println!(
-                "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median {:.3}), \
-                 noise/signal {:.2e}, interval calibration x{:.2} (held-out 90% coverage {:.3})",
-                t.fit.log_marginal_likelihood,
-                l[0],
-                l[l.len() - 1],
-                l[l.len() / 2],
-                t.noise_var / t.signal_var,
-                t.calibration,
-                t.fit.cv_coverage90,
-            );
-            for warning in &t.fit.at_bounds {
-                println!("  {name}: warning: {warning}");
-            }
+                .collect();
+            value["targets"] = targets.into();
+            writeln!(
+                text,
+                "fitted the log-linear mixing law on {} runs in {seconds:.1} s",
+                runs.len()
+            )?;
         }
     }
-    println!("checkpoint written to {}", args.out.display());
-    Ok(())
+    Ok((value, text))
 }

@@ -237,6 +237,9 @@ pub struct GaussianProcess {
     pub targets: Vec<GpTarget>,
     /// Calibrated noise variance per target in target units², `[T]`.
     pub noise: Vec<f64>,
+    /// What `--surrogate auto` compared, when it chose this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<super::select::Selection>,
 }
 
 /// `X / l` as an `N x D` matrix.
@@ -731,6 +734,7 @@ impl GaussianProcess {
             x,
             targets,
             noise,
+            selection: None,
         })
     }
 

@@ -132,6 +132,9 @@ pub struct LogLinear {
     pub calibration: Vec<f64>,
     /// Calibrated noise variance per target, target units², `[T]`.
     pub noise: Vec<f64>,
+    /// What `--surrogate auto` compared, when it chose this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<super::select::Selection>,
 }
 
 /// Fits one law to `(x, y)` (standardised `y`) from every start; `None` if no start converged
@@ -337,6 +340,7 @@ impl LogLinear {
             members,
             calibration,
             noise,
+            selection: None,
         })
     }
 

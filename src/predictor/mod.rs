@@ -12,6 +12,7 @@ pub mod gp;
 pub mod loglinear;
 pub mod metrics;
 mod model;
+pub mod select;
 mod surrogate;
 mod train;
 
@@ -168,6 +169,9 @@ pub struct PredictorMeta {
     pub noise_var: Vec<f64>,
     /// How training went.
     pub report: TrainReport,
+    /// What `--surrogate auto` compared, when it chose this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<select::Selection>,
 }
 
 impl PredictorMeta {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::gp::GP_FILE;
 use super::loglinear::{LOGLINEAR_FILE, LogLinear, LogLinearConfig};
+use super::select::{AutoConfig, Selection, fit_auto};
 use super::{
     EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor, PredictorError,
     TrainObserver, checkpoint, fit,
@@ -40,6 +41,8 @@ pub enum SurrogateKind {
     #[serde(rename = "loglinear")]
     #[cfg_attr(feature = "cli", value(name = "loglinear"))]
     LogLinear,
+    /// Whichever of the three scores best out-of-fold on the training runs.
+    Auto,
 }
 
 /// Which surrogate to fit, with its configuration.
@@ -51,6 +54,8 @@ pub enum SurrogateSpec {
     Gp(GpConfig),
     /// The log-linear mixing law.
     LogLinear(LogLinearConfig),
+    /// The best of the three by k-fold out-of-fold score ([`super::select`]).
+    Auto(AutoConfig),
 }
 
 impl SurrogateSpec {
@@ -64,6 +69,12 @@ impl SurrogateSpec {
                 joint: false,
                 differentiable: false,
             },
+            // Only what every candidate offers.
+            SurrogateSpec::Auto(_) => Capabilities {
+                members: None,
+                joint: false,
+                differentiable: false,
+            },
         }
     }
 
@@ -73,6 +84,11 @@ impl SurrogateSpec {
             SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
             SurrogateKind::Gp => SurrogateSpec::Gp(gp.clone()),
             SurrogateKind::LogLinear => SurrogateSpec::LogLinear(LogLinearConfig::default()),
+            SurrogateKind::Auto => SurrogateSpec::Auto(AutoConfig {
+                ensemble: training.clone(),
+                gp: gp.clone(),
+                ..AutoConfig::default()
+            }),
         }
     }
 
@@ -95,6 +111,7 @@ impl SurrogateSpec {
             SurrogateSpec::LogLinear(config) => {
                 Model::LogLinear(Box::new(LogLinear::fit(runs, config, seed)?))
             }
+            SurrogateSpec::Auto(config) => fit_auto::<B>(runs, config, seed, device, observer)?,
         })
     }
 }
@@ -327,6 +344,25 @@ impl<B: Backend> Model<B> {
             Model::Gp(g) => g.as_ref(),
             Model::LogLinear(l) => l.as_ref(),
         }
+    }
+
+    /// What `--surrogate auto` compared, when it chose this model.
+    pub fn selection(&self) -> Option<&Selection> {
+        match self {
+            Model::Ensemble(p) => p.meta.selection.as_ref(),
+            Model::Gp(g) => g.selection.as_ref(),
+            Model::LogLinear(l) => l.selection.as_ref(),
+        }
+    }
+
+    /// Records what `--surrogate auto` compared.
+    pub fn set_selection(&mut self, selection: Selection) {
+        let slot = match self {
+            Model::Ensemble(p) => &mut p.meta.selection,
+            Model::Gp(g) => &mut g.selection,
+            Model::LogLinear(l) => &mut l.selection,
+        };
+        *slot = Some(selection);
     }
 
     /// Writes the checkpoint to `dir` (replaced only when `overwrite` allows it).

@@ -112,6 +112,7 @@ pub fn fit<B: AutodiffBackend>(
             final_train_loss: f64::NAN,
             seconds: 0.0,
         },
+        selection: None,
     };
     let raw_inputs: Vec<Vec<f64>> = train
         .mixtures
