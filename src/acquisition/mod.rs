@@ -524,10 +524,17 @@ pub(crate) mod tests {
                 kind,
                 ..AcquisitionSpec::default()
             };
-            let gp = build(&spec, &ctx, &Capabilities::GAUSSIAN_PROCESS, &mut rng);
-            let err = gp.err().expect("a GP has no members").to_string();
+            let bare = Capabilities {
+                members: None,
+                joint: false,
+                differentiable: false,
+            };
+            let err = build(&spec, &ctx, &bare, &mut rng);
+            let err = err.err().expect("no members, no member draws").to_string();
             assert!(err.contains(kind.name()), "{err}");
             assert!(build(&spec, &ctx, &Capabilities::ensemble(2), &mut rng).is_ok());
+            // A GP's sample paths serve as members.
+            assert!(build(&spec, &ctx, &Capabilities::GAUSSIAN_PROCESS, &mut rng).is_ok());
         }
     }
 

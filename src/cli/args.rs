@@ -298,14 +298,10 @@ pub struct ProposeArgs {
     /// Proposals to return (q).
     #[arg(long, short = 'q', default_value_t = 8)]
     pub batch: usize,
-    /// Searchers, run in order, each refining the best so far.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "random,cmaes,gradient"
-    )]
-    pub searchers: Vec<SearcherKind>,
+    /// Searchers, run in order, each refining the best so far [default: random,cmaes,gradient
+    /// for an ensemble, random,cmaes for a GP or a mixing law].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub searchers: Option<Vec<SearcherKind>>,
     /// Candidates the random searcher samples.
     #[arg(long, default_value_t = 100_000)]
     pub samples: u64,

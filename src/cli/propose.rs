@@ -13,7 +13,7 @@ use crate::cli::setup::Setup;
 use crate::device::BackendTask;
 use crate::export::{Keys, proposal_files, proposal_name, top_domains};
 use crate::io::Overwrite;
-use crate::proposer::{Batch, PoolSource, Proposer, ProposerConfig};
+use crate::proposer::{Batch, PoolSource, Proposer, ProposerConfig, SearcherKind};
 use crate::runs::{DataSpec, keys_of_rows};
 
 struct Task {
@@ -34,7 +34,13 @@ impl BackendTask for Task {
         let config = ProposerConfig {
             acquisition: a.scoring.acquisition_spec(),
             objective: setup.objective_specs[0].clone(),
-            searchers: a.searchers.clone(),
+            searchers: a.searchers.clone().unwrap_or_else(|| {
+                let mut all = vec![SearcherKind::Random, SearcherKind::Cmaes];
+                if setup.surrogate().capabilities().differentiable {
+                    all.push(SearcherKind::Gradient);
+                }
+                all
+            }),
             samples: a.samples,
             min_distance: a.min_distance,
             prior: a.scoring.prior,

@@ -70,8 +70,13 @@ impl SurrogateSpec {
                 differentiable: false,
             },
             // Only what every candidate offers.
-            SurrogateSpec::Auto(_) => Capabilities {
-                members: None,
+            SurrogateSpec::Auto(c) => Capabilities {
+                members: Some(
+                    c.ensemble
+                        .members
+                        .min(c.loglinear.members)
+                        .min(super::gp::PATHS),
+                ),
                 joint: false,
                 differentiable: false,
             },
@@ -137,9 +142,9 @@ impl Capabilities {
         }
     }
 
-    /// A Gaussian process: a joint posterior, no members.
+    /// A Gaussian process: a joint posterior, and its sample paths as members.
     pub const GAUSSIAN_PROCESS: Capabilities = Capabilities {
-        members: None,
+        members: Some(super::gp::PATHS),
         joint: true,
         differentiable: false,
     };
