@@ -8,30 +8,38 @@
 //! Matérn-3/2 `(1 + √3 r) e^{-√3 r}` or RBF `e^{-r²/2}` ([`Kernel`]).
 //!
 //! **Fit.** The hyperparameters `θ = (ln l_1..ln l_D, ln s², ln n²)` maximise the log marginal
-//! likelihood `-½ yᵀK⁻¹y - ½ ln|K| - N/2 ln 2π` with its analytic gradient
-//! `½ tr((ααᵀ - K⁻¹) ∂K/∂θ)` (α = K⁻¹y), by L-BFGS ([`crate::math::lbfgs`]) from several
-//! seeded starts ([`GpConfig::starts`]: the first at `l_d = √D`, the others log-normal around
-//! it). Each θ lives in a box ([`BOUNDS`]), reached through a sigmoid so every step is
-//! admissible; a fit that ends at a bound says so in [`GpFit::at_bounds`] rather than silently
-//! interpolating. One evaluation costs a Cholesky factorisation and an inverse (faer, O(N³))
-//! plus two `N x N x D` products for the lengthscale gradient (O(N²D)).
+//! likelihood `-½ yᵀK⁻¹y - ½ ln|K| - N/2 ln 2π` plus a log-normal lengthscale prior
+//! ([`LENGTHSCALE_PRIOR_VAR`]), with the analytic gradient `½ tr((ααᵀ - K⁻¹) ∂K/∂θ)`
+//! (α = K⁻¹y), by L-BFGS ([`crate::math::lbfgs`]) from several seeded starts
+//! ([`GpConfig::starts`]: the first at `l_d = √D`, the others log-normal around it; each runs 10
+//! iterations, the best then runs to convergence). Each θ lives in a box ([`BOUNDS`]), reached
+//! through a sigmoid so every step is admissible; a fit that ends at a bound says so in
+//! [`GpFit::at_bounds`] rather than silently interpolating. One evaluation costs a Cholesky
+//! factorisation and an inverse (faer, O(N³)) plus an `N x N x D` product for the lengthscale
+//! gradient (O(N²D)). Duplicated runs are fine (the noise floor keeps `K` positive definite);
+//! more than [`MAX_GP_RUNS`] runs are refused before any allocation.
 //!
 //! **Calibration.** A GP's intervals can be too narrow out of sample (the scikit-learn ARD GP
-//! covers 82% with its 90% intervals on Olmix out-of-fold). The closed-form leave-one-out
-//! residuals `z_i = α_i / sqrt([K⁻¹]_ii)` (LOO mean error over LOO predictive std) give a factor
-//! `c = q_0.9(|z|) / 1.645`, the scale that makes 90% of the leave-one-out intervals cover, and
-//! every variance the model reports (epistemic and noise) is multiplied by `c²`
+//! covers 82% with its 90% intervals on Olmix out-of-fold): its hyperparameters are tuned on the
+//! runs it is judged on. So the fit refits itself on 5 folds (warm-started at the optimum, 10
+//! iterations each), scores each fold's held-out runs `z_i = |y_i - μ_i| / σ_i` (σ² with the
+//! noise), and scales every variance the model reports (epistemic and noise) by `c²` with
+//! `c = q_0.9(|z|) / 1.645`, the factor that makes 90% of the held-out intervals cover
 //! ([`GpTarget::calibration`]; 1 with `calibrate = false`). Means are unchanged.
 //!
 //! **Prediction.** Mean `k*ᵀα`, epistemic variance `c²(s² - |L⁻¹k*|²)`; the joint covariance
 //! over a batch is `c²(k(Q,Q) - VᵀV)` with `V = L⁻¹k(X,Q)` ([`Surrogate::covariance`]). Both cost
 //! O(N²) per candidate (about 10^4-10^5 candidates/s at N = 512): pool mode and the loop, not
-//! 10^7-candidate simulations. The GP has no members, so acquisitions that read member
-//! outputs (Thompson sampling over members, `ivr`) are refused when built.
+//! 10^7-candidate simulations. The posterior also carries [`PATHS`] sample paths as members
+//! (pathwise conditioning: [`PATH_FEATURES`] random Fourier features of the kernel's spectral
+//! density plus the exact data update), so Thompson sampling follows joint posterior samples
+//! and `ivr` works.
 //!
-//! **Checkpoint** (`gp.json`): the schema, config, normalisers, standardised training inputs
-//! `x [N][D]`, and per target the lengthscales, `s²`, `n²`, `α [N]` and `c`. NumPy scores it
-//! with the formulas above; the Cholesky factor is recomputed on load.
+//! **Checkpoint** (`gp.json`, layout [`GP_VERSION`]): the schema, config, normalisers,
+//! standardised training inputs `x [N][D]`, the paths' seed, and per target the lengthscales,
+//! `s²`, `n²`, `α [N]` and `c`. NumPy scores it with the formulas above (standardise the
+//! transformed inputs with `input_norm`, un-standardise with `target_norm`); the Cholesky factor
+//! and the paths are recomputed on load.
 
 use std::path::Path;
 
@@ -76,7 +84,7 @@ const Z90: f64 = 1.644_853_626_951_472_2;
 /// the dimension-scaled prior of Hvarfner et al. (2024), BoTorch's default since 0.12. On
 /// Olmix 5-fold out-of-fold it raised Spearman from 0.9715/0.9820/0.9756 to
 /// 0.9731/0.9831/0.9786 (fold seeds 0/1/2).
-const LENGTHSCALE_PRIOR_VAR: f64 = 3.0;
+pub const LENGTHSCALE_PRIOR_VAR: f64 = 3.0;
 /// Most candidates scored per kernel block in prediction (bounds memory at `N x 4096`).
 const QUERY_BLOCK: usize = 4096;
 
@@ -588,7 +596,7 @@ impl Problem<'_> {
 const CALIBRATION_FOLDS: usize = 5;
 
 /// L-BFGS iterations of each calibration fold's refit, warm-started at the full fit.
-const CALIBRATION_ITERATIONS: usize = 20;
+const CALIBRATION_ITERATIONS: usize = 10;
 
 /// `|z_i| = |y_i - μ_i| / σ_i` of the runs in `test` under a GP on the runs in `train`
 /// (standardised units; `σ²` includes the noise) with log hyperparameters `theta`.
@@ -657,11 +665,11 @@ fn minimize(problem: &Problem<'_>, u0: &[f64], max_iterations: usize) -> Option<
 }
 
 /// Iterations every start gets before only the best one goes on.
-const SCREEN_ITERATIONS: usize = 25;
+const SCREEN_ITERATIONS: usize = 10;
 
 /// Fits one target: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations, then the best
-/// of them runs to convergence (screening costs `starts x 25` iterations instead of
-/// `starts x` a full run, about 150 at 512 runs).
+/// of them runs to convergence (screening costs `starts x 10` iterations instead of
+/// `starts x` a full run, about 40 at 512 runs).
 fn fit_target(
     x: &[Vec<f64>],
     y: &[f64],

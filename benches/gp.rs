@@ -1,0 +1,77 @@
+//! Gaussian-process fit time: the ARD Matérn-5/2 GP with its default config (3 starts screened,
+//! the best run to convergence, 5 calibration refits) on 410 runs x 17 domains (the first 410
+//! RegMix 1M training runs) and 410 runs x 64 domains (synthetic, the generator
+//! `scripts/sklearn-gp-fit.py` shares).
+//!
+//! Reference, measured by that script in the same session on this machine (one core):
+//! scikit-learn's ARD GP (one optimiser start, its default) took 3.8 s on 410 x 17 and 22.5 s on
+//! 410 x 64. mixatlas, same session: 0.57 s / 0.56 s on one thread (6.6x / 40x faster), 0.43 s /
+//! 0.42 s on two (8.9x / 53x).
+//!
+//! Threads: `RAYON_NUM_THREADS=1` or `2` (starts and calibration folds run in parallel; the
+//! linear algebra is sequential).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mixatlas::predictor::{GaussianProcess, GpConfig};
+use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
+use mixatlas::space::Space;
+
+/// The generator `scripts/sklearn-gp-fit.py` shares: a 31-bit LCG of the row and column.
+fn lcg(i: u64, j: u64) -> f64 {
+    ((i * 1_103_515_245 + j * 12_345 + 7) % 2_147_483_648) as f64 / 2_147_483_648.0
+}
+
+fn synthetic(n: usize, d: usize) -> Runs {
+    let names: Vec<String> = (0..d).map(|j| format!("d{j}")).collect();
+    let mixtures: Vec<Vec<f64>> = (0..n as u64)
+        .map(|i| {
+            let raw: Vec<f64> = (0..d as u64).map(|j| lcg(i, j).powi(3)).collect();
+            let total: f64 = raw.iter().sum();
+            raw.iter().map(|v| v / total).collect()
+        })
+        .collect();
+    let outcomes = mixtures
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let linear: f64 = w.iter().enumerate().map(|(j, v)| v.sqrt() * (j as f64).cos()).sum();
+            vec![linear + 0.5 * (w[0] - w[1]).powi(2) + 0.01 * (lcg(i as u64, 999) - 0.5)]
+        })
+        .collect();
+    Runs {
+        schema: Schema {
+            space: Space::from_names("synthetic", &names).expect("distinct names"),
+            mixture_columns: names,
+            context: Vec::new(),
+            targets: vec![TargetSpec {
+                name: "y".into(),
+                column: None,
+                mean_of: Vec::new(),
+                direction: Direction::Lower,
+            }],
+        },
+        keys: (0..n).map(|i| i.to_string()).collect(),
+        context: vec![Vec::new(); n],
+        outcomes,
+        mixtures,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let spec = DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref()).expect("spec");
+    let regmix = Runs::load(&spec).expect("shipped runs load");
+    let regmix = regmix.subset(&(0..410).collect::<Vec<_>>());
+    let wide = synthetic(410, 64);
+    let config = GpConfig::default();
+    let mut group = c.benchmark_group("gp_fit");
+    group.sample_size(10);
+    for (name, runs) in [("410 x 17 (RegMix)", &regmix), ("410 x 64 (synthetic)", &wide)] {
+        group.bench_function(name, |b| {
+            b.iter(|| GaussianProcess::fit(runs, &config, 0).expect("fits"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(gp, benches);
+criterion_main!(gp);
