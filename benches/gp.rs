@@ -34,7 +34,11 @@ fn synthetic(n: usize, d: usize) -> Runs {
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let linear: f64 = w.iter().enumerate().map(|(j, v)| v.sqrt() * (j as f64).cos()).sum();
+            let linear: f64 = w
+                .iter()
+                .enumerate()
+                .map(|(j, v)| v.sqrt() * (j as f64).cos())
+                .sum();
             vec![linear + 0.5 * (w[0] - w[1]).powi(2) + 0.01 * (lcg(i as u64, 999) - 0.5)]
         })
         .collect();
@@ -65,7 +69,10 @@ fn benches(c: &mut Criterion) {
     let config = GpConfig::default();
     let mut group = c.benchmark_group("gp_fit");
     group.sample_size(10);
-    for (name, runs) in [("410 x 17 (RegMix)", &regmix), ("410 x 64 (synthetic)", &wide)] {
+    for (name, runs) in [
+        ("410 x 17 (RegMix)", &regmix),
+        ("410 x 64 (synthetic)", &wide),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| GaussianProcess::fit(runs, &config, 0).expect("fits"))
         });
