@@ -473,3 +473,73 @@ fn shipped_surrogate_configs_parse() {
         AutoConfig::default()
     );
 }
+
+/// `scripts/predict_numpy.py` scores both checkpoint kinds from their safetensors exports as
+/// `mixatlas predict` does. Needs a Python with numpy and safetensors (`MIXATLAS_PYTHON`, else
+/// `python3`): in CI (`CI` set, `.ci/run` installs them) a missing one fails the test; elsewhere
+/// the check is skipped with the reason printed.
+#[test]
+fn numpy_scores_checkpoints_like_mixatlas() {
+    let python = std::env::var("MIXATLAS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs {python} with numpy and safetensors (.ci/run installs them)"
+        );
+        eprintln!("{python} lacks numpy or safetensors: NumPy check skipped");
+        return;
+    }
+    let f = Fixture::new(40);
+    let candidates = write(
+        f.dir.path(),
+        "cand.csv",
+        "id,a,b,c\nx,0.2,0.3,0.5\nz,0.6,0.1,0.3\nw,0.05,0.05,0.9\n",
+    );
+    let table = |csv: &str, columns: &[&str]| -> Vec<Vec<f64>> {
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at: Vec<usize> = columns
+            .iter()
+            .map(|c| {
+                header
+                    .iter()
+                    .position(|h| h == c)
+                    .unwrap_or_else(|| panic!("{c}: {csv}"))
+            })
+            .collect();
+        lines
+            .map(|l| {
+                let v: Vec<&str> = l.split(',').collect();
+                at.iter().map(|&i| v[i].parse().unwrap()).collect()
+            })
+            .collect()
+    };
+    for gp in [false, true] {
+        let out = if gp {
+            f.train_gp()
+        } else {
+            f.train(&["--force"])
+        };
+        assert!(out.status.success(), "{}", text(&out).1);
+        let out = predict(&f.ck, &candidates, &["--key", "id"]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let ours = table(&text(&out).0, &["y_mean", "y_epistemic_std"]);
+        let script = crate::util::repo("scripts/predict_numpy.py");
+        let out = std::process::Command::new(&python)
+            .args([path(&script), path(&f.ck), path(&candidates)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        let numpy = table(&text(&out).0, &["y_mean", "y_epistemic_std"]);
+        for (a, b) in ours.iter().flatten().zip(numpy.iter().flatten()) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "gp={gp}: {ours:?} vs {numpy:?}"
+            );
+        }
+    }
+}

@@ -105,6 +105,7 @@ impl Fixture {
             "gp",
             "--config",
             path(&config),
+            "--force",
         ])
     }
 

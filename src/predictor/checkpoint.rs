@@ -80,7 +80,7 @@ fn bad(path: &Path, problem: impl Into<String>) -> PredictorError {
     }
 }
 
-fn digest(file: &str, bytes: &[u8]) -> FileDigest {
+pub(crate) fn digest(file: &str, bytes: &[u8]) -> FileDigest {
     FileDigest {
         file: file.into(),
         bytes: bytes.len() as u64,
@@ -206,7 +206,7 @@ fn unusable(m: &PredictorMeta) -> Option<String> {
 }
 
 /// Reads a weight file and checks its size and sha256 against the manifest.
-fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
+pub(crate) fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
     let path = dir.join(&expected.file);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let found = digest(&expected.file, &bytes);

@@ -35,11 +35,18 @@
 //! density plus the exact data update), so Thompson sampling follows joint posterior samples
 //! and `ivr` works.
 //!
-//! **Checkpoint** (`gp.json`, layout [`GP_VERSION`]): the schema, config, normalisers,
-//! standardised training inputs `x [N][D]`, the paths' seed, and per target the lengthscales,
-//! `s²`, `n²`, `α [N]` and `c`. NumPy scores it with the formulas above (standardise the
-//! transformed inputs with `input_norm`, un-standardise with `target_norm`); the Cholesky factor
-//! and the paths are recomputed on load.
+//! **Checkpoint** (layout [`GP_VERSION`]): `gp.json` holds the schema, config, normalisers,
+//! standardised training inputs `x [N][D]`, the paths' seed, per target the lengthscales, `s²`,
+//! `n²`, `α [N]` and `c`, and the size and sha256 of `gp.safetensors`; `gp.sha256` holds
+//! `gp.json`'s sha256. Load verifies both digests; the Cholesky factor and the paths are
+//! recomputed. `gp.safetensors` (f64) is the export for NumPy: `x` `[N, D]`, `input_mean`,
+//! `input_std` `[D]`, `target_mean`, `target_std` `[T]`, and per target `t`
+//! `targets.{t}.lengthscales` `[D]`, `targets.{t}.alpha` `[N]`, `targets.{t}.signal_var`,
+//! `targets.{t}.noise_var`, `targets.{t}.calibration` `[1]`; metadata `kernel`,
+//! `input_transform`, `inputs`, `targets`. To score mixtures `w`: `q = (transform(w) ++ context -
+//! input_mean) / input_std`; `r_i = |(q - x_i) / l|`; mean `s² φ(r)ᵀ α * target_std +
+//! target_mean`; epistemic variance `c² (s² - k*ᵀ K⁻¹ k*) target_std²` with `K = s² φ(R_XX) +
+//! (n² + 1e-8) I` (`scripts/predict_numpy.py` does it).
 
 use std::path::Path;
 
@@ -56,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
+use crate::predictor::checkpoint::{FileDigest, digest, read_verified};
 use crate::predictor::{
     Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, PredictorError,
     Surrogate,
@@ -66,8 +74,12 @@ use crate::runs::{Runs, Schema};
 pub const GP_FORMAT: &str = "mixatlas-gp";
 /// Version of the `gp.json` layout (1 was the isotropic grid-fitted GP).
 pub const GP_VERSION: u32 = 2;
-/// The file a GP checkpoint directory holds.
+/// The model file of a GP checkpoint directory.
 pub const GP_FILE: &str = "gp.json";
+/// `gp.json`'s sha256 (hex), so an edited model is refused.
+pub const GP_DIGEST: &str = "gp.sha256";
+/// The safetensors export of a GP checkpoint.
+pub const GP_SAFETENSORS: &str = "gp.safetensors";
 /// Most training runs a GP accepts: each fit holds three `N x N` f64 matrices (1.5 GiB at
 /// this limit).
 pub const MAX_GP_RUNS: usize = 8192;
@@ -875,8 +887,84 @@ impl GaussianProcess {
     /// Writes `dir/gp.json` atomically (temporary sibling, then rename); an existing `dir` is
     /// replaced only when `overwrite` allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
-        let text = serde_json::to_string(self).expect("a GP serialises");
-        crate::io::write_dir_atomic(dir, overwrite, &[], &[(GP_FILE.into(), text.into_bytes())])
+        let tensors = self.safetensors_bytes();
+        let mut value = serde_json::to_value(self).expect("a GP serialises");
+        value["safetensors"] =
+            serde_json::to_value(digest(GP_SAFETENSORS, &tensors)).expect("a digest serialises");
+        let text = serde_json::to_vec(&value).expect("a GP serialises");
+        let files = [
+            (GP_SAFETENSORS.into(), tensors),
+            (GP_DIGEST.into(), digest(GP_FILE, &text).sha256.into_bytes()),
+            (GP_FILE.into(), text),
+        ];
+        crate::io::write_dir_atomic(dir, overwrite, &[], &files)
+    }
+
+    /// The safetensors export (layout in the module docs).
+    fn safetensors_bytes(&self) -> Vec<u8> {
+        use safetensors::tensor::{Dtype, TensorView};
+        let (n, dims) = (self.x.len(), self.input_norm.mean.len());
+        let bytes = |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
+            ("x".into(), vec![n, dims], bytes(&self.x.concat())),
+            (
+                "input_mean".into(),
+                vec![dims],
+                bytes(&self.input_norm.mean),
+            ),
+            ("input_std".into(), vec![dims], bytes(&self.input_norm.std)),
+            (
+                "target_mean".into(),
+                vec![self.targets.len()],
+                bytes(&self.target_norm.mean),
+            ),
+            (
+                "target_std".into(),
+                vec![self.targets.len()],
+                bytes(&self.target_norm.std),
+            ),
+        ];
+        for (t, g) in self.targets.iter().enumerate() {
+            let scalar = |name: &str, v: f64| (format!("targets.{t}.{name}"), vec![1], bytes(&[v]));
+            tensors.extend([
+                (
+                    format!("targets.{t}.lengthscales"),
+                    vec![dims],
+                    bytes(&g.lengthscales),
+                ),
+                (format!("targets.{t}.alpha"), vec![n], bytes(&g.alpha)),
+                scalar("signal_var", g.signal_var),
+                scalar("noise_var", g.noise_var),
+                scalar("calibration", g.calibration),
+            ]);
+        }
+        let views: Vec<(String, TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, shape, data)| {
+                let view = TensorView::new(Dtype::F64, shape.clone(), data).expect("sizes agree");
+                (name.clone(), view)
+            })
+            .collect();
+        let inputs: Vec<String> = (self.schema.mixture_columns.iter())
+            .chain(&self.schema.context)
+            .cloned()
+            .collect();
+        let info: std::collections::HashMap<String, String> = [
+            ("kernel", serde_json::to_string(&self.config.kernel)),
+            (
+                "input_transform",
+                serde_json::to_string(&self.config.input_transform),
+            ),
+            ("inputs", serde_json::to_string(&inputs)),
+            (
+                "targets",
+                serde_json::to_string(&self.schema.target_names()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.expect("plain values serialise")))
+        .collect();
+        safetensors::tensor::serialize(views, &Some(info)).expect("f64 tensors serialise")
     }
 
     /// Reads `dir/gp.json`, refusing files that are not a consistent GP, and refactorises
@@ -898,6 +986,27 @@ impl GaussianProcess {
             ))
             .into());
         }
+        let digest_path = dir.join(GP_DIGEST);
+        match std::fs::read_to_string(&digest_path) {
+            Ok(expected) if expected.trim() != digest(GP_FILE, text.as_bytes()).sha256 => {
+                return Err(bad(format!(
+                    "sha256 differs from {GP_DIGEST} (edited or corrupted?)"
+                ))
+                .into());
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad(format!("{GP_DIGEST} is missing")).into());
+            }
+            Err(e) => return Err(io(&digest_path)(e)),
+        }
+        let export: FileDigest = value
+            .get("safetensors")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| bad("no `safetensors` digest".into()))?;
+        // The export is not read to score, but a checkpoint is whole or refused.
+        read_verified(dir, &export)?;
         let mut gp: GaussianProcess =
             serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if gp.format != GP_FORMAT {
@@ -1298,6 +1407,21 @@ mod tests {
             gp.posterior(&q, &[]).unwrap(),
             back.posterior(&q, &[]).unwrap()
         );
+        // A truncated export or an edited model is refused, naming the file.
+        let export = path.join(GP_SAFETENSORS);
+        let bytes = std::fs::read(&export).unwrap();
+        std::fs::write(&export, &bytes[..bytes.len() / 2]).unwrap();
+        let err = GaussianProcess::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("gp.safetensors") && err.contains("truncated"),
+            "{err}"
+        );
+        std::fs::write(&export, &bytes).unwrap();
+        let text = std::fs::read_to_string(path.join(GP_FILE)).unwrap();
+        let edited = text.replacen("\"calibration\":", "\"calibration\": ", 1);
+        std::fs::write(path.join(GP_FILE), edited).unwrap();
+        let err = GaussianProcess::load(&path).unwrap_err().to_string();
+        assert!(err.contains("gp.json") && err.contains("sha256"), "{err}");
         // A layout-1 file is refused with a message that says what to do.
         let old = r#"{"format":"mixatlas-gp","schema":{}}"#;
         std::fs::write(path.join(GP_FILE), old).unwrap();
