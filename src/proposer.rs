@@ -52,7 +52,7 @@ use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
 pub use crate::predictor::SurrogateSpec;
-use crate::predictor::{Capabilities, Model};
+use crate::predictor::{Capabilities, GaussianProcess, Model};
 use crate::progress::Observer;
 use crate::runs::{DataSpec, Runs};
 use crate::search::{
@@ -107,6 +107,20 @@ pub enum SearcherKind {
     Gradient,
 }
 
+/// How a batch of `q` proposals is chosen from the best candidates the searchers kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchMethod {
+    /// Greedy by acquisition value, each pick at least `min_distance` from the others.
+    #[default]
+    Distance,
+    /// The MixAtlas paper's GP-UCB batches: after each pick the GP is conditioned on its own
+    /// mean there (hyperparameters fixed) and the candidates are rescored, so the next pick's
+    /// uncertainty is what remains once the first is run. Needs a GP surrogate.
+    KrigingBeliever,
+}
+
 /// The candidates of pool mode.
 #[derive(Debug, Clone)]
 pub enum PoolSource {
@@ -141,6 +155,8 @@ pub struct ProposerConfig {
     pub pool: Option<PoolSource>,
     /// Context inputs shared by every proposal, `[context]` (e.g. stage and signals).
     pub context: Vec<f64>,
+    /// How the proposals of one batch are chosen from the scored candidates.
+    pub batch: BatchMethod,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -162,6 +178,7 @@ impl Default for ProposerConfig {
             prior: Prior::Tokens,
             pool: None,
             context: Vec::new(),
+            batch: BatchMethod::Distance,
             seed: 0,
         }
     }
@@ -190,6 +207,13 @@ impl ProposerConfig {
         let searching = self.pool.is_none();
         if searching && self.searchers.contains(&SearcherKind::Gradient) && !caps.differentiable {
             return Err(ProposerError::GradientNeedsEnsemble.into());
+        }
+        if self.batch == BatchMethod::KrigingBeliever && !caps.joint {
+            return Err(bad(
+                "batch",
+                "kriging believer conditions a Gaussian process: use --surrogate gp",
+            )
+            .into());
         }
         if self.acquisition.kind.needs_members() && caps.members.is_none() {
             let acquisition = self.acquisition.kind.name();
@@ -393,6 +417,10 @@ impl<B: AutodiffBackend> Proposer<B> {
                 avoid: mixtures,
                 keep,
                 seed,
+                believer: match (self.config.batch, model) {
+                    (BatchMethod::KrigingBeliever, Model::Gp(gp)) => Some(gp.as_ref()),
+                    _ => None,
+                },
             },
             observer,
         )?;
@@ -536,6 +564,8 @@ struct Choice<'a> {
     avoid: &'a [Vec<f64>],
     keep: usize,
     seed: u64,
+    /// The GP to condition on each pick (kriging believer), if the batch method says so.
+    believer: Option<&'a GaussianProcess>,
 }
 
 /// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
@@ -563,13 +593,31 @@ fn choose(
     };
     let mut rng = StdRng::seed_from_u64(derive_seed(choice.seed, 1));
     let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
-    select_batch(&pool, choice.q, choice.min_distance, choice.avoid, |_| {
-        if acquisition.redraw(&mut rng) {
-            Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
-        } else {
-            Ok(None)
-        }
-    })
+    select_batch(
+        &pool,
+        choice.q,
+        choice.min_distance,
+        choice.avoid,
+        |chosen| {
+            let redrawn = acquisition.redraw(&mut rng);
+            if let Some(gp) = choice.believer {
+                // Kriging believer: the GP conditioned on its own means at the picks so far.
+                let picks: Vec<Vec<f64>> = chosen.iter().map(|c| c.weights.clone()).collect();
+                let believed = gp.condition_on_means(&picks, &scorer.context)?;
+                let scorer = Scorer {
+                    surrogate: &believed,
+                    objective: scorer.objective,
+                    context: scorer.context.clone(),
+                };
+                return Ok(Some(acquisition.score(&scorer.scores(&weights)?)));
+            }
+            if redrawn {
+                Ok(Some(acquisition.score(&scorer.scores(&weights)?)))
+            } else {
+                Ok(None)
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -632,6 +680,56 @@ mod tests {
             config,
             Default::default(),
         )
+    }
+
+    #[test]
+    fn kriging_believer_batches_come_from_a_gp_and_spread_out() {
+        // Few runs, so the GP is uncertain and exploration decides the picks.
+        let told = runs(8, 3);
+        let simplex = || Constraints::simplex(&told.schema.space);
+        let config = |batch| ProposerConfig {
+            batch,
+            acquisition: AcquisitionSpec {
+                kind: AcquisitionKind::Ucb,
+                beta: Some(16.0),
+                ..AcquisitionSpec::default()
+            },
+            min_distance: 0.0,
+            ..quick()
+        };
+        let mut gp = gp_proposer(config(BatchMethod::KrigingBeliever), simplex()).unwrap();
+        gp.tell(&told).unwrap();
+        let believer = gp.ask(4).unwrap();
+        let mut plain = gp_proposer(config(BatchMethod::Distance), simplex()).unwrap();
+        plain.tell(&told).unwrap();
+        let greedy = plain.ask(4).unwrap();
+        // The same first pick; then the believer's picks lie further apart than the greedy ones.
+        assert_eq!(believer.proposals[0].weights, greedy.proposals[0].weights);
+        let spread = |b: &Batch| {
+            let w: Vec<&Vec<f64>> = b.proposals.iter().map(|p| &p.weights).collect();
+            let mut closest = f64::INFINITY;
+            for i in 0..w.len() {
+                for j in 0..i {
+                    closest = closest.min(tv_distance(w[i], w[j]));
+                }
+            }
+            closest
+        };
+        assert!(
+            spread(&believer) > spread(&greedy),
+            "{} vs {}",
+            spread(&believer),
+            spread(&greedy)
+        );
+        // An ensemble cannot be conditioned this way: refused when built.
+        let ensemble = SurrogateSpec::Ensemble(EnsembleConfig::default());
+        let err = Proposer::<Cpu>::new(
+            simplex(),
+            ensemble,
+            config(BatchMethod::KrigingBeliever),
+            Default::default(),
+        );
+        assert!(err.err().unwrap().to_string().contains("kriging believer"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::CampaignError;
 use crate::acquisition::AcquisitionKind;
 use crate::error::io;
 use crate::predictor::{EnsembleConfig, GpConfig, SurrogateKind};
+use crate::proposer::BatchMethod;
 use crate::runs::Direction;
 
 /// One target the evaluator reports.
@@ -111,6 +112,10 @@ pub struct CampaignConfig {
     /// Smallest total-variation distance between runs of one round.
     #[serde(default = "defaults::min_distance")]
     pub min_distance: f64,
+    /// How a round's runs are chosen from the scored candidates (`"kriging-believer"` needs
+    /// `surrogate = "gp"`).
+    #[serde(default)]
+    pub batch_method: BatchMethod,
     /// Seed of every random choice.
     #[serde(default)]
     pub seed: u64,

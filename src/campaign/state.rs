@@ -410,6 +410,7 @@ impl Campaign {
             prior: Prior::Tokens,
             pool: None,
             context: context.to_vec(),
+            batch: self.config.batch_method,
             seed: self.config.seed,
         })
     }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
 pub use crate::predictor::SurrogateKind;
-use crate::proposer::SearcherKind;
+use crate::proposer::{BatchMethod, SearcherKind};
 use crate::space::sampler::{Design, Prior};
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
@@ -305,6 +305,10 @@ pub struct ProposeArgs {
     /// Candidates the random searcher samples.
     #[arg(long, default_value_t = 100_000)]
     pub samples: u64,
+    /// How the batch is chosen from the best candidates: `distance` (greedy, --min-distance
+    /// apart) or `kriging-believer` (a GP conditioned on its mean at each pick; GP checkpoints).
+    #[arg(long, value_enum, default_value = "distance")]
+    pub batch_method: BatchMethod,
     /// Score the mixtures of this file instead of searching (pool mode).
     #[arg(long, conflicts_with = "searchers")]
     pub pool: Option<PathBuf>,

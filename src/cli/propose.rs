@@ -46,6 +46,7 @@ impl BackendTask for Task {
             prior: a.scoring.prior,
             pool: pool.clone().map(|spec| PoolSource::File(Box::new(spec))),
             context: setup.context.clone(),
+            batch: a.batch_method,
             seed: a.scoring.seed,
             ..ProposerConfig::default()
         };

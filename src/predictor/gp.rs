@@ -1074,6 +1074,68 @@ impl GaussianProcess {
         Ok(q)
     }
 
+    /// The GP conditioned on its own posterior mean at `mixtures` (`[n][domains]`, under
+    /// `context`) as if they had been run, hyperparameters fixed: the kriging believer of batch
+    /// Bayesian optimisation. Means stay; variances shrink near the new points. O((N + n)³).
+    pub fn condition_on_means(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+    ) -> Result<GaussianProcess, PredictorError> {
+        let queries = self.queries(mixtures, context)?;
+        let train = self.train_matrix();
+        let mut out = self.clone();
+        out.x.extend((0..queries.nrows()).map(|i| {
+            (0..queries.ncols())
+                .map(|d| queries[(i, d)])
+                .collect::<Vec<f64>>()
+        }));
+        let n = out.x.len();
+        let mut ws = Workspace::new(n);
+        for (t, g) in out.targets.iter_mut().enumerate() {
+            // The standardised training outcomes are K α = L (Lᵀ α).
+            let factor = g
+                .factor
+                .as_ref()
+                .expect("fitted or loaded GPs hold their factor");
+            let alpha = Mat::from_fn(g.alpha.len(), 1, |i, _| g.alpha[i]);
+            let mut half = Mat::zeros(g.alpha.len(), 1);
+            let mut y = Mat::zeros(g.alpha.len(), 1);
+            let mm = faer::linalg::matmul::matmul;
+            mm(
+                half.as_mut(),
+                Accum::Replace,
+                factor.transpose(),
+                alpha.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            mm(
+                y.as_mut(),
+                Accum::Replace,
+                factor.as_ref(),
+                half.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            let (believed, _, _) =
+                self.project(&self.targets[t], train.as_ref(), queries.as_ref(), false);
+            let y_all: Vec<f64> = (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect();
+            let mut theta: Vec<f64> = g.lengthscales.iter().map(|l| l.ln()).collect();
+            theta.extend([g.signal_var.ln(), g.noise_var.ln()]);
+            ws.factorise(
+                out.config.kernel,
+                &theta,
+                scaled(&out.x, &g.lengthscales).as_ref(),
+            )
+            .ok_or(PredictorError::NotPositiveDefinite { target: t })?;
+            g.alpha = ws.solve(&y_all);
+            g.factor = Some(ws.lower_factor());
+        }
+        out.draw_paths();
+        Ok(out)
+    }
+
     /// Standardised inputs of mixtures `[n][domains]` under a shared `context`, `[n, D]`.
     fn queries(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Mat<f64>, PredictorError> {
         self.inputs(mixtures, |_| context)
@@ -1549,5 +1611,34 @@ mod tests {
         let corr = c(1, 2) / (c(1, 1) * c(2, 2)).sqrt();
         let exact_corr = cov[0][5] / (cov[0][4] * cov[0][8]).sqrt();
         assert!((corr - exact_corr).abs() < 0.1, "{corr} vs {exact_corr}");
+    }
+
+    #[test]
+    fn kriging_believer_keeps_the_mean_and_shrinks_the_variance_near_the_pick() {
+        let gp = fitted();
+        let pick = vec![vec![0.3, 0.3, 0.4]];
+        let near = vec![vec![0.31, 0.29, 0.4], vec![0.05, 0.9, 0.05]];
+        let believed = gp.condition_on_means(&pick, &[]).unwrap();
+        let (before, after) = (
+            gp.posterior(&pick, &[]).unwrap(),
+            believed.posterior(&pick, &[]).unwrap(),
+        );
+        assert!((before.mean[0] - after.mean[0]).abs() < 1e-6 * (1.0 + before.mean[0].abs()));
+        let (b, a) = (
+            gp.posterior(&near, &[]).unwrap(),
+            believed.posterior(&near, &[]).unwrap(),
+        );
+        assert!(a.variance[0] < 0.5 * b.variance[0], "{a:?} vs {b:?}");
+        // Far from the pick the posterior barely moves.
+        assert!(a.variance[1] > 0.8 * b.variance[1], "{a:?} vs {b:?}");
+        // The training runs' means are unchanged too.
+        let runs = runs(24).mixtures;
+        let (x, y) = (
+            gp.posterior(&runs, &[]).unwrap(),
+            believed.posterior(&runs, &[]).unwrap(),
+        );
+        for (p, q) in x.mean.iter().zip(&y.mean) {
+            assert!((p - q).abs() < 1e-6 * (1.0 + p.abs()), "{p} vs {q}");
+        }
     }
 }

@@ -5,15 +5,16 @@ use crate::math::simplex::{nearest_distance, tv_distance};
 
 /// Picks `q` candidates greedily by value, skipping any within `min_distance` (total
 /// variation) of one already picked or of a mixture in `avoid` (runs already made), so a
-/// batch holds no near-duplicates and repeats no run. `rescore(slot)` is
-/// called before each pick after the first; it returns fresh values for `pool` (Thompson
-/// sampling draws a new member per proposal) or `None` to keep the current ones.
+/// batch holds no near-duplicates and repeats no run. `rescore(chosen)` is called before each
+/// pick after the first with the picks so far; it returns fresh values for `pool` (Thompson
+/// sampling draws a new member per proposal; kriging believer conditions the GP on the picks)
+/// or `None` to keep the current ones.
 pub fn select_batch(
     pool: &[Candidate],
     q: usize,
     min_distance: f64,
     avoid: &[Vec<f64>],
-    mut rescore: impl FnMut(usize) -> crate::Result<Option<Vec<f64>>>,
+    mut rescore: impl FnMut(&[Candidate]) -> crate::Result<Option<Vec<f64>>>,
 ) -> crate::Result<Vec<Candidate>> {
     let far = |w: &[f64]| nearest_distance(w, avoid) >= min_distance;
     let open: Vec<usize> = (0..pool.len()).filter(|&i| far(&pool[i].weights)).collect();
@@ -21,7 +22,7 @@ pub fn select_batch(
     let mut chosen: Vec<Candidate> = Vec::with_capacity(q.min(pool.len()));
     for slot in 0..q {
         if slot > 0
-            && let Some(v) = rescore(slot)?
+            && let Some(v) = rescore(&chosen)?
         {
             values = v;
         }
