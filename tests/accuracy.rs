@@ -63,7 +63,7 @@ fn regmix_floors() {
     )
     .unwrap();
     let m = &evaluate(&model, &big).unwrap().metrics[0];
-    // Measured 0.973 with seed 0; the goal of 0.975 is not met yet (see README).
+    // Measured 0.971 with seed 0; the goal of 0.975 is not met yet (see README).
     assert!(m.spearman >= 0.965, "1B rank Spearman {}", m.spearman);
     proposals_beat_the_logged_runs(&p);
 }
@@ -159,8 +159,9 @@ fn olmix_floor() {
         &mut (),
     )
     .unwrap();
+    // Measured 0.968 (0.938 with the old sqrt-linear, early-stopped defaults).
     assert!(
-        e.metrics[0].spearman >= 0.93,
+        e.metrics[0].spearman >= 0.96,
         "Olmix 5-fold Spearman {}",
         e.metrics[0].spearman
     );

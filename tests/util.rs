@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mixatlas::predictor::EnsembleConfig;
+use mixatlas::predictor::{EnsembleConfig, InputTransform};
 
 pub type Backend = mixatlas::burn::backend::Autodiff<mixatlas::burn::backend::Flex>;
 
@@ -30,11 +30,14 @@ pub fn text(out: &Output) -> (String, String) {
 
 /// A quick config for tests that check plumbing, not accuracy.
 pub fn fast_config() -> EnsembleConfig {
+    // Two inputs per domain and early stopping: the paths the checkpoint tests take apart.
     EnsembleConfig {
         members: 4,
         hidden: vec![16, 16],
         max_epochs: 30,
         patience: 10,
+        input_transform: InputTransform::SqrtLinear,
+        validation_fraction: 0.1,
         ..EnsembleConfig::default()
     }
 }
