@@ -107,6 +107,7 @@ fn bench_simulate(c: &mut Criterion) {
         surrogate: &p,
         objective: &objective,
         context: Vec::new(),
+        members: false,
     };
     let space = &p.meta.schema.space;
     let constraints = Constraints::simplex(space);

@@ -384,6 +384,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             surrogate,
             objective: &objective,
             context: self.config.context.clone(),
+            members: self.config.acquisition.kind.needs_members(),
         };
         let seed = self.round_seed();
         let told = self.runs.as_ref();
@@ -608,6 +609,7 @@ fn choose(
                     surrogate: &believed,
                     objective: scorer.objective,
                     context: scorer.context.clone(),
+                    members: scorer.members,
                 };
                 return Ok(Some(acquisition.score(&scorer.scores(&weights)?)));
             }

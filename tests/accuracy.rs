@@ -83,6 +83,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
         surrogate: p,
         objective: &objective,
         context: Vec::new(),
+        members: false,
     };
     let space = &p.meta.schema.space;
     let constraints = Constraints::simplex(space);

@@ -374,6 +374,7 @@ fn gradient_matches_finite_differences() {
         surrogate: &p,
         objective: &objective,
         context: Vec::new(),
+        members: false,
     };
     let ctx = scorer.acquisition_context(&runs.outcomes, None).unwrap();
     let mut rng = StdRng::seed_from_u64(0);

@@ -387,12 +387,19 @@ pub struct Scorer<'a> {
     pub objective: &'a Objective,
     /// Context inputs shared by every candidate, `[context]`.
     pub context: Vec<f64>,
+    /// Ask for member outputs even where they cost extra (a GP's sample paths): set when the
+    /// acquisition reads them ([`AcquisitionKind::needs_members`]).
+    pub members: bool,
 }
 
 impl Scorer<'_> {
     /// Scores of `mixtures` (`[n][domains]`).
     pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<Scores, PredictorError> {
-        let posterior = self.surrogate.posterior(mixtures, &self.context)?;
+        let posterior = if self.members {
+            self.surrogate.posterior(mixtures, &self.context)?
+        } else {
+            self.surrogate.moments(mixtures, &self.context)?
+        };
         Ok(Scores::new(posterior, self.objective))
     }
 

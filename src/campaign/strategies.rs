@@ -196,6 +196,7 @@ impl Bench<'_> {
             surrogate: s,
             objective: &objective,
             context: Vec::new(),
+            members: false,
         };
         let mut top = TopK::new(k);
         let mut id = 0;
@@ -270,6 +271,7 @@ impl Bench<'_> {
             surrogate: model.surrogate(),
             objective: &objective,
             context: Vec::new(),
+            members: false,
         };
         let mean = scorer.scores(&mixtures)?.mean;
         let best = (0..mixtures.len())

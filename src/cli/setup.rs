@@ -82,11 +82,13 @@ impl<B: Backend> Setup<B> {
         self.model.surrogate()
     }
 
-    pub fn scorer(&self) -> Scorer<'_> {
+    /// The scorer for `args`' acquisition (with member outputs when it reads them).
+    pub fn scorer(&self, args: &ScoringArgs) -> Scorer<'_> {
         Scorer {
             surrogate: self.surrogate(),
             objective: &self.objectives[0],
             context: self.context.clone(),
+            members: args.acquisition_spec().kind.needs_members(),
         }
     }
 
@@ -94,7 +96,7 @@ impl<B: Backend> Setup<B> {
     /// `ivr`, a reference set of feasible samples plus the logged mixtures.
     pub fn acquisition(&self, args: &ScoringArgs) -> Result<Box<dyn Acquisition>> {
         let (acq, _) = build_acquisition(
-            &self.scorer(),
+            &self.scorer(args),
             &args.acquisition_spec(),
             self.logged.as_ref(),
             &self.sampler,

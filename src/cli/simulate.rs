@@ -35,7 +35,7 @@ impl BackendTask for Task {
         let start = Instant::now();
         let mut bar = StageBar::new();
         let sim = simulate(
-            &setup.scorer(),
+            &setup.scorer(&a.scoring),
             acquisition.as_ref(),
             setup.objectives.get(1),
             &setup.sampler,

@@ -1301,6 +1301,19 @@ impl Surrogate for GaussianProcess {
             }),
         })
     }
+    /// Mean and variance without the sample paths (about a third of the cost of
+    /// [`Surrogate::posterior`] with 50 domains).
+    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, PredictorError> {
+        let queries = self.queries(mixtures, context)?;
+        let (mean, variance, _) = GaussianProcess::moments(self, queries.as_ref(), false);
+        Ok(Posterior {
+            rows: mixtures.len(),
+            targets: self.targets.len(),
+            mean,
+            variance,
+            members: None,
+        })
+    }
     /// `c²(k(Q, Q) - Vᵀ V)` with `V = L⁻¹ k(X, Q)`, per target: O(N² n + N n²).
     fn covariance(
         &self,

@@ -232,6 +232,11 @@ pub trait Surrogate {
         mixtures: &[Vec<f64>],
         context: &[f64],
     ) -> Result<Posterior, PredictorError>;
+    /// The posterior's mean and variance, leaving out member outputs where they cost extra to
+    /// compute (a GP's sample paths); by default the whole [`Surrogate::posterior`].
+    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, PredictorError> {
+        self.posterior(mixtures, context)
+    }
     /// The joint posterior covariance of the n mixtures, per target `[T][n * n]` row-major
     /// (target units²), where [`Capabilities::joint`] says the model has it.
     fn covariance(
@@ -256,7 +261,7 @@ pub trait Surrogate {
         let Some(cov) = self.covariance(mixtures, context)? else {
             return Ok(None);
         };
-        let posterior = self.posterior(mixtures, context)?;
+        let posterior = self.moments(mixtures, context)?;
         let (n, t) = (posterior.rows, posterior.targets);
         let mut out = vec![0.0; count * n * t];
         for (j, mut c) in cov.into_iter().enumerate() {

@@ -60,6 +60,7 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         surrogate: s,
         objective: &objective,
         context: Vec::new(),
+        members: false,
     };
     let (names, recipes) = match inputs.recipes {
         Some(r) => r,
