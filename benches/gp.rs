@@ -1,12 +1,12 @@
-//! Gaussian-process fit time: the ARD Matérn-5/2 GP with its default config (3 starts screened,
-//! the best run to convergence, 5 calibration refits) on 410 runs x 17 domains (the first 410
+//! Gaussian-process fit time: the ARD Matérn-5/2 GP with its default config (3 starts screened
+//! for 5 iterations, the best run to convergence, 5 calibration refits of 5 iterations) on 410 runs x 17 domains (the first 410
 //! RegMix 1M training runs) and 410 runs x 64 domains (synthetic, the generator
 //! `scripts/sklearn-gp-fit.py` shares).
 //!
 //! Reference, measured by that script in the same session on this machine (one core):
-//! scikit-learn's ARD GP (one optimiser start, its default) took 3.8 s on 410 x 17 and 22.5 s on
-//! 410 x 64. mixatlas, same session: 0.57 s / 0.56 s on one thread (6.6x / 40x faster), 0.43 s /
-//! 0.42 s on two (8.9x / 53x).
+//! scikit-learn's ARD GP (one optimiser start, its default) took 4.1 s on 410 x 17 and 23.9 s on
+//! 410 x 64. mixatlas, same session: 0.47 s / 0.50 s on one thread (8.8x / 48x faster), 0.36 s /
+//! 0.41 s on two (11.5x / 58x).
 //!
 //! Threads: `RAYON_NUM_THREADS=1` or `2` (starts and calibration folds run in parallel; the
 //! linear algebra is sequential).

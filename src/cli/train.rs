@@ -150,15 +150,17 @@ fn summary<B: Backend>(
                 writeln!(
                     text,
                     "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median \
-                     {:.3}), noise/signal {:.2e}, interval calibration x{:.2} (held-out 90% \
-                     coverage {:.3})",
+                     {:.3}), noise/signal {:.2e}, interval calibration x{:.2}{}",
                     t.fit.log_marginal_likelihood,
                     l[0],
                     l[l.len() - 1],
                     l[l.len() / 2],
                     t.noise_var / t.signal_var,
                     t.calibration,
-                    t.fit.cv_coverage90,
+                    t.fit
+                        .cv_coverage90
+                        .map(|c| format!(" (held-out 90% coverage before it {c:.3})"))
+                        .unwrap_or_default(),
                 )?;
                 for warning in &t.fit.at_bounds {
                     writeln!(text, "  {name}: warning: {warning}")?;

@@ -11,7 +11,7 @@
 //! likelihood `-½ yᵀK⁻¹y - ½ ln|K| - N/2 ln 2π` plus a log-normal lengthscale prior
 //! ([`LENGTHSCALE_PRIOR_VAR`]), with the analytic gradient `½ tr((ααᵀ - K⁻¹) ∂K/∂θ)`
 //! (α = K⁻¹y), by L-BFGS ([`crate::math::lbfgs`]) from several seeded starts
-//! ([`GpConfig::starts`]: the first at `l_d = √D`, the others log-normal around it; each runs 10
+//! ([`GpConfig::starts`]: the first at `l_d = √D`, the others log-normal around it; each runs 5
 //! iterations, the best then runs to convergence). Each θ lives in a box ([`BOUNDS`]), reached
 //! through a sigmoid so every step is admissible; a fit that ends at a bound says so in
 //! [`GpFit::at_bounds`] rather than silently interpolating. One evaluation costs a Cholesky
@@ -21,7 +21,7 @@
 //!
 //! **Calibration.** A GP's intervals can be too narrow out of sample (the scikit-learn ARD GP
 //! covers 82% with its 90% intervals on Olmix out-of-fold): its hyperparameters are tuned on the
-//! runs it is judged on. So the fit refits itself on 5 folds (warm-started at the optimum, 10
+//! runs it is judged on. So the fit refits itself on 5 folds (warm-started at the optimum, 5
 //! iterations each), scores each fold's held-out runs `z_i = |y_i - μ_i| / σ_i` (σ² with the
 //! noise), and scales every variance the model reports (epistemic and noise) by `c²` with
 //! `c = q_0.9(|z|) / 1.645`, the factor that makes 90% of the held-out intervals cover
@@ -210,9 +210,9 @@ pub struct GpFit {
     /// Hyperparameters that ended within 1% (of the log box) of a bound, e.g.
     /// `noise at its lower bound 1e-6`: a fit that interpolates or ignores inputs.
     pub at_bounds: Vec<String>,
-    /// Share of runs inside their held-out 90% interval before calibration (5 folds, fitted
-    /// hyperparameters; see the module docs).
-    pub cv_coverage90: f64,
+    /// Share of runs inside their held-out 90% interval before calibration (5 refitted folds;
+    /// see the module docs); `None` with `calibrate = false`, which skips the refits.
+    pub cv_coverage90: Option<f64>,
 }
 
 /// One target's fitted GP, in standardised units.
@@ -479,7 +479,7 @@ impl Workspace {
     }
 
     /// Fills `factor` with the lower Cholesky factor of `K = s² φ(R) + (n² + jitter) I` and
-    /// `m` with `s² ψ(R)` (both triangles) at log hyperparameters `theta`, for scaled inputs
+    /// the lower triangle of `m` with `s² ψ(R)` at log hyperparameters `theta`, for scaled inputs
     /// `z = X / l`. `None` when `K` is not positive definite.
     fn factorise(&mut self, kernel: Kernel, theta: &[f64], z: MatRef<'_, f64>) -> Option<()> {
         let dims = z.ncols();
@@ -494,17 +494,17 @@ impl Workspace {
             1.0,
             Par::Seq,
         );
+        // Column slices (column-major storage): no index checks in the O(N²) loop.
         for j in 0..n {
-            for i in j..n {
-                let r = (norms[i] + norms[j] - 2.0 * self.factor[(i, j)])
-                    .max(0.0)
-                    .sqrt();
+            let k = &mut self.factor.col_as_slice_mut(j)[j..];
+            let m = &mut self.m.col_as_slice_mut(j)[j..];
+            for ((kv, mv), ni) in k.iter_mut().zip(m.iter_mut()).zip(&norms[j..]) {
+                let r = (ni + norms[j] - 2.0 * *kv).max(0.0).sqrt();
                 let (phi, psi) = kernel.phi_psi(r);
-                self.factor[(i, j)] = s2 * phi;
-                self.m[(i, j)] = s2 * psi;
-                self.m[(j, i)] = s2 * psi;
+                *kv = s2 * phi;
+                *mv = s2 * psi;
             }
-            self.factor[(j, j)] = s2 + noise + JITTER;
+            k[0] = s2 + noise + JITTER;
         }
         let stack = MemStack::new(&mut self.mem);
         cholesky::llt::factor::cholesky_in_place(
@@ -539,6 +539,22 @@ impl Workspace {
     }
 }
 
+/// Copies the strict lower triangle of square `m` onto its upper triangle, in tiles so the
+/// strided writes stay in cache.
+fn mirror_lower(m: &mut Mat<f64>) {
+    const TILE: usize = 32;
+    let n = m.nrows();
+    for jb in (0..n).step_by(TILE) {
+        for ib in (jb..n).step_by(TILE) {
+            for j in jb..(jb + TILE).min(n) {
+                for i in ib.max(j + 1)..(ib + TILE).min(n) {
+                    m[(j, i)] = m[(i, j)];
+                }
+            }
+        }
+    }
+}
+
 impl Problem<'_> {
     /// Negative log marginal likelihood per run at log hyperparameters `theta`, and its
     /// gradient in `grad`; `None` where `K` is not positive definite.
@@ -559,19 +575,26 @@ impl Problem<'_> {
         let mut trace = 0.0;
         let mut rowsum = vec![0.0; n];
         for j in 0..n {
-            let wjj = alpha[j] * alpha[j] - ws.w[(j, j)];
+            let w = &ws.w.col_as_slice(j)[j..];
+            let m = &mut ws.m.col_as_slice_mut(j)[j..];
+            let wjj = alpha[j] * alpha[j] - w[0];
             trace += wjj;
-            ws.m[(j, j)] *= wjj;
-            rowsum[j] += ws.m[(j, j)];
-            for i in j + 1..n {
-                let wij = alpha[i] * alpha[j] - ws.w[(i, j)];
-                let v = ws.m[(i, j)] * wij;
-                ws.m[(i, j)] = v;
-                ws.m[(j, i)] = v;
-                rowsum[i] += v;
-                rowsum[j] += v;
+            m[0] *= wjj;
+            let mut column = m[0];
+            let (aj, below) = (alpha[j], &alpha[j + 1..]);
+            for (((mv, wv), ai), ri) in m[1..]
+                .iter_mut()
+                .zip(&w[1..])
+                .zip(below)
+                .zip(&mut rowsum[j + 1..])
+            {
+                *mv *= ai * aj - wv;
+                *ri += *mv;
+                column += *mv;
             }
+            rowsum[j] += column;
         }
+        mirror_lower(&mut ws.m);
         grad[dims] = -0.5 * ((fit - n as f64) - noise * trace);
         grad[dims + 1] = -0.5 * (noise - JITTER) * trace;
         // ∂k/∂ln l_d = s² ψ(r) Δ_d² (scaled), so the term is -½ Σ_ij M_ij (z_id - z_jd)²
@@ -608,7 +631,7 @@ impl Problem<'_> {
 const CALIBRATION_FOLDS: usize = 5;
 
 /// L-BFGS iterations of each calibration fold's refit, warm-started at the full fit.
-const CALIBRATION_ITERATIONS: usize = 10;
+const CALIBRATION_ITERATIONS: usize = 5;
 
 /// `|z_i| = |y_i - μ_i| / σ_i` of the runs in `test` under a GP on the runs in `train`
 /// (standardised units; `σ²` includes the noise) with log hyperparameters `theta`.
@@ -677,10 +700,10 @@ fn minimize(problem: &Problem<'_>, u0: &[f64], max_iterations: usize) -> Option<
 }
 
 /// Iterations every start gets before only the best one goes on.
-const SCREEN_ITERATIONS: usize = 10;
+const SCREEN_ITERATIONS: usize = 5;
 
 /// Fits one target: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations, then the best
-/// of them runs to convergence (screening costs `starts x 10` iterations instead of
+/// of them runs to convergence (screening costs `starts x 5` iterations instead of
 /// `starts x` a full run, about 40 at 512 runs).
 fn fit_target(
     x: &[Vec<f64>],
@@ -767,7 +790,7 @@ fn fit_target(
     let folds = crate::runs::kfold(n, CALIBRATION_FOLDS.min(n), &mut rng);
     let mut z: Vec<f64> = folds
         .par_iter()
-        .filter(|(train, _)| train.len() >= 2)
+        .filter(|(train, _)| config.calibrate && train.len() >= 2)
         .filter_map(|(train, test)| {
             let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
             let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
@@ -782,17 +805,18 @@ fn fit_target(
         })
         .flatten()
         .collect();
-    let cv_coverage90 = z.iter().filter(|&&v| v <= Z90).count() as f64 / n as f64;
+    let cv_coverage90 =
+        (!z.is_empty()).then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
     let prior: f64 = theta[..dims]
         .iter()
         .map(|t| (t - first).powi(2) / (2.0 * LENGTHSCALE_PRIOR_VAR))
         .sum();
-    let calibration = if config.calibrate {
-        z.sort_by(f64::total_cmp);
-        let at = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
-        (z[at] / Z90).clamp(0.25, 4.0)
-    } else {
+    let calibration = if z.is_empty() {
         1.0
+    } else {
+        z.sort_by(f64::total_cmp);
+        let at = ((0.9 * z.len() as f64).ceil() as usize).clamp(1, z.len()) - 1;
+        (z[at] / Z90).clamp(0.25, 4.0)
     };
     Ok(GpTarget {
         lengthscales,
