@@ -353,31 +353,16 @@ fn gp_checkpoints_predict_and_evaluate() {
     let truth = 2.0 - 0.2 + 0.5 * 0.3f64.sqrt();
     assert!((mean - truth).abs() < 0.05, "{mean} vs {truth}");
 
-    let out = mixatlas(&[
-        "evaluate",
-        "--data",
-        path(&f.spec),
-        "--checkpoint",
-        path(&f.ck),
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
-    let metrics: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
-    assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.9, "{metrics}");
-
-    let out = mixatlas(&[
-        "evaluate",
-        "--data",
-        path(&f.spec),
-        "--folds",
-        "4",
-        "--surrogate",
-        "gp",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
-    let metrics: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
-    assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.9, "{metrics}");
+    let spearman = |extra: &[&str]| -> f64 {
+        let mut args = vec!["evaluate", "--data", path(&f.spec), "--json"];
+        args.extend_from_slice(extra);
+        let out = mixatlas(&args);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let metrics: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+        metrics[0]["spearman"].as_f64().unwrap()
+    };
+    assert!(spearman(&["--checkpoint", path(&f.ck)]) > 0.9);
+    assert!(spearman(&["--folds", "4", "--surrogate", "gp"]) > 0.9);
 
     let out = mixatlas(&[
         "evaluate",

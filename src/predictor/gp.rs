@@ -267,15 +267,7 @@ pub const PATH_FEATURES: usize = 1024;
 
 /// `cos(Q Ω + b)`, `[m, F]`.
 fn features(q: MatRef<'_, f64>, omega: &Mat<f64>, phase: &[f64]) -> Mat<f64> {
-    let mut out = Mat::zeros(q.nrows(), omega.ncols());
-    faer::linalg::matmul::matmul(
-        out.as_mut(),
-        Accum::Replace,
-        q,
-        omega.as_ref(),
-        1.0,
-        Par::Seq,
-    );
+    let mut out = product(q, omega.as_ref());
     for f in 0..out.ncols() {
         for i in 0..out.nrows() {
             out[(i, f)] = (out[(i, f)] + phase[f]).cos();
@@ -313,15 +305,7 @@ fn draw_paths(x: MatRef<'_, f64>, g: &GpTarget, kernel: Kernel, seed: u64) -> Pa
     let weights = Mat::from_fn(PATH_FEATURES, PATHS, |_, _| {
         amplitude * Distribution::<f64>::sample(&StandardNormal, &mut rng)
     });
-    let mut residual = Mat::zeros(n, PATHS);
-    faer::linalg::matmul::matmul(
-        residual.as_mut(),
-        Accum::Replace,
-        features(x, &omega, &phase).as_ref(),
-        weights.as_ref(),
-        1.0,
-        Par::Seq,
-    );
+    let mut residual = product(features(x, &omega, &phase).as_ref(), weights.as_ref());
     let noise_sd = (g.noise_var + JITTER).sqrt();
     for s in 0..PATHS {
         for i in 0..n {
@@ -388,24 +372,22 @@ fn row_norms(z: MatRef<'_, f64>) -> Vec<f64> {
         .collect()
 }
 
-/// `a bᵀ` (sequential).
-fn outer(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    let mut out = Mat::zeros(a.nrows(), b.nrows());
-    faer::linalg::matmul::matmul(
-        out.as_mut(),
-        Accum::Replace,
-        a,
-        b.transpose(),
-        1.0,
-        Par::Seq,
-    );
+/// `a b` (sequential).
+fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    add_product(out.as_mut(), a, b);
     out
+}
+
+/// `out += a b` (sequential).
+fn add_product(out: faer::MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
+    faer::linalg::matmul::matmul(out, Accum::Add, a, b, 1.0, Par::Seq);
 }
 
 /// Scaled distances between the rows of `a` and `b` (`N x M`), from `|a|² + |b|² - 2abᵀ`.
 fn distances(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let (na, nb) = (row_norms(a), row_norms(b));
-    let mut g = outer(a, b);
+    let mut g = product(a, b.transpose());
     for j in 0..g.ncols() {
         for i in 0..g.nrows() {
             g[(i, j)] = (na[i] + nb[j] - 2.0 * g[(i, j)]).max(0.0).sqrt();
@@ -599,15 +581,7 @@ impl Problem<'_> {
         grad[dims + 1] = -0.5 * (noise - JITTER) * trace;
         // ∂k/∂ln l_d = s² ψ(r) Δ_d² (scaled), so the term is -½ Σ_ij M_ij (z_id - z_jd)²
         // = -Σ_i z_id (z_id rowsum_i - (MZ)_id) for symmetric M.
-        let mut mz = Mat::zeros(n, dims);
-        faer::linalg::matmul::matmul(
-            mz.as_mut(),
-            Accum::Replace,
-            ws.m.as_ref(),
-            z.as_ref(),
-            1.0,
-            Par::Seq,
-        );
+        let mz = product(ws.m.as_ref(), z.as_ref());
         for (d, g) in grad.iter_mut().enumerate().take(dims) {
             *g = -(0..n)
                 .map(|i| z[(i, d)] * (z[(i, d)] * rowsum[i] - mz[(i, d)]))
@@ -1123,25 +1097,8 @@ impl GaussianProcess {
                 .as_ref()
                 .expect("fitted or loaded GPs hold their factor");
             let alpha = Mat::from_fn(g.alpha.len(), 1, |i, _| g.alpha[i]);
-            let mut half = Mat::zeros(g.alpha.len(), 1);
-            let mut y = Mat::zeros(g.alpha.len(), 1);
-            let mm = faer::linalg::matmul::matmul;
-            mm(
-                half.as_mut(),
-                Accum::Replace,
-                factor.transpose(),
-                alpha.as_ref(),
-                1.0,
-                Par::Seq,
-            );
-            mm(
-                y.as_mut(),
-                Accum::Replace,
-                factor.as_ref(),
-                half.as_ref(),
-                1.0,
-                Par::Seq,
-            );
+            let half = product(factor.transpose(), alpha.as_ref());
+            let y = product(factor.as_ref(), half.as_ref());
             let (believed, _, _) =
                 self.project(&self.targets[t], train.as_ref(), queries.as_ref(), false);
             let y_all: Vec<f64> = (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect();
@@ -1258,25 +1215,9 @@ impl GaussianProcess {
                 .paths
                 .as_ref()
                 .expect("fitted or loaded GPs hold their paths");
-            let mut out = Mat::zeros(q.nrows(), PATHS);
             let phi = features(q, &p.omega, &p.phase);
-            let mm = faer::linalg::matmul::matmul;
-            mm(
-                out.as_mut(),
-                Accum::Replace,
-                phi.as_ref(),
-                p.weights.as_ref(),
-                1.0,
-                Par::Seq,
-            );
-            mm(
-                out.as_mut(),
-                Accum::Add,
-                v.transpose(),
-                p.update.as_ref(),
-                1.0,
-                Par::Seq,
-            );
+            let mut out = product(phi.as_ref(), p.weights.as_ref());
+            add_product(out.as_mut(), v.transpose(), p.update.as_ref());
             out
         });
         let factor = g
@@ -1351,18 +1292,7 @@ impl Surrogate for GaussianProcess {
         for (j, g) in self.targets.iter().enumerate() {
             let (_, v, _) = self.project(g, train.as_ref(), queries.as_ref(), false);
             let prior = self.cross(g, queries.as_ref(), queries.as_ref());
-            let explained = {
-                let mut e = Mat::zeros(n, n);
-                faer::linalg::matmul::matmul(
-                    e.as_mut(),
-                    Accum::Replace,
-                    v.transpose(),
-                    v.as_ref(),
-                    1.0,
-                    Par::Seq,
-                );
-                e
-            };
+            let explained = product(v.transpose(), v.as_ref());
             let scale = (self.target_norm.std[j] * g.calibration).powi(2);
             let mut cov = vec![0.0; n * n];
             for a in 0..n {
