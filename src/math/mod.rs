@@ -1,5 +1,6 @@
 //! Numerical helpers shared by every layer above: the normal distribution, dense linear
-//! algebra ([`linalg`]), maths on the probability simplex ([`simplex`]), independent seed
+//! algebra ([`linalg`]), L-BFGS minimisation ([`lbfgs`]), maths on the probability simplex
+//! ([`simplex`]), independent seed
 //! streams ([`derive_seed`]) and streaming top-k selection ([`TopK`]). Nothing here knows
 //! about mixtures, runs or models.
 
