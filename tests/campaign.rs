@@ -249,11 +249,13 @@ fn evaluator_failures_are_clear_and_the_campaign_stays_resumable() {
     expect_error(resume("good"), "journal.jsonl:2: corrupt journal entry");
 }
 
+/// A GP campaign whose rounds are kriging-believer batches.
 #[test]
 fn propose_only_then_ingest_with_a_gp_surrogate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cfg = config(d, "false", "surrogate = \"gp\"");
+    let extra = "surrogate = \"gp\"\nbatch_method = \"kriging-believer\"";
+    let cfg = config(d, "false", extra);
     let c = d.join("c");
     let propose = |first: bool| {
         let mut args = vec!["loop", "--campaign", path(&c), "--propose-only"];
