@@ -99,15 +99,6 @@ pub struct Selection {
     pub chosen: SurrogateKind,
 }
 
-fn kind(spec: &SurrogateSpec) -> SurrogateKind {
-    match spec {
-        SurrogateSpec::Ensemble(_) => SurrogateKind::Ensemble,
-        SurrogateSpec::Gp(_) => SurrogateKind::Gp,
-        SurrogateSpec::LogLinear(_) => SurrogateKind::LogLinear,
-        SurrogateSpec::Auto(_) => SurrogateKind::Auto,
-    }
-}
-
 /// Cross-validates every candidate of `config` on the same folds of `runs`: one out-of-fold
 /// evaluation per candidate, with its scores.
 pub fn compare<B: AutodiffBackend>(
@@ -129,7 +120,7 @@ pub fn compare<B: AutodiffBackend>(
                 e.metrics.iter().map(f).sum::<f64>() / e.metrics.len() as f64
             };
             let score = CandidateScore {
-                surrogate: kind(spec),
+                surrogate: spec.kind(),
                 spearman: mean(&|m| m.spearman),
                 nll: mean(&|m| m.nll),
                 coverage90: mean(&|m| m.coverage90),

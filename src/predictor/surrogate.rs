@@ -83,6 +83,16 @@ impl SurrogateSpec {
         }
     }
 
+    /// Which kind of surrogate it fits.
+    pub fn kind(&self) -> SurrogateKind {
+        match self {
+            SurrogateSpec::Ensemble(_) => SurrogateKind::Ensemble,
+            SurrogateSpec::Gp(_) => SurrogateKind::Gp,
+            SurrogateSpec::LogLinear(_) => SurrogateKind::LogLinear,
+            SurrogateSpec::Auto(_) => SurrogateKind::Auto,
+        }
+    }
+
     /// The spec that fits a surrogate of `kind` (ensembles with `training`, GPs with `gp`).
     pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig, gp: &GpConfig) -> Self {
         match kind {
