@@ -175,10 +175,7 @@ pub const MAX_HIDDEN_WEIGHTS: usize = 1 << 28;
 impl EnsembleConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        let config: EnsembleConfig =
-            toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        crate::predictor::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
+use crate::predictor::metrics::interval_scale;
 use crate::predictor::{
     Capabilities, Normalizer, Posterior, Prediction, PredictorError, Surrogate, combine,
 };
@@ -39,8 +40,6 @@ pub const LOGLINEAR_FILE: &str = "loglinear.json";
 const RIDGE: f64 = 1e-4;
 /// Folds of the interval calibration.
 const CALIBRATION_FOLDS: usize = 5;
-/// The standard normal's 95% quantile.
-const Z90: f64 = 1.644_853_626_951_472_2;
 
 /// How the mixing law is fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,10 +69,7 @@ impl Default for LogLinearConfig {
 impl LogLinearConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        let config: LogLinearConfig =
-            toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        crate::predictor::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.
@@ -316,10 +312,8 @@ impl LogLinear {
                 })
                 .flatten()
                 .collect();
-            let c = if config.calibrate && !z.is_empty() {
-                z.sort_by(f64::total_cmp);
-                let at = ((0.9 * z.len() as f64).ceil() as usize).clamp(1, z.len()) - 1;
-                (z[at] / Z90).clamp(0.25, 10.0)
+            let c = if config.calibrate {
+                interval_scale(&mut z, 0.25, 10.0)
             } else {
                 1.0
             };

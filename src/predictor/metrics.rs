@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 pub(crate) const Z50: f64 = 0.674_489_750_196_081_7;
 pub(crate) const Z90: f64 = 1.644_853_626_951_472_2;
 
+/// The factor that makes 90% of central intervals cover, from held-out `|z| = |error| / std`
+/// scores: their 90% quantile over `Z90`, clamped to `[lo, hi]`; 1 without scores. Sorts `z`.
+pub(crate) fn interval_scale(z: &mut [f64], lo: f64, hi: f64) -> f64 {
+    if z.is_empty() {
+        return 1.0;
+    }
+    z.sort_by(f64::total_cmp);
+    let at = ((0.9 * z.len() as f64).ceil() as usize).clamp(1, z.len()) - 1;
+    (z[at] / Z90).clamp(lo, hi)
+}
+
 /// Scores of one target's predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetMetrics {

@@ -99,6 +99,17 @@ pub enum PredictorError {
     },
 }
 
+/// Reads a surrogate config from TOML (missing fields take their defaults) and checks it with
+/// `validate`.
+pub(crate) fn config_from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    validate: impl Fn(&T) -> Result<(), PredictorError>,
+) -> Result<T, PredictorError> {
+    let config: T = toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
+    validate(&config)?;
+    Ok(config)
+}
+
 /// Refuses runs in which a target never varies.
 pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), PredictorError> {
     for (j, t) in runs.schema.targets.iter().enumerate() {

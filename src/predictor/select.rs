@@ -43,10 +43,7 @@ impl AutoConfig {
     /// Reads a config from TOML (`folds`, and `[ensemble]`, `[gp]`, `[loglinear]` tables; missing
     /// fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        let config: AutoConfig =
-            toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        crate::predictor::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.

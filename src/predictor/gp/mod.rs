@@ -50,25 +50,27 @@
 
 use std::path::Path;
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky;
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
-use faer::{Accum, Mat, MatRef, Par};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
+use faer::{Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use crate::error::io;
 use crate::math::derive_seed;
-use crate::math::lbfgs::{self, Options};
 use crate::predictor::checkpoint::{FileDigest, digest, read_verified};
 use crate::predictor::{
     Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, PredictorError,
     Surrogate,
 };
 use crate::runs::{Runs, Schema};
+
+mod likelihood;
+mod paths;
+
+#[cfg(test)]
+use likelihood::Problem;
+use likelihood::{Workspace, add_product, distances, fit_target, product, scaled};
+pub use paths::{PATH_FEATURES, PATHS};
+use paths::{Paths, draw_paths, features};
 
 /// Format tag of `gp.json`.
 pub const GP_FORMAT: &str = "mixatlas-gp";
@@ -90,8 +92,6 @@ const JITTER: f64 = 1e-8;
 /// 1/1000 to 1000 target variances, noise from 10^-6 (near interpolation) to twice the
 /// target variance.
 pub const BOUNDS: [(f64, f64); 3] = [(1e-2, 1e3), (1e-3, 1e3), (1e-6, 2.0)];
-/// The standard normal's 95% quantile: a central 90% interval is `mean ± Z90 std`.
-const Z90: f64 = 1.644_853_626_951_472_2;
 /// Variance of the log-normal lengthscale prior `ln l_d ~ N(ln √D, 3)` (standardised inputs):
 /// the dimension-scaled prior of Hvarfner et al. (2024), BoTorch's default since 0.12. On
 /// Olmix 5-fold out-of-fold it raised Spearman from 0.9715/0.9820/0.9756 to
@@ -172,10 +172,7 @@ impl Default for GpConfig {
 impl GpConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        let config: GpConfig =
-            toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+        crate::predictor::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.
@@ -239,95 +236,6 @@ pub struct GpTarget {
     paths: Option<Paths>,
 }
 
-/// [`PATHS`] posterior sample paths of one target by pathwise conditioning (Wilson et al.,
-/// 2020): a prior draw from [`PATH_FEATURES`] random Fourier features of the kernel's spectral
-/// density (Student-t with `2ν` degrees of freedom for Matérn-ν, Gaussian for RBF) plus the
-/// exact data update, `f_s(q) = φ(q)ᵀw_s + k(q, X) K⁻¹(y - Φ(X)w_s - ε_s)`. Each path is one
-/// function, consistent across every batch of candidates it scores: the GP's joint samples
-/// for Thompson sampling and the members `ivr` reads. The prior draw is approximate: where
-/// the posterior variance is far below the prior's (a near-noiseless fit), the paths' spread
-/// overstates it (1.6x in variance measured at noise/signal 1e-8; within 20% at realistic
-/// noise, which the unit test checks).
-#[derive(Debug, Clone)]
-struct Paths {
-    /// Frequencies `[D, F]` (standardised input units).
-    omega: Mat<f64>,
-    /// Phases `[F]`.
-    phase: Vec<f64>,
-    /// Feature weights `[F, S]`, scaled by `sqrt(2 s² / F)`.
-    weights: Mat<f64>,
-    /// The data update `K⁻¹(y - Φ(X)W - ε)`, `[N, S]`.
-    update: Mat<f64>,
-}
-
-/// Sample paths per target.
-pub const PATHS: usize = 16;
-/// Random Fourier features per path set.
-pub const PATH_FEATURES: usize = 1024;
-
-/// `cos(Q Ω + b)`, `[m, F]`.
-fn features(q: MatRef<'_, f64>, omega: &Mat<f64>, phase: &[f64]) -> Mat<f64> {
-    let mut out = product(q, omega.as_ref());
-    for f in 0..out.ncols() {
-        for i in 0..out.nrows() {
-            out[(i, f)] = (out[(i, f)] + phase[f]).cos();
-        }
-    }
-    out
-}
-
-/// Draws the sample paths of fitted target `g` on standardised training inputs `x` `[N, D]`.
-fn draw_paths(x: MatRef<'_, f64>, g: &GpTarget, kernel: Kernel, seed: u64) -> Paths {
-    use rand_distr::{ChiSquared, Uniform};
-    let mut rng = StdRng::seed_from_u64(seed);
-    let (n, dims) = (x.nrows(), x.ncols());
-    let dof = match kernel {
-        Kernel::Matern52 => Some(5.0),
-        Kernel::Matern32 => Some(3.0),
-        Kernel::Rbf => None,
-    };
-    let mut omega = Mat::zeros(dims, PATH_FEATURES);
-    for f in 0..PATH_FEATURES {
-        let scale = dof.map_or(1.0, |nu: f64| {
-            let chi2 = ChiSquared::new(nu).expect("positive degrees of freedom");
-            (nu / chi2.sample(&mut rng)).sqrt()
-        });
-        for d in 0..dims {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            omega[(d, f)] = z * scale / g.lengthscales[d];
-        }
-    }
-    let uniform = Uniform::new(0.0, std::f64::consts::TAU).expect("a valid range");
-    let phase: Vec<f64> = (0..PATH_FEATURES)
-        .map(|_| uniform.sample(&mut rng))
-        .collect();
-    let amplitude = (2.0 * g.signal_var / PATH_FEATURES as f64).sqrt();
-    let weights = Mat::from_fn(PATH_FEATURES, PATHS, |_, _| {
-        amplitude * Distribution::<f64>::sample(&StandardNormal, &mut rng)
-    });
-    let mut residual = product(features(x, &omega, &phase).as_ref(), weights.as_ref());
-    let noise_sd = (g.noise_var + JITTER).sqrt();
-    for s in 0..PATHS {
-        for i in 0..n {
-            residual[(i, s)] += noise_sd * Distribution::<f64>::sample(&StandardNormal, &mut rng);
-        }
-    }
-    let factor = g.factor.as_ref().expect("paths are drawn after the factor");
-    solve_lower_triangular_in_place(factor.as_ref(), residual.as_mut(), Par::Seq);
-    faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-        factor.transpose(),
-        residual.as_mut(),
-        Par::Seq,
-    );
-    let update = Mat::from_fn(n, PATHS, |i, s| g.alpha[i] - residual[(i, s)]);
-    Paths {
-        omega,
-        phase,
-        weights,
-        update,
-    }
-}
-
 /// A fitted GP surrogate over all targets of a schema.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GaussianProcess {
@@ -356,460 +264,6 @@ pub struct GaussianProcess {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
-}
-
-/// `X / l` as an `N x D` matrix.
-fn scaled(x: &[Vec<f64>], lengthscales: &[f64]) -> Mat<f64> {
-    Mat::from_fn(x.len(), lengthscales.len(), |i, d| {
-        x[i][d] / lengthscales[d]
-    })
-}
-
-/// Squared row norms of `z`.
-fn row_norms(z: MatRef<'_, f64>) -> Vec<f64> {
-    (0..z.nrows())
-        .map(|i| (0..z.ncols()).map(|d| z[(i, d)] * z[(i, d)]).sum())
-        .collect()
-}
-
-/// `a b` (sequential).
-fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    let mut out = Mat::zeros(a.nrows(), b.ncols());
-    add_product(out.as_mut(), a, b);
-    out
-}
-
-/// `out += a b` (sequential).
-fn add_product(out: faer::MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
-    faer::linalg::matmul::matmul(out, Accum::Add, a, b, 1.0, Par::Seq);
-}
-
-/// Scaled distances between the rows of `a` and `b` (`N x M`), from `|a|² + |b|² - 2abᵀ`.
-fn distances(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    let (na, nb) = (row_norms(a), row_norms(b));
-    let mut g = product(a, b.transpose());
-    for j in 0..g.ncols() {
-        for i in 0..g.nrows() {
-            g[(i, j)] = (na[i] + nb[j] - 2.0 * g[(i, j)]).max(0.0).sqrt();
-        }
-    }
-    g
-}
-
-/// The fitting problem of one target: inputs, standardised outcomes and kernel.
-struct Problem<'a> {
-    x: &'a [Vec<f64>],
-    y: &'a [f64],
-    kernel: Kernel,
-}
-
-/// Hyperparameters from the unconstrained L-BFGS point `u`: `θ_k = lo_k + (hi_k - lo_k) σ(u_k)`
-/// in log space; returns `θ` and `dθ/du`.
-fn constrain(u: &[f64], dims: usize) -> (Vec<f64>, Vec<f64>) {
-    u.iter()
-        .enumerate()
-        .map(|(k, &v)| {
-            let (lo, hi) = bound(k, dims);
-            let s = 1.0 / (1.0 + (-v).exp());
-            (lo + (hi - lo) * s, (hi - lo) * s * (1.0 - s))
-        })
-        .unzip()
-}
-
-/// `(ln lo, ln hi)` of parameter `k` out of `dims + 2`.
-fn bound(k: usize, dims: usize) -> (f64, f64) {
-    let (lo, hi) = BOUNDS[if k < dims { 0 } else { k - dims + 1 }];
-    (lo.ln(), hi.ln())
-}
-
-/// Inverse of [`constrain`] for one parameter.
-fn unconstrain(theta: f64, k: usize, dims: usize) -> f64 {
-    let (lo, hi) = bound(k, dims);
-    let s = ((theta - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6);
-    (s / (1.0 - s)).ln()
-}
-
-/// Buffers of one likelihood evaluation, reused across the evaluations of a start: the
-/// kernel matrix (factorised in place), `s² ψ(R)` (then `M = W ∘ s²ψ(R)`), `K⁻¹` (then `W`),
-/// and faer's scratch space. Three `N x N` matrices plus one of scratch.
-struct Workspace {
-    factor: Mat<f64>,
-    m: Mat<f64>,
-    w: Mat<f64>,
-    mem: MemBuffer,
-}
-
-impl Workspace {
-    fn new(n: usize) -> Self {
-        let scratch = cholesky::llt::factor::cholesky_in_place_scratch::<f64>(
-            n,
-            Par::Seq,
-            Default::default(),
-        )
-        .or(cholesky::llt::inverse::inverse_scratch::<f64>(n, Par::Seq))
-        .or(cholesky::llt::solve::solve_in_place_scratch::<f64>(
-            n,
-            1,
-            Par::Seq,
-        ));
-        Workspace {
-            factor: Mat::zeros(n, n),
-            m: Mat::zeros(n, n),
-            w: Mat::zeros(n, n),
-            mem: MemBuffer::new(scratch),
-        }
-    }
-
-    /// Fills `factor` with the lower Cholesky factor of `K = s² φ(R) + (n² + jitter) I` and
-    /// the lower triangle of `m` with `s² ψ(R)` at log hyperparameters `theta`, for scaled inputs
-    /// `z = X / l`. `None` when `K` is not positive definite.
-    fn factorise(&mut self, kernel: Kernel, theta: &[f64], z: MatRef<'_, f64>) -> Option<()> {
-        let dims = z.ncols();
-        let (s2, noise) = (theta[dims].exp(), theta[dims + 1].exp());
-        let n = z.nrows();
-        let norms = row_norms(z);
-        faer::linalg::matmul::matmul(
-            self.factor.as_mut(),
-            Accum::Replace,
-            z,
-            z.transpose(),
-            1.0,
-            Par::Seq,
-        );
-        // Column slices (column-major storage): no index checks in the O(N²) loop.
-        for j in 0..n {
-            let k = &mut self.factor.col_as_slice_mut(j)[j..];
-            let m = &mut self.m.col_as_slice_mut(j)[j..];
-            for ((kv, mv), ni) in k.iter_mut().zip(m.iter_mut()).zip(&norms[j..]) {
-                let r = (ni + norms[j] - 2.0 * *kv).max(0.0).sqrt();
-                let (phi, psi) = kernel.phi_psi(r);
-                *kv = s2 * phi;
-                *mv = s2 * psi;
-            }
-            k[0] = s2 + noise + JITTER;
-        }
-        let stack = MemStack::new(&mut self.mem);
-        cholesky::llt::factor::cholesky_in_place(
-            self.factor.as_mut(),
-            Default::default(),
-            Par::Seq,
-            stack,
-            Default::default(),
-        )
-        .ok()?;
-        Some(())
-    }
-
-    /// `α = K⁻¹ y` from the factor.
-    fn solve(&mut self, y: &[f64]) -> Vec<f64> {
-        let mut alpha = Mat::from_fn(y.len(), 1, |i, _| y[i]);
-        let stack = MemStack::new(&mut self.mem);
-        cholesky::llt::solve::solve_in_place(self.factor.as_ref(), alpha.as_mut(), Par::Seq, stack);
-        (0..y.len()).map(|i| alpha[(i, 0)]).collect()
-    }
-
-    /// `K⁻¹` into `w` (lower triangle only).
-    fn invert(&mut self) {
-        let stack = MemStack::new(&mut self.mem);
-        cholesky::llt::inverse::inverse(self.w.as_mut(), self.factor.as_ref(), Par::Seq, stack);
-    }
-
-    /// The lower factor with its upper triangle zeroed.
-    fn lower_factor(&self) -> Mat<f64> {
-        let n = self.factor.nrows();
-        Mat::from_fn(n, n, |i, j| if i >= j { self.factor[(i, j)] } else { 0.0 })
-    }
-}
-
-/// Copies the strict lower triangle of square `m` onto its upper triangle, in tiles so the
-/// strided writes stay in cache.
-fn mirror_lower(m: &mut Mat<f64>) {
-    const TILE: usize = 32;
-    let n = m.nrows();
-    for jb in (0..n).step_by(TILE) {
-        for ib in (jb..n).step_by(TILE) {
-            for j in jb..(jb + TILE).min(n) {
-                for i in ib.max(j + 1)..(ib + TILE).min(n) {
-                    m[(j, i)] = m[(i, j)];
-                }
-            }
-        }
-    }
-}
-
-impl Problem<'_> {
-    /// Negative log marginal likelihood per run at log hyperparameters `theta`, and its
-    /// gradient in `grad`; `None` where `K` is not positive definite.
-    fn nll(&self, ws: &mut Workspace, theta: &[f64], grad: &mut [f64]) -> Option<f64> {
-        let n = self.x.len();
-        let dims = theta.len() - 2;
-        let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
-        let noise = theta[dims + 1].exp() + JITTER;
-        let z = scaled(self.x, &lengthscales);
-        ws.factorise(self.kernel, theta, z.as_ref())?;
-        let alpha = ws.solve(self.y);
-        let log_det: f64 = (0..n).map(|i| ws.factor[(i, i)].ln()).sum::<f64>() * 2.0;
-        let fit: f64 = self.y.iter().zip(&alpha).map(|(a, b)| a * b).sum();
-        let nll = 0.5 * (fit + log_det + n as f64 * (2.0 * std::f64::consts::PI).ln());
-        // W = ααᵀ - K⁻¹ and dNLL/dθ = -½ tr(W ∂K/∂θ). With ∂K/∂ln s² = K - (n² + jitter) I,
-        // tr(W K) = yᵀα - N, so the signal term needs no kernel values.
-        ws.invert();
-        let mut trace = 0.0;
-        let mut rowsum = vec![0.0; n];
-        for j in 0..n {
-            let w = &ws.w.col_as_slice(j)[j..];
-            let m = &mut ws.m.col_as_slice_mut(j)[j..];
-            let wjj = alpha[j] * alpha[j] - w[0];
-            trace += wjj;
-            m[0] *= wjj;
-            let mut column = m[0];
-            let (aj, below) = (alpha[j], &alpha[j + 1..]);
-            for (((mv, wv), ai), ri) in m[1..]
-                .iter_mut()
-                .zip(&w[1..])
-                .zip(below)
-                .zip(&mut rowsum[j + 1..])
-            {
-                *mv *= ai * aj - wv;
-                *ri += *mv;
-                column += *mv;
-            }
-            rowsum[j] += column;
-        }
-        mirror_lower(&mut ws.m);
-        grad[dims] = -0.5 * ((fit - n as f64) - noise * trace);
-        grad[dims + 1] = -0.5 * (noise - JITTER) * trace;
-        // ∂k/∂ln l_d = s² ψ(r) Δ_d² (scaled), so the term is -½ Σ_ij M_ij (z_id - z_jd)²
-        // = -Σ_i z_id (z_id rowsum_i - (MZ)_id) for symmetric M.
-        let mz = product(ws.m.as_ref(), z.as_ref());
-        for (d, g) in grad.iter_mut().enumerate().take(dims) {
-            *g = -(0..n)
-                .map(|i| z[(i, d)] * (z[(i, d)] * rowsum[i] - mz[(i, d)]))
-                .sum::<f64>();
-        }
-        let mut nll = nll;
-        // The lengthscale prior: ln l_d ~ N(ln √D, 3).
-        let centre = (dims as f64).sqrt().ln();
-        for (t, g) in theta.iter().zip(grad.iter_mut()).take(dims) {
-            let e = t - centre;
-            nll += 0.5 * e * e / LENGTHSCALE_PRIOR_VAR;
-            *g += e / LENGTHSCALE_PRIOR_VAR;
-        }
-        let scale = 1.0 / n as f64;
-        grad.iter_mut().for_each(|g| *g *= scale);
-        Some(nll * scale)
-    }
-}
-
-/// Folds of the closed-form held-out residuals that calibrate the intervals.
-const CALIBRATION_FOLDS: usize = 5;
-
-/// L-BFGS iterations of each calibration fold's refit, warm-started at the full fit.
-const CALIBRATION_ITERATIONS: usize = 5;
-
-/// `|z_i| = |y_i - μ_i| / σ_i` of the runs in `test` under a GP on the runs in `train`
-/// (standardised units; `σ²` includes the noise) with log hyperparameters `theta`.
-fn held_out_scores(
-    x: &[Vec<f64>],
-    y: &[f64],
-    kernel: Kernel,
-    theta: &[f64],
-    (train, test): (&[usize], &[usize]),
-) -> Option<Vec<f64>> {
-    let dims = theta.len() - 2;
-    let (s2, noise) = (theta[dims].exp(), theta[dims + 1].exp());
-    let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
-    let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
-    let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-    let mut ws = Workspace::new(train.len());
-    let zt = scaled(&xt, &lengthscales);
-    ws.factorise(kernel, theta, zt.as_ref())?;
-    let alpha = ws.solve(&yt);
-    let xq: Vec<Vec<f64>> = test.iter().map(|&i| x[i].clone()).collect();
-    let mut v = distances(zt.as_ref(), scaled(&xq, &lengthscales).as_ref());
-    for j in 0..v.ncols() {
-        for i in 0..v.nrows() {
-            v[(i, j)] = s2 * kernel.phi(v[(i, j)]);
-        }
-    }
-    let mean: Vec<f64> = (0..test.len())
-        .map(|j| (0..train.len()).map(|i| v[(i, j)] * alpha[i]).sum())
-        .collect();
-    solve_lower_triangular_in_place(ws.factor.as_ref(), v.as_mut(), Par::Seq);
-    Some(
-        test.iter()
-            .enumerate()
-            .map(|(j, &row)| {
-                let explained: f64 = (0..train.len()).map(|i| v[(i, j)] * v[(i, j)]).sum();
-                let var = (s2 - explained).max(0.0) + noise + JITTER;
-                (y[row] - mean[j]).abs() / var.sqrt()
-            })
-            .collect(),
-    )
-}
-
-/// L-BFGS on `problem` from the unconstrained point `u0`.
-fn minimize(problem: &Problem<'_>, u0: &[f64], max_iterations: usize) -> Option<lbfgs::Minimum> {
-    let dims = u0.len() - 2;
-    let mut ws = Workspace::new(problem.x.len());
-    let mut grad_theta = vec![0.0; dims + 2];
-    let options = Options {
-        max_iterations,
-        max_evaluations: 2 * max_iterations + 10,
-        tolerance: 1e-6,
-        ..Options::default()
-    };
-    lbfgs::minimize(
-        |u, grad| {
-            let (theta, dtheta) = constrain(u, dims);
-            let v = problem.nll(&mut ws, &theta, &mut grad_theta)?;
-            grad.iter_mut()
-                .zip(grad_theta.iter().zip(&dtheta))
-                .for_each(|(g, (a, b))| *g = a * b);
-            Some(v)
-        },
-        u0,
-        &options,
-    )
-}
-
-/// Iterations every start gets before only the best one goes on.
-const SCREEN_ITERATIONS: usize = 5;
-
-/// Fits one target: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations, then the best
-/// of them runs to convergence (screening costs `starts x 5` iterations instead of
-/// `starts x` a full run, about 40 at 512 runs).
-fn fit_target(
-    x: &[Vec<f64>],
-    y: &[f64],
-    config: &GpConfig,
-    seed: u64,
-    target: usize,
-) -> Result<GpTarget, PredictorError> {
-    let (n, dims) = (x.len(), x[0].len());
-    let problem = Problem {
-        x,
-        y,
-        kernel: config.kernel,
-    };
-    let run = |u0: &[f64], max_iterations: usize| minimize(&problem, u0, max_iterations);
-    let first = (dims as f64).sqrt().ln();
-    let screen = if config.starts > 1 {
-        SCREEN_ITERATIONS.min(config.max_iterations)
-    } else {
-        config.max_iterations
-    };
-    let screened: Vec<Option<lbfgs::Minimum>> = (0..config.starts)
-        .into_par_iter()
-        .map(|start| {
-            let mut rng = StdRng::seed_from_u64(derive_seed(seed, (target * 1000 + start) as u64));
-            let mut theta0 = vec![first; dims];
-            theta0.extend([0.0, 0.01f64.ln()]);
-            if start > 0 {
-                for v in theta0.iter_mut().take(dims) {
-                    *v += Distribution::<f64>::sample(&StandardNormal, &mut rng);
-                }
-                theta0[dims + 1] = (-2.0 - 3.0 * rand::Rng::random::<f64>(&mut rng)) * 10f64.ln();
-            }
-            let u0: Vec<f64> = (0..dims + 2)
-                .map(|k| unconstrain(theta0[k], k, dims))
-                .collect();
-            run(&u0, screen)
-        })
-        .collect();
-    let (best_start, screened_best) = screened
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
-        .min_by(|a, b| a.1.value.total_cmp(&b.1.value))
-        .ok_or(PredictorError::NotPositiveDefinite { target })?;
-    let mut evaluations: usize = screened.iter().flatten().map(|r| r.evaluations).sum();
-    let mut best = screened_best.clone();
-    if screen < config.max_iterations && best.iterations == screen {
-        let more = run(&best.x, config.max_iterations - screen)
-            .ok_or(PredictorError::NotPositiveDefinite { target })?;
-        evaluations += more.evaluations;
-        best = lbfgs::Minimum {
-            iterations: best.iterations + more.iterations,
-            ..more
-        };
-    }
-    let (theta, _) = constrain(&best.x, dims);
-    let at_bounds = (0..dims + 2)
-        .flat_map(|k| {
-            let (lo, hi) = bound(k, dims);
-            let name = match k {
-                k if k < dims => format!("lengthscale {k}"),
-                k if k == dims => "signal variance".to_owned(),
-                _ => "noise".to_owned(),
-            };
-            let margin = 0.01 * (hi - lo);
-            [
-                (theta[k] < lo + margin)
-                    .then(|| format!("{name} at its lower bound {:.0e}", lo.exp())),
-                // A lengthscale at its upper bound is an input the target ignores: fine.
-                (k >= dims && theta[k] > hi - margin)
-                    .then(|| format!("{name} at its upper bound {:.0e}", hi.exp())),
-            ]
-        })
-        .flatten()
-        .collect();
-    let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
-    let mut ws = Workspace::new(n);
-    ws.factorise(config.kernel, &theta, scaled(x, &lengthscales).as_ref())
-        .ok_or(PredictorError::NotPositiveDefinite { target })?;
-    let alpha = ws.solve(y);
-    // Calibration: k-fold refits warm-started at the optimum, scored on their held-out runs.
-    let mut rng = StdRng::seed_from_u64(derive_seed(seed, (target * 1000 + 999) as u64));
-    let folds = crate::runs::kfold(n, CALIBRATION_FOLDS.min(n), &mut rng);
-    let mut z: Vec<f64> = folds
-        .par_iter()
-        .filter(|(train, _)| config.calibrate && train.len() >= 2)
-        .filter_map(|(train, test)| {
-            let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
-            let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-            let refit = Problem {
-                x: &xt,
-                y: &yt,
-                kernel: config.kernel,
-            };
-            let u =
-                minimize(&refit, &best.x, CALIBRATION_ITERATIONS).map_or(best.x.clone(), |m| m.x);
-            held_out_scores(x, y, config.kernel, &constrain(&u, dims).0, (train, test))
-        })
-        .flatten()
-        .collect();
-    let cv_coverage90 =
-        (!z.is_empty()).then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
-    let prior: f64 = theta[..dims]
-        .iter()
-        .map(|t| (t - first).powi(2) / (2.0 * LENGTHSCALE_PRIOR_VAR))
-        .sum();
-    let calibration = if z.is_empty() {
-        1.0
-    } else {
-        z.sort_by(f64::total_cmp);
-        let at = ((0.9 * z.len() as f64).ceil() as usize).clamp(1, z.len()) - 1;
-        (z[at] / Z90).clamp(0.25, 4.0)
-    };
-    Ok(GpTarget {
-        lengthscales,
-        signal_var: theta[dims].exp(),
-        noise_var: theta[dims + 1].exp(),
-        alpha,
-        calibration,
-        fit: GpFit {
-            log_marginal_likelihood: -best.value * n as f64 + prior,
-            starts: config.starts,
-            best_start,
-            iterations: best.iterations,
-            evaluations,
-            at_bounds,
-            cv_coverage90,
-        },
-        factor: Some(ws.lower_factor()),
-        paths: None,
-    })
 }
 
 impl GaussianProcess {
@@ -1310,6 +764,9 @@ impl Surrogate for GaussianProcess {
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
     use super::*;
     use crate::runs::{Direction, TargetSpec};
     use crate::space::Space;
