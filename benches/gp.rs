@@ -1,12 +1,12 @@
-//! Gaussian-process fit time: the ARD Matérn-5/2 GP with its default config (3 starts screened
+//! Gaussian-process fit time: the ARD Matérn-5/2 GP with its default config (2 starts screened
 //! for 5 iterations, the best run to convergence, 5 calibration refits of 5 iterations) on 410 runs x 17 domains (the first 410
 //! RegMix 1M training runs) and 410 runs x 64 domains (synthetic, the generator
 //! `scripts/sklearn-gp-fit.py` shares).
 //!
 //! Reference, measured by that script in the same session on this machine (one core):
-//! scikit-learn's ARD GP (one optimiser start, its default) took 4.1 s on 410 x 17 and 23.9 s on
-//! 410 x 64. mixatlas, same session: 0.47 s / 0.50 s on one thread (8.8x / 48x faster), 0.36 s /
-//! 0.41 s on two (11.5x / 58x).
+//! scikit-learn's ARD GP (one optimiser start, its default) took 3.6 s on 410 x 17 and 22.7 s on
+//! 410 x 64 (3.6-4.1 s and 22.5-23.9 s over three runs). mixatlas, same session: 0.41 s / 0.45 s
+//! on one thread (8.9x / 50x faster), 0.32 s / 0.37 s on two (11.1x / 61x).
 //!
 //! Threads: `RAYON_NUM_THREADS=1` or `2` (starts and calibration folds run in parallel; the
 //! linear algebra is sequential).

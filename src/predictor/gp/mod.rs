@@ -162,7 +162,7 @@ impl Default for GpConfig {
         GpConfig {
             kernel: Kernel::Matern52,
             input_transform: InputTransform::Sqrt,
-            starts: 3,
+            starts: 2,
             max_iterations: 200,
             calibrate: true,
         }
