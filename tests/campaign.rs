@@ -654,6 +654,16 @@ fn settings_that_cannot_propose_are_refused_before_any_round() {
         );
         assert!(!c.join("journal.jsonl").exists(), "nothing was started");
     }
+    // Every surrogate's table is checked up front, not when its first round comes.
+    let cfg = config(
+        d,
+        "false",
+        "surrogate = \"loglinear\"\n[loglinear]\nmembers = 0",
+    );
+    let c = d.join("law");
+    let out = mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]);
+    expect_error(out, "`members` must lie in [1, 1024]");
+    assert!(!c.join("journal.jsonl").exists(), "nothing was started");
     // Feasible settings that leave no room: every mixture is within 0.9 of the first runs.
     let cfg = config(d, "false", "min_distance = 0.9");
     let c = d.join("tight");

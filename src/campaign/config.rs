@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::CampaignError;
 use crate::acquisition::AcquisitionKind;
 use crate::error::io;
-use crate::predictor::{EnsembleConfig, GpConfig, SurrogateKind};
+use crate::predictor::select::AutoConfig;
+use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
 use crate::proposer::BatchMethod;
 use crate::runs::Direction;
 
@@ -128,12 +129,25 @@ pub struct CampaignConfig {
     /// Ensemble training config.
     #[serde(default)]
     pub training: EnsembleConfig,
-    /// Gaussian-process config (with `surrogate = "gp"`).
+    /// Gaussian-process config (with `surrogate = "gp"` or `"auto"`).
     #[serde(default)]
     pub gp: GpConfig,
+    /// Mixing-law config (with `surrogate = "loglinear"` or `"auto"`).
+    #[serde(default)]
+    pub loglinear: LogLinearConfig,
 }
 
 impl CampaignConfig {
+    /// Every surrogate's config, as `auto` compares them (`training`, `[gp]`, `[loglinear]`).
+    pub fn surrogate_configs(&self) -> AutoConfig {
+        AutoConfig {
+            ensemble: self.training.clone(),
+            gp: self.gp.clone(),
+            loglinear: self.loglinear.clone(),
+            ..AutoConfig::default()
+        }
+    }
+
     /// Reads a configuration, resolving its paths against its directory.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
         let bad = |message: String| CampaignError::Config {
@@ -188,7 +202,7 @@ impl CampaignConfig {
         if c.samples == 0 {
             return Err(bad("`samples` must be at least 1".into()).into());
         }
-        c.training.validate()?;
+        c.surrogate_configs().validate()?;
         Ok(c)
     }
 

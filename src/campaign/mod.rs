@@ -314,7 +314,7 @@ fn surrogate_batch<B: AutodiffBackend>(
 ) -> crate::Result<Vec<Vec<f64>>> {
     let mut proposer = Proposer::<B>::new(
         c.constraints.clone(),
-        SurrogateSpec::fitted(c.config.surrogate, &c.config.training, &c.config.gp),
+        SurrogateSpec::fitted(c.config.surrogate, &c.config.surrogate_configs()),
         c.proposer_config(context)?,
         device.clone(),
     )?;

@@ -93,17 +93,14 @@ impl SurrogateSpec {
         }
     }
 
-    /// The spec that fits a surrogate of `kind` (ensembles with `training`, GPs with `gp`).
-    pub fn fitted(kind: SurrogateKind, training: &EnsembleConfig, gp: &GpConfig) -> Self {
+    /// The spec that fits a surrogate of `kind`, configured from `configs` (each kind from its
+    /// own table; `auto` from all of them).
+    pub fn fitted(kind: SurrogateKind, configs: &AutoConfig) -> Self {
         match kind {
-            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(training.clone()),
-            SurrogateKind::Gp => SurrogateSpec::Gp(gp.clone()),
-            SurrogateKind::LogLinear => SurrogateSpec::LogLinear(LogLinearConfig::default()),
-            SurrogateKind::Auto => SurrogateSpec::Auto(AutoConfig {
-                ensemble: training.clone(),
-                gp: gp.clone(),
-                ..AutoConfig::default()
-            }),
+            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(configs.ensemble.clone()),
+            SurrogateKind::Gp => SurrogateSpec::Gp(configs.gp.clone()),
+            SurrogateKind::LogLinear => SurrogateSpec::LogLinear(configs.loglinear.clone()),
+            SurrogateKind::Auto => SurrogateSpec::Auto(configs.clone()),
         }
     }
 
