@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
-use crate::predictor::metrics::interval_scale;
+use crate::predictor::metrics::{fold_scores, interval_scale};
 use crate::predictor::{
     Capabilities, Normalizer, Posterior, Prediction, PredictorError, Surrogate, combine,
 };
@@ -38,8 +38,6 @@ pub const LOGLINEAR_FORMAT: &str = "mixatlas-loglinear";
 pub const LOGLINEAR_FILE: &str = "loglinear.json";
 /// Ridge penalty on the exponent's coefficients (standardised targets).
 const RIDGE: f64 = 1e-4;
-/// Folds of the interval calibration.
-const CALIBRATION_FOLDS: usize = 5;
 
 /// How the mixing law is fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +226,16 @@ fn fit_members(
     Some((full, members))
 }
 
+/// Residual variance of `law` on `(x, y)`, with `N - 1` degrees of freedom.
+fn residual_var(law: &Law, x: &[Vec<f64>], y: &[f64]) -> f64 {
+    let sum: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(xi, yi)| (law.eval(xi) - yi).powi(2))
+        .sum();
+    sum / (y.len() as f64 - 1.0).max(1.0)
+}
+
 /// Mean and epistemic variance over `members` at `x`.
 fn moments(members: &[Law], x: &[f64]) -> (f64, f64) {
     let values: Vec<f64> = members.iter().map(|m| m.eval(x)).collect();
@@ -278,45 +286,25 @@ impl LogLinear {
                 || PredictorError::Config(format!("the mixing law of target {t} did not converge"));
             let target_seed = derive_seed(seed, t as u64);
             let (full, bootstrap) = fit_members(&x, &y, config, target_seed).ok_or_else(failed)?;
-            let residual = x
-                .iter()
-                .zip(&y)
-                .map(|(xi, yi)| (full.eval(xi) - yi).powi(2))
-                .sum::<f64>()
-                / (n as f64 - 1.0).max(1.0);
+            let residual = residual_var(&full, &x, &y);
             // Held-out calibration: the whole fit (law and members) on each fold's training
             // part, scored on its held-out runs.
-            let mut rng = StdRng::seed_from_u64(derive_seed(target_seed, 999));
-            let folds = crate::runs::kfold(n, CALIBRATION_FOLDS.min(n), &mut rng);
-            let mut z: Vec<f64> = folds
-                .par_iter()
-                .filter(|(train, _)| train.len() >= 2)
-                .filter_map(|(train, test)| {
+            let mut z = if config.calibrate {
+                fold_scores(n, derive_seed(target_seed, 999), |train, test| {
                     let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
                     let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
                     let (law, ms) = fit_members(&xt, &yt, config, target_seed)?;
-                    let res = xt
-                        .iter()
-                        .zip(&yt)
-                        .map(|(a, b)| (law.eval(a) - b).powi(2))
-                        .sum::<f64>()
-                        / (yt.len() as f64 - 1.0).max(1.0);
-                    Some(
-                        test.iter()
-                            .map(|&i| {
-                                let (m, v) = moments(&ms, &x[i]);
-                                (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
-                            })
-                            .collect::<Vec<_>>(),
-                    )
+                    let res = residual_var(&law, &xt, &yt);
+                    let z = test.iter().map(|&i| {
+                        let (m, v) = moments(&ms, &x[i]);
+                        (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
+                    });
+                    Some(z.collect())
                 })
-                .flatten()
-                .collect();
-            let c = if config.calibrate {
-                interval_scale(&mut z, 0.25, 10.0)
             } else {
-                1.0
+                Vec::new()
             };
+            let c = interval_scale(&mut z, 0.25, 10.0);
             noise.push(residual * (c * target_norm.std[t]).powi(2));
             calibration.push(c);
             laws.push(full);
@@ -383,10 +371,10 @@ impl LogLinear {
     }
 
     /// Member outputs `[M, n, T]` flat in target units, spread scaled by the calibration.
-    fn member_outputs(
+    fn member_outputs<'c>(
         &self,
         mixtures: &[Vec<f64>],
-        context_of: impl Fn(usize) -> Vec<f64>,
+        context_of: impl Fn(usize) -> &'c [f64],
     ) -> Result<Vec<f64>, PredictorError> {
         let expected = self.schema.mixture_columns.len() + self.schema.context.len();
         let t = self.laws.len();
@@ -401,18 +389,17 @@ impl LogLinear {
                 });
             }
             let mut x = w.clone();
-            x.extend(self.context_norm.apply(&ctx));
+            x.extend(self.context_norm.apply(ctx));
             for j in 0..t {
-                let laws: Vec<Law> = self.members.iter().map(|mm| mm[j].clone()).collect();
-                let (mean, _) = moments(&laws, &x);
+                let values: Vec<f64> = self.members.iter().map(|mm| mm[j].eval(&x)).collect();
+                let mean = values.iter().sum::<f64>() / m as f64;
                 let (mu, sd, c) = (
                     self.target_norm.mean[j],
                     self.target_norm.std[j],
                     self.calibration[j],
                 );
-                for (k, law) in laws.iter().enumerate() {
-                    let v = mean + c * (law.eval(&x) - mean);
-                    out[(k * n + i) * t + j] = v * sd + mu;
+                for (k, v) in values.iter().enumerate() {
+                    out[(k * n + i) * t + j] = (mean + c * (v - mean)) * sd + mu;
                 }
             }
         }
@@ -426,7 +413,7 @@ impl LogLinear {
         context: &[Vec<f64>],
     ) -> Result<Prediction, PredictorError> {
         let flat =
-            self.member_outputs(mixtures, |i| context.get(i).cloned().unwrap_or_default())?;
+            self.member_outputs(mixtures, |i| context.get(i).map_or(&[][..], Vec::as_slice))?;
         let (n, t) = (mixtures.len(), self.laws.len());
         let means: Vec<Vec<Vec<f64>>> = flat
             .chunks(n * t)
@@ -447,18 +434,14 @@ impl Surrogate for LogLinear {
         &self.noise
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            members: Some(self.members.len()),
-            joint: false,
-            differentiable: false,
-        }
+        Capabilities::members(self.members.len())
     }
     fn posterior(
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
     ) -> Result<Posterior, PredictorError> {
-        let outputs = self.member_outputs(mixtures, |_| context.to_vec())?;
+        let outputs = self.member_outputs(mixtures, |_| context)?;
         Ok(Posterior::from_members(
             outputs,
             self.members.len(),

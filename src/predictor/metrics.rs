@@ -6,6 +6,30 @@ use serde::{Deserialize, Serialize};
 pub(crate) const Z50: f64 = 0.674_489_750_196_081_7;
 pub(crate) const Z90: f64 = 1.644_853_626_951_472_2;
 
+/// Folds of the held-out interval calibration (the GP and the mixing law).
+const CALIBRATION_FOLDS: usize = 5;
+
+/// `|z|` scores of held-out runs over [`CALIBRATION_FOLDS`] folds of `n` runs (shuffled with
+/// `seed`), folds in parallel: `score(train, test)` fits on the `train` rows and returns the
+/// `test` rows' `|error| / std`, or `None` to skip the fold. Folds with fewer than 2 training
+/// rows are skipped.
+pub(crate) fn fold_scores(
+    n: usize,
+    seed: u64,
+    score: impl Fn(&[usize], &[usize]) -> Option<Vec<f64>> + Sync,
+) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rayon::prelude::*;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let folds = crate::runs::kfold(n, CALIBRATION_FOLDS.min(n), &mut rng);
+    folds
+        .par_iter()
+        .filter(|(train, _)| train.len() >= 2)
+        .filter_map(|(train, test)| score(train, test))
+        .flatten()
+        .collect()
+}
+
 /// The factor that makes 90% of central intervals cover, from held-out `|z| = |error| / std`
 /// scores: their 90% quantile over `Z90`, clamped to `[lo, hi]`; 1 without scores. Sorts `z`.
 pub(crate) fn interval_scale(z: &mut [f64], lo: f64, hi: f64) -> f64 {

@@ -64,22 +64,13 @@ impl SurrogateSpec {
         match self {
             SurrogateSpec::Ensemble(c) => Capabilities::ensemble(c.members),
             SurrogateSpec::Gp(_) => Capabilities::GAUSSIAN_PROCESS,
-            SurrogateSpec::LogLinear(c) => Capabilities {
-                members: Some(c.members),
-                joint: false,
-                differentiable: false,
-            },
+            SurrogateSpec::LogLinear(c) => Capabilities::members(c.members),
             // Only what every candidate offers.
-            SurrogateSpec::Auto(c) => Capabilities {
-                members: Some(
-                    c.ensemble
-                        .members
-                        .min(c.loglinear.members)
-                        .min(super::gp::PATHS),
-                ),
-                joint: false,
-                differentiable: false,
-            },
+            SurrogateSpec::Auto(c) => Capabilities::members(
+                (c.ensemble.members)
+                    .min(c.loglinear.members)
+                    .min(super::gp::PATHS),
+            ),
         }
     }
 
@@ -140,6 +131,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Member outputs of `count` members and nothing more (the mixing law's bootstrap).
+    pub fn members(count: usize) -> Self {
+        Capabilities {
+            members: Some(count),
+            joint: false,
+            differentiable: false,
+        }
+    }
+
     /// A deep ensemble of `members` members: member outputs, differentiable with burn.
     pub fn ensemble(members: usize) -> Self {
         Capabilities {

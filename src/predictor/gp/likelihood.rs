@@ -14,7 +14,7 @@ use super::{BOUNDS, GpConfig, GpFit, GpTarget, JITTER, Kernel, LENGTHSCALE_PRIOR
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
 use crate::predictor::PredictorError;
-use crate::predictor::metrics::{Z90, interval_scale};
+use crate::predictor::metrics::{Z90, fold_scores, interval_scale};
 
 /// `X / l` as an `N x D` matrix.
 pub(super) fn scaled(x: &[Vec<f64>], lengthscales: &[f64]) -> Mat<f64> {
@@ -43,7 +43,7 @@ pub(super) fn add_product(out: faer::MatMut<'_, f64>, a: MatRef<'_, f64>, b: Mat
 }
 
 /// Scaled distances between the rows of `a` and `b` (`N x M`), from `|a|² + |b|² - 2abᵀ`.
-pub(super) fn distances(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+fn distances(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let (na, nb) = (row_norms(a), row_norms(b));
     let mut g = product(a, b.transpose());
     for j in 0..g.ncols() {
@@ -52,6 +52,32 @@ pub(super) fn distances(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
         }
     }
     g
+}
+
+/// `s² φ(|a_i - b_j| / l)` between the rows of `a` and `b` (standardised input units), `[N, M]`.
+pub(super) fn cross_kernel(
+    kernel: Kernel,
+    signal_var: f64,
+    lengthscales: &[f64],
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+) -> Mat<f64> {
+    let scale =
+        |m: MatRef<'_, f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, d| m[(i, d)] / lengthscales[d]);
+    let mut k = distances(scale(a).as_ref(), scale(b).as_ref());
+    for j in 0..k.ncols() {
+        for i in 0..k.nrows() {
+            k[(i, j)] = signal_var * kernel.phi(k[(i, j)]);
+        }
+    }
+    k
+}
+
+/// `Σ_d (ln l_d - ln √D)² / (2 var)`: the negative log of the lengthscale prior (up to a
+/// constant) at log lengthscales `log_l` `[D]`.
+fn lengthscale_penalty(log_l: &[f64]) -> f64 {
+    let centre = (log_l.len() as f64).sqrt().ln();
+    log_l.iter().map(|t| (t - centre).powi(2)).sum::<f64>() / (2.0 * LENGTHSCALE_PRIOR_VAR)
 }
 
 /// The fitting problem of one target: inputs, standardised outcomes and kernel.
@@ -250,22 +276,16 @@ impl Problem<'_> {
                 .map(|i| z[(i, d)] * (z[(i, d)] * rowsum[i] - mz[(i, d)]))
                 .sum::<f64>();
         }
-        let mut nll = nll;
-        // The lengthscale prior: ln l_d ~ N(ln √D, 3).
+        // The lengthscale prior: ln l_d ~ N(ln √D, LENGTHSCALE_PRIOR_VAR).
         let centre = (dims as f64).sqrt().ln();
         for (t, g) in theta.iter().zip(grad.iter_mut()).take(dims) {
-            let e = t - centre;
-            nll += 0.5 * e * e / LENGTHSCALE_PRIOR_VAR;
-            *g += e / LENGTHSCALE_PRIOR_VAR;
+            *g += (t - centre) / LENGTHSCALE_PRIOR_VAR;
         }
         let scale = 1.0 / n as f64;
         grad.iter_mut().for_each(|g| *g *= scale);
-        Some(nll * scale)
+        Some((nll + lengthscale_penalty(&theta[..dims])) * scale)
     }
 }
-
-/// Folds of the closed-form held-out residuals that calibrate the intervals.
-const CALIBRATION_FOLDS: usize = 5;
 
 /// L-BFGS iterations of each calibration fold's refit, warm-started at the full fit.
 const CALIBRATION_ITERATIONS: usize = 5;
@@ -282,19 +302,14 @@ pub(super) fn held_out_scores(
     let dims = theta.len() - 2;
     let (s2, noise) = (theta[dims].exp(), theta[dims + 1].exp());
     let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
-    let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
+    let rows = |idx: &[usize]| Mat::from_fn(idx.len(), dims, |r, d| x[idx[r]][d]);
+    let (xt, xq) = (rows(train), rows(test));
     let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
     let mut ws = Workspace::new(train.len());
-    let zt = scaled(&xt, &lengthscales);
+    let zt = Mat::from_fn(xt.nrows(), dims, |i, d| xt[(i, d)] / lengthscales[d]);
     ws.factorise(kernel, theta, zt.as_ref())?;
     let alpha = ws.solve(&yt);
-    let xq: Vec<Vec<f64>> = test.iter().map(|&i| x[i].clone()).collect();
-    let mut v = distances(zt.as_ref(), scaled(&xq, &lengthscales).as_ref());
-    for j in 0..v.ncols() {
-        for i in 0..v.nrows() {
-            v[(i, j)] = s2 * kernel.phi(v[(i, j)]);
-        }
-    }
+    let mut v = cross_kernel(kernel, s2, &lengthscales, xt.as_ref(), xq.as_ref());
     let mean: Vec<f64> = (0..test.len())
         .map(|j| (0..train.len()).map(|i| v[(i, j)] * alpha[i]).sum())
         .collect();
@@ -359,7 +374,6 @@ pub(super) fn fit_target(
         y,
         kernel: config.kernel,
     };
-    let run = |u0: &[f64], max_iterations: usize| minimize(&problem, u0, max_iterations);
     let first = (dims as f64).sqrt().ln();
     let screen = if config.starts > 1 {
         SCREEN_ITERATIONS.min(config.max_iterations)
@@ -381,7 +395,7 @@ pub(super) fn fit_target(
             let u0: Vec<f64> = (0..dims + 2)
                 .map(|k| unconstrain(theta0[k], k, dims))
                 .collect();
-            run(&u0, screen)
+            minimize(&problem, &u0, screen)
         })
         .collect();
     let (best_start, screened_best) = screened
@@ -393,7 +407,7 @@ pub(super) fn fit_target(
     let mut evaluations: usize = screened.iter().flatten().map(|r| r.evaluations).sum();
     let mut best = screened_best.clone();
     if screen < config.max_iterations && best.iterations == screen {
-        let more = run(&best.x, config.max_iterations - screen)
+        let more = minimize(&problem, &best.x, config.max_iterations - screen)
             .ok_or(PredictorError::NotPositiveDefinite { target })?;
         evaluations += more.evaluations;
         best = lbfgs::Minimum {
@@ -426,13 +440,10 @@ pub(super) fn fit_target(
     ws.factorise(config.kernel, &theta, scaled(x, &lengthscales).as_ref())
         .ok_or(PredictorError::NotPositiveDefinite { target })?;
     let alpha = ws.solve(y);
-    // Calibration: k-fold refits warm-started at the optimum, scored on their held-out runs.
-    let mut rng = StdRng::seed_from_u64(derive_seed(seed, (target * 1000 + 999) as u64));
-    let folds = crate::runs::kfold(n, CALIBRATION_FOLDS.min(n), &mut rng);
-    let mut z: Vec<f64> = folds
-        .par_iter()
-        .filter(|(train, _)| config.calibrate && train.len() >= 2)
-        .filter_map(|(train, test)| {
+    // Calibration: fold refits warm-started at the optimum, scored on their held-out runs.
+    let calibration_seed = derive_seed(seed, (target * 1000 + 999) as u64);
+    let mut z = if config.calibrate {
+        fold_scores(n, calibration_seed, |train, test| {
             let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
             let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
             let refit = Problem {
@@ -444,14 +455,11 @@ pub(super) fn fit_target(
                 minimize(&refit, &best.x, CALIBRATION_ITERATIONS).map_or(best.x.clone(), |m| m.x);
             held_out_scores(x, y, config.kernel, &constrain(&u, dims).0, (train, test))
         })
-        .flatten()
-        .collect();
+    } else {
+        Vec::new()
+    };
     let cv_coverage90 =
         (!z.is_empty()).then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
-    let prior: f64 = theta[..dims]
-        .iter()
-        .map(|t| (t - first).powi(2) / (2.0 * LENGTHSCALE_PRIOR_VAR))
-        .sum();
     let calibration = interval_scale(&mut z, 0.25, 4.0);
     Ok(GpTarget {
         lengthscales,
@@ -460,7 +468,7 @@ pub(super) fn fit_target(
         alpha,
         calibration,
         fit: GpFit {
-            log_marginal_likelihood: -best.value * n as f64 + prior,
+            log_marginal_likelihood: -best.value * n as f64 + lengthscale_penalty(&theta[..dims]),
             starts: config.starts,
             best_start,
             iterations: best.iterations,

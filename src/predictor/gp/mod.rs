@@ -68,7 +68,7 @@ mod paths;
 
 #[cfg(test)]
 use likelihood::Problem;
-use likelihood::{Workspace, add_product, distances, fit_target, product, scaled};
+use likelihood::{Workspace, add_product, cross_kernel, fit_target, product, scaled};
 pub use paths::{PATH_FEATURES, PATHS};
 use paths::{Paths, draw_paths, features};
 
@@ -82,8 +82,8 @@ pub const GP_FILE: &str = "gp.json";
 pub const GP_DIGEST: &str = "gp.sha256";
 /// The safetensors export of a GP checkpoint.
 pub const GP_SAFETENSORS: &str = "gp.safetensors";
-/// Most training runs a GP accepts: each fit holds three `N x N` f64 matrices (1.5 GiB at
-/// this limit).
+/// Most training runs a GP accepts: each likelihood workspace holds four `N x N` f64 matrices
+/// (three plus faer's scratch: 2 GiB at this limit).
 pub const MAX_GP_RUNS: usize = 8192;
 /// Added to the kernel diagonal (standardised units) on top of the fitted noise.
 const JITTER: f64 = 1e-8;
@@ -153,7 +153,8 @@ pub struct GpConfig {
     pub starts: usize,
     /// Most L-BFGS iterations per start.
     pub max_iterations: usize,
-    /// Scale the variances so 90% of leave-one-out intervals cover (see the module docs).
+    /// Scale the variances so 90% of 5-fold held-out intervals cover (see the module docs);
+    /// `false` skips the fold refits.
     pub calibrate: bool,
 }
 
@@ -223,7 +224,7 @@ pub struct GpTarget {
     pub noise_var: f64,
     /// `K⁻¹ y`, `[N]`.
     pub alpha: Vec<f64>,
-    /// Standard-deviation multiplier `c` from leave-one-out calibration (variances scale by
+    /// Standard-deviation multiplier `c` from the held-out calibration (variances scale by
     /// `c²`).
     pub calibration: f64,
     /// How the fit went.
@@ -234,6 +235,25 @@ pub struct GpTarget {
     /// Posterior sample paths, redrawn from [`GaussianProcess::path_seed`] on load.
     #[serde(skip)]
     paths: Option<Paths>,
+}
+
+impl GpTarget {
+    /// Factorises the kernel matrix of training inputs `x` `[N][D]` at this target's
+    /// hyperparameters into `ws` and keeps the factor (`target` names it in the error).
+    fn factorise(
+        &mut self,
+        ws: &mut Workspace,
+        kernel: Kernel,
+        x: &[Vec<f64>],
+        target: usize,
+    ) -> Result<(), PredictorError> {
+        let mut theta: Vec<f64> = self.lengthscales.iter().map(|l| l.ln()).collect();
+        theta.extend([self.signal_var.ln(), self.noise_var.ln()]);
+        ws.factorise(kernel, &theta, scaled(x, &self.lengthscales).as_ref())
+            .ok_or(PredictorError::NotPositiveDefinite { target })?;
+        self.factor = Some(ws.lower_factor());
+        Ok(())
+    }
 }
 
 /// A fitted GP surrogate over all targets of a schema.
@@ -277,9 +297,9 @@ impl GaussianProcess {
         }
         if n > MAX_GP_RUNS {
             return Err(PredictorError::Config(format!(
-                "a Gaussian process on {n} runs needs three {n} x {n} matrices ({:.1} GiB); \
+                "a Gaussian process on {n} runs needs four {n} x {n} matrices ({:.1} GiB); \
                  the limit is {MAX_GP_RUNS} runs: subsample, or use the ensemble",
-                3.0 * (n * n * 8) as f64 / f64::from(1u32 << 30)
+                4.0 * (n * n * 8) as f64 / f64::from(1u32 << 30)
             )));
         }
         super::check_targets_vary(runs)?;
@@ -486,12 +506,7 @@ impl GaussianProcess {
         }
         let mut ws = Workspace::new(n);
         for (t, g) in gp.targets.iter_mut().enumerate() {
-            let mut theta: Vec<f64> = g.lengthscales.iter().map(|l| l.ln()).collect();
-            theta.extend([g.signal_var.ln(), g.noise_var.ln()]);
-            let z = scaled(&gp.x, &g.lengthscales);
-            ws.factorise(gp.config.kernel, &theta, z.as_ref())
-                .ok_or(PredictorError::NotPositiveDefinite { target: t })?;
-            g.factor = Some(ws.lower_factor());
+            g.factorise(&mut ws, gp.config.kernel, &gp.x, t)?;
         }
         gp.draw_paths();
         Ok(gp)
@@ -556,16 +571,8 @@ impl GaussianProcess {
             let (believed, _, _) =
                 self.project(&self.targets[t], train.as_ref(), queries.as_ref(), false);
             let y_all: Vec<f64> = (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect();
-            let mut theta: Vec<f64> = g.lengthscales.iter().map(|l| l.ln()).collect();
-            theta.extend([g.signal_var.ln(), g.noise_var.ln()]);
-            ws.factorise(
-                out.config.kernel,
-                &theta,
-                scaled(&out.x, &g.lengthscales).as_ref(),
-            )
-            .ok_or(PredictorError::NotPositiveDefinite { target: t })?;
+            g.factorise(&mut ws, out.config.kernel, &out.x, t)?;
             g.alpha = ws.solve(&y_all);
-            g.factor = Some(ws.lower_factor());
         }
         out.draw_paths();
         Ok(out)
@@ -638,16 +645,7 @@ impl GaussianProcess {
 
     /// `s² φ(R)` between `a` and `b` (rows in standardised input units) for target `g`.
     fn cross(&self, g: &GpTarget, a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-        let scale = |m: MatRef<'_, f64>| {
-            Mat::from_fn(m.nrows(), m.ncols(), |i, d| m[(i, d)] / g.lengthscales[d])
-        };
-        let mut k = distances(scale(a).as_ref(), scale(b).as_ref());
-        for j in 0..k.ncols() {
-            for i in 0..k.nrows() {
-                k[(i, j)] = g.signal_var * self.config.kernel.phi(k[(i, j)]);
-            }
-        }
-        k
+        cross_kernel(self.config.kernel, g.signal_var, &g.lengthscales, a, b)
     }
 
     /// For target `g` and queries `q` (`[m, D]`): the posterior means (standardised, `[m]`)
