@@ -205,6 +205,41 @@ fn unusable(m: &PredictorMeta) -> Option<String> {
     m.config.validate().err().map(|e| e.to_string())
 }
 
+/// The name of the file holding `file`'s sha256: `gp.json` -> `gp.sha256`.
+fn digest_file(file: &str) -> String {
+    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+    format!("{stem}.sha256")
+}
+
+/// Writes `dir` atomically (replacing it only when `overwrite` allows) with the model `text`
+/// as `file`, its sha256 beside it ([`check_digest`] checks it) and the `extra` files.
+pub(crate) fn write_digested(
+    dir: &Path,
+    overwrite: Overwrite,
+    file: &str,
+    text: Vec<u8>,
+    extra: Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    let mut files = extra;
+    files.push((digest_file(file), digest(file, &text).sha256.into_bytes()));
+    files.push((file.into(), text));
+    write_dir_atomic(dir, overwrite, &[], &files)
+}
+
+/// Checks `text`, read from `dir/file` written by [`write_digested`], against the sha256 file
+/// beside it: refused when that file is missing or disagrees (an edited or corrupted model).
+pub(crate) fn check_digest(dir: &Path, file: &str, text: &str) -> Result<()> {
+    let (path, digest_path) = (dir.join(file), dir.join(digest_file(file)));
+    let problem = match std::fs::read_to_string(&digest_path) {
+        Ok(expected) if expected.trim() == digest(file, text.as_bytes()).sha256 => return Ok(()),
+        Ok(_) => "sha256 differs from",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no sha256 beside it in",
+        Err(e) => return Err(io(&digest_path)(e)),
+    };
+    let name = digest_file(file);
+    Err(bad(&path, format!("{problem} {name} (edited or corrupted?)")).into())
+}
+
 /// Reads a weight file and checks its size and sha256 against the manifest.
 pub(crate) fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>> {
     let path = dir.join(&expected.file);

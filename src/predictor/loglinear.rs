@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
+use crate::predictor::checkpoint::{check_digest, write_digested};
 use crate::predictor::metrics::{fold_scores, interval_scale};
 use crate::predictor::{
     Capabilities, Normalizer, Posterior, Prediction, PredictorError, Surrogate, combine,
@@ -326,18 +327,19 @@ impl LogLinear {
         })
     }
 
-    /// Writes `dir/loglinear.json` atomically; an existing `dir` is replaced only when
-    /// `overwrite` allows it.
+    /// Writes `dir/loglinear.json` and its sha256 (`loglinear.sha256`) atomically; an existing
+    /// `dir` is replaced only when `overwrite` allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("a mixing law serialises");
-        let files = [(LOGLINEAR_FILE.into(), text.into_bytes())];
-        crate::io::write_dir_atomic(dir, overwrite, &[], &files)
+        let text = serde_json::to_vec_pretty(self).expect("a mixing law serialises");
+        write_digested(dir, overwrite, LOGLINEAR_FILE, text, Vec::new())
     }
 
-    /// Reads `dir/loglinear.json`, refusing files that are not a consistent fit.
+    /// Reads `dir/loglinear.json`, refusing an edited file (its sha256 disagrees) or one that is
+    /// not a consistent fit.
     pub fn load(dir: &Path) -> crate::Result<Self> {
         let path = dir.join(LOGLINEAR_FILE);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        check_digest(dir, LOGLINEAR_FILE, &text)?;
         let bad = |problem: String| PredictorError::Checkpoint {
             path: path.clone(),
             problem,
@@ -502,6 +504,15 @@ mod tests {
         model.save(&path, crate::io::Overwrite::Refuse).unwrap();
         let back = LogLinear::load(&path).unwrap();
         assert_eq!(back.predict(&q, &[]).unwrap(), p);
+        // An edited law is refused, naming the file and its digest.
+        let file = path.join(LOGLINEAR_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replacen("\"sign\": 1.0", "\"sign\": -1.0", 1)).unwrap();
+        let err = LogLinear::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("loglinear.json") && err.contains("loglinear.sha256"),
+            "{err}"
+        );
     }
 
     #[test]

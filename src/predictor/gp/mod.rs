@@ -56,7 +56,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::io;
 use crate::math::derive_seed;
-use crate::predictor::checkpoint::{FileDigest, digest, read_verified};
+use crate::predictor::checkpoint::{
+    FileDigest, check_digest, digest, read_verified, write_digested,
+};
 use crate::predictor::{
     Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, PredictorError,
     Surrogate,
@@ -78,8 +80,6 @@ pub const GP_FORMAT: &str = "mixatlas-gp";
 pub const GP_VERSION: u32 = 2;
 /// The model file of a GP checkpoint directory.
 pub const GP_FILE: &str = "gp.json";
-/// `gp.json`'s sha256 (hex), so an edited model is refused.
-pub const GP_DIGEST: &str = "gp.sha256";
 /// The safetensors export of a GP checkpoint.
 pub const GP_SAFETENSORS: &str = "gp.safetensors";
 /// Most training runs a GP accepts: each likelihood workspace holds four `N x N` f64 matrices
@@ -364,12 +364,13 @@ impl GaussianProcess {
         value["safetensors"] =
             serde_json::to_value(digest(GP_SAFETENSORS, &tensors)).expect("a digest serialises");
         let text = serde_json::to_vec(&value).expect("a GP serialises");
-        let files = [
-            (GP_SAFETENSORS.into(), tensors),
-            (GP_DIGEST.into(), digest(GP_FILE, &text).sha256.into_bytes()),
-            (GP_FILE.into(), text),
-        ];
-        crate::io::write_dir_atomic(dir, overwrite, &[], &files)
+        write_digested(
+            dir,
+            overwrite,
+            GP_FILE,
+            text,
+            vec![(GP_SAFETENSORS.into(), tensors)],
+        )
     }
 
     /// The safetensors export (layout in the module docs).
@@ -458,20 +459,7 @@ impl GaussianProcess {
             ))
             .into());
         }
-        let digest_path = dir.join(GP_DIGEST);
-        match std::fs::read_to_string(&digest_path) {
-            Ok(expected) if expected.trim() != digest(GP_FILE, text.as_bytes()).sha256 => {
-                return Err(bad(format!(
-                    "sha256 differs from {GP_DIGEST} (edited or corrupted?)"
-                ))
-                .into());
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(bad(format!("{GP_DIGEST} is missing")).into());
-            }
-            Err(e) => return Err(io(&digest_path)(e)),
-        }
+        check_digest(dir, GP_FILE, &text)?;
         let export: FileDigest = value
             .get("safetensors")
             .cloned()
