@@ -1051,4 +1051,18 @@ mod tests {
             assert!((p - q).abs() < 1e-6 * (1.0 + p.abs()), "{p} vs {q}");
         }
     }
+
+    #[test]
+    fn bad_configs_are_refused_naming_the_field() {
+        for (text, needle) in [
+            ("starts = 0", "`starts`"),
+            ("max_iterations = 0", "`max_iterations`"),
+            ("kernel = \"cubic\"", "cubic"),
+            ("input_transform = { kind = \"log\", eps = -1.0 }", "`eps`"),
+            ("restarts = 3", "restarts"),
+        ] {
+            let err = GpConfig::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
 }
