@@ -20,6 +20,8 @@ pub fn select_batch(
     let open: Vec<usize> = (0..pool.len()).filter(|&i| far(&pool[i].weights)).collect();
     let mut values: Vec<f64> = pool.iter().map(|c| c.value).collect();
     let mut chosen: Vec<Candidate> = Vec::with_capacity(q.min(pool.len()));
+    // Picked already: with `min_distance` 0 the distance test alone would pick one again.
+    let mut taken = vec![false; pool.len()];
     for slot in 0..q {
         if slot > 0
             && let Some(v) = rescore(&chosen)?
@@ -30,16 +32,20 @@ pub fn select_batch(
             .iter()
             .copied()
             .filter(|&i| {
-                chosen
-                    .iter()
-                    .all(|c| tv_distance(&c.weights, &pool[i].weights) >= min_distance)
+                !taken[i]
+                    && chosen
+                        .iter()
+                        .all(|c| tv_distance(&c.weights, &pool[i].weights) >= min_distance)
             })
             .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)));
         match best {
-            Some(i) => chosen.push(Candidate {
-                value: values[i],
-                ..pool[i].clone()
-            }),
+            Some(i) => {
+                taken[i] = true;
+                chosen.push(Candidate {
+                    value: values[i],
+                    ..pool[i].clone()
+                });
+            }
             None => {
                 return Err(SearchError::TooFew {
                     found: chosen.len(),
@@ -76,5 +82,10 @@ mod tests {
         // A run already made near the best candidate rules it out.
         let b = select_batch(&pool, 1, 0.05, &[vec![0.5, 0.5]], |_| Ok(None)).unwrap();
         assert_eq!(b[0].weights[0], 0.9);
+        // Without a minimum distance every candidate is still picked once at most.
+        let b = select_batch(&pool, 4, 0.0, &[], |_| Ok(None)).unwrap();
+        let firsts: Vec<f64> = b.iter().map(|c| c.weights[0]).collect();
+        assert_eq!(firsts, vec![0.5, 0.51, 0.9, 0.1]);
+        assert!(select_batch(&pool, 5, 0.0, &[], |_| Ok(None)).is_err());
     }
 }
