@@ -53,6 +53,9 @@ pub enum Error {
     /// A campaign step failed (it stays resumable).
     #[error(transparent)]
     Campaign(#[from] crate::campaign::CampaignError),
+    /// A backtest cannot run.
+    #[error(transparent)]
+    Backtest(#[from] crate::backtest::BacktestError),
     /// A report figure could not be rendered.
     #[cfg(feature = "report")]
     #[error(transparent)]

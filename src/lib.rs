@@ -72,6 +72,8 @@ pub mod simulate;
 
 pub mod campaign;
 
+pub mod backtest;
+
 pub mod export;
 
 #[cfg(feature = "report")]

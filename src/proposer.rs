@@ -46,7 +46,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::acquisition::{
-    self, Acquisition, AcquisitionContext, AcquisitionKind, AcquisitionSpec, Scorer,
+    self, Acquisition, AcquisitionContext, AcquisitionKind, AcquisitionSpec, Scorer, Scores,
 };
 use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
@@ -119,6 +119,98 @@ pub enum BatchMethod {
     /// mean there (hyperparameters fixed) and the candidates are rescored, so the next pick's
     /// uncertainty is what remains once the first is run. Needs a GP surrogate.
     KrigingBeliever,
+    /// Local penalisation (González et al., 2016), for any surrogate: after each pick x_j,
+    /// every candidate's acquisition (standardised over the pool, then softplus) is multiplied
+    /// by `P(||x - x_j|| > r_j)`, the probability that x lies outside the ball the pick is
+    /// likely to rule out, `r_j = (M - mu(x_j)) / L` with `M` the best mean and `L` a
+    /// Lipschitz constant of the mean estimated over the pool: `Phi((L d - M + mu_j) /
+    /// sigma_j)`. Unlike kriging believer it needs no refit.
+    LocalPenalization,
+}
+
+/// A TuRBO-style trust region (Eriksson et al., 2019) that moves with the incumbent: proposals
+/// lie within `length` (total-variation distance) of the best run told. After `successes`
+/// rounds in a row that improve the incumbent the length doubles (up to `max_length`); after
+/// `failures` rounds in a row that do not, it halves; below `min_length` it restarts at
+/// `length`. Each `tell` is one round. In pool mode the region grows, if needed, to hold
+/// `2 q` candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustRegionConfig {
+    /// Starting (and restart) length.
+    pub length: f64,
+    /// Below this the region restarts.
+    pub min_length: f64,
+    /// Largest length.
+    pub max_length: f64,
+    /// Improving rounds in a row that double the length.
+    pub successes: usize,
+    /// Rounds in a row without improvement that halve it; `None`: TuRBO's
+    /// `ceil(max(4, d) / q)` for d domains and batches of q.
+    pub failures: Option<usize>,
+}
+
+impl Default for TrustRegionConfig {
+    fn default() -> Self {
+        TrustRegionConfig {
+            length: 0.4,
+            min_length: 0.05,
+            max_length: 0.8,
+            successes: 3,
+            failures: None,
+        }
+    }
+}
+
+impl TrustRegionConfig {
+    /// Checks the lengths and counts.
+    pub fn validate(&self) -> Result<(), ProposerError> {
+        let bad = |problem: &str| ProposerError::BadParameter {
+            name: "trust_region",
+            problem: problem.into(),
+        };
+        let (lo, l, hi) = (self.min_length, self.length, self.max_length);
+        if !(lo > 0.0 && lo <= l && l <= hi && hi <= 1.0) {
+            return Err(bad(
+                "need 0 < min_length <= length <= max_length <= 1 (total-variation distances)",
+            ));
+        }
+        if self.successes == 0 || self.failures == Some(0) {
+            return Err(bad("`successes` and `failures` must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The length after the rounds told: `rounds[r]` holds the objective values (higher is
+    /// better) of round r, the first being the initial design. `q` and `dims` give the
+    /// default failure tolerance.
+    pub fn length_after(&self, rounds: &[Vec<f64>], q: usize, dims: usize) -> f64 {
+        let failures = (self.failures)
+            .unwrap_or_else(|| dims.max(4).div_ceil(q.max(1)))
+            .max(1);
+        let best_of = |r: &[f64]| r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut best = rounds.first().map_or(f64::NEG_INFINITY, |r| best_of(r));
+        let (mut length, mut up, mut down) = (self.length, 0, 0);
+        for round in rounds.iter().skip(1) {
+            let b = best_of(round);
+            if b > best + 1e-3 * best.abs() {
+                (up, down) = (up + 1, 0);
+            } else {
+                (up, down) = (0, down + 1);
+            }
+            best = best.max(b);
+            if up == self.successes {
+                (length, up) = ((2.0 * length).min(self.max_length), 0);
+            }
+            if down == failures {
+                (length, down) = (length / 2.0, 0);
+            }
+            if length < self.min_length {
+                length = self.length;
+            }
+        }
+        length
+    }
 }
 
 /// The candidates of pool mode.
@@ -157,6 +249,8 @@ pub struct ProposerConfig {
     pub context: Vec<f64>,
     /// How the proposals of one batch are chosen from the scored candidates.
     pub batch: BatchMethod,
+    /// A trust region around the incumbent that adapts over rounds, if any.
+    pub trust_region: Option<TrustRegionConfig>,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -179,6 +273,7 @@ impl Default for ProposerConfig {
             pool: None,
             context: Vec::new(),
             batch: BatchMethod::Distance,
+            trust_region: None,
             seed: 0,
         }
     }
@@ -214,6 +309,9 @@ impl ProposerConfig {
                 "kriging believer conditions a Gaussian process: use --surrogate gp",
             )
             .into());
+        }
+        if let Some(tr) = &self.trust_region {
+            tr.validate()?;
         }
         if self.acquisition.kind.needs_members() && caps.members.is_none() {
             let acquisition = self.acquisition.kind.name();
@@ -255,6 +353,8 @@ pub struct Batch {
     pub incumbent: Option<f64>,
     /// Runs the surrogate was fitted on (or told, for a fixed model).
     pub runs_told: usize,
+    /// The trust region's length this round, when one is configured.
+    pub trust_region: Option<f64>,
     /// Seed of this ask.
     pub seed: u64,
 }
@@ -267,6 +367,8 @@ pub struct Proposer<B: AutodiffBackend> {
     config: ProposerConfig,
     device: B::Device,
     runs: Option<Runs>,
+    /// Runs per `tell`, in order: the rounds a trust region follows.
+    rounds: Vec<usize>,
     model: Option<Model<B::InnerBackend>>,
     stale: bool,
 }
@@ -284,12 +386,14 @@ impl<B: AutodiffBackend> Proposer<B> {
             training.validate()?;
         }
         config.validate(&surrogate.capabilities())?;
+        check_trust_region(&constraints, &config)?;
         Ok(Proposer {
             constraints,
             surrogate: Some(surrogate),
             config,
             device,
             runs: None,
+            rounds: Vec::new(),
             model: None,
             stale: false,
         })
@@ -303,25 +407,82 @@ impl<B: AutodiffBackend> Proposer<B> {
         device: B::Device,
     ) -> crate::Result<Self> {
         config.validate(&model.surrogate().capabilities())?;
+        check_trust_region(&constraints, &config)?;
         Ok(Proposer {
             constraints,
             surrogate: None,
             config,
             device,
             runs: None,
+            rounds: Vec::new(),
             model: Some(model),
             stale: false,
         })
     }
 
-    /// Adds measured runs (their schema must match the runs told before).
+    /// Adds measured runs, one round of them (their schema must match the runs told before).
     pub fn tell(&mut self, runs: &Runs) -> crate::Result<()> {
         match &mut self.runs {
             None => self.runs = Some(runs.clone()),
             Some(all) => all.extend(runs)?,
         }
+        self.rounds.push(runs.len());
         self.stale = self.surrogate.is_some();
         Ok(())
+    }
+
+    /// Replaces what `ask` does (a new pool, acquisition or seed for the next round), keeping
+    /// the runs told and the fitted surrogate.
+    pub fn set_config(&mut self, config: ProposerConfig) -> crate::Result<()> {
+        let caps = match (&self.surrogate, &self.model) {
+            (Some(spec), _) => spec.capabilities(),
+            (None, Some(model)) => model.surrogate().capabilities(),
+            (None, None) => unreachable!("a proposer has a spec or a model"),
+        };
+        config.validate(&caps)?;
+        check_trust_region(&self.constraints, &config)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The constraints of an ask for `q` proposals: the configured ones, within the trust
+    /// region around the best run told when one is configured (with its length).
+    fn round_constraints(
+        &self,
+        objective: &Objective,
+        q: usize,
+    ) -> crate::Result<(Constraints, Option<f64>)> {
+        let (Some(tr), Some(runs)) = (&self.config.trust_region, &self.runs) else {
+            return Ok((self.constraints.clone(), None));
+        };
+        let values: Vec<f64> = runs.outcomes.iter().map(|y| objective.value(y)).collect();
+        let mut start = 0;
+        let rounds: Vec<Vec<f64>> = (self.rounds.iter())
+            .map(|&n| {
+                start += n;
+                values[start - n..start].to_vec()
+            })
+            .collect();
+        let mut length = tr.length_after(&rounds, q, runs.schema.space.len());
+        let best = (0..values.len())
+            .max_by(|&a, &b| values[a].total_cmp(&values[b]))
+            .ok_or(ProposerError::NoSurrogate)?;
+        let incumbent = runs.mixtures[best].clone();
+        if let Some(PoolSource::Mixtures(pool)) = &self.config.pool {
+            // Room for a choice: at least 2q feasible candidates inside.
+            let mut d: Vec<f64> = (pool.iter())
+                .filter(|w| self.constraints.is_feasible(w))
+                .map(|w| tv_distance(w, &incumbent))
+                .collect();
+            let k = (2 * q).min(d.len());
+            if k > 0 {
+                d.select_nth_unstable_by(k - 1, f64::total_cmp);
+                length = length.max(d[k - 1]);
+            }
+        }
+        let mut constraints = self.constraints.clone();
+        constraints.trust_region = Some((vec![incumbent], length));
+        Ok((constraints, Some(length)))
     }
 
     /// Every run told so far.
@@ -389,17 +550,19 @@ impl<B: AutodiffBackend> Proposer<B> {
         let seed = self.round_seed();
         let told = self.runs.as_ref();
         let mixtures = told.map_or(&[][..], |r| &r.mixtures[..]);
-        let sampler = search_sampler(
-            &self.constraints,
-            &surrogate.schema().space,
-            self.config.prior,
-        );
+        let (constraints, trust_region) = self.round_constraints(&objective, q)?;
+        let sampler = search_sampler(&constraints, &surrogate.schema().space, self.config.prior);
+        let candidates = match &self.config.pool {
+            Some(PoolSource::Mixtures(pool)) => Some(pool.len()),
+            _ => None,
+        };
         let (mut acq, ctx) = build_acquisition(
             &scorer,
             &self.config.acquisition,
             told,
+            candidates,
             &sampler,
-            &self.constraints,
+            &constraints,
             seed,
         )?;
         let keep = self
@@ -411,7 +574,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             &mut searchers,
             &scorer,
             acq.as_mut(),
-            &self.constraints,
+            &constraints,
             Choice {
                 q,
                 min_distance: self.config.min_distance,
@@ -422,6 +585,8 @@ impl<B: AutodiffBackend> Proposer<B> {
                     (BatchMethod::KrigingBeliever, Model::Gp(gp)) => Some(gp.as_ref()),
                     _ => None,
                 },
+                penalize: self.config.batch == BatchMethod::LocalPenalization,
+                incumbent: ctx.incumbent,
             },
             observer,
         )?;
@@ -430,6 +595,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             acquisition: acq.name(),
             incumbent: ctx.incumbent,
             runs_told: mixtures.len(),
+            trust_region,
             objective,
             seed,
         })
@@ -505,15 +671,28 @@ pub fn search_sampler(constraints: &Constraints, space: &Space, prior: Prior) ->
 
 /// The acquisition `spec` over `scorer`'s surrogate, with its context: the incumbent and
 /// GP-UCB's t from the runs `told`, and for `ivr` a reference set of 512 feasible draws from
-/// `sampler` plus the mixtures told. Refuses a function the surrogate cannot serve.
+/// `sampler` plus the mixtures told. GP-UCB's `|D|` is the number of `candidates` in pool mode
+/// (Srinivas et al.'s finite-set form), the number of domains otherwise. Refuses a function
+/// the surrogate cannot serve, and GP-UCB's schedule without runs told (its t counts them).
 pub fn build_acquisition(
     scorer: &Scorer<'_>,
     spec: &AcquisitionSpec,
     told: Option<&Runs>,
+    candidates: Option<usize>,
     sampler: &DirichletSampler,
     constraints: &Constraints,
     seed: u64,
 ) -> crate::Result<(Box<dyn Acquisition>, AcquisitionContext)> {
+    let confidence_bound = matches!(spec.kind, AcquisitionKind::Ucb | AcquisitionKind::Lcb);
+    if confidence_bound && spec.beta.is_none() && told.is_none_or(Runs::is_empty) {
+        return Err(ProposerError::BadParameter {
+            name: "beta",
+            problem: "GP-UCB's beta_t grows with the number of runs observed: give the runs \
+                      the surrogate was fitted on (--data), or a fixed --beta"
+                .into(),
+        }
+        .into());
+    }
     let reference = (spec.kind == AcquisitionKind::Ivr).then(|| {
         let (mut r, _) = sample_chunk(sampler, constraints, REFERENCE_SAMPLES, seed ^ 0x5EED, 0);
         if let Some(runs) = told {
@@ -522,7 +701,10 @@ pub fn build_acquisition(
         r
     });
     let outcomes = told.map_or(&[][..], |r| &r.outcomes[..]);
-    let ctx = scorer.acquisition_context(outcomes, reference.as_deref())?;
+    let mut ctx = scorer.acquisition_context(outcomes, reference.as_deref())?;
+    if let Some(n) = candidates {
+        ctx.dims = n;
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     let caps = scorer.surrogate.capabilities();
     let acq = acquisition::build(spec, &ctx, &caps, &mut rng)?;
@@ -567,6 +749,10 @@ struct Choice<'a> {
     seed: u64,
     /// The GP to condition on each pick (kriging believer), if the batch method says so.
     believer: Option<&'a GaussianProcess>,
+    /// Local penalisation after each pick.
+    penalize: bool,
+    /// Best objective among the runs told.
+    incumbent: Option<f64>,
 }
 
 /// Chains `searchers` (each from the best `keep` so far), then picks `q` proposals at least
@@ -594,12 +780,26 @@ fn choose(
     };
     let mut rng = StdRng::seed_from_u64(derive_seed(choice.seed, 1));
     let weights: Vec<Vec<f64>> = pool.iter().map(|c| c.weights.clone()).collect();
+    let penalty = if choice.penalize && !pool.is_empty() {
+        let values: Vec<f64> = pool.iter().map(|c| c.value).collect();
+        Some(LocalPenalty::new(
+            &weights,
+            &values,
+            &scorer.scores(&weights)?,
+            choice.incumbent,
+        ))
+    } else {
+        None
+    };
     select_batch(
         &pool,
         choice.q,
         choice.min_distance,
         choice.avoid,
         |chosen| {
+            if let Some(p) = &penalty {
+                return Ok(Some(p.values(&weights, chosen)));
+            }
             let redrawn = acquisition.redraw(&mut rng);
             if let Some(gp) = choice.believer {
                 // Kriging believer: the GP conditioned on its own means at the picks so far.
@@ -620,6 +820,103 @@ fn choose(
             }
         },
     )
+}
+
+/// An adaptive trust region moves the fixed one the constraints may hold: not both.
+fn check_trust_region(constraints: &Constraints, config: &ProposerConfig) -> crate::Result<()> {
+    if config.trust_region.is_some() && constraints.trust_region.is_some() {
+        return Err(ProposerError::BadParameter {
+            name: "trust_region",
+            problem: "the constraints hold a fixed [trust_region]; an adaptive trust region \
+                      replaces it: drop one of them"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Local penalisation of a scored pool ([`BatchMethod::LocalPenalization`]).
+struct LocalPenalty {
+    /// `ln softplus(z)` of the standardised acquisition values, `[n]`.
+    base: Vec<f64>,
+    /// Posterior mean and std of the objective, `[n]`.
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// Lipschitz constant of the mean (objective units per unit of Euclidean distance).
+    lipschitz: f64,
+    /// Best mean in the pool or among the runs told.
+    best: f64,
+}
+
+/// Candidates (by acquisition value) whose pairwise slopes estimate the Lipschitz constant.
+const LIPSCHITZ_SET: usize = 256;
+
+impl LocalPenalty {
+    fn new(weights: &[Vec<f64>], values: &[f64], scores: &Scores, incumbent: Option<f64>) -> Self {
+        let n = values.len() as f64;
+        let mean_v = values.iter().sum::<f64>() / n;
+        let sd = (values.iter().map(|v| (v - mean_v).powi(2)).sum::<f64>() / n)
+            .sqrt()
+            .max(1e-12);
+        let base = (values.iter())
+            .map(|v| {
+                let z = (v - mean_v) / sd;
+                // ln(softplus(z)), stable for large |z|.
+                let softplus = if z > 30.0 { z } else { z.exp().ln_1p() };
+                softplus.max(1e-300).ln()
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+        order.truncate(LIPSCHITZ_SET);
+        let mut lipschitz: f64 = 1e-12;
+        for (k, &i) in order.iter().enumerate() {
+            for &j in &order[..k] {
+                let d = euclidean(&weights[i], &weights[j]);
+                if d > 1e-9 {
+                    lipschitz = lipschitz.max((scores.mean[i] - scores.mean[j]).abs() / d);
+                }
+            }
+        }
+        let best = (scores.mean.iter().copied())
+            .chain(incumbent)
+            .fold(f64::NEG_INFINITY, f64::max);
+        LocalPenalty {
+            base,
+            mean: scores.mean.clone(),
+            std: scores.std.clone(),
+            lipschitz,
+            best,
+        }
+    }
+
+    /// Penalised values (log scale) given the picks so far.
+    fn values(&self, weights: &[Vec<f64>], chosen: &[crate::search::Candidate]) -> Vec<f64> {
+        let picks: Vec<usize> = (chosen.iter())
+            .filter_map(|c| weights.iter().position(|w| *w == c.weights))
+            .collect();
+        (0..weights.len())
+            .map(|i| {
+                let mut v = self.base[i];
+                for &j in &picks {
+                    let z = (self.lipschitz * euclidean(&weights[i], &weights[j]) - self.best
+                        + self.mean[j])
+                        / self.std[j].max(1e-12);
+                    v += crate::math::normal_cdf(z).max(1e-300).ln();
+                }
+                v
+            })
+            .collect()
+    }
+}
+
+fn euclidean(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 #[cfg(test)]
@@ -807,6 +1104,144 @@ mod tests {
             "{:?}",
             batch.proposals[0].targets
         );
+    }
+
+    #[test]
+    fn trust_region_doubles_on_successes_halves_on_failures_and_restarts() {
+        let tr = TrustRegionConfig {
+            successes: 2,
+            failures: Some(2),
+            ..TrustRegionConfig::default()
+        };
+        let rounds =
+            |values: &[f64]| -> Vec<Vec<f64>> { values.iter().map(|&v| vec![v]).collect() };
+        assert_eq!(tr.length_after(&rounds(&[1.0]), 8, 3), 0.4);
+        assert_eq!(tr.length_after(&rounds(&[1.0, 2.0, 3.0]), 8, 3), 0.8);
+        assert_eq!(
+            tr.length_after(&rounds(&[1.0, 2.0, 3.0, 4.0, 5.0]), 8, 3),
+            0.8,
+            "capped"
+        );
+        assert_eq!(tr.length_after(&rounds(&[3.0, 1.0, 2.0]), 8, 3), 0.2);
+        // 0.4 -> 0.2 -> 0.1 -> 0.05 -> 0.025 < min_length: back to 0.4.
+        let flat = [5.0; 9];
+        assert_eq!(tr.length_after(&rounds(&flat[..7]), 8, 3), 0.05);
+        assert_eq!(tr.length_after(&rounds(&flat), 8, 3), 0.4);
+        // TuRBO's default failure tolerance: ceil(max(4, d) / q).
+        let default = TrustRegionConfig::default();
+        assert_eq!(default.length_after(&rounds(&[1.0, 0.0]), 4, 3), 0.2);
+        assert_eq!(default.length_after(&rounds(&[1.0, 0.0]), 2, 3), 0.4);
+        let bad = TrustRegionConfig {
+            min_length: 0.5,
+            ..TrustRegionConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("min_length")
+        );
+    }
+
+    #[test]
+    fn a_trust_region_keeps_pool_picks_near_the_incumbent() {
+        let told = runs(12, 5);
+        let pool: Vec<Vec<f64>> = runs(200, 6).mixtures;
+        let config = ProposerConfig {
+            pool: Some(PoolSource::Mixtures(pool.clone())),
+            trust_region: Some(TrustRegionConfig {
+                length: 0.1,
+                ..TrustRegionConfig::default()
+            }),
+            min_distance: 0.0,
+            ..quick()
+        };
+        let simplex = Constraints::simplex(&told.schema.space);
+        let mut p = gp_proposer(config, simplex.clone()).unwrap();
+        p.tell(&told).unwrap();
+        let batch = p.ask(4).unwrap();
+        let best = (0..told.len())
+            .min_by(|&a, &b| told.outcomes[a][0].total_cmp(&told.outcomes[b][0]))
+            .unwrap();
+        let length = batch.trust_region.unwrap();
+        assert!(length >= 0.1);
+        for q in &batch.proposals {
+            assert!(tv_distance(&q.weights, &told.mixtures[best]) <= length + 1e-12);
+        }
+        // Not with a fixed trust region in the constraints.
+        let mut fixed = simplex;
+        fixed.trust_region = Some((told.mixtures.clone(), 0.2));
+        let err = gp_proposer(quick_tr(), fixed).err().unwrap().to_string();
+        assert!(err.contains("fixed [trust_region]"), "{err}");
+    }
+
+    fn quick_tr() -> ProposerConfig {
+        ProposerConfig {
+            trust_region: Some(TrustRegionConfig::default()),
+            ..quick()
+        }
+    }
+
+    #[test]
+    fn local_penalization_spreads_a_batch_with_any_surrogate() {
+        let told = runs(8, 3);
+        let simplex = || Constraints::simplex(&told.schema.space);
+        let config = |batch| ProposerConfig {
+            batch,
+            acquisition: AcquisitionSpec {
+                kind: AcquisitionKind::Ucb,
+                beta: Some(1.0),
+                ..AcquisitionSpec::default()
+            },
+            min_distance: 0.0,
+            ..quick()
+        };
+        let ask = |batch| {
+            let mut p = gp_proposer(config(batch), simplex()).unwrap();
+            p.tell(&told).unwrap();
+            p.ask(4).unwrap()
+        };
+        let penalized = ask(BatchMethod::LocalPenalization);
+        let greedy = ask(BatchMethod::Distance);
+        assert_eq!(penalized.proposals[0].weights, greedy.proposals[0].weights);
+        let closest = |b: &Batch| {
+            let w: Vec<&Vec<f64>> = b.proposals.iter().map(|p| &p.weights).collect();
+            let mut closest = f64::INFINITY;
+            for i in 0..w.len() {
+                for j in 0..i {
+                    closest = closest.min(tv_distance(w[i], w[j]));
+                }
+            }
+            closest
+        };
+        assert!(
+            closest(&penalized) > closest(&greedy),
+            "{} vs {}",
+            closest(&penalized),
+            closest(&greedy)
+        );
+    }
+
+    #[test]
+    fn gp_ucb_without_the_runs_it_counts_is_refused() {
+        let told = runs(10, 2);
+        let simplex = Constraints::simplex(&told.schema.space);
+        let model = SurrogateSpec::Gp(Default::default())
+            .fit::<Cpu>(&told, 0, &Default::default(), &mut ())
+            .unwrap();
+        let config = ProposerConfig {
+            acquisition: AcquisitionSpec {
+                beta: None,
+                ..AcquisitionSpec::default()
+            },
+            ..quick()
+        };
+        let mut p =
+            Proposer::<Cpu>::with_model(simplex, model, config, Default::default()).unwrap();
+        let err = p.ask(2).unwrap_err().to_string();
+        assert!(err.contains("--data"), "{err}");
+        p.tell(&told).unwrap();
+        assert!(p.ask(2).unwrap().acquisition.starts_with("ucb"));
     }
 
     fn nearest(w: &[f64], runs: &[Vec<f64>]) -> f64 {

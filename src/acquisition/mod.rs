@@ -292,6 +292,61 @@ impl Default for AcquisitionSpec {
     }
 }
 
+/// UCB's beta as written in configs: a number, or `"gp-ucb"` for the GP-UCB schedule
+/// ([`Beta::GpUcb`]). Converts to and from [`AcquisitionSpec::beta`] (`None`: the schedule).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BetaSetting {
+    /// A constant beta.
+    Fixed(f64),
+    /// The GP-UCB schedule `beta_t`.
+    GpUcb,
+}
+
+impl From<Option<f64>> for BetaSetting {
+    fn from(beta: Option<f64>) -> Self {
+        beta.map_or(BetaSetting::GpUcb, BetaSetting::Fixed)
+    }
+}
+
+impl From<BetaSetting> for Option<f64> {
+    fn from(beta: BetaSetting) -> Self {
+        match beta {
+            BetaSetting::Fixed(b) => Some(b),
+            BetaSetting::GpUcb => None,
+        }
+    }
+}
+
+impl Serialize for BetaSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BetaSetting::Fixed(b) => s.serialize_f64(*b),
+            BetaSetting::GpUcb => s.serialize_str("gp-ucb"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BetaSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Name(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Number(b) if b.is_finite() && b >= 0.0 => Ok(BetaSetting::Fixed(b)),
+            Written::Number(b) => Err(serde::de::Error::custom(format!(
+                "beta = {b}: a non-negative number, or \"gp-ucb\""
+            ))),
+            Written::Name(n) if n == "gp-ucb" => Ok(BetaSetting::GpUcb),
+            Written::Name(n) => Err(serde::de::Error::custom(format!(
+                "beta = \"{n}\": a non-negative number, or \"gp-ucb\""
+            ))),
+        }
+    }
+}
+
 /// What an acquisition function may need besides the candidates' scores.
 #[derive(Debug, Clone, Default)]
 pub struct AcquisitionContext {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::CampaignError;
-use crate::acquisition::AcquisitionKind;
+use crate::acquisition::{AcquisitionKind, BetaSetting};
 use crate::error::io;
 use crate::predictor::select::AutoConfig;
 use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
@@ -24,7 +24,7 @@ pub struct CampaignTarget {
 
 /// Defaults of the optional fields (serde needs functions).
 mod defaults {
-    use crate::acquisition::AcquisitionKind;
+    use crate::acquisition::{AcquisitionKind, BetaSetting};
 
     /// Seconds an evaluator call may take: an hour.
     pub fn evaluator_timeout() -> f64 {
@@ -51,8 +51,8 @@ mod defaults {
         AcquisitionKind::Ucb
     }
     /// UCB's beta.
-    pub fn beta() -> Option<f64> {
-        Some(4.0)
+    pub fn beta() -> BetaSetting {
+        BetaSetting::Fixed(4.0)
     }
     /// Random candidates per round.
     pub fn samples() -> u64 {
@@ -104,9 +104,9 @@ pub struct CampaignConfig {
     /// Acquisition function.
     #[serde(default = "defaults::acquisition")]
     pub acquisition: AcquisitionKind,
-    /// UCB beta; absent = GP-UCB's schedule.
+    /// UCB beta: a number, or `"gp-ucb"` for GP-UCB's schedule.
     #[serde(default = "defaults::beta")]
-    pub beta: Option<f64>,
+    pub beta: BetaSetting,
     /// Random candidates per proposal round (refined by CMA-ES).
     #[serde(default = "defaults::samples")]
     pub samples: u64,

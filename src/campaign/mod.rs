@@ -39,7 +39,7 @@
 mod config;
 mod evaluator;
 mod journal;
-mod lock;
+pub(crate) mod lock;
 mod state;
 pub mod strategies;
 

@@ -398,7 +398,7 @@ impl Campaign {
         Ok(ProposerConfig {
             acquisition: AcquisitionSpec {
                 kind: self.config.acquisition,
-                beta: self.config.beta,
+                beta: self.config.beta.into(),
                 ..AcquisitionSpec::default()
             },
             objective: self.objective_spec()?,
@@ -411,6 +411,7 @@ impl Campaign {
             pool: None,
             context: context.to_vec(),
             batch: self.config.batch_method,
+            trust_region: None,
             seed: self.config.seed,
         })
     }

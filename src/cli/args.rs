@@ -79,6 +79,12 @@ pub enum Command {
         after_help = "Example:\n  mixatlas evaluate --data configs/data/regmix-1m-train.toml --folds 5 --predictions out/oof.csv\n  mixatlas report --checkpoint out/regmix --data configs/data/regmix-1m-train.toml \\\n    --oof out/oof.csv --proposals out/proposals/proposals.json --out out/report"
     )]
     Report(ReportArgs),
+    /// Replay strategies on logged runs (a pool retrospective): which finds the best run
+    /// fastest? Markdown, CSV and JSON tables.
+    #[command(
+        after_help = "Examples:\n  mixatlas backtest --data configs/data/regmix-1m-train.toml \\\n    --config configs/backtests/strategies.toml --out out/backtest\n  mixatlas backtest --data configs/data/regmix-1m-train.toml \\\n    --config configs/backtests/strategies.toml --out out/backtest --resume"
+    )]
+    Backtest(BacktestArgs),
     /// Benchmarks on the simulated world.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -458,6 +464,39 @@ pub struct WorldArgs {
     /// Expected scores, without noise.
     #[arg(long)]
     pub no_noise: bool,
+}
+
+/// `mixatlas backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Data spec of the logged runs: the pool the strategies choose from.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Backtest config (TOML): initial runs, batch, budget, seeds, strategies.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Objective (TOML); default: the single target in raw units (regret in its units), or
+    /// every target standardised over the pool.
+    #[arg(long)]
+    pub objective: Option<PathBuf>,
+    /// Override the config's number of seeds.
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Jobs (strategy x seed) run at once, each on one thread; default: the cores available.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output directory: backtest.md, backtest.csv, backtest.json and per-seed results.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue a backtest in --out: seeds with a result are not replayed again.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Replace an existing output directory (one mixatlas wrote).
+    #[arg(long)]
+    pub force: bool,
+    /// Compute device for ensemble training.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceKind,
 }
 
 /// `mixatlas bench strategies`.

@@ -1,6 +1,7 @@
 //! The command line: parse, dispatch to a device, print. The only module that prints.
 
 pub mod args;
+mod backtest;
 mod campaign;
 mod evaluate;
 mod export;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => campaign::run_ingest(a),
         Command::World(a) => world::run(a),
         Command::Report(a) => report::run(a),
+        Command::Backtest(a) => backtest::run(a),
         Command::Bench(args::BenchCommand::Strategies(a)) => strategies::run(a),
     }
 }

@@ -99,6 +99,7 @@ impl<B: Backend> Setup<B> {
             &self.scorer(args),
             &args.acquisition_spec(),
             self.logged.as_ref(),
+            None,
             &self.sampler,
             &self.constraints,
             args.seed,

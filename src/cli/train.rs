@@ -112,14 +112,20 @@ fn summary<B: Backend>(
             {
                 value[k] = v.clone();
             }
+            value["epistemic_scale"] = serde_json::to_value(&p.meta.epistemic_scale)?;
+            let scales: Vec<String> = (p.meta.epistemic_scale.iter())
+                .map(|c| format!("x{c:.2}"))
+                .collect();
             writeln!(
                 text,
-                "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s",
+                "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s; \
+                 member spread calibrated out-of-bag: {}",
                 report.train_rows,
                 report.validation_rows,
                 report.best_epoch,
                 report.epochs,
-                report.seconds
+                report.seconds,
+                scales.join(", ")
             )?;
         }
         Model::Gp(gp) => {

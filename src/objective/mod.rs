@@ -82,7 +82,7 @@ fn one() -> f64 {
 }
 
 /// One weighted target.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TermSpec {
     /// Target name.
@@ -95,7 +95,7 @@ pub struct TermSpec {
 }
 
 /// A named group of targets sharing one weight equally.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// Group name, e.g. `document_reasoning`.
@@ -108,7 +108,7 @@ pub struct GroupSpec {
 }
 
 /// An objective as written; see the module docs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveSpec {
     /// Per-target scaling.

@@ -176,8 +176,13 @@ pub struct PredictorMeta {
     pub target_norm: Normalizer,
     /// Homoscedastic aleatoric variance per target in target units², calibrated on validation
     /// and out-of-bag rows so that the central 90% interval covers 90% of them (see
-    /// `train::noise_variance`); unused when heteroscedastic. `[targets]`
+    /// `train::calibrate`); unused when heteroscedastic. `[targets]`
     pub noise_var: Vec<f64>,
+    /// Multiplier of the members' spread around their mean per target, fitted on out-of-bag
+    /// errors (`train::calibrate`): the epistemic std every acquisition reads is the raw
+    /// member std times this. Empty (= 1) in checkpoints written before it existed. `[targets]`
+    #[serde(default)]
+    pub epistemic_scale: Vec<f64>,
     /// How training went.
     pub report: TrainReport,
     /// What `--surrogate auto` compared, when it chose this model.
@@ -304,7 +309,7 @@ impl<B: Backend> Predictor<B> {
         let m = self.model.members();
         let n = features.len() / d;
         let hetero = self.meta.config.heteroscedastic;
-        let mut means = vec![Vec::with_capacity(n); m];
+        let mut means: MemberValues = vec![Vec::with_capacity(n); m];
         let mut vars = hetero.then(|| vec![Vec::with_capacity(n); m]);
         let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
         let width = *self.model.widths().last().expect("at least one layer");
@@ -321,6 +326,16 @@ impl<B: Backend> Predictor<B> {
                                 .collect(),
                         );
                     }
+                }
+            }
+        }
+        if !self.meta.epistemic_scale.is_empty() {
+            for i in 0..n {
+                for (j, &c) in self.meta.epistemic_scale.iter().enumerate() {
+                    let mean = means.iter().map(|mm| mm[i][j]).sum::<f64>() / m as f64;
+                    means
+                        .iter_mut()
+                        .for_each(|mm| mm[i][j] = mean + c * (mm[i][j] - mean));
                 }
             }
         }
@@ -351,7 +366,25 @@ impl<B: Backend> Predictor<B> {
             }
             start += rows;
         }
+        self.spread(&mut out, n);
         out
+    }
+
+    /// Scales member outputs `[M, n, targets]` (flat) around their mean by the epistemic
+    /// scale.
+    fn spread(&self, out: &mut [f64], n: usize) {
+        let scale = &self.meta.epistemic_scale;
+        if scale.is_empty() {
+            return;
+        }
+        let (m, t) = (self.model.members(), self.meta.targets());
+        for i in 0..n {
+            for (j, &c) in scale.iter().enumerate() {
+                let at = |k: usize| (k * n + i) * t + j;
+                let mean = (0..m).map(|k| out[at(k)]).sum::<f64>() / m as f64;
+                (0..m).for_each(|k| out[at(k)] = mean + c * (out[at(k)] - mean));
+            }
+        }
     }
 
     /// Raw outputs `[M, rows, width]` (standardised units) of one chunk of features.

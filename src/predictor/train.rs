@@ -103,6 +103,7 @@ pub fn fit<B: AutodiffBackend>(
         },
         target_norm: Normalizer::fit(&train.outcomes),
         noise_var: vec![0.0; targets],
+        epistemic_scale: Vec::new(),
         report: TrainReport {
             train_rows: train.len(),
             validation_rows: val.len(),
@@ -234,12 +235,15 @@ pub fn fit<B: AutodiffBackend>(
             out
         })
         .collect();
-    if unseen.iter().all(|u| u.iter().all(|&x| !x)) {
+    let held_out = unseen.iter().any(|u| u.iter().any(|&x| x));
+    if !held_out {
         // No held-out rows at all: fall back to training residuals (optimistic).
         unseen.iter_mut().for_each(|u| u.fill(true));
     }
     let all: Vec<usize> = train_rows.iter().chain(&val_rows).copied().collect();
-    predictor.meta.noise_var = noise_variance(&predictor, &runs.subset(&all), &unseen);
+    let (scale, noise) = calibrate(&predictor, &runs.subset(&all), &unseen, held_out);
+    predictor.meta.epistemic_scale = scale;
+    predictor.meta.noise_var = noise;
     predictor.meta.report.seconds = start.elapsed().as_secs_f64();
     Ok(predictor)
 }
@@ -300,47 +304,116 @@ fn ensemble_mse<B: Backend>(out: Tensor<B, 3>, y: &[f32], t: usize) -> f64 {
     sse / (n * t) as f64
 }
 
-/// Homoscedastic noise per target, calibrated on rows a member did not train on. Each row `i`
-/// of `rows` is predicted by the `k_i` members for which `unseen[m][i]` holds (out-of-bag
-/// rows of the bootstrap; every member on validation rows). With member variance `v_i` (the
-/// epistemic variance), the k-member mean's error variance exceeds the M-member mean's by
-/// about `v_i (1/k_i - 1/M)`, so row `i` is covered by the central 90% interval of the full
-/// ensemble when `noise² >= err_i² / z90² - v_i (1 + 1/k_i - 1/M)`. The noise is the 90%
-/// quantile of that bound over rows: a split-conformal choice that makes the 90% interval
-/// cover 90% of held-out rows even when errors are heavier-tailed than Gaussian (matching the
-/// mean squared error instead over-covers then). Floored at 1e-6 of the target variance so
-/// that intervals never collapse.
-fn noise_variance<B: Backend>(
+/// Epistemic scale and homoscedastic noise per target, calibrated on rows a member did not
+/// train on. Each row `i` of `rows` is predicted by the `k_i` members for which
+/// `unseen[m][i]` holds (out-of-bag rows of the bootstrap; every member on validation rows),
+/// with error `e_i` of their mean. With raw member variance `v_i`, the k-member mean's error
+/// variance exceeds the M-member mean's by about `v_i (1/k_i - 1/M)`, so
+/// `e_i ~ N(0, c² v_i + v_i (1/k_i - 1/M) + s²)`:
+///
+/// 1. the **epistemic scale** `c` (member spread multiplier, in [0.25, 10]) maximises that
+///    Gaussian likelihood of the held-out errors jointly with `s²` (a log grid over both);
+///    without held-out rows (`held_out` false: no bootstrap, no validation) it is 1;
+/// 2. the **noise** `s²` is then split-conformal: row `i` is covered by the central 90%
+///    interval when `s² >= e_i² / z90² - v_i (c² + 1/k_i - 1/M)`, and `s²` is the 90% quantile
+///    of that bound over rows, so the 90% interval covers 90% of held-out rows even when errors
+///    are heavier-tailed than Gaussian. Floored at 1e-6 of the target variance.
+fn calibrate<B: Backend>(
     predictor: &Predictor<B>,
     rows: &Runs,
     unseen: &[Vec<bool>],
-) -> Vec<f64> {
+    held_out: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let features = predictor
         .meta
         .features(&rows.mixtures, &rows.context)
         .expect("rows share the training schema");
+    // Raw member outputs: the scale, being fitted, is not set yet.
     let (means, _) = predictor.member_outputs(&features);
     let t = predictor.meta.targets();
     let m = means.len() as f64;
     let p = combine(&means, None, &vec![0.0; t]);
-    (0..t)
-        .map(|j| {
-            let mut needed = Vec::with_capacity(rows.len());
-            for i in 0..rows.len() {
-                let members: Vec<usize> = (0..means.len()).filter(|&k| unseen[k][i]).collect();
-                if members.is_empty() {
-                    continue;
-                }
-                let k = members.len() as f64;
-                let mean = members.iter().map(|&k| means[k][i][j]).sum::<f64>() / k;
-                let v = p.epistemic_std[i][j].powi(2);
-                let err2 = (mean - rows.outcomes[i][j]).powi(2);
-                needed.push(err2 / (Z90 * Z90) - v * (1.0 + 1.0 / k - 1.0 / m));
+    let (mut scales, mut noises) = (Vec::with_capacity(t), Vec::with_capacity(t));
+    for j in 0..t {
+        // (squared error, raw member variance, extra variance of the k-member mean)
+        let mut held: Vec<(f64, f64, f64)> = Vec::with_capacity(rows.len());
+        for i in 0..rows.len() {
+            let members: Vec<usize> = (0..means.len()).filter(|&k| unseen[k][i]).collect();
+            if members.is_empty() {
+                continue;
             }
-            let floor = 1e-6 * predictor.meta.target_norm.std[j].powi(2);
-            needed.sort_by(f64::total_cmp);
-            let q = ((0.9 * needed.len() as f64).ceil() as usize).clamp(1, needed.len().max(1)) - 1;
-            needed.get(q).copied().unwrap_or(floor).max(floor)
-        })
-        .collect()
+            let k = members.len() as f64;
+            let mean = members.iter().map(|&k| means[k][i][j]).sum::<f64>() / k;
+            let v = p.epistemic_std[i][j].powi(2);
+            held.push((
+                (mean - rows.outcomes[i][j]).powi(2),
+                v,
+                v * (1.0 / k - 1.0 / m),
+            ));
+        }
+        let floor = 1e-6 * predictor.meta.target_norm.std[j].powi(2);
+        let c = if held_out && held.len() >= 2 {
+            epistemic_scale(&held, floor, predictor.meta.target_norm.std[j].powi(2))
+        } else {
+            1.0
+        };
+        let mut needed: Vec<f64> = (held.iter())
+            .map(|&(e2, v, extra)| e2 / (Z90 * Z90) - c * c * v - extra)
+            .collect();
+        needed.sort_by(f64::total_cmp);
+        let q = ((0.9 * needed.len() as f64).ceil() as usize).clamp(1, needed.len().max(1)) - 1;
+        scales.push(c);
+        noises.push(needed.get(q).copied().unwrap_or(floor).max(floor));
+    }
+    (scales, noises)
+}
+
+/// The `c` of [`calibrate`]: maximum likelihood over a log grid of `c` in [0.25, 10] and of
+/// `s²` in [floor, variance], for held-out `(e², v, extra)` triples.
+fn epistemic_scale(held: &[(f64, f64, f64)], floor: f64, variance: f64) -> f64 {
+    const STEPS: usize = 64;
+    let grid = |lo: f64, hi: f64, k: usize| lo * (hi / lo).powf(k as f64 / (STEPS - 1) as f64);
+    let nll = |c: f64, s2: f64| -> f64 {
+        (held.iter())
+            .map(|&(e2, v, extra)| {
+                let var = (c * c * v + extra + s2).max(1e-300);
+                var.ln() + e2 / var
+            })
+            .sum()
+    };
+    let mut best = (f64::INFINITY, 1.0);
+    for a in 0..STEPS {
+        let c = grid(0.25, 10.0, a);
+        for b in 0..STEPS {
+            let value = nll(c, grid(floor, variance.max(floor * 2.0), b));
+            if value < best.0 {
+                best = (value, c);
+            }
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    use super::*;
+
+    #[test]
+    fn the_epistemic_scale_recovers_the_spread_that_generated_the_errors() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for c in [0.5, 1.0, 3.0] {
+            let held: Vec<(f64, f64, f64)> = (0..3000)
+                .map(|i| {
+                    let v = 0.2 + (i % 10) as f64 / 5.0;
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    ((z * (c * c * v + 0.1f64).sqrt()).powi(2), v, 0.0)
+                })
+                .collect();
+            let fitted = epistemic_scale(&held, 1e-6, 10.0);
+            assert!((fitted / c - 1.0).abs() < 0.15, "{fitted} for {c}");
+        }
+    }
 }

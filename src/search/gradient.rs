@@ -107,6 +107,14 @@ impl<B: AutodiffBackend> GradientAscent<B> {
         let t = self.coefficients.len();
         let out = out.slice([0..m, 0..k, 0..t]);
         let per_target = |v: Vec<f64>| row(&v).unsqueeze::<3>();
+        // The members' spread as calibrated (`PredictorMeta::epistemic_scale`).
+        let out = match &self.meta.epistemic_scale {
+            scale if scale.is_empty() => out,
+            scale => {
+                let mean = out.clone().mean_dim(0);
+                mean.clone() + (out - mean) * per_target(scale.clone())
+            }
+        };
         let sd = &self.meta.target_norm.std;
         // objective_m = sum_t c_t (mu_t + sd_t z_t - o_t) = sum_t (c_t sd_t) z_t + const.
         let scale: Vec<f64> = (0..t).map(|j| self.coefficients[j] * sd[j]).collect();

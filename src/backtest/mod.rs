@@ -1,0 +1,729 @@
+//! Pool retrospectives: which strategy would have found the best logged run fastest?
+//!
+//! A backtest replays the loop on runs already made. Per seed, `initial` runs are drawn at
+//! random from the pool (the same ones for every strategy: runs are paired by seed); then each
+//! strategy, in rounds of `batch`, fits its surrogate on the runs revealed so far, chooses the
+//! next runs among the unrevealed ones (the [`Proposer`] in pool mode), and reveals their
+//! logged outcome, until `budget` runs are revealed. The `random` surrogate picks uniformly.
+//! [`summary`] turns the reveal orders into runs to a top-p% run, regret at chosen budgets,
+//! paired wins against random and the exact distribution of uniform random picking.
+//!
+//! Each (strategy, seed) is one job whose result is written to its own file as soon as it
+//! ends (`seeds/<strategy>/<seed>.json`), so an interrupted backtest resumes where it stopped
+//! ([`Backtest::run`] skips jobs with a result); jobs run in parallel over `jobs` threads, each
+//! with a one-thread pool for the surrogate's kernels (two spin-waiting pools sharing two
+//! cores ran many times slower than one).
+//!
+//! The config is TOML:
+//!
+//! ```toml
+//! initial = 16          # random runs before the first round
+//! batch = 8             # runs per round
+//! budget = 128          # runs revealed in all (initial included)
+//! seeds = 10
+//! regret_at = [32, 64]  # budgets at which regret is reported
+//!
+//! [[strategy]]
+//! name = "gp-ucb"
+//! surrogate = "gp"      # random | ensemble | gp | loglinear | auto
+//! acquisition = "ucb"
+//! beta = "gp-ucb"       # a number, or the GP-UCB schedule
+//! batch_method = "kriging-believer"
+//! ```
+
+pub mod summary;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::index::sample;
+use serde::{Deserialize, Serialize};
+
+use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
+use crate::error::io;
+use crate::math::derive_seed;
+use crate::objective::{Objective, ObjectiveSpec};
+use crate::predictor::select::AutoConfig;
+use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, Normalizer, SurrogateKind};
+use crate::progress::Observer;
+use crate::proposer::{
+    BatchMethod, PoolSource, Proposer, ProposerConfig, SurrogateSpec, TrustRegionConfig,
+};
+use crate::runs::Runs;
+use crate::space::Constraints;
+
+pub use summary::{Summary, summarize};
+
+/// Why a backtest cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The config file is not a valid backtest config.
+    #[error("{path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A parameter does not fit the pool.
+    #[error("backtest: {0}")]
+    Parameter(String),
+    /// The pool cannot be backtested on.
+    #[error("backtest pool: {0}")]
+    Pool(String),
+    /// The output directory holds a backtest with another config or pool.
+    #[error(
+        "{path} holds a backtest of another config or pool ({what} differs): choose a new \
+         output, or pass --force to start it over"
+    )]
+    Mismatch {
+        /// The output directory.
+        path: PathBuf,
+        /// What differs.
+        what: &'static str,
+    },
+}
+
+/// What the surrogate of a strategy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyModel {
+    /// No surrogate: uniform picks among the unrevealed runs.
+    Random,
+    /// A deep ensemble.
+    Ensemble,
+    /// A Gaussian process.
+    Gp,
+    /// The log-linear mixing law.
+    #[serde(rename = "loglinear")]
+    LogLinear,
+    /// The best of the three by out-of-fold score, every round.
+    Auto,
+}
+
+impl StrategyModel {
+    /// The surrogate kind, `None` for random picks.
+    pub fn surrogate(self) -> Option<SurrogateKind> {
+        match self {
+            StrategyModel::Random => None,
+            StrategyModel::Ensemble => Some(SurrogateKind::Ensemble),
+            StrategyModel::Gp => Some(SurrogateKind::Gp),
+            StrategyModel::LogLinear => Some(SurrogateKind::LogLinear),
+            StrategyModel::Auto => Some(SurrogateKind::Auto),
+        }
+    }
+}
+
+mod defaults {
+    use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
+
+    pub fn initial() -> usize {
+        16
+    }
+    pub fn batch() -> usize {
+        8
+    }
+    pub fn budget() -> usize {
+        128
+    }
+    pub fn seeds() -> usize {
+        10
+    }
+    pub fn regret_at() -> Vec<usize> {
+        vec![32, 64]
+    }
+    pub fn top() -> Vec<f64> {
+        vec![0.01, 0.05]
+    }
+    pub fn acquisition() -> AcquisitionKind {
+        AcquisitionSpec::default().kind
+    }
+    pub fn beta() -> BetaSetting {
+        AcquisitionSpec::default().beta.into()
+    }
+}
+
+/// One strategy: how a round's runs are chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// Name in tables and file names: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// The surrogate, or `random`.
+    pub surrogate: StrategyModel,
+    /// Acquisition function (defaults to `propose`'s).
+    #[serde(default = "defaults::acquisition")]
+    pub acquisition: AcquisitionKind,
+    /// UCB/LCB beta: a number or `"gp-ucb"` (defaults to `propose`'s).
+    #[serde(default = "defaults::beta")]
+    pub beta: BetaSetting,
+    /// GP-UCB's confidence parameter delta.
+    #[serde(default = "delta")]
+    pub delta: f64,
+    /// EI/PI margin in objective units.
+    #[serde(default)]
+    pub xi: f64,
+    /// How a round's runs are chosen from the scored pool.
+    #[serde(default)]
+    pub batch_method: BatchMethod,
+    /// Smallest total-variation distance between two runs of a round and from any revealed run.
+    #[serde(default)]
+    pub min_distance: f64,
+    /// A TuRBO-style trust region around the incumbent, when given.
+    #[serde(default)]
+    pub trust_region: Option<TrustRegionConfig>,
+    /// Ensemble training config.
+    #[serde(default)]
+    pub training: EnsembleConfig,
+    /// Gaussian-process config.
+    #[serde(default)]
+    pub gp: GpConfig,
+    /// Mixing-law config.
+    #[serde(default)]
+    pub loglinear: LogLinearConfig,
+}
+
+fn delta() -> f64 {
+    AcquisitionSpec::default().delta
+}
+
+impl Strategy {
+    /// The acquisition spec the proposer gets.
+    pub fn acquisition_spec(&self) -> AcquisitionSpec {
+        AcquisitionSpec {
+            kind: self.acquisition,
+            beta: self.beta.into(),
+            delta: self.delta,
+            xi: self.xi,
+        }
+    }
+
+    /// Every surrogate's config (`training`, `[gp]`, `[loglinear]`).
+    fn surrogate_configs(&self) -> AutoConfig {
+        AutoConfig {
+            ensemble: self.training.clone(),
+            gp: self.gp.clone(),
+            loglinear: self.loglinear.clone(),
+            ..AutoConfig::default()
+        }
+    }
+
+    /// The surrogate spec, `None` for random picks.
+    pub fn surrogate_spec(&self) -> Option<SurrogateSpec> {
+        (self.surrogate.surrogate())
+            .map(|kind| SurrogateSpec::fitted(kind, &self.surrogate_configs()))
+    }
+
+    /// The proposer config of a round over `pool` (the unrevealed mixtures).
+    fn proposer_config(
+        &self,
+        objective: &ObjectiveSpec,
+        pool: Vec<Vec<f64>>,
+        seed: u64,
+    ) -> ProposerConfig {
+        ProposerConfig {
+            acquisition: self.acquisition_spec(),
+            objective: objective.clone(),
+            min_distance: self.min_distance,
+            pool: Some(PoolSource::Mixtures(pool)),
+            batch: self.batch_method,
+            trust_region: self.trust_region,
+            seed,
+            ..ProposerConfig::default()
+        }
+    }
+}
+
+/// A backtest's configuration (TOML, see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestConfig {
+    /// Random runs revealed before the first round.
+    #[serde(default = "defaults::initial")]
+    pub initial: usize,
+    /// Runs per round.
+    #[serde(default = "defaults::batch")]
+    pub batch: usize,
+    /// Runs revealed in all, initial ones included.
+    #[serde(default = "defaults::budget")]
+    pub budget: usize,
+    /// Seeds 0..seeds; each draws its own initial runs.
+    #[serde(default = "defaults::seeds")]
+    pub seeds: usize,
+    /// Budgets (runs revealed) at which regret is reported, each in `[initial, budget]`.
+    #[serde(default = "defaults::regret_at")]
+    pub regret_at: Vec<usize>,
+    /// Shares of the pool counted as its best, for "runs to a top-p run": `[0.01, 0.05]`.
+    #[serde(default = "defaults::top")]
+    pub top: Vec<f64>,
+    /// The strategies compared; a `random` one is added when none is given.
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<Strategy>,
+}
+
+impl BacktestConfig {
+    /// Reads and checks a config file (the pool is checked by [`Backtest::new`]).
+    pub fn from_file(path: &Path) -> crate::Result<Self> {
+        let bad = |message: String| BacktestError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let config: BacktestConfig = crate::io::read_toml(path, bad)?;
+        config.validate().map_err(|e| match e {
+            BacktestError::Parameter(message) => bad(message),
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks the parameters among themselves and adds the random baseline if missing.
+    pub fn validate(&self) -> Result<(), BacktestError> {
+        let bad = |m: String| Err(BacktestError::Parameter(m));
+        if self.batch == 0 {
+            return bad("`batch` must be at least 1".into());
+        }
+        if self.initial == 0 {
+            return bad("`initial` must be at least 1 (the first surrogate needs runs)".into());
+        }
+        if self.seeds == 0 {
+            return bad("`seeds` must be at least 1".into());
+        }
+        if self.budget <= self.initial {
+            return bad(format!(
+                "`budget` = {} must exceed `initial` = {}",
+                self.budget, self.initial
+            ));
+        }
+        for &b in &self.regret_at {
+            if !(self.initial..=self.budget).contains(&b) {
+                return bad(format!(
+                    "`regret_at` = {b} lies outside [initial, budget] = [{}, {}]",
+                    self.initial, self.budget
+                ));
+            }
+        }
+        for &p in &self.top {
+            if !(p > 0.0 && p < 1.0) {
+                return bad(format!("`top` = {p}: a share of the pool lies in (0, 1)"));
+            }
+        }
+        if self.strategies.is_empty() {
+            return bad("name at least one [[strategy]]".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.strategies {
+            let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+            if s.name.is_empty() || !s.name.chars().all(ok) || s.name.starts_with('.') {
+                return bad(format!(
+                    "strategy name `{}`: use letters, digits, `-`, `_` and `.`",
+                    s.name
+                ));
+            }
+            if !seen.insert(&s.name) {
+                return bad(format!("strategy `{}` is named twice", s.name));
+            }
+            if !(0.0..=1.0).contains(&s.min_distance) {
+                return bad(format!(
+                    "strategy `{}`: `min_distance` = {} is not a total-variation distance",
+                    s.name, s.min_distance
+                ));
+            }
+            if let Some(tr) = &s.trust_region {
+                tr.validate()
+                    .map_err(|e| BacktestError::Parameter(format!("strategy `{}`: {e}", s.name)))?;
+            }
+            if s.surrogate != StrategyModel::Random {
+                s.surrogate_configs()
+                    .validate()
+                    .map_err(|e| BacktestError::Parameter(format!("strategy `{}`: {e}", s.name)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategies with the random baseline first when none was named `random`-surrogate.
+    pub fn with_baseline(&self) -> Vec<Strategy> {
+        let mut out = self.strategies.clone();
+        if !out.iter().any(|s| s.surrogate == StrategyModel::Random) {
+            out.insert(0, random_strategy());
+        }
+        out
+    }
+}
+
+/// The uniform-random baseline.
+fn random_strategy() -> Strategy {
+    Strategy {
+        name: "random".into(),
+        surrogate: StrategyModel::Random,
+        acquisition: defaults::acquisition(),
+        beta: defaults::beta(),
+        delta: delta(),
+        xi: 0.0,
+        batch_method: BatchMethod::default(),
+        min_distance: 0.0,
+        trust_region: None,
+        training: EnsembleConfig::default(),
+        gp: GpConfig::default(),
+        loglinear: LogLinearConfig::default(),
+    }
+}
+
+/// One strategy's replay on one seed: what it revealed, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedRun {
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Pool rows in the order they were revealed, `[budget]` (the first `initial` shared by
+    /// every strategy of the seed).
+    pub revealed: Vec<usize>,
+    /// Wall seconds of each round (fit + choose), `[rounds]`.
+    pub round_seconds: Vec<f64>,
+}
+
+/// A pool and a config, ready to replay.
+pub struct Backtest {
+    /// The logged runs the strategies choose among.
+    pub pool: Runs,
+    /// The config, with the random baseline added.
+    pub config: BacktestConfig,
+    /// What the strategies maximise.
+    pub objective: ObjectiveSpec,
+    /// The objective of every pool run, `[pool]`, higher is better: the truth the summary
+    /// measures with (targets standardised over the whole pool when the objective says so).
+    pub truth: Vec<f64>,
+}
+
+impl Backtest {
+    /// Checks `pool` against `config`: no run repeated, every outcome finite, the budget
+    /// within the pool.
+    pub fn new(
+        pool: Runs,
+        config: BacktestConfig,
+        objective: ObjectiveSpec,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let bad = |m: String| BacktestError::Pool(m);
+        if config.budget > pool.len() {
+            return Err(bad(format!(
+                "`budget` = {} is larger than the pool ({} runs)",
+                config.budget,
+                pool.len()
+            ))
+            .into());
+        }
+        let names = pool.schema.target_names();
+        for (i, y) in pool.outcomes.iter().enumerate() {
+            if let Some(t) = y.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "run `{}`: target `{}` is {} (a backtest needs every outcome)",
+                    pool.keys[i], names[t], y[t]
+                ))
+                .into());
+            }
+        }
+        if !pool.schema.context.is_empty() {
+            return Err(bad(
+                "runs with context columns (stages, signals) cannot be replayed as one pool".into(),
+            )
+            .into());
+        }
+        let mut first: HashMap<Vec<u64>, usize> = HashMap::new();
+        for (i, w) in pool.mixtures.iter().enumerate() {
+            let bits: Vec<u64> = w.iter().map(|x| x.to_bits()).collect();
+            if let Some(&j) = first.get(&bits) {
+                return Err(bad(format!(
+                    "runs `{}` and `{}` have the same mixture: the pool must hold each mixture \
+                     once (average repeated runs first)",
+                    pool.keys[j], pool.keys[i]
+                ))
+                .into());
+            }
+            first.insert(bits, i);
+        }
+        let norm = Normalizer::fit(&pool.outcomes);
+        let truth_objective = Objective::new(&objective, &pool.schema, &norm)?;
+        let truth = pool
+            .outcomes
+            .iter()
+            .map(|y| truth_objective.value(y))
+            .collect();
+        let config = BacktestConfig {
+            strategies: config.with_baseline(),
+            ..config
+        };
+        Ok(Backtest {
+            pool,
+            config,
+            objective,
+            truth,
+        })
+    }
+
+    /// The pool rows revealed first on `seed`: the same for every strategy.
+    pub fn initial_rows(&self, seed: u64) -> Vec<usize> {
+        let mut rng = StdRng::seed_from_u64(derive_seed(seed, 0xB4C7));
+        sample(&mut rng, self.pool.len(), self.config.initial).into_vec()
+    }
+
+    /// Replays `strategy` on `seed` (on `device`).
+    pub fn replay<B: AutodiffBackend>(
+        &self,
+        strategy: &Strategy,
+        seed: u64,
+        device: &B::Device,
+    ) -> crate::Result<SeedRun> {
+        let n = self.pool.len();
+        let mut revealed = self.initial_rows(seed);
+        let mut hidden = vec![true; n];
+        revealed.iter().for_each(|&i| hidden[i] = false);
+        let constraints = Constraints::simplex(&self.pool.schema.space);
+        let mut round_seconds = Vec::new();
+        let mut proposer: Option<Proposer<B>> = None;
+        let mut told = 0;
+        while revealed.len() < self.config.budget {
+            let q = self.config.batch.min(self.config.budget - revealed.len());
+            let start = Instant::now();
+            let open: Vec<usize> = (0..n).filter(|&i| hidden[i]).collect();
+            let round = derive_seed(seed, revealed.len() as u64);
+            let picks: Vec<usize> = match strategy.surrogate_spec() {
+                None => {
+                    let mut rng = StdRng::seed_from_u64(round);
+                    sample(&mut rng, open.len(), q)
+                        .into_iter()
+                        .map(|k| open[k])
+                        .collect()
+                }
+                Some(spec) => {
+                    let pool: Vec<Vec<f64>> = open
+                        .iter()
+                        .map(|&i| self.pool.mixtures[i].clone())
+                        .collect();
+                    let config = strategy.proposer_config(&self.objective, pool, seed);
+                    // One proposer per replay, told one round at a time: the trust region
+                    // follows the rounds' successes and failures.
+                    let p = match proposer.as_mut() {
+                        Some(p) => {
+                            p.set_config(config)?;
+                            p
+                        }
+                        None => proposer.insert(Proposer::<B>::new(
+                            constraints.clone(),
+                            spec,
+                            config,
+                            device.clone(),
+                        )?),
+                    };
+                    p.tell(&self.pool.subset(&revealed[told..]))?;
+                    told = revealed.len();
+                    let batch = p.ask(q)?;
+                    batch
+                        .proposals
+                        .iter()
+                        .map(|p| open[p.pool_row.expect("pool mode returns pool rows")])
+                        .collect()
+                }
+            };
+            round_seconds.push(start.elapsed().as_secs_f64());
+            for i in picks {
+                hidden[i] = false;
+                revealed.push(i);
+            }
+        }
+        Ok(SeedRun {
+            strategy: strategy.name.clone(),
+            seed,
+            revealed,
+            round_seconds,
+        })
+    }
+
+    /// Runs every (strategy, seed) job without a result file under `dir` on `jobs` threads,
+    /// writing each result as it ends, then returns every result (strategy-major, by seed).
+    /// `observer` sees jobs done of all jobs; the first error stops the others after their
+    /// current job.
+    pub fn run<B: AutodiffBackend>(
+        &self,
+        dir: &Path,
+        jobs: usize,
+        device: &B::Device,
+        observer: &mut dyn Observer,
+    ) -> crate::Result<Vec<SeedRun>> {
+        let strategies = &self.config.strategies;
+        let seeds = self.config.seeds as u64;
+        let tasks: Vec<(usize, u64)> = (0..strategies.len())
+            .flat_map(|s| (0..seeds).map(move |k| (s, k)))
+            .collect();
+        let path = |s: usize, k: u64| seed_file(dir, &strategies[s].name, k);
+        let todo: Vec<(usize, u64)> = tasks
+            .iter()
+            .copied()
+            .filter(|&(s, k)| !path(s, k).is_file())
+            .collect();
+        let total = tasks.len() as u64;
+        let mut done = total - todo.len() as u64;
+        observer.progress("backtest", done, total);
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<crate::Result<()>>();
+        let mut first_error = None;
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.clamp(1, todo.len().max(1)) {
+                let tx = tx.clone();
+                let (todo, next, stop) = (&todo, &next, &stop);
+                scope.spawn(move || {
+                    // One thread per job for the surrogate's kernels.
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+                    let work = || loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= todo.len() || stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let (s, k) = todo[i];
+                        let result = self
+                            .replay::<B>(&strategies[s], k, device)
+                            .and_then(|run| write_seed(&path(s, k), &run));
+                        if result.is_err() {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        if tx.send(result).is_err() {
+                            return;
+                        }
+                    };
+                    match pool {
+                        Ok(pool) => pool.install(work),
+                        Err(_) => work(),
+                    }
+                });
+            }
+            drop(tx);
+            for result in rx {
+                match result {
+                    Ok(()) => {
+                        done += 1;
+                        observer.progress("backtest", done, total);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        tasks.iter().map(|&(s, k)| read_seed(&path(s, k))).collect()
+    }
+}
+
+/// Where the result of `strategy` on `seed` is kept.
+pub fn seed_file(dir: &Path, strategy: &str, seed: u64) -> PathBuf {
+    dir.join("seeds")
+        .join(strategy)
+        .join(format!("{seed}.json"))
+}
+
+fn write_seed(path: &Path, run: &SeedRun) -> crate::Result<()> {
+    let parent = path.parent().expect("seed files live in a directory");
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let text = serde_json::to_string(run).expect("a seed run serialises");
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
+fn read_seed(path: &Path) -> crate::Result<SeedRun> {
+    let text = crate::io::read_text(path)?;
+    serde_json::from_str(&text).map_err(|e| {
+        BacktestError::Config {
+            path: path.to_owned(),
+            message: format!("not a backtest result ({e}); remove it to replay that seed"),
+        }
+        .into()
+    })
+}
+
+/// What a backtest directory records about its inputs, so a resumed backtest can refuse to
+/// mix results of another config or pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// The config as run (random baseline included).
+    pub config: BacktestConfig,
+    /// The objective.
+    pub objective: ObjectiveSpec,
+    /// SHA-256 of the pool's keys, mixtures and outcomes.
+    pub pool_digest: String,
+}
+
+impl Backtest {
+    /// The fingerprint of this backtest.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut text = String::new();
+        for i in 0..self.pool.len() {
+            text.push_str(&format!(
+                "{}|{:?}|{:?}\n",
+                self.pool.keys[i], self.pool.mixtures[i], self.pool.outcomes[i]
+            ));
+        }
+        Fingerprint {
+            config: self.config.clone(),
+            objective: self.objective.clone(),
+            pool_digest: crate::predictor::checkpoint::digest("pool", text.as_bytes()).sha256,
+        }
+    }
+
+    /// Prepares `dir` for this backtest: creates it with its fingerprint, or, resuming, checks
+    /// that the fingerprint there matches (a changed seed count only adds or ignores seeds).
+    pub fn prepare(&self, dir: &Path, resume: bool) -> crate::Result<()> {
+        let file = dir.join("backtest-input.json");
+        let mine = self.fingerprint();
+        if resume && file.is_file() {
+            let text = crate::io::read_text(&file)?;
+            let theirs: Fingerprint =
+                serde_json::from_str(&text).map_err(|e| BacktestError::Config {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?;
+            let mismatch = |what| BacktestError::Mismatch {
+                path: dir.to_owned(),
+                what,
+            };
+            if theirs.pool_digest != mine.pool_digest {
+                return Err(mismatch("the pool").into());
+            }
+            if theirs.objective != mine.objective {
+                return Err(mismatch("the objective").into());
+            }
+            let same = |c: &BacktestConfig| BacktestConfig {
+                seeds: 0,
+                regret_at: Vec::new(),
+                top: Vec::new(),
+                strategies: Vec::new(),
+                ..c.clone()
+            };
+            if same(&theirs.config) != same(&mine.config) {
+                return Err(mismatch("initial, batch or budget").into());
+            }
+            for s in &mine.config.strategies {
+                if let Some(t) = theirs.config.strategies.iter().find(|t| t.name == s.name)
+                    && t != s
+                {
+                    return Err(mismatch("a strategy of the same name").into());
+                }
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::io::write_atomic(&dir.join(crate::io::OUTPUT_MARKER), b"")?;
+        let text = serde_json::to_string_pretty(&mine).expect("a fingerprint serialises");
+        crate::io::write_atomic(&file, text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests;
