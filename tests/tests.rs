@@ -3,6 +3,7 @@
 mod util;
 
 mod accuracy;
+mod backtest;
 mod campaign;
 mod cli;
 mod predictor;

@@ -147,15 +147,28 @@ mod defaults {
     pub fn beta() -> BetaSetting {
         AcquisitionSpec::default().beta.into()
     }
+    pub fn surrogate() -> super::StrategyModel {
+        match crate::predictor::SurrogateKind::default() {
+            crate::predictor::SurrogateKind::Ensemble => super::StrategyModel::Ensemble,
+            crate::predictor::SurrogateKind::Gp => super::StrategyModel::Gp,
+            crate::predictor::SurrogateKind::LogLinear => super::StrategyModel::LogLinear,
+            crate::predictor::SurrogateKind::Auto => super::StrategyModel::Auto,
+        }
+    }
+    pub fn min_distance() -> f64 {
+        crate::proposer::ProposerConfig::default().min_distance
+    }
 }
 
-/// One strategy: how a round's runs are chosen.
+/// One strategy: how a round's runs are chosen. Every field but the name defaults to what
+/// `propose` and `loop` do by default, so `name = "default"` alone is the shipped strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Strategy {
     /// Name in tables and file names: letters, digits, `-`, `_`, `.`.
     pub name: String,
     /// The surrogate, or `random`.
+    #[serde(default = "defaults::surrogate")]
     pub surrogate: StrategyModel,
     /// Acquisition function (defaults to `propose`'s).
     #[serde(default = "defaults::acquisition")]
@@ -173,7 +186,7 @@ pub struct Strategy {
     #[serde(default)]
     pub batch_method: BatchMethod,
     /// Smallest total-variation distance between two runs of a round and from any revealed run.
-    #[serde(default)]
+    #[serde(default = "defaults::min_distance")]
     pub min_distance: f64,
     /// A TuRBO-style trust region around the incumbent, when given.
     #[serde(default)]

@@ -9,7 +9,7 @@ use crate::acquisition::{AcquisitionKind, BetaSetting};
 use crate::error::io;
 use crate::predictor::select::AutoConfig;
 use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
-use crate::proposer::BatchMethod;
+use crate::proposer::{BatchMethod, TrustRegionConfig};
 use crate::runs::Direction;
 
 /// One target the evaluator reports.
@@ -24,7 +24,7 @@ pub struct CampaignTarget {
 
 /// Defaults of the optional fields (serde needs functions).
 mod defaults {
-    use crate::acquisition::{AcquisitionKind, BetaSetting};
+    use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
 
     /// Seconds an evaluator call may take: an hour.
     pub fn evaluator_timeout() -> f64 {
@@ -46,21 +46,21 @@ mod defaults {
     pub fn stages() -> usize {
         1
     }
-    /// UCB.
+    /// `propose`'s acquisition.
     pub fn acquisition() -> AcquisitionKind {
-        AcquisitionKind::Ucb
+        AcquisitionSpec::default().kind
     }
-    /// UCB's beta.
+    /// `propose`'s beta.
     pub fn beta() -> BetaSetting {
-        BetaSetting::Fixed(4.0)
+        AcquisitionSpec::default().beta.into()
     }
     /// Random candidates per round.
     pub fn samples() -> u64 {
         20_000
     }
-    /// Total-variation distance between runs.
+    /// `propose`'s total-variation distance between runs.
     pub fn min_distance() -> f64 {
-        0.05
+        crate::proposer::ProposerConfig::default().min_distance
     }
 }
 
@@ -117,6 +117,10 @@ pub struct CampaignConfig {
     /// `surrogate = "gp"`).
     #[serde(default)]
     pub batch_method: BatchMethod,
+    /// A TuRBO-style trust region around the best run that grows and shrinks with the
+    /// rounds (`[trust_region]`, fields of `proposer::TrustRegionConfig`).
+    #[serde(default)]
+    pub trust_region: Option<TrustRegionConfig>,
     /// Seed of every random choice.
     #[serde(default)]
     pub seed: u64,
@@ -203,6 +207,9 @@ impl CampaignConfig {
             return Err(bad("`samples` must be at least 1".into()).into());
         }
         c.surrogate_configs().validate()?;
+        if let Some(tr) = &c.trust_region {
+            tr.validate().map_err(|e| bad(e.to_string()))?;
+        }
         Ok(c)
     }
 

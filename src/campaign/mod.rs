@@ -318,7 +318,20 @@ fn surrogate_batch<B: AutodiffBackend>(
         c.proposer_config(context)?,
         device.clone(),
     )?;
-    proposer.tell(&c.runs())?;
+    // One tell per round: a trust region follows the rounds' successes.
+    let runs = c.runs();
+    let round_of: std::collections::HashMap<&str, usize> = (c.planned.iter())
+        .map(|(round, p)| (p.id.as_str(), *round))
+        .collect();
+    let mut start = 0;
+    while start < runs.len() {
+        let round = round_of.get(runs.keys[start].as_str());
+        let end = (start..runs.len())
+            .find(|&i| round_of.get(runs.keys[i].as_str()) != round)
+            .unwrap_or(runs.len());
+        proposer.tell(&runs.subset(&(start..end).collect::<Vec<_>>()))?;
+        start = end;
+    }
     proposer.fit()?;
     let model_dir = dir.join("model");
     let model = proposer.model().expect("fit() leaves a model");

@@ -411,7 +411,7 @@ impl Campaign {
             pool: None,
             context: context.to_vec(),
             batch: self.config.batch_method,
-            trust_region: None,
+            trust_region: self.config.trust_region,
             seed: self.config.seed,
         })
     }

@@ -541,6 +541,9 @@ pub struct ReportArgs {
     /// Campaign directory for its progress figures.
     #[arg(long)]
     pub campaign: Option<PathBuf>,
+    /// backtest.json written by `backtest`, for its best-so-far figure.
+    #[arg(long)]
+    pub backtest: Option<PathBuf>,
     /// Objective (TOML) ranking simulated recipes; default: every target standardised.
     #[arg(long)]
     pub objective: Option<PathBuf>,

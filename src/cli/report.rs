@@ -68,6 +68,10 @@ impl BackendTask for Task {
                 .unwrap_or_else(|e| Err(e.to_string())),
             None => Err("no campaign given (--campaign DIR)".into()),
         };
+        let backtest = match &a.backtest {
+            Some(path) => read_backtest(path),
+            None => Err("no backtest given (--backtest out/backtest/backtest.json)".into()),
+        };
         let title = format!(
             "mixatlas report: {} ({})",
             schema.space.name,
@@ -81,6 +85,7 @@ impl BackendTask for Task {
             recipes,
             oof,
             campaign,
+            backtest,
             title,
         })?;
         let overwrite = Overwrite::from_force(a.force);
@@ -101,4 +106,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
         out.join("figures").display()
     );
     Ok(())
+}
+
+/// A backtest summary, or why it cannot be drawn.
+fn read_backtest(path: &std::path::Path) -> Result<crate::backtest::Summary, String> {
+    let text = crate::io::read_text(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a backtest summary (backtest.json): {e}",
+            path.display()
+        )
+    })
 }

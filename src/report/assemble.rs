@@ -45,6 +45,8 @@ pub struct Inputs<'a> {
     pub oof: Result<Parity, String>,
     /// A campaign's progress, or why there is none.
     pub campaign: Result<CampaignPlots, String>,
+    /// A backtest's summary (`backtest.json`), or why there is none.
+    pub backtest: Result<crate::backtest::Summary, String>,
     /// Page title.
     pub title: String,
 }
@@ -121,6 +123,7 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         },
         projection,
         campaign: inputs.campaign,
+        backtest: inputs.backtest,
     })
 }
 

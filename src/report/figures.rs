@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{CampaignPlots, Heatmap, Parity, PdPanel, Projection, RecipeBar};
+use crate::backtest::Summary;
 
 /// Okabe & Ito (2008) colour-blind-safe palette, black last.
 pub const PALETTE: [RGBColor; 8] = [
@@ -591,6 +592,59 @@ pub fn uncertainty_by_round(c: &CampaignPlots) -> Draw {
             chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
                 .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A backtest's regret against runs revealed: per strategy the median over seeds with a
+/// quartile band, and uniform random's exact median dashed.
+pub fn backtest(s: &Summary) -> Draw {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let curves = (s.strategies.iter())
+            .map(|st| (st.strategy.as_str(), &st.curve))
+            .chain([("random (exact)", &s.exact_random.curve)]);
+        let (_, hi) = range(
+            curves
+                .clone()
+                .flat_map(|(_, c)| c.iter().map(|p| p.regret.q3)),
+        );
+        let budget = s.config.budget as f64;
+        let mut chart = chart(
+            &root,
+            &format!("Backtest on {} runs: regret by runs revealed", s.pool),
+            20,
+            (0.0..budget + 2.0, 0.0..hi.max(1e-9)),
+            ("runs revealed", "regret (median, quartiles)"),
+        )?;
+        for (k, (name, curve)) in curves.enumerate() {
+            let exact = k == s.strategies.len();
+            let color = if exact { PALETTE[7] } else { PALETTE[k % 7] };
+            let point = |p: &crate::backtest::summary::CurvePoint, v: f64| (p.runs as f64, v);
+            if !exact {
+                let band: Vec<(f64, f64)> = (curve.iter().map(|p| point(p, p.regret.q3)))
+                    .chain(curve.iter().rev().map(|p| point(p, p.regret.q1)))
+                    .collect();
+                chart
+                    .draw_series([Polygon::new(band, color.mix(0.15).filled())])
+                    .map_err(err)?;
+            }
+            let line: Vec<(f64, f64)> = curve.iter().map(|p| point(p, p.regret.median)).collect();
+            let style = color.stroke_width(if exact { 1 } else { 2 });
+            let series = if exact {
+                chart.draw_series(DashedLineSeries::new(line, 6, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(line, style))
+            };
+            series
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;

@@ -147,6 +147,8 @@ pub struct ReportData {
     pub projection: Result<Projection, String>,
     /// Campaign progress.
     pub campaign: Result<CampaignPlots, String>,
+    /// A backtest's best-so-far curves.
+    pub backtest: Result<crate::backtest::Summary, String>,
 }
 
 /// What [`write()`] produced.
@@ -224,6 +226,15 @@ pub fn write(
             .as_ref()
             .map_err(Clone::clone)
             .and_then(figures::projection),
+    );
+    add(
+        "backtest",
+        "Backtest: regret (best run in the pool minus the best revealed) against runs revealed; \
+         line: median over seeds, band: first to third quartile; dashed: uniform random, exactly.",
+        data.backtest
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(figures::backtest),
     );
     add(
         "campaign_best",

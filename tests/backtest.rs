@@ -1,0 +1,243 @@
+//! `mixatlas backtest`: the command end to end on a small pool, and the floors of the shipped
+//! defaults on the shipped real runs (slow tier).
+
+use std::path::Path;
+
+use mixatlas::backtest::{Backtest, BacktestConfig, summarize};
+use mixatlas::objective::ObjectiveSpec;
+use mixatlas::runs::{DataSpec, Runs};
+
+use crate::util::{mixatlas, repo, text, write};
+
+/// 80 distinct runs over 3 domains of a smooth loss; returns the spec path.
+fn pool(dir: &Path) -> std::path::PathBuf {
+    let mut csv = String::from("run,a,b,c,loss\n");
+    for i in 0..80 {
+        let a = 0.05 + 0.9 * ((i * 37) % 80) as f64 / 80.0;
+        let b = (1.0 - a) * ((i * 13) % 17) as f64 / 17.0;
+        let c = 1.0 - a - b;
+        let loss = 2.0 + (a - 0.6f64).powi(2) + 0.5 * (b - 0.2f64).powi(2);
+        csv.push_str(&format!("r{i},{a},{b},{c},{loss}\n"));
+    }
+    write(dir, "pool.csv", &csv);
+    write(
+        dir,
+        "pool.toml",
+        "mixtures = \"pool.csv\"\nkey = \"run\"\nmixture_columns = [\"a\", \"b\", \"c\"]\n\
+         [[targets]]\nname = \"loss\"\ndirection = \"lower\"\n",
+    )
+}
+
+const CONFIG: &str = "initial = 8\nbatch = 4\nbudget = 24\nseeds = 1\nregret_at = [12]\n\
+                      [[strategy]]\nname = \"gp\"\nsurrogate = \"gp\"\n";
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["backtest"];
+    all.extend_from_slice(args);
+    let out = mixatlas(&all);
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), stdout, stderr)
+}
+
+#[test]
+fn backtest_writes_its_tables_resumes_and_refuses_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = pool(d.path());
+    let config = write(d.path(), "bt.toml", CONFIG);
+    let out = d.path().join("bt");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let base = [
+        "--data".to_owned(),
+        p(&spec),
+        "--config".into(),
+        p(&config),
+        "--out".into(),
+        p(&out),
+    ];
+    let args = |extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .cloned()
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let call = |extra: &[&str]| {
+        let a = args(extra);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (ok, stdout, stderr) = call(&[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("| gp | ") && stdout.contains("| random (exact) |"),
+        "{stdout}"
+    );
+    for f in [
+        "backtest.md",
+        "backtest.csv",
+        "backtest.json",
+        "seeds/gp/0.json",
+        "seeds/random/0.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("backtest.csv")).unwrap();
+    assert!(
+        csv.starts_with("strategy,seed,runs_to_top_0.01,runs_to_top_0.05,regret_at_12\n"),
+        "{csv}"
+    );
+    // Again without --resume or --force: refused, nothing touched.
+    let (ok, _, stderr) = call(&[]);
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+    // Resumed with one more seed: seed 0 is read back, only seed 1 is replayed.
+    let kept = std::fs::metadata(out.join("seeds/gp/0.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let (ok, stdout, stderr) = call(&["--resume", "--seeds", "2"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("2 seeds"), "{stdout}");
+    assert!(out.join("seeds/gp/1.json").is_file());
+    let again = std::fs::metadata(out.join("seeds/gp/0.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(kept, again, "a kept result is not replayed");
+    // Resumed with a changed strategy: refused.
+    let changed = write(
+        d.path(),
+        "bt2.toml",
+        &format!("{CONFIG}acquisition = \"mean\"\n"),
+    );
+    let (ok, _, stderr) = run(&[
+        "--data",
+        &p(&spec),
+        "--config",
+        &p(&changed),
+        "--out",
+        &p(&out),
+        "--resume",
+    ]);
+    assert!(
+        !ok && stderr.contains("a strategy of the same name differs"),
+        "{stderr}"
+    );
+    // Bad input names the file and the field.
+    let big = write(
+        d.path(),
+        "big.toml",
+        &CONFIG.replace("budget = 24", "budget = 200"),
+    );
+    let (ok, _, stderr) = run(&[
+        "--data",
+        &p(&spec),
+        "--config",
+        &p(&big),
+        "--out",
+        &p(&d.path().join("x")),
+    ]);
+    assert!(
+        !ok && stderr.contains("`budget` = 200 is larger than the pool (80 runs)"),
+        "{stderr}"
+    );
+    let zero = write(
+        d.path(),
+        "zero.toml",
+        &CONFIG.replace("batch = 4", "batch = 0"),
+    );
+    let (ok, _, stderr) = run(&[
+        "--data",
+        &p(&spec),
+        "--config",
+        &p(&zero),
+        "--out",
+        &p(&d.path().join("x")),
+    ]);
+    assert!(
+        !ok && stderr.contains("zero.toml: `batch` must be at least 1"),
+        "{stderr}"
+    );
+    assert!(
+        !d.path().join("x").exists(),
+        "nothing written for bad input"
+    );
+    // A directory mixatlas did not write is never replaced.
+    let foreign = d.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    write(&foreign, "notes.txt", "mine");
+    let (ok, _, stderr) = run(&[
+        "--data",
+        &p(&spec),
+        "--config",
+        &p(&config),
+        "--out",
+        &p(&foreign),
+        "--force",
+    ]);
+    assert!(!ok && stderr.contains("did not write"), "{stderr}");
+    assert!(foreign.join("notes.txt").is_file());
+}
+
+/// The shipped strategy table on a shipped data spec, as `backtest` runs it.
+fn shipped(data: &str, budget: usize, seeds: usize) -> mixatlas::backtest::Summary {
+    let pool =
+        Runs::load(&DataSpec::from_file(&repo(&format!("configs/data/{data}.toml"))).unwrap())
+            .unwrap();
+    let mut config = BacktestConfig::from_file(&repo("configs/backtests/strategies.toml")).unwrap();
+    config.budget = budget;
+    config.seeds = seeds;
+    config.regret_at = vec![32];
+    config
+        .strategies
+        .retain(|s| s.name == "default" || s.name == "random");
+    let objective = ObjectiveSpec::single(&pool.schema.targets[0].name);
+    let b = Backtest::new(pool, config, objective).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = b
+        .run::<crate::util::Backend>(dir.path(), 2, &Default::default(), &mut ())
+        .unwrap();
+    summarize(&b.config, &b.truth, &runs)
+}
+
+/// RegMix 512, 10 seeds, 16 + rounds of 8: the default strategy reaches a top-1% run in a
+/// median of 24 runs (16 random + one round) with median regret 0 after 32 runs.
+#[test]
+#[ignore = "slow tier: 10 seeds of the default loop on 512 RegMix runs"]
+fn regmix_default_strategy_floors() {
+    let s = shipped("regmix-1m-train", 64, 10);
+    let default = s
+        .strategies
+        .iter()
+        .find(|x| x.strategy == "default")
+        .unwrap();
+    let top1 = &default.runs_to_top[0];
+    assert!(top1.quartiles.median <= 24.0, "{:?}", top1);
+    assert_eq!(
+        default.regret[0].quartiles.median, 0.0,
+        "{:?}",
+        default.regret[0]
+    );
+}
+
+/// Olmix DCLM, 127 runs: the default beats random on runs to a top-5% run and regret@32.
+#[test]
+#[ignore = "slow tier: 10 seeds of the default loop on 127 Olmix runs"]
+fn olmix_default_strategy_beats_random() {
+    let s = shipped("olmix-dclm", 64, 10);
+    let find = |name: &str| s.strategies.iter().find(|x| x.strategy == name).unwrap();
+    let (default, random) = (find("default"), find("random"));
+    let top5 = |x: &mixatlas::backtest::summary::StrategySummary| x.runs_to_top[1].quartiles.median;
+    assert!(
+        top5(default) < top5(random),
+        "{} vs {}",
+        top5(default),
+        top5(random)
+    );
+    let regret = |x: &mixatlas::backtest::summary::StrategySummary| x.regret[0].mean;
+    assert!(
+        regret(default) < regret(random),
+        "{} vs {}",
+        regret(default),
+        regret(random)
+    );
+    let wtl = default.regret[0].versus_random.unwrap();
+    assert!(wtl.wins > wtl.losses, "{wtl:?}");
+}
