@@ -79,6 +79,39 @@ fn backtest_writes_its_tables_resumes_and_refuses_bad_input() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // The report draws its best-so-far figure.
+    let ck = d.path().join("ck");
+    let trained = mixatlas(&[
+        "train",
+        "--data",
+        &p(&spec),
+        "--surrogate",
+        "gp",
+        "--out",
+        &p(&ck),
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained).1);
+    let report = d.path().join("report");
+    let drawn = mixatlas(&[
+        "report",
+        "--checkpoint",
+        &p(&ck),
+        "--backtest",
+        &p(&out.join("backtest.json")),
+        "--out",
+        &p(&report),
+    ]);
+    assert!(drawn.status.success(), "{}", text(&drawn).1);
+    let svg = std::fs::read_to_string(report.join("figures/backtest.svg")).unwrap();
+    for label in ["runs revealed", "gp", "random (exact)"] {
+        assert!(svg.contains(label), "the backtest figure lacks {label:?}");
+    }
+    let pixmap = mixatlas::report::rasterize(&svg).unwrap();
+    assert!(crate::report::ink(&pixmap) > 0.01, "blank backtest figure");
+    assert!(
+        crate::report::rendered_text(&svg) >= 3,
+        "its text did not render"
+    );
     let csv = std::fs::read_to_string(out.join("backtest.csv")).unwrap();
     assert!(
         csv.starts_with("strategy,seed,runs_to_top_0.01,runs_to_top_0.05,regret_at_12\n"),

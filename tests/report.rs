@@ -8,7 +8,7 @@ use mixatlas::report::{parse_svg, rasterize};
 use crate::util::{Fixture, campaign_config, mixatlas, path, text, world_evaluator, write};
 
 /// Text nodes in an SVG that usvg turned into outlines (so a font was found and used).
-fn rendered_text(svg: &str) -> usize {
+pub(crate) fn rendered_text(svg: &str) -> usize {
     fn walk(g: &resvg::usvg::Group) -> usize {
         g.children()
             .iter()
@@ -23,7 +23,7 @@ fn rendered_text(svg: &str) -> usize {
 }
 
 /// Share of pixels that are not white.
-fn ink(pixmap: &resvg::tiny_skia::Pixmap) -> f64 {
+pub(crate) fn ink(pixmap: &resvg::tiny_skia::Pixmap) -> f64 {
     let px = pixmap.pixels();
     let inked = px
         .iter()
