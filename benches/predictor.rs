@@ -12,7 +12,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mixatlas::acquisition::{AcquisitionContext, AcquisitionSpec, Scorer, build};
+use mixatlas::acquisition::{AcquisitionContext, AcquisitionKind, AcquisitionSpec, Scorer, build};
 use mixatlas::burn;
 use mixatlas::math::simplex::sample_dirichlet;
 use mixatlas::objective::{Objective, ObjectiveSpec};
@@ -117,7 +117,11 @@ fn bench_simulate(c: &mut Criterion) {
         ..AcquisitionContext::default()
     };
     let ucb = build(
-        &AcquisitionSpec::default(),
+        &AcquisitionSpec {
+            kind: AcquisitionKind::Ucb,
+            beta: Some(4.0),
+            ..AcquisitionSpec::default()
+        },
         &ctx,
         &p.capabilities(),
         &mut StdRng::seed_from_u64(0),

@@ -138,7 +138,7 @@ fn backtest_writes_its_tables_resumes_and_refuses_bad_input() {
     let changed = write(
         d.path(),
         "bt2.toml",
-        &format!("{CONFIG}acquisition = \"mean\"\n"),
+        &format!("{CONFIG}acquisition = \"ei\"\n"),
     );
     let (ok, _, stderr) = run(&[
         "--data",

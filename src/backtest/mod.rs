@@ -156,7 +156,7 @@ mod defaults {
         }
     }
     pub fn min_distance() -> f64 {
-        crate::proposer::ProposerConfig::default().min_distance
+        crate::proposer::POOL_MIN_DISTANCE
     }
 }
 
@@ -185,7 +185,8 @@ pub struct Strategy {
     /// How a round's runs are chosen from the scored pool.
     #[serde(default)]
     pub batch_method: BatchMethod,
-    /// Smallest total-variation distance between two runs of a round and from any revealed run.
+    /// Smallest total-variation distance between two runs of a round and from any revealed
+    /// run (default: `propose --pool`'s, 0).
     #[serde(default = "defaults::min_distance")]
     pub min_distance: f64,
     /// A TuRBO-style trust region around the incumbent, when given.

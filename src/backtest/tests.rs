@@ -202,7 +202,7 @@ fn a_resumed_backtest_refuses_another_pool_or_strategy() {
     assert!(e.contains("the pool differs"), "{e}");
     let changed = GP.replace(
         "surrogate = \"gp\"",
-        "surrogate = \"gp\"\nacquisition = \"mean\"",
+        "surrogate = \"gp\"\nacquisition = \"ei\"",
     );
     let changed = Backtest::new(pool(60), config(&changed), ObjectiveSpec::single("loss")).unwrap();
     let e = changed.prepare(dir.path(), true).unwrap_err().to_string();

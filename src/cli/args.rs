@@ -220,10 +220,10 @@ pub struct ScoringArgs {
     #[arg(long)]
     pub constraints: Option<PathBuf>,
     /// Acquisition function.
-    #[arg(long, value_enum, default_value = "ucb")]
+    #[arg(long, value_enum, default_value = "mean")]
     pub acquisition: AcquisitionKind,
     /// UCB/LCB exploration weight (mu ± sqrt(beta) sigma).
-    #[arg(long, default_value_t = 4.0, conflicts_with = "gp_ucb")]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "gp_ucb")]
     pub beta: f64,
     /// Use the GP-UCB schedule beta_t instead of a fixed beta.
     #[arg(long)]
@@ -312,7 +312,8 @@ pub struct ProposeArgs {
     #[arg(long, default_value_t = 100_000)]
     pub samples: u64,
     /// How the batch is chosen from the best candidates: `distance` (greedy, --min-distance
-    /// apart) or `kriging-believer` (a GP conditioned on its mean at each pick; GP checkpoints).
+    /// apart), `kriging-believer` (a GP conditioned on its mean at each pick; GP checkpoints)
+    /// or `local-penalization` (any surrogate).
     #[arg(long, value_enum, default_value = "distance")]
     pub batch_method: BatchMethod,
     /// Score the mixtures of this file instead of searching (pool mode).
@@ -321,9 +322,11 @@ pub struct ProposeArgs {
     /// Key column of --pool; default: the line number.
     #[arg(long, requires = "pool")]
     pub pool_key: Option<String>,
-    /// Smallest total-variation distance between two proposals.
-    #[arg(long, default_value_t = 0.05)]
-    pub min_distance: f64,
+    /// Smallest total-variation distance between two proposals and from a logged run
+    /// [default: 0.05 when searching, 0 in pool mode, whose candidates are distinct real
+    /// mixtures].
+    #[arg(long)]
+    pub min_distance: Option<f64>,
     /// Output directory: proposals.csv, proposals.json, recipes/.
     #[arg(long)]
     pub out: PathBuf,

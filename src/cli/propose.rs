@@ -13,7 +13,9 @@ use crate::cli::setup::Setup;
 use crate::device::BackendTask;
 use crate::export::{Keys, proposal_files, proposal_name, top_domains};
 use crate::io::Overwrite;
-use crate::proposer::{Batch, PoolSource, Proposer, ProposerConfig, SearcherKind};
+use crate::proposer::{
+    Batch, POOL_MIN_DISTANCE, PoolSource, Proposer, ProposerConfig, SearcherKind,
+};
 use crate::runs::{DataSpec, keys_of_rows};
 
 struct Task {
@@ -42,7 +44,11 @@ impl BackendTask for Task {
                 all
             }),
             samples: a.samples,
-            min_distance: a.min_distance,
+            min_distance: a.min_distance.unwrap_or(if a.pool.is_some() {
+                POOL_MIN_DISTANCE
+            } else {
+                ProposerConfig::default().min_distance
+            }),
             prior: a.scoring.prior,
             pool: pool.clone().map(|spec| PoolSource::File(Box::new(spec))),
             context: setup.context.clone(),
