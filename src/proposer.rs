@@ -359,6 +359,8 @@ pub struct Batch {
     pub runs_told: usize,
     /// The trust region's length this round, when one is configured.
     pub trust_region: Option<f64>,
+    /// Pool rows skipped because they violate the constraints (0 when searching).
+    pub infeasible_skipped: usize,
     /// Seed of this ask.
     pub seed: u64,
 }
@@ -600,6 +602,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             incumbent: ctx.incumbent,
             runs_told: mixtures.len(),
             trust_region,
+            infeasible_skipped: searchers.iter().map(|s| s.skipped()).sum(),
             objective,
             seed,
         })
@@ -619,6 +622,7 @@ impl<B: AutodiffBackend> Proposer<B> {
                 return Ok(vec![Box::new(Pool {
                     mixtures,
                     keep: usize::MAX,
+                    skipped: 0,
                 })]);
             }
             Some(PoolSource::File(spec)) => {
@@ -627,7 +631,12 @@ impl<B: AutodiffBackend> Proposer<B> {
                 // Every feasible row stays a candidate, as in memory: batch selection may
                 // have to walk far down a pool full of near-duplicates.
                 let keep = usize::MAX;
-                return Ok(vec![Box::new(StreamedPool { spec, schema, keep })]);
+                return Ok(vec![Box::new(StreamedPool {
+                    spec,
+                    schema,
+                    keep,
+                    skipped: 0,
+                })]);
             }
             None => {}
         }

@@ -465,4 +465,25 @@ fn pool_mode_picks_rows_by_key() {
         .map(|p| p["acquisition"].as_f64().unwrap())
         .collect();
     assert!(objective.windows(2).all(|w| w[0] >= w[1]), "{objective:?}");
+    // Rows the constraints rule out are counted, not silently dropped: a > 0.5 in 9 rows.
+    let cap = write(d, "cap.toml", "max = { a = 0.5 }\n");
+    let out = mixatlas(&[
+        "propose",
+        "--checkpoint",
+        path(&f.ck),
+        "--pool",
+        path(&pool),
+        "--constraints",
+        path(&cap),
+        "--batch",
+        "2",
+        "--out",
+        path(&d.join("capped")),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("pool: 9 row(s) skipped: they violate the constraints"),
+        "{stdout}"
+    );
 }

@@ -1,6 +1,6 @@
 //! `mixatlas backtest`: replay strategies on logged runs, write the tables.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::backtest::{Backtest, BacktestConfig, SeedRun, summarize};
@@ -40,7 +40,13 @@ pub fn run(args: BacktestArgs) -> Result<()> {
             _ => ObjectiveSpec::default(),
         },
     };
-    let backtest = Backtest::new(pool, config, objective)?;
+    let backtest = Backtest::new(pool, config, objective).with_context(|| {
+        format!(
+            "{} on the runs of {}",
+            args.config.display(),
+            args.data.display()
+        )
+    })?;
     let mut inputs = vec![args.data.as_path(), args.config.as_path()];
     inputs.extend(args.objective.as_deref());
     inputs.extend(spec.files());

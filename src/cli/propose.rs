@@ -124,5 +124,11 @@ fn summary(batch: &Batch, schema: &crate::runs::Schema, keys: Keys<'_>) -> Strin
             top_domains(&names, &p.weights, 4)
         ));
     }
+    if batch.infeasible_skipped > 0 {
+        s.push_str(&format!(
+            "pool: {} row(s) skipped: they violate the constraints\n",
+            batch.infeasible_skipped
+        ));
+    }
     s
 }

@@ -91,6 +91,11 @@ pub trait Searcher {
         problem: &mut Problem<'_>,
         starts: &[Candidate],
     ) -> crate::Result<Vec<Candidate>>;
+    /// Given candidates skipped as infeasible in the last search (pool mode; 0 for searchers
+    /// that only generate feasible ones).
+    fn skipped(&self) -> usize {
+        0
+    }
 }
 
 /// Runs `searchers` in order, each from the best `keep` candidates so far; returns the best

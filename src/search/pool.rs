@@ -13,6 +13,8 @@ pub struct Pool {
     pub mixtures: Vec<Vec<f64>>,
     /// Candidates returned.
     pub keep: usize,
+    /// Rows skipped as infeasible by the last search.
+    pub skipped: usize,
 }
 
 impl Searcher for Pool {
@@ -28,6 +30,7 @@ impl Searcher for Pool {
         let rows: Vec<usize> = (0..self.mixtures.len())
             .filter(|&i| problem.constraints.is_feasible(&self.mixtures[i]))
             .collect();
+        self.skipped = self.mixtures.len() - rows.len();
         let mut out = Vec::with_capacity(rows.len());
         for (done, block) in rows.chunks(8192).enumerate() {
             let ws: Vec<Vec<f64>> = block.iter().map(|&i| self.mixtures[i].clone()).collect();
@@ -50,6 +53,10 @@ impl Searcher for Pool {
         out.truncate(self.keep);
         Ok(out)
     }
+
+    fn skipped(&self) -> usize {
+        self.skipped
+    }
 }
 
 /// Pool mode over a file read in chunks: every feasible row is scored and the best `keep` are
@@ -62,6 +69,8 @@ pub struct StreamedPool {
     pub schema: Schema,
     /// Candidates returned.
     pub keep: usize,
+    /// Rows skipped as infeasible by the last search.
+    pub skipped: usize,
 }
 
 impl Searcher for StreamedPool {
@@ -76,13 +85,16 @@ impl Searcher for StreamedPool {
     ) -> crate::Result<Vec<Candidate>> {
         let mut best = TopK::new(self.keep);
         let mut row = 0u64;
+        self.skipped = 0;
         for chunk in MixtureChunks::open(&self.spec, &self.schema, STREAM_CHUNK)? {
             let runs = chunk?;
-            let rows: Vec<u64> = (row..row + runs.len() as u64).collect();
-            row += runs.len() as u64;
+            let read = runs.len();
+            let rows: Vec<u64> = (row..row + read as u64).collect();
+            row += read as u64;
             let (ids, ws): (Vec<u64>, Vec<Vec<f64>>) = (rows.into_iter().zip(runs.mixtures))
                 .filter(|(_, w)| problem.constraints.is_feasible(w))
                 .unzip();
+            self.skipped += read - ws.len();
             if ws.is_empty() {
                 continue;
             }
@@ -101,5 +113,9 @@ impl Searcher for StreamedPool {
                 pool_row: Some(id as usize),
             })
             .collect())
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped
     }
 }
