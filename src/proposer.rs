@@ -933,7 +933,7 @@ fn euclidean(a: &[f64], b: &[f64]) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rand::Rng;
 
     use super::*;
@@ -943,7 +943,7 @@ mod tests {
     use crate::space::ConstraintSpec;
 
     /// `n` runs on three domains of a smooth loss with its minimum inside the simplex.
-    fn runs(n: usize, seed: u64) -> Runs {
+    pub(crate) fn runs(n: usize, seed: u64) -> Runs {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let mut rng = StdRng::seed_from_u64(seed);
         let mixtures: Vec<Vec<f64>> = (0..n)
@@ -1017,21 +1017,11 @@ mod tests {
         let greedy = plain.ask(4).unwrap();
         // The same first pick; then the believer's picks lie further apart than the greedy ones.
         assert_eq!(believer.proposals[0].weights, greedy.proposals[0].weights);
-        let spread = |b: &Batch| {
-            let w: Vec<&Vec<f64>> = b.proposals.iter().map(|p| &p.weights).collect();
-            let mut closest = f64::INFINITY;
-            for i in 0..w.len() {
-                for j in 0..i {
-                    closest = closest.min(tv_distance(w[i], w[j]));
-                }
-            }
-            closest
-        };
         assert!(
-            spread(&believer) > spread(&greedy),
+            closest_pair(&believer) > closest_pair(&greedy),
             "{} vs {}",
-            spread(&believer),
-            spread(&greedy)
+            closest_pair(&believer),
+            closest_pair(&greedy)
         );
         // An ensemble cannot be conditioned this way: refused when built.
         let ensemble = SurrogateSpec::Ensemble(EnsembleConfig::default());
@@ -1217,21 +1207,11 @@ mod tests {
         let penalized = ask(BatchMethod::LocalPenalization);
         let greedy = ask(BatchMethod::Distance);
         assert_eq!(penalized.proposals[0].weights, greedy.proposals[0].weights);
-        let closest = |b: &Batch| {
-            let w: Vec<&Vec<f64>> = b.proposals.iter().map(|p| &p.weights).collect();
-            let mut closest = f64::INFINITY;
-            for i in 0..w.len() {
-                for j in 0..i {
-                    closest = closest.min(tv_distance(w[i], w[j]));
-                }
-            }
-            closest
-        };
         assert!(
-            closest(&penalized) > closest(&greedy),
+            closest_pair(&penalized) > closest_pair(&greedy),
             "{} vs {}",
-            closest(&penalized),
-            closest(&greedy)
+            closest_pair(&penalized),
+            closest_pair(&greedy)
         );
     }
 
@@ -1256,6 +1236,18 @@ mod tests {
         assert!(err.contains("--data"), "{err}");
         p.tell(&told).unwrap();
         assert!(p.ask(2).unwrap().acquisition.starts_with("ucb"));
+    }
+
+    /// Smallest total-variation distance between two proposals of `b`.
+    fn closest_pair(b: &Batch) -> f64 {
+        let w: Vec<&Vec<f64>> = b.proposals.iter().map(|p| &p.weights).collect();
+        let mut closest = f64::INFINITY;
+        for i in 0..w.len() {
+            for j in 0..i {
+                closest = closest.min(tv_distance(w[i], w[j]));
+            }
+        }
+        closest
     }
 
     fn nearest(w: &[f64], runs: &[Vec<f64>]) -> f64 {

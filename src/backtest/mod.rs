@@ -220,12 +220,7 @@ impl Strategy {
 
     /// Every surrogate's config (`training`, `[gp]`, `[loglinear]`).
     fn surrogate_configs(&self) -> AutoConfig {
-        AutoConfig {
-            ensemble: self.training.clone(),
-            gp: self.gp.clone(),
-            loglinear: self.loglinear.clone(),
-            ..AutoConfig::default()
-        }
+        AutoConfig::of(&self.training, &self.gp, &self.loglinear)
     }
 
     /// The surrogate spec, `None` for random picks.

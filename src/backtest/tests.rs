@@ -1,40 +1,10 @@
-use rand::Rng;
-
 use super::summary::summarize;
 use super::*;
 use crate::device::Cpu;
-use crate::runs::{Direction, Schema, TargetSpec};
-use crate::space::Space;
 
-/// `n` runs on three domains of a smooth loss with its minimum inside the simplex.
+/// `n` distinct runs of a smooth loss over three domains (keys `7-<i>`).
 fn pool(n: usize) -> Runs {
-    let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-    let mut rng = StdRng::seed_from_u64(7);
-    let mixtures: Vec<Vec<f64>> = (0..n)
-        .map(|_| {
-            let raw: Vec<f64> = (0..3).map(|_| rng.random::<f64>() + 0.02).collect();
-            let total: f64 = raw.iter().sum();
-            raw.iter().map(|x| x / total).collect()
-        })
-        .collect();
-    let loss = |w: &[f64]| (w[0] - 0.6).powi(2) + 0.5 * (w[1] - 0.3).powi(2) + 2.0;
-    Runs {
-        schema: Schema {
-            space: Space::from_names("toy", &names).unwrap(),
-            mixture_columns: names,
-            context: Vec::new(),
-            targets: vec![TargetSpec {
-                name: "loss".into(),
-                column: None,
-                mean_of: Vec::new(),
-                direction: Direction::Lower,
-            }],
-        },
-        keys: (0..n).map(|i| format!("r{i}")).collect(),
-        outcomes: mixtures.iter().map(|w| vec![loss(w)]).collect(),
-        context: vec![Vec::new(); n],
-        mixtures,
-    }
+    crate::proposer::tests::runs(n, 7)
 }
 
 fn config(text: &str) -> BacktestConfig {
@@ -160,13 +130,13 @@ fn bad_pools_and_parameters_are_refused_clearly() {
     dup.mixtures[9] = dup.mixtures[3].clone();
     let e = err(dup, GP);
     assert!(
-        e.contains("runs `r3` and `r9` have the same mixture"),
+        e.contains("runs `7-3` and `7-9` have the same mixture"),
         "{e}"
     );
     let mut nan = pool(40);
     nan.outcomes[5][0] = f64::NAN;
     let e = err(nan, GP);
-    assert!(e.contains("run `r5`: target `loss` is NaN"), "{e}");
+    assert!(e.contains("run `7-5`: target `loss` is NaN"), "{e}");
     let e = err(
         pool(40),
         &format!("{GP}[[strategy]]\nname = \"gp\"\nsurrogate = \"gp\"\n"),

@@ -144,12 +144,7 @@ pub struct CampaignConfig {
 impl CampaignConfig {
     /// Every surrogate's config, as `auto` compares them (`training`, `[gp]`, `[loglinear]`).
     pub fn surrogate_configs(&self) -> AutoConfig {
-        AutoConfig {
-            ensemble: self.training.clone(),
-            gp: self.gp.clone(),
-            loglinear: self.loglinear.clone(),
-            ..AutoConfig::default()
-        }
+        AutoConfig::of(&self.training, &self.gp, &self.loglinear)
     }
 
     /// Reads a configuration, resolving its paths against its directory.

@@ -28,6 +28,19 @@ pub struct AutoConfig {
     pub loglinear: LogLinearConfig,
 }
 
+impl AutoConfig {
+    /// The three candidates' configs (as campaigns and backtest strategies hold them), with
+    /// the default folds.
+    pub fn of(ensemble: &EnsembleConfig, gp: &GpConfig, loglinear: &LogLinearConfig) -> Self {
+        AutoConfig {
+            ensemble: ensemble.clone(),
+            gp: gp.clone(),
+            loglinear: loglinear.clone(),
+            ..AutoConfig::default()
+        }
+    }
+}
+
 impl Default for AutoConfig {
     fn default() -> Self {
         AutoConfig {
