@@ -158,6 +158,9 @@ mod defaults {
     pub fn min_distance() -> f64 {
         crate::proposer::POOL_MIN_DISTANCE
     }
+    pub fn delta() -> f64 {
+        AcquisitionSpec::default().delta
+    }
 }
 
 /// One strategy: how a round's runs are chosen. Every field but the name defaults to what
@@ -177,7 +180,7 @@ pub struct Strategy {
     #[serde(default = "defaults::beta")]
     pub beta: BetaSetting,
     /// GP-UCB's confidence parameter delta.
-    #[serde(default = "delta")]
+    #[serde(default = "defaults::delta")]
     pub delta: f64,
     /// EI/PI margin in objective units.
     #[serde(default)]
@@ -201,10 +204,6 @@ pub struct Strategy {
     /// Mixing-law config.
     #[serde(default)]
     pub loglinear: LogLinearConfig,
-}
-
-fn delta() -> f64 {
-    AcquisitionSpec::default().delta
 }
 
 impl Strategy {
@@ -373,7 +372,7 @@ fn random_strategy() -> Strategy {
         surrogate: StrategyModel::Random,
         acquisition: defaults::acquisition(),
         beta: defaults::beta(),
-        delta: delta(),
+        delta: defaults::delta(),
         xi: 0.0,
         batch_method: BatchMethod::default(),
         min_distance: 0.0,
