@@ -101,9 +101,11 @@ def main(checkpoint, mixtures_csv):
                 h = act(h)
         means.append(h[:, : len(targets)] * t["target_std"] + t["target_mean"])
     means = np.stack(means)  # [members, rows, targets]
+    # The member spread as calibrated out-of-bag (absent in checkpoints written before it).
+    scale = np.array(manifest.get("epistemic_scale") or [1.0] * len(targets))
     out = csv.writer(sys.stdout)
     out.writerow([f"{n}_{f}" for n in targets for f in ("mean", "epistemic_std")])
-    for mean, std in zip(means.mean(axis=0), means.std(axis=0)):
+    for mean, std in zip(means.mean(axis=0), means.std(axis=0) * scale):
         out.writerow([v for pair in zip(mean, std) for v in pair])
 
 

@@ -10,11 +10,13 @@
 //! # safetensors layout
 //! For layer `i` of `L` (0-based): `layers.{i}.weight` `[M, in_i, out_i]` and `layers.{i}.bias`
 //! `[M, out_i]`, f32. `input_mean`, `input_std` `[inputs]`, `target_mean`, `target_std`,
-//! `noise_var` `[targets]`, f64. Metadata: `activation`, `input_transform` (JSON),
+//! `noise_var`, `epistemic_scale` `[targets]`, f64. Metadata: `activation`, `input_transform` (JSON),
 //! `heteroscedastic`, `inputs` and `targets` (JSON lists of names). To predict member `m`:
 //! `x = (transform(w) ++ context - input_mean) / input_std`; `h = act(h @ W[m] + b[m])` for all
 //! but the last layer; the first `T` outputs times `target_std` plus `target_mean` are the
 //! member's means; heteroscedastic members' variances are `softplus(out[T..2T]) * target_std²`.
+//! The epistemic std is the members' population std times `epistemic_scale` (the out-of-bag
+//! calibration; absent from checkpoints written before it, meaning 1).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -168,7 +170,8 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         && m.input_norm.std.len() == m.inputs()
         && m.target_norm.mean.len() == m.targets()
         && m.target_norm.std.len() == m.targets()
-        && m.noise_var.len() == m.targets();
+        && m.noise_var.len() == m.targets()
+        && (m.epistemic_scale.is_empty() || m.epistemic_scale.len() == m.targets());
     if !consistent {
         return Err(bad(&path, "layer widths, columns and normalisation disagree").into());
     }
@@ -194,6 +197,12 @@ fn unusable(m: &PredictorMeta) -> Option<String> {
     }
     if m.noise_var.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
         return Some("`noise_var` must be finite and non-negative".into());
+    }
+    if m.epistemic_scale
+        .iter()
+        .any(|c| !(c.is_finite() && *c > 0.0))
+    {
+        return Some("`epistemic_scale` must be finite and positive".into());
     }
     let names = m.schema.target_names();
     if let Some(dup) = names
@@ -319,8 +328,11 @@ fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8
         ("target_mean", &meta.target_norm.mean),
         ("target_std", &meta.target_norm.std),
         ("noise_var", &meta.noise_var),
+        ("epistemic_scale", &meta.epistemic_scale),
     ] {
-        owned.push((name.into(), Dtype::F64, vec![v.len()], f64_bytes(v)));
+        if !v.is_empty() {
+            owned.push((name.into(), Dtype::F64, vec![v.len()], f64_bytes(v)));
+        }
     }
     let views = owned
         .iter()
