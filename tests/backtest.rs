@@ -274,3 +274,68 @@ fn olmix_default_strategy_beats_random() {
     let wtl = default.regret[0].versus_random.unwrap();
     assert!(wtl.wins > wtl.losses, "{wtl:?}");
 }
+
+/// `kill -9` while seeds are being replayed, then `--resume`: the tables equal an
+/// uninterrupted backtest's, and no finished seed is replayed.
+#[test]
+fn a_killed_backtest_resumes_to_the_same_tables() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = pool(d.path());
+    let config = write(
+        d.path(),
+        "bt.toml",
+        "initial = 8\nbatch = 4\nbudget = 24\nseeds = 8\nregret_at = [12]\n\
+         [[strategy]]\nname = \"ens\"\nacquisition = \"ucb\"\n\
+         [strategy.training]\nmembers = 2\nhidden = [16]\nmax_epochs = 300\n",
+    );
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let args = |out: &Path| {
+        vec![
+            "backtest".to_owned(),
+            "--data".into(),
+            p(&spec),
+            "--config".into(),
+            p(&config),
+            "--jobs".into(),
+            "1".into(),
+            "--out".into(),
+            p(out),
+        ]
+    };
+    let whole = d.path().join("whole");
+    let out = mixatlas(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let killed = d.path().join("killed");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mixatlas"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = killed.join("seeds/ens/0.json");
+    let start = std::time::Instant::now();
+    while !first.exists() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(first.exists(), "no seed finished before the kill");
+    assert!(
+        !killed.join("backtest.md").exists(),
+        "killed before the end, yet the tables were written"
+    );
+    let kept = std::fs::read(&first).unwrap();
+    let mut resume = args(&killed);
+    resume.push("--resume".into());
+    let out = mixatlas(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        kept,
+        "a finished seed was replayed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(killed.join("backtest.csv")).unwrap(),
+        std::fs::read_to_string(whole.join("backtest.csv")).unwrap()
+    );
+}
