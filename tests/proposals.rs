@@ -113,9 +113,23 @@ fn propose_respects_constraints_and_writes_every_format() {
         assert!(out.status.success(), "{}", text(&out).1);
         text(&out).0
     };
-    let hf: Vec<f64> = serde_json::from_str(&export(&["--format", "hf"])).unwrap();
+    let hf: Vec<f64> =
+        serde_json::from_str(&export(&["--format", "hf", "--assume-equal-examples"])).unwrap();
     assert_eq!(hf.len(), 3);
     assert!((hf.iter().sum::<f64>() - 1.0).abs() < 1e-12 && tv(&hf, &w) < 1e-9);
+    // Examples of different lengths: the per-example probabilities realise the token shares.
+    let lengths = write(d, "len.toml", "a = 2000\nb = 100\nc = 500.5\n");
+    let hf: Vec<f64> = serde_json::from_str(&export(&[
+        "--format",
+        "hf",
+        "--tokens-per-example",
+        path(&lengths),
+    ]))
+    .unwrap();
+    let t = [2000.0, 100.0, 500.5];
+    let total: f64 = hf.iter().zip(&t).map(|(p, t)| p * t).sum();
+    let realised: Vec<f64> = hf.iter().zip(&t).map(|(p, t)| p * t / total).collect();
+    assert!(tv(&realised, &w) < 1e-9, "{realised:?} vs {w:?}");
     let paths = write(
         d,
         "paths.toml",
@@ -170,13 +184,24 @@ fn propose_respects_constraints_and_writes_every_format() {
         mixatlas(&["export", "--recipe", path(&bad), "--format", "hf"]),
         "bad.json",
     );
+    expect_error(
+        mixatlas(&["export", "--recipe", path(&recipe), "--format", "hf"]),
+        "--format hf needs --tokens-per-example FILE",
+    );
     let off = write(
         d,
         "off.json",
         "{\"format\": \"mixatlas-recipe\", \"name\": \"x\", \"space\": \"s\", \"weights\": {\"a\": 0.5, \"b\": 0.6, \"c\": 0.0}}",
     );
     expect_error(
-        mixatlas(&["export", "--recipe", path(&off), "--format", "hf"]),
+        mixatlas(&[
+            "export",
+            "--recipe",
+            path(&off),
+            "--format",
+            "hf",
+            "--assume-equal-examples",
+        ]),
         "off.json: field `weights.*` = 1.1",
     );
     expect_error(

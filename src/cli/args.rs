@@ -55,7 +55,7 @@ pub enum Command {
     /// Convert a recipe (JSON) to YAML, Hugging Face probabilities, a Megatron blend or
     /// token counts.
     #[command(
-        after_help = "Examples:\n  mixatlas export --recipe out/proposals/recipes/proposal-01.json --format hf\n  mixatlas export --recipe r.json --format megatron --paths paths.toml\n  mixatlas export --recipe r.json --format tokens --tokens 25000000000"
+        after_help = "Examples:\n  mixatlas export --recipe out/proposals/recipes/proposal-01.json --format hf \\\n    --tokens-per-example lengths.toml\n  mixatlas export --recipe r.json --format megatron --paths paths.toml\n  mixatlas export --recipe r.json --format tokens --tokens 25000000000"
     )]
     Export(ExportArgs),
     /// Run the closed loop: propose -> evaluate -> ingest -> retrain until the budget is spent.
@@ -377,7 +377,8 @@ pub enum Format {
     Json,
     /// The recipe as YAML.
     Yaml,
-    /// `probabilities` for datasets.interleave_datasets, in domain order (JSON list).
+    /// `probabilities` for datasets.interleave_datasets, in domain order (JSON list): per
+    /// example, from the token shares and --tokens-per-example.
     Hf,
     /// Megatron-LM `--data-path` blend (needs --paths).
     Megatron,
@@ -397,6 +398,14 @@ pub struct ExportArgs {
     /// Megatron path map (TOML: domain = "data prefix").
     #[arg(long, required_if_eq("format", "megatron"))]
     pub paths: Option<PathBuf>,
+    /// For --format hf: mean tokens per example of each domain (TOML: domain = tokens), so
+    /// the per-example probabilities realise the recipe's token shares.
+    #[arg(long, conflicts_with = "assume_equal_examples")]
+    pub tokens_per_example: Option<PathBuf>,
+    /// For --format hf without a table: write the token shares as per-example probabilities
+    /// (right only if every domain's examples have the same mean length).
+    #[arg(long)]
+    pub assume_equal_examples: bool,
     /// Token budget for --format tokens (an integer; `2.5e10` notation is fine).
     #[arg(long, required_if_eq("format", "tokens"), value_parser = token_count)]
     pub tokens: Option<u64>,

@@ -4,8 +4,15 @@
 //! predictions. It is written as JSON (the exchange format mixatlas reads back) or YAML, and
 //! converted to:
 //! - the `probabilities` list of Hugging Face `datasets.interleave_datasets`, in domain order
-//!   (pass the datasets in the same order);
-//! - a Megatron-LM `--data-path` blend, `w1 path1 w2 path2 ...`, from a domain -> path map;
+//!   (pass the datasets in the same order). `interleave_datasets` draws *examples* with these
+//!   probabilities, while a recipe's weights are shares of *tokens*: with mean tokens per
+//!   example `t_i`, per-example probabilities `p_i ∝ w_i / t_i` realise the token shares `w_i`
+//!   (`p_i t_i / Σ p_j t_j = w_i`). The table of `t_i` is required; equal example lengths are
+//!   assumed only when asked (`--assume-equal-examples`). (`datasets/combine.py`,
+//!   huggingface/datasets 2.14: "the new dataset is constructed by sampling examples from one
+//!   source at a time according to these probabilities".)
+//! - a Megatron-LM `--data-path` blend, `w1 path1 w2 path2 ...`, from a domain -> path map
+//!   (Megatron splits the blend on whitespace, so a prefix containing any is refused);
 //! - per-domain token counts for a token budget (largest-remainder rounding, so they sum to
 //!   the budget exactly), with the epochs over each domain's available tokens when known.
 
@@ -64,6 +71,38 @@ pub enum ExportError {
         /// The space.
         space: String,
     },
+    /// A domain with positive weight has no mean example length in the table.
+    #[error(
+        "{file}: no tokens per example for domain `{domain}` (weight {weight}): \
+         interleave_datasets samples examples, so the token shares need every domain's mean \
+         example length"
+    )]
+    MissingExampleLength {
+        /// The tokens-per-example file.
+        file: PathBuf,
+        /// The domain.
+        domain: String,
+        /// Its weight.
+        weight: f64,
+    },
+    /// An entry of a table is unusable.
+    #[error("{file}: domain `{domain}`: {problem}")]
+    BadEntry {
+        /// The table file.
+        file: PathBuf,
+        /// The domain.
+        domain: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The HF export was asked for without example lengths.
+    #[error(
+        "--format hf needs --tokens-per-example FILE (TOML: domain = mean tokens per example): \
+         interleave_datasets samples examples, not tokens, so the recipe's token shares are \
+         realised only with every domain's example length; --assume-equal-examples writes the \
+         token shares unchanged"
+    )]
+    NoExampleLengths,
     /// A domain with positive weight has no path in the Megatron path map.
     #[error("{file}: no path for domain `{domain}` (weight {weight})")]
     MissingPath {
@@ -236,9 +275,43 @@ impl Recipe {
     }
 
     /// The probabilities for `datasets.interleave_datasets(datasets, probabilities=...)`, in
-    /// domain order, as a JSON list summing to 1 in f64.
-    pub fn hf_probabilities(&self) -> String {
-        let mut p: Vec<f64> = self.weights.iter().map(|w| w.1).collect();
+    /// domain order, as a JSON list summing to 1 in f64: per-example probabilities that realise
+    /// the recipe's token shares given each domain's mean tokens per example
+    /// (`tokens_per_example`, read from `file`), or the token shares unchanged when it is
+    /// `None` (every domain's examples equally long).
+    pub fn hf_probabilities(
+        &self,
+        tokens_per_example: Option<(&BTreeMap<String, f64>, &Path)>,
+    ) -> Result<String, ExportError> {
+        let mut p: Vec<f64> = Vec::with_capacity(self.weights.len());
+        for (d, w) in &self.weights {
+            let Some((table, file)) = tokens_per_example else {
+                p.push(*w);
+                continue;
+            };
+            if *w == 0.0 {
+                p.push(0.0);
+                continue;
+            }
+            let t = *table
+                .get(d)
+                .ok_or_else(|| ExportError::MissingExampleLength {
+                    file: file.to_owned(),
+                    domain: d.clone(),
+                    weight: *w,
+                })?;
+            if !(t.is_finite() && t > 0.0) {
+                return Err(ExportError::BadEntry {
+                    file: file.to_owned(),
+                    domain: d.clone(),
+                    problem: format!(
+                        "tokens per example = {t}: a stream of examples needs a positive, finite \
+                         mean length"
+                    ),
+                });
+            }
+            p.push(w / t);
+        }
         let sum: f64 = p.iter().sum();
         p.iter_mut().for_each(|x| *x /= sum);
         // Put the rounding remainder on the largest weight so numpy's sum check passes.
@@ -248,7 +321,7 @@ impl Recipe {
         p[top] += 1.0 - p.iter().sum::<f64>();
         let mut s = serde_json::to_string(&p).expect("floats serialise");
         s.push('\n');
-        s
+        Ok(s)
     }
 
     /// A Megatron-LM `--data-path` blend `w1 path1 w2 path2 ...` over the domains with
@@ -265,6 +338,16 @@ impl Recipe {
                 domain: d.clone(),
                 weight: *w,
             })?;
+            if path.is_empty() || path.contains(char::is_whitespace) {
+                return Err(ExportError::BadEntry {
+                    file: file.to_owned(),
+                    domain: d.clone(),
+                    problem: format!(
+                        "data prefix {path:?}: Megatron-LM splits --data-path on whitespace, so \
+                         a prefix must be non-empty and without spaces (link it elsewhere)"
+                    ),
+                });
+            }
             parts.push(format!("{w:?} {path}"));
         }
         Ok(parts.join(" ") + "\n")
@@ -328,6 +411,14 @@ pub fn read_path_map(path: &Path) -> crate::Result<BTreeMap<String, String>> {
     })
 }
 
+/// Reads a tokens-per-example table: a TOML table `domain = mean tokens per example`.
+pub fn read_example_lengths(path: &Path) -> crate::Result<BTreeMap<String, f64>> {
+    crate::io::read_toml(path, |message| ExportError::Parse {
+        path: path.to_owned(),
+        message,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +439,42 @@ mod tests {
     }
 
     #[test]
+    fn hf_probabilities_realise_the_token_shares_of_interleaved_examples() {
+        let r = recipe();
+        let file = Path::new("len.toml");
+        let lengths: BTreeMap<String, f64> =
+            [("web", 1000.0), ("code/python", 250.0), ("math", 400.0)]
+                .map(|(a, b)| (a.into(), b))
+                .into();
+        let p: Vec<f64> =
+            serde_json::from_str(&r.hf_probabilities(Some((&lengths, file))).unwrap()).unwrap();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        // interleave_datasets draws example i with probability p_i: tokens arrive in
+        // proportion to p_i t_i, which must be the recipe's shares.
+        let t = [1000.0, 250.0, 400.0];
+        let total: f64 = p.iter().zip(&t).map(|(p, t)| p * t).sum();
+        for ((p, t), (_, w)) in p.iter().zip(&t).zip(&r.weights) {
+            assert!((p * t / total - w).abs() < 1e-12, "{p} {t} {w}");
+        }
+        let same: Vec<f64> = serde_json::from_str(&r.hf_probabilities(None).unwrap()).unwrap();
+        assert_eq!(same, vec![0.5, 0.3, 0.2]);
+        let mut short = lengths.clone();
+        short.remove("math");
+        let e = r.hf_probabilities(Some((&short, file))).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no tokens per example for domain `math`"),
+            "{e}"
+        );
+        short.insert("math".into(), 0.0);
+        let e = r.hf_probabilities(Some((&short, file))).unwrap_err();
+        assert!(
+            e.to_string().contains("`math`: tokens per example = 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn megatron_needs_every_path() {
         let r = recipe();
         let mut paths: BTreeMap<String, String> = [("web", "/d/web"), ("code/python", "/d/py")]
@@ -359,6 +486,12 @@ mod tests {
         assert_eq!(
             r.megatron_blend(&paths, Path::new("p.toml")).unwrap(),
             "0.5 /d/web 0.3 /d/py 0.2 /d/math\n"
+        );
+        paths.insert("math".into(), "/d/my math".into());
+        let e = r.megatron_blend(&paths, Path::new("p.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("splits --data-path on whitespace"),
+            "{e}"
         );
     }
 }
