@@ -47,12 +47,7 @@ fn synthetic(n: usize, d: usize) -> Runs {
             space: Space::from_names("synthetic", &names).expect("distinct names"),
             mixture_columns: names,
             context: Vec::new(),
-            targets: vec![TargetSpec {
-                name: "y".into(),
-                column: None,
-                mean_of: Vec::new(),
-                direction: Direction::Lower,
-            }],
+            targets: vec![TargetSpec::new("y", Direction::Lower)],
         },
         keys: (0..n).map(|i| i.to_string()).collect(),
         context: vec![Vec::new(); n],

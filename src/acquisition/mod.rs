@@ -504,12 +504,7 @@ pub(crate) mod tests {
             mixture_columns: vec!["a".into()],
             context: Vec::new(),
             targets: (0..t)
-                .map(|j| TargetSpec {
-                    name: format!("t{j}"),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: Direction::Higher,
-                })
+                .map(|j| TargetSpec::new(format!("t{j}"), Direction::Higher))
                 .collect(),
         };
         let spec = ObjectiveSpec {

@@ -366,12 +366,7 @@ impl Campaign {
                 .config
                 .targets
                 .iter()
-                .map(|t| TargetSpec {
-                    name: t.name.clone(),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: t.direction,
-                })
+                .map(|t| TargetSpec::new(t.name.clone(), t.direction))
                 .collect(),
         }
     }

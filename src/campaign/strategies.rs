@@ -341,12 +341,7 @@ pub fn compare<B: AutodiffBackend>(
         targets: world
             .benchmarks()
             .into_iter()
-            .map(|name| TargetSpec {
-                name,
-                column: None,
-                mean_of: Vec::new(),
-                direction: Direction::Higher,
-            })
+            .map(|name| TargetSpec::new(name, Direction::Higher))
             .collect(),
     };
     // Every mixture must fit the target run's tokens: w_d * target_tokens <= U_d * max_epochs.

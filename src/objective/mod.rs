@@ -309,15 +309,15 @@ mod tests {
             targets: names
                 .iter()
                 .enumerate()
-                .map(|(j, n)| TargetSpec {
-                    name: n.clone(),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: if j % 2 == 0 {
-                        Direction::Lower
-                    } else {
-                        Direction::Higher
-                    },
+                .map(|(j, n)| {
+                    TargetSpec::new(
+                        n.clone(),
+                        if j % 2 == 0 {
+                            Direction::Lower
+                        } else {
+                            Direction::Higher
+                        },
+                    )
                 })
                 .collect(),
         }

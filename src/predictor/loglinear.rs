@@ -474,12 +474,7 @@ mod tests {
                 space: Space::from_names("s", &names).unwrap(),
                 mixture_columns: names.to_vec(),
                 context: Vec::new(),
-                targets: vec![TargetSpec {
-                    name: "loss".into(),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: Direction::Lower,
-                }],
+                targets: vec![TargetSpec::new("loss", Direction::Lower)],
             },
             keys: (0..40).map(|i| i.to_string()).collect(),
             outcomes: mixtures.iter().map(|w| vec![law(w)]).collect(),

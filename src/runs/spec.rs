@@ -38,6 +38,18 @@ pub struct TargetSpec {
     pub direction: Direction,
 }
 
+impl TargetSpec {
+    /// A target read from (or held in memory as) the column `name`.
+    pub fn new(name: impl Into<String>, direction: Direction) -> Self {
+        TargetSpec {
+            name: name.into(),
+            column: None,
+            mean_of: Vec::new(),
+            direction,
+        }
+    }
+}
+
 /// A data spec: which files hold the logged runs and which columns mean what. Relative paths
 /// are resolved against the directory of the spec file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -773,12 +773,7 @@ mod tests {
                 space: Space::from_names("s", &names).unwrap(),
                 mixture_columns: names.to_vec(),
                 context: Vec::new(),
-                targets: vec![TargetSpec {
-                    name: "y".into(),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: Direction::Lower,
-                }],
+                targets: vec![TargetSpec::new("y", Direction::Lower)],
             },
             keys: (0..n).map(|i| i.to_string()).collect(),
             outcomes: mixtures
