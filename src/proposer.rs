@@ -684,8 +684,9 @@ pub fn search_sampler(constraints: &Constraints, space: &Space, prior: Prior) ->
 
 /// The acquisition `spec` over `scorer`'s surrogate, with its context: the incumbent and
 /// GP-UCB's t from the runs `told`, and for `ivr` a reference set of 512 feasible draws from
-/// `sampler` plus the mixtures told. GP-UCB's `|D|` is the number of `candidates` in pool mode
-/// (Srinivas et al.'s finite-set form), the number of domains otherwise. Refuses a function
+/// `sampler` plus the mixtures told. GP-UCB's `|D|` is the number of `candidates` when they are
+/// known in advance (an in-memory pool: Srinivas et al.'s finite-set form), the number of
+/// domains otherwise (searching, or a pool streamed from a file). Refuses a function
 /// the surrogate cannot serve, and GP-UCB's schedule without runs told (its t counts them).
 pub fn build_acquisition(
     scorer: &Scorer<'_>,
@@ -959,12 +960,7 @@ pub(crate) mod tests {
                 space: Space::from_names("toy", &names).unwrap(),
                 mixture_columns: names,
                 context: Vec::new(),
-                targets: vec![TargetSpec {
-                    name: "loss".into(),
-                    column: None,
-                    mean_of: Vec::new(),
-                    direction: Direction::Lower,
-                }],
+                targets: vec![TargetSpec::new("loss", Direction::Lower)],
             },
             keys: (0..n).map(|i| format!("{seed}-{i}")).collect(),
             outcomes: mixtures.iter().map(|w| vec![loss(w)]).collect(),
@@ -996,42 +992,53 @@ pub(crate) mod tests {
 
     #[test]
     fn kriging_believer_batches_come_from_a_gp_and_spread_out() {
-        // Few runs, so the GP is uncertain and exploration decides the picks.
-        let told = runs(8, 3);
-        let simplex = || Constraints::simplex(&told.schema.space);
-        let config = |batch| ProposerConfig {
-            batch,
-            acquisition: AcquisitionSpec {
-                kind: AcquisitionKind::Ucb,
-                beta: Some(16.0),
-                ..AcquisitionSpec::default()
-            },
-            min_distance: 0.0,
-            ..quick()
-        };
-        let mut gp = gp_proposer(config(BatchMethod::KrigingBeliever), simplex()).unwrap();
-        gp.tell(&told).unwrap();
-        let believer = gp.ask(4).unwrap();
-        let mut plain = gp_proposer(config(BatchMethod::Distance), simplex()).unwrap();
-        plain.tell(&told).unwrap();
-        let greedy = plain.ask(4).unwrap();
-        // The same first pick; then the believer's picks lie further apart than the greedy ones.
-        assert_eq!(believer.proposals[0].weights, greedy.proposals[0].weights);
-        assert!(
-            closest_pair(&believer) > closest_pair(&greedy),
-            "{} vs {}",
-            closest_pair(&believer),
-            closest_pair(&greedy)
+        assert_spreads_out(
+            &gp_batch(BatchMethod::KrigingBeliever, 16.0),
+            &gp_batch(BatchMethod::Distance, 16.0),
         );
         // An ensemble cannot be conditioned this way: refused when built.
         let ensemble = SurrogateSpec::Ensemble(EnsembleConfig::default());
         let err = Proposer::<Cpu>::new(
-            simplex(),
+            Constraints::simplex(&runs(1, 0).schema.space),
             ensemble,
-            config(BatchMethod::KrigingBeliever),
+            ucb_config(BatchMethod::KrigingBeliever, 16.0),
             Default::default(),
         );
         assert!(err.err().unwrap().to_string().contains("kriging believer"));
+    }
+
+    /// UCB with `beta`, no spacing, batches by `batch`: what the batch-method tests compare.
+    fn ucb_config(batch: BatchMethod, beta: f64) -> ProposerConfig {
+        ProposerConfig {
+            batch,
+            acquisition: AcquisitionSpec {
+                kind: AcquisitionKind::Ucb,
+                beta: Some(beta),
+                ..AcquisitionSpec::default()
+            },
+            min_distance: 0.0,
+            ..quick()
+        }
+    }
+
+    /// Four proposals of a GP told 8 runs (few, so exploration decides the picks).
+    fn gp_batch(batch: BatchMethod, beta: f64) -> Batch {
+        let told = runs(8, 3);
+        let simplex = Constraints::simplex(&told.schema.space);
+        let mut p = gp_proposer(ucb_config(batch, beta), simplex).unwrap();
+        p.tell(&told).unwrap();
+        p.ask(4).unwrap()
+    }
+
+    /// The same first pick as the greedy batch; then picks further apart than its.
+    fn assert_spreads_out(spread: &Batch, greedy: &Batch) {
+        assert_eq!(spread.proposals[0].weights, greedy.proposals[0].weights);
+        assert!(
+            closest_pair(spread) > closest_pair(greedy),
+            "{} vs {}",
+            closest_pair(spread),
+            closest_pair(greedy)
+        );
     }
 
     #[test]
@@ -1187,31 +1194,9 @@ pub(crate) mod tests {
 
     #[test]
     fn local_penalization_spreads_a_batch_with_any_surrogate() {
-        let told = runs(8, 3);
-        let simplex = || Constraints::simplex(&told.schema.space);
-        let config = |batch| ProposerConfig {
-            batch,
-            acquisition: AcquisitionSpec {
-                kind: AcquisitionKind::Ucb,
-                beta: Some(1.0),
-                ..AcquisitionSpec::default()
-            },
-            min_distance: 0.0,
-            ..quick()
-        };
-        let ask = |batch| {
-            let mut p = gp_proposer(config(batch), simplex()).unwrap();
-            p.tell(&told).unwrap();
-            p.ask(4).unwrap()
-        };
-        let penalized = ask(BatchMethod::LocalPenalization);
-        let greedy = ask(BatchMethod::Distance);
-        assert_eq!(penalized.proposals[0].weights, greedy.proposals[0].weights);
-        assert!(
-            closest_pair(&penalized) > closest_pair(&greedy),
-            "{} vs {}",
-            closest_pair(&penalized),
-            closest_pair(&greedy)
+        assert_spreads_out(
+            &gp_batch(BatchMethod::LocalPenalization, 1.0),
+            &gp_batch(BatchMethod::Distance, 1.0),
         );
     }
 

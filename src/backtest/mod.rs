@@ -495,6 +495,7 @@ impl Backtest {
         revealed.iter().for_each(|&i| hidden[i] = false);
         let constraints = Constraints::simplex(&self.pool.schema.space);
         let mut round_seconds = Vec::new();
+        let spec = strategy.surrogate_spec();
         let mut proposer: Option<Proposer<B>> = None;
         let mut told = 0;
         while revealed.len() < self.config.budget {
@@ -502,7 +503,7 @@ impl Backtest {
             let start = Instant::now();
             let open: Vec<usize> = (0..n).filter(|&i| hidden[i]).collect();
             let round = derive_seed(seed, revealed.len() as u64);
-            let picks: Vec<usize> = match strategy.surrogate_spec() {
+            let picks: Vec<usize> = match &spec {
                 None => {
                     let mut rng = StdRng::seed_from_u64(round);
                     sample(&mut rng, open.len(), q)
@@ -525,7 +526,7 @@ impl Backtest {
                         }
                         None => proposer.insert(Proposer::<B>::new(
                             constraints.clone(),
-                            spec,
+                            spec.clone(),
                             config,
                             device.clone(),
                         )?),
