@@ -171,6 +171,11 @@ fn backtest_writes_its_tables_resumes_and_refuses_bad_input() {
         !ok && stderr.contains("`budget` = 200 is larger than the pool (80 runs)"),
         "{stderr}"
     );
+    let (ok, _, stderr) = call(&["--jobs", "0"]);
+    assert!(
+        !ok && stderr.contains("--jobs must be at least 1"),
+        "{stderr}"
+    );
     let zero = write(
         d.path(),
         "zero.toml",

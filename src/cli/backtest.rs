@@ -27,6 +27,9 @@ impl BackendTask for Task<'_> {
 }
 
 pub fn run(args: BacktestArgs) -> Result<()> {
+    if args.jobs == Some(0) {
+        anyhow::bail!("--jobs must be at least 1");
+    }
     let mut config = BacktestConfig::from_file(&args.config)?;
     if let Some(seeds) = args.seeds {
         config.seeds = seeds;
