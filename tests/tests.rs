@@ -10,3 +10,4 @@ mod predictor;
 mod proposals;
 mod report;
 mod runs;
+mod slurm;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::CampaignError;
+use super::{CampaignError, SlurmConfig};
 use crate::acquisition::{AcquisitionKind, BetaSetting};
 use crate::error::io;
 use crate::predictor::select::AutoConfig;
@@ -78,9 +78,14 @@ pub struct CampaignConfig {
     /// Shell command with `{proposals}` and `{results}`; may be given on the command line.
     #[serde(default)]
     pub evaluator: Option<String>,
-    /// Seconds an evaluator call may take.
+    /// Seconds an evaluator call may take (with `[slurm]`: a batch's array, queueing
+    /// included).
     #[serde(default = "defaults::evaluator_timeout")]
     pub evaluator_timeout: f64,
+    /// Run the evaluator once per run as a Slurm job array (`[slurm]`, fields of
+    /// [`SlurmConfig`]; see `campaign::slurm`).
+    #[serde(default)]
+    pub slurm: Option<SlurmConfig>,
     /// Runs per round.
     #[serde(default = "defaults::batch")]
     pub batch: usize,
@@ -202,6 +207,9 @@ impl CampaignConfig {
             return Err(bad("`samples` must be at least 1".into()).into());
         }
         c.surrogate_configs().validate()?;
+        if let Some(slurm) = &c.slurm {
+            slurm.validate().map_err(bad)?;
+        }
         if let Some(tr) = &c.trust_region {
             tr.validate().map_err(|e| bad(e.to_string()))?;
         }

@@ -1,11 +1,15 @@
 //! The campaign's append-only journal: one JSON event per line, each appended with a single
 //! write and flushed to disk before the campaign acts on it. A line cut short by a crash
-//! (`kill -9` mid-write) is the only damage possible; it is dropped on the next open.
+//! (`kill -9` mid-write) is the only damage possible; it is dropped on the next open. The same
+//! file discipline keeps the Slurm evaluator's record of submitted jobs (`Journal<E>` for any
+//! serde event type).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::CampaignError;
@@ -60,18 +64,19 @@ pub enum Event {
     },
 }
 
-/// The open journal.
+/// An open journal of events `E` (the campaign's [`Event`] unless said otherwise).
 #[derive(Debug)]
-pub struct Journal {
+pub struct Journal<E = Event> {
     path: PathBuf,
     file: File,
+    events: PhantomData<fn(E)>,
 }
 
-impl Journal {
+impl<E: Serialize + DeserializeOwned> Journal<E> {
     /// The events of the journal at `path` with their 1-based line numbers, and the length of
     /// its complete lines in bytes; a last line without its newline (a torn write) is left
     /// out. Reads only: nothing is changed.
-    pub fn read(path: &Path) -> crate::Result<(Vec<(usize, Event)>, u64)> {
+    pub fn read(path: &Path) -> crate::Result<(Vec<(usize, E)>, u64)> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -95,7 +100,7 @@ impl Journal {
 
     /// Opens (or creates) the journal at `path` for appending and returns its events (see
     /// [`Journal::read`]); a torn last line is cut off. Call with the campaign's lock held.
-    pub fn open(path: &Path) -> crate::Result<(Self, Vec<(usize, Event)>)> {
+    pub fn open(path: &Path) -> crate::Result<(Self, Vec<(usize, E)>)> {
         let (events, complete) = Journal::read(path)?;
         let file = OpenOptions::new()
             .create(true)
@@ -109,13 +114,14 @@ impl Journal {
             Journal {
                 path: path.to_owned(),
                 file,
+                events: PhantomData,
             },
             events,
         ))
     }
 
     /// Appends `event` and flushes it to disk.
-    pub fn append(&mut self, event: &Event) -> crate::Result<()> {
+    pub fn append(&mut self, event: &E) -> crate::Result<()> {
         let mut line = serde_json::to_string(event).expect("events serialise");
         line.push('\n');
         self.file
@@ -133,7 +139,7 @@ mod tests {
     fn torn_last_line_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        let (mut j, events) = Journal::open(&path).unwrap();
+        let (mut j, events) = Journal::<Event>::open(&path).unwrap();
         assert!(events.is_empty());
         let e = Event::Committed {
             stage: 0,
@@ -144,15 +150,15 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"committed\",\"sta").unwrap();
         drop(f);
-        let (events, _) = Journal::read(&path).unwrap();
+        let (events, _) = Journal::<Event>::read(&path).unwrap();
         assert_eq!(events, vec![(1, e.clone())], "reading leaves the torn line");
-        let (mut j, events) = Journal::open(&path).unwrap();
+        let (mut j, events) = Journal::<Event>::open(&path).unwrap();
         assert_eq!(events, vec![(1, e.clone())]);
         j.append(&e).unwrap();
-        let (_, events) = Journal::open(&path).unwrap();
+        let (_, events) = Journal::<Event>::open(&path).unwrap();
         assert_eq!(events.len(), 2);
         std::fs::write(&path, "{\"event\":\"nope\"}\n").unwrap();
-        let err = Journal::open(&path).unwrap_err().to_string();
+        let err = Journal::<Event>::open(&path).unwrap_err().to_string();
         assert!(err.contains("journal.jsonl:1"), "{err}");
     }
 }

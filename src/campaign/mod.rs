@@ -40,6 +40,7 @@ mod config;
 mod evaluator;
 mod journal;
 pub(crate) mod lock;
+mod slurm;
 mod state;
 pub mod strategies;
 
@@ -47,6 +48,7 @@ pub use config::{CampaignConfig, CampaignTarget};
 pub use evaluator::{CommandEvaluator, Evaluator, read_results};
 pub use journal::{Event, Journal, PlannedRun, RunResult};
 pub use lock::{CampaignLock, LOCK_FILE};
+pub use slurm::{SlurmConfig, SlurmEvaluator};
 pub use state::{Action, Campaign};
 
 use std::path::{Path, PathBuf};
@@ -113,6 +115,14 @@ pub enum CampaignError {
         seconds: f64,
         /// Its output.
         log: PathBuf,
+    },
+    /// A Slurm command (`sbatch`, `squeue`, `scancel`) is missing or failed.
+    #[error("`{command}` failed: {problem}")]
+    Slurm {
+        /// The command line.
+        command: String,
+        /// Its exit status and error output, or why it could not start.
+        problem: String,
     },
     /// The evaluator exited successfully without writing results.
     #[error("the evaluator wrote no results file at {path}")]

@@ -91,7 +91,7 @@ impl Campaign {
     /// process holds it), cuts a torn last journal line, and replays and checks the journal.
     pub fn open(dir: &Path) -> crate::Result<Self> {
         let lock = CampaignLock::acquire(dir)?;
-        let (journal, events) = Journal::open(&dir.join(JOURNAL))?;
+        let (journal, events) = Journal::<Event>::open(&dir.join(JOURNAL))?;
         let mut c = Campaign::configured(dir, Some(journal), Some(lock))?;
         c.replay(events)?;
         Ok(c)
@@ -100,7 +100,7 @@ impl Campaign {
     /// Reads the campaign in `dir` without taking its lock or changing anything (reports on
     /// a running campaign); it cannot be driven.
     pub fn read(dir: &Path) -> crate::Result<Self> {
-        let (events, _) = Journal::read(&dir.join(JOURNAL))?;
+        let (events, _) = Journal::<Event>::read(&dir.join(JOURNAL))?;
         let mut c = Campaign::configured(dir, None, None)?;
         c.replay(events)?;
         Ok(c)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::campaign::{Campaign, CommandEvaluator, Evaluator, Step, step};
+use crate::campaign::{Campaign, CommandEvaluator, Evaluator, SlurmEvaluator, Step, step};
 use crate::cli::args::{IngestArgs, LoopArgs};
 use crate::cli::progress::StageBar;
 use crate::device::BackendTask;
@@ -23,11 +23,19 @@ impl BackendTask for Task {
             None => Campaign::open(&a.campaign)?,
         };
         let template = a.evaluator.clone().or_else(|| c.config.evaluator.clone());
-        let mut evaluator = match (&template, a.propose_only) {
+        let timeout = Duration::from_secs_f64(c.config.evaluator_timeout);
+        let mut evaluator: Option<Box<dyn Evaluator>> = match (&template, a.propose_only) {
             (_, true) => None,
-            (Some(t), false) => Some(CommandEvaluator {
-                template: t.clone(),
-                timeout: Duration::from_secs_f64(c.config.evaluator_timeout),
+            (Some(t), false) => Some(match &c.config.slurm {
+                Some(slurm) => Box::new(SlurmEvaluator {
+                    template: t.clone(),
+                    config: slurm.clone(),
+                    timeout,
+                }),
+                None => Box::new(CommandEvaluator {
+                    template: t.clone(),
+                    timeout,
+                }),
             }),
             (None, false) => bail!(
                 "no evaluator: set `evaluator` in the campaign config, pass --evaluator, or use \\
@@ -38,7 +46,7 @@ impl BackendTask for Task {
             let mut bar = StageBar::new();
             let done = step::<B>(
                 &mut c,
-                evaluator.as_mut().map(|e| e as &mut dyn Evaluator),
+                evaluator.as_mut().map(|e| e.as_mut() as &mut dyn Evaluator),
                 &device,
                 &mut bar,
             )?;
