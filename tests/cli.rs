@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::util::{Fixture, expect_error, mixatlas, path, text, write};
+use crate::util::{Fixture, expect_error, mixatlas, path, python_with, text, write};
 
 #[test]
 fn train_predict_evaluate_round_trip() {
@@ -465,19 +465,9 @@ fn shipped_surrogate_configs_parse() {
 /// the check is skipped with the reason printed.
 #[test]
 fn numpy_scores_checkpoints_like_mixatlas() {
-    let python = std::env::var("MIXATLAS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ready = std::process::Command::new(&python)
-        .args(["-c", "import numpy, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs {python} with numpy and safetensors (.ci/run installs them)"
-        );
-        eprintln!("{python} lacks numpy or safetensors: NumPy check skipped");
+    let Some(python) = python_with("numpy, safetensors") else {
         return;
-    }
+    };
     let f = Fixture::new(40);
     let candidates = write(
         f.dir.path(),

@@ -121,6 +121,26 @@ impl Fixture {
     }
 }
 
+/// A Python that imports `modules` (`MIXATLAS_PYTHON`, else `python3`). In CI (`CI` set;
+/// `.ci/run` installs them) a missing module fails the test; elsewhere `None` skips the check
+/// with the reason printed.
+pub fn python_with(modules: &str) -> Option<String> {
+    let python = std::env::var("MIXATLAS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ready = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs {python} with {modules} (.ci/run installs them)"
+        );
+        eprintln!("{python} lacks one of {modules}: check skipped");
+        return None;
+    }
+    Some(python)
+}
+
 /// A temp path as a command-line argument.
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")

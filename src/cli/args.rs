@@ -384,29 +384,56 @@ pub enum Format {
     Megatron,
     /// Tokens per domain for a budget (needs --tokens), CSV.
     Tokens,
+    /// olmo-core `SourceMixtureDatasetConfig.source_list` YAML (needs --paths; --tokens and
+    /// --space give `max_repetitions`).
+    OlmoCore,
+    /// Olmix launch `mix` YAML (weights and repetition factors; --tokens and --space give the
+    /// factors).
+    Olmix,
+    /// Levanter mixture YAML: `configs` and `train_weights` (needs --paths); a staged
+    /// `[[step, weights]]` schedule from --schedule and --stage-steps.
+    Levanter,
+    /// MosaicML streaming `streams` YAML with per-sample `proportion` (needs --paths, and
+    /// --tokens-per-example or --assume-equal-examples).
+    Mosaic,
+    /// DoReMi domain-weights JSON (`train_domain_weights`, `eval_domain_weights`).
+    Doremi,
 }
 
 /// `mixatlas export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Recipe file (JSON), as written by propose or swarm.
-    #[arg(long)]
-    pub recipe: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "schedule",
+        conflicts_with = "schedule"
+    )]
+    pub recipe: Option<PathBuf>,
+    /// A campaign's committed schedule (`final.json`), for --format levanter: one stage of
+    /// weights per stage.
+    #[arg(long, requires = "stage_steps")]
+    pub schedule: Option<PathBuf>,
+    /// With --schedule: the training step each stage starts at, comma-separated, from 0.
+    #[arg(long, value_delimiter = ',', requires = "schedule")]
+    pub stage_steps: Vec<u64>,
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Megatron path map (TOML: domain = "data prefix").
-    #[arg(long, required_if_eq("format", "megatron"))]
+    /// Path map (TOML: domain = "path" or ["path", ...]): data prefixes for megatron, paths
+    /// or globs for olmo-core, train_urls for levanter, the remote for mosaic.
+    #[arg(long, required_if_eq_any([("format", "megatron"), ("format", "olmo-core"), ("format", "levanter"), ("format", "mosaic")]))]
     pub paths: Option<PathBuf>,
-    /// For --format hf: mean tokens per example of each domain (TOML: domain = tokens), so
-    /// the per-example probabilities realise the recipe's token shares.
+    /// For --format hf and mosaic: mean tokens per example of each domain (TOML: domain =
+    /// tokens), so the per-example probabilities realise the recipe's token shares.
     #[arg(long, conflicts_with = "assume_equal_examples")]
     pub tokens_per_example: Option<PathBuf>,
-    /// For --format hf without a table: write the token shares as per-example probabilities
-    /// (right only if every domain's examples have the same mean length).
+    /// For --format hf and mosaic without a table: write the token shares as per-example
+    /// probabilities (right only if every domain's examples have the same mean length).
     #[arg(long)]
     pub assume_equal_examples: bool,
-    /// Token budget for --format tokens (an integer; `2.5e10` notation is fine).
+    /// Token budget (an integer; `2.5e10` notation is fine): required by --format tokens;
+    /// with --space, the repetition caps of olmo-core and olmix.
     #[arg(long, required_if_eq("format", "tokens"), value_parser = token_count)]
     pub tokens: Option<u64>,
     /// Space file: checks the recipe's domains and gives epochs per domain for tokens.

@@ -14,7 +14,9 @@
 //! - a Megatron-LM `--data-path` blend, `w1 path1 w2 path2 ...`, from a domain -> path map
 //!   (Megatron splits the blend on whitespace, so a prefix containing any is refused);
 //! - per-domain token counts for a token budget (largest-remainder rounding, so they sum to
-//!   the budget exactly), with the epochs over each domain's available tokens when known.
+//!   the budget exactly), with the epochs over each domain's available tokens when known;
+//! - the configs of olmo-core, Olmix, Levanter (with staged schedules), MosaicML streaming
+//!   and DoReMi (`stacks`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,9 +30,11 @@ use crate::error::io;
 use crate::space::Space;
 
 mod proposals;
+mod stacks;
 mod swarm;
 
 pub use proposals::{Keys, proposal_files, proposal_name, top_domains};
+pub use stacks::{DomainPaths, PathMap, levanter, read_path_map};
 pub use swarm::swarm_files;
 
 /// Format tag in every recipe file.
@@ -325,19 +329,30 @@ impl Recipe {
     }
 
     /// A Megatron-LM `--data-path` blend `w1 path1 w2 path2 ...` over the domains with
-    /// positive weight; `paths` maps domain -> data prefix (read from `file`).
-    pub fn megatron_blend(
-        &self,
-        paths: &BTreeMap<String, String>,
-        file: &Path,
-    ) -> Result<String, ExportError> {
+    /// positive weight; `paths` maps domain -> one data prefix (read from `file`).
+    pub fn megatron_blend(&self, paths: &PathMap, file: &Path) -> Result<String, ExportError> {
         let mut parts = Vec::new();
         for (d, w) in self.weights.iter().filter(|w| w.1 > 0.0) {
-            let path = paths.get(d).ok_or_else(|| ExportError::MissingPath {
-                file: file.to_owned(),
-                domain: d.clone(),
-                weight: *w,
-            })?;
+            let path = match paths.get(d) {
+                Some(DomainPaths::One(p)) => p,
+                Some(DomainPaths::Many(list)) => {
+                    return Err(ExportError::BadEntry {
+                        file: file.to_owned(),
+                        domain: d.clone(),
+                        problem: format!(
+                            "{} paths: a Megatron-LM blend takes one data prefix per domain",
+                            list.len()
+                        ),
+                    });
+                }
+                None => {
+                    return Err(ExportError::MissingPath {
+                        file: file.to_owned(),
+                        domain: d.clone(),
+                        weight: *w,
+                    });
+                }
+            };
             if path.is_empty() || path.contains(char::is_whitespace) {
                 return Err(ExportError::BadEntry {
                     file: file.to_owned(),
@@ -403,12 +418,40 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Reads a Megatron path map: a TOML table `domain = "data prefix"`.
-pub fn read_path_map(path: &Path) -> crate::Result<BTreeMap<String, String>> {
-    crate::io::read_toml(path, |message| ExportError::Parse {
+/// Reads a campaign's committed schedule (`final.json`): one recipe per stage, named
+/// `stage-<s>`, in stage order.
+pub fn read_schedule(path: &Path) -> crate::Result<Vec<Recipe>> {
+    #[derive(Deserialize)]
+    struct Stage {
+        #[serde(deserialize_with = "ordered_de")]
+        weights: Vec<(String, f64)>,
+    }
+    #[derive(Deserialize)]
+    struct Schedule {
+        stages: Vec<Stage>,
+    }
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let parse = |message: String| ExportError::Parse {
         path: path.to_owned(),
         message,
-    })
+    };
+    let schedule: Schedule = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
+    if schedule.stages.is_empty() {
+        return Err(parse("field `stages` is empty".into()).into());
+    }
+    let mut recipes = Vec::new();
+    for (s, stage) in schedule.stages.into_iter().enumerate() {
+        let recipe = Recipe {
+            format: RECIPE_FORMAT.into(),
+            name: format!("stage-{s}"),
+            space: String::new(),
+            weights: stage.weights,
+            predicted: BTreeMap::new(),
+        };
+        recipe.validate(path)?;
+        recipes.push(recipe);
+    }
+    Ok(recipes)
 }
 
 /// Reads a tokens-per-example table: a TOML table `domain = mean tokens per example`.
@@ -477,17 +520,18 @@ mod tests {
     #[test]
     fn megatron_needs_every_path() {
         let r = recipe();
-        let mut paths: BTreeMap<String, String> = [("web", "/d/web"), ("code/python", "/d/py")]
-            .map(|(a, b)| (a.into(), b.into()))
+        let one = |p: &str| DomainPaths::One(p.into());
+        let mut paths: PathMap = [("web", one("/d/web")), ("code/python", one("/d/py"))]
+            .map(|(a, b)| (a.into(), b))
             .into();
         let e = r.megatron_blend(&paths, Path::new("p.toml")).unwrap_err();
         assert!(e.to_string().contains("`math`"), "{e}");
-        paths.insert("math".into(), "/d/math".into());
+        paths.insert("math".into(), one("/d/math"));
         assert_eq!(
             r.megatron_blend(&paths, Path::new("p.toml")).unwrap(),
             "0.5 /d/web 0.3 /d/py 0.2 /d/math\n"
         );
-        paths.insert("math".into(), "/d/my math".into());
+        paths.insert("math".into(), one("/d/my math"));
         let e = r.megatron_blend(&paths, Path::new("p.toml")).unwrap_err();
         assert!(
             e.to_string().contains("splits --data-path on whitespace"),
