@@ -44,6 +44,9 @@ pub enum Error {
     /// A recipe could not be read or exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// An Olmix config or W&B run could not be imported.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// A simulation's sizes are out of range.
     #[error(transparent)]
     Simulate(#[from] crate::simulate::SimulateError),

@@ -76,6 +76,8 @@ pub mod backtest;
 
 pub mod export;
 
+pub mod import;
+
 #[cfg(feature = "report")]
 pub mod report;
 

@@ -279,3 +279,426 @@ fn a_staged_campaign_exports_a_levanter_schedule() {
         "--schedule is exported by --format levanter",
     );
 }
+
+/// An Olmix fit config over the shipped DCLM swarm, in Olmix's own layout (`FitConfig`; token
+/// counts with `_` separators as in its examples).
+fn olmix_config(d: &Path, extra: &str) -> std::path::PathBuf {
+    let topics = [
+        "adult_content",
+        "art_and_design",
+        "crime_and_law",
+        "education_and_jobs",
+        "electronics_and_hardware",
+        "entertainment",
+        "fashion_and_beauty",
+        "finance_and_business",
+        "food_and_dining",
+        "games",
+        "health",
+        "history_and_geography",
+        "home_and_hobbies",
+        "industrial",
+        "literature",
+        "politics",
+        "religion",
+        "science_math_and_technology",
+        "social_life",
+        "software",
+        "software_development",
+        "sports_and_fitness",
+        "transportation",
+        "travel_and_tourism",
+    ];
+    let counts: String = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("    {t}: {}_000_000_000\n", 45 + 15 * (i % 7)))
+        .collect();
+    let text = format!(
+        "# Olmix fit config\n\nswarm:\n  ratios: {ratios}\n  metrics: {metrics}\n\npriors:\n  \
+         token_counts:\n{counts}\neval:\n  type: offline\n  tasks:\n    qa:\n      - \
+         arc_challenge:rc::olmes\n      - arc_easy:rc::olmes\n      - hellaswag:rc::olmes\n    \
+         code:\n      - codex_humaneval:3shot::none\n      - mbpp:3shot::none\n    math:\n      \
+         - minerva_math_algebra::olmes\n      - minerva_math_geometry::olmes\n\nregression:\n  \
+         type: log_linear\n  seed: 0\n  aggregate_task_families: true\n\nconstraints:\n  \
+         enabled: true\n  target_tokens: 6_000_000_000_000\n  repetition_factor: 4.0\n\n\
+         filtering:\n  drop_metrics: [arc_easy:rc::olmes]\n  fixed_weight:\n    adult_content: \
+         \"1/100\"\n  obj_weights:\n    qa: 2\n    code: 1\n    math: 1\n{extra}",
+        ratios = repo("datasets/olmix-dclm/dclm_ratios.csv").display(),
+        metrics = repo("datasets/olmix-dclm/dclm_metrics.csv").display(),
+    );
+    write(d, "fit.yaml", &text)
+}
+
+#[test]
+fn an_olmix_fit_config_becomes_a_space_constraints_objective_and_data_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fit = olmix_config(d, "");
+    let out_dir = d.join("imported");
+    let out = mixatlas(&["import", "olmix", path(&fit), "--out", path(&out_dir)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out)
+            .0
+            .contains("24 sources, 3 target(s), 1 fixed weight(s)"),
+        "{}",
+        text(&out).0
+    );
+    let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap();
+    let space: toml::Value = toml::from_str(&read("space.toml")).unwrap();
+    assert_eq!(space["domains"].as_array().unwrap().len(), 24);
+    assert_eq!(space["domains"][0]["tokens"].as_float(), Some(45e9));
+    let constraints = read("constraints.toml");
+    assert!(
+        constraints.contains("\"adult_content\" = 0.01"),
+        "{constraints}"
+    );
+    assert!(
+        constraints.contains("budget = 6000000000000.0")
+            && constraints.contains("max_epochs = 4.0"),
+        "{constraints}"
+    );
+    let objective = read("objective.toml");
+    assert!(
+        objective.contains("target = \"qa\"\nweight = 2.0"),
+        "{objective}"
+    );
+    let data: toml::Value = toml::from_str(&read("data.toml")).unwrap();
+    let qa = &data["targets"].as_array().unwrap()[0];
+    assert_eq!(qa["name"].as_str(), Some("qa"));
+    assert_eq!(
+        qa["mean_of"].as_array().unwrap().len(),
+        2,
+        "arc_easy is dropped: {qa}"
+    );
+
+    // The imported files drive mixatlas: train on the swarm, propose under the constraints
+    // and objective.
+    let cfg = write(
+        d,
+        "fast.toml",
+        "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n",
+    );
+    let ck = d.join("ck");
+    let data_spec = out_dir.join("data.toml");
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&data_spec),
+        "--out",
+        path(&ck),
+        "--config",
+        path(&cfg),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let proposals = d.join("proposals");
+    let out = mixatlas(&[
+        "propose",
+        "--checkpoint",
+        path(&ck),
+        "--data",
+        path(&data_spec),
+        "--constraints",
+        path(&out_dir.join("constraints.toml")),
+        "--objective",
+        path(&out_dir.join("objective.toml")),
+        "--batch",
+        "2",
+        "--samples",
+        "2000",
+        "--out",
+        path(&proposals),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proposals.join("proposals.json")).unwrap())
+            .unwrap();
+    for p in doc["proposals"].as_array().unwrap() {
+        let w = p["weights"]["adult_content"].as_f64().unwrap();
+        assert!((w - 0.01).abs() < 1e-9, "the fixed weight holds: {w}");
+    }
+
+    // Bad input names the file and field.
+    for (from, to, needle) in [
+        (
+            "    adult_content: 45_000_000_000\n",
+            "    adult_content: 45_000_000_000\n    extra_source: 0\n",
+            "field `priors.token_counts.extra_source`: 0 tokens",
+        ),
+        (
+            "    adult_content: \"1/100\"",
+            "    comics: \"1/100\"",
+            "field `filtering.fixed_weight.comics`: not a source",
+        ),
+        (
+            "  target_tokens: 6_000_000_000_000\n",
+            "",
+            "field `constraints.target_tokens`: constraints are enabled",
+        ),
+    ] {
+        let text = std::fs::read_to_string(&fit).unwrap();
+        assert!(text.contains(from), "{from}");
+        let bad = write(d, "bad.yaml", &text.replace(from, to));
+        expect_error(
+            mixatlas(&["import", "olmix", path(&bad), "--out", path(&d.join("x"))]),
+            needle,
+        );
+    }
+    let no_priors = write(
+        d,
+        "np.yaml",
+        "swarm:\n  ratios: r.csv\n  metrics: m.csv\neval:\n  tasks: {}\n",
+    );
+    expect_error(
+        mixatlas(&[
+            "import",
+            "olmix",
+            path(&no_priors),
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "np.yaml: field `priors.token_counts`: missing or empty",
+    );
+    let unknown = olmix_config(d, "    reading: 1\n");
+    expect_error(
+        mixatlas(&[
+            "import",
+            "olmix",
+            path(&unknown),
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "field `filtering.obj_weights.reading`: not a target",
+    );
+    let broken = write(d, "broken.yaml", "priors:\n  token_counts: [1, 2\n");
+    expect_error(
+        mixatlas(&[
+            "import",
+            "olmix",
+            path(&broken),
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "broken.yaml: ",
+    );
+    assert!(!d.join("x").exists(), "nothing is written on an error");
+}
+
+/// W&B run directories written by wandb's own config writer
+/// (`wandb.sdk.lib.config_util.save_config_file_from_dict`) and summaries in wandb-core's
+/// layout: 6 finished runs, one crashed before its eval (no `eval/loss`), one that never
+/// logged (no summary), one stopped early.
+fn wandb_runs(python: &str, root: &Path) -> Vec<std::path::PathBuf> {
+    let script = r#"
+import json, os, sys
+from wandb.sdk.lib.config_util import save_config_file_from_dict
+root = sys.argv[1]
+for i in range(9):
+    d = os.path.join(root, f"run-20261129_1200{i:02d}-abc{i:03d}", "files")
+    os.makedirs(d)
+    web = 0.1 + 0.1 * i
+    mix = {"web": web, "code": (1 - web) * 0.6, "math": (1 - web) * 0.4}
+    if i == 1:
+        mix = {k: v * 100 for k, v in mix.items()}  # logged as percentages
+    config = {"lr": {"desc": None, "value": 0.001},
+              "data": {"desc": None, "value": {"mix": mix, "seq_len": 2048}},
+              "_wandb": {"desc": None, "value": {"cli_version": "0.31.0"}}}
+    save_config_file_from_dict(os.path.join(d, "config.yaml"), config)
+    if i == 7:
+        continue  # never logged
+    summary = {"_step": 1000 if i != 8 else 120, "_runtime": 61.5, "_timestamp": 1764417600.0,
+               "_wandb": {"runtime": 61}, "train/loss": 3.1,
+               "eval": {"acc": 0.3 + 0.01 * i}}
+    if i != 6:
+        summary["eval/loss"] = 3.0 - web + 0.05 * mix["code"] / (1 if i != 1 else 100)
+    with open(os.path.join(d, "wandb-summary.json"), "w") as f:
+        json.dump(summary, f)
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, path(root)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let mut dirs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
+    let Some(python) = python_with("wandb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("wandb");
+    std::fs::create_dir(&root).unwrap();
+    let dirs = wandb_runs(&python, &root);
+    let out_dir = d.join("runs");
+    let mut args = vec!["import", "wandb"];
+    args.extend(dirs.iter().map(|p| path(p)));
+    args.extend([
+        "--mixture",
+        "data.mix.*",
+        "--target",
+        "eval/loss",
+        "--target",
+        "eval.acc=higher",
+        "--min-step",
+        "500",
+        "--out",
+        path(&out_dir),
+    ]);
+    let out = mixatlas(&args);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let stdout = text(&out).0;
+    assert!(stdout.contains("6 runs over 3 domains"), "{stdout}");
+    assert!(stdout.contains("skipped 1 run(s) without a finite `eval/loss` in the summary (crashed or unfinished): abc006"), "{stdout}");
+    assert!(
+        stdout.contains("skipped 1 run(s) without wandb-summary.json (never logged): abc007"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped 1 run(s) stopped before step 500 (unfinished): abc008"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rescaled the weights of 1 run(s)"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(out_dir.join("runs.csv")).unwrap();
+    assert!(
+        csv.starts_with("run,code,math,web,eval/loss,eval.acc\n"),
+        "{csv}"
+    );
+    let row: Vec<f64> = (csv.lines().find(|l| l.starts_with("abc001,")).unwrap())
+        .split(',')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    for (got, want) in row.iter().zip([0.48, 0.32, 0.2]) {
+        assert!((got - want).abs() < 1e-12, "percentages rescaled: {csv}");
+    }
+    // The data spec trains.
+    let cfg = write(
+        d,
+        "fast.toml",
+        "members = 2\nhidden = [8]\nmax_epochs = 10\npatience = 5\n",
+    );
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&out_dir.join("data.toml")),
+        "--out",
+        path(&d.join("ck")),
+        "--config",
+        path(&cfg),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    // The runs table exported as CSV from the W&B UI.
+    let export = write(
+        d,
+        "export.csv",
+        "Name,State,Notes,User,Tags,Created,Runtime,Sweep,mix.web,mix.code,mix.math,eval/loss\n\
+         a,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.5,0.3,0.2,2.5\n\
+         b,crashed,-,me,,2026-11-29T12:00:00.000Z,10,,0.2,0.3,0.5,\n\
+         c,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.2,0.3,0.5,2.7\n\
+         d,running,-,me,,2026-11-29T12:00:00.000Z,30,,0.3,0.3,0.4,\n\
+         e,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.1,,0.9,2.9\n",
+    );
+    let out = mixatlas(&[
+        "import",
+        "wandb",
+        path(&export),
+        "--mixture",
+        "mix.*",
+        "--target",
+        "eval/loss",
+        "--out",
+        path(&d.join("from-csv")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let stdout = text(&out).0;
+    assert!(stdout.contains("3 runs over 3 domains"), "{stdout}");
+    assert!(
+        stdout.contains("skipped 1 run(s) in state `crashed`: b"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(d.join("from-csv/runs.csv")).unwrap();
+    assert!(
+        csv.contains("\ne,0.0,0.9,0.1,2.9\n"),
+        "an unset domain is 0: {csv}"
+    );
+
+    // Bad input.
+    expect_error(
+        mixatlas(&[
+            "import",
+            "wandb",
+            path(&export),
+            "--mixture",
+            "cfg.*",
+            "--target",
+            "eval/loss",
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "export.csv: field `cfg.*`: no column matches the mixture pattern",
+    );
+    expect_error(
+        mixatlas(&[
+            "import",
+            "wandb",
+            path(&export),
+            "--mixture",
+            "mix.*",
+            "--target",
+            "eval/ppl",
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "eval/ppl",
+    );
+    let bad = write(
+        d,
+        "bad.csv",
+        "Name,State,mix.a,mix.b,y\nr,finished,0.5,lots,1\n",
+    );
+    expect_error(
+        mixatlas(&[
+            "import",
+            "wandb",
+            path(&bad),
+            "--mixture",
+            "mix.*",
+            "--target",
+            "y",
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "bad.csv:2",
+    );
+    let config = dirs[0].join("files/config.yaml");
+    let text_cfg = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("web: 0.1", "web: many");
+    std::fs::write(&config, text_cfg).unwrap();
+    let out = mixatlas(&[
+        "import",
+        "wandb",
+        path(&dirs[0]),
+        "--mixture",
+        "data.mix.*",
+        "--target",
+        "eval/loss",
+        "--out",
+        path(&d.join("x")),
+    ]);
+    expect_error(out, "config.yaml: field `data.mix.web`: ");
+    assert!(!d.join("x").exists());
+}

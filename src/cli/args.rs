@@ -88,6 +88,66 @@ pub enum Command {
     /// Benchmarks on the simulated world.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Read an Olmix fit config or W&B runs into files mixatlas reads (space, data spec,
+    /// constraints, objective).
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `mixatlas import ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An Olmix fit config: space (token counts), constraints (repetition cap, fixed weights),
+    /// objective (obj_weights) and a data spec over its swarm CSVs.
+    #[command(
+        after_help = "Example:\n  mixatlas import olmix fit.yaml --out out/olmix\n  mixatlas train --data out/olmix/data.toml --out out/olmix-ck"
+    )]
+    Olmix(ImportOlmixArgs),
+    /// W&B run directories (files/config.yaml, files/wandb-summary.json) or a runs-table CSV
+    /// export: a runs table, a space and a data spec.
+    #[command(
+        after_help = "Examples:\n  mixatlas import wandb wandb/run-* --mixture 'data.mix.*' --target eval/loss --out out/runs\n  mixatlas import wandb export.csv --mixture 'mix.*' --target 'eval/acc=higher' --out out/runs"
+    )]
+    Wandb(ImportWandbArgs),
+}
+
+/// `mixatlas import olmix`.
+#[derive(Debug, Args)]
+pub struct ImportOlmixArgs {
+    /// The Olmix fit config (YAML).
+    pub config: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory that mixatlas wrote.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `mixatlas import wandb`.
+#[derive(Debug, Args)]
+pub struct ImportWandbArgs {
+    /// Run directories, or one CSV export of the runs table.
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// Config key pattern with one `*` for the domain, e.g. `data.mix.*`.
+    #[arg(long)]
+    pub mixture: String,
+    /// A summary metric to predict, `NAME` (lower is better) or `NAME=higher`; repeatable.
+    #[arg(long = "target", required = true)]
+    pub targets: Vec<String>,
+    /// Key column of a CSV export.
+    #[arg(long, default_value = "Name")]
+    pub key: String,
+    /// Skip runs whose summary `_step` is below this (unfinished trainings).
+    #[arg(long)]
+    pub min_step: Option<f64>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory that mixatlas wrote.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mixatlas bench ...`.

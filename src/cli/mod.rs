@@ -5,6 +5,7 @@ mod backtest;
 mod campaign;
 mod evaluate;
 mod export;
+mod import;
 mod output;
 mod predict;
 mod progress;
@@ -46,6 +47,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Backtest(a) => backtest::run(a),
         Command::Bench(args::BenchCommand::Strategies(a)) => strategies::run(a),
+        Command::Import(args::ImportCommand::Olmix(a)) => import::run_olmix(a),
+        Command::Import(args::ImportCommand::Wandb(a)) => import::run_wandb(a),
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::math::simplex::simplex_sum_error;
 use crate::space::Space;
-use table::Table;
+pub(crate) use table::Table;
 pub(crate) use table::csv_line;
 
 /// Why logged runs were refused.

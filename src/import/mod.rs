@@ -1,0 +1,119 @@
+//! Logged runs and search settings from the tools teams already use: Olmix fit configs
+//! ([`olmix`]) and Weights & Biases run directories or run-table exports ([`wandb`]).
+//!
+//! An import produces files mixatlas reads (a space, a data spec and a runs table,
+//! constraints, an objective) as [`Imported`]; the CLI writes them into one directory at once.
+
+pub mod olmix;
+pub mod wandb;
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file is not valid YAML, JSON or CSV.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column where it gives them.
+        message: String,
+    },
+    /// A field is missing or unusable.
+    #[error("{path}: field `{field}`: {problem}")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// The field, dotted (`priors.token_counts.web`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Nothing usable was found.
+    #[error("no usable runs: {0}")]
+    NoRuns(String),
+}
+
+/// The files an import writes (relative path, contents) and what it noticed along the way.
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    /// Files, e.g. `space.toml`, `data.toml`, `runs.csv`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// One line per thing worth telling (runs skipped and why, weights rescaled).
+    pub notes: Vec<String>,
+}
+
+impl Imported {
+    fn add(&mut self, name: &str, text: String) {
+        self.files.push((name.to_owned(), text.into_bytes()));
+    }
+}
+
+/// Reads a YAML file into a value; syntax errors name the line and column.
+fn read_yaml(path: &Path) -> crate::Result<Value> {
+    let text = crate::io::read_text(path)?;
+    serde_yaml::from_str(&text).map_err(|e| {
+        ImportError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+        .into()
+    })
+}
+
+/// A YAML/JSON number as f64: integers, floats, and (as YAML 1.1 readers such as PyYAML take
+/// them) strings with `_` digit separators (`45_000_000_000`).
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.replace('_', "").trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A scalar as a CSV cell.
+fn cell(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A TOML string literal.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Matches `name` against `pattern` with one `*`: the part `*` matched.
+fn wildcard<'a>(pattern: &str, name: &'a str) -> Option<&'a str> {
+    let (head, tail) = pattern.split_once('*')?;
+    let rest = name.strip_prefix(head)?;
+    let inner = rest.strip_suffix(tail)?;
+    (!inner.is_empty()).then_some(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_yaml_1_1_readers_read_them() {
+        let v: Value = serde_yaml::from_str("[45_000_000_000, 1.5e9, '2', x]").unwrap();
+        let Value::Sequence(items) = v else { panic!() };
+        let got: Vec<Option<f64>> = items.iter().map(number).collect();
+        assert_eq!(got, vec![Some(45e9), Some(1.5e9), Some(2.0), None]);
+    }
+
+    #[test]
+    fn wildcards_capture_the_domain() {
+        assert_eq!(wildcard("data.mix.*", "data.mix.web"), Some("web"));
+        assert_eq!(wildcard("mix/*/weight", "mix/code/weight"), Some("code"));
+        assert_eq!(wildcard("mix.*", "mix."), None);
+        assert_eq!(wildcard("mix.*", "lr"), None);
+    }
+}
