@@ -702,3 +702,197 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     expect_error(out, "config.yaml: field `data.mix.web`: ");
     assert!(!d.join("x").exists());
 }
+
+#[test]
+fn mixture_reuse_collapses_runs_searches_the_reduced_space_and_expands_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The earlier search settled `a:b = 3:1`; a new domain `c` arrived. Runs with other a:b
+    // ratios cannot be reused.
+    let mut csv = String::from("run,a,b,c,y\n");
+    for i in 0..40 {
+        let old = 0.2 + 0.6 * f64::from(i) / 39.0;
+        let (a, b) = if i % 4 == 3 {
+            (old * 0.5, old * 0.5)
+        } else {
+            (old * 0.75, old * 0.25)
+        };
+        let y = 2.0 - a + 0.5 * b.sqrt() + 0.3 * (1.0 - old);
+        csv.push_str(&format!("r{i},{a},{b},{},{y}\n", 1.0 - old));
+    }
+    write(d, "runs.csv", &csv);
+    write(
+        d,
+        "full.toml",
+        "name = \"full\"\n[[domains]]\nname = \"a\"\ntokens = 3e9\n[[domains]]\nname = \"b\"\ntokens = 1e9\n[[domains]]\nname = \"c\"\ntokens = 2e9\n",
+    );
+    let spec = write(
+        d,
+        "spec.toml",
+        "space = \"full.toml\"\nmixtures = \"runs.csv\"\nkey = \"run\"\n[[targets]]\nname = \"y\"\ndirection = \"lower\"\n",
+    );
+    let reuse = write(
+        d,
+        "reuse.toml",
+        "space = \"full.toml\"\n[[virtual]]\nname = \"old\"\nweights = { a = 0.75, b = 0.25 }\n",
+    );
+    let reduced = d.join("reduced");
+    let out = mixatlas(&[
+        "reuse",
+        "--reuse",
+        path(&reuse),
+        "--data",
+        path(&spec),
+        "--out",
+        path(&reduced),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out).0.contains("reused 30 of 40 runs; dropped 10"),
+        "{}",
+        text(&out).0
+    );
+    let space = std::fs::read_to_string(reduced.join("space.toml")).unwrap();
+    assert!(
+        space.contains("name = \"old\"\nmin = 0.0\nmax = 1.0\ntokens = 4000000000.0"),
+        "{space}"
+    );
+
+    let cfg = write(
+        d,
+        "fast.toml",
+        "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n",
+    );
+    let ck = d.join("ck");
+    let data = reduced.join("data.toml");
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&data),
+        "--out",
+        path(&ck),
+        "--config",
+        path(&cfg),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let props = d.join("props");
+    let out = mixatlas(&[
+        "propose",
+        "--checkpoint",
+        path(&ck),
+        "--data",
+        path(&data),
+        "--reuse",
+        path(&reuse),
+        "--batch",
+        "2",
+        "--samples",
+        "500",
+        "--out",
+        path(&props),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let recipe: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(props.join("recipes/proposal-01.json")).unwrap(),
+    )
+    .unwrap();
+    let w = &recipe["weights"];
+    let (a, b, c) = (
+        w["a"].as_f64().unwrap(),
+        w["b"].as_f64().unwrap(),
+        w["c"].as_f64().unwrap(),
+    );
+    assert!(
+        (a + b + c - 1.0).abs() < 1e-9 && (a - 3.0 * b).abs() < 1e-9,
+        "{recipe}"
+    );
+    // A checkpoint of the full space is refused.
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&spec),
+        "--out",
+        path(&d.join("full-ck")),
+        "--config",
+        path(&cfg),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    expect_error(
+        mixatlas(&[
+            "propose",
+            "--checkpoint",
+            path(&d.join("full-ck")),
+            "--reuse",
+            path(&reuse),
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "reuse.toml: the checkpoint's domains are not the reduced space",
+    );
+
+    // Exports expand a reduced-space recipe.
+    let small = write(
+        d,
+        "small.json",
+        "{\"format\": \"mixatlas-recipe\", \"name\": \"r\", \"space\": \"full-reuse\", \"weights\": {\"old\": 0.6, \"c\": 0.4}}",
+    );
+    let out = mixatlas(&[
+        "export",
+        "--recipe",
+        path(&small),
+        "--reuse",
+        path(&reuse),
+        "--format",
+        "tokens",
+        "--tokens",
+        "1000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let tokens = text(&out).0;
+    assert!(
+        tokens.contains("a,0.44999999999999996,450,") || tokens.contains("a,0.45,450,"),
+        "{tokens}"
+    );
+    assert!(
+        tokens.contains("b,0.15") && tokens.contains("c,0.4,400,2000000000,"),
+        "{tokens}"
+    );
+
+    // A campaign over the reduced space hands the evaluator the full mixtures.
+    let world = repo("configs/spaces/mixatlas-multimodal.toml");
+    let people = write(
+        d,
+        "people.toml",
+        &format!(
+            "space = '{}'\n[[virtual]]\nname = \"people\"\nweights = {{ \"people/captioning\" = 0.4, \"people/ocr\" = 0.1, \"people/grounding\" = 0.2, \"people/detection\" = 0.1, \"people/vqa\" = 0.2 }}\n",
+            world.display()
+        ),
+    );
+    let cfg = campaign_config(
+        d,
+        &world_evaluator(0.0),
+        &format!("reuse = '{}'", people.display()),
+    );
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_runs = 20", "max_runs = 12");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let c = d.join("c");
+    let out = mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    for round in ["000", "002"] {
+        let first =
+            std::fs::read_to_string(c.join(format!("rounds/{round}/proposals.jsonl"))).unwrap();
+        let line: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+        let w = line["weights"].as_object().unwrap();
+        assert_eq!(w.len(), 50, "the evaluator gets every real domain");
+        let p = |d: &str| w[d].as_f64().unwrap();
+        assert!(
+            (p("people/captioning") - 4.0 * p("people/ocr")).abs() < 1e-12,
+            "{line}"
+        );
+    }
+    let fin: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.join("final.json")).unwrap()).unwrap();
+    assert_eq!(fin["stages"][0]["weights"].as_object().unwrap().len(), 50);
+}

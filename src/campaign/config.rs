@@ -135,6 +135,10 @@ pub struct CampaignConfig {
     /// Objective file.
     #[serde(default)]
     pub objective: Option<PathBuf>,
+    /// A mixture-reuse file (`space::reuse`): search its reduced space, hand the evaluator
+    /// and `final.json` the full `space`.
+    #[serde(default)]
+    pub reuse: Option<PathBuf>,
     /// Ensemble training config.
     #[serde(default)]
     pub training: EnsembleConfig,
@@ -164,6 +168,7 @@ impl CampaignConfig {
         c.space = absolute(&c.space)?;
         c.constraints = c.constraints.as_deref().map(absolute).transpose()?;
         c.objective = c.objective.as_deref().map(absolute).transpose()?;
+        c.reuse = c.reuse.as_deref().map(absolute).transpose()?;
         if c.targets.is_empty() {
             return Err(bad("`targets` is empty".into()).into());
         }

@@ -16,6 +16,7 @@ use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::Normalizer;
 use crate::proposer::{ProposerConfig, SearcherKind};
 use crate::runs::{Runs, Schema, TargetSpec};
+use crate::space::reuse::Reuse;
 use crate::space::sampler::Prior;
 use crate::space::{Constraints, Space};
 
@@ -54,8 +55,11 @@ pub struct Campaign {
     pub dir: PathBuf,
     /// The configuration.
     pub config: CampaignConfig,
-    /// The space.
+    /// The space searched over: the configured space, or with `reuse` its reduced space.
     pub space: Space,
+    /// The mixture reuse, when configured: proposals and the final schedule are expanded to
+    /// its full space (the configured `space`).
+    pub reuse: Option<Reuse>,
     /// The feasible set.
     pub constraints: Constraints,
     /// The journal, when opened to be driven (`None` for [`Campaign::read`]).
@@ -121,12 +125,28 @@ impl Campaign {
             .into());
         }
         let config = CampaignConfig::from_file(&config_path)?;
-        let space = Space::from_file(&config.space)?;
+        let mut space = Space::from_file(&config.space)?;
+        let reuse = config.reuse.as_deref().map(Reuse::from_file).transpose()?;
+        if let Some(reuse) = &reuse {
+            if reuse.full.names() != space.names() {
+                return Err(CampaignError::Config {
+                    path: config_path,
+                    message: format!(
+                        "`reuse`: its full space {} is not the campaign's `space` {} (same \
+                         domains, same order)",
+                        reuse.full.name, space.name
+                    ),
+                }
+                .into());
+            }
+            space = reuse.reduced.clone();
+        }
         let constraints = Constraints::load(&space, config.constraints.as_deref(), &[])?;
         Ok(Campaign {
             dir: dir.to_owned(),
             config,
             space,
+            reuse,
             constraints,
             journal,
             _lock: lock,
@@ -413,14 +433,7 @@ impl Campaign {
 
     /// Writes the proposals file for `runs`.
     pub fn write_proposals(&self, runs: &[PlannedRun], path: &Path) -> crate::Result<()> {
-        let names = self.space.names();
-        let as_map = |w: &[f64]| -> serde_json::Map<String, serde_json::Value> {
-            names
-                .iter()
-                .cloned()
-                .zip(w.iter().map(|&x| json!(x)))
-                .collect()
-        };
+        let as_map = |w: &[f64]| self.real_weights(w);
         let schedule = self.schedule();
         let context_names = self.config.context_names();
         let mut text = String::new();
@@ -497,8 +510,20 @@ impl Campaign {
         Ok(best)
     }
 
+    /// Weights `[space domains]` as a `domain -> weight` map over the real domains (expanded
+    /// from the reduced space when reusing mixtures).
+    fn real_weights(&self, w: &[f64]) -> serde_json::Map<String, serde_json::Value> {
+        let (names, w) = match &self.reuse {
+            Some(reuse) => (reuse.full.names(), reuse.expand(w)),
+            None => (self.space.names(), w.to_vec()),
+        };
+        names
+            .into_iter()
+            .zip(w.into_iter().map(|x| json!(x)))
+            .collect()
+    }
+
     pub(super) fn write_final(&self) -> crate::Result<()> {
-        let names = self.space.names();
         let stages: Vec<serde_json::Value> = self
             .committed
             .iter()
@@ -508,7 +533,7 @@ impl Campaign {
                 json!({
                     "stage": s,
                     "run": id,
-                    "weights": names.iter().cloned().zip(weights.iter().map(|&x| json!(x))).collect::<serde_json::Map<_, _>>(),
+                    "weights": self.real_weights(&weights),
                     "outcomes": self.result(id).map(|r| r.outcomes.clone()),
                 })
             })

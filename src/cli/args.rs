@@ -88,10 +88,33 @@ pub enum Command {
     /// Benchmarks on the simulated world.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Mixture reuse: collapse logged runs onto a reuse file's reduced space (frozen virtual
+    /// domains), keeping the runs consistent with it.
+    #[command(
+        after_help = "Example:\n  mixatlas reuse --reuse reuse.toml --data runs.toml --out out/reduced\n  mixatlas train --data out/reduced/data.toml --out out/ck\n  mixatlas propose --checkpoint out/ck --reuse reuse.toml --out out/proposals"
+    )]
+    Reuse(ReuseArgs),
     /// Read an Olmix fit config or W&B runs into files mixatlas reads (space, data spec,
     /// constraints, objective).
     #[command(subcommand)]
     Import(ImportCommand),
+}
+
+/// `mixatlas reuse`.
+#[derive(Debug, Args)]
+pub struct ReuseArgs {
+    /// The reuse file (TOML: the full space and its `[[virtual]]` domains).
+    #[arg(long)]
+    pub reuse: PathBuf,
+    /// Logged runs over the full space (data spec).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory: the reduced space, the reused runs and their data spec.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory that mixatlas wrote.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mixatlas import ...`.
@@ -364,6 +387,10 @@ pub struct ProposeArgs {
     /// Proposals to return (q).
     #[arg(long, short = 'q', default_value_t = 8)]
     pub batch: usize,
+    /// A mixture-reuse file whose reduced space the checkpoint was trained on: recipes are
+    /// written over the full space.
+    #[arg(long)]
+    pub reuse: Option<PathBuf>,
     /// Searchers, run in order, each refining the best so far [default: random,cmaes,gradient
     /// for an ensemble, random,cmaes for a GP or a mixing law].
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -497,8 +524,12 @@ pub struct ExportArgs {
     #[arg(long, required_if_eq("format", "tokens"), value_parser = token_count)]
     pub tokens: Option<u64>,
     /// Space file: checks the recipe's domains and gives epochs per domain for tokens.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "reuse")]
     pub space: Option<PathBuf>,
+    /// A mixture-reuse file: a recipe over its reduced space is expanded to the full space
+    /// (which also gives the token counts) before it is converted.
+    #[arg(long)]
+    pub reuse: Option<PathBuf>,
     /// Write here instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,

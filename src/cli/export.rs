@@ -8,6 +8,7 @@ use crate::export::{
     ExportError, Recipe, levanter, read_example_lengths, read_path_map, read_schedule,
 };
 use crate::space::Space;
+use crate::space::reuse::Reuse;
 
 pub fn run(args: ExportArgs) -> Result<()> {
     let mut inputs: Vec<&std::path::Path> = Vec::new();
@@ -16,6 +17,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     inputs.extend(args.paths.as_deref());
     inputs.extend(args.tokens_per_example.as_deref());
     inputs.extend(args.space.as_deref());
+    inputs.extend(args.reuse.as_deref());
     check_file(args.output.as_deref(), args.force, &inputs)?;
     let (recipe, source) = match (&args.recipe, &args.schedule) {
         (Some(path), _) => (Recipe::from_file(path)?, path),
@@ -43,13 +45,20 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires --recipe or --schedule"),
     };
-    let space = match &args.space {
-        Some(path) => {
+    let reuse = args.reuse.as_deref().map(Reuse::from_file).transpose()?;
+    let expand = |r: Recipe| match &reuse {
+        Some(reuse) => reuse.expand_recipe(&r, source),
+        None => Ok(r),
+    };
+    let recipe = expand(recipe)?;
+    let space = match (&args.space, &reuse) {
+        (Some(path), _) => {
             let space = Space::from_file(path)?;
             recipe.check_space(&space, source)?;
             Some(space)
         }
-        None => None,
+        (None, Some(reuse)) => Some(reuse.full.clone()),
+        (None, None) => None,
     };
     let paths = || {
         let file = args.paths.as_ref().expect("clap requires --paths");
@@ -85,12 +94,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Format::Levanter => {
             let (map, file) = paths()?;
             let stages = match &args.schedule {
-                Some(path) => args
-                    .stage_steps
-                    .iter()
-                    .copied()
-                    .zip(read_schedule(path)?)
-                    .collect(),
+                Some(path) => {
+                    let stages = read_schedule(path)?.into_iter().map(expand);
+                    let stages: Vec<Recipe> = stages.collect::<crate::Result<_>>()?;
+                    args.stage_steps.iter().copied().zip(stages).collect()
+                }
                 None => vec![(0, recipe)],
             };
             levanter(&stages, &map, file)?

@@ -1,11 +1,13 @@
-//! `mixatlas import olmix` and `mixatlas import wandb`.
+//! `mixatlas import olmix`, `mixatlas import wandb` and `mixatlas reuse`: files mixatlas reads,
+//! made from other tools' files or from logged runs collapsed onto a reduced space.
 
 use anyhow::{Result, bail};
 
-use crate::cli::args::{ImportOlmixArgs, ImportWandbArgs};
+use crate::cli::args::{ImportOlmixArgs, ImportWandbArgs, ReuseArgs};
 use crate::cli::output::write_dir_atomic;
 use crate::import::{Imported, olmix, wandb};
-use crate::runs::Direction;
+use crate::runs::{DataSpec, Direction, Runs, TargetSpec};
+use crate::space::reuse::Reuse;
 
 fn write(
     imported: Imported,
@@ -64,4 +66,102 @@ pub fn run_wandb(args: ImportWandbArgs) -> Result<()> {
     };
     let inputs: Vec<&std::path::Path> = args.sources.iter().map(|p| p.as_path()).collect();
     write(imported, &args.out, args.force, &inputs)
+}
+
+pub fn run_reuse(args: ReuseArgs) -> Result<()> {
+    let reuse = Reuse::from_file(&args.reuse)?;
+    let spec = DataSpec::from_file(&args.data)?;
+    let runs = Runs::load(&spec)?;
+    if runs.schema.space.names() != reuse.full.names() {
+        bail!(
+            "{}: its runs are over {}, not the reuse's full space {} (same domains, same order)",
+            args.data.display(),
+            runs.schema.space.names().join(", "),
+            reuse.full.names().join(", ")
+        );
+    }
+    let (imported, kept, dropped) = collapse_runs(&reuse, &runs)?;
+    let mut inputs: Vec<&std::path::Path> = vec![args.reuse.as_path(), args.data.as_path()];
+    inputs.extend(spec.files());
+    write(imported, &args.out, args.force, &inputs)?;
+    println!(
+        "reused {kept} of {} runs; dropped {} whose inner mix is not the frozen one{}",
+        runs.len(),
+        dropped.len(),
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                dropped
+                    .iter()
+                    .take(8)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    Ok(())
+}
+
+/// The runs consistent with `reuse` in reduced coordinates: a runs table, the reduced space
+/// and a data spec; with the number kept and the keys dropped.
+fn collapse_runs(reuse: &Reuse, runs: &Runs) -> Result<(Imported, usize, Vec<String>)> {
+    let schema = &runs.schema;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let header: Vec<String> = std::iter::once("run".to_owned())
+        .chain(reuse.reduced.names())
+        .chain(schema.context.iter().cloned())
+        .chain(schema.target_names())
+        .collect();
+    csv.write_record(&header)?;
+    let (mut kept, mut dropped) = (0, Vec::new());
+    for i in 0..runs.len() {
+        let Some(w) = reuse.collapse(&runs.mixtures[i]) else {
+            dropped.push(runs.keys[i].clone());
+            continue;
+        };
+        kept += 1;
+        let row: Vec<String> = std::iter::once(runs.keys[i].clone())
+            .chain(
+                w.iter()
+                    .chain(&runs.context[i])
+                    .chain(&runs.outcomes[i])
+                    .map(|x| format!("{x:?}")),
+            )
+            .collect();
+        csv.write_record(&row)?;
+    }
+    if kept == 0 {
+        bail!("no logged run is consistent with the frozen inner proportions (raise `tolerance`?)");
+    }
+    let spec = DataSpec {
+        space: Some("space.toml".into()),
+        mixtures: "runs.csv".into(),
+        outcomes: None,
+        key: Some("run".into()),
+        mixture_columns: Vec::new(),
+        mixture_prefix: None,
+        context: schema.context.clone(),
+        targets: (schema.targets.iter())
+            .map(|t| TargetSpec::new(t.name.clone(), t.direction))
+            .collect(),
+        ignore: Vec::new(),
+        renormalize: false,
+        tolerance: 0.01,
+    };
+    let files = vec![
+        ("runs.csv".to_owned(), csv.into_inner()?),
+        (
+            "space.toml".to_owned(),
+            toml::to_string(&reuse.reduced)?.into_bytes(),
+        ),
+        ("data.toml".to_owned(), toml::to_string(&spec)?.into_bytes()),
+    ];
+    let imported = Imported {
+        files,
+        notes: Vec::new(),
+    };
+    Ok((imported, kept, dropped))
 }

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Backtest(a) => backtest::run(a),
         Command::Bench(args::BenchCommand::Strategies(a)) => strategies::run(a),
+        Command::Reuse(a) => import::run_reuse(a),
         Command::Import(args::ImportCommand::Olmix(a)) => import::run_olmix(a),
         Command::Import(args::ImportCommand::Wandb(a)) => import::run_wandb(a),
     }

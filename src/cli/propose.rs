@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::cli::args::ProposeArgs;
@@ -17,6 +17,7 @@ use crate::proposer::{
     Batch, POOL_MIN_DISTANCE, PoolSource, Proposer, ProposerConfig, SearcherKind,
 };
 use crate::runs::{DataSpec, keys_of_rows};
+use crate::space::reuse::Reuse;
 
 struct Task {
     args: ProposeArgs,
@@ -56,6 +57,21 @@ impl BackendTask for Task {
             seed: a.scoring.seed,
             ..ProposerConfig::default()
         };
+        let reuse = match &a.reuse {
+            Some(path) => {
+                let reuse = Reuse::from_file(path)?;
+                if schema.space.names() != reuse.reduced.names() {
+                    bail!(
+                        "{}: the checkpoint's domains are not the reduced space of this reuse \
+                         ({}); train on the runs `mixatlas reuse` collapses",
+                        path.display(),
+                        reuse.reduced.names().join(", ")
+                    );
+                }
+                Some(reuse)
+            }
+            None => None,
+        };
         let logged = setup.logged.clone();
         let mut proposer =
             Proposer::<B>::with_model(setup.constraints, setup.model, config, device)?;
@@ -74,7 +90,7 @@ impl BackendTask for Task {
             pool: &pool_keys,
         };
         Ok((
-            proposal_files(&batch, &schema, keys),
+            proposal_files(&batch, &schema, keys, reuse.as_ref()),
             summary(&batch, &schema, keys),
         ))
     }
@@ -85,7 +101,8 @@ pub fn run(args: ProposeArgs) -> Result<()> {
         .scoring
         .inputs()
         .into_iter()
-        .chain(args.pool.as_deref()))
+        .chain(args.pool.as_deref())
+        .chain(args.reuse.as_deref()))
     .map(Path::to_path_buf)
     .collect();
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::{Recipe, TargetPrediction};
 use crate::proposer::{Batch, Proposal};
 use crate::runs::Schema;
+use crate::space::reuse::Reuse;
 
 /// The name of the proposal ranked `rank` (0-based): `proposal-01`, ...
 pub fn proposal_name(rank: usize) -> String {
@@ -24,8 +25,15 @@ pub struct Keys<'a> {
     pub pool: &'a HashMap<usize, String>,
 }
 
-/// The files of `batch` over `schema`'s space and targets: (relative path, contents).
-pub fn proposal_files(batch: &Batch, schema: &Schema, keys: Keys<'_>) -> Vec<(String, Vec<u8>)> {
+/// The files of `batch` over `schema`'s space and targets: (relative path, contents). With a
+/// mixture `reuse` (whose reduced space is `schema`'s), recipes are over the full space and
+/// each proposal in `proposals.json` also has its `full_weights`.
+pub fn proposal_files(
+    batch: &Batch,
+    schema: &Schema,
+    keys: Keys<'_>,
+    reuse: Option<&Reuse>,
+) -> Vec<(String, Vec<u8>)> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     let mut write = |row: &[String]| {
         csv.write_record(row)
@@ -35,8 +43,18 @@ pub fn proposal_files(batch: &Batch, schema: &Schema, keys: Keys<'_>) -> Vec<(St
     let mut rows_json = Vec::new();
     let mut files = Vec::new();
     for (rank, p) in batch.proposals.iter().enumerate() {
-        let (row, json, recipe) = describe(rank, p, schema, keys);
+        let (row, mut json, mut recipe) = describe(rank, p, schema, keys);
         write(&row);
+        if let Some(reuse) = reuse {
+            let full = reuse.expand(&p.weights);
+            let predicted = std::mem::take(&mut recipe.predicted);
+            recipe = Recipe::new(&recipe.name, &reuse.full, &full);
+            recipe.predicted = predicted;
+            let map: Map<_, _> = (reuse.full.names().into_iter().zip(full))
+                .map(|(d, x)| (d, json!(x)))
+                .collect();
+            json["full_weights"] = Value::Object(map);
+        }
         rows_json.push(json);
         let name = proposal_name(rank);
         files.push((
