@@ -8,10 +8,17 @@ use std::time::{Duration, Instant};
 
 use crate::util::{campaign_config, expect_error, path, repo, text, world_evaluator};
 
-/// `SLURM_CONF` of the local cluster, started (or found running) by `scripts/slurm-local`. In
-/// CI (`CI` set) a machine without Slurm fails the test; elsewhere it is skipped with the
-/// reason printed.
-fn cluster() -> Option<String> {
+/// The tests share one node with a CPU per task: one test at a time, so queueing behind
+/// another test's array never counts against a timeout.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `SLURM_CONF` of the local cluster, started (or found running) by `scripts/slurm-local`, and
+/// the cluster to oneself while the guard lives. In CI (`CI` set) a machine without Slurm
+/// fails the test; elsewhere it is skipped with the reason printed.
+fn cluster() -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
+    let guard = CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let out = Command::new(repo("scripts/slurm-local"))
         .arg("start")
         .output()
@@ -29,7 +36,7 @@ fn cluster() -> Option<String> {
         .trim()
         .strip_prefix("export SLURM_CONF=")
         .expect("slurm-local prints the export");
-    Some(conf.to_owned())
+    Some((conf.to_owned(), guard))
 }
 
 /// `mixatlas args...` against the local cluster.
@@ -56,7 +63,9 @@ fn submissions(c: &Path, round: &str) -> Vec<String> {
 
 #[test]
 fn a_campaign_killed_while_its_jobs_are_queued_resumes_and_trains_each_run_once() {
-    let Some(conf) = cluster() else { return };
+    let Some((conf, _cluster)) = cluster() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let trained = d.join("trained.jsonl");
@@ -139,7 +148,9 @@ fn a_campaign_killed_while_its_jobs_are_queued_resumes_and_trains_each_run_once(
 
 #[test]
 fn sbatch_failures_name_the_command_and_the_campaign_stays_resumable() {
-    let Some(conf) = cluster() else { return };
+    let Some((conf, _cluster)) = cluster() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let cfg = campaign_config(
@@ -162,4 +173,59 @@ fn sbatch_failures_name_the_command_and_the_campaign_stays_resumable() {
     let mut cmd = mixatlas_on(&conf, &["loop", "--campaign", path(&c), "--resume"]);
     cmd.env("PATH", "/nonexistent");
     expect_error(run(cmd), "` is not on PATH (is this a Slurm submit host?)");
+}
+
+#[test]
+fn an_array_past_its_timeout_is_cancelled_and_resubmitted_on_resume() {
+    let Some((conf, _cluster)) = cluster() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = campaign_config(d, &world_evaluator(60.0), "[slurm]\npoll_seconds = 0.2\n");
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_runs = 20", "max_runs = 4\nevaluator_timeout = 3");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let c = d.join("c");
+    let out = run(mixatlas_on(
+        &conf,
+        &["loop", "--config", path(&cfg), "--campaign", path(&c)],
+    ));
+    expect_error(out, "evaluator killed after 3 s: slurm array");
+    let names = submissions(&c, "000");
+    assert_eq!(names.len(), 1);
+    let log = std::fs::read_to_string(c.join("rounds/000/evaluator.log")).unwrap();
+    assert!(log.contains("cancelled job"), "{log}");
+    // scancel took the array out of the queue.
+    let start = Instant::now();
+    loop {
+        let queue = Command::new("squeue")
+            .args(["-h", "-o", "%i", &format!("--name={}", names[0])])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        if text(&queue).0.trim().is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "still queued after scancel"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Resumed with a quick evaluator: the runs are submitted again, once, and measured.
+    let out = run(mixatlas_on(
+        &conf,
+        &[
+            "loop",
+            "--campaign",
+            path(&c),
+            "--resume",
+            "--evaluator",
+            &world_evaluator(0.0),
+        ],
+    ));
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(submissions(&c, "000").len(), 2);
 }
