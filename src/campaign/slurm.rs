@@ -344,110 +344,65 @@ impl SlurmEvaluator {
     }
 }
 
-impl super::Evaluator for SlurmEvaluator {
-    fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
-        let round_dir = proposals.parent().unwrap_or(Path::new("."));
-        let mut log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(io(log))?;
-        let pending = proposal_lines(proposals)?;
-        let record = round_dir.join("slurm.jsonl");
-        let (mut journal, events) = Journal::<SlurmEvent>::open(&record)?;
-        let mut submissions: Vec<Submission> = Vec::new();
-        for (line, event) in events {
-            match event {
-                SlurmEvent::Submitting { name, runs } => submissions.push(Submission {
-                    dir: round_dir.join("slurm").join(&name),
-                    name,
-                    job_id: None,
-                    runs,
-                }),
-                SlurmEvent::Submitted { name, job_id } => {
-                    let s = submissions
-                        .iter_mut()
-                        .find(|s| s.name == name)
-                        .ok_or_else(|| CampaignError::Journal {
-                            path: record.clone(),
-                            line,
-                            message: format!("job `{name}` submitted but never announced"),
-                        })?;
-                    s.job_id = Some(job_id);
-                }
+/// The arrays journaled in `record` (a round's `slurm.jsonl`), oldest first.
+fn submissions(
+    record: &Path,
+    round_dir: &Path,
+    events: Vec<(usize, SlurmEvent)>,
+) -> crate::Result<Vec<Submission>> {
+    let mut out: Vec<Submission> = Vec::new();
+    for (line, event) in events {
+        match event {
+            SlurmEvent::Submitting { name, runs } => out.push(Submission {
+                dir: round_dir.join("slurm").join(&name),
+                name,
+                job_id: None,
+                runs,
+            }),
+            SlurmEvent::Submitted { name, job_id } => {
+                let s = out.iter_mut().find(|s| s.name == name).ok_or_else(|| {
+                    CampaignError::Journal {
+                        path: record.to_owned(),
+                        line,
+                        message: format!("job `{name}` submitted but never announced"),
+                    }
+                })?;
+                s.job_id = Some(job_id);
             }
         }
-        let has_result =
-            |subs: &[Submission], run: &str| subs.iter().any(|s| s.result(run).is_some());
-        // Arrays from earlier processes that still hold runs without results: re-attach to
-        // those still queued or running.
-        let mut active: Vec<usize> = Vec::new();
-        for (k, s) in submissions.iter_mut().enumerate() {
-            let waiting = pending
-                .iter()
-                .any(|(id, _)| s.runs.contains(id) && s.result(id).is_none());
-            if !waiting {
-                continue;
-            }
-            if let Some(job_id) = queued(&s.name)? {
-                let _ = writeln!(
-                    log_file,
-                    "re-attached to job {job_id} ({}), still queued or running",
-                    s.name
-                );
-                if s.job_id.is_none() {
-                    journal.append(&SlurmEvent::Submitted {
-                        name: s.name.clone(),
-                        job_id: job_id.clone(),
-                    })?;
-                    s.job_id = Some(job_id);
-                }
-                active.push(k);
-            }
-        }
-        let to_submit: Vec<(String, String)> = pending
-            .iter()
-            .filter(|(id, _)| {
-                !has_result(&submissions, id)
-                    && !active.iter().any(|&k| submissions[k].runs.contains(id))
-            })
-            .cloned()
-            .collect();
-        if !to_submit.is_empty() {
-            let s = self.submit(
-                &mut journal,
-                round_dir,
-                submissions.len(),
-                &to_submit,
-                &mut log_file,
-            )?;
-            submissions.push(s);
-            active.push(submissions.len() - 1);
-        }
+    }
+    Ok(out)
+}
+
+impl SlurmEvaluator {
+    /// Polls until the arrays `active` (indices into `subs`) have left the queue; past the
+    /// timeout, cancels them and fails.
+    fn wait(
+        &self,
+        subs: &[Submission],
+        mut active: Vec<usize>,
+        log_file: &mut std::fs::File,
+        log: &Path,
+    ) -> crate::Result<()> {
         let start = Instant::now();
-        let poll = Duration::from_secs_f64(self.config.poll_seconds);
-        while !active.is_empty() {
+        loop {
             let mut still = Vec::new();
-            for &k in &active {
-                if queued(&submissions[k].name)?.is_some() {
+            for k in active {
+                let s = &subs[k];
+                if queued(&s.name)?.is_some() {
                     still.push(k);
                 } else {
-                    let s = &submissions[k];
-                    let _ = writeln!(
-                        log_file,
-                        "job {} ({}) left the queue",
-                        s.job_id.as_deref().unwrap_or("?"),
-                        s.name
-                    );
+                    let id = s.job_id.as_deref().unwrap_or("?");
+                    let _ = writeln!(log_file, "job {id} ({}) left the queue", s.name);
                 }
             }
             active = still;
             if active.is_empty() {
-                break;
+                return Ok(());
             }
             if start.elapsed() > self.timeout {
                 for &k in &active {
-                    let s = &submissions[k];
+                    let s = &subs[k];
                     let target = match &s.job_id {
                         Some(id) => id.clone(),
                         None => format!("--name={}", s.name),
@@ -462,22 +417,84 @@ impl super::Evaluator for SlurmEvaluator {
                 }
                 .into());
             }
-            std::thread::sleep(poll);
+            std::thread::sleep(Duration::from_secs_f64(self.config.poll_seconds));
         }
+    }
+}
+
+impl super::Evaluator for SlurmEvaluator {
+    fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
+        let round_dir = proposals.parent().unwrap_or(Path::new("."));
+        let mut log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(io(log))?;
+        let pending = proposal_lines(proposals)?;
+        let record = round_dir.join("slurm.jsonl");
+        let (mut journal, events) = Journal::<SlurmEvent>::open(&record)?;
+        let mut subs = submissions(&record, round_dir, events)?;
+        let has_result =
+            |subs: &[Submission], run: &str| subs.iter().any(|s| s.result(run).is_some());
+
+        // Re-attach to earlier arrays still queued or running that hold runs without results.
+        let mut active: Vec<usize> = Vec::new();
+        for (k, s) in subs.iter_mut().enumerate() {
+            let waiting =
+                (pending.iter()).any(|(id, _)| s.runs.contains(id) && s.result(id).is_none());
+            let Some(job_id) = waiting.then(|| queued(&s.name)).transpose()?.flatten() else {
+                continue;
+            };
+            let _ = writeln!(
+                log_file,
+                "re-attached to job {job_id} ({}), still queued or running",
+                s.name
+            );
+            if s.job_id.is_none() {
+                // A crash came between sbatch and the `submitted` line.
+                journal.append(&SlurmEvent::Submitted {
+                    name: s.name.clone(),
+                    job_id: job_id.clone(),
+                })?;
+                s.job_id = Some(job_id);
+            }
+            active.push(k);
+        }
+        // Submit what has neither a result nor a live task.
+        let to_submit: Vec<(String, String)> = (pending.iter())
+            .filter(|(id, _)| {
+                !has_result(&subs, id) && !active.iter().any(|&k| subs[k].runs.contains(id))
+            })
+            .cloned()
+            .collect();
+        if !to_submit.is_empty() {
+            let s = self.submit(
+                &mut journal,
+                round_dir,
+                subs.len(),
+                &to_submit,
+                &mut log_file,
+            )?;
+            subs.push(s);
+            active.push(subs.len() - 1);
+        }
+        self.wait(&subs, active, &mut log_file, log)?;
+
+        // Merge the results; the newest array that ran a run holds its result.
         let mut files = Vec::new();
         for (id, _) in &pending {
-            // The newest array that ran the run holds its result.
-            match submissions.iter().rev().find_map(|s| s.result(id)) {
+            match subs.iter().rev().find_map(|s| s.result(id)) {
                 Some(file) => files.push(file),
                 None => {
-                    let task_log = submissions.iter().rev().find_map(|s| {
+                    let task_log = subs.iter().rev().find_map(|s| {
                         let i = s.runs.iter().position(|r| r == id)?;
                         Some(s.dir.join(format!("task-{i}.out")))
                     });
+                    let task_log =
+                        task_log.map_or("(never submitted)".into(), |p| p.display().to_string());
                     let _ = writeln!(
                         log_file,
-                        "no result for run {id}; its task's output: {}",
-                        task_log.map_or("(never submitted)".into(), |p| p.display().to_string())
+                        "no result for run {id}; its task's output: {task_log}"
                     );
                 }
             }
