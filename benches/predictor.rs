@@ -1,7 +1,13 @@
 //! Ensemble speed: training steps on the 512 RegMix runs, and scoring throughput of an
 //! 8-member 2 x 128 ensemble on 10^4 .. 10^6 mixtures. Reference (issue #2, same 2-core
-//! machine): PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core and
-//! takes about 8.6 s for 500 full-batch Adam steps over 512 rows (17 ms a step).
+//! machine): PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core.
+//!
+//! `train/*`: 100 full-batch AdamW steps over the 512 rows with sqrt-linear inputs (34), the
+//! workload of `../shared/anchors/torch_reference.py train` (PyTorch 2.15, one thread: 500
+//! steps in 9.6-10.6 s whole process, measured beside mixatlas in the issue-13 session), by the
+//! fused CPU trainer and by burn's autodiff; `train/gemm bound` times only the GEMMs of the
+//! same 100 steps (forward and backward, every member, the same `gemm` calls), the floor any
+//! implementation on this core's AVX2 FMA GEMM meets.
 //!
 //! `simulate/*` compares the streaming simulation (sampling, constraint repair, scoring, UCB,
 //! two top-k heaps) with the raw fused forward on the same number of pre-built rows: the gap
@@ -16,7 +22,10 @@ use mixatlas::acquisition::{AcquisitionContext, AcquisitionKind, AcquisitionSpec
 use mixatlas::burn;
 use mixatlas::math::simplex::sample_dirichlet;
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::{EnsembleConfig, FusedCpuScorer, Predictor, Surrogate, fit};
+use mixatlas::predictor::{
+    EnsembleConfig, FusedCpuScorer, InputTransform, Predictor, Surrogate, TrainEngine, fit,
+    fit_with,
+};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
@@ -29,14 +38,78 @@ fn runs() -> Runs {
     Runs::load(&spec).expect("shipped runs load")
 }
 
-/// Full-batch AdamW steps over all 512 rows, no early stopping: the PyTorch reference's workload.
+/// Full-batch AdamW steps over all 512 rows, no early stopping, sqrt-linear inputs: the
+/// PyTorch reference's workload.
 fn steps_config(steps: usize) -> EnsembleConfig {
     EnsembleConfig {
         batch_size: 0,
         validation_fraction: 0.0,
         bootstrap: false,
         max_epochs: steps,
+        patience: steps,
+        input_transform: InputTransform::SqrtLinear,
         ..EnsembleConfig::default()
+    }
+}
+
+/// The GEMMs of `steps` full-batch training steps of 8 members, widths 34-128-128-1 over
+/// 512 rows, forward and backward, with the operand layouts the fused trainer uses.
+fn gemm_only(steps: usize, bufs: &mut [Vec<f32>; 4]) {
+    let (n, widths) = (512usize, [34usize, 128, 128, 1]);
+    let call = |dst: &mut [f32],
+                lhs: &[f32],
+                lt: bool,
+                rhs: &[f32],
+                rt: bool,
+                m: usize,
+                k: usize,
+                nn: usize| {
+        let (lcs, lrs) = if lt { (m as isize, 1) } else { (1, k as isize) };
+        let (rcs, rrs) = if rt {
+            (k as isize, 1)
+        } else {
+            (1, nn as isize)
+        };
+        // SAFETY: every buffer holds at least 512 x 128 floats, the largest operand here.
+        unsafe {
+            gemm::gemm(
+                m,
+                nn,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                nn as isize,
+                false,
+                lhs.as_ptr(),
+                lcs,
+                lrs,
+                rhs.as_ptr(),
+                rcs,
+                rrs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    };
+    let [a, b, c, d] = bufs;
+    for _ in 0..steps {
+        for _member in 0..8 {
+            for l in 0..3 {
+                let (i, o) = (widths[l], widths[l + 1]);
+                call(c, a, false, b, false, n, i, o); // forward z = h W
+            }
+            for l in (0..3).rev() {
+                let (i, o) = (widths[l], widths[l + 1]);
+                call(d, a, true, c, false, i, n, o); // dW = h^T g
+                if l > 0 {
+                    call(c, d, false, b, true, n, o, i); // g W^T
+                }
+            }
+        }
     }
 }
 
@@ -47,8 +120,24 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
     group.sample_size(10);
     let config = steps_config(100);
     group.throughput(Throughput::Elements(100));
-    group.bench_function("100 full-batch steps, 512 x 17, 8 x (128,128)", |b| {
-        b.iter(|| fit::<B>(&runs, &config, 0, &device, &mut ()).expect("trains"))
+    for (label, engine) in [("fused", TrainEngine::Auto), ("burn", TrainEngine::Burn)] {
+        group.bench_function(
+            format!("100 full-batch steps, 512 x 34, 8 x (128,128), {label}"),
+            |b| {
+                b.iter(|| {
+                    fit_with::<B>(&runs, &config, 0, &device, &mut (), engine).expect("trains")
+                })
+            },
+        );
+    }
+    let mut bufs = [
+        vec![0.5f32; 512 * 128],
+        vec![0.01f32; 512 * 128],
+        vec![0.0f32; 512 * 128],
+        vec![0.0f32; 512 * 128],
+    ];
+    group.bench_function("gemm bound of the same 100 steps", |b| {
+        b.iter(|| gemm_only(100, &mut bufs))
     });
     group.finish();
 

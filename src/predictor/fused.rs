@@ -80,7 +80,17 @@ impl FusedCpuScorer {
                 dst.chunks_mut(fan_out)
                     .for_each(|r| r.copy_from_slice(bias));
                 let w = &self.weights[l][k * fan_in * fan_out..(k + 1) * fan_in * fan_out];
-                matmul_acc(dst, input, w, rows, fan_in, fan_out);
+                matmul(
+                    dst,
+                    input,
+                    Transpose::No,
+                    w,
+                    Transpose::No,
+                    rows,
+                    fan_in,
+                    fan_out,
+                    true,
+                );
                 if l + 1 < layers {
                     activate(dst, self.activation);
                 }
@@ -92,30 +102,52 @@ impl FusedCpuScorer {
     }
 }
 
-/// `dst[rows, n] += lhs[rows, k] @ rhs[k, n]`, all row-major and exactly sized.
-fn matmul_acc(dst: &mut [f32], lhs: &[f32], rhs: &[f32], rows: usize, k: usize, n: usize) {
+/// `dst[m, n] (+)= op(lhs)[m, k] @ op(rhs)[k, n]`, all row-major and exactly sized; `op` is
+/// the identity or, with [`Transpose::Yes`], the transpose of the stored `[k, m]` / `[n, k]`
+/// matrix. `accumulate` adds to `dst` instead of overwriting it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul(
+    dst: &mut [f32],
+    lhs: &[f32],
+    lhs_op: Transpose,
+    rhs: &[f32],
+    rhs_op: Transpose,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     assert!(
-        dst.len() == rows * n && lhs.len() == rows * k && rhs.len() == k * n,
+        dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
         "GEMM shapes"
     );
-    // SAFETY: the three slices are exactly [rows, n], [rows, k] and [k, n] row-major (checked
-    // above), so every index gemm forms from these strides stays in bounds; `dst` is a unique
-    // borrow that aliases neither input.
+    // (column stride, row stride) of each operand as the logical matrix.
+    let (lhs_cs, lhs_rs) = match lhs_op {
+        Transpose::No => (1, k as isize),
+        Transpose::Yes => (m as isize, 1),
+    };
+    let (rhs_cs, rhs_rs) = match rhs_op {
+        Transpose::No => (1, n as isize),
+        Transpose::Yes => (k as isize, 1),
+    };
+    // SAFETY: the three slices hold exactly m*n, m*k and k*n elements (checked above), and
+    // the strides above address a [m, n], [m, k] and [k, n] matrix inside them, so every
+    // index gemm forms stays in bounds; `dst` is a unique borrow that aliases neither input.
     unsafe {
         gemm::gemm(
-            rows,
+            m,
             n,
             k,
             dst.as_mut_ptr(),
             1,
             n as isize,
-            true,
+            accumulate,
             lhs.as_ptr(),
-            1,
-            k as isize,
+            lhs_cs,
+            lhs_rs,
             rhs.as_ptr(),
-            1,
-            n as isize,
+            rhs_cs,
+            rhs_rs,
             1.0,
             1.0,
             false,
@@ -126,7 +158,17 @@ fn matmul_acc(dst: &mut [f32], lhs: &[f32], rhs: &[f32], rows: usize, k: usize, 
     }
 }
 
-fn activate(v: &mut [f32], act: Activation) {
+/// Whether a GEMM operand is read transposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transpose {
+    /// As stored, row-major.
+    No,
+    /// Its transpose.
+    Yes,
+}
+
+/// `act` applied in place.
+pub(super) fn activate(v: &mut [f32], act: Activation) {
     match act {
         Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
         Activation::Silu => v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x)),
@@ -143,7 +185,7 @@ fn activate(v: &mut [f32], act: Activation) {
 /// minimax polynomial; `2^k` assembled in the exponent bits. Inputs are clamped to [-87, 88],
 /// where f32 neither underflows to a denormal nor overflows. Relative error about 2 ulp.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * std::f32::consts::LOG2_E + MAGIC;

@@ -8,6 +8,7 @@ pub mod checkpoint;
 mod config;
 mod evaluate;
 mod fused;
+mod fused_train;
 pub mod gp;
 pub mod loglinear;
 pub mod metrics;
@@ -19,6 +20,7 @@ mod train;
 pub use config::{Activation, EnsembleConfig, InputTransform};
 pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
+pub use fused_train::FusedTrainer;
 pub use gp::{GaussianProcess, GpConfig, Kernel};
 pub use loglinear::{LogLinear, LogLinearConfig};
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
@@ -26,7 +28,7 @@ pub use surrogate::{
     Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, SurrogateSpec,
     member_moments,
 };
-pub use train::{EpochProgress, TrainObserver, TrainReport, fit};
+pub use train::{EpochProgress, TrainEngine, TrainObserver, TrainReport, fit, fit_with};
 
 use std::path::PathBuf;
 

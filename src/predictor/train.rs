@@ -1,6 +1,7 @@
 //! Training the ensemble: bootstrap per member, AdamW, early stopping on a validation split
 //! carved from the training rows.
 
+use std::any::TypeId;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -14,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::predictor::fused_train::{FusedTrainer, Snapshot};
 use crate::predictor::metrics::Z90;
 use crate::predictor::{
     EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorError, PredictorMeta, combine,
@@ -65,6 +67,18 @@ impl TrainObserver for () {
     fn epoch(&mut self, _: &EpochProgress) {}
 }
 
+/// Which implementation takes the training steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrainEngine {
+    /// The fused CPU trainer on the flex backend when the activation allows
+    /// ([`super::FusedTrainer`]), burn's autodiff otherwise.
+    #[default]
+    Auto,
+    /// burn's autodiff and AdamW on every backend (the reference the fused trainer is tested
+    /// against).
+    Burn,
+}
+
 /// Trains an ensemble on `runs` with `config`; `seed` fixes the split, bootstrap resamples,
 /// initial weights and batch order, so the same seed gives the same predictor.
 pub fn fit<B: AutodiffBackend>(
@@ -73,6 +87,18 @@ pub fn fit<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
+) -> Result<Predictor<B::InnerBackend>, PredictorError> {
+    fit_with::<B>(runs, config, seed, device, observer, TrainEngine::Auto)
+}
+
+/// [`fit`] with the training steps taken by `engine`.
+pub fn fit_with<B: AutodiffBackend>(
+    runs: &Runs,
+    config: &EnsembleConfig,
+    seed: u64,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+    engine: TrainEngine,
 ) -> Result<Predictor<B::InnerBackend>, PredictorError> {
     config.validate()?;
     let targets = runs.schema.targets.len();
@@ -124,22 +150,19 @@ pub fn fit<B: AutodiffBackend>(
     meta.input_norm = Normalizer::fit(&raw_inputs);
     let inputs = meta.inputs();
     let n = train.len();
-    let x_train = Tensor::<B, 2>::from_data(
-        TensorData::new(meta.features(&train.mixtures, &train.context)?, [n, inputs]),
-        device,
-    );
-    let y_train = Tensor::<B, 2>::from_data(
-        TensorData::new(
-            standardise(&train.outcomes, &meta.target_norm),
-            [n, targets],
-        ),
-        device,
-    );
-    let x_val = (!val.is_empty()).then(|| {
-        let f = meta
-            .features(&val.mixtures, &val.context)
-            .expect("validation rows share the training schema");
-        Tensor::<B::InnerBackend, 2>::from_data(TensorData::new(f, [val.len(), inputs]), device)
+    let x_host = meta.features(&train.mixtures, &train.context)?;
+    let y_host = standardise(&train.outcomes, &meta.target_norm);
+    let x_train = Tensor::<B, 2>::from_data(TensorData::new(x_host.clone(), [n, inputs]), device);
+    let y_train = Tensor::<B, 2>::from_data(TensorData::new(y_host.clone(), [n, targets]), device);
+    let x_val_host = (!val.is_empty()).then(|| {
+        meta.features(&val.mixtures, &val.context)
+            .expect("validation rows share the training schema")
+    });
+    let x_val = x_val_host.as_ref().map(|f| {
+        Tensor::<B::InnerBackend, 2>::from_data(
+            TensorData::new(f.clone(), [val.len(), inputs]),
+            device,
+        )
     });
     let y_val: Vec<f32> = standardise(&val.outcomes, &meta.target_norm);
 
@@ -152,6 +175,13 @@ pub fn fit<B: AutodiffBackend>(
         targets
     });
     let mut model = EnsembleMlp::<B>::init(m, &widths, &mut rng, device);
+    // On the flex CPU backend, the fused trainer computes the same steps without burn's
+    // per-step graph (module docs of `fused_train`).
+    let on_cpu = engine == TrainEngine::Auto
+        && TypeId::of::<B::InnerBackend>() == TypeId::of::<burn::backend::Flex>();
+    let mut fused = on_cpu
+        .then(|| FusedTrainer::new(&model, config.activation, config.heteroscedastic, targets))
+        .flatten();
     let resamples: Vec<Vec<usize>> = (0..m)
         .map(|_| {
             if config.bootstrap {
@@ -170,7 +200,7 @@ pub fn fit<B: AutodiffBackend>(
         config.batch_size.min(n)
     };
 
-    let mut best = (model.valid(), 0usize, f64::INFINITY);
+    let mut best: (Option<Best<B::InnerBackend>>, usize, f64) = (None, 0, f64::INFINITY);
     for epoch in 1..=config.max_epochs {
         let mut orders = resamples.clone();
         orders.iter_mut().for_each(|o| o.shuffle(&mut rng));
@@ -179,6 +209,23 @@ pub fn fit<B: AutodiffBackend>(
         for start_row in (0..n).step_by(batch) {
             let end = (start_row + batch).min(n);
             let b = end - start_row;
+            if let Some(f) = &mut fused {
+                let rows: Vec<Vec<usize>> =
+                    orders.iter().map(|o| o[start_row..end].to_vec()).collect();
+                let value = f.step(
+                    &x_host,
+                    &y_host,
+                    &rows,
+                    config.learning_rate,
+                    config.weight_decay,
+                );
+                if !value.is_finite() {
+                    return Err(PredictorError::Diverged { epoch, loss: value });
+                }
+                loss_sum += value;
+                steps += 1;
+                continue;
+            }
             let idx: Vec<i64> = orders
                 .iter()
                 .flat_map(|o| o[start_row..end].iter().map(|&i| i as i64))
@@ -201,11 +248,26 @@ pub fn fit<B: AutodiffBackend>(
             model = optim.step(config.learning_rate, model, grads);
         }
         let train_loss = loss_sum / steps as f64;
-        let validation_mse = x_val.as_ref().map(|x| {
-            let valid = model.valid();
-            let out = valid.forward_shared(x.clone(), config.activation);
-            ensemble_mse(out, &y_val, targets)
-        });
+        let width = *widths.last().expect("an output layer");
+        let validation_mse = match (&fused, &x_val, &x_val_host) {
+            (Some(f), _, Some(x)) => Some(ensemble_mse(
+                &f.forward_shared(x),
+                m,
+                width,
+                &y_val,
+                targets,
+            )),
+            (None, Some(x), _) => {
+                let out = model.valid().forward_shared(x.clone(), config.activation);
+                let values: Vec<f32> = out.into_data().to_vec().expect("the model outputs f32");
+                Some(ensemble_mse(&values, m, width, &y_val, targets))
+            }
+            _ => None,
+        };
+        let current = || match &fused {
+            Some(f) => Best::Host(f.snapshot()),
+            None => Best::Model(model.valid()),
+        };
         meta.report.epochs = epoch;
         meta.report.final_train_loss = train_loss;
         observer.epoch(&EpochProgress {
@@ -215,13 +277,20 @@ pub fn fit<B: AutodiffBackend>(
             validation_mse,
         });
         match validation_mse {
-            Some(v) if v < best.2 => best = (model.valid(), epoch, v),
+            Some(v) if v < best.2 => best = (Some(current()), epoch, v),
             Some(_) if epoch - best.1 >= config.patience => break,
             Some(_) => {}
-            None => best = (model.valid(), epoch, f64::NAN),
+            None => best = (Some(current()), epoch, f64::NAN),
         }
     }
-    let (model, best_epoch, best_mse) = best;
+    let (kept, best_epoch, best_mse) = best;
+    let model = match kept.expect("max_epochs >= 1 keeps an epoch") {
+        Best::Model(model) => model,
+        Best::Host(snapshot) => fused
+            .as_ref()
+            .expect("host snapshots come from the fused trainer")
+            .model(&snapshot, device),
+    };
     meta.report.best_epoch = best_epoch;
     meta.report.best_validation_mse = best_mse.is_finite().then_some(best_mse);
     let mut predictor = Predictor::new(model, meta, device.clone());
@@ -269,7 +338,7 @@ fn standardise(rows: &[Vec<f64>], norm: &Normalizer) -> Vec<f32> {
 }
 
 /// Mean loss per member, summed over members: `out` is `[M, b, width]`, `y` `[M, b, t]`.
-fn member_loss<B: Backend>(
+pub(super) fn member_loss<B: Backend>(
     out: Tensor<B, 3>,
     y: Tensor<B, 3>,
     t: usize,
@@ -287,10 +356,16 @@ fn member_loss<B: Backend>(
         .mul_scalar(0.5)
 }
 
-/// MSE of the ensemble mean (first `t` outputs averaged over members) against `y` `[n, t]`.
-fn ensemble_mse<B: Backend>(out: Tensor<B, 3>, y: &[f32], t: usize) -> f64 {
-    let [m, n, width] = out.dims();
-    let values: Vec<f32> = out.into_data().to_vec().expect("the model outputs f32");
+/// The parameters of the best epoch so far: burn's model, or the fused trainer's host copy.
+enum Best<B: Backend> {
+    Model(EnsembleMlp<B>),
+    Host(Snapshot),
+}
+
+/// MSE of the ensemble mean (first `t` outputs averaged over `m` members) against `y`
+/// `[n, t]`; `values` are the member outputs `[m, n, width]`.
+fn ensemble_mse(values: &[f32], m: usize, width: usize, y: &[f32], t: usize) -> f64 {
+    let n = values.len() / (m * width);
     let mut sse = 0.0;
     for i in 0..n {
         for j in 0..t {
@@ -400,6 +475,80 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
 
     use super::*;
+
+    /// The two training engines give the same predictor from the same seed: mini-batches,
+    /// bootstrap, a validation split with early stopping, 60 epochs.
+    #[test]
+    fn fused_and_burn_training_give_the_same_predictions() {
+        use crate::runs::{Direction, Schema, TargetSpec};
+        use crate::space::Space;
+        type B = burn::backend::Autodiff<burn::backend::Flex>;
+        let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let mixtures: Vec<Vec<f64>> = (0..60)
+            .map(|i| {
+                let a = (i as f64 * 0.618_034).fract() * 0.9;
+                let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
+                vec![a, b, 1.0 - a - b]
+            })
+            .collect();
+        let runs = Runs {
+            schema: Schema {
+                space: Space::from_names("s", &names).unwrap(),
+                mixture_columns: names.to_vec(),
+                context: Vec::new(),
+                targets: vec![
+                    TargetSpec::new("y", Direction::Lower),
+                    TargetSpec::new("z", Direction::Higher),
+                ],
+            },
+            keys: (0..60).map(|i| i.to_string()).collect(),
+            outcomes: (mixtures.iter())
+                .map(|w| vec![2.0 - w[0] + 0.5 * w[1].sqrt(), (3.0 * w[2]).sin()])
+                .collect(),
+            context: vec![Vec::new(); 60],
+            mixtures,
+        };
+        let config = EnsembleConfig {
+            members: 4,
+            hidden: vec![32, 32],
+            max_epochs: 60,
+            patience: 20,
+            batch_size: 16,
+            validation_fraction: 0.2,
+            ..EnsembleConfig::default()
+        };
+        let device = Default::default();
+        let fused = fit_with::<B>(&runs, &config, 5, &device, &mut (), TrainEngine::Auto).unwrap();
+        let burn = fit_with::<B>(&runs, &config, 5, &device, &mut (), TrainEngine::Burn).unwrap();
+        assert_eq!(fused.meta.report.best_epoch, burn.meta.report.best_epoch);
+        let query = vec![
+            vec![0.2, 0.3, 0.5],
+            vec![0.7, 0.1, 0.2],
+            vec![0.05, 0.9, 0.05],
+        ];
+        let context = vec![Vec::new(); 3];
+        let a = fused.predict(&query, &context).unwrap();
+        let b = burn.predict(&query, &context).unwrap();
+        let pairs = (a.mean.iter().flatten().zip(b.mean.iter().flatten()))
+            .chain(
+                a.epistemic_std
+                    .iter()
+                    .flatten()
+                    .zip(b.epistemic_std.iter().flatten()),
+            )
+            .chain(
+                a.aleatoric_std
+                    .iter()
+                    .flatten()
+                    .zip(b.aleatoric_std.iter().flatten()),
+            );
+        for (x, y) in pairs {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "fused {x} vs burn {y}"
+            );
+        }
+    }
 
     #[test]
     fn the_epistemic_scale_recovers_the_spread_that_generated_the_errors() {
