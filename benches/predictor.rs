@@ -180,6 +180,44 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
+/// The GEMMs alone of scoring `rows` rows with 8 members in tiles of 256 rows, as the fused
+/// scorer calls them: the floor of any scorer built on gemm's kernels.
+fn score_gemms(rows: usize, widths: &[usize; 4], bufs: &mut [Vec<f32>; 3]) {
+    let [x, w, out] = bufs;
+    for start in (0..rows).step_by(256) {
+        let r = (rows - start).min(256);
+        for _member in 0..8 {
+            for l in 0..3 {
+                let (k, n) = (widths[l], widths[l + 1]);
+                // SAFETY: the buffers hold 256 x 128 and 128 x 128 floats, the largest operands.
+                unsafe {
+                    gemm::gemm(
+                        r,
+                        n,
+                        k,
+                        out.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        true,
+                        x.as_ptr(),
+                        1,
+                        k as isize,
+                        w.as_ptr(),
+                        1,
+                        n as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn bench_simulate(c: &mut Criterion) {
     type B = burn::backend::Autodiff<burn::backend::Flex>;
     let runs = runs();
@@ -218,7 +256,17 @@ fn bench_simulate(c: &mut Criterion) {
     .expect("ucb");
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);
+    let widths = [p.meta.inputs(), 128, 128, 1];
     for rows in [1usize << 16, 1 << 18] {
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(BenchmarkId::new("gemm bound", rows), &rows, |b, &n| {
+            let mut bufs = [
+                vec![0.5f32; 256 * 128],
+                vec![0.01f32; 128 * 128],
+                vec![0.0f32; 256 * 128],
+            ];
+            b.iter(|| score_gemms(n, &widths, &mut bufs))
+        });
         let (mixtures, _) = sample_chunk(&sampler, &constraints, rows, 0, 0);
         let features = p.meta.features(&mixtures, &[]).expect("17 domains");
         group.throughput(Throughput::Elements(rows as u64));

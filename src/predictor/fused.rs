@@ -167,8 +167,35 @@ pub(super) enum Transpose {
     Yes,
 }
 
-/// `act` applied in place.
-pub(super) fn activate(v: &mut [f32], act: Activation) {
+/// Defines `pub(super) fn $name($args)` running `$body` compiled twice: for the build's
+/// baseline target and, picked at run time, for AVX2 + FMA. The release build targets baseline
+/// x86-64, where element-wise loops vectorise only 4 lanes wide (GEMM does its own dispatch).
+macro_rules! dispatch {
+    ($name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn wide($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `wide` is compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(super) use dispatch;
+
+dispatch!(activate(v: &mut [f32], act: Activation) {
     match act {
         Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
         Activation::Silu => v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x)),
@@ -177,7 +204,7 @@ pub(super) fn activate(v: &mut [f32], act: Activation) {
             .for_each(|x| *x = 1.0 - 2.0 / (exp(2.0 * *x) + 1.0)),
         Activation::Gelu => unreachable!("FusedCpuScorer::new refuses GELU"),
     }
-}
+});
 
 /// `e^x` for f32 in branch-free arithmetic that the compiler vectorises (Cephes `expf`):
 /// `x = k ln2 + r` with integer `k` (rounded by the 1.5 * 2^23 trick) and `|r| <= ln2 / 2`,

@@ -404,38 +404,14 @@ fn softplus(s: f32) -> f32 {
     s.max(0.0) + (1.0 + exp(-s.abs())).ln()
 }
 
-/// The element-wise passes, each compiled twice: for the build's baseline target and, picked
-/// at run time, for AVX2 + FMA (the release build targets baseline x86-64, where these loops
-/// vectorise only 4 lanes wide; GEMM does its own dispatch).
+/// The element-wise passes, each compiled for the baseline target and for AVX2 + FMA
+/// (`fused::dispatch`).
 mod kernels {
     use super::super::fused::exp;
     use super::{BETA_1, BETA_2, EPSILON};
     use crate::predictor::Activation;
 
-    /// `pub(super) fn $name`: `$body` compiled with AVX2 + FMA when the CPU has them.
-    macro_rules! dispatch {
-        ($name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-            #[allow(clippy::too_many_arguments)]
-            pub(super) fn $name($($arg: $ty),*) {
-                #[inline(always)]
-                #[allow(clippy::too_many_arguments)]
-                fn body($($arg: $ty),*) $body
-                #[cfg(target_arch = "x86_64")]
-                {
-                    #[target_feature(enable = "avx2,fma")]
-                    #[allow(clippy::too_many_arguments)]
-                    fn wide($($arg: $ty),*) {
-                        body($($arg),*)
-                    }
-                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                        // SAFETY: the CPU has the features `wide` is compiled for.
-                        return unsafe { wide($($arg),*) };
-                    }
-                }
-                body($($arg),*)
-            }
-        };
-    }
+    use super::super::fused::dispatch;
 
     dispatch!(add_bias(z: &mut [f32], bias: &[f32]) {
         for row in z.chunks_mut(bias.len()) {
