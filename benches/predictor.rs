@@ -54,6 +54,53 @@ fn steps_config(steps: usize) -> EnsembleConfig {
 
 /// The GEMMs of `steps` full-batch training steps of 8 members, widths 34-128-128-1 over
 /// 512 rows, forward and backward, with the operand layouts the fused trainer uses.
+/// `dst[m, n] = op(lhs)[m, k] @ op(rhs)[k, n]` (plus `dst` when `acc`) through gemm, single
+/// threaded, with the strides the fused trainer and scorer use (`lt`/`rt`: stored transposed).
+#[allow(clippy::too_many_arguments)]
+fn gemm_call(
+    dst: &mut [f32],
+    lhs: &[f32],
+    lt: bool,
+    rhs: &[f32],
+    rt: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    acc: bool,
+) {
+    assert!(
+        dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n,
+        "GEMM buffers"
+    );
+    let (lcs, lrs) = if lt { (m as isize, 1) } else { (1, k as isize) };
+    let (rcs, rrs) = if rt { (k as isize, 1) } else { (1, n as isize) };
+    // SAFETY: the buffers hold the [m, n], [m, k] and [k, n] operands (checked above) that
+    // these strides address.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            acc,
+            lhs.as_ptr(),
+            lcs,
+            lrs,
+            rhs.as_ptr(),
+            rcs,
+            rrs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 fn gemm_only(steps: usize, bufs: &mut [Vec<f32>; 4]) {
     let (n, widths) = (512usize, [34usize, 128, 128, 1]);
     let call = |dst: &mut [f32],
@@ -63,38 +110,7 @@ fn gemm_only(steps: usize, bufs: &mut [Vec<f32>; 4]) {
                 rt: bool,
                 m: usize,
                 k: usize,
-                nn: usize| {
-        let (lcs, lrs) = if lt { (m as isize, 1) } else { (1, k as isize) };
-        let (rcs, rrs) = if rt {
-            (k as isize, 1)
-        } else {
-            (1, nn as isize)
-        };
-        // SAFETY: every buffer holds at least 512 x 128 floats, the largest operand here.
-        unsafe {
-            gemm::gemm(
-                m,
-                nn,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                nn as isize,
-                false,
-                lhs.as_ptr(),
-                lcs,
-                lrs,
-                rhs.as_ptr(),
-                rcs,
-                rrs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-    };
+                nn: usize| { gemm_call(dst, lhs, lt, rhs, rt, m, k, nn, false) };
     let [a, b, c, d] = bufs;
     for _ in 0..steps {
         for _member in 0..8 {
@@ -189,30 +205,7 @@ fn score_gemms(rows: usize, widths: &[usize; 4], bufs: &mut [Vec<f32>; 3]) {
         for _member in 0..8 {
             for l in 0..3 {
                 let (k, n) = (widths[l], widths[l + 1]);
-                // SAFETY: the buffers hold 256 x 128 and 128 x 128 floats, the largest operands.
-                unsafe {
-                    gemm::gemm(
-                        r,
-                        n,
-                        k,
-                        out.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        true,
-                        x.as_ptr(),
-                        1,
-                        k as isize,
-                        w.as_ptr(),
-                        1,
-                        n as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                gemm_call(out, x, false, w, false, r, k, n, true);
             }
         }
     }

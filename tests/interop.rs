@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::util::{
-    campaign_config, expect_error, mixatlas, path, python_with, repo, text, world_evaluator, write,
+    campaign_config, expect_error, mixatlas, path, python_with, repo, text, train_fast,
+    world_evaluator, write,
 };
 
 /// `(first step, {domain: share})` stages a stack would train on, per `check-export.py`.
@@ -375,23 +376,9 @@ fn an_olmix_fit_config_becomes_a_space_constraints_objective_and_data_spec() {
 
     // The imported files drive mixatlas: train on the swarm, propose under the constraints
     // and objective.
-    let cfg = write(
-        d,
-        "fast.toml",
-        "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n",
-    );
     let ck = d.join("ck");
     let data_spec = out_dir.join("data.toml");
-    let out = mixatlas(&[
-        "train",
-        "--data",
-        path(&data_spec),
-        "--out",
-        path(&ck),
-        "--config",
-        path(&cfg),
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    train_fast(d, &data_spec, &ck);
     let proposals = d.join("proposals");
     let out = mixatlas(&[
         "propose",
@@ -584,21 +571,7 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         assert!((got - want).abs() < 1e-12, "percentages rescaled: {csv}");
     }
     // The data spec trains.
-    let cfg = write(
-        d,
-        "fast.toml",
-        "members = 2\nhidden = [8]\nmax_epochs = 10\npatience = 5\n",
-    );
-    let out = mixatlas(&[
-        "train",
-        "--data",
-        path(&out_dir.join("data.toml")),
-        "--out",
-        path(&d.join("ck")),
-        "--config",
-        path(&cfg),
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    train_fast(d, &out_dir.join("data.toml"), &d.join("ck"));
 
     // The runs table exported as CSV from the W&B UI.
     let export = write(
@@ -758,23 +731,9 @@ fn mixture_reuse_collapses_runs_searches_the_reduced_space_and_expands_everywher
         "{space}"
     );
 
-    let cfg = write(
-        d,
-        "fast.toml",
-        "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n",
-    );
     let ck = d.join("ck");
     let data = reduced.join("data.toml");
-    let out = mixatlas(&[
-        "train",
-        "--data",
-        path(&data),
-        "--out",
-        path(&ck),
-        "--config",
-        path(&cfg),
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    train_fast(d, &data, &ck);
     let props = d.join("props");
     let out = mixatlas(&[
         "propose",
@@ -807,16 +766,7 @@ fn mixture_reuse_collapses_runs_searches_the_reduced_space_and_expands_everywher
         "{recipe}"
     );
     // A checkpoint of the full space is refused.
-    let out = mixatlas(&[
-        "train",
-        "--data",
-        path(&spec),
-        "--out",
-        path(&d.join("full-ck")),
-        "--config",
-        path(&cfg),
-    ]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    train_fast(d, &spec, &d.join("full-ck"));
     expect_error(
         mixatlas(&[
             "propose",

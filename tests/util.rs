@@ -71,6 +71,21 @@ pub fn synthetic(dir: &Path, n: usize) -> PathBuf {
 
 const FAST: &str = "members = 4\nhidden = [16, 16]\nmax_epochs = 30\npatience = 10\n";
 
+/// Trains a quick ensemble (the fast config) on the data spec `data` into `ck` under `dir`.
+pub fn train_fast(dir: &Path, data: &Path, ck: &Path) {
+    let config = write(dir, "fast.toml", FAST);
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(data),
+        "--out",
+        path(ck),
+        "--config",
+        path(&config),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
 /// `n` synthetic runs, a fast training config and a checkpoint path, in a temp dir.
 pub struct Fixture {
     pub dir: tempfile::TempDir,

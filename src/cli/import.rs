@@ -5,8 +5,8 @@ use anyhow::{Result, bail};
 
 use crate::cli::args::{ImportOlmixArgs, ImportWandbArgs, ReuseArgs};
 use crate::cli::output::write_dir_atomic;
-use crate::import::{Imported, olmix, wandb};
-use crate::runs::{DataSpec, Direction, Runs, TargetSpec};
+use crate::import::{Imported, olmix, reused_runs, wandb};
+use crate::runs::{DataSpec, Direction, Runs};
 use crate::space::reuse::Reuse;
 
 fn write(
@@ -80,7 +80,7 @@ pub fn run_reuse(args: ReuseArgs) -> Result<()> {
             reuse.full.names().join(", ")
         );
     }
-    let (imported, kept, dropped) = collapse_runs(&reuse, &runs)?;
+    let (imported, kept, dropped) = reused_runs(&reuse, &runs)?;
     let mut inputs: Vec<&std::path::Path> = vec![args.reuse.as_path(), args.data.as_path()];
     inputs.extend(spec.files());
     write(imported, &args.out, args.force, &inputs)?;
@@ -103,65 +103,4 @@ pub fn run_reuse(args: ReuseArgs) -> Result<()> {
         }
     );
     Ok(())
-}
-
-/// The runs consistent with `reuse` in reduced coordinates: a runs table, the reduced space
-/// and a data spec; with the number kept and the keys dropped.
-fn collapse_runs(reuse: &Reuse, runs: &Runs) -> Result<(Imported, usize, Vec<String>)> {
-    let schema = &runs.schema;
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let header: Vec<String> = std::iter::once("run".to_owned())
-        .chain(reuse.reduced.names())
-        .chain(schema.context.iter().cloned())
-        .chain(schema.target_names())
-        .collect();
-    csv.write_record(&header)?;
-    let (mut kept, mut dropped) = (0, Vec::new());
-    for i in 0..runs.len() {
-        let Some(w) = reuse.collapse(&runs.mixtures[i]) else {
-            dropped.push(runs.keys[i].clone());
-            continue;
-        };
-        kept += 1;
-        let row: Vec<String> = std::iter::once(runs.keys[i].clone())
-            .chain(
-                w.iter()
-                    .chain(&runs.context[i])
-                    .chain(&runs.outcomes[i])
-                    .map(|x| format!("{x:?}")),
-            )
-            .collect();
-        csv.write_record(&row)?;
-    }
-    if kept == 0 {
-        bail!("no logged run is consistent with the frozen inner proportions (raise `tolerance`?)");
-    }
-    let spec = DataSpec {
-        space: Some("space.toml".into()),
-        mixtures: "runs.csv".into(),
-        outcomes: None,
-        key: Some("run".into()),
-        mixture_columns: Vec::new(),
-        mixture_prefix: None,
-        context: schema.context.clone(),
-        targets: (schema.targets.iter())
-            .map(|t| TargetSpec::new(t.name.clone(), t.direction))
-            .collect(),
-        ignore: Vec::new(),
-        renormalize: false,
-        tolerance: 0.01,
-    };
-    let files = vec![
-        ("runs.csv".to_owned(), csv.into_inner()?),
-        (
-            "space.toml".to_owned(),
-            toml::to_string(&reuse.reduced)?.into_bytes(),
-        ),
-        ("data.toml".to_owned(), toml::to_string(&spec)?.into_bytes()),
-    ];
-    let imported = Imported {
-        files,
-        notes: Vec::new(),
-    };
-    Ok((imported, kept, dropped))
 }

@@ -456,6 +456,11 @@ pub fn read_schedule(path: &Path) -> crate::Result<Vec<Recipe>> {
 
 /// Reads a tokens-per-example table: a TOML table `domain = mean tokens per example`.
 pub fn read_example_lengths(path: &Path) -> crate::Result<BTreeMap<String, f64>> {
+    read_table(path)
+}
+
+/// Reads a TOML table of an export's side file, naming the file in a parse error.
+fn read_table<T: serde::de::DeserializeOwned>(path: &Path) -> crate::Result<T> {
     crate::io::read_toml(path, |message| ExportError::Parse {
         path: path.to_owned(),
         message,

@@ -230,10 +230,7 @@ fn json_list(items: &[String]) -> String {
 
 /// Reads a path map (TOML: `domain = "path"` or `domain = ["path", ...]`).
 pub fn read_path_map(path: &Path) -> crate::Result<PathMap> {
-    crate::io::read_toml(path, |message| ExportError::Parse {
-        path: path.to_owned(),
-        message,
-    })
+    super::read_table(path)
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use crate::runs::{DataSpec, Runs, TargetSpec};
+use crate::space::reuse::Reuse;
+
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -50,6 +53,76 @@ impl Imported {
     fn add(&mut self, name: &str, text: String) {
         self.files.push((name.to_owned(), text.into_bytes()));
     }
+}
+
+/// The data spec of a runs table an import writes: `runs.csv` keyed by `run`, over
+/// `space.toml` beside it, with these context columns and targets.
+fn runs_table_spec(context: Vec<String>, targets: Vec<TargetSpec>) -> DataSpec {
+    DataSpec {
+        space: Some("space.toml".into()),
+        mixtures: "runs.csv".into(),
+        outcomes: None,
+        key: Some("run".into()),
+        mixture_columns: Vec::new(),
+        mixture_prefix: None,
+        context,
+        targets,
+        ignore: Vec::new(),
+        renormalize: false,
+        tolerance: 0.01,
+    }
+}
+
+/// Mixture reuse of logged runs: the runs consistent with `reuse` (`space::reuse`) in its
+/// reduced coordinates, as `runs.csv`, the reduced `space.toml` and a `data.toml`; with the
+/// number of runs kept and the keys of those dropped (inner mix not the frozen one).
+pub fn reused_runs(reuse: &Reuse, runs: &Runs) -> crate::Result<(Imported, usize, Vec<String>)> {
+    let schema = &runs.schema;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let header: Vec<String> = std::iter::once("run".to_owned())
+        .chain(reuse.reduced.names())
+        .chain(schema.context.iter().cloned())
+        .chain(schema.target_names())
+        .collect();
+    csv.write_record(&header).expect("writes to memory");
+    let (mut kept, mut dropped) = (0, Vec::new());
+    for i in 0..runs.len() {
+        let Some(w) = reuse.collapse(&runs.mixtures[i]) else {
+            dropped.push(runs.keys[i].clone());
+            continue;
+        };
+        kept += 1;
+        let values = w.iter().chain(&runs.context[i]).chain(&runs.outcomes[i]);
+        let row: Vec<String> = std::iter::once(runs.keys[i].clone())
+            .chain(values.map(|x| format!("{x:?}")))
+            .collect();
+        csv.write_record(&row).expect("writes to memory");
+    }
+    if kept == 0 {
+        return Err(ImportError::NoRuns(
+            "no logged run is consistent with the frozen inner proportions (raise `tolerance`?)"
+                .into(),
+        )
+        .into());
+    }
+    let targets = (schema.targets.iter())
+        .map(|t| TargetSpec::new(t.name.clone(), t.direction))
+        .collect();
+    let spec = runs_table_spec(schema.context.clone(), targets);
+    let mut out = Imported::default();
+    out.files.push((
+        "runs.csv".into(),
+        csv.into_inner().expect("writes to memory"),
+    ));
+    out.add(
+        "space.toml",
+        toml::to_string(&reuse.reduced).expect("a space serialises"),
+    );
+    out.add(
+        "data.toml",
+        toml::to_string(&spec).expect("a data spec serialises"),
+    );
+    Ok((out, kept, dropped))
 }
 
 /// Reads a YAML file into a value; syntax errors name the line and column.

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::{ImportError, Imported, cell, number, read_yaml, wildcard};
-use crate::runs::{DataSpec, Direction, Table, TargetSpec};
+use super::{ImportError, Imported, cell, number, read_yaml, runs_table_spec, wildcard};
+use crate::runs::{Direction, Table, TargetSpec};
 use crate::space::Space;
 
 /// What to take from each run.
@@ -368,21 +368,10 @@ fn finish(
         ));
     }
     let space = Space::from_names("wandb", &domains)?;
-    let spec = DataSpec {
-        space: Some("space.toml".into()),
-        mixtures: "runs.csv".into(),
-        outcomes: None,
-        key: Some("run".into()),
-        mixture_columns: Vec::new(),
-        mixture_prefix: None,
-        context: Vec::new(),
-        targets: (options.targets.iter())
-            .map(|(t, d)| TargetSpec::new(t.clone(), *d))
-            .collect(),
-        ignore: Vec::new(),
-        renormalize: false,
-        tolerance: 0.01,
-    };
+    let targets = (options.targets.iter())
+        .map(|(t, d)| TargetSpec::new(t.clone(), *d))
+        .collect();
+    let spec = runs_table_spec(Vec::new(), targets);
     let mut out = Imported {
         files: Vec::new(),
         notes,
