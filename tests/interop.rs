@@ -845,4 +845,14 @@ fn mixture_reuse_collapses_runs_searches_the_reduced_space_and_expands_everywher
     let fin: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(c.join("final.json")).unwrap()).unwrap();
     assert_eq!(fin["stages"][0]["weights"].as_object().unwrap().len(), 50);
+    // The campaign froze the reuse it started with: editing the original changes nothing.
+    let frozen = std::fs::read_to_string(c.join("reuse.toml")).unwrap();
+    assert!(frozen.contains("\"people/captioning\" = 0.4"), "{frozen}");
+    std::fs::write(&people, "not a reuse file").unwrap();
+    let out = mixatlas(&["loop", "--campaign", path(&c), "--resume"]);
+    assert!(
+        text(&out).0.contains("campaign complete"),
+        "{}",
+        text(&out).1
+    );
 }

@@ -84,8 +84,15 @@ impl Campaign {
             }
             .into());
         }
-        let config = CampaignConfig::from_file(config)?;
+        let mut config = CampaignConfig::from_file(config)?;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        if let Some(path) = &config.reuse {
+            // The journal holds reduced weights: freeze the reuse they expand by.
+            let frozen = std::path::absolute(dir.join("reuse.toml")).map_err(io(dir))?;
+            let text = Reuse::from_file(path)?.to_toml(&config.space);
+            write_atomic(&frozen, text.as_bytes())?;
+            config.reuse = Some(frozen);
+        }
         let text = toml::to_string(&config).expect("a config serialises");
         write_atomic(&dir.join("campaign.toml"), text.as_bytes())?;
         Campaign::open(dir)

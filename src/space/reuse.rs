@@ -221,6 +221,30 @@ impl Reuse {
         })
     }
 
+    /// This reuse as a self-contained reuse file over the space file `space`: every virtual
+    /// domain's proportions written out (no recipe to read again), so that a campaign keeps
+    /// the reuse it started with.
+    pub fn to_toml(&self, space: &Path) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let names = self.full.names();
+        let mut out = format!(
+            "space = {}\ntolerance = {:?}\n",
+            quote(&space.to_string_lossy()),
+            self.tolerance
+        );
+        for v in &self.virtuals {
+            let weights: Vec<String> = (v.members.iter())
+                .map(|&(i, p)| format!("{} = {p:?}", quote(&names[i])))
+                .collect();
+            out.push_str(&format!(
+                "\n[[virtual]]\nname = {}\nweights = {{ {} }}\n",
+                quote(&v.name),
+                weights.join(", ")
+            ));
+        }
+        out
+    }
+
     /// Full-space weights `[full domains]` of reduced-space weights `[reduced domains]`.
     pub fn expand(&self, reduced: &[f64]) -> Vec<f64> {
         let mut full = vec![0.0; self.full.domains.len()];
