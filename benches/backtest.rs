@@ -11,10 +11,10 @@
 //! Threads: the bench replays on the calling thread; `RAYON_NUM_THREADS=1` or `2` sets the
 //! pool the surrogate's kernels use (a backtest gives each job its own one-thread pool).
 //!
-//! Measured (this machine, same session): default (ensemble) 6.64 s per seed on 1 thread and
-//! 6.64 s on 2 (training at 16-56 runs does not parallelise; a backtest runs one job per core
-//! instead), GP-UCB 55 ms / 54 ms. The whole-backtest figure: 4 strategies x 10 seeds x 128 runs
-//! on RegMix (`configs/backtests/issue-size.toml`, 2 jobs) took 4 min 43 s.
+//! Measured (this machine): with the fused CPU trainer (issue 13), default (ensemble) 1.34 s per
+//! seed on 1 thread and 0.83 s on 2 (its members train in parallel), GP-UCB 51 ms / 51 ms; with
+//! burn's trainer it was 6.64 s on both. The whole-backtest figure: 4 strategies x 10 seeds x
+//! 128 runs on RegMix (`configs/backtests/issue-size.toml`, 2 jobs) took 58 s (4 min 43 s before).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixatlas::backtest::{Backtest, BacktestConfig};
