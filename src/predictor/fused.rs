@@ -198,13 +198,141 @@ pub(super) use dispatch;
 dispatch!(activate(v: &mut [f32], act: Activation) {
     match act {
         Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-        Activation::Silu => v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x)),
+        Activation::Silu => silu(v),
         Activation::Tanh => v
             .iter_mut()
             .for_each(|x| *x = 1.0 - 2.0 / (exp(2.0 * *x) + 1.0)),
         Activation::Gelu => unreachable!("FusedCpuScorer::new refuses GELU"),
     }
 });
+
+/// Whether the AVX2 + FMA kernels can run here.
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// SiLU in place, `v <- v σ(v)`: the hot element-wise pass of scoring and training, with
+/// explicit AVX2 + FMA code where the CPU has it (`x86`).
+pub(super) fn silu(v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU has the features `x86::silu` is compiled for.
+        return unsafe { x86::silu(v) };
+    }
+    v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x));
+}
+
+/// For each row of `z` (`[rows, bias.len()]`): `z += bias`, `s = σ(z)`, `h = z s` (SiLU with
+/// the sigmoid kept for the backward pass).
+pub(super) fn bias_silu(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU has the features `x86::bias_silu` is compiled for.
+        return unsafe { x86::bias_silu(z, h, s, bias) };
+    }
+    let width = bias.len();
+    let rows = z
+        .chunks_mut(width)
+        .zip(h.chunks_mut(width))
+        .zip(s.chunks_mut(width));
+    for ((z, h), s) in rows {
+        for (((z, h), s), b) in z.iter_mut().zip(h.iter_mut()).zip(s.iter_mut()).zip(bias) {
+            *z += b;
+            *s = 1.0 / (1.0 + exp(-*z));
+            *h = *z * *s;
+        }
+    }
+}
+
+/// SiLU with AVX2 + FMA intrinsics, 8 lanes at a time: the same Cephes `exp` as [`exp`] with
+/// fused multiply-adds, and `1 / (1 + e)` by the reciprocal estimate and one Newton step
+/// (relative error about 2^-22) instead of a division.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// `σ(x)` per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sigmoid(x: __m256) -> __m256 {
+        const MAGIC: f32 = 12_582_912.0;
+        let neg = _mm256_max_ps(
+            _mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), _mm256_set1_ps(88.0)),
+            _mm256_set1_ps(-87.0),
+        );
+        let magic = _mm256_set1_ps(MAGIC);
+        let shifted = _mm256_fmadd_ps(neg, _mm256_set1_ps(std::f32::consts::LOG2_E), magic);
+        let k = _mm256_sub_ps(shifted, magic);
+        let ki = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic));
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_359_4), neg);
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            0.166_666_65,
+            0.5,
+        ] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let one = _mm256_set1_ps(1.0);
+        let poly = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), one);
+        let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            ki,
+            _mm256_set1_epi32(127),
+        )));
+        let d = _mm256_add_ps(one, _mm256_mul_ps(poly, scale));
+        let est = _mm256_rcp_ps(d);
+        _mm256_mul_ps(est, _mm256_fnmadd_ps(d, est, _mm256_set1_ps(2.0)))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn silu(v: &mut [f32]) {
+        let mut chunks = v.chunks_exact_mut(8);
+        for c in &mut chunks {
+            // SAFETY: `c` holds exactly 8 floats.
+            unsafe {
+                let x = _mm256_loadu_ps(c.as_ptr());
+                _mm256_storeu_ps(c.as_mut_ptr(), _mm256_mul_ps(x, sigmoid(x)));
+            }
+        }
+        for x in chunks.into_remainder() {
+            *x /= 1.0 + super::exp(-*x);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn bias_silu(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
+        let width = bias.len();
+        let rows = z
+            .chunks_mut(width)
+            .zip(h.chunks_mut(width))
+            .zip(s.chunks_mut(width));
+        for ((z, h), s) in rows {
+            let lanes = width / 8 * 8;
+            for j in (0..lanes).step_by(8) {
+                // SAFETY: `j + 8 <= width`, the length of every row slice and of `bias`.
+                unsafe {
+                    let x = _mm256_add_ps(
+                        _mm256_loadu_ps(z.as_ptr().add(j)),
+                        _mm256_loadu_ps(bias.as_ptr().add(j)),
+                    );
+                    let sig = sigmoid(x);
+                    _mm256_storeu_ps(z.as_mut_ptr().add(j), x);
+                    _mm256_storeu_ps(s.as_mut_ptr().add(j), sig);
+                    _mm256_storeu_ps(h.as_mut_ptr().add(j), _mm256_mul_ps(x, sig));
+                }
+            }
+            for j in lanes..width {
+                z[j] += bias[j];
+                s[j] = 1.0 / (1.0 + super::exp(-z[j]));
+                h[j] = z[j] * s[j];
+            }
+        }
+    }
+}
 
 /// `e^x` for f32 in branch-free arithmetic that the compiler vectorises (Cephes `expf`):
 /// `x = k ln2 + r` with integer `k` (rounded by the 1.5 * 2^23 trick) and `|r| <= ln2 / 2`,
@@ -240,6 +368,34 @@ mod tests {
             let (a, b) = (exp(x), x.exp());
             assert!(((a - b) / b).abs() < 3e-7, "exp({x}) = {a}, std gives {b}");
             x += 0.0137;
+        }
+    }
+
+    /// The vectorised SiLU passes equal `x σ(x)` (f64) to 1e-6 relative, lanes and remainder,
+    /// across the clamped range.
+    #[test]
+    fn silu_passes_are_accurate() {
+        let width = 13;
+        let z: Vec<f32> = (0..width * 7).map(|i| (i as f32 - 45.0) * 2.3).collect();
+        let exact = |x: f32| {
+            let x = f64::from(x);
+            x / (1.0 + (-x).exp())
+        };
+        let close =
+            |a: f32, x: f32| (f64::from(a) - exact(x)).abs() <= 1e-6 * (1.0 + exact(x).abs());
+        let mut v = z.clone();
+        silu(&mut v);
+        for (a, &x) in v.iter().zip(&z) {
+            assert!(close(*a, x), "silu({x}) = {a}");
+        }
+        let bias: Vec<f32> = (0..width).map(|j| j as f32 * 0.1).collect();
+        let (mut zz, mut h, mut s) = (z.clone(), vec![0.0; z.len()], vec![0.0; z.len()]);
+        bias_silu(&mut zz, &mut h, &mut s, &bias);
+        for (i, &x) in z.iter().enumerate() {
+            let x = x + bias[i % width];
+            assert_eq!(zz[i], x);
+            assert!(close(h[i], x), "bias_silu({x}) = {}", h[i]);
+            assert!((s[i] - h[i] / x).abs() <= 1e-6 || x == 0.0);
         }
     }
 

@@ -19,7 +19,7 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::fused::{Transpose, activate, exp, matmul};
+use super::fused::{Transpose, activate, bias_silu, exp, matmul};
 use crate::predictor::{Activation, EnsembleMlp};
 
 const BETA_1: f32 = 0.9;
@@ -291,6 +291,9 @@ impl Member {
                 false,
             );
             match later.first_mut() {
+                Some(next) if shape.activation == Activation::Silu => {
+                    bias_silu(z, next, &mut self.s[l], &self.biases[l]);
+                }
                 Some(next) => {
                     kernels::bias_activate(
                         z,
@@ -425,11 +428,7 @@ mod kernels {
         for ((z, h), s) in rows {
             let each = z.iter_mut().zip(h.iter_mut()).zip(s.iter_mut()).zip(bias);
             match act {
-                Activation::Silu => each.for_each(|(((z, h), s), b)| {
-                    *z += b;
-                    *s = 1.0 / (1.0 + exp(-*z));
-                    *h = *z * *s;
-                }),
+                Activation::Silu => unreachable!("SiLU takes `fused::bias_silu`"),
                 Activation::Relu => each.for_each(|(((z, h), _), b)| {
                     *z += b;
                     *h = z.max(0.0);
