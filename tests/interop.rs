@@ -656,6 +656,21 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         ]),
         "bad.csv:2",
     );
+    // A run's `files/` directory names the run too.
+    let out = mixatlas(&[
+        "import",
+        "wandb",
+        path(&dirs[1].join("files")),
+        "--mixture",
+        "data.mix.*",
+        "--target",
+        "eval/loss",
+        "--out",
+        path(&d.join("one")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let csv = std::fs::read_to_string(d.join("one/runs.csv")).unwrap();
+    assert!(csv.contains("\nabc001,"), "{csv}");
     let config = dirs[0].join("files/config.yaml");
     let text_cfg = std::fs::read_to_string(&config)
         .unwrap()

@@ -110,9 +110,10 @@ pub fn import_runs(dirs: &[PathBuf], options: &WandbOptions) -> crate::Result<Im
             }
             .into());
         }
-        let name = dir
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        // The run directory, also when its `files/` was given.
+        let run_dir = files.parent().unwrap_or(&files);
+        let name =
+            (run_dir.file_name()).map_or(String::new(), |n| n.to_string_lossy().into_owned());
         let key = name.rsplit('-').next().unwrap_or(&name).to_owned();
         let config = read_config(&config_path)?;
         let weights = mixture(&config, &options.mixture, &config_path)?;

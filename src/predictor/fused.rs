@@ -43,6 +43,24 @@ impl FusedCpuScorer {
         })
     }
 
+    /// A scorer over host weights: per layer `[M, in, out]` and `[M, out]` row-major, for
+    /// `widths = [inputs, hidden.., outputs]` (the fused trainer's validation pass).
+    pub(super) fn from_parts(
+        members: usize,
+        widths: Vec<usize>,
+        weights: Vec<Vec<f32>>,
+        biases: Vec<Vec<f32>>,
+        activation: Activation,
+    ) -> Self {
+        FusedCpuScorer {
+            members,
+            widths,
+            weights,
+            biases,
+            activation,
+        }
+    }
+
     /// Member outputs for rows `x` (`[n, inputs]` row-major): `[M, n, outputs]` row-major.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         let d = self.widths[0];

@@ -19,7 +19,7 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::fused::{Transpose, activate, bias_silu, exp, matmul};
+use super::fused::{FusedCpuScorer, Transpose, bias_silu, exp, matmul};
 use crate::predictor::{Activation, EnsembleMlp};
 
 const BETA_1: f32 = 0.9;
@@ -183,40 +183,27 @@ impl FusedTrainer {
     }
 
     /// Member outputs for rows `x` (`[n, inputs]`): `[M, n, outputs]` row-major, as
-    /// [`EnsembleMlp::forward_shared`] gives them.
+    /// [`EnsembleMlp::forward_shared`] gives them (through the fused scorer).
     pub fn forward_shared(&self, x: &[f32]) -> Vec<f32> {
-        let w = &self.shape.widths;
-        let (d, o, n) = (w[0], w[w.len() - 1], x.len() / w[0]);
-        let layers = w.len() - 1;
-        let per_member: Vec<Vec<f32>> = self
-            .members
-            .par_iter()
-            .map(|member| {
-                let mut h = x.to_vec();
-                for l in 0..layers {
-                    let mut z = member.biases[l].repeat(n);
-                    matmul(
-                        &mut z,
-                        &h,
-                        Transpose::No,
-                        &member.weights[l],
-                        Transpose::No,
-                        n,
-                        w[l],
-                        w[l + 1],
-                        true,
-                    );
-                    if l + 1 < layers {
-                        activate(&mut z, self.shape.activation);
-                    }
-                    h = z;
-                }
-                debug_assert_eq!(h.len(), n * o);
-                h
-            })
-            .collect();
-        let _ = d;
-        per_member.concat()
+        let layers = self.shape.widths.len() - 1;
+        let stack = |part: fn(&Member) -> &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
+            (0..layers)
+                .map(|l| {
+                    self.members
+                        .iter()
+                        .flat_map(|m| part(m)[l].iter().copied())
+                        .collect()
+                })
+                .collect()
+        };
+        FusedCpuScorer::from_parts(
+            self.members.len(),
+            self.shape.widths.clone(),
+            stack(|m| &m.weights),
+            stack(|m| &m.biases),
+            self.shape.activation,
+        )
+        .forward(x)
     }
 
     /// The parameters now.
