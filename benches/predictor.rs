@@ -103,26 +103,18 @@ fn gemm_call(
 
 fn gemm_only(steps: usize, bufs: &mut [Vec<f32>; 4]) {
     let (n, widths) = (512usize, [34usize, 128, 128, 1]);
-    let call = |dst: &mut [f32],
-                lhs: &[f32],
-                lt: bool,
-                rhs: &[f32],
-                rt: bool,
-                m: usize,
-                k: usize,
-                nn: usize| { gemm_call(dst, lhs, lt, rhs, rt, m, k, nn, false) };
     let [a, b, c, d] = bufs;
     for _ in 0..steps {
         for _member in 0..8 {
             for l in 0..3 {
                 let (i, o) = (widths[l], widths[l + 1]);
-                call(c, a, false, b, false, n, i, o); // forward z = h W
+                gemm_call(c, a, false, b, false, n, i, o, false); // forward z = h W
             }
             for l in (0..3).rev() {
                 let (i, o) = (widths[l], widths[l + 1]);
-                call(d, a, true, c, false, i, n, o); // dW = h^T g
+                gemm_call(d, a, true, c, false, i, n, o, false); // dW = h^T g
                 if l > 0 {
-                    call(c, d, false, b, true, n, o, i); // g W^T
+                    gemm_call(c, d, false, b, true, n, o, i, false); // g W^T
                 }
             }
         }
