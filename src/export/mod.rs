@@ -279,14 +279,26 @@ impl Recipe {
     }
 
     /// The probabilities for `datasets.interleave_datasets(datasets, probabilities=...)`, in
-    /// domain order, as a JSON list summing to 1 in f64: per-example probabilities that realise
-    /// the recipe's token shares given each domain's mean tokens per example
-    /// (`tokens_per_example`, read from `file`), or the token shares unchanged when it is
-    /// `None` (every domain's examples equally long).
+    /// domain order, as a JSON list ([`Recipe::example_probabilities`]).
     pub fn hf_probabilities(
         &self,
         tokens_per_example: Option<(&BTreeMap<String, f64>, &Path)>,
     ) -> Result<String, ExportError> {
+        let p = self.example_probabilities(tokens_per_example)?;
+        let mut s = serde_json::to_string(&p).expect("floats serialise");
+        s.push('\n');
+        Ok(s)
+    }
+
+    /// Per-example sampling probabilities `[domains]` summing to 1 in f64 that realise the
+    /// recipe's token shares given each domain's mean tokens per example
+    /// (`tokens_per_example`, read from `file`), or the token shares unchanged when it is
+    /// `None` (every domain's examples equally long). Streams that sample examples (Hugging
+    /// Face, MosaicML) take these.
+    pub fn example_probabilities(
+        &self,
+        tokens_per_example: Option<(&BTreeMap<String, f64>, &Path)>,
+    ) -> Result<Vec<f64>, ExportError> {
         let mut p: Vec<f64> = Vec::with_capacity(self.weights.len());
         for (d, w) in &self.weights {
             let Some((table, file)) = tokens_per_example else {
@@ -323,9 +335,7 @@ impl Recipe {
             .max_by(|&a, &b| p[a].total_cmp(&p[b]))
             .expect("a recipe has a domain");
         p[top] += 1.0 - p.iter().sum::<f64>();
-        let mut s = serde_json::to_string(&p).expect("floats serialise");
-        s.push('\n');
-        Ok(s)
+        Ok(p)
     }
 
     /// A Megatron-LM `--data-path` blend `w1 path1 w2 path2 ...` over the domains with

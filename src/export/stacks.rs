@@ -143,8 +143,7 @@ impl Recipe {
         file: &Path,
         tokens_per_example: Option<(&BTreeMap<String, f64>, &Path)>,
     ) -> Result<String, ExportError> {
-        let p: Vec<f64> = serde_json::from_str(&self.hf_probabilities(tokens_per_example)?)
-            .expect("hf_probabilities writes a JSON list");
+        let p = self.example_probabilities(tokens_per_example)?;
         let mut s = String::from("streams:\n");
         for (d, _, list) in self.located(paths, file)? {
             let [remote] = list.as_slice() else {
