@@ -63,7 +63,7 @@ fn kill_group(pgid: u32) {
 }
 
 /// Single-quotes `s` for `sh`.
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::CampaignError;
+use super::evaluator::quote;
 use super::journal::Journal;
 use crate::error::io;
 use crate::io::write_atomic;
@@ -186,11 +187,6 @@ fn job_name(round_dir: &Path, submissions: usize) -> String {
     let digest = h.finalize();
     let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("mixatlas-{hex}")
-}
-
-/// Single-quotes `s` for `sh`.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The array's batch script: the per-run command for task `$SLURM_ARRAY_TASK_ID`.
