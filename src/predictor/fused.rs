@@ -238,6 +238,11 @@ pub(super) fn silu(v: &mut [f32]) {
         // SAFETY: the CPU has the features `x86::silu` is compiled for.
         return unsafe { x86::silu(v) };
     }
+    silu_scalar(v);
+}
+
+/// [`silu`] one element at a time: the portable path and the vector kernel's remainder.
+fn silu_scalar(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x));
 }
 
@@ -245,21 +250,30 @@ pub(super) fn silu(v: &mut [f32]) {
 /// the sigmoid kept for the backward pass).
 pub(super) fn bias_silu(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if avx2_fma() {
-        // SAFETY: the CPU has the features `x86::bias_silu` is compiled for.
-        return unsafe { x86::bias_silu(z, h, s, bias) };
-    }
+    let wide = avx2_fma();
     let width = bias.len();
     let rows = z
         .chunks_mut(width)
         .zip(h.chunks_mut(width))
         .zip(s.chunks_mut(width));
     for ((z, h), s) in rows {
-        for (((z, h), s), b) in z.iter_mut().zip(h.iter_mut()).zip(s.iter_mut()).zip(bias) {
-            *z += b;
-            *s = 1.0 / (1.0 + exp(-*z));
-            *h = *z * *s;
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: the CPU has the features `x86::bias_silu_row` is compiled for.
+            unsafe { x86::bias_silu_row(z, h, s, bias) };
+            continue;
         }
+        bias_silu_row(z, h, s, bias);
+    }
+}
+
+/// One row of [`bias_silu`] (equal-length slices), one element at a time: the portable path
+/// and the vector kernel's remainder.
+fn bias_silu_row(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
+    for (((z, h), s), b) in z.iter_mut().zip(h.iter_mut()).zip(s.iter_mut()).zip(bias) {
+        *z += b;
+        *s = 1.0 / (1.0 + exp(-*z));
+        *h = *z * *s;
     }
 }
 
@@ -316,39 +330,38 @@ mod x86 {
                 _mm256_storeu_ps(c.as_mut_ptr(), _mm256_mul_ps(x, sigmoid(x)));
             }
         }
-        for x in chunks.into_remainder() {
-            *x /= 1.0 + super::exp(-*x);
-        }
+        super::silu_scalar(chunks.into_remainder());
     }
 
+    /// One row of `super::bias_silu`: `z`, `h`, `s` and `bias` of equal length.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn bias_silu(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
+    pub(super) fn bias_silu_row(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
         let width = bias.len();
-        let rows = z
-            .chunks_mut(width)
-            .zip(h.chunks_mut(width))
-            .zip(s.chunks_mut(width));
-        for ((z, h), s) in rows {
-            let lanes = width / 8 * 8;
-            for j in (0..lanes).step_by(8) {
-                // SAFETY: `j + 8 <= width`, the length of every row slice and of `bias`.
-                unsafe {
-                    let x = _mm256_add_ps(
-                        _mm256_loadu_ps(z.as_ptr().add(j)),
-                        _mm256_loadu_ps(bias.as_ptr().add(j)),
-                    );
-                    let sig = sigmoid(x);
-                    _mm256_storeu_ps(z.as_mut_ptr().add(j), x);
-                    _mm256_storeu_ps(s.as_mut_ptr().add(j), sig);
-                    _mm256_storeu_ps(h.as_mut_ptr().add(j), _mm256_mul_ps(x, sig));
-                }
-            }
-            for j in lanes..width {
-                z[j] += bias[j];
-                s[j] = 1.0 / (1.0 + super::exp(-z[j]));
-                h[j] = z[j] * s[j];
+        assert!(
+            z.len() == width && h.len() == width && s.len() == width,
+            "row lengths"
+        );
+        let lanes = width / 8 * 8;
+        for j in (0..lanes).step_by(8) {
+            // SAFETY: `j + 8 <= width`, the length of every slice (checked above).
+            unsafe {
+                let x = _mm256_add_ps(
+                    _mm256_loadu_ps(z.as_ptr().add(j)),
+                    _mm256_loadu_ps(bias.as_ptr().add(j)),
+                );
+                let sig = sigmoid(x);
+                _mm256_storeu_ps(z.as_mut_ptr().add(j), x);
+                _mm256_storeu_ps(s.as_mut_ptr().add(j), sig);
+                _mm256_storeu_ps(h.as_mut_ptr().add(j), _mm256_mul_ps(x, sig));
             }
         }
+        let tail = lanes..width;
+        let (z, h, s) = (
+            &mut z[tail.clone()],
+            &mut h[tail.clone()],
+            &mut s[tail.clone()],
+        );
+        super::bias_silu_row(z, h, s, &bias[tail]);
     }
 }
 

@@ -19,7 +19,7 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::fused::{FusedCpuScorer, Transpose, bias_silu, exp, matmul};
+use super::fused::{FusedCpuScorer, Transpose, exp, matmul};
 use crate::predictor::{Activation, EnsembleMlp};
 
 const BETA_1: f32 = 0.9;
@@ -278,9 +278,6 @@ impl Member {
                 false,
             );
             match later.first_mut() {
-                Some(next) if shape.activation == Activation::Silu => {
-                    bias_silu(z, next, &mut self.s[l], &self.biases[l]);
-                }
                 Some(next) => {
                     kernels::bias_activate(
                         z,
@@ -397,11 +394,9 @@ fn softplus(s: f32) -> f32 {
 /// The element-wise passes, each compiled for the baseline target and for AVX2 + FMA
 /// (`fused::dispatch`).
 mod kernels {
-    use super::super::fused::exp;
+    use super::super::fused::{bias_silu, dispatch, exp};
     use super::{BETA_1, BETA_2, EPSILON};
     use crate::predictor::Activation;
-
-    use super::super::fused::dispatch;
 
     dispatch!(add_bias(z: &mut [f32], bias: &[f32]) {
         for row in z.chunks_mut(bias.len()) {
@@ -410,12 +405,16 @@ mod kernels {
     });
 
     dispatch!(bias_activate(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32], act: Activation) {
+        if act == Activation::Silu {
+            // Its own kernel, which also keeps the sigmoid for the backward pass.
+            return bias_silu(z, h, s, bias);
+        }
         let width = bias.len();
         let rows = z.chunks_mut(width).zip(h.chunks_mut(width)).zip(s.chunks_mut(width));
         for ((z, h), s) in rows {
             let each = z.iter_mut().zip(h.iter_mut()).zip(s.iter_mut()).zip(bias);
             match act {
-                Activation::Silu => unreachable!("SiLU takes `fused::bias_silu`"),
+                Activation::Silu => unreachable!("SiLU returned above"),
                 Activation::Relu => each.for_each(|(((z, h), _), b)| {
                     *z += b;
                     *h = z.max(0.0);
