@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Space, SpaceError};
+use super::{Domain, Space, SpaceError};
 use crate::export::Recipe;
 
 /// One `[[virtual]]` table as written.
@@ -197,11 +197,14 @@ impl Reuse {
                     let tokens: Option<f64> = (virtuals[v].members.iter())
                         .map(|m| full.domains[m.0].tokens)
                         .sum();
-                    let mut domain = Space::from_names("x", &[virtuals[v].name.clone()])?
-                        .domains
-                        .remove(0);
-                    domain.tokens = tokens;
-                    domains.push(domain);
+                    domains.push(Domain {
+                        name: virtuals[v].name.clone(),
+                        column: None,
+                        attributes: BTreeMap::new(),
+                        min: 0.0,
+                        max: 1.0,
+                        tokens,
+                    });
                 }
                 Some(_) => {}
             }
