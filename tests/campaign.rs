@@ -405,6 +405,23 @@ fn bad_campaign_and_world_files_name_the_file_and_field() {
         mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
         "typo.toml",
     );
+    for (setting, needle) in [
+        (
+            "poll_seconds = 0",
+            "`slurm.poll_seconds` = 0 must be positive and finite",
+        ),
+        (
+            "max_parallel = 0",
+            "`slurm.max_parallel` must be at least 1",
+        ),
+        ("sbatch_args = \"--partition=gpu\"", "TOML parse error"),
+    ] {
+        let bad = write(d, "slurm.toml", &format!("{text}\n[slurm]\n{setting}\n"));
+        expect_error(
+            mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
+            &format!("slurm.toml: {needle}"),
+        );
+    }
     assert!(!c.join("journal.jsonl").exists(), "nothing was started");
 
     let world = std::fs::read_to_string(repo("configs/world/multimodal.toml")).unwrap();

@@ -637,6 +637,25 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         ]),
         "eval/ppl",
     );
+    for (flag, value, needle) in [
+        (
+            "--mixture",
+            "mix",
+            "--mixture \"mix\": give a config key pattern with exactly one `*`",
+        ),
+        (
+            "--target",
+            "eval/loss=sideways",
+            "direction `sideways` is not `lower` or `higher`",
+        ),
+    ] {
+        let out_x = d.join("x");
+        let mut args = vec!["import", "wandb", path(&export), "--mixture", "mix.*"];
+        args.extend(["--target", "eval/loss", "--out", path(&out_x)]);
+        let at = args.iter().position(|a| *a == flag).unwrap() + 1;
+        args[at] = value;
+        expect_error(mixatlas(&args), needle);
+    }
     let bad = write(
         d,
         "bad.csv",

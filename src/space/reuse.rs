@@ -361,5 +361,13 @@ mod tests {
             let e = Reuse::from_file(&path).unwrap_err().to_string();
             assert!(e.contains("bad.toml") && e.contains(needle), "{e}");
         }
+        let path = dir.path().join("tol.toml");
+        let text = "space = \"s.toml\"\ntolerance = 2.0\n[[virtual]]\nname = \"old\"\nweights = { a = 1 }\n";
+        std::fs::write(&path, text).unwrap();
+        let e = Reuse::from_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("tol.toml") && e.contains("`tolerance` = 2 is not in [0, 1]"),
+            "{e}"
+        );
     }
 }
