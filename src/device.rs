@@ -103,11 +103,59 @@ impl DeviceKind {
     }
 }
 
+/// The fused ensemble kernel (`kernels/`) holding an ensemble's weights on `device`, when
+/// `device` is a GPU backend built in (wgpu or CUDA); `None` on the CPU backends.
+pub(crate) fn ensemble_kernel<B: burn::tensor::backend::Backend>(
+    device: &B::Device,
+    model: &crate::predictor::EnsembleMlp<B>,
+    activation: crate::predictor::Activation,
+) -> Option<Result<Box<dyn crate::predictor::EnsembleKernel>, crate::predictor::KernelError>> {
+    let _any = device as &dyn std::any::Any;
+    #[cfg(feature = "wgpu")]
+    if let Some(device) = _any.downcast_ref::<burn::backend::wgpu::WgpuDevice>() {
+        return Some(upload::<cubecl::wgpu::WgpuRuntime, B>(
+            device, "wgpu", model, activation,
+        ));
+    }
+    #[cfg(feature = "cuda")]
+    if let Some(device) = _any.downcast_ref::<burn::backend::cuda::CudaDevice>() {
+        return Some(upload::<cubecl::cuda::CudaRuntime, B>(
+            device, "cuda", model, activation,
+        ));
+    }
+    let _ = (model, activation);
+    None
+}
+
+/// `model`'s weights on the CubeCL `device`.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn upload<R: cubecl::Runtime, B: burn::tensor::backend::Backend>(
+    device: &R::Device,
+    name: &'static str,
+    model: &crate::predictor::EnsembleMlp<B>,
+    activation: crate::predictor::Activation,
+) -> Result<Box<dyn crate::predictor::EnsembleKernel>, crate::predictor::KernelError> {
+    let (weights, biases) = crate::predictor::fused::host_weights(model);
+    let kernel = crate::kernels::CubeEnsemble::<R>::new(
+        device,
+        name,
+        model.members(),
+        &model.widths(),
+        &weights,
+        &biases,
+        activation,
+    )?;
+    Ok(Box::new(kernel))
+}
+
 /// GPU backends panic when no adapter or driver is found, often on a runtime thread whose
 /// message the caller only sees as a closed channel; turn that into an error by running one
 /// tiny computation first and reporting the first panic message from any thread.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-fn probe<B: AutodiffBackend>(kind: DeviceKind, device: &B::Device) -> Result<(), DeviceError> {
+pub(crate) fn probe<B: AutodiffBackend>(
+    kind: DeviceKind,
+    device: &B::Device,
+) -> Result<(), DeviceError> {
     use std::sync::{Arc, Mutex};
 
     use burn::tensor::Tensor;

@@ -58,6 +58,10 @@ pub mod runs;
 
 pub mod device;
 
+/// Custom GPU kernels (CubeCL), built with the `wgpu` or `cuda` feature: see `kernels/`.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[path = "../kernels/mod.rs"]
+pub mod kernels;
 pub mod predictor;
 
 pub mod objective;

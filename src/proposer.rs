@@ -518,8 +518,10 @@ impl<B: AutodiffBackend> Proposer<B> {
         let spec = self.surrogate.as_ref().ok_or(ProposerError::NoSurrogate)?;
         let mut model = spec.fit::<B>(runs, self.round_seed(), &self.device, &mut ())?;
         // Search scores many small batches: the host copy of the weights beats a device
-        // round trip per batch, on every backend.
+        // round trip per batch, on every backend; large ones go to the GPU kernel where there
+        // is one.
         model.fuse_for_cpu();
+        model.use_device_kernel()?;
         self.model = Some(model);
         self.stale = false;
         Ok(())
@@ -782,8 +784,9 @@ fn choose(
 ) -> crate::Result<Vec<crate::search::Candidate>> {
     let pool = {
         let acq = &*acquisition;
-        let mut evaluate =
-            |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> { Ok(acq.score(&scorer.scores(ws)?)) };
+        let mut evaluate = |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> {
+            Ok(scorer.acquisition_values(acq, ws)?)
+        };
         let mut problem = crate::search::Problem {
             constraints,
             evaluate: &mut evaluate,

@@ -38,7 +38,10 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::objective::Objective;
-use crate::predictor::{Capabilities, MemberOutputs, Posterior, PredictorError, Surrogate};
+use crate::predictor::{
+    Capabilities, DeviceAcquisition, DeviceScoring, MemberOutputs, Posterior, PredictorError,
+    Reduction, Surrogate,
+};
 
 /// Why an acquisition function cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +219,11 @@ pub trait Acquisition: Send + Sync {
     fn score(&self, s: &Scores) -> Vec<f64>;
     /// The smooth form for gradient search, if any.
     fn smooth(&self) -> Option<Smooth>;
+    /// Whether [`Acquisition::smooth`] gives the values of [`Acquisition::score`], not only
+    /// their ranking: then the GPU kernel computes the function on the device.
+    fn smooth_is_exact(&self) -> bool {
+        true
+    }
     /// Draws fresh randomness for the next proposal (Thompson sampling draws a new member);
     /// returns whether scores change. Deterministic functions return false.
     fn redraw(&mut self, _rng: &mut dyn RngCore) -> bool {
@@ -453,7 +461,59 @@ pub struct Scorer<'a> {
     pub members: bool,
 }
 
+/// Batches smaller than this score on the host even where a GPU kernel is available: a
+/// device round trip costs more than the fused CPU pass over a few thousand rows.
+pub const DEVICE_MIN_ROWS: usize = 4096;
+
 impl Scorer<'_> {
+    /// The surrogate on its GPU with the reduction for `acquisition`, where the surrogate has
+    /// the fused kernel and the acquisition a closed form of the objective's mean and std (or
+    /// one member's objective): every function but `variance` over several targets and `ivr`.
+    pub fn on_device(
+        &self,
+        acquisition: &dyn Acquisition,
+    ) -> Option<(&dyn DeviceScoring, Reduction)> {
+        let device = self.surrogate.device()?;
+        if !acquisition.smooth_is_exact() {
+            return None;
+        }
+        let acquisition = match acquisition.smooth()? {
+            Smooth::MeanStd { mean, std } => DeviceAcquisition::MeanStd { mean, std },
+            Smooth::Member(k) => DeviceAcquisition::Member(k),
+            Smooth::Improvement {
+                incumbent,
+                xi,
+                expected,
+            } => DeviceAcquisition::Improvement {
+                threshold: incumbent + xi,
+                expected,
+            },
+        };
+        let reduction = Reduction {
+            coefficients: self.objective.coefficients.clone(),
+            offsets: self.objective.offsets.clone(),
+            acquisition,
+        };
+        Some((device, reduction))
+    }
+
+    /// `acquisition`'s value for `mixtures` (`[n][domains]`): on the GPU kernel for batches
+    /// of [`DEVICE_MIN_ROWS`] or more where [`Scorer::on_device`] allows, else on the host.
+    pub fn acquisition_values(
+        &self,
+        acquisition: &dyn Acquisition,
+        mixtures: &[Vec<f64>],
+    ) -> Result<Vec<f64>, PredictorError> {
+        if mixtures.len() >= DEVICE_MIN_ROWS
+            && let Some((device, reduction)) = self.on_device(acquisition)
+        {
+            return Ok(device
+                .rows(mixtures, &self.context, &reduction)?
+                .acquisition);
+        }
+        Ok(acquisition.score(&self.scores(mixtures)?))
+    }
+
     /// Scores of `mixtures` (`[n][domains]`).
     pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<Scores, PredictorError> {
         let posterior = if self.members {

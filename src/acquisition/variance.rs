@@ -32,4 +32,7 @@ impl Acquisition for MaxVariance {
             std: 1.0,
         })
     }
+    fn smooth_is_exact(&self) -> bool {
+        false
+    }
 }

@@ -24,7 +24,7 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = DataSpec::from_file(&self.args.data)?;
         if let Some(dir) = &self.args.checkpoint {
-            let model = super::load_model::<B>(dir, self.args.common.device, &device)?;
+            let model = super::load_model::<B>(dir, &device)?;
             let schema = model.surrogate().schema();
             let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&model, &runs)?;

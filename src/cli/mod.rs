@@ -24,7 +24,6 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::device::DeviceKind;
 use crate::predictor::{
     EnsembleConfig, GpConfig, LogLinearConfig, Model, SurrogateKind, SurrogateSpec,
     select::AutoConfig,
@@ -53,17 +52,14 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads a checkpoint of either kind for scoring on `kind`; ensembles go through the fused
-/// path on CPU devices.
+/// Loads a checkpoint of either kind for scoring on `device` through its fastest path
+/// ([`Model::prepare_scoring`]).
 fn load_model<B: AutodiffBackend>(
     dir: &Path,
-    kind: DeviceKind,
     device: &B::Device,
 ) -> Result<Model<B::InnerBackend>> {
     let mut model = Model::load(dir, device)?;
-    if kind.is_cpu() {
-        model.fuse_for_cpu();
-    }
+    model.prepare_scoring()?;
     Ok(model)
 }
 

@@ -17,7 +17,7 @@ impl BackendTask for Task {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let model = super::load_model::<B>(&a.checkpoint, a.common.device, &device)?;
+        let model = super::load_model::<B>(&a.checkpoint, &device)?;
         let schema = model.surrogate().schema();
         let columns = schema.mixture_columns.clone();
         let mut spec = DataSpec::for_mixture_file(&a.input, columns, a.key.clone());

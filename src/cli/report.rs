@@ -21,9 +21,7 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
         let mut model = Model::<B::InnerBackend>::load(&a.checkpoint, &device)?;
-        if a.common.device.is_cpu() {
-            model.fuse_for_cpu();
-        }
+        model.prepare_scoring()?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();
         let target = match &a.target {

@@ -28,9 +28,7 @@ pub struct Setup<B: Backend> {
 impl<B: Backend> Setup<B> {
     pub fn load(args: &ScoringArgs, device: &B::Device) -> Result<Self> {
         let mut model = Model::load(&args.checkpoint, device)?;
-        if args.common.device.is_cpu() {
-            model.fuse_for_cpu();
-        }
+        model.prepare_scoring()?;
         let surrogate = model.surrogate();
         let schema = surrogate.schema();
         let norm = surrogate.target_norm();

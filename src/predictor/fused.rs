@@ -32,13 +32,12 @@ impl FusedCpuScorer {
         if activation == Activation::Gelu {
             return None;
         }
-        let host =
-            |t: Tensor<B, 3>| -> Vec<f32> { t.into_data().to_vec().expect("weights are f32") };
+        let (weights, biases) = host_weights(model);
         Some(FusedCpuScorer {
             members: model.members(),
             widths: model.widths(),
-            weights: model.weights.iter().map(|w| host(w.val())).collect(),
-            biases: model.biases.iter().map(|b| host(b.val())).collect(),
+            weights,
+            biases,
             activation,
         })
     }
@@ -118,6 +117,16 @@ impl FusedCpuScorer {
         }
         out
     }
+}
+
+/// Host copies of `model`'s weights and biases: per layer `[M, in, out]` and `[M, out]`,
+/// row-major.
+pub(crate) fn host_weights<B: Backend>(model: &EnsembleMlp<B>) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let host = |t: Tensor<B, 3>| -> Vec<f32> { t.into_data().to_vec().expect("weights are f32") };
+    (
+        model.weights.iter().map(|w| host(w.val())).collect(),
+        model.biases.iter().map(|b| host(b.val())).collect(),
+    )
 }
 
 /// `dst[m, n] (+)= op(lhs)[m, k] @ op(rhs)[k, n]`, all row-major and exactly sized; `op` is

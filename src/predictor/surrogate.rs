@@ -12,15 +12,14 @@ use std::path::Path;
 use burn::prelude::Backend;
 use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gp::GP_FILE;
 use super::loglinear::{LOGLINEAR_FILE, LogLinear, LogLinearConfig};
 use super::select::{AutoConfig, Selection, fit_auto};
 use super::{
-    EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor, PredictorError,
-    TrainObserver, checkpoint, fit,
+    DeviceScoring, EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor,
+    PredictorError, TrainObserver, checkpoint, fit,
 };
 use crate::math::linalg::cholesky;
 use crate::runs::Runs;
@@ -244,6 +243,12 @@ pub trait Surrogate {
     fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, PredictorError> {
         self.posterior(mixtures, context)
     }
+    /// The model on its GPU through the fused kernel, reducing candidates there; `None` on
+    /// CPU backends and for models without one (GP, mixing law).
+    fn device(&self) -> Option<&dyn DeviceScoring> {
+        None
+    }
+
     /// The joint posterior covariance of the n mixtures, per target `[T][n * n]` row-major
     /// (target units²), where [`Capabilities::joint`] says the model has it.
     fn covariance(
@@ -307,24 +312,15 @@ impl<B: Backend> Surrogate for Predictor<B> {
         mixtures: &[Vec<f64>],
         context: &[f64],
     ) -> Result<Posterior, PredictorError> {
-        let meta = &self.meta;
-        // Built in parallel blocks: serial, this was a fifth of a simulated row on two threads.
-        let blocks: Vec<Vec<f32>> = mixtures
-            .par_chunks(1024)
-            .map(|block| {
-                let mut f = Vec::with_capacity(block.len() * meta.inputs());
-                for w in block {
-                    meta.push_features(w, context, &mut f)?;
-                }
-                Ok(f)
-            })
-            .collect::<Result<_, PredictorError>>()?;
-        let outputs = self.member_means(&blocks.concat());
+        let outputs = self.member_means(&self.features_of(mixtures, context)?);
         Ok(Posterior::from_members(
             outputs,
             self.model.members(),
-            meta.targets(),
+            self.meta.targets(),
         ))
+    }
+    fn device(&self) -> Option<&dyn DeviceScoring> {
+        self.kernel().map(|_| self as &dyn DeviceScoring)
     }
 }
 
@@ -410,6 +406,24 @@ impl<B: Backend> Model<B> {
             Model::Ensemble(p) => p.predict(mixtures, context),
             Model::Gp(g) => g.predict(mixtures, context),
             Model::LogLinear(l) => l.predict(mixtures, context),
+        }
+    }
+
+    /// Scores an ensemble through the fastest path its device has: the fused kernel on a GPU,
+    /// the fused CPU path otherwise. Other models are unchanged.
+    pub fn prepare_scoring(&mut self) -> Result<(), PredictorError> {
+        if !self.use_device_kernel()? {
+            self.fuse_for_cpu();
+        }
+        Ok(())
+    }
+
+    /// Scores large batches of an ensemble on its GPU through the fused kernel (see
+    /// [`Predictor::use_device_kernel`]); returns whether it does. Other models are unchanged.
+    pub fn use_device_kernel(&mut self) -> Result<bool, PredictorError> {
+        match self {
+            Model::Ensemble(p) => p.use_device_kernel(),
+            _ => Ok(false),
         }
     }
 

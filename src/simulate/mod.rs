@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::acquisition::{Acquisition, Scorer};
 use crate::math::TopK;
 use crate::objective::{Objective, pareto_front};
+use crate::predictor::BlockMoments;
 use crate::progress::Observer;
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, SamplerError, sample_chunk};
@@ -83,6 +84,26 @@ pub struct Moments {
 }
 
 impl Moments {
+    /// Adds the values `block` summarises.
+    fn absorb(&mut self, block: &BlockMoments) {
+        let mut all = BlockMoments {
+            count: self.count,
+            mean: self.mean,
+            m2: self.m2,
+            min: self.min,
+            max: self.max,
+        };
+        all.merge(block);
+        *self = Moments {
+            count: all.count,
+            mean: all.mean,
+            std: (all.m2 / all.count.max(1) as f64).sqrt(),
+            min: all.min,
+            max: all.max,
+            m2: all.m2,
+        };
+    }
+
     fn push(&mut self, x: f64) {
         if self.count == 0 {
             self.min = x;
@@ -140,7 +161,10 @@ pub struct Simulation {
 }
 
 /// Streams `config.samples` feasible draws of `sampler` through `scorer` and `acquisition`.
-/// Deterministic for a seed whatever the thread count.
+/// Deterministic for a seed whatever the thread count. A surrogate on a GPU with the fused
+/// kernel ([`Scorer::on_device`]) scores and reduces each chunk on the device, and only each
+/// block's best rows and moments come back (without a second objective, whose Pareto front
+/// needs every row); the best are then rescored on the usual path for their details.
 pub fn simulate(
     scorer: &Scorer<'_>,
     acquisition: &dyn Acquisition,
@@ -164,6 +188,10 @@ pub fn simulate(
         top_acquisition: Vec::new(),
         pareto: Vec::new(),
     };
+    let device = secondary
+        .is_none()
+        .then(|| scorer.on_device(acquisition))
+        .flatten();
     let mut id = 0u64;
     let mut chunk = 0u64;
     while out.sampled < config.samples {
@@ -174,6 +202,21 @@ pub fn simulate(
         out.rejected += rejected as u64;
         if mixtures.is_empty() {
             return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
+        }
+        if let Some((device, reduction)) = &device {
+            let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
+            out.objective.absorb(&top.moments[0]);
+            out.epistemic_std.absorb(&top.moments[1]);
+            out.acquisition.absorb(&top.moments[2]);
+            for (value, row) in top.objective {
+                by_objective.offer(value, id + row as u64, &mixtures[row]);
+            }
+            for (value, row) in top.acquisition {
+                by_acquisition.offer(value, id + row as u64, &mixtures[row]);
+            }
+            id += mixtures.len() as u64;
+            observer.progress("simulate", out.sampled, config.samples);
+            continue;
         }
         let s = scorer.scores(&mixtures)?;
         let acq = acquisition.score(&s);

@@ -1,0 +1,542 @@
+//! Custom GPU kernels (CubeCL), compiled for wgpu (WGSL/SPIR-V) and CUDA from one source, and
+//! launched on the compute client burn's GPU backends use for the same device.
+//!
+//! | kernel | does | reference it is tested against |
+//! |---|---|---|
+//! | `score::score_ensemble` | a chunk of candidates through every member and layer, reduced to objective mean, epistemic std, acquisition | the fused CPU scorer, `Scores` and the acquisition's `score` |
+//! | `top::block_top` | per block of rows: top k by objective and by acquisition, moments | `TopK` and the running moments of `simulate` |
+//!
+//! [`CubeEnsemble`] holds an ensemble's weights on the device and runs both; the predictor
+//! reaches it through [`crate::predictor::EnsembleKernel`], which [`crate::device`] builds
+//! for GPU devices.
+
+mod score;
+mod top;
+
+use std::fmt;
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+use crate::predictor::{
+    Activation, BatchTop, BlockMoments, DeviceAcquisition, EnsembleKernel, Head, KernelError,
+    RowScores,
+};
+
+/// Units per cube of the scoring kernel: each computes `width / UNITS` outputs of a layer for
+/// the cube's rows.
+const SCORE_UNITS: u32 = 64;
+/// Most candidates one scoring cube holds (its per-unit accumulators are registers).
+const MAX_ROWS: usize = 32;
+/// Units per cube of the top-k kernel (a power of two, at most 256).
+const TOP_UNITS: u32 = 256;
+/// Rows one top-k cube reduces.
+const TOP_BLOCK: usize = 2048;
+/// Largest k reduced on the device; above it the per-row scores are read back.
+pub const MAX_DEVICE_TOP: usize = 64;
+
+/// An ensemble's weights on a CubeCL device, ready to score candidates.
+pub struct CubeEnsemble<R: Runtime> {
+    client: ComputeClient<R>,
+    device: &'static str,
+    members: usize,
+    /// `[inputs, hidden.., outputs]`.
+    widths: Vec<usize>,
+    activation: u32,
+    weights: Handle,
+    biases: Handle,
+    layout: Handle,
+    /// Candidates per scoring cube: what the device's shared memory holds.
+    rows: usize,
+}
+
+impl<R: Runtime> fmt::Debug for CubeEnsemble<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CubeEnsemble")
+            .field("device", &self.device)
+            .field("members", &self.members)
+            .field("widths", &self.widths)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl<R: Runtime> CubeEnsemble<R> {
+    /// Uploads an ensemble of `members` MLPs with `widths = [inputs, hidden.., outputs]`:
+    /// per layer `weights` `[M, in, out]` and `biases` `[M, out]`, row-major. `device` names
+    /// the backend in errors.
+    pub fn new(
+        device: &R::Device,
+        name: &'static str,
+        members: usize,
+        widths: &[usize],
+        weights: &[Vec<f32>],
+        biases: &[Vec<f32>],
+        activation: Activation,
+    ) -> Result<Self, KernelError> {
+        let client = R::client(device);
+        let widest = widths.iter().copied().max().unwrap_or(0);
+        let shared = client.properties().hardware.max_shared_memory_size;
+        let fits = |rows: usize| (2 * rows * widest + 2 * rows * members) * 4 <= shared;
+        let rows = (0..=MAX_ROWS.ilog2())
+            .rev()
+            .map(|p| 1usize << p)
+            .find(|&r| fits(r))
+            .ok_or(KernelError::TooWide {
+                width: widest,
+                shared_bytes: shared,
+            })?;
+        let mut layout = Vec::with_capacity(4 * weights.len());
+        let (mut w_at, mut b_at) = (0u32, 0u32);
+        for pair in widths.windows(2) {
+            layout.extend([pair[0] as u32, pair[1] as u32, w_at, b_at]);
+            w_at += (members * pair[0] * pair[1]) as u32;
+            b_at += (members * pair[1]) as u32;
+        }
+        let upload = |parts: &[Vec<f32>]| client.create_from_slice(f32::as_bytes(&parts.concat()));
+        Ok(CubeEnsemble {
+            weights: upload(weights),
+            biases: upload(biases),
+            layout: client.create_from_slice(u32::as_bytes(&layout)),
+            client,
+            device: name,
+            members,
+            widths: widths.to_vec(),
+            activation: match activation {
+                Activation::Silu => score::SILU,
+                Activation::Relu => score::RELU,
+                Activation::Tanh => score::TANH,
+                Activation::Gelu => score::GELU,
+            },
+            rows,
+        })
+    }
+
+    /// Launches the scoring kernel on `features` (`[n, inputs]`): a handle to `[n, 3]`.
+    fn score(&self, features: &[f32], head: &Head) -> Handle {
+        let inputs = self.widths[0];
+        let n = features.len() / inputs;
+        let x = self.client.create_from_slice(f32::as_bytes(features));
+        let out = self.client.empty(n * 3 * 4);
+        let targets = head.mean.len();
+        let coefficients: Vec<f32> = (0..targets)
+            .flat_map(|t| [head.mean[t], head.deviation[t]])
+            .collect();
+        let (code, a, b) = match head.acquisition {
+            DeviceAcquisition::MeanStd { mean, std } => (score::MEAN_STD, mean, std),
+            DeviceAcquisition::Member(k) => (score::MEMBER, k as f64, 0.0),
+            DeviceAcquisition::Improvement {
+                threshold,
+                expected: true,
+            } => (score::EXPECTED_IMPROVEMENT, threshold, 0.0),
+            DeviceAcquisition::Improvement {
+                threshold,
+                expected: false,
+            } => (score::PROBABILITY_OF_IMPROVEMENT, threshold, 0.0),
+        };
+        let params = [head.offset, a as f32, b as f32];
+        let head = self.client.create_from_slice(f32::as_bytes(&coefficients));
+        let params = self.client.create_from_slice(f32::as_bytes(&params));
+        let layers = self.widths.len() - 1;
+        let array = |h: &Handle, len: usize| unsafe { ArrayArg::from_raw_parts(h.clone(), len) };
+        score::score_ensemble::launch::<f32, R>(
+            &self.client,
+            cube_count(n.div_ceil(self.rows)),
+            CubeDim::new_1d(SCORE_UNITS),
+            array(&x, n * inputs),
+            array(&self.weights, self.weight_count()),
+            array(&self.biases, self.bias_count()),
+            array(&self.layout, 4 * layers),
+            array(&head, 2 * targets),
+            array(&params, 3),
+            array(&out, 3 * n),
+            n as u32,
+            inputs as u32,
+            layers as u32,
+            targets as u32,
+            self.members,
+            self.rows,
+            self.widths.iter().copied().max().unwrap_or(0),
+            self.activation,
+            code,
+        );
+        out
+    }
+
+    fn weight_count(&self) -> usize {
+        self.widths
+            .windows(2)
+            .map(|p| self.members * p[0] * p[1])
+            .sum()
+    }
+
+    fn bias_count(&self) -> usize {
+        self.widths[1..].iter().map(|w| self.members * w).sum()
+    }
+
+    fn read_f32(&self, handle: Handle) -> Result<Vec<f32>, KernelError> {
+        let bytes = self.client.read_one(handle).map_err(|e| self.failed(e))?;
+        Ok(f32::from_bytes(&bytes).to_vec())
+    }
+
+    fn failed(&self, error: impl fmt::Display) -> KernelError {
+        KernelError::Device {
+            device: self.device,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A 2-D cube count for `cubes` cubes (a dimension holds at most 65535 on wgpu); kernels
+/// number cubes `y * count_x + x` and skip those past the end.
+fn cube_count(cubes: usize) -> CubeCount {
+    let x = cubes.clamp(1, 65535);
+    CubeCount::Static(x as u32, cubes.div_ceil(x).max(1) as u32, 1)
+}
+
+impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
+    fn rows(&self, features: &[f32], head: &Head) -> Result<RowScores, KernelError> {
+        let out = self.read_f32(self.score(features, head))?;
+        let column = |c: usize| {
+            out.iter()
+                .skip(c)
+                .step_by(3)
+                .map(|&v| f64::from(v))
+                .collect()
+        };
+        Ok(RowScores {
+            mean: column(0),
+            std: column(1),
+            acquisition: column(2),
+        })
+    }
+
+    fn top(&self, features: &[f32], head: &Head, k: usize) -> Result<BatchTop, KernelError> {
+        let n = features.len() / self.widths[0];
+        if k > MAX_DEVICE_TOP || n == 0 {
+            return Ok(BatchTop::from_rows(&self.rows(features, head)?, k));
+        }
+        let values = self.score(features, head);
+        let blocks = n.div_ceil(TOP_BLOCK);
+        let top_value = self.client.empty(blocks * 2 * k * 4);
+        let top_row = self.client.empty(blocks * 2 * k * 4);
+        let stats = self.client.empty(blocks * 15 * 4);
+        let array = |h: &Handle, len: usize| unsafe { ArrayArg::from_raw_parts(h.clone(), len) };
+        top::block_top::launch::<f32, R>(
+            &self.client,
+            cube_count(blocks),
+            CubeDim::new_1d(TOP_UNITS),
+            array(&values, 3 * n),
+            array(&top_value, blocks * 2 * k),
+            array(&top_row, blocks * 2 * k),
+            array(&stats, blocks * 15),
+            n as u32,
+            k as u32,
+            TOP_BLOCK,
+        );
+        let value = self.read_f32(top_value)?;
+        let bytes = self.client.read_one(top_row).map_err(|e| self.failed(e))?;
+        let row = u32::from_bytes(&bytes).to_vec();
+        let stats = self.read_f32(stats)?;
+        let ranking = |r: usize| {
+            let mut best: Vec<(f64, usize)> = (0..blocks)
+                .flat_map(|b| (0..k).map(move |j| (b * 2 + r) * k + j))
+                .filter(|&i| row[i] != u32::MAX)
+                .map(|i| (f64::from(value[i]), row[i] as usize))
+                .collect();
+            best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            best.truncate(k);
+            best
+        };
+        let moments = |c: usize| {
+            let mut all = BlockMoments::default();
+            for b in 0..blocks {
+                let s = &stats[(b * 3 + c) * 5..(b * 3 + c + 1) * 5];
+                all.merge(&BlockMoments {
+                    count: s[0] as u64,
+                    mean: f64::from(s[1]),
+                    m2: f64::from(s[2]),
+                    min: f64::from(s[3]),
+                    max: f64::from(s[4]),
+                });
+            }
+            all
+        };
+        Ok(BatchTop {
+            objective: ranking(0),
+            acquisition: ranking(1),
+            moments: [moments(0), moments(1), moments(2)],
+        })
+    }
+}
+
+/// Reference tests: the kernel against the CPU path on the same weights. They run on wgpu,
+/// with Mesa's software Vulkan driver (lavapipe) where no GPU exists; without any Vulkan
+/// device they fail under `CI` and skip (saying why) elsewhere.
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::backend::wgpu::{Wgpu, WgpuDevice};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use crate::acquisition::{self, AcquisitionKind, AcquisitionSpec, Scorer};
+    use crate::device::{Cpu, CpuInference, DeviceKind};
+    use crate::io::Overwrite;
+    use crate::objective::{Objective, ObjectiveSpec};
+    use crate::predictor::{Activation, EnsembleConfig, Model, Surrogate, fit};
+    use crate::runs::{Direction, Runs, TargetSpec};
+    use crate::simulate::{SimulateConfig, simulate};
+    use crate::space::Constraints;
+    use crate::space::sampler::{DirichletSampler, sample_chunk};
+
+    /// Absolute tolerance on objective, std and acquisition values, relative to `1 + |value|`:
+    /// f32 accumulation in another order than the CPU GEMM, and the erf polynomial (1.5e-7).
+    const TOLERANCE: f64 = 2e-4;
+
+    fn wgpu() -> Option<WgpuDevice> {
+        let device = WgpuDevice::default();
+        match crate::device::probe::<Autodiff<Wgpu>>(DeviceKind::Wgpu, &device) {
+            Ok(()) => Some(device),
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("{e} (install Mesa's Vulkan driver: apt-get install mesa-vulkan-drivers)")
+            }
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+        }
+    }
+
+    /// The toy runs of the proposer tests with a second, higher-is-better target.
+    fn runs() -> Runs {
+        let mut runs = crate::proposer::tests::runs(96, 3);
+        runs.schema
+            .targets
+            .push(TargetSpec::new("score", Direction::Higher));
+        for (w, y) in runs.mixtures.iter().zip(&mut runs.outcomes) {
+            y.push(w[2].sqrt() - 0.3 * w[0]);
+        }
+        runs
+    }
+
+    /// A model trained on the CPU, and the same checkpoint loaded on wgpu with the kernel.
+    fn models(config: &EnsembleConfig, device: &WgpuDevice) -> (Model<CpuInference>, Model<Wgpu>) {
+        let runs = runs();
+        let predictor = fit::<Cpu>(&runs, config, 11, &Default::default(), &mut ()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model");
+        Model::Ensemble(Box::new(predictor))
+            .save(&path, Overwrite::Refuse)
+            .unwrap();
+        let mut cpu = Model::<CpuInference>::load(&path, &Default::default()).unwrap();
+        cpu.fuse_for_cpu();
+        let mut gpu = Model::<Wgpu>::load(&path, device).unwrap();
+        assert!(gpu.use_device_kernel().unwrap(), "wgpu has the kernel");
+        (cpu, gpu)
+    }
+
+    fn objective(surrogate: &dyn Surrogate) -> Objective {
+        let spec: ObjectiveSpec = toml::from_str(
+            "[[term]]\ntarget = \"loss\"\nweight = 2.0\n\
+             [[term]]\ntarget = \"score\"\nweight = 1.0\n",
+        )
+        .unwrap();
+        Objective::new(&spec, surrogate.schema(), surrogate.target_norm()).unwrap()
+    }
+
+    fn close(gpu: f64, cpu: f64, what: &str) {
+        assert!(
+            (gpu - cpu).abs() <= TOLERANCE * (1.0 + cpu.abs()),
+            "{what}: kernel {gpu}, CPU {cpu}"
+        );
+    }
+
+    /// Every acquisition the kernel computes, on two architectures (SiLU with the epistemic
+    /// scale; GELU, heteroscedastic, three layers), over 5,000 candidates (three top-k blocks,
+    /// a partial last cube): per-row values within [`TOLERANCE`], the same top 10 (a swap
+    /// only between values closer than the tolerance), the same moments.
+    #[test]
+    fn kernel_scores_and_top_k_match_the_cpu_path() {
+        let Some(device) = wgpu() else { return };
+        let quick = EnsembleConfig {
+            members: 5,
+            hidden: vec![48, 48],
+            max_epochs: 150,
+            ..EnsembleConfig::default()
+        };
+        let gelu = EnsembleConfig {
+            activation: Activation::Gelu,
+            heteroscedastic: true,
+            hidden: vec![32, 40, 24],
+            ..quick.clone()
+        };
+        for config in [quick, gelu] {
+            let (cpu, gpu) = models(&config, &device);
+            let space = &cpu.surrogate().schema().space;
+            let constraints = Constraints::simplex(space);
+            let sampler = DirichletSampler::around(vec![1.0 / 3.0; 3]);
+            let (mixtures, _) = sample_chunk(&sampler, &constraints, 5000, 5, 0);
+            let objective = objective(cpu.surrogate());
+            let scorer = |surrogate| Scorer {
+                surrogate,
+                objective: &objective,
+                context: Vec::new(),
+                members: true,
+            };
+            let (cpu_scorer, gpu_scorer) = (scorer(cpu.surrogate()), scorer(gpu.surrogate()));
+            let logged = runs().outcomes;
+            let ctx = cpu_scorer.acquisition_context(&logged, None).unwrap();
+            let reference = cpu_scorer.scores(&mixtures).unwrap();
+            for (kind, beta) in [
+                (AcquisitionKind::Mean, None),
+                (AcquisitionKind::Ucb, Some(4.0)),
+                (AcquisitionKind::Lcb, Some(1.0)),
+                (AcquisitionKind::Ei, None),
+                (AcquisitionKind::Pi, None),
+                (AcquisitionKind::Thompson, None),
+            ] {
+                let spec = AcquisitionSpec {
+                    kind,
+                    beta,
+                    ..AcquisitionSpec::default()
+                };
+                let caps = cpu.surrogate().capabilities();
+                let mut rng = StdRng::seed_from_u64(2);
+                let acq = acquisition::build(&spec, &ctx, &caps, &mut rng).unwrap();
+                let want = acq.score(&reference);
+                let (device, reduction) = gpu_scorer.on_device(&*acq).expect("on the device");
+                let rows = device.rows(&mixtures, &[], &reduction).unwrap();
+                for i in 0..mixtures.len() {
+                    close(rows.mean[i], reference.mean[i], "objective");
+                    close(rows.std[i], reference.std[i], "epistemic std");
+                    close(rows.acquisition[i], want[i], kind.name());
+                }
+                let top = device.top(&mixtures, &[], &reduction, 10).unwrap();
+                for (got, values) in [(&top.objective, &reference.mean), (&top.acquisition, &want)]
+                {
+                    let mut order: Vec<usize> = (0..values.len()).collect();
+                    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+                    assert_eq!(got.len(), 10);
+                    for (rank, &(value, row)) in got.iter().enumerate() {
+                        close(value, values[order[rank]], "top-k value");
+                        close(values[row], values[order[rank]], "top-k row");
+                    }
+                }
+                assert_eq!(top.moments[0].count, mixtures.len() as u64);
+                let n = mixtures.len() as f64;
+                let mean = reference.mean.iter().sum::<f64>() / n;
+                let var = reference
+                    .mean
+                    .iter()
+                    .map(|v| (v - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                close(top.moments[0].mean, mean, "objective mean over rows");
+                close(
+                    (top.moments[0].m2 / n).sqrt(),
+                    var.sqrt(),
+                    "objective std over rows",
+                );
+                let highest = want.iter().copied().fold(f64::MIN, f64::max);
+                close(top.moments[2].max, highest, "largest acquisition");
+            }
+        }
+    }
+
+    /// `simulate` on the kernel keeps the CPU run's best recipes and statistics.
+    #[test]
+    fn simulate_on_the_kernel_matches_the_cpu_run() {
+        let Some(device) = wgpu() else { return };
+        let config = EnsembleConfig {
+            members: 4,
+            hidden: vec![32, 32],
+            max_epochs: 100,
+            ..EnsembleConfig::default()
+        };
+        let (cpu, gpu) = models(&config, &device);
+        let space = cpu.surrogate().schema().space.clone();
+        let constraints = Constraints::simplex(&space);
+        let sampler = DirichletSampler::around(vec![1.0 / 3.0; 3]);
+        let objective = objective(cpu.surrogate());
+        let spec = AcquisitionSpec {
+            kind: AcquisitionKind::Ucb,
+            beta: Some(2.0),
+            ..AcquisitionSpec::default()
+        };
+        let config = SimulateConfig {
+            samples: 20_000,
+            chunk: 6_000,
+            top: 5,
+            seed: 9,
+        };
+        let run = |surrogate: &dyn Surrogate| {
+            let scorer = Scorer {
+                surrogate,
+                objective: &objective,
+                context: Vec::new(),
+                members: false,
+            };
+            let ctx = scorer.acquisition_context(&[], None).unwrap();
+            let caps = surrogate.capabilities();
+            let acq = acquisition::build(&spec, &ctx, &caps, &mut StdRng::seed_from_u64(0));
+            let acq = acq.unwrap();
+            assert_eq!(
+                scorer.on_device(&*acq).is_some(),
+                surrogate.device().is_some()
+            );
+            simulate(
+                &scorer,
+                &*acq,
+                None,
+                &sampler,
+                &constraints,
+                &config,
+                &mut (),
+            )
+            .unwrap()
+        };
+        let (want, got) = (run(cpu.surrogate()), run(gpu.surrogate()));
+        assert_eq!(got.sampled, want.sampled);
+        assert_eq!(got.objective.count, want.objective.count);
+        close(got.objective.mean, want.objective.mean, "objective mean");
+        close(
+            got.acquisition.max,
+            want.acquisition.max,
+            "largest acquisition",
+        );
+        for (g, w) in got.top_acquisition.iter().zip(&want.top_acquisition) {
+            close(g.acquisition, w.acquisition, "top acquisition");
+        }
+        let ids = |s: &[crate::simulate::Scored]| s.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&got.top_objective), ids(&want.top_objective));
+    }
+
+    /// Training runs on the GPU device end to end (burn's autodiff on wgpu) and predicts what
+    /// the CPU-trained model predicts from the same seed, to training noise.
+    #[test]
+    fn trains_on_the_gpu() {
+        let Some(device) = wgpu() else { return };
+        let runs = runs();
+        let config = EnsembleConfig {
+            members: 3,
+            hidden: vec![16, 16],
+            max_epochs: 60,
+            ..EnsembleConfig::default()
+        };
+        let gpu = fit::<Autodiff<Wgpu>>(&runs, &config, 4, &device, &mut ()).unwrap();
+        let cpu = fit::<Cpu>(&runs, &config, 4, &Default::default(), &mut ()).unwrap();
+        let (a, b) = (
+            gpu.predict(&runs.mixtures, &runs.context).unwrap(),
+            cpu.predict(&runs.mixtures, &runs.context).unwrap(),
+        );
+        for (x, y) in a.mean.iter().zip(&b.mean) {
+            for (x, y) in x.iter().zip(y) {
+                assert!(
+                    x.is_finite() && (x - y).abs() < 0.05 * (1.0 + y.abs()),
+                    "{x} vs {y}"
+                );
+            }
+        }
+    }
+}
