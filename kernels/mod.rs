@@ -270,13 +270,15 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
     }
 }
 
-/// Reference tests: the kernel against the CPU path on the same weights. They run on wgpu,
-/// with Mesa's software Vulkan driver (lavapipe) where no GPU exists; without any Vulkan
-/// device they fail under `CI` and skip (saying why) elsewhere.
-#[cfg(all(test, feature = "wgpu"))]
+/// Reference tests: the kernel against the CPU path on the same weights, on each GPU backend
+/// built in. wgpu runs with Mesa's software Vulkan driver (lavapipe) where no GPU exists;
+/// without any Vulkan device the wgpu tests fail under `CI` and skip (saying why) elsewhere.
+/// The CUDA tests skip without an NVIDIA GPU unless `MIXATLAS_REQUIRE_CUDA` is set
+/// (`scripts/gpu-check` sets it).
+#[cfg(test)]
 mod tests {
     use burn::backend::Autodiff;
-    use burn::backend::wgpu::{Wgpu, WgpuDevice};
+    use burn::tensor::backend::{AutodiffBackend, Backend};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -294,19 +296,71 @@ mod tests {
     /// f32 accumulation in another order than the CPU GEMM, and the erf polynomial (1.5e-7).
     const TOLERANCE: f64 = 2e-4;
 
-    fn wgpu() -> Option<WgpuDevice> {
-        let device = WgpuDevice::default();
-        match crate::device::probe::<Autodiff<Wgpu>>(DeviceKind::Wgpu, &device) {
+    /// `B`'s default device when it works; a panic when it does not and `required` names a
+    /// set environment variable, else `None` (the test skips, saying why).
+    fn usable<B: Backend>(kind: DeviceKind, required: &str, hint: &str) -> Option<B::Device> {
+        let device = B::Device::default();
+        match crate::device::probe::<Autodiff<B>>(kind, &device) {
             Ok(()) => Some(device),
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("{e} (install Mesa's Vulkan driver: apt-get install mesa-vulkan-drivers)")
-            }
+            Err(e) if std::env::var_os(required).is_some() => panic!("{e} ({hint})"),
             Err(e) => {
                 eprintln!("skipped: {e}");
                 None
             }
         }
     }
+
+    /// The three tests on one backend.
+    macro_rules! on_backend {
+        ($name:ident, $feature:literal, $backend:ty, $kind:expr, $required:literal, $hint:literal) => {
+            #[cfg(feature = $feature)]
+            mod $name {
+                use super::*;
+
+                fn device() -> Option<burn::tensor::Device<$backend>> {
+                    usable::<$backend>($kind, $required, $hint)
+                }
+
+                #[test]
+                fn kernel_scores_and_top_k_match_the_cpu_path() {
+                    if let Some(device) = device() {
+                        super::scores_match::<$backend>(&device);
+                    }
+                }
+
+                #[test]
+                fn simulate_on_the_kernel_matches_the_cpu_run() {
+                    if let Some(device) = device() {
+                        super::simulate_matches::<$backend>(&device);
+                    }
+                }
+
+                #[test]
+                fn trains_on_the_gpu() {
+                    if let Some(device) = device() {
+                        super::trains::<Autodiff<$backend>>(&device);
+                    }
+                }
+            }
+        };
+    }
+
+    on_backend!(
+        wgpu,
+        "wgpu",
+        burn::backend::Wgpu,
+        DeviceKind::Wgpu,
+        "CI",
+        "install Mesa's Vulkan driver: apt-get install mesa-vulkan-drivers"
+    );
+    on_backend!(
+        cuda,
+        "cuda",
+        burn::backend::Cuda,
+        DeviceKind::Cuda,
+        "MIXATLAS_REQUIRE_CUDA",
+        "an NVIDIA GPU and its driver"
+    );
 
     /// The toy runs of the proposer tests with a second, higher-is-better target.
     fn runs() -> Runs {
@@ -320,8 +374,11 @@ mod tests {
         runs
     }
 
-    /// A model trained on the CPU, and the same checkpoint loaded on wgpu with the kernel.
-    fn models(config: &EnsembleConfig, device: &WgpuDevice) -> (Model<CpuInference>, Model<Wgpu>) {
+    /// A model trained on the CPU, and the same checkpoint loaded on `device` with the kernel.
+    fn models<B: Backend>(
+        config: &EnsembleConfig,
+        device: &B::Device,
+    ) -> (Model<CpuInference>, Model<B>) {
         let runs = runs();
         let predictor = fit::<Cpu>(&runs, config, 11, &Default::default(), &mut ()).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -331,8 +388,11 @@ mod tests {
             .unwrap();
         let mut cpu = Model::<CpuInference>::load(&path, &Default::default()).unwrap();
         cpu.fuse_for_cpu();
-        let mut gpu = Model::<Wgpu>::load(&path, device).unwrap();
-        assert!(gpu.use_device_kernel().unwrap(), "wgpu has the kernel");
+        let mut gpu = Model::<B>::load(&path, device).unwrap();
+        assert!(
+            gpu.use_device_kernel().unwrap(),
+            "a GPU device has the kernel"
+        );
         (cpu, gpu)
     }
 
@@ -353,12 +413,11 @@ mod tests {
     }
 
     /// Every acquisition the kernel computes, on two architectures (SiLU with the epistemic
-    /// scale; GELU, heteroscedastic, three layers), over 5,000 candidates (three top-k blocks,
-    /// a partial last cube): per-row values within [`TOLERANCE`], the same top 10 (a swap
-    /// only between values closer than the tolerance), the same moments.
-    #[test]
-    fn kernel_scores_and_top_k_match_the_cpu_path() {
-        let Some(device) = wgpu() else { return };
+    /// scale; GELU, heteroscedastic, three layers, one 160 wide: several column passes and
+    /// fewer rows per cube), over 5,000 candidates (three top-k blocks, a partial last cube):
+    /// per-row values within [`TOLERANCE`], the same top 10 (a swap only between values closer
+    /// than the tolerance), the same moments.
+    fn scores_match<B: Backend>(device: &B::Device) {
         let quick = EnsembleConfig {
             members: 5,
             hidden: vec![48, 48],
@@ -368,11 +427,11 @@ mod tests {
         let gelu = EnsembleConfig {
             activation: Activation::Gelu,
             heteroscedastic: true,
-            hidden: vec![32, 40, 24],
+            hidden: vec![32, 160, 24],
             ..quick.clone()
         };
         for config in [quick, gelu] {
-            let (cpu, gpu) = models(&config, &device);
+            let (cpu, gpu) = models::<B>(&config, device);
             let space = &cpu.surrogate().schema().space;
             let constraints = Constraints::simplex(space);
             let sampler = DirichletSampler::around(vec![1.0 / 3.0; 3]);
@@ -407,10 +466,10 @@ mod tests {
                 let want = acq.score(&reference);
                 let (device, reduction) = gpu_scorer.on_device(&*acq).expect("on the device");
                 let rows = device.rows(&mixtures, &[], &reduction).unwrap();
-                for i in 0..mixtures.len() {
+                for (i, &value) in want.iter().enumerate() {
                     close(rows.mean[i], reference.mean[i], "objective");
                     close(rows.std[i], reference.std[i], "epistemic std");
-                    close(rows.acquisition[i], want[i], kind.name());
+                    close(rows.acquisition[i], value, kind.name());
                 }
                 let top = device.top(&mixtures, &[], &reduction, 10).unwrap();
                 for (got, values) in [(&top.objective, &reference.mean), (&top.acquisition, &want)]
@@ -445,16 +504,14 @@ mod tests {
     }
 
     /// `simulate` on the kernel keeps the CPU run's best recipes and statistics.
-    #[test]
-    fn simulate_on_the_kernel_matches_the_cpu_run() {
-        let Some(device) = wgpu() else { return };
+    fn simulate_matches<B: Backend>(device: &B::Device) {
         let config = EnsembleConfig {
             members: 4,
             hidden: vec![32, 32],
             max_epochs: 100,
             ..EnsembleConfig::default()
         };
-        let (cpu, gpu) = models(&config, &device);
+        let (cpu, gpu) = models::<B>(&config, device);
         let space = cpu.surrogate().schema().space.clone();
         let constraints = Constraints::simplex(&space);
         let sampler = DirichletSampler::around(vec![1.0 / 3.0; 3]);
@@ -512,11 +569,9 @@ mod tests {
         assert_eq!(ids(&got.top_objective), ids(&want.top_objective));
     }
 
-    /// Training runs on the GPU device end to end (burn's autodiff on wgpu) and predicts what
+    /// Training runs on the GPU device end to end (burn's autodiff there) and predicts what
     /// the CPU-trained model predicts from the same seed, to training noise.
-    #[test]
-    fn trains_on_the_gpu() {
-        let Some(device) = wgpu() else { return };
+    fn trains<B: AutodiffBackend>(device: &B::Device) {
         let runs = runs();
         let config = EnsembleConfig {
             members: 3,
@@ -524,7 +579,7 @@ mod tests {
             max_epochs: 60,
             ..EnsembleConfig::default()
         };
-        let gpu = fit::<Autodiff<Wgpu>>(&runs, &config, 4, &device, &mut ()).unwrap();
+        let gpu = fit::<B>(&runs, &config, 4, device, &mut ()).unwrap();
         let cpu = fit::<Cpu>(&runs, &config, 4, &Default::default(), &mut ()).unwrap();
         let (a, b) = (
             gpu.predict(&runs.mixtures, &runs.context).unwrap(),

@@ -90,7 +90,10 @@ pub fn score_ensemble<F: Float>(
     // objective sums.
     let mut act = SharedMemory::<F>::new(comptime![2 * rows * width]);
     let mut pq = SharedMemory::<F>::new(comptime![2 * rows * members]);
+    // Each unit computes two output columns of the cube's rows at once (`j` and
+    // `j + threads`): one shared-memory read of an activation feeds two multiply-adds.
     let mut acc = Array::<F>::new(rows);
+    let mut acc2 = Array::<F>::new(rows);
 
     for m in 0..members {
         let mut idx = tid;
@@ -114,30 +117,42 @@ pub fn score_ensemble<F: Float>(
             let dst = ((l + 1) % 2) * plane;
             let mut j = tid;
             while j < fan_out {
+                // The second column, clamped to a valid one (computed, not written) at the edge.
+                let j2 = j + threads;
+                let second = j2 < fan_out;
+                let k = select(second, j2, j);
                 let b = biases[b_at + j];
+                let b2 = biases[b_at + k];
                 #[unroll]
                 for r in 0..rows {
                     acc[r] = b;
+                    acc2[r] = b2;
                 }
                 for i in 0..fan_in {
                     let w = weights[w_at + i * fan_out + j];
+                    let w2 = weights[w_at + i * fan_out + k];
                     #[unroll]
                     for r in 0..rows {
-                        acc[r] += act[src + r * width + i] * w;
+                        let a = act[src + r * width + i];
+                        acc[r] += a * w;
+                        acc2[r] += a * w2;
                     }
                 }
-                if l + 1 < layers {
-                    #[unroll]
-                    for r in 0..rows {
-                        act[dst + r * width + j] = activate::<F>(acc[r], activation);
+                let hidden = l + 1 < layers;
+                #[unroll]
+                for r in 0..rows {
+                    let mut y = acc[r];
+                    let mut y2 = acc2[r];
+                    if hidden {
+                        y = activate::<F>(y, activation);
+                        y2 = activate::<F>(y2, activation);
                     }
-                } else {
-                    #[unroll]
-                    for r in 0..rows {
-                        act[dst + r * width + j] = acc[r];
+                    act[dst + r * width + j] = y;
+                    if second {
+                        act[dst + r * width + j2] = y2;
                     }
                 }
-                j += threads;
+                j += 2 * threads;
             }
             sync_cube();
         }
@@ -164,8 +179,8 @@ pub fn score_ensemble<F: Float>(
             p_mean += pq[(tid * members + m) * 2];
             q_mean += pq[(tid * members + m) * 2 + 1];
         }
-        p_mean = p_mean / count;
-        q_mean = q_mean / count;
+        p_mean /= count;
+        q_mean /= count;
         let mut var = F::new(0.0);
         for m in 0..members {
             let d = pq[(tid * members + m) * 2 + 1] - q_mean;

@@ -363,9 +363,10 @@ pub struct SimulateArgs {
     /// Candidates to sample and score.
     #[arg(long, default_value_t = 1_000_000)]
     pub samples: u64,
-    /// Rows per chunk (memory grows with it, not with --samples).
-    #[arg(long, default_value_t = 8192)]
-    pub chunk: usize,
+    /// Rows per chunk (memory grows with it, not with --samples); default 8192 on the CPU
+    /// and 1048576 on a GPU, where each chunk is one kernel launch.
+    #[arg(long)]
+    pub chunk: Option<usize>,
     /// Candidates kept per ranking.
     #[arg(long, default_value_t = 10)]
     pub top: usize,

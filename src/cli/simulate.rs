@@ -28,7 +28,11 @@ impl BackendTask for Task {
         let acquisition = setup.acquisition(&a.scoring)?;
         let config = SimulateConfig {
             samples: a.samples,
-            chunk: a.chunk,
+            chunk: a.chunk.unwrap_or(if a.scoring.common.device.is_cpu() {
+                8192
+            } else {
+                crate::simulate::MAX_CHUNK
+            }),
             top: a.top,
             seed: a.scoring.seed,
         };

@@ -192,53 +192,67 @@ pub fn simulate(
         .is_none()
         .then(|| scorer.on_device(acquisition))
         .flatten();
+    // Chunk `chunk` of the sample stream, `done` draws in: (draws, feasible ones, rejected).
+    let draw = |chunk: u64, done: u64| {
+        let rows = (config.samples - done).min(config.chunk.max(1) as u64) as usize;
+        let (mixtures, rejected) = sample_chunk(sampler, constraints, rows, config.seed, chunk);
+        (rows, mixtures, rejected)
+    };
     let mut id = 0u64;
     let mut chunk = 0u64;
-    while out.sampled < config.samples {
-        let rows = (config.samples - out.sampled).min(config.chunk.max(1) as u64) as usize;
-        let (mixtures, rejected) = sample_chunk(sampler, constraints, rows, config.seed, chunk);
-        chunk += 1;
-        out.sampled += rows as u64;
-        out.rejected += rejected as u64;
-        if mixtures.is_empty() {
-            return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
-        }
-        if let Some((device, reduction)) = &device {
-            let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
-            out.objective.absorb(&top.moments[0]);
-            out.epistemic_std.absorb(&top.moments[1]);
-            out.acquisition.absorb(&top.moments[2]);
-            for (value, row) in top.objective {
-                by_objective.offer(value, id + row as u64, &mixtures[row]);
+    std::thread::scope(|scope| -> crate::Result<()> {
+        let mut next = Some(draw(0, 0));
+        while let Some((rows, mixtures, rejected)) = next.take() {
+            chunk += 1;
+            out.sampled += rows as u64;
+            out.rejected += rejected as u64;
+            if mixtures.is_empty() {
+                return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
             }
-            for (value, row) in top.acquisition {
-                by_acquisition.offer(value, id + row as u64, &mixtures[row]);
+            let more = out.sampled < config.samples;
+            if let Some((device, reduction)) = &device {
+                // The CPU draws the next chunk while the device scores this one.
+                let done = out.sampled;
+                let ahead = more.then(|| scope.spawn(move || draw(chunk, done)));
+                let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
+                out.objective.absorb(&top.moments[0]);
+                out.epistemic_std.absorb(&top.moments[1]);
+                out.acquisition.absorb(&top.moments[2]);
+                for (value, row) in top.objective {
+                    by_objective.offer(value, id + row as u64, &mixtures[row]);
+                }
+                for (value, row) in top.acquisition {
+                    by_acquisition.offer(value, id + row as u64, &mixtures[row]);
+                }
+                id += mixtures.len() as u64;
+                observer.progress("simulate", out.sampled, config.samples);
+                next = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                continue;
+            }
+            let s = scorer.scores(&mixtures)?;
+            let acq = acquisition.score(&s);
+            for (i, w) in mixtures.iter().enumerate() {
+                out.objective.push(s.mean[i]);
+                out.epistemic_std.push(s.std[i]);
+                out.acquisition.push(acq[i]);
+                by_objective.offer(s.mean[i], id + i as u64, w);
+                by_acquisition.offer(acq[i], id + i as u64, w);
+            }
+            if let Some(second) = secondary {
+                let b = s.mean_under(second);
+                for i in pareto_front(&s.mean, &b) {
+                    front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
+                }
+                let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
+                let keep = pareto_front(&a, &b);
+                front = keep.into_iter().map(|i| front[i].clone()).collect();
             }
             id += mixtures.len() as u64;
             observer.progress("simulate", out.sampled, config.samples);
-            continue;
+            next = more.then(|| draw(chunk, out.sampled));
         }
-        let s = scorer.scores(&mixtures)?;
-        let acq = acquisition.score(&s);
-        for (i, w) in mixtures.iter().enumerate() {
-            out.objective.push(s.mean[i]);
-            out.epistemic_std.push(s.std[i]);
-            out.acquisition.push(acq[i]);
-            by_objective.offer(s.mean[i], id + i as u64, w);
-            by_acquisition.offer(acq[i], id + i as u64, w);
-        }
-        if let Some(second) = secondary {
-            let b = s.mean_under(second);
-            for i in pareto_front(&s.mean, &b) {
-                front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
-            }
-            let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
-            let keep = pareto_front(&a, &b);
-            front = keep.into_iter().map(|i| front[i].clone()).collect();
-        }
-        id += mixtures.len() as u64;
-        observer.progress("simulate", out.sampled, config.samples);
-    }
+        Ok(())
+    })?;
     let detail = |items: Vec<(u64, Vec<f64>)>| -> crate::Result<Vec<Scored>> {
         if items.is_empty() {
             return Ok(Vec::new());
