@@ -13,6 +13,11 @@
 //! two top-k heaps) with the raw fused forward on the same number of pre-built rows: the gap
 //! is what sampling and bookkeeping cost.
 //!
+//! `kernel/*` (with `--features cuda` or `wgpu`): the fused GPU scoring kernel on pre-built
+//! features, scoring and reducing to each 2048-row block's top 10 (`top10`) or to per-row
+//! values read back (`rows`); each iteration uploads the features and reads the result back
+//! (the device sync). `scripts/gpu-check` turns `top10` into a fraction of the fp32 peak.
+//!
 //! Threads: `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
 //! burn's ndarray backend next to flex.
 
@@ -293,7 +298,65 @@ fn bench_simulate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The fused GPU kernel on the default device of the GPU backend built in (CUDA first).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn bench_kernel(c: &mut Criterion) {
+    #[cfg(feature = "cuda")]
+    type G = burn::backend::Cuda;
+    #[cfg(not(feature = "cuda"))]
+    type G = burn::backend::Wgpu;
+    use mixatlas::predictor::{DeviceAcquisition, Model, Reduction};
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    let runs = runs();
+    let p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ()).expect("trains");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("model");
+    let model = Model::Ensemble(Box::new(p));
+    model
+        .save(&path, mixatlas::io::Overwrite::Refuse)
+        .expect("saves");
+    let Model::Ensemble(mut gpu) = Model::<G>::load(&path, &Default::default()).expect("loads")
+    else {
+        unreachable!("an ensemble was saved")
+    };
+    assert!(gpu.use_device_kernel().expect("uploads"), "a GPU device");
+    let head = gpu.head(&Reduction {
+        coefficients: vec![-1.0],
+        offsets: vec![0.0],
+        acquisition: DeviceAcquisition::MeanStd {
+            mean: 1.0,
+            std: 2.0,
+        },
+    });
+    let space = &gpu.meta.schema.space;
+    let constraints = Constraints::simplex(space);
+    let sampler = DirichletSampler::around(prior_weights(space, Prior::Uniform));
+    let kernel = gpu.kernel().expect("uploaded");
+    let mut group = c.benchmark_group("kernel");
+    group.sample_size(10);
+    // Mesa's software Vulkan device takes about a minute per 2^17 rows.
+    let sizes: &[usize] = if cfg!(feature = "cuda") {
+        &[1 << 16, 1 << 20]
+    } else {
+        &[1 << 12]
+    };
+    for &rows in sizes {
+        let (mixtures, _) = sample_chunk(&sampler, &constraints, rows, 0, 0);
+        let features = gpu.meta.features(&mixtures, &[]).expect("17 domains");
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(BenchmarkId::new("top10", rows), &features, |b, f| {
+            b.iter(|| kernel.top(f, &head, 10).expect("runs"))
+        });
+        group.bench_with_input(BenchmarkId::new("rows", rows), &features, |b, f| {
+            b.iter(|| kernel.rows(f, &head).expect("runs"))
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    bench_kernel(c);
     bench_simulate(c);
     bench_backend::<burn::backend::Autodiff<burn::backend::Flex>>(c, "flex");
     #[cfg(feature = "ndarray")]

@@ -286,7 +286,7 @@ mod tests {
     use crate::device::{Cpu, CpuInference, DeviceKind};
     use crate::io::Overwrite;
     use crate::objective::{Objective, ObjectiveSpec};
-    use crate::predictor::{Activation, EnsembleConfig, Model, Surrogate, fit};
+    use crate::predictor::{Activation, BatchTop, EnsembleConfig, Model, Surrogate, fit};
     use crate::runs::{Direction, Runs, TargetSpec};
     use crate::simulate::{SimulateConfig, simulate};
     use crate::space::Constraints;
@@ -499,6 +499,9 @@ mod tests {
                 );
                 let highest = want.iter().copied().fold(f64::MIN, f64::max);
                 close(top.moments[2].max, highest, "largest acquisition");
+                // Above MAX_DEVICE_TOP the rows come back and are reduced on the host.
+                let many = device.top(&mixtures, &[], &reduction, 100).unwrap();
+                assert_eq!(many, BatchTop::from_rows(&rows, 100));
             }
         }
     }

@@ -67,7 +67,7 @@ impl DeviceKind {
         }
     }
 
-    /// True for the CPU backends, where [`crate::predictor::Predictor::fuse_for_cpu`] pays off.
+    /// True for the CPU backends (flex, ndarray).
     pub fn is_cpu(self) -> bool {
         matches!(self, DeviceKind::Cpu | DeviceKind::Ndarray)
     }

@@ -9,7 +9,7 @@
 //! millions of recipes through the predictor;
 //! [`campaign`] runs the closed loop over rounds and stages; [`export`] writes recipes for
 //! training stacks; `report` draws the analysis (feature `report`). [`device`] picks the burn
-//! backend. Underneath everything, [`io`] writes files atomically and [`math`] holds the
+//! backend, and `kernels` (features `wgpu`, `cuda`) scores on a GPU. Underneath everything, [`io`] writes files atomically and [`math`] holds the
 //! numerical helpers. The command line is `cli` (feature `cli`, on by default).
 //!
 //! Train, predict, then ask for the next runs, on the CPU:
@@ -58,11 +58,12 @@ pub mod runs;
 
 pub mod device;
 
-/// Custom GPU kernels (CubeCL), built with the `wgpu` or `cuda` feature: see `kernels/`.
+pub mod predictor;
+
+/// The GPU scoring kernels (CubeCL; features `wgpu`, `cuda`): the top-level `kernels/` folder.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 #[path = "../kernels/mod.rs"]
 pub mod kernels;
-pub mod predictor;
 
 pub mod objective;
 
