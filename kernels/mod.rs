@@ -471,6 +471,9 @@ mod tests {
                     close(rows.std[i], reference.std[i], "epistemic std");
                     close(rows.acquisition[i], value, kind.name());
                 }
+                // What the proposer's search pools read (5,000 rows: on the device).
+                let pool = gpu_scorer.acquisition_values(&*acq, &mixtures).unwrap();
+                assert_eq!(pool, rows.acquisition);
                 let top = device.top(&mixtures, &[], &reduction, 10).unwrap();
                 for (got, values) in [(&top.objective, &reference.mean), (&top.acquisition, &want)]
                 {

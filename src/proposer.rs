@@ -40,7 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -405,7 +405,8 @@ impl<B: AutodiffBackend> Proposer<B> {
         })
     }
 
-    /// A proposer that scores with the fitted `model` as it is (a checkpoint).
+    /// A proposer that scores with the fitted `model` (a checkpoint), until runs told make it
+    /// refit.
     pub fn with_model(
         constraints: Constraints,
         model: Model<B::InnerBackend>,
@@ -421,7 +422,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             device,
             runs: None,
             rounds: Vec::new(),
-            model: Some(model),
+            model: Some(for_search(model)?),
             stale: false,
         })
     }
@@ -516,13 +517,8 @@ impl<B: AutodiffBackend> Proposer<B> {
         }
         let runs = self.runs.as_ref().ok_or(ProposerError::NoSurrogate)?;
         let spec = self.surrogate.as_ref().ok_or(ProposerError::NoSurrogate)?;
-        let mut model = spec.fit::<B>(runs, self.round_seed(), &self.device, &mut ())?;
-        // Search scores many small batches: the host copy of the weights beats a device
-        // round trip per batch, on every backend; large ones go to the GPU kernel where there
-        // is one.
-        model.fuse_for_cpu();
-        model.use_device_kernel()?;
-        self.model = Some(model);
+        let model = spec.fit::<B>(runs, self.round_seed(), &self.device, &mut ())?;
+        self.model = Some(for_search(model)?);
         self.stale = false;
         Ok(())
     }
@@ -837,6 +833,15 @@ fn choose(
             }
         },
     )
+}
+
+/// `model` ready for search, which scores many small batches: through the host copy of the
+/// weights on every backend (it beats a device round trip per batch), and large batches
+/// through the GPU kernel where there is one.
+fn for_search<B: Backend>(mut model: Model<B>) -> crate::Result<Model<B>> {
+    model.fuse_for_cpu();
+    model.use_device_kernel()?;
+    Ok(model)
 }
 
 /// An adaptive trust region moves the fixed one the constraints may hold: not both.
