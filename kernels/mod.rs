@@ -188,10 +188,16 @@ impl<R: Runtime> CubeEnsemble<R> {
 }
 
 /// A 2-D cube count for `cubes` cubes (a dimension holds at most 65535 on wgpu); kernels
-/// number cubes `y * count_x + x` and skip those past the end.
+/// number cubes with [`cube_index`] and skip those past the end.
 fn cube_count(cubes: usize) -> CubeCount {
     let x = cubes.clamp(1, 65535);
     CubeCount::Static(x as u32, cubes.div_ceil(x).max(1) as u32, 1)
+}
+
+/// This cube's number under [`cube_count`]: `y * count_x + x`.
+#[cube]
+fn cube_index() -> usize {
+    (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize
 }
 
 impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {

@@ -6,6 +6,8 @@
 
 use cubecl::prelude::*;
 
+use super::cube_index;
+
 /// Activation codes (comptime): the hidden layers' nonlinearity.
 pub const SILU: u32 = 0;
 /// `max(x, 0)`.
@@ -77,7 +79,7 @@ pub fn score_ensemble<F: Float>(
     #[comptime] activation: u32,
     #[comptime] acquisition: u32,
 ) {
-    let cube = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
+    let cube = cube_index();
     let tid = UNIT_POS_X as usize;
     let threads = CUBE_DIM_X as usize;
     let n = n as usize;

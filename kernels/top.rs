@@ -5,6 +5,8 @@
 
 use cubecl::prelude::*;
 
+use super::cube_index;
+
 /// Below every score: marks a taken or absent row.
 pub const ABSENT: f32 = -3.0e38;
 
@@ -79,7 +81,7 @@ pub fn block_top<F: Float>(
     k: u32,
     #[comptime] block: usize,
 ) {
-    let cube = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
+    let cube = cube_index();
     let tid = UNIT_POS_X as usize;
     let threads = CUBE_DIM_X as usize;
     let n = n as usize;

@@ -224,6 +224,16 @@ impl<B: Backend> Predictor<B> {
             acquisition: reduction.acquisition,
         }
     }
+
+    /// The kernel and the features of `mixtures` under `context`.
+    fn for_kernel(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+    ) -> Result<(&dyn EnsembleKernel, Vec<f32>), PredictorError> {
+        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
+        Ok((kernel, self.features_of(mixtures, context)?))
+    }
 }
 
 impl<B: Backend> DeviceScoring for Predictor<B> {
@@ -233,8 +243,7 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         context: &[f64],
         reduction: &Reduction,
     ) -> Result<RowScores, PredictorError> {
-        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
-        let features = self.features_of(mixtures, context)?;
+        let (kernel, features) = self.for_kernel(mixtures, context)?;
         Ok(kernel.rows(&features, &self.head(reduction))?)
     }
 
@@ -245,8 +254,7 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         reduction: &Reduction,
         k: usize,
     ) -> Result<BatchTop, PredictorError> {
-        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
-        let features = self.features_of(mixtures, context)?;
+        let (kernel, features) = self.for_kernel(mixtures, context)?;
         Ok(kernel.top(&features, &self.head(reduction), k)?)
     }
 }
