@@ -138,7 +138,6 @@ impl<R: Runtime> CubeEnsemble<R> {
         let head = self.client.create_from_slice(f32::as_bytes(&coefficients));
         let params = self.client.create_from_slice(f32::as_bytes(&params));
         let layers = self.widths.len() - 1;
-        let array = |h: &Handle, len: usize| unsafe { ArrayArg::from_raw_parts(h.clone(), len) };
         score::score_ensemble::launch::<f32, R>(
             &self.client,
             cube_count(n.div_ceil(self.rows)),
@@ -194,6 +193,13 @@ fn cube_count(cubes: usize) -> CubeCount {
     CubeCount::Static(x as u32, cubes.div_ceil(x).max(1) as u32, 1)
 }
 
+/// `len` elements of `handle` as a kernel argument.
+fn array<R: Runtime>(handle: &Handle, len: usize) -> ArrayArg<R> {
+    // SAFETY: every handle passed here was created (`create_from_slice`, `empty`) with at
+    // least `len` elements of the kernel's 4-byte element type.
+    unsafe { ArrayArg::from_raw_parts(handle.clone(), len) }
+}
+
 /// This cube's number under [`cube_count`]: `y * count_x + x`.
 #[cube]
 fn cube_index() -> usize {
@@ -227,7 +233,6 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         let top_value = self.client.empty(blocks * 2 * k * 4);
         let top_row = self.client.empty(blocks * 2 * k * 4);
         let stats = self.client.empty(blocks * 15 * 4);
-        let array = |h: &Handle, len: usize| unsafe { ArrayArg::from_raw_parts(h.clone(), len) };
         top::block_top::launch::<f32, R>(
             &self.client,
             cube_count(blocks),
