@@ -60,7 +60,7 @@ pub mod device;
 
 pub mod predictor;
 
-/// The GPU scoring kernels (CubeCL; features `wgpu`, `cuda`): the top-level `kernels/` folder.
+// The GPU scoring kernels (CubeCL; features `wgpu`, `cuda`) live in the top-level `kernels/`.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 #[path = "../kernels/mod.rs"]
 pub mod kernels;
