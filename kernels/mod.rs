@@ -138,27 +138,31 @@ impl<R: Runtime> CubeEnsemble<R> {
         let head = self.client.create_from_slice(f32::as_bytes(&coefficients));
         let params = self.client.create_from_slice(f32::as_bytes(&params));
         let layers = self.widths.len() - 1;
-        score::score_ensemble::launch::<f32, R>(
-            &self.client,
-            cube_count(n.div_ceil(self.rows)),
-            CubeDim::new_1d(SCORE_UNITS),
-            array(&x, n * inputs),
-            array(&self.weights, self.weight_count()),
-            array(&self.biases, self.bias_count()),
-            array(&self.layout, 4 * layers),
-            array(&head, 2 * targets),
-            array(&params, 3),
-            array(&out, 3 * n),
-            n as u32,
-            inputs as u32,
-            layers as u32,
-            targets as u32,
-            self.members,
-            self.rows,
-            self.widths.iter().copied().max().unwrap_or(0),
-            self.activation,
-            code,
-        );
+        // SAFETY: the arrays hold the lengths given (see `array`), and the kernel only indexes
+        // inside `[n, inputs]`, the layout's layers, `[targets, 2]`, 3 and `[n, 3]`.
+        unsafe {
+            score::score_ensemble::launch_unchecked::<f32, R>(
+                &self.client,
+                cube_count(n.div_ceil(self.rows)),
+                CubeDim::new_1d(SCORE_UNITS),
+                array(&x, n * inputs),
+                array(&self.weights, self.weight_count()),
+                array(&self.biases, self.bias_count()),
+                array(&self.layout, 4 * layers),
+                array(&head, 2 * targets),
+                array(&params, 3),
+                array(&out, 3 * n),
+                n as u32,
+                inputs as u32,
+                layers as u32,
+                targets as u32,
+                self.members,
+                self.rows,
+                self.widths.iter().copied().max().unwrap_or(0),
+                self.activation,
+                code,
+            );
+        }
         out
     }
 
@@ -233,18 +237,22 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         let top_value = self.client.empty(blocks * 2 * k * 4);
         let top_row = self.client.empty(blocks * 2 * k * 4);
         let stats = self.client.empty(blocks * 15 * 4);
-        top::block_top::launch::<f32, R>(
-            &self.client,
-            cube_count(blocks),
-            CubeDim::new_1d(TOP_UNITS),
-            array(&values, 3 * n),
-            array(&top_value, blocks * 2 * k),
-            array(&top_row, blocks * 2 * k),
-            array(&stats, blocks * 15),
-            n as u32,
-            k as u32,
-            TOP_BLOCK,
-        );
+        // SAFETY: the arrays hold the lengths given, and the kernel only indexes inside
+        // `[n, 3]`, `[blocks, 2, k]` and `[blocks, 3, 5]`.
+        unsafe {
+            top::block_top::launch_unchecked::<f32, R>(
+                &self.client,
+                cube_count(blocks),
+                CubeDim::new_1d(TOP_UNITS),
+                array(&values, 3 * n),
+                array(&top_value, blocks * 2 * k),
+                array(&top_row, blocks * 2 * k),
+                array(&stats, blocks * 15),
+                n as u32,
+                k as u32,
+                TOP_BLOCK,
+            );
+        }
         let value = self.read_f32(top_value)?;
         let bytes = self.client.read_one(top_row).map_err(|e| self.failed(e))?;
         let row = u32::from_bytes(&bytes).to_vec();

@@ -58,8 +58,9 @@ fn normal_cdf<F: Float>(z: F) -> F {
 /// * `out`: `[n, 3]`: objective mean, epistemic std, acquisition.
 ///
 /// Launch with one cube per `rows` candidates (2-D cube count, x fastest) and any number of
-/// units; `width` is the widest layer (inputs included).
-#[cube(launch)]
+/// units; `width` is the widest layer (inputs included). Unchecked: every index stays inside
+/// the sizes above (the reference tests cover partial cubes and every layer shape).
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn score_ensemble<F: Float>(
     x: &Array<F>,
@@ -87,6 +88,9 @@ pub fn score_ensemble<F: Float>(
     let layers = layers as usize;
     let targets = targets as usize;
     let first = cube * rows;
+    if first >= n {
+        terminate!();
+    }
     let plane = comptime![rows * width];
     // Two activation buffers (layer input, layer output), then `[rows, members, 2]` partial
     // objective sums.

@@ -70,7 +70,7 @@ fn sum_min_max<F: Float>(
 ///   block has fewer than `k` rows.
 /// * `stats`: `[blocks, 3, 5]`: per value its count, mean, sum of squared deviations from the
 ///   mean, min and max over the block.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn block_top<F: Float>(
     values: &Array<F>,
@@ -87,6 +87,9 @@ pub fn block_top<F: Float>(
     let n = n as usize;
     let k = k as usize;
     let first = cube * block;
+    if first >= n {
+        terminate!();
+    }
     let mut rows = n - first;
     if rows > block {
         rows = block;
