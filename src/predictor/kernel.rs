@@ -105,17 +105,22 @@ impl BlockMoments {
         self.count += other.count;
     }
 
+    /// The moments of the single value `x`.
+    pub fn one(x: f64) -> Self {
+        BlockMoments {
+            count: 1,
+            mean: x,
+            m2: 0.0,
+            min: x,
+            max: x,
+        }
+    }
+
     fn of(values: &[f64]) -> Self {
         let mut all = BlockMoments::default();
-        for &v in values {
-            all.merge(&BlockMoments {
-                count: 1,
-                mean: v,
-                m2: 0.0,
-                min: v,
-                max: v,
-            });
-        }
+        values
+            .iter()
+            .for_each(|&v| all.merge(&BlockMoments::one(v)));
         all
     }
 }

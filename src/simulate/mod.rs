@@ -66,7 +66,8 @@ impl SimulateConfig {
     }
 }
 
-/// Running mean, std, min and max (Welford).
+/// Running mean, std, min and max: a [`BlockMoments`] (one value at a time, or whole blocks
+/// from the GPU kernel) with its std.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Moments {
     /// Values seen.
@@ -105,17 +106,7 @@ impl Moments {
     }
 
     fn push(&mut self, x: f64) {
-        if self.count == 0 {
-            self.min = x;
-            self.max = x;
-        }
-        self.count += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
-        self.std = (self.m2 / self.count as f64).sqrt();
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
+        self.absorb(&BlockMoments::one(x));
     }
 }
 
