@@ -461,13 +461,7 @@ mod tests {
     /// Runs of an exact mixing law over three domains, one of them far from its optimum.
     fn runs() -> Runs {
         let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        let mixtures: Vec<Vec<f64>> = (0..40)
-            .map(|i| {
-                let a = (i as f64 * 0.618_034).fract() * 0.9;
-                let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
-                vec![a, b, 1.0 - a - b]
-            })
-            .collect();
+        let mixtures = crate::predictor::spread_mixtures(40);
         let law = |w: &[f64]| 2.0 + (0.3 - 1.2 * w[0] - 0.4 * w[1] + 0.2 * w[2]).exp();
         Runs {
             schema: Schema {

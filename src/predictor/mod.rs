@@ -113,6 +113,19 @@ pub enum PredictorError {
     },
 }
 
+/// `n` mixtures of three domains spread over the simplex by two low-discrepancy sequences
+/// (test data).
+#[cfg(test)]
+pub(crate) fn spread_mixtures(n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| {
+            let a = (i as f64 * 0.618_034).fract() * 0.9;
+            let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
+            vec![a, b, 1.0 - a - b]
+        })
+        .collect()
+}
+
 /// Reads a surrogate config from TOML (missing fields take their defaults) and checks it with
 /// `validate`.
 pub(crate) fn config_from_toml<T: serde::de::DeserializeOwned>(

@@ -484,13 +484,7 @@ mod tests {
         use crate::space::Space;
         type B = burn::backend::Autodiff<burn::backend::Flex>;
         let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        let mixtures: Vec<Vec<f64>> = (0..60)
-            .map(|i| {
-                let a = (i as f64 * 0.618_034).fract() * 0.9;
-                let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
-                vec![a, b, 1.0 - a - b]
-            })
-            .collect();
+        let mixtures = crate::predictor::spread_mixtures(60);
         let runs = Runs {
             schema: Schema {
                 space: Space::from_names("s", &names).unwrap(),
