@@ -275,6 +275,7 @@ fn bench_simulate(c: &mut Criterion) {
             chunk: 8192,
             top: 10,
             seed: 1,
+            host_draws: false,
         };
         group.bench_with_input(
             BenchmarkId::new("simulate, ucb, top 10", rows),

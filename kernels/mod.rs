@@ -10,7 +10,10 @@
 //! reaches it through [`crate::predictor::EnsembleKernel`], which [`crate::device`] builds
 //! for GPU devices.
 
+mod draw;
+
 mod score;
+
 mod top;
 
 use std::fmt;
@@ -19,8 +22,8 @@ use cubecl::prelude::*;
 use cubecl::server::Handle;
 
 use crate::predictor::{
-    Activation, BatchTop, BlockMoments, DeviceAcquisition, EnsembleKernel, Head, KernelError,
-    RowScores,
+    Activation, BatchTop, BlockMoments, DeviceAcquisition, DeviceDraws, DrawnTop, EnsembleKernel,
+    FeatureMap, Head, InputTransform, KernelError, RowScores,
 };
 
 /// Units per cube of the scoring kernel: each computes `width / UNITS` outputs of a layer for
@@ -28,6 +31,8 @@ use crate::predictor::{
 const SCORE_UNITS: u32 = 64;
 /// Most candidates one scoring cube holds (its per-unit accumulators are registers).
 const MAX_ROWS: usize = 32;
+/// Units per cube of the drawing and gathering kernels (one unit per row or element).
+const DRAW_UNITS: u32 = 256;
 /// Units per cube of the top-k kernel (a power of two, at most 256).
 const TOP_UNITS: u32 = 256;
 /// Rows one top-k cube reduces.
@@ -112,11 +117,10 @@ impl<R: Runtime> CubeEnsemble<R> {
         })
     }
 
-    /// Launches the scoring kernel on `features` (`[n, inputs]`): a handle to `[n, 3]`.
-    fn score(&self, features: &[f32], head: &Head) -> Handle {
+    /// Launches the scoring kernel on the features `x` (`[n, inputs]` on the device): a
+    /// handle to `[n, 3]`.
+    fn score(&self, x: &Handle, n: usize, head: &Head) -> Handle {
         let inputs = self.widths[0];
-        let n = features.len() / inputs;
-        let x = self.client.create_from_slice(f32::as_bytes(features));
         let out = self.client.empty(n * 3 * 4);
         let targets = head.mean.len();
         let coefficients: Vec<f32> = (0..targets)
@@ -145,7 +149,7 @@ impl<R: Runtime> CubeEnsemble<R> {
                 &self.client,
                 cube_count(n.div_ceil(self.rows)),
                 CubeDim::new_1d(SCORE_UNITS),
-                array(&x, n * inputs),
+                array(x, n * inputs),
                 array(&self.weights, self.weight_count()),
                 array(&self.biases, self.bias_count()),
                 array(&self.layout, 4 * layers),
@@ -188,31 +192,15 @@ impl<R: Runtime> CubeEnsemble<R> {
             message: error.to_string(),
         }
     }
-}
 
-/// A 2-D cube count for `cubes` cubes (a dimension holds at most 65535 on wgpu); kernels
-/// number cubes with [`cube_index`] and skip those past the end.
-fn cube_count(cubes: usize) -> CubeCount {
-    let x = cubes.clamp(1, 65535);
-    CubeCount::Static(x as u32, cubes.div_ceil(x).max(1) as u32, 1)
-}
+    /// `features` (`[n, inputs]`) copied to the device.
+    fn upload(&self, features: &[f32]) -> Handle {
+        self.client.create_from_slice(f32::as_bytes(features))
+    }
 
-/// `len` elements of `handle` as a kernel argument.
-fn array<R: Runtime>(handle: &Handle, len: usize) -> ArrayArg<R> {
-    // SAFETY: every handle passed here was created (`create_from_slice`, `empty`) with at
-    // least `len` elements of the kernel's 4-byte element type.
-    unsafe { ArrayArg::from_raw_parts(handle.clone(), len) }
-}
-
-/// This cube's number under [`cube_count`]: `y * count_x + x`.
-#[cube]
-fn cube_index() -> usize {
-    (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize
-}
-
-impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
-    fn rows(&self, features: &[f32], head: &Head) -> Result<RowScores, KernelError> {
-        let out = self.read_f32(self.score(features, head))?;
+    /// Per-row scores of the features `x` (`[n, inputs]` on the device).
+    fn row_scores(&self, x: &Handle, n: usize, head: &Head) -> Result<RowScores, KernelError> {
+        let out = self.read_f32(self.score(x, n, head))?;
         let column = |c: usize| {
             out.iter()
                 .skip(c)
@@ -227,12 +215,79 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         })
     }
 
-    fn top(&self, features: &[f32], head: &Head, k: usize) -> Result<BatchTop, KernelError> {
-        let n = features.len() / self.widths[0];
-        if k > MAX_DEVICE_TOP || n == 0 {
-            return Ok(BatchTop::from_rows(&self.rows(features, head)?, k));
+    /// Draws `rows` candidates of `draws` from stream `seed` on the device: handles to their
+    /// mixtures (`[rows, domains]`) and features (`[rows, inputs]`).
+    fn draw(
+        &self,
+        draws: &DeviceDraws,
+        features: &FeatureMap,
+        rows: usize,
+        seed: u64,
+    ) -> (Handle, Handle) {
+        let domains = draws.centers.first().map_or(0, Vec::len);
+        let inputs = self.widths[0];
+        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let centers = narrow(&draws.centers.concat());
+        let (low, high) = draws.strength;
+        let (transform, eps) = match features.transform {
+            InputTransform::Identity => (draw::IDENTITY, 0.0),
+            InputTransform::Sqrt => (draw::SQRT, 0.0),
+            InputTransform::SqrtLinear => (draw::SQRT_LINEAR, 0.0),
+            InputTransform::Log { eps } => (draw::LOG, eps),
+        };
+        let params = narrow(&[low.ln(), (high / low).ln(), eps]);
+        let bounds = draws.bounds.as_ref().map_or_else(
+            || vec![0.0; 2 * domains],
+            |(l, u)| narrow(&[&l[..], u].concat()),
+        );
+        let norm = [&features.mean[..], &features.std].concat();
+        // A context-free model still needs a non-empty buffer.
+        let context = if features.context.is_empty() {
+            vec![0.0]
+        } else {
+            features.context.clone()
+        };
+        let upload = |v: &[f32]| self.client.create_from_slice(f32::as_bytes(v));
+        let (centers_h, params_h, bounds_h) = (upload(&centers), upload(&params), upload(&bounds));
+        let (norm_h, context_h) = (upload(&norm), upload(&context));
+        let mixtures = self.client.empty(rows * domains * 4);
+        let x = self.client.empty(rows * inputs * 4);
+        // SAFETY: the arrays hold the lengths given, and the kernel only indexes inside
+        // `[centers, domains]`, 3, `[2, domains]`, `[2, inputs]`, the context, `[rows, domains]`
+        // and `[rows, inputs]` (`inputs` = the transform's width * domains + contexts).
+        unsafe {
+            draw::draw_candidates::launch_unchecked::<f32, R>(
+                &self.client,
+                cube_count(rows.div_ceil(DRAW_UNITS as usize)),
+                CubeDim::new_1d(DRAW_UNITS),
+                array(&centers_h, centers.len()),
+                array(&params_h, 3),
+                array(&bounds_h, bounds.len()),
+                array(&norm_h, norm.len()),
+                array(&context_h, context.len()),
+                array(&mixtures, rows * domains),
+                array(&x, rows * inputs),
+                rows as u32,
+                seed as u32,
+                (seed >> 32) as u32,
+                draws.centers.len() as u32,
+                domains as u32,
+                features.context.len() as u32,
+                transform,
+                draws.bounds.is_some(),
+            );
         }
-        let values = self.score(features, head);
+        (mixtures, x)
+    }
+
+    /// Scores the features `x` (`[n, inputs]` on the device) and reduces them to the best
+    /// `k` rows and the moments: per block of rows on the device up to [`MAX_DEVICE_TOP`],
+    /// from the per-row scores on the host above it.
+    fn reduce(&self, x: &Handle, n: usize, head: &Head, k: usize) -> Result<BatchTop, KernelError> {
+        if k > MAX_DEVICE_TOP || n == 0 {
+            return Ok(BatchTop::from_rows(&self.row_scores(x, n, head)?, k));
+        }
+        let values = self.score(x, n, head);
         let blocks = n.div_ceil(TOP_BLOCK);
         let top_value = self.client.empty(blocks * 2 * k * 4);
         let top_row = self.client.empty(blocks * 2 * k * 4);
@@ -286,6 +341,84 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
             acquisition: ranking(1),
             moments: [moments(0), moments(1), moments(2)],
         })
+    }
+}
+
+/// A 2-D cube count for `cubes` cubes (a dimension holds at most 65535 on wgpu); kernels
+/// number cubes with [`cube_index`] and skip those past the end.
+fn cube_count(cubes: usize) -> CubeCount {
+    let x = cubes.clamp(1, 65535);
+    CubeCount::Static(x as u32, cubes.div_ceil(x).max(1) as u32, 1)
+}
+
+/// `len` elements of `handle` as a kernel argument.
+fn array<R: Runtime>(handle: &Handle, len: usize) -> ArrayArg<R> {
+    // SAFETY: every handle passed here was created (`create_from_slice`, `empty`) with at
+    // least `len` elements of the kernel's 4-byte element type.
+    unsafe { ArrayArg::from_raw_parts(handle.clone(), len) }
+}
+
+/// This cube's number under [`cube_count`]: `y * count_x + x`.
+#[cube]
+fn cube_index() -> usize {
+    (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize
+}
+
+impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
+    fn rows(&self, features: &[f32], head: &Head) -> Result<RowScores, KernelError> {
+        let n = features.len() / self.widths[0];
+        self.row_scores(&self.upload(features), n, head)
+    }
+
+    fn top(&self, features: &[f32], head: &Head, k: usize) -> Result<BatchTop, KernelError> {
+        let n = features.len() / self.widths[0];
+        self.reduce(&self.upload(features), n, head, k)
+    }
+
+    fn draw_top(
+        &self,
+        draws: &DeviceDraws,
+        features: &FeatureMap,
+        rows: usize,
+        seed: u64,
+        head: &Head,
+        k: usize,
+    ) -> Result<DrawnTop, KernelError> {
+        let domains = draws.centers.first().map_or(0, Vec::len);
+        let (mixtures, x) = self.draw(draws, features, rows, seed);
+        let top = self.reduce(&x, rows, head, k)?;
+        let mut wanted: Vec<u32> = (top.objective.iter().chain(&top.acquisition))
+            .map(|&(_, row)| row as u32)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(DrawnTop {
+                top,
+                mixtures: Vec::new(),
+            });
+        }
+        let count = wanted.len();
+        let ids = self.client.create_from_slice(u32::as_bytes(&wanted));
+        let out = self.client.empty(count * domains * 4);
+        // SAFETY: the arrays hold the lengths given, and every id is a row below `rows`.
+        unsafe {
+            draw::gather_rows::launch_unchecked::<f32, R>(
+                &self.client,
+                cube_count((count * domains).div_ceil(DRAW_UNITS as usize)),
+                CubeDim::new_1d(DRAW_UNITS),
+                array(&mixtures, rows * domains),
+                array(&ids, count),
+                array(&out, count * domains),
+                count as u32,
+                domains as u32,
+            );
+        }
+        let values = self.read_f32(out)?;
+        let mixtures = (wanted.iter().zip(values.chunks(domains.max(1))))
+            .map(|(&row, w)| (row as usize, w.iter().map(|&x| f64::from(x)).collect()))
+            .collect();
+        Ok(DrawnTop { top, mixtures })
     }
 }
 
@@ -351,6 +484,13 @@ mod tests {
                 fn simulate_on_the_kernel_matches_the_cpu_run() {
                     if let Some(device) = device() {
                         super::simulate_matches::<$backend>(&device);
+                    }
+                }
+
+                #[test]
+                fn device_draws_follow_the_host_law() {
+                    if let Some(device) = device() {
+                        super::draws_match::<$backend>(&device);
                     }
                 }
 
@@ -528,7 +668,140 @@ mod tests {
         }
     }
 
-    /// `simulate` on the kernel keeps the CPU run's best recipes and statistics.
+    /// Mean, std and the share of rows at the value `at` (within 1e-6) of column `i`.
+    fn column_law(mixtures: &[Vec<f64>], i: usize, at: f64) -> (f64, f64, f64) {
+        let n = mixtures.len() as f64;
+        let mean = mixtures.iter().map(|w| w[i]).sum::<f64>() / n;
+        let var = mixtures.iter().map(|w| (w[i] - mean).powi(2)).sum::<f64>() / n;
+        let share = mixtures.iter().filter(|w| (w[i] - at).abs() < 1e-6).count() as f64 / n;
+        (mean, var.sqrt(), share)
+    }
+
+    /// Candidates drawn on the device, 20,000 of them (k above the device reduction's limit,
+    /// so every row and mixture comes back), for three input transforms with per-domain
+    /// bounds: every mixture on the simplex within the bounds; per domain the mean, the std
+    /// and the share of rows on a bound equal to the host sampler's within five standard
+    /// errors (the Dirichlet law, the concentrations down to 1e-3, the projection); every
+    /// device score equal to the host's score of the returned mixture (features and gather);
+    /// the device's own top 10 (k = 10) the same rows and values as the full ranking's.
+    fn draws_match<B: Backend>(device: &B::Device) {
+        use crate::predictor::{DeviceDraws, InputTransform};
+        let base = EnsembleConfig {
+            members: 3,
+            hidden: vec![24, 24],
+            max_epochs: 60,
+            ..EnsembleConfig::default()
+        };
+        let centers = vec![vec![0.2, 0.3, 0.5], vec![0.6, 0.2, 0.2]];
+        let (lower, upper) = (vec![0.05, 0.0, 0.0], vec![1.0, 0.6, 1.0]);
+        let draws = DeviceDraws {
+            centers: centers.clone(),
+            strength: (0.1, 5.0),
+            bounds: Some((lower.clone(), upper.clone())),
+        };
+        let host = DirichletSampler {
+            centers,
+            strength: (0.1, 5.0),
+        };
+        let constraints = Constraints {
+            lower: lower.clone(),
+            upper: upper.clone(),
+            groups: Vec::new(),
+            trust_region: None,
+            kl: None,
+        };
+        let rows = 20_000;
+        let (reference, _) = sample_chunk(&host, &constraints, rows, 3, 0);
+        let transforms = [
+            InputTransform::SqrtLinear,
+            InputTransform::Identity,
+            InputTransform::Log { eps: 1e-3 },
+        ];
+        for transform in transforms {
+            let config = EnsembleConfig {
+                input_transform: transform,
+                ..base.clone()
+            };
+            let (cpu, gpu) = models::<B>(&config, device);
+            let objective = objective(cpu.surrogate());
+            let scorer = |surrogate| Scorer {
+                surrogate,
+                objective: &objective,
+                context: Vec::new(),
+                members: false,
+            };
+            let (cpu_scorer, gpu_scorer) = (scorer(cpu.surrogate()), scorer(gpu.surrogate()));
+            let spec = AcquisitionSpec {
+                kind: AcquisitionKind::Ucb,
+                beta: Some(1.0),
+                ..AcquisitionSpec::default()
+            };
+            let ctx = cpu_scorer.acquisition_context(&[], None).unwrap();
+            let caps = cpu.surrogate().capabilities();
+            let acq = acquisition::build(&spec, &ctx, &caps, &mut StdRng::seed_from_u64(0));
+            let acq = acq.unwrap();
+            let (device, reduction) = gpu_scorer.on_device(&*acq).expect("a GPU kernel");
+            let all = device
+                .draw_top(&draws, rows, 77, &[], &reduction, rows)
+                .unwrap();
+            assert_eq!(all.mixtures.len(), rows, "{transform:?}");
+            let mixtures: Vec<Vec<f64>> = all.mixtures.iter().map(|m| m.1.clone()).collect();
+            for w in &mixtures {
+                assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{w:?}");
+                for i in 0..3 {
+                    assert!(w[i] >= lower[i] - 1e-6 && w[i] <= upper[i] + 1e-6, "{w:?}");
+                }
+            }
+            for (i, at) in [(0, lower[0]), (1, upper[1]), (2, 0.0)] {
+                let n = rows as f64;
+                let (m, sd, share) = column_law(&mixtures, i, at);
+                let (m_ref, sd_ref, share_ref) = column_law(&reference, i, at);
+                let se = (2.0 * sd_ref * sd_ref / n).sqrt();
+                assert!(
+                    (m - m_ref).abs() < 5.0 * se,
+                    "domain {i} mean {m} vs {m_ref}"
+                );
+                // The std of a sample std is about sd / sqrt(2n) for these near-uniform tails.
+                assert!(
+                    (sd - sd_ref).abs() < 5.0 * sd_ref / n.sqrt(),
+                    "std {sd} vs {sd_ref}"
+                );
+                let p = share_ref.max(1.0 / n);
+                let se = (2.0 * p * (1.0 - p) / n).sqrt();
+                assert!(
+                    (share - share_ref).abs() < 5.0 * se + 1e-3,
+                    "share {share} vs {share_ref}"
+                );
+            }
+            let host = cpu_scorer.scores(&mixtures).unwrap();
+            let by_row: std::collections::HashMap<usize, usize> = all
+                .mixtures
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.0, i))
+                .collect();
+            for &(value, row) in &all.top.objective {
+                close(
+                    value,
+                    host.mean[by_row[&row]],
+                    "device score of a device draw",
+                );
+            }
+            let few = device
+                .draw_top(&draws, rows, 77, &[], &reduction, 10)
+                .unwrap();
+            assert_eq!(few.top.objective[..], all.top.objective[..10]);
+            assert_eq!(few.top.acquisition[..], all.top.acquisition[..10]);
+            for (row, w) in &few.mixtures {
+                assert_eq!(w, &all.mixtures[by_row[row]].1);
+            }
+        }
+    }
+
+    /// `simulate` on the kernel keeps the CPU run's best recipes and statistics when it draws
+    /// on the host; drawing on the device, it scores as many candidates of the same law (the
+    /// objective's mean within five standard errors) and reports feasible recipes whose host
+    /// scores are the device's best.
     fn simulate_matches<B: Backend>(device: &B::Device) {
         let config = EnsembleConfig {
             members: 4,
@@ -551,8 +824,9 @@ mod tests {
             chunk: 6_000,
             top: 5,
             seed: 9,
+            host_draws: true,
         };
-        let run = |surrogate: &dyn Surrogate| {
+        let run = |surrogate: &dyn Surrogate, config: &SimulateConfig| {
             let scorer = Scorer {
                 surrogate,
                 objective: &objective,
@@ -573,12 +847,12 @@ mod tests {
                 None,
                 &sampler,
                 &constraints,
-                &config,
+                config,
                 &mut (),
             )
             .unwrap()
         };
-        let (want, got) = (run(cpu.surrogate()), run(gpu.surrogate()));
+        let (want, got) = (run(cpu.surrogate(), &config), run(gpu.surrogate(), &config));
         assert_eq!(got.sampled, want.sampled);
         assert_eq!(got.objective.count, want.objective.count);
         close(got.objective.mean, want.objective.mean, "objective mean");
@@ -592,6 +866,36 @@ mod tests {
         }
         let ids = |s: &[crate::simulate::Scored]| s.iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(&got.top_objective), ids(&want.top_objective));
+
+        let drawn = SimulateConfig {
+            host_draws: false,
+            ..config
+        };
+        let own = run(gpu.surrogate(), &drawn);
+        assert_eq!((own.sampled, own.rejected), (20_000, 0));
+        assert_eq!(own.objective.count, 20_000);
+        let se = want.objective.std * (2.0 / 20_000f64).sqrt();
+        assert!(
+            (own.objective.mean - want.objective.mean).abs() < 5.0 * se,
+            "objective mean {} vs {}",
+            own.objective.mean,
+            want.objective.mean
+        );
+        assert_ne!(ids(&own.top_objective), ids(&want.top_objective));
+        for r in own.top_objective.iter().chain(&own.top_acquisition) {
+            assert!((r.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(r.weights.iter().all(|&x| x >= 0.0));
+        }
+        close(
+            own.top_objective[0].objective,
+            own.objective.max,
+            "best device draw",
+        );
+        close(
+            own.top_acquisition[0].acquisition,
+            own.acquisition.max,
+            "best device acquisition",
+        );
     }
 
     /// Training runs on the GPU device end to end (burn's autodiff there) and predicts what

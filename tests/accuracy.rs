@@ -105,6 +105,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
         chunk: 8192,
         top: 5,
         seed: 0,
+        host_draws: false,
     };
     let sim = simulate(
         &scorer,

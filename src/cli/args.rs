@@ -370,6 +370,11 @@ pub struct SimulateArgs {
     /// Candidates kept per ranking.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// On a GPU, draw the candidates on the CPU (the same ones a CPU run with this seed
+    /// scores) instead of on the device (same law, the device's own random stream; only with
+    /// per-domain bounds: group sums, trust regions and KL budgets always draw on the CPU).
+    #[arg(long)]
+    pub host_draws: bool,
     /// Write the result (JSON) here.
     #[arg(long)]
     pub output: Option<PathBuf>,

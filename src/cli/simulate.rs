@@ -35,6 +35,7 @@ impl BackendTask for Task {
             }),
             top: a.top,
             seed: a.scoring.seed,
+            host_draws: a.host_draws,
         };
         let start = Instant::now();
         let mut bar = StageBar::new();

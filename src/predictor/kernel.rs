@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::predictor::{Predictor, PredictorError};
+use crate::predictor::{InputTransform, Predictor, PredictorError};
 use burn::prelude::Backend;
 
 /// The acquisition evaluated on the device from the objective's mean `mu` and epistemic std
@@ -162,6 +162,45 @@ impl BatchTop {
     }
 }
 
+/// Candidates drawn on the device, by the host sampler's law (`DirichletSampler`): a centre
+/// chosen uniformly, a concentration `kappa` log-uniform in `strength`, `Dirichlet(max(kappa D
+/// c, 1e-3))`, then projected into per-domain bounds as `Constraints::repair` does. Only box
+/// bounds: group sums, trust regions and KL budgets are drawn on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceDraws {
+    /// Centre mixtures, `[centers][domains]`.
+    pub centers: Vec<Vec<f64>>,
+    /// Range of kappa, `(low, high)`, both > 0.
+    pub strength: (f64, f64),
+    /// Per-domain bounds `(lower, upper)`, `[domains]` each, when any is tighter than the
+    /// simplex.
+    pub bounds: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// What [`EnsembleKernel::draw_top`] needs to turn a drawn mixture into model inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMap {
+    /// The transform of mixture weights.
+    pub transform: InputTransform,
+    /// The input standardisation, `[inputs]` each, mixture inputs first.
+    pub mean: Vec<f32>,
+    /// Its std.
+    pub std: Vec<f32>,
+    /// Raw context values, `[context]`, the same for every candidate.
+    pub context: Vec<f32>,
+}
+
+/// A chunk drawn, scored and reduced on the device: its [`BatchTop`] and the mixtures of the
+/// rows it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawnTop {
+    /// The reduction; rows number the chunk's draws.
+    pub top: BatchTop,
+    /// `(row, mixture)` for every row in `top`'s rankings, rows ascending; the mixtures as
+    /// drawn in f32 (their sums differ from one by the f32 rounding).
+    pub mixtures: Vec<(usize, Vec<f64>)>,
+}
+
 /// Why the device kernel failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -189,6 +228,18 @@ pub trait EnsembleKernel: Send + Sync + fmt::Debug {
     fn rows(&self, features: &[f32], head: &Head) -> Result<RowScores, KernelError>;
     /// The best `k` rows of `features` by objective and by acquisition, and the moments.
     fn top(&self, features: &[f32], head: &Head, k: usize) -> Result<BatchTop, KernelError>;
+    /// Draws `rows` candidates of `draws` on the device from the stream `seed` (a draw
+    /// depends only on the seed and its row), maps them to inputs by `features` and reduces
+    /// them as [`EnsembleKernel::top`] does.
+    fn draw_top(
+        &self,
+        draws: &DeviceDraws,
+        features: &FeatureMap,
+        rows: usize,
+        seed: u64,
+        head: &Head,
+        k: usize,
+    ) -> Result<DrawnTop, KernelError>;
 }
 
 /// A surrogate that reduces candidates on its device (an ensemble on a GPU with the kernel).
@@ -209,6 +260,17 @@ pub trait DeviceScoring {
         reduction: &Reduction,
         k: usize,
     ) -> Result<BatchTop, PredictorError>;
+    /// `rows` candidates of `draws` drawn on the device from stream `seed` under context
+    /// `[context]`, reduced to their best `k` by objective and by acquisition.
+    fn draw_top(
+        &self,
+        draws: &DeviceDraws,
+        rows: usize,
+        seed: u64,
+        context: &[f64],
+        reduction: &Reduction,
+        k: usize,
+    ) -> Result<DrawnTop, PredictorError>;
 }
 
 impl<B: Backend> Predictor<B> {
@@ -261,5 +323,39 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
     ) -> Result<BatchTop, PredictorError> {
         let (kernel, features) = self.for_kernel(mixtures, context)?;
         Ok(kernel.top(&features, &self.head(reduction), k)?)
+    }
+
+    fn draw_top(
+        &self,
+        draws: &DeviceDraws,
+        rows: usize,
+        seed: u64,
+        context: &[f64],
+        reduction: &Reduction,
+        k: usize,
+    ) -> Result<DrawnTop, PredictorError> {
+        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
+        let meta = &self.meta;
+        let contexts = meta.schema.context.len();
+        if draws
+            .centers
+            .iter()
+            .any(|c| c.len() != meta.schema.mixture_columns.len())
+            || context.len() != contexts
+        {
+            return Err(PredictorError::InputMismatch {
+                expected: meta.schema.mixture_columns.len() + contexts,
+                found: draws.centers.first().map_or(0, Vec::len) + context.len(),
+            });
+        }
+        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let features = FeatureMap {
+            transform: meta.config.input_transform,
+            mean: narrow(&meta.input_norm.mean),
+            std: narrow(&meta.input_norm.std),
+            context: narrow(context),
+        };
+        let head = self.head(reduction);
+        Ok(kernel.draw_top(draws, &features, rows, seed, &head, k)?)
     }
 }

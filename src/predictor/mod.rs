@@ -24,8 +24,8 @@ pub use fused::FusedCpuScorer;
 pub use fused_train::FusedTrainer;
 pub use gp::{GaussianProcess, GpConfig, Kernel};
 pub use kernel::{
-    BatchTop, BlockMoments, DeviceAcquisition, DeviceScoring, EnsembleKernel, Head, KernelError,
-    Reduction, RowScores,
+    BatchTop, BlockMoments, DeviceAcquisition, DeviceDraws, DeviceScoring, DrawnTop,
+    EnsembleKernel, FeatureMap, Head, KernelError, Reduction, RowScores,
 };
 pub use loglinear::{LogLinear, LogLinearConfig};
 pub use model::{EnsembleMlp, EnsembleMlpRecord};

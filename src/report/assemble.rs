@@ -148,6 +148,7 @@ fn simulated_recipes(
         chunk: 8192,
         top: SIMULATED.1,
         seed: 0,
+        host_draws: false,
     };
     let constraints = Constraints::simplex(space);
     let sim = simulate(

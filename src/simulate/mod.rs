@@ -5,12 +5,14 @@
 
 pub mod world;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::acquisition::{Acquisition, Scorer};
-use crate::math::TopK;
+use crate::math::{TopK, derive_seed};
 use crate::objective::{Objective, pareto_front};
-use crate::predictor::BlockMoments;
+use crate::predictor::{BlockMoments, DeviceDraws};
 use crate::progress::Observer;
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, SamplerError, sample_chunk};
@@ -26,6 +28,10 @@ pub struct SimulateConfig {
     pub top: usize,
     /// Seed of the sample stream.
     pub seed: u64,
+    /// Draw candidates on the host even when the surrogate scores on a GPU: the same
+    /// candidates as a CPU run with this seed. Otherwise a GPU run with box-only constraints
+    /// draws them on the device, from the same law but its own random stream.
+    pub host_draws: bool,
 }
 
 /// Most rows scored at once: the chunk's member outputs are held in memory.
@@ -183,67 +189,98 @@ pub fn simulate(
         .is_none()
         .then(|| scorer.on_device(acquisition))
         .flatten();
-    // Chunk `chunk` of the sample stream, `done` draws in: (draws, feasible ones, rejected).
-    let draw = |chunk: u64, done: u64| {
-        let rows = (config.samples - done).min(config.chunk.max(1) as u64) as usize;
-        let (mixtures, rejected) = sample_chunk(sampler, constraints, rows, config.seed, chunk);
-        (rows, mixtures, rejected)
-    };
-    let mut id = 0u64;
-    let mut chunk = 0u64;
-    std::thread::scope(|scope| -> crate::Result<()> {
-        let mut next = Some(draw(0, 0));
-        while let Some((rows, mixtures, rejected)) = next.take() {
-            chunk += 1;
-            out.sampled += rows as u64;
-            out.rejected += rejected as u64;
-            if mixtures.is_empty() {
-                return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
+    let drawn = device
+        .as_ref()
+        .filter(|_| !config.host_draws)
+        .and_then(|_| device_draws(sampler, constraints));
+    if let (Some((device, reduction)), Some(draws)) = (&device, &drawn) {
+        let mut chunk = 0u64;
+        while out.sampled < config.samples {
+            let rows = (config.samples - out.sampled).min(config.chunk as u64) as usize;
+            let seed = derive_seed(config.seed, chunk);
+            let got = device.draw_top(draws, rows, seed, &scorer.context, reduction, config.top)?;
+            let [objective, std, acq] = &got.top.moments;
+            out.objective.absorb(objective);
+            out.epistemic_std.absorb(std);
+            out.acquisition.absorb(acq);
+            // Drawn in f32: repaired onto the simplex in f64 before they are reported.
+            let weights: HashMap<usize, Vec<f64>> = (got.mixtures.into_iter())
+                .map(|(row, w)| (row, constraints.repair(&w)))
+                .collect();
+            let id = out.sampled;
+            for (value, row) in got.top.objective {
+                by_objective.offer(value, id + row as u64, &weights[&row]);
             }
-            let more = out.sampled < config.samples;
-            if let Some((device, reduction)) = &device {
-                // The CPU draws the next chunk while the device scores this one.
-                let done = out.sampled;
-                let ahead = more.then(|| scope.spawn(move || draw(chunk, done)));
-                let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
-                out.objective.absorb(&top.moments[0]);
-                out.epistemic_std.absorb(&top.moments[1]);
-                out.acquisition.absorb(&top.moments[2]);
-                for (value, row) in top.objective {
-                    by_objective.offer(value, id + row as u64, &mixtures[row]);
+            for (value, row) in got.top.acquisition {
+                by_acquisition.offer(value, id + row as u64, &weights[&row]);
+            }
+            out.sampled += rows as u64;
+            chunk += 1;
+            observer.progress("simulate", out.sampled, config.samples);
+        }
+    } else {
+        // Chunk `chunk` of the sample stream, `done` draws in: (draws, feasible ones, rejected).
+        let draw = |chunk: u64, done: u64| {
+            let rows = (config.samples - done).min(config.chunk.max(1) as u64) as usize;
+            let (mixtures, rejected) = sample_chunk(sampler, constraints, rows, config.seed, chunk);
+            (rows, mixtures, rejected)
+        };
+        let mut id = 0u64;
+        let mut chunk = 0u64;
+        std::thread::scope(|scope| -> crate::Result<()> {
+            let mut next = Some(draw(0, 0));
+            while let Some((rows, mixtures, rejected)) = next.take() {
+                chunk += 1;
+                out.sampled += rows as u64;
+                out.rejected += rejected as u64;
+                if mixtures.is_empty() {
+                    return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
                 }
-                for (value, row) in top.acquisition {
-                    by_acquisition.offer(value, id + row as u64, &mixtures[row]);
+                let more = out.sampled < config.samples;
+                if let Some((device, reduction)) = &device {
+                    // The CPU draws the next chunk while the device scores this one.
+                    let done = out.sampled;
+                    let ahead = more.then(|| scope.spawn(move || draw(chunk, done)));
+                    let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
+                    out.objective.absorb(&top.moments[0]);
+                    out.epistemic_std.absorb(&top.moments[1]);
+                    out.acquisition.absorb(&top.moments[2]);
+                    for (value, row) in top.objective {
+                        by_objective.offer(value, id + row as u64, &mixtures[row]);
+                    }
+                    for (value, row) in top.acquisition {
+                        by_acquisition.offer(value, id + row as u64, &mixtures[row]);
+                    }
+                    id += mixtures.len() as u64;
+                    observer.progress("simulate", out.sampled, config.samples);
+                    next = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                    continue;
+                }
+                let s = scorer.scores(&mixtures)?;
+                let acq = acquisition.score(&s);
+                for (i, w) in mixtures.iter().enumerate() {
+                    out.objective.push(s.mean[i]);
+                    out.epistemic_std.push(s.std[i]);
+                    out.acquisition.push(acq[i]);
+                    by_objective.offer(s.mean[i], id + i as u64, w);
+                    by_acquisition.offer(acq[i], id + i as u64, w);
+                }
+                if let Some(second) = secondary {
+                    let b = s.mean_under(second);
+                    for i in pareto_front(&s.mean, &b) {
+                        front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
+                    }
+                    let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
+                    let keep = pareto_front(&a, &b);
+                    front = keep.into_iter().map(|i| front[i].clone()).collect();
                 }
                 id += mixtures.len() as u64;
                 observer.progress("simulate", out.sampled, config.samples);
-                next = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                continue;
+                next = more.then(|| draw(chunk, out.sampled));
             }
-            let s = scorer.scores(&mixtures)?;
-            let acq = acquisition.score(&s);
-            for (i, w) in mixtures.iter().enumerate() {
-                out.objective.push(s.mean[i]);
-                out.epistemic_std.push(s.std[i]);
-                out.acquisition.push(acq[i]);
-                by_objective.offer(s.mean[i], id + i as u64, w);
-                by_acquisition.offer(acq[i], id + i as u64, w);
-            }
-            if let Some(second) = secondary {
-                let b = s.mean_under(second);
-                for i in pareto_front(&s.mean, &b) {
-                    front.push((s.mean[i], b[i], id + i as u64, mixtures[i].clone()));
-                }
-                let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
-                let keep = pareto_front(&a, &b);
-                front = keep.into_iter().map(|i| front[i].clone()).collect();
-            }
-            id += mixtures.len() as u64;
-            observer.progress("simulate", out.sampled, config.samples);
-            next = more.then(|| draw(chunk, out.sampled));
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
     let detail = |items: Vec<(u64, Vec<f64>)>| -> crate::Result<Vec<Scored>> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -276,4 +313,19 @@ pub fn simulate(
     out.top_acquisition = detail(strip(by_acquisition))?;
     out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
     Ok(out)
+}
+
+/// `sampler` and `constraints` as device draws: `None` where a group sum, trust region or KL
+/// budget needs the host's repair and rejection.
+fn device_draws(sampler: &DirichletSampler, constraints: &Constraints) -> Option<DeviceDraws> {
+    let boxed = constraints.groups.is_empty()
+        && constraints.trust_region.is_none()
+        && constraints.kl.is_none();
+    let tight =
+        (constraints.lower.iter().any(|&l| l > 0.0)) || constraints.upper.iter().any(|&u| u < 1.0);
+    boxed.then(|| DeviceDraws {
+        centers: sampler.centers.clone(),
+        strength: sampler.strength,
+        bounds: tight.then(|| (constraints.lower.clone(), constraints.upper.clone())),
+    })
 }

@@ -1,0 +1,229 @@
+//! Candidate draws on the device: the host sampler's law (`DirichletSampler`: a centre chosen
+//! uniformly, a concentration `kappa` log-uniform in a range, `Dirichlet(max(kappa D c, 1e-3))`)
+//! repaired into per-domain bounds by the same Euclidean projection as `Constraints::repair`,
+//! then turned into the model's standardised features, so that a chunk of candidates is born,
+//! scored and reduced without crossing the bus. Reference: the law's moments from the host
+//! sampler, the bounds, and the host's features of the same mixtures (`kernels` tests).
+//!
+//! Random numbers: one PCG-32 stream per row (`state * 747796405 + 2891336453`, output
+//! permuted by PCG's RXS-M-XS), started from a hash (Wellons' `lowbias32`) of the row and the
+//! chunk's 64-bit seed, so a draw depends only on `(seed, row)`: the same on every run and
+//! every launch shape. Gamma variates by Marsaglia and Tsang (2000) with Box-Muller normals,
+//! kept as logarithms (`alpha < 1` boosted by `U^(1/alpha)` in log space), so concentrations
+//! down to 1e-3 neither underflow nor give all-zero draws.
+
+use cubecl::prelude::*;
+
+use super::cube_index;
+
+/// Input transform codes (comptime), as `InputTransform`.
+pub const IDENTITY: u32 = 0;
+/// `sqrt(w)`.
+pub const SQRT: u32 = 1;
+/// `[sqrt(w), w]`.
+pub const SQRT_LINEAR: u32 = 2;
+/// `ln(w + eps)`.
+pub const LOG: u32 = 3;
+
+/// Most Marsaglia-Tsang proposals per variate (each is accepted with probability above 0.95;
+/// after this many the variate is the distribution's mode region, `ln d`).
+const GAMMA_TRIES: u32 = 16;
+/// Bisection steps of the bound projection: the shift is bracketed in `[-2, 2]`, and 40 halvings
+/// leave it well below f32 resolution.
+const PROJECTION_STEPS: u32 = 40;
+
+/// Wellons' `lowbias32` integer hash.
+#[cube]
+fn hash(x: u32) -> u32 {
+    let mut h = x;
+    h ^= h >> 16;
+    h *= 0x7feb_352du32;
+    h ^= h >> 15;
+    h *= 0x846c_a68bu32;
+    h ^= h >> 16;
+    h
+}
+
+/// One PCG-32 step.
+#[cube]
+fn step(state: u32) -> u32 {
+    state * 747_796_405u32 + 2_891_336_453u32
+}
+
+/// A uniform in the open interval (0, 1) from a PCG state: the RXS-M-XS output's top 24 bits.
+#[cube]
+fn unit<F: Float>(state: u32) -> F {
+    let word = ((state >> ((state >> 28) + 4)) ^ state) * 277_803_737u32;
+    let out = (word >> 22) ^ word;
+    (F::cast_from(out >> 8) + F::new(0.5)) * F::new(5.960_464_5e-8)
+}
+
+/// Draws `n` candidates and writes their mixtures and features.
+///
+/// * `centers`: `[centers, domains]`, each on the simplex; `params`: `[ln kappa_low,
+///   ln(kappa_high / kappa_low), eps of the log transform]`.
+/// * `bounds`: `[2, domains]`, lower then upper (used when `bounded`; `sum lower <= 1 <= sum
+///   upper`, checked by the host's constraint validation).
+/// * `norm`: `[2, inputs]`, the input standardisation's mean then std, mixture inputs first;
+///   `context`: `[contexts]` raw context values, the same for every row.
+/// * `mixtures`: `[n, domains]`; `features`: `[n, inputs]`.
+///
+/// One unit per row, any cube size, 2-D cube count numbered by `cube_index`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub fn draw_candidates<F: Float>(
+    centers: &Array<F>,
+    params: &Array<F>,
+    bounds: &Array<F>,
+    norm: &Array<F>,
+    context: &Array<F>,
+    mixtures: &mut Array<F>,
+    features: &mut Array<F>,
+    n: u32,
+    key_low: u32,
+    key_high: u32,
+    center_count: u32,
+    domains: u32,
+    contexts: u32,
+    #[comptime] transform: u32,
+    #[comptime] bounded: bool,
+) {
+    let row = cube_index() * (CUBE_DIM_X as usize) + UNIT_POS_X as usize;
+    if row >= n as usize {
+        terminate!();
+    }
+    let d = domains as usize;
+    let at = row * d;
+    let mut s = hash(hash(u32::cast_from(row) ^ key_low) ^ key_high);
+
+    s = step(s);
+    let mut c = u32::cast_from(unit::<F>(s) * F::cast_from(center_count));
+    if c >= center_count {
+        c = center_count - 1;
+    }
+    let c = c as usize;
+    s = step(s);
+    let kappa = F::exp(params[0] + unit::<F>(s) * params[1]);
+    let scale = kappa * F::cast_from(domains);
+
+    // Log-gamma variates, kept in `mixtures` until normalised.
+    let mut top = F::new(-3.0e38);
+    for i in 0..d {
+        let alpha = F::max(scale * centers[c * d + i], F::new(1e-3));
+        let boost = alpha < F::new(1.0);
+        let shape = select(boost, alpha + F::new(1.0), alpha);
+        let dd = shape - F::new(1.0 / 3.0);
+        let cc = F::new(1.0) / F::sqrt(F::new(9.0) * dd);
+        let mut log_gamma = F::ln(dd);
+        let mut done = false;
+        for _ in 0..GAMMA_TRIES {
+            if !done {
+                s = step(s);
+                let u1 = unit::<F>(s);
+                s = step(s);
+                let u2 = unit::<F>(s);
+                let x =
+                    F::sqrt(F::new(-2.0) * F::ln(u1)) * F::cos(F::new(std::f32::consts::TAU) * u2);
+                let v = F::new(1.0) + cc * x;
+                if v > F::new(0.0) {
+                    let v3 = v * v * v;
+                    s = step(s);
+                    let u = unit::<F>(s);
+                    let bound = F::new(0.5) * x * x + dd - dd * v3 + dd * F::ln(v3);
+                    if F::ln(u) < bound {
+                        log_gamma = F::ln(dd * v3);
+                        done = true;
+                    }
+                }
+            }
+        }
+        if boost {
+            s = step(s);
+            log_gamma += F::ln(unit::<F>(s)) / alpha;
+        }
+        mixtures[at + i] = log_gamma;
+        top = F::max(top, log_gamma);
+    }
+    let mut total = F::new(0.0);
+    for i in 0..d {
+        let e = F::exp(mixtures[at + i] - top);
+        mixtures[at + i] = e;
+        total += e;
+    }
+    let mut inside = true;
+    for i in 0..d {
+        let w = mixtures[at + i] / total;
+        mixtures[at + i] = w;
+        if bounded {
+            inside = inside && w >= bounds[i] && w <= bounds[d + i];
+        }
+    }
+
+    // The nearest point of the box-bounded simplex: w_i = clamp(w_i - t, lo_i, hi_i) with the
+    // shift t where the sum is one (the sum falls as t grows).
+    if bounded && !inside {
+        let mut low = F::new(-2.0);
+        let mut high = F::new(2.0);
+        for _ in 0..PROJECTION_STEPS {
+            let mid = F::new(0.5) * (low + high);
+            let mut sum = F::new(0.0);
+            for i in 0..d {
+                sum += F::clamp(mixtures[at + i] - mid, bounds[i], bounds[d + i]);
+            }
+            if sum > F::new(1.0) {
+                low = mid;
+            } else {
+                high = mid;
+            }
+        }
+        let t = F::new(0.5) * (low + high);
+        for i in 0..d {
+            mixtures[at + i] = F::clamp(mixtures[at + i] - t, bounds[i], bounds[d + i]);
+        }
+    }
+
+    let per_domain = comptime![if transform == SQRT_LINEAR {
+        2usize
+    } else {
+        1usize
+    }];
+    let inputs = per_domain * d + contexts as usize;
+    let f = row * inputs;
+    for i in 0..d {
+        let w = mixtures[at + i];
+        let mut x = w;
+        if comptime![transform == SQRT || transform == SQRT_LINEAR] {
+            x = F::sqrt(w);
+        } else if comptime![transform == LOG] {
+            x = F::ln(w + params[2]);
+        }
+        features[f + i] = (x - norm[i]) / norm[inputs + i];
+        if comptime![transform == SQRT_LINEAR] {
+            features[f + d + i] = (w - norm[d + i]) / norm[inputs + d + i];
+        }
+    }
+    let first = inputs - contexts as usize;
+    for j in 0..contexts as usize {
+        let k = first + j;
+        features[f + k] = (context[j] - norm[k]) / norm[inputs + k];
+    }
+}
+
+/// Copies rows `rows` (`[count]`) of `mixtures` (`[n, domains]`) into `out`
+/// (`[count, domains]`): one unit per element.
+#[cube(launch_unchecked)]
+pub fn gather_rows<F: Float>(
+    mixtures: &Array<F>,
+    rows: &Array<u32>,
+    out: &mut Array<F>,
+    count: u32,
+    domains: u32,
+) {
+    let idx = cube_index() * (CUBE_DIM_X as usize) + UNIT_POS_X as usize;
+    let d = domains as usize;
+    if idx >= count as usize * d {
+        terminate!();
+    }
+    let r = idx / d;
+    out[idx] = mixtures[rows[r] as usize * d + idx % d];
+}
