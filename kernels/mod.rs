@@ -5,8 +5,10 @@
 //! |---|---|---|
 //! | `score::score_ensemble` | a chunk of candidates through every member and layer, reduced to objective mean, epistemic std, acquisition | the fused CPU scorer, `Scores` and the acquisition's `score` |
 //! | `top::block_top` | per block of rows: top k by objective and by acquisition, moments | `TopK` and the running moments of `simulate` |
+//! | `draw::draw_candidates` | a chunk of candidates drawn by the host sampler's law, projected into bounds, with their features | the host sampler's per-domain law, the host's features and scores of the same mixtures |
+//! | `draw::gather_rows` | the named rows of the drawn mixtures | the full read-back |
 //!
-//! [`CubeEnsemble`] holds an ensemble's weights on the device and runs both; the predictor
+//! [`CubeEnsemble`] holds an ensemble's weights on the device and runs them; the predictor
 //! reaches it through [`crate::predictor::EnsembleKernel`], which [`crate::device`] builds
 //! for GPU devices.
 
