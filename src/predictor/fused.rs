@@ -94,8 +94,6 @@ impl FusedCpuScorer {
                 let input: &[f32] = if l == 0 { x } else { &a[..rows * fan_in] };
                 let dst = &mut b[..rows * fan_out];
                 let bias = &self.biases[l][k * fan_out..(k + 1) * fan_out];
-                dst.chunks_mut(fan_out)
-                    .for_each(|r| r.copy_from_slice(bias));
                 let w = &self.weights[l][k * fan_in * fan_out..(k + 1) * fan_in * fan_out];
                 matmul(
                     dst,
@@ -106,10 +104,12 @@ impl FusedCpuScorer {
                     rows,
                     fan_in,
                     fan_out,
-                    true,
+                    false,
                 );
                 if l + 1 < layers {
-                    activate(dst, self.activation);
+                    activate(dst, bias, self.activation);
+                } else {
+                    add_bias(dst, bias);
                 }
                 std::mem::swap(&mut a, &mut b);
             }
@@ -222,13 +222,22 @@ macro_rules! dispatch {
 }
 pub(super) use dispatch;
 
-dispatch!(activate(v: &mut [f32], act: Activation) {
+dispatch!(add_bias(z: &mut [f32], bias: &[f32]) {
+    for row in z.chunks_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
+    }
+});
+
+dispatch!(activate(v: &mut [f32], bias: &[f32], act: Activation) {
+    let rows = v.chunks_mut(bias.len());
     match act {
-        Activation::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-        Activation::Silu => silu(v),
-        Activation::Tanh => v
-            .iter_mut()
-            .for_each(|x| *x = 1.0 - 2.0 / (exp(2.0 * *x) + 1.0)),
+        Activation::Relu => rows.for_each(|row| {
+            row.iter_mut().zip(bias).for_each(|(x, b)| *x = (*x + b).max(0.0))
+        }),
+        Activation::Silu => silu(v, bias),
+        Activation::Tanh => rows.for_each(|row| {
+            (row.iter_mut().zip(bias)).for_each(|(x, b)| *x = 1.0 - 2.0 / (exp(2.0 * (*x + b)) + 1.0))
+        }),
         Activation::Gelu => unreachable!("FusedCpuScorer::new refuses GELU"),
     }
 });
@@ -256,23 +265,38 @@ fn lanes() -> Lanes {
     }
 }
 
-/// SiLU in place, `v <- v σ(v)`: the hot element-wise pass of scoring and training, with
-/// explicit AVX-512 or AVX2 + FMA code where the CPU has it (`x86`).
-pub(super) fn silu(v: &mut [f32]) {
+/// SiLU of the biased rows in place, `v <- (v + b) σ(v + b)` for each row of `v` (`[rows,
+/// bias.len()]`): the hot element-wise pass of scoring, with explicit AVX-512 or AVX2 + FMA
+/// code where the CPU has it (`x86`).
+pub(super) fn silu(v: &mut [f32], bias: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    match lanes() {
-        // SAFETY: the CPU has the features `x86::silu16` is compiled for.
-        Lanes::Avx512 => return unsafe { x86::silu16(v) },
-        // SAFETY: the CPU has the features `x86::silu` is compiled for.
-        Lanes::Avx2 => return unsafe { x86::silu(v) },
-        Lanes::Scalar => {}
+    let lanes = lanes();
+    for row in v.chunks_mut(bias.len()) {
+        #[cfg(target_arch = "x86_64")]
+        match lanes {
+            // SAFETY: the CPU has the features `x86::silu16` is compiled for.
+            Lanes::Avx512 => {
+                unsafe { x86::silu16(row, bias) };
+                continue;
+            }
+            // SAFETY: the CPU has the features `x86::silu` is compiled for.
+            Lanes::Avx2 => {
+                unsafe { x86::silu(row, bias) };
+                continue;
+            }
+            Lanes::Scalar => {}
+        }
+        silu_row(row, bias);
     }
-    silu_scalar(v);
 }
 
-/// [`silu`] one element at a time: the portable path and the vector kernel's remainder.
-fn silu_scalar(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x /= 1.0 + exp(-*x));
+/// One row of [`silu`] (equal lengths), one element at a time: the portable path and the
+/// vector kernels' remainder.
+fn silu_row(v: &mut [f32], bias: &[f32]) {
+    v.iter_mut().zip(bias).for_each(|(x, b)| {
+        let z = *x + b;
+        *x = z / (1.0 + exp(-z));
+    });
 }
 
 /// For each row of `z` (`[rows, bias.len()]`): `z += bias`, `s = σ(z)`, `h = z s` (SiLU with
@@ -391,17 +415,22 @@ mod x86 {
         _mm512_mul_ps(est, _mm512_fnmadd_ps(d, est, _mm512_set1_ps(2.0)))
     }
 
+    /// One row of `super::silu`, 16 lanes at a time: `v` and `bias` of equal length.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn silu16(v: &mut [f32]) {
-        let mut chunks = v.chunks_exact_mut(16);
-        for c in &mut chunks {
-            // SAFETY: `c` holds exactly 16 floats.
+    pub(super) fn silu16(v: &mut [f32], bias: &[f32]) {
+        assert_eq!(v.len(), bias.len(), "row length");
+        let lanes = v.len() / 16 * 16;
+        for j in (0..lanes).step_by(16) {
+            // SAFETY: `j + 16 <= v.len() == bias.len()` (checked above).
             unsafe {
-                let x = _mm512_loadu_ps(c.as_ptr());
-                _mm512_storeu_ps(c.as_mut_ptr(), _mm512_mul_ps(x, sigmoid16(x)));
+                let x = _mm512_add_ps(
+                    _mm512_loadu_ps(v.as_ptr().add(j)),
+                    _mm512_loadu_ps(bias.as_ptr().add(j)),
+                );
+                _mm512_storeu_ps(v.as_mut_ptr().add(j), _mm512_mul_ps(x, sigmoid16(x)));
             }
         }
-        super::silu_scalar(chunks.into_remainder());
+        super::silu_row(&mut v[lanes..], &bias[lanes..]);
     }
 
     /// One row of `super::bias_silu`, 16 lanes at a time.
@@ -435,17 +464,22 @@ mod x86 {
         super::bias_silu_row(z, h, s, &bias[tail]);
     }
 
+    /// One row of `super::silu`, 8 lanes at a time: `v` and `bias` of equal length.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn silu(v: &mut [f32]) {
-        let mut chunks = v.chunks_exact_mut(8);
-        for c in &mut chunks {
-            // SAFETY: `c` holds exactly 8 floats.
+    pub(super) fn silu(v: &mut [f32], bias: &[f32]) {
+        assert_eq!(v.len(), bias.len(), "row length");
+        let lanes = v.len() / 8 * 8;
+        for j in (0..lanes).step_by(8) {
+            // SAFETY: `j + 8 <= v.len() == bias.len()` (checked above).
             unsafe {
-                let x = _mm256_loadu_ps(c.as_ptr());
-                _mm256_storeu_ps(c.as_mut_ptr(), _mm256_mul_ps(x, sigmoid(x)));
+                let x = _mm256_add_ps(
+                    _mm256_loadu_ps(v.as_ptr().add(j)),
+                    _mm256_loadu_ps(bias.as_ptr().add(j)),
+                );
+                _mm256_storeu_ps(v.as_mut_ptr().add(j), _mm256_mul_ps(x, sigmoid(x)));
             }
         }
-        super::silu_scalar(chunks.into_remainder());
+        super::silu_row(&mut v[lanes..], &bias[lanes..]);
     }
 
     /// One row of `super::bias_silu`: `z`, `h`, `s` and `bias` of equal length.
@@ -521,7 +555,7 @@ mod tests {
     /// relative, lanes and remainder, across the clamped range, as does the dispatched one.
     #[test]
     fn silu_passes_are_accurate() {
-        type Silu = fn(&mut [f32]);
+        type Silu = fn(&mut [f32], &[f32]);
         type Row = fn(&mut [f32], &mut [f32], &mut [f32], &[f32]);
         let width = 37;
         let z: Vec<f32> = (0..width * 7).map(|i| (i as f32 - 130.0) * 0.9).collect();
@@ -533,36 +567,41 @@ mod tests {
             |a: f32, x: f32| (f64::from(a) - exact(x)).abs() <= 1e-6 * (1.0 + exact(x).abs());
         let dispatched: Row = |z, h, s, b| bias_silu(z, h, s, b);
         let mut passes: Vec<(&str, Silu, Row)> = vec![
-            ("portable", silu_scalar, bias_silu_row),
+            ("portable", silu_row, bias_silu_row),
             ("dispatched", silu, dispatched),
         ];
         #[cfg(target_arch = "x86_64")]
         {
             if lanes() != Lanes::Scalar {
                 // SAFETY: the CPU has AVX2 and FMA (checked above).
-                let (v, r): (Silu, Row) = (|v| unsafe { x86::silu(v) }, |z, h, s, b| unsafe {
-                    x86::bias_silu_row(z, h, s, b)
-                });
+                let (v, r): (Silu, Row) = (
+                    |v, b| unsafe { x86::silu(v, b) },
+                    |z, h, s, b| unsafe { x86::bias_silu_row(z, h, s, b) },
+                );
                 passes.push(("avx2", v, r));
             }
             if lanes() == Lanes::Avx512 {
                 // SAFETY: the CPU has AVX-512F (checked above).
-                let (v, r): (Silu, Row) = (|v| unsafe { x86::silu16(v) }, |z, h, s, b| unsafe {
-                    x86::bias_silu_row16(z, h, s, b)
-                });
+                let (v, r): (Silu, Row) = (
+                    |v, b| unsafe { x86::silu16(v, b) },
+                    |z, h, s, b| unsafe { x86::bias_silu_row16(z, h, s, b) },
+                );
                 passes.push(("avx512", v, r));
             }
         }
         let bias: Vec<f32> = (0..width).map(|j| j as f32 * 0.1).collect();
         for (name, pass, row) in passes {
             let mut v = z.clone();
-            pass(&mut v);
-            for (a, &x) in v.iter().zip(&z) {
+            for v in v.chunks_mut(width) {
+                pass(v, &bias);
+            }
+            for (i, (a, &x)) in v.iter().zip(&z).enumerate() {
+                let x = x + bias[i % width];
                 assert!(close(*a, x), "{name}: silu({x}) = {a}");
             }
             let (mut zz, mut h, mut s) = (z.clone(), vec![0.0; z.len()], vec![0.0; z.len()]);
-            for ((zz, h), s) in (zz.chunks_mut(width).zip(h.chunks_mut(width)))
-                .zip(s.chunks_mut(width))
+            for ((zz, h), s) in
+                (zz.chunks_mut(width).zip(h.chunks_mut(width))).zip(s.chunks_mut(width))
             {
                 row(zz, h, s, &bias);
             }

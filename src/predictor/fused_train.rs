@@ -394,15 +394,10 @@ fn softplus(s: f32) -> f32 {
 /// The element-wise passes, each compiled for the baseline target and for AVX2 + FMA
 /// (`fused::dispatch`).
 mod kernels {
+    pub(super) use super::super::fused::add_bias;
     use super::super::fused::{bias_silu, dispatch, exp};
     use super::{BETA_1, BETA_2, EPSILON};
     use crate::predictor::Activation;
-
-    dispatch!(add_bias(z: &mut [f32], bias: &[f32]) {
-        for row in z.chunks_mut(bias.len()) {
-            row.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
-        }
-    });
 
     dispatch!(bias_activate(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32], act: Activation) {
         if act == Activation::Silu {
