@@ -16,7 +16,14 @@
 //! `kernel/*` (with `--features cuda` or `wgpu`): the fused GPU scoring kernel on pre-built
 //! features, scoring and reducing to each 2048-row block's top 10 (`top10`) or to per-row
 //! values read back (`rows`); each iteration uploads the features and reads the result back
-//! (the device sync). `scripts/gpu-check` turns `top10` into a fraction of the fp32 peak.
+//! (the device sync). `drawn_top10`: the same with the candidates drawn on the device (draw,
+//! features, score, top 10, the best rows' mixtures gathered back), nothing uploaded per
+//! iteration. `scripts/gpu-check` turns both into a fraction of the fp32 peak.
+//!
+//! `peak/fma`: the core's fp32 multiply-add peak (12 independent 8-lane FMA chains, no memory
+//! traffic; elements are FLOPs), the hardware bound under both GEMM floors: the training
+//! steps above are 477 MFLOP each (8 members x 512 rows x 116,480: forward, weight gradients
+//! and the hidden layers' input gradients) and a scored row 333,824 FLOP.
 //!
 //! Threads: `RAYON_NUM_THREADS=1` or `2`. Backends: `cargo bench --features ndarray` adds
 //! burn's ndarray backend next to flex.
@@ -306,7 +313,7 @@ fn bench_kernel(c: &mut Criterion) {
     type G = burn::backend::Cuda;
     #[cfg(not(feature = "cuda"))]
     type G = burn::backend::Wgpu;
-    use mixatlas::predictor::{DeviceAcquisition, Model, Reduction};
+    use mixatlas::predictor::{DeviceAcquisition, DeviceDraws, FeatureMap, Model, Reduction};
     type B = burn::backend::Autodiff<burn::backend::Flex>;
     let runs = runs();
     let p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ()).expect("trains");
@@ -333,6 +340,17 @@ fn bench_kernel(c: &mut Criterion) {
     let constraints = Constraints::simplex(space);
     let sampler = DirichletSampler::around(prior_weights(space, Prior::Uniform));
     let kernel = gpu.kernel().expect("uploaded");
+    let draws = DeviceDraws {
+        centers: sampler.centers.clone(),
+        strength: sampler.strength,
+        bounds: None,
+    };
+    let map = FeatureMap {
+        transform: gpu.meta.config.input_transform,
+        mean: gpu.meta.input_norm.mean.iter().map(|&x| x as f32).collect(),
+        std: gpu.meta.input_norm.std.iter().map(|&x| x as f32).collect(),
+        context: Vec::new(),
+    };
     let mut group = c.benchmark_group("kernel");
     group.sample_size(10);
     // Mesa's software Vulkan device takes about a minute per 2^17 rows.
@@ -351,11 +369,55 @@ fn bench_kernel(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("rows", rows), &features, |b, f| {
             b.iter(|| kernel.rows(f, &head).expect("runs"))
         });
+        group.bench_with_input(BenchmarkId::new("drawn_top10", rows), &rows, |b, &n| {
+            b.iter(|| {
+                kernel
+                    .draw_top(&draws, &map, n, 7, &head, 10)
+                    .expect("runs")
+            })
+        });
     }
     group.finish();
 }
 
+/// 12 independent chains of `iters` 8-lane fused multiply-adds: `iters * 192` FLOPs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_chains(iters: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    let mut acc = [_mm256_setzero_ps(); 12];
+    for _ in 0..iters {
+        for x in &mut acc {
+            *x = _mm256_fmadd_ps(*x, a, b);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    let mut sum = _mm256_setzero_ps();
+    for x in acc {
+        sum = _mm256_add_ps(sum, x);
+    }
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum()
+}
+
+/// The core's fp32 FMA peak (one thread: the peak is per core).
+fn bench_peak(c: &mut Criterion) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        const ITERS: u64 = 1 << 20;
+        let mut group = c.benchmark_group("peak");
+        group.throughput(Throughput::Elements(ITERS * 12 * 8 * 2));
+        // SAFETY: the CPU has the features `fma_chains` is compiled for.
+        let iters = || std::hint::black_box(ITERS);
+        group.bench_function("fma", |b| b.iter(|| unsafe { fma_chains(iters()) }));
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    bench_peak(c);
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     bench_kernel(c);
     bench_simulate(c);
