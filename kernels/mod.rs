@@ -874,6 +874,7 @@ mod tests {
             ..config
         };
         let own = run(gpu.surrogate(), &drawn);
+        assert!(own.drawn_on_device && !got.drawn_on_device && !want.drawn_on_device);
         assert_eq!((own.sampled, own.rejected), (20_000, 0));
         assert_eq!(own.objective.count, 20_000);
         let se = want.objective.std * (2.0 / 20_000f64).sqrt();

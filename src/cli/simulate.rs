@@ -80,8 +80,13 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     let feasible = sim.objective.count;
     println!(
-        "scored {feasible} feasible of {} sampled recipes in {seconds:.1} s: {:.0} recipes/s",
+        "scored {feasible} feasible of {} sampled recipes{} in {seconds:.1} s: {:.0} recipes/s",
         sim.sampled,
+        if sim.drawn_on_device {
+            " (drawn on the device)"
+        } else {
+            ""
+        },
         sim.sampled as f64 / seconds
     );
     println!(

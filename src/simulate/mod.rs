@@ -138,6 +138,9 @@ pub struct Scored {
 /// What a simulation found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Simulation {
+    /// Whether the candidates were drawn on the GPU (its own random stream) rather than by
+    /// the host sampler.
+    pub drawn_on_device: bool,
     /// Draws made (feasible ones scored).
     pub sampled: u64,
     /// Draws rejected by the trust region or KL budget after repeated tries.
@@ -175,7 +178,16 @@ pub fn simulate(
     let mut by_objective = TopK::new(config.top);
     let mut by_acquisition = TopK::new(config.top);
     let mut front: Vec<(f64, f64, u64, Vec<f64>)> = Vec::new();
+    let device = secondary
+        .is_none()
+        .then(|| scorer.on_device(acquisition))
+        .flatten();
+    let drawn = device
+        .as_ref()
+        .filter(|_| !config.host_draws)
+        .and_then(|_| device_draws(sampler, constraints));
     let mut out = Simulation {
+        drawn_on_device: drawn.is_some(),
         sampled: 0,
         rejected: 0,
         objective: Moments::default(),
@@ -185,14 +197,6 @@ pub fn simulate(
         top_acquisition: Vec::new(),
         pareto: Vec::new(),
     };
-    let device = secondary
-        .is_none()
-        .then(|| scorer.on_device(acquisition))
-        .flatten();
-    let drawn = device
-        .as_ref()
-        .filter(|_| !config.host_draws)
-        .and_then(|_| device_draws(sampler, constraints));
     if let (Some((device, reduction)), Some(draws)) = (&device, &drawn) {
         let mut chunk = 0u64;
         while out.sampled < config.samples {
@@ -328,4 +332,57 @@ fn device_draws(sampler: &DirichletSampler, constraints: &Constraints) -> Option
         strength: sampler.strength,
         bounds: tight.then(|| (constraints.lower.clone(), constraints.upper.clone())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::constraints::Group;
+
+    /// Per-domain bounds are drawn on the device (none when they are the simplex's); group
+    /// sums, trust regions and KL budgets keep the host's repair and rejection.
+    #[test]
+    fn only_box_constraints_are_drawn_on_the_device() {
+        let sampler = DirichletSampler::around(vec![0.5, 0.25, 0.25]);
+        let simplex = Constraints {
+            lower: vec![0.0; 3],
+            upper: vec![1.0; 3],
+            groups: Vec::new(),
+            trust_region: None,
+            kl: None,
+        };
+        let draws = device_draws(&sampler, &simplex).expect("the simplex is a box");
+        assert_eq!(draws.centers, sampler.centers);
+        assert_eq!(draws.strength, sampler.strength);
+        assert_eq!(draws.bounds, None);
+        let boxed = Constraints {
+            upper: vec![1.0, 0.4, 1.0],
+            ..simplex.clone()
+        };
+        let bounds = device_draws(&sampler, &boxed).and_then(|d| d.bounds);
+        assert_eq!(bounds, Some((vec![0.0; 3], vec![1.0, 0.4, 1.0])));
+        let group = Group {
+            label: "group[0]".into(),
+            domains: vec![0, 1],
+            min: 0.0,
+            max: 0.6,
+        };
+        let others = [
+            Constraints {
+                groups: vec![group],
+                ..simplex.clone()
+            },
+            Constraints {
+                trust_region: Some((vec![vec![0.5, 0.25, 0.25]], 0.2)),
+                ..simplex.clone()
+            },
+            Constraints {
+                kl: Some((vec![1.0 / 3.0; 3], 0.5)),
+                ..simplex.clone()
+            },
+        ];
+        for c in &others {
+            assert!(device_draws(&sampler, c).is_none());
+        }
+    }
 }
