@@ -343,7 +343,7 @@ fn bench_kernel(c: &mut Criterion) {
     let draws = DeviceDraws {
         centers: sampler.centers.clone(),
         strength: sampler.strength,
-        bounds: None,
+        constraints: constraints.clone(),
     };
     let map = FeatureMap {
         transform: gpu.meta.config.input_transform,

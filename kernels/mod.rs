@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `score::score_ensemble` | a chunk of candidates through every member and layer, reduced to objective mean, epistemic std, acquisition | the fused CPU scorer, `Scores` and the acquisition's `score` |
 //! | `top::block_top` | per block of rows: top k by objective and by acquisition, moments | `TopK` and the running moments of `simulate` |
-//! | `draw::draw_candidates` | a chunk of candidates drawn by the host sampler's law, projected into bounds, with their features | the host sampler's per-domain law, the host's features and scores of the same mixtures |
+//! | `draw::draw_candidates` | a chunk of candidates drawn by the host sampler's law, repaired and accepted under the constraints, with their features | the host sampler's per-domain law and rejection rate, the constraints, the host's scores of the same mixtures |
 //! | `draw::gather_rows` | the named rows of the drawn mixtures | the full read-back |
 //!
 //! [`CubeEnsemble`] holds an ensemble's weights on the device and runs them; the predictor
@@ -218,76 +218,133 @@ impl<R: Runtime> CubeEnsemble<R> {
     }
 
     /// Draws `rows` candidates of `draws` from stream `seed` on the device: handles to their
-    /// mixtures (`[rows, domains]`) and features (`[rows, inputs]`).
+    /// mixtures (`[rows, domains]`), features (`[rows, inputs]`) and feasibility (`[rows]`,
+    /// u32).
     fn draw(
         &self,
         draws: &DeviceDraws,
         features: &FeatureMap,
         rows: usize,
         seed: u64,
-    ) -> (Handle, Handle) {
-        let domains = draws.centers.first().map_or(0, Vec::len);
+    ) -> (Handle, Handle, Handle) {
+        let c = &draws.constraints;
+        let domains = c.len();
         let inputs = self.widths[0];
         let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let centers = narrow(&draws.centers.concat());
-        let (low, high) = draws.strength;
         let (transform, eps) = match features.transform {
             InputTransform::Identity => (draw::IDENTITY, 0.0),
             InputTransform::Sqrt => (draw::SQRT, 0.0),
             InputTransform::SqrtLinear => (draw::SQRT_LINEAR, 0.0),
             InputTransform::Log { eps } => (draw::LOG, eps),
         };
-        let params = narrow(&[low.ln(), (high / low).ln(), eps]);
-        let bounds = draws.bounds.as_ref().map_or_else(
-            || vec![0.0; 2 * domains],
-            |(l, u)| narrow(&[&l[..], u].concat()),
-        );
-        let norm = [&features.mean[..], &features.std].concat();
-        // A context-free model still needs a non-empty buffer.
-        let context = if features.context.is_empty() {
-            vec![0.0]
-        } else {
-            features.context.clone()
+        let (low, high) = draws.strength;
+        let tight = c.lower.iter().any(|&l| l > 0.0) || c.upper.iter().any(|&u| u < 1.0);
+        let groups: Vec<f64> = (c.groups.iter())
+            .flat_map(|g| {
+                let member = (0..domains).map(|i| f64::from(u8::from(g.domains.contains(&i))));
+                member.chain([g.min, g.max])
+            })
+            .collect();
+        let (anchors, radius) = c.trust_region.clone().unwrap_or_default();
+        let (prior, budget) = c.kl.clone().unwrap_or_default();
+        // Every argument gets a non-empty buffer, used or not.
+        let upload = |v: Vec<f64>| {
+            let v = if v.is_empty() { vec![0.0] } else { v };
+            (
+                self.client.create_from_slice(f32::as_bytes(&narrow(&v))),
+                v.len(),
+            )
         };
-        let upload = |v: &[f32]| self.client.create_from_slice(f32::as_bytes(v));
-        let (centers_h, params_h, bounds_h) = (upload(&centers), upload(&params), upload(&bounds));
-        let (norm_h, context_h) = (upload(&norm), upload(&context));
+        let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        let args = [
+            upload(draws.centers.concat()),
+            upload(vec![low.ln(), (high / low).ln(), eps]),
+            upload([&c.lower[..], &c.upper].concat()),
+            upload(groups),
+            upload(anchors.concat()),
+            upload(prior),
+            upload(vec![radius, budget]),
+            upload(widen(&[&features.mean[..], &features.std].concat())),
+            upload(widen(&features.context)),
+        ];
         let mixtures = self.client.empty(rows * domains * 4);
         let x = self.client.empty(rows * inputs * 4);
+        let valid = self.client.empty(rows * 4);
+        let arg = |i: usize| array::<R>(&args[i].0, args[i].1);
         // SAFETY: the arrays hold the lengths given, and the kernel only indexes inside
-        // `[centers, domains]`, 3, `[2, domains]`, `[2, inputs]`, the context, `[rows, domains]`
-        // and `[rows, inputs]` (`inputs` = the transform's width * domains + contexts).
+        // `[centers, domains]`, 3, `[2, domains]`, `[groups, domains + 2]`, `[anchors,
+        // domains]`, `[domains]`, 2, `[2, inputs]`, the context, `[rows, domains]`, `[rows,
+        // inputs]` (`inputs` = the transform's width * domains + contexts) and `[rows]`.
         unsafe {
             draw::draw_candidates::launch_unchecked::<f32, R>(
                 &self.client,
                 cube_count(rows.div_ceil(DRAW_UNITS as usize)),
                 CubeDim::new_1d(DRAW_UNITS),
-                array(&centers_h, centers.len()),
-                array(&params_h, 3),
-                array(&bounds_h, bounds.len()),
-                array(&norm_h, norm.len()),
-                array(&context_h, context.len()),
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                arg(4),
+                arg(5),
+                arg(6),
+                arg(7),
+                arg(8),
                 array(&mixtures, rows * domains),
                 array(&x, rows * inputs),
+                array(&valid, rows),
                 rows as u32,
                 seed as u32,
                 (seed >> 32) as u32,
                 draws.centers.len() as u32,
                 domains as u32,
                 features.context.len() as u32,
+                c.groups.len() as u32,
+                c.trust_region.as_ref().map_or(0, |t| t.0.len()) as u32,
                 transform,
-                draws.bounds.is_some(),
+                tight || !c.groups.is_empty(),
+                c.trust_region.is_some(),
+                c.kl.is_some(),
             );
         }
-        (mixtures, x)
+        (mixtures, x, valid)
     }
 
-    /// Scores the features `x` (`[n, inputs]` on the device) and reduces them to the best
-    /// `k` rows and the moments: per block of rows on the device up to [`MAX_DEVICE_TOP`],
-    /// from the per-row scores on the host above it.
-    fn reduce(&self, x: &Handle, n: usize, head: &Head, k: usize) -> Result<BatchTop, KernelError> {
+    /// Scores the features `x` (`[n, inputs]` on the device) and reduces the rows whose
+    /// `valid` flag (`[n]` u32 on the device, all rows when `None`) is set to the best `k`
+    /// rows and the moments: per block of rows on the device up to [`MAX_DEVICE_TOP`], from
+    /// the per-row scores on the host above it.
+    fn reduce(
+        &self,
+        x: &Handle,
+        valid: Option<&Handle>,
+        n: usize,
+        head: &Head,
+        k: usize,
+    ) -> Result<BatchTop, KernelError> {
         if k > MAX_DEVICE_TOP || n == 0 {
-            return Ok(BatchTop::from_rows(&self.row_scores(x, n, head)?, k));
+            let all = self.row_scores(x, n, head)?;
+            let Some(valid) = valid else {
+                return Ok(BatchTop::from_rows(&all, k));
+            };
+            let bytes = self
+                .client
+                .read_one(valid.clone())
+                .map_err(|e| self.failed(e))?;
+            let kept: Vec<usize> = (u32::from_bytes(&bytes).iter().enumerate())
+                .filter(|&(_, &v)| v != 0)
+                .map(|(i, _)| i)
+                .collect();
+            let pick = |v: &[f64]| kept.iter().map(|&i| v[i]).collect();
+            let rows = RowScores {
+                mean: pick(&all.mean),
+                std: pick(&all.std),
+                acquisition: pick(&all.acquisition),
+            };
+            let mut top = BatchTop::from_rows(&rows, k);
+            for (_, row) in top.objective.iter_mut().chain(&mut top.acquisition) {
+                *row = kept[*row];
+            }
+            return Ok(top);
         }
         let values = self.score(x, n, head);
         let blocks = n.div_ceil(TOP_BLOCK);
@@ -302,12 +359,14 @@ impl<R: Runtime> CubeEnsemble<R> {
                 cube_count(blocks),
                 CubeDim::new_1d(TOP_UNITS),
                 array(&values, 3 * n),
+                array(valid.unwrap_or(&values), n),
                 array(&top_value, blocks * 2 * k),
                 array(&top_row, blocks * 2 * k),
                 array(&stats, blocks * 15),
                 n as u32,
                 k as u32,
                 TOP_BLOCK,
+                valid.is_some(),
             );
         }
         let value = self.read_f32(top_value)?;
@@ -374,7 +433,7 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
 
     fn top(&self, features: &[f32], head: &Head, k: usize) -> Result<BatchTop, KernelError> {
         let n = features.len() / self.widths[0];
-        self.reduce(&self.upload(features), n, head, k)
+        self.reduce(&self.upload(features), None, n, head, k)
     }
 
     fn draw_top(
@@ -386,9 +445,10 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         head: &Head,
         k: usize,
     ) -> Result<DrawnTop, KernelError> {
-        let domains = draws.centers.first().map_or(0, Vec::len);
-        let (mixtures, x) = self.draw(draws, features, rows, seed);
-        let top = self.reduce(&x, rows, head, k)?;
+        let domains = draws.constraints.len();
+        let (mixtures, x, valid) = self.draw(draws, features, rows, seed);
+        let top = self.reduce(&x, Some(&valid), rows, head, k)?;
+        let rejected = rows - top.moments[0].count as usize;
         let mut wanted: Vec<u32> = (top.objective.iter().chain(&top.acquisition))
             .map(|&(_, row)| row as u32)
             .collect();
@@ -397,6 +457,7 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         if wanted.is_empty() {
             return Ok(DrawnTop {
                 top,
+                rejected,
                 mixtures: Vec::new(),
             });
         }
@@ -420,7 +481,11 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         let mixtures = (wanted.iter().zip(values.chunks(domains.max(1))))
             .map(|(&row, w)| (row as usize, w.iter().map(|&x| f64::from(x)).collect()))
             .collect();
-        Ok(DrawnTop { top, mixtures })
+        Ok(DrawnTop {
+            top,
+            rejected,
+            mixtures,
+        })
     }
 }
 
@@ -680,14 +745,19 @@ mod tests {
     }
 
     /// Candidates drawn on the device, 20,000 of them (k above the device reduction's limit,
-    /// so every row and mixture comes back), for three input transforms with per-domain
-    /// bounds: every mixture on the simplex within the bounds; per domain the mean, the std
-    /// and the share of rows on a bound equal to the host sampler's within five standard
-    /// errors (the Dirichlet law, the concentrations down to 1e-3, the projection); every
-    /// device score equal to the host's score of the returned mixture (features and gather);
-    /// the device's own top 10 (k = 10) the same rows and values as the full ranking's.
+    /// so every feasible row and its mixture come back), for three input transforms under
+    /// three constraint sets (per-domain bounds; bounds, a group sum and a KL budget; a trust
+    /// region): every mixture on the simplex within the bounds and the constraints (to the
+    /// kernel's f32 slack); per domain the mean, the std and the share of rows on a bound, and
+    /// the share of rejected candidates, equal to the host sampler's within five standard
+    /// errors (the Dirichlet law, concentrations down to 1e-3, the repair, the rejection);
+    /// every device score equal to the host's score of the returned mixture (features and
+    /// gather); the device's own top 10 (k = 10) the same rows and values as the full
+    /// ranking's.
     fn draws_match<B: Backend>(device: &B::Device) {
+        use crate::math::simplex::{kl_divergence, nearest_distance};
         use crate::predictor::{DeviceDraws, InputTransform};
+        use crate::space::constraints::Group;
         let base = EnsembleConfig {
             members: 3,
             hidden: vec![24, 24],
@@ -695,31 +765,41 @@ mod tests {
             ..EnsembleConfig::default()
         };
         let centers = vec![vec![0.2, 0.3, 0.5], vec![0.6, 0.2, 0.2]];
-        let (lower, upper) = (vec![0.05, 0.0, 0.0], vec![1.0, 0.6, 1.0]);
-        let draws = DeviceDraws {
+        let host = DirichletSampler {
             centers: centers.clone(),
             strength: (0.1, 5.0),
-            bounds: Some((lower.clone(), upper.clone())),
         };
-        let host = DirichletSampler {
-            centers,
-            strength: (0.1, 5.0),
-        };
-        let constraints = Constraints {
-            lower: lower.clone(),
-            upper: upper.clone(),
+        let boxed = Constraints {
+            lower: vec![0.05, 0.0, 0.0],
+            upper: vec![1.0, 0.6, 1.0],
             groups: Vec::new(),
             trust_region: None,
             kl: None,
         };
-        let rows = 20_000;
-        let (reference, _) = sample_chunk(&host, &constraints, rows, 3, 0);
-        let transforms = [
-            InputTransform::SqrtLinear,
-            InputTransform::Identity,
-            InputTransform::Log { eps: 1e-3 },
+        let grouped = Constraints {
+            groups: vec![Group {
+                label: "group[0]".into(),
+                domains: vec![0, 1],
+                min: 0.2,
+                max: 0.7,
+            }],
+            kl: Some((vec![1.0 / 3.0; 3], 0.07)),
+            ..boxed.clone()
+        };
+        let anchored = Constraints {
+            lower: vec![0.0; 3],
+            upper: vec![1.0; 3],
+            trust_region: Some((vec![vec![0.6, 0.3, 0.1], vec![0.1, 0.1, 0.8]], 0.1)),
+            ..boxed.clone()
+        };
+        let cases = [
+            (InputTransform::SqrtLinear, boxed),
+            (InputTransform::Identity, grouped),
+            (InputTransform::Log { eps: 1e-3 }, anchored),
         ];
-        for transform in transforms {
+        let rows = 20_000;
+        let n = rows as f64;
+        for (transform, constraints) in cases {
             let config = EnsembleConfig {
                 input_transform: transform,
                 ..base.clone()
@@ -743,39 +823,72 @@ mod tests {
             let acq = acquisition::build(&spec, &ctx, &caps, &mut StdRng::seed_from_u64(0));
             let acq = acq.unwrap();
             let (device, reduction) = gpu_scorer.on_device(&*acq).expect("a GPU kernel");
+            let draws = DeviceDraws {
+                centers: centers.clone(),
+                strength: (0.1, 5.0),
+                constraints: constraints.clone(),
+            };
             let all = device
                 .draw_top(&draws, rows, 77, &[], &reduction, rows)
                 .unwrap();
-            assert_eq!(all.mixtures.len(), rows, "{transform:?}");
+            let what = format!("{transform:?}, {constraints:?}");
+            assert_eq!(all.mixtures.len() + all.rejected, rows, "{what}");
             let mixtures: Vec<Vec<f64>> = all.mixtures.iter().map(|m| m.1.clone()).collect();
+            let slack = 2e-5;
+            let c = &constraints;
             for w in &mixtures {
                 assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{w:?}");
                 for i in 0..3 {
-                    assert!(w[i] >= lower[i] - 1e-6 && w[i] <= upper[i] + 1e-6, "{w:?}");
+                    assert!(
+                        w[i] >= c.lower[i] - 1e-6 && w[i] <= c.upper[i] + 1e-6,
+                        "{w:?}"
+                    );
+                }
+                for g in &c.groups {
+                    let sum: f64 = g.domains.iter().map(|&i| w[i]).sum();
+                    assert!(sum >= g.min - slack && sum <= g.max + slack, "{w:?}");
+                }
+                if let Some((anchors, r)) = &c.trust_region {
+                    assert!(nearest_distance(w, anchors) <= r + slack, "{w:?}");
+                }
+                if let Some((prior, max)) = &c.kl {
+                    assert!(kl_divergence(w, prior) <= max + slack, "{w:?}");
                 }
             }
-            for (i, at) in [(0, lower[0]), (1, upper[1]), (2, 0.0)] {
-                let n = rows as f64;
+            let (reference, rejected) = sample_chunk(&host, c, rows, 3, 0);
+            if c.kl.is_some() || c.trust_region.is_some() {
+                assert!(rejected > 100, "{what}: the case should reject some draws");
+            }
+            let share = |r: usize| r as f64 / n;
+            let p = share(rejected).max(1.0 / n);
+            assert!(
+                (share(all.rejected) - share(rejected)).abs()
+                    < 5.0 * (2.0 * p * (1.0 - p) / n).sqrt() + 1e-3,
+                "{what}: rejected {} vs {rejected}",
+                all.rejected
+            );
+            for (i, at) in [(0, c.lower[0]), (1, c.upper[1]), (2, 0.0)] {
                 let (m, sd, share) = column_law(&mixtures, i, at);
                 let (m_ref, sd_ref, share_ref) = column_law(&reference, i, at);
-                let se = (2.0 * sd_ref * sd_ref / n).sqrt();
+                let k = mixtures.len().min(reference.len()) as f64;
+                let se = (2.0 * sd_ref * sd_ref / k).sqrt();
                 assert!(
                     (m - m_ref).abs() < 5.0 * se,
-                    "domain {i} mean {m} vs {m_ref}"
+                    "{what}: domain {i} mean {m} vs {m_ref}"
                 );
                 // The std of a sample std is about sd / sqrt(2n) for these near-uniform tails.
                 assert!(
-                    (sd - sd_ref).abs() < 5.0 * sd_ref / n.sqrt(),
-                    "std {sd} vs {sd_ref}"
+                    (sd - sd_ref).abs() < 5.0 * sd_ref / k.sqrt(),
+                    "{what}: std {sd} vs {sd_ref}"
                 );
-                let p = share_ref.max(1.0 / n);
-                let se = (2.0 * p * (1.0 - p) / n).sqrt();
+                let p = share_ref.max(1.0 / k);
+                let se = (2.0 * p * (1.0 - p) / k).sqrt();
                 assert!(
                     (share - share_ref).abs() < 5.0 * se + 1e-3,
-                    "share {share} vs {share_ref}"
+                    "{what}: share {share} vs {share_ref}"
                 );
             }
-            let host = cpu_scorer.scores(&mixtures).unwrap();
+            let host_scores = cpu_scorer.scores(&mixtures).unwrap();
             let by_row: std::collections::HashMap<usize, usize> = all
                 .mixtures
                 .iter()
@@ -785,13 +898,14 @@ mod tests {
             for &(value, row) in &all.top.objective {
                 close(
                     value,
-                    host.mean[by_row[&row]],
+                    host_scores.mean[by_row[&row]],
                     "device score of a device draw",
                 );
             }
             let few = device
                 .draw_top(&draws, rows, 77, &[], &reduction, 10)
                 .unwrap();
+            assert_eq!(few.rejected, all.rejected);
             assert_eq!(few.top.objective[..], all.top.objective[..10]);
             assert_eq!(few.top.acquisition[..], all.top.acquisition[..10]);
             for (row, w) in &few.mixtures {

@@ -63,23 +63,26 @@ fn sum_min_max<F: Float>(
 }
 
 /// Reduces `values` (`[n, 3]`: objective, epistemic std, acquisition) per block of `block`
-/// rows, one cube (a power-of-two number of units, at most 256) per block:
+/// rows, one cube (a power-of-two number of units, at most 256) per block, skipping the rows
+/// whose `valid` (`[n]`, read when `masked`) is 0:
 ///
 /// * `top_value`, `top_row`: `[blocks, 2, k]`, the `k` best rows of the block by objective
 ///   then by acquisition, best first, rows relative to the whole batch; [`ABSENT`] where the
 ///   block has fewer than `k` rows.
 /// * `stats`: `[blocks, 3, 5]`: per value its count, mean, sum of squared deviations from the
-///   mean, min and max over the block.
+///   mean, min and max over the block's valid rows.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn block_top<F: Float>(
     values: &Array<F>,
+    valid: &Array<u32>,
     top_value: &mut Array<F>,
     top_row: &mut Array<u32>,
     stats: &mut Array<F>,
     n: u32,
     k: u32,
     #[comptime] block: usize,
+    #[comptime] masked: bool,
 ) {
     let cube = cube_index();
     let tid = UNIT_POS_X as usize;
@@ -100,6 +103,24 @@ pub fn block_top<F: Float>(
     let mut low = SharedMemory::<F>::new(256usize);
     let mut high = SharedMemory::<F>::new(256usize);
 
+    let mut count = F::cast_from(u32::cast_from(rows));
+    if masked {
+        let mut i = tid;
+        let mut valid_rows = F::new(0.0);
+        while i < rows {
+            if valid[first + i] != 0 {
+                valid_rows += F::new(1.0);
+            }
+            i += threads;
+        }
+        best_value[tid] = valid_rows;
+        low[tid] = F::new(0.0);
+        high[tid] = F::new(0.0);
+        sum_min_max::<F>(&mut best_value, &mut low, &mut high);
+        count = best_value[0];
+        sync_cube();
+    }
+
     for c in 0..3usize {
         // Moments: mean first, then squared deviations (two passes over shared memory).
         let mut i = tid;
@@ -108,7 +129,11 @@ pub fn block_top<F: Float>(
         let mut hi = F::new(ABSENT);
         while i < block {
             let mut v = F::new(ABSENT);
-            if i < rows {
+            let mut present = i < rows;
+            if masked && present {
+                present = valid[first + i] != 0;
+            }
+            if present {
                 v = values[(first + i) * 3 + c];
                 s += v;
                 lo = F::min(lo, v);
@@ -121,16 +146,17 @@ pub fn block_top<F: Float>(
         low[tid] = lo;
         high[tid] = hi;
         sum_min_max::<F>(&mut best_value, &mut low, &mut high);
-        let count = F::cast_from(u32::cast_from(rows));
-        let mean = best_value[0] / count;
+        let mean = best_value[0] / F::max(count, F::new(1.0));
         let lowest = low[0];
         let highest = high[0];
         sync_cube();
         let mut i = tid;
         let mut m2 = F::new(0.0);
         while i < rows {
-            let d = column[i] - mean;
-            m2 += d * d;
+            if column[i] != F::new(ABSENT) {
+                let d = column[i] - mean;
+                m2 += d * d;
+            }
             i += threads;
         }
         best_value[tid] = m2;

@@ -371,8 +371,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 10)]
     pub top: usize,
     /// On a GPU, draw the candidates on the CPU (the same ones a CPU run with this seed
-    /// scores) instead of on the device (same law, the device's own random stream; only with
-    /// per-domain bounds: group sums, trust regions and KL budgets always draw on the CPU).
+    /// scores) instead of on the device (same law and constraints, the device's own random
+    /// stream).
     #[arg(long)]
     pub host_draws: bool,
     /// Write the result (JSON) here.

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::predictor::{InputTransform, Predictor, PredictorError};
+use crate::space::Constraints;
 use burn::prelude::Backend;
 
 /// The acquisition evaluated on the device from the objective's mean `mu` and epistemic std
@@ -162,19 +163,19 @@ impl BatchTop {
     }
 }
 
-/// Candidates drawn on the device, by the host sampler's law (`DirichletSampler`): a centre
-/// chosen uniformly, a concentration `kappa` log-uniform in `strength`, `Dirichlet(max(kappa D
-/// c, 1e-3))`, then projected into per-domain bounds as `Constraints::repair` does. Only box
-/// bounds: group sums, trust regions and KL budgets are drawn on the host.
-#[derive(Debug, Clone, PartialEq)]
+/// Candidates drawn on the device as the host's `DirichletSampler::sample_feasible` draws
+/// them: a centre chosen uniformly, a concentration `kappa` log-uniform in `strength`,
+/// `Dirichlet(max(kappa D c, 1e-3))`, repaired into the bounds and group sums as
+/// `Constraints::repair` does, and redrawn (up to `sampler::TRIES` times) until it meets the
+/// trust region and KL budget; a candidate with no feasible draw is rejected.
+#[derive(Debug, Clone)]
 pub struct DeviceDraws {
     /// Centre mixtures, `[centers][domains]`.
     pub centers: Vec<Vec<f64>>,
     /// Range of kappa, `(low, high)`, both > 0.
     pub strength: (f64, f64),
-    /// Per-domain bounds `(lower, upper)`, `[domains]` each, when any is tighter than the
-    /// simplex.
-    pub bounds: Option<(Vec<f64>, Vec<f64>)>,
+    /// The feasible set.
+    pub constraints: Constraints,
 }
 
 /// What [`EnsembleKernel::draw_top`] needs to turn a drawn mixture into model inputs.
@@ -190,12 +191,14 @@ pub struct FeatureMap {
     pub context: Vec<f32>,
 }
 
-/// A chunk drawn, scored and reduced on the device: its [`BatchTop`] and the mixtures of the
-/// rows it names.
+/// A chunk drawn, scored and reduced on the device: its [`BatchTop`] over the feasible
+/// candidates and the mixtures of the rows it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawnTop {
-    /// The reduction; rows number the chunk's draws.
+    /// The reduction; rows number the chunk's draws, rejected ones included.
     pub top: BatchTop,
+    /// Candidates without a feasible draw.
+    pub rejected: usize,
     /// `(row, mixture)` for every row in `top`'s rankings, rows ascending; the mixtures as
     /// drawn in f32 (their sums differ from one by the f32 rounding).
     pub mixtures: Vec<(usize, Vec<f64>)>,

@@ -15,7 +15,7 @@ use crate::objective::{Objective, pareto_front};
 use crate::predictor::{BlockMoments, DeviceDraws};
 use crate::progress::Observer;
 use crate::space::Constraints;
-use crate::space::sampler::{DirichletSampler, SamplerError, sample_chunk};
+use crate::space::sampler::{DirichletSampler, SamplerError, TRIES, sample_chunk};
 
 /// How much to simulate.
 #[derive(Debug, Clone, Copy)]
@@ -29,8 +29,8 @@ pub struct SimulateConfig {
     /// Seed of the sample stream.
     pub seed: u64,
     /// Draw candidates on the host even when the surrogate scores on a GPU: the same
-    /// candidates as a CPU run with this seed. Otherwise a GPU run with box-only constraints
-    /// draws them on the device, from the same law but its own random stream.
+    /// candidates as a CPU run with this seed. Otherwise a GPU run draws them on the device,
+    /// by the same law and constraints but from its own random stream.
     pub host_draws: bool,
 }
 
@@ -182,10 +182,11 @@ pub fn simulate(
         .is_none()
         .then(|| scorer.on_device(acquisition))
         .flatten();
-    let drawn = device
-        .as_ref()
-        .filter(|_| !config.host_draws)
-        .and_then(|_| device_draws(sampler, constraints));
+    let drawn = (device.is_some() && !config.host_draws).then(|| DeviceDraws {
+        centers: sampler.centers.clone(),
+        strength: sampler.strength,
+        constraints: constraints.clone(),
+    });
     let mut out = Simulation {
         drawn_on_device: drawn.is_some(),
         sampled: 0,
@@ -203,6 +204,12 @@ pub fn simulate(
             let rows = (config.samples - out.sampled).min(config.chunk as u64) as usize;
             let seed = derive_seed(config.seed, chunk);
             let got = device.draw_top(draws, rows, seed, &scorer.context, reduction, config.top)?;
+            if got.rejected == rows {
+                return Err(SamplerError::NoFeasibleDraws {
+                    tries: rows * TRIES,
+                }
+                .into());
+            }
             let [objective, std, acq] = &got.top.moments;
             out.objective.absorb(objective);
             out.epistemic_std.absorb(std);
@@ -219,6 +226,7 @@ pub fn simulate(
                 by_acquisition.offer(value, id + row as u64, &weights[&row]);
             }
             out.sampled += rows as u64;
+            out.rejected += got.rejected as u64;
             chunk += 1;
             observer.progress("simulate", out.sampled, config.samples);
         }
@@ -238,7 +246,10 @@ pub fn simulate(
                 out.sampled += rows as u64;
                 out.rejected += rejected as u64;
                 if mixtures.is_empty() {
-                    return Err(SamplerError::NoFeasibleDraws { tries: rows * 20 }.into());
+                    return Err(SamplerError::NoFeasibleDraws {
+                        tries: rows * TRIES,
+                    }
+                    .into());
                 }
                 let more = out.sampled < config.samples;
                 if let Some((device, reduction)) = &device {
@@ -317,72 +328,4 @@ pub fn simulate(
     out.top_acquisition = detail(strip(by_acquisition))?;
     out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
     Ok(out)
-}
-
-/// `sampler` and `constraints` as device draws: `None` where a group sum, trust region or KL
-/// budget needs the host's repair and rejection.
-fn device_draws(sampler: &DirichletSampler, constraints: &Constraints) -> Option<DeviceDraws> {
-    let boxed = constraints.groups.is_empty()
-        && constraints.trust_region.is_none()
-        && constraints.kl.is_none();
-    let tight =
-        (constraints.lower.iter().any(|&l| l > 0.0)) || constraints.upper.iter().any(|&u| u < 1.0);
-    boxed.then(|| DeviceDraws {
-        centers: sampler.centers.clone(),
-        strength: sampler.strength,
-        bounds: tight.then(|| (constraints.lower.clone(), constraints.upper.clone())),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::space::constraints::Group;
-
-    /// Per-domain bounds are drawn on the device (none when they are the simplex's); group
-    /// sums, trust regions and KL budgets keep the host's repair and rejection.
-    #[test]
-    fn only_box_constraints_are_drawn_on_the_device() {
-        let sampler = DirichletSampler::around(vec![0.5, 0.25, 0.25]);
-        let simplex = Constraints {
-            lower: vec![0.0; 3],
-            upper: vec![1.0; 3],
-            groups: Vec::new(),
-            trust_region: None,
-            kl: None,
-        };
-        let draws = device_draws(&sampler, &simplex).expect("the simplex is a box");
-        assert_eq!(draws.centers, sampler.centers);
-        assert_eq!(draws.strength, sampler.strength);
-        assert_eq!(draws.bounds, None);
-        let boxed = Constraints {
-            upper: vec![1.0, 0.4, 1.0],
-            ..simplex.clone()
-        };
-        let bounds = device_draws(&sampler, &boxed).and_then(|d| d.bounds);
-        assert_eq!(bounds, Some((vec![0.0; 3], vec![1.0, 0.4, 1.0])));
-        let group = Group {
-            label: "group[0]".into(),
-            domains: vec![0, 1],
-            min: 0.0,
-            max: 0.6,
-        };
-        let others = [
-            Constraints {
-                groups: vec![group],
-                ..simplex.clone()
-            },
-            Constraints {
-                trust_region: Some((vec![vec![0.5, 0.25, 0.25]], 0.2)),
-                ..simplex.clone()
-            },
-            Constraints {
-                kl: Some((vec![1.0 / 3.0; 3], 0.5)),
-                ..simplex.clone()
-            },
-        ];
-        for c in &others {
-            assert!(device_draws(&sampler, c).is_none());
-        }
-    }
 }
