@@ -229,15 +229,21 @@ dispatch!(add_bias(z: &mut [f32], bias: &[f32]) {
 });
 
 dispatch!(activate(v: &mut [f32], bias: &[f32], act: Activation) {
-    let rows = v.chunks_mut(bias.len());
+    let width = bias.len();
     match act {
-        Activation::Relu => rows.for_each(|row| {
-            row.iter_mut().zip(bias).for_each(|(x, b)| *x = (*x + b).max(0.0))
-        }),
         Activation::Silu => silu(v, bias),
-        Activation::Tanh => rows.for_each(|row| {
-            (row.iter_mut().zip(bias)).for_each(|(x, b)| *x = 1.0 - 2.0 / (exp(2.0 * (*x + b)) + 1.0))
-        }),
+        Activation::Relu => {
+            for row in v.chunks_mut(width) {
+                row.iter_mut().zip(bias).for_each(|(x, b)| *x = (*x + b).max(0.0));
+            }
+        }
+        Activation::Tanh => {
+            for row in v.chunks_mut(width) {
+                for (x, b) in row.iter_mut().zip(bias) {
+                    *x = 1.0 - 2.0 / (exp(2.0 * (*x + b)) + 1.0);
+                }
+            }
+        }
         Activation::Gelu => unreachable!("FusedCpuScorer::new refuses GELU"),
     }
 });
@@ -415,103 +421,78 @@ mod x86 {
         _mm512_mul_ps(est, _mm512_fnmadd_ps(d, est, _mm512_set1_ps(2.0)))
     }
 
-    /// One row of `super::silu`, 16 lanes at a time: `v` and `bias` of equal length.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn silu16(v: &mut [f32], bias: &[f32]) {
-        assert_eq!(v.len(), bias.len(), "row length");
-        let lanes = v.len() / 16 * 16;
-        for j in (0..lanes).step_by(16) {
-            // SAFETY: `j + 16 <= v.len() == bias.len()` (checked above).
-            unsafe {
-                let x = _mm512_add_ps(
-                    _mm512_loadu_ps(v.as_ptr().add(j)),
-                    _mm512_loadu_ps(bias.as_ptr().add(j)),
-                );
-                _mm512_storeu_ps(v.as_mut_ptr().add(j), _mm512_mul_ps(x, sigmoid16(x)));
+    /// The row kernels for one vector width: `$silu`, one row of `super::silu` (`v` and `bias`
+    /// of equal length), and `$bias_silu`, one row of `super::bias_silu` (`z`, `h`, `s` and
+    /// `bias` of equal length), `$lanes` lanes at a time with `$sigmoid`, the remainder on the
+    /// portable path.
+    macro_rules! row_kernels {
+        ($feature:literal, $lanes:literal, $silu:ident, $bias_silu:ident, $sigmoid:ident,
+         $load:ident, $store:ident, $add:ident, $mul:ident) => {
+            #[target_feature(enable = $feature)]
+            pub(super) fn $silu(v: &mut [f32], bias: &[f32]) {
+                assert_eq!(v.len(), bias.len(), "row length");
+                let lanes = v.len() / $lanes * $lanes;
+                for j in (0..lanes).step_by($lanes) {
+                    // SAFETY: `j + $lanes <= v.len() == bias.len()` (checked above).
+                    unsafe {
+                        let x = $add($load(v.as_ptr().add(j)), $load(bias.as_ptr().add(j)));
+                        $store(v.as_mut_ptr().add(j), $mul(x, $sigmoid(x)));
+                    }
+                }
+                super::silu_row(&mut v[lanes..], &bias[lanes..]);
             }
-        }
-        super::silu_row(&mut v[lanes..], &bias[lanes..]);
+
+            #[target_feature(enable = $feature)]
+            pub(super) fn $bias_silu(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
+                let width = bias.len();
+                assert!(
+                    z.len() == width && h.len() == width && s.len() == width,
+                    "row lengths"
+                );
+                let lanes = width / $lanes * $lanes;
+                for j in (0..lanes).step_by($lanes) {
+                    // SAFETY: `j + $lanes <= width`, the length of every slice (checked above).
+                    unsafe {
+                        let x = $add($load(z.as_ptr().add(j)), $load(bias.as_ptr().add(j)));
+                        let sig = $sigmoid(x);
+                        $store(z.as_mut_ptr().add(j), x);
+                        $store(s.as_mut_ptr().add(j), sig);
+                        $store(h.as_mut_ptr().add(j), $mul(x, sig));
+                    }
+                }
+                let tail = lanes..width;
+                let (z, h, s) = (
+                    &mut z[tail.clone()],
+                    &mut h[tail.clone()],
+                    &mut s[tail.clone()],
+                );
+                super::bias_silu_row(z, h, s, &bias[tail]);
+            }
+        };
     }
 
-    /// One row of `super::bias_silu`, 16 lanes at a time.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn bias_silu_row16(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
-        let width = bias.len();
-        assert!(
-            z.len() == width && h.len() == width && s.len() == width,
-            "row lengths"
-        );
-        let lanes = width / 16 * 16;
-        for j in (0..lanes).step_by(16) {
-            // SAFETY: `j + 16 <= width`, the length of every slice (checked above).
-            unsafe {
-                let x = _mm512_add_ps(
-                    _mm512_loadu_ps(z.as_ptr().add(j)),
-                    _mm512_loadu_ps(bias.as_ptr().add(j)),
-                );
-                let sig = sigmoid16(x);
-                _mm512_storeu_ps(z.as_mut_ptr().add(j), x);
-                _mm512_storeu_ps(s.as_mut_ptr().add(j), sig);
-                _mm512_storeu_ps(h.as_mut_ptr().add(j), _mm512_mul_ps(x, sig));
-            }
-        }
-        let tail = lanes..width;
-        let (z, h, s) = (
-            &mut z[tail.clone()],
-            &mut h[tail.clone()],
-            &mut s[tail.clone()],
-        );
-        super::bias_silu_row(z, h, s, &bias[tail]);
-    }
-
-    /// One row of `super::silu`, 8 lanes at a time: `v` and `bias` of equal length.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn silu(v: &mut [f32], bias: &[f32]) {
-        assert_eq!(v.len(), bias.len(), "row length");
-        let lanes = v.len() / 8 * 8;
-        for j in (0..lanes).step_by(8) {
-            // SAFETY: `j + 8 <= v.len() == bias.len()` (checked above).
-            unsafe {
-                let x = _mm256_add_ps(
-                    _mm256_loadu_ps(v.as_ptr().add(j)),
-                    _mm256_loadu_ps(bias.as_ptr().add(j)),
-                );
-                _mm256_storeu_ps(v.as_mut_ptr().add(j), _mm256_mul_ps(x, sigmoid(x)));
-            }
-        }
-        super::silu_row(&mut v[lanes..], &bias[lanes..]);
-    }
-
-    /// One row of `super::bias_silu`: `z`, `h`, `s` and `bias` of equal length.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn bias_silu_row(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32]) {
-        let width = bias.len();
-        assert!(
-            z.len() == width && h.len() == width && s.len() == width,
-            "row lengths"
-        );
-        let lanes = width / 8 * 8;
-        for j in (0..lanes).step_by(8) {
-            // SAFETY: `j + 8 <= width`, the length of every slice (checked above).
-            unsafe {
-                let x = _mm256_add_ps(
-                    _mm256_loadu_ps(z.as_ptr().add(j)),
-                    _mm256_loadu_ps(bias.as_ptr().add(j)),
-                );
-                let sig = sigmoid(x);
-                _mm256_storeu_ps(z.as_mut_ptr().add(j), x);
-                _mm256_storeu_ps(s.as_mut_ptr().add(j), sig);
-                _mm256_storeu_ps(h.as_mut_ptr().add(j), _mm256_mul_ps(x, sig));
-            }
-        }
-        let tail = lanes..width;
-        let (z, h, s) = (
-            &mut z[tail.clone()],
-            &mut h[tail.clone()],
-            &mut s[tail.clone()],
-        );
-        super::bias_silu_row(z, h, s, &bias[tail]);
-    }
+    row_kernels!(
+        "avx2,fma",
+        8,
+        silu,
+        bias_silu_row,
+        sigmoid,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_add_ps,
+        _mm256_mul_ps
+    );
+    row_kernels!(
+        "avx512f",
+        16,
+        silu16,
+        bias_silu_row16,
+        sigmoid16,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_add_ps,
+        _mm512_mul_ps
+    );
 }
 
 /// `e^x` for f32 in branch-free arithmetic that the compiler vectorises (Cephes `expf`):
