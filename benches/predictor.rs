@@ -4,14 +4,17 @@
 //!
 //! `train/*`: 100 full-batch AdamW steps over the 512 rows with sqrt-linear inputs (34), the
 //! workload of `../shared/anchors/torch_reference.py train` (PyTorch 2.15, one thread: 500
-//! steps in 9.6-10.6 s whole process, measured beside mixatlas in the issue-13 session), by the
+//! steps in 8.1-8.4 s whole process, 6.2 s on two threads, measured beside mixatlas in the
+//! last issue-13 session), by the
 //! fused CPU trainer and by burn's autodiff; `train/gemm bound` times only the GEMMs of the
 //! same 100 steps (forward and backward, every member, the same `gemm` calls), the floor any
 //! implementation on this core's AVX2 FMA GEMM meets.
 //!
 //! `simulate/*` compares the streaming simulation (sampling, constraint repair, scoring, UCB,
 //! two top-k heaps) with the raw fused forward on the same number of pre-built rows: the gap
-//! is what sampling and bookkeeping cost.
+//! is what sampling and bookkeeping cost. `simulate/gemm bound` times only the scorer's GEMMs.
+//! Reference: `torch_reference.py score 1000000` (sample, score, top 10) took 15.4 s on one
+//! thread, about 65,000 rows/s, in the same session.
 //!
 //! `kernel/*` (with `--features cuda` or `wgpu`): the fused GPU scoring kernel on pre-built
 //! features, scoring and reducing to each 2048-row block's top 10 (`top10`) or to per-row
