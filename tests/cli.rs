@@ -276,6 +276,25 @@ fn huge_sizes_are_refused_or_bounded() {
     let sim: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
     let kept = sim["simulation"]["top_objective"].as_array().unwrap().len();
     assert_eq!(kept, 2000, "every sampled recipe, no more");
+    // A CPU run draws on the host and says so; --host-draws changes nothing there.
+    assert_eq!(sim["simulation"]["drawn_on_device"], false);
+    let host = mixatlas(&[
+        "simulate",
+        "--checkpoint",
+        ck,
+        "--samples",
+        "2000",
+        "--top",
+        "500000",
+        "--host-draws",
+        "--json",
+    ]);
+    assert!(host.status.success(), "{}", text(&host).1);
+    let again: serde_json::Value = serde_json::from_str(&text(&host).0).unwrap();
+    assert_eq!(
+        again["simulation"]["top_objective"],
+        sim["simulation"]["top_objective"]
+    );
 }
 
 /// Each cause is said once, and a target that never varies is refused by name.
