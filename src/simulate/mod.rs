@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::acquisition::{Acquisition, Scorer};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Objective, pareto_front};
-use crate::predictor::{BlockMoments, DeviceDraws};
+use crate::predictor::{BatchTop, BlockMoments, DeviceDraws};
 use crate::progress::Observer;
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, SamplerError, TRIES, sample_chunk};
@@ -210,21 +210,13 @@ pub fn simulate(
                 }
                 .into());
             }
-            let [objective, std, acq] = &got.top.moments;
-            out.objective.absorb(objective);
-            out.epistemic_std.absorb(std);
-            out.acquisition.absorb(acq);
             // Drawn in f32: repaired onto the simplex in f64 before they are reported.
             let weights: HashMap<usize, Vec<f64>> = (got.mixtures.into_iter())
                 .map(|(row, w)| (row, constraints.repair(&w)))
                 .collect();
-            let id = out.sampled;
-            for (value, row) in got.top.objective {
-                by_objective.offer(value, id + row as u64, &weights[&row]);
-            }
-            for (value, row) in got.top.acquisition {
-                by_acquisition.offer(value, id + row as u64, &weights[&row]);
-            }
+            let first = out.sampled;
+            let rankings = [&mut by_objective, &mut by_acquisition];
+            absorb(&mut out, rankings, &got.top, first, |row| &weights[&row]);
             out.sampled += rows as u64;
             out.rejected += got.rejected as u64;
             chunk += 1;
@@ -257,15 +249,8 @@ pub fn simulate(
                     let done = out.sampled;
                     let ahead = more.then(|| scope.spawn(move || draw(chunk, done)));
                     let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
-                    out.objective.absorb(&top.moments[0]);
-                    out.epistemic_std.absorb(&top.moments[1]);
-                    out.acquisition.absorb(&top.moments[2]);
-                    for (value, row) in top.objective {
-                        by_objective.offer(value, id + row as u64, &mixtures[row]);
-                    }
-                    for (value, row) in top.acquisition {
-                        by_acquisition.offer(value, id + row as u64, &mixtures[row]);
-                    }
+                    let rankings = [&mut by_objective, &mut by_acquisition];
+                    absorb(&mut out, rankings, &top, id, |row| &mixtures[row]);
                     id += mixtures.len() as u64;
                     observer.progress("simulate", out.sampled, config.samples);
                     next = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
@@ -328,4 +313,24 @@ pub fn simulate(
     out.top_acquisition = detail(strip(by_acquisition))?;
     out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
     Ok(out)
+}
+
+/// Folds a batch reduced on the device into `out`'s moments and the rankings by objective and
+/// by acquisition; the batch's row `r` has id `first + r` and mixture `weights(r)`.
+fn absorb<'w>(
+    out: &mut Simulation,
+    [by_objective, by_acquisition]: [&mut TopK; 2],
+    top: &BatchTop,
+    first: u64,
+    weights: impl Fn(usize) -> &'w [f64],
+) {
+    out.objective.absorb(&top.moments[0]);
+    out.epistemic_std.absorb(&top.moments[1]);
+    out.acquisition.absorb(&top.moments[2]);
+    for &(value, row) in &top.objective {
+        by_objective.offer(value, first + row as u64, weights(row));
+    }
+    for &(value, row) in &top.acquisition {
+        by_acquisition.offer(value, first + row as u64, weights(row));
+    }
 }
