@@ -350,8 +350,8 @@ fn bench_kernel(c: &mut Criterion) {
     };
     let map = FeatureMap {
         transform: gpu.meta.config.input_transform,
-        mean: gpu.meta.input_norm.mean.iter().map(|&x| x as f32).collect(),
-        std: gpu.meta.input_norm.std.iter().map(|&x| x as f32).collect(),
+        mean: gpu.meta.input_norm.mean.clone(),
+        std: gpu.meta.input_norm.std.clone(),
         context: Vec::new(),
     };
     let mut group = c.benchmark_group("kernel");

@@ -33,8 +33,8 @@ const GAMMA_TRIES: u32 = 16;
 /// Bisection steps of the bound projection: the shift is bracketed in `[-2, 2]`, and 40 halvings
 /// leave it well below f32 resolution.
 const PROJECTION_STEPS: u32 = 40;
-/// Draws per candidate before it counts as rejected (the host's `sampler::TRIES`).
-const TRIES: u32 = 20;
+/// Draws per candidate before it counts as rejected, as on the host.
+const TRIES: u32 = crate::space::sampler::TRIES as u32;
 /// Most rounds of the group repair (the host's 100).
 const REPAIR_ROUNDS: u32 = 100;
 /// When a sum counts as one or a group as met in the repair: f32 resolution where the host's
@@ -42,7 +42,7 @@ const REPAIR_ROUNDS: u32 = 100;
 const TOLERANCE: f32 = 1e-6;
 /// Slack of the feasibility test on group sums, distance and KL: the host's 1e-6 plus f32
 /// rounding over the domains.
-pub const FEASIBILITY: f32 = 1e-5;
+const FEASIBILITY: f32 = 1e-5;
 
 /// Wellons' `lowbias32` integer hash.
 #[cube]

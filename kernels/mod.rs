@@ -230,7 +230,6 @@ impl<R: Runtime> CubeEnsemble<R> {
         let c = &draws.constraints;
         let domains = c.len();
         let inputs = self.widths[0];
-        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let (transform, eps) = match features.transform {
             InputTransform::Identity => (draw::IDENTITY, 0.0),
             InputTransform::Sqrt => (draw::SQRT, 0.0),
@@ -247,15 +246,12 @@ impl<R: Runtime> CubeEnsemble<R> {
             .collect();
         let (anchors, radius) = c.trust_region.clone().unwrap_or_default();
         let (prior, budget) = c.kl.clone().unwrap_or_default();
-        // Every argument gets a non-empty buffer, used or not.
+        // In f32, and every argument gets a non-empty buffer, used or not.
         let upload = |v: Vec<f64>| {
+            let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
             let v = if v.is_empty() { vec![0.0] } else { v };
-            (
-                self.client.create_from_slice(f32::as_bytes(&narrow(&v))),
-                v.len(),
-            )
+            (self.client.create_from_slice(f32::as_bytes(&v)), v.len())
         };
-        let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let args = [
             upload(draws.centers.concat()),
             upload(vec![low.ln(), (high / low).ln(), eps]),
@@ -264,8 +260,8 @@ impl<R: Runtime> CubeEnsemble<R> {
             upload(anchors.concat()),
             upload(prior),
             upload(vec![radius, budget]),
-            upload(widen(&[&features.mean[..], &features.std].concat())),
-            upload(widen(&features.context)),
+            upload([&features.mean[..], &features.std].concat()),
+            upload(features.context.clone()),
         ];
         let mixtures = self.client.empty(rows * domains * 4);
         let x = self.client.empty(rows * inputs * 4);

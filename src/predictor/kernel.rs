@@ -184,11 +184,11 @@ pub struct FeatureMap {
     /// The transform of mixture weights.
     pub transform: InputTransform,
     /// The input standardisation, `[inputs]` each, mixture inputs first.
-    pub mean: Vec<f32>,
+    pub mean: Vec<f64>,
     /// Its std.
-    pub std: Vec<f32>,
+    pub std: Vec<f64>,
     /// Raw context values, `[context]`, the same for every candidate.
-    pub context: Vec<f32>,
+    pub context: Vec<f64>,
 }
 
 /// A chunk drawn, scored and reduced on the device: its [`BatchTop`] over the feasible
@@ -351,12 +351,11 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
                 found: draws.centers.first().map_or(0, Vec::len) + context.len(),
             });
         }
-        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let features = FeatureMap {
             transform: meta.config.input_transform,
-            mean: narrow(&meta.input_norm.mean),
-            std: narrow(&meta.input_norm.std),
-            context: narrow(context),
+            mean: meta.input_norm.mean.clone(),
+            std: meta.input_norm.std.clone(),
+            context: context.to_vec(),
         };
         let head = self.head(reduction);
         Ok(kernel.draw_top(draws, &features, rows, seed, &head, k)?)
