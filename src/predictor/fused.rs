@@ -358,25 +358,18 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn sigmoid(x: __m256) -> __m256 {
-        const MAGIC: f32 = 12_582_912.0;
         let neg = _mm256_max_ps(
             _mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), _mm256_set1_ps(88.0)),
             _mm256_set1_ps(-87.0),
         );
-        let magic = _mm256_set1_ps(MAGIC);
+        let magic = _mm256_set1_ps(super::ROUND);
         let shifted = _mm256_fmadd_ps(neg, _mm256_set1_ps(std::f32::consts::LOG2_E), magic);
         let k = _mm256_sub_ps(shifted, magic);
         let ki = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic));
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_359_4), neg);
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            0.166_666_65,
-            0.5,
-        ] {
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(super::LN2_HIGH), neg);
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(super::LN2_LOW), r);
+        let mut p = _mm256_set1_ps(super::EXP_POLY[0]);
+        for &c in &super::EXP_POLY[1..] {
             p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
         }
         let one = _mm256_set1_ps(1.0);
@@ -394,24 +387,17 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn sigmoid16(x: __m512) -> __m512 {
-        const MAGIC: f32 = 12_582_912.0;
         let neg = _mm512_max_ps(
             _mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), _mm512_set1_ps(88.0)),
             _mm512_set1_ps(-87.0),
         );
-        let magic = _mm512_set1_ps(MAGIC);
+        let magic = _mm512_set1_ps(super::ROUND);
         let log2e = _mm512_set1_ps(std::f32::consts::LOG2_E);
         let k = _mm512_sub_ps(_mm512_fmadd_ps(neg, log2e, magic), magic);
-        let r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693_359_4), neg);
-        let r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            0.166_666_65,
-            0.5,
-        ] {
+        let r = _mm512_fnmadd_ps(k, _mm512_set1_ps(super::LN2_HIGH), neg);
+        let r = _mm512_fnmadd_ps(k, _mm512_set1_ps(super::LN2_LOW), r);
+        let mut p = _mm512_set1_ps(super::EXP_POLY[0]);
+        for &c in &super::EXP_POLY[1..] {
             p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
         }
         let one = _mm512_set1_ps(1.0);
@@ -502,18 +488,31 @@ mod x86 {
 /// where f32 neither underflows to a denormal nor overflows. Relative error about 2 ulp.
 #[inline(always)]
 pub(super) fn exp(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
-    let k = shifted - MAGIC;
-    let ki = shifted.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
-    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 0.166_666_65)
-        * r
-        + 0.5;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
+    let ki = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    let r = x - k * LN2_HIGH - k * LN2_LOW;
+    let p = EXP_POLY[1..].iter().fold(EXP_POLY[0], |p, &c| p * r + c);
     (p * r * r + r + 1.0) * f32::from_bits(((ki + 127) as u32) << 23)
 }
+
+/// `1.5 * 2^23`: adding it to an f32 of magnitude below `2^22` rounds it to an integer.
+const ROUND: f32 = 12_582_912.0;
+/// `ln 2` in two parts, the first exact in a few bits, so `x - k ln 2` loses nothing.
+const LN2_HIGH: f32 = 0.693_359_4;
+/// The rest of `ln 2`.
+const LN2_LOW: f32 = -2.121_944_4e-4;
+/// Cephes' minimax coefficients of `(e^r - 1 - r) / r^2` on `|r| <= ln2 / 2`, highest degree
+/// first.
+const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    0.166_666_65,
+    0.5,
+];
 
 #[cfg(test)]
 mod tests {
