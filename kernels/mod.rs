@@ -219,7 +219,7 @@ impl<R: Runtime> CubeEnsemble<R> {
 
     /// Draws `rows` candidates of `draws` from stream `seed` on the device: handles to their
     /// mixtures (`[rows, domains]`), features (`[rows, inputs]`) and feasibility (`[rows]`,
-    /// u32).
+    /// u32). `draws` must have passed [`DeviceDraws::check`] for this model.
     fn draw(
         &self,
         draws: &DeviceDraws,
@@ -441,6 +441,7 @@ impl<R: Runtime> EnsembleKernel for CubeEnsemble<R> {
         head: &Head,
         k: usize,
     ) -> Result<DrawnTop, KernelError> {
+        draws.check(features, self.widths[0])?;
         let domains = draws.constraints.len();
         let (mixtures, x, valid) = self.draw(draws, features, rows, seed);
         let top = self.reduce(&x, Some(&valid), rows, head, k)?;

@@ -178,6 +178,34 @@ pub struct DeviceDraws {
     pub constraints: Constraints,
 }
 
+impl DeviceDraws {
+    /// Whether these draws and `features` fit a model with `inputs` inputs: every size the
+    /// drawing kernel indexes its buffers by, unchecked (centres, bounds, anchors and prior
+    /// over the same domains; the standardisation over the model's inputs).
+    pub fn check(&self, features: &FeatureMap, inputs: usize) -> Result<(), KernelError> {
+        let c = &self.constraints;
+        let d = c.lower.len();
+        let fits = d > 0
+            && !self.centers.is_empty()
+            && self.centers.iter().all(|w| w.len() == d)
+            && c.upper.len() == d
+            && (c.trust_region.iter()).all(|(a, _)| a.iter().all(|w| w.len() == d))
+            && c.kl.as_ref().is_none_or(|(prior, _)| prior.len() == d)
+            && features.mean.len() == inputs
+            && features.std.len() == inputs
+            && features.transform.width() * d + features.context.len() == inputs;
+        if fits {
+            Ok(())
+        } else {
+            Err(KernelError::Mismatch {
+                domains: d,
+                contexts: features.context.len(),
+                inputs,
+            })
+        }
+    }
+}
+
 /// What [`EnsembleKernel::draw_top`] needs to turn a drawn mixture into model inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureMap {
@@ -222,6 +250,19 @@ pub enum KernelError {
         width: usize,
         /// Shared memory per cube.
         shared_bytes: usize,
+    },
+    /// Device draws whose sizes do not fit the model (see [`DeviceDraws::check`]).
+    #[error(
+        "device draws over {domains} domains with {contexts} context values do not fit a model \
+         with {inputs} inputs"
+    )]
+    Mismatch {
+        /// Domains of the draws' constraints.
+        domains: usize,
+        /// Context values given.
+        contexts: usize,
+        /// The model's inputs.
+        inputs: usize,
     },
 }
 
@@ -339,18 +380,6 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
     ) -> Result<DrawnTop, PredictorError> {
         let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
         let meta = &self.meta;
-        let contexts = meta.schema.context.len();
-        if draws
-            .centers
-            .iter()
-            .any(|c| c.len() != meta.schema.mixture_columns.len())
-            || context.len() != contexts
-        {
-            return Err(PredictorError::InputMismatch {
-                expected: meta.schema.mixture_columns.len() + contexts,
-                found: draws.centers.first().map_or(0, Vec::len) + context.len(),
-            });
-        }
         let features = FeatureMap {
             transform: meta.config.input_transform,
             mean: meta.input_norm.mean.clone(),
@@ -359,5 +388,52 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         };
         let head = self.head(reduction);
         Ok(kernel.draw_top(draws, &features, rows, seed, &head, k)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Device draws whose sizes disagree with each other or with the model are refused (the
+    /// kernel indexes its buffers by them unchecked).
+    #[test]
+    fn device_draws_must_fit_the_model() {
+        let draws = DeviceDraws {
+            centers: vec![vec![0.5, 0.25, 0.25]],
+            strength: (0.1, 5.0),
+            constraints: Constraints {
+                lower: vec![0.0; 3],
+                upper: vec![1.0; 3],
+                groups: Vec::new(),
+                trust_region: Some((vec![vec![0.5, 0.5, 0.0]], 0.2)),
+                kl: None,
+            },
+        };
+        let features = FeatureMap {
+            transform: InputTransform::SqrtLinear,
+            mean: vec![0.0; 7],
+            std: vec![1.0; 7],
+            context: vec![2.0],
+        };
+        assert!(draws.check(&features, 7).is_ok());
+        assert!(draws.check(&features, 6).is_err(), "the model's inputs");
+        let mut bad = [draws.clone(), draws.clone(), draws.clone(), draws];
+        bad[0].centers.clear();
+        bad[1].centers[0].push(0.0);
+        bad[2].constraints.upper.pop();
+        bad[3].constraints.trust_region = Some((vec![vec![0.5, 0.5]], 0.2));
+        for d in &bad {
+            let e = d.check(&features, 7).unwrap_err();
+            assert!(
+                e.to_string().contains("do not fit a model with 7 inputs"),
+                "{e}"
+            );
+        }
+        let identity = FeatureMap {
+            transform: InputTransform::Identity,
+            ..features
+        };
+        assert!(bad[0].check(&identity, 4).is_err());
     }
 }
