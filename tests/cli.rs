@@ -247,8 +247,8 @@ fn huge_sizes_are_refused_or_bounded() {
         ]),
         "ask for 1 to 10000 proposals, not 1000000000",
     );
-    let simulate = |top: &str, chunk: &str| {
-        mixatlas(&[
+    let simulate_with = |top: &str, chunk: &str, more: &[&str]| {
+        let mut args = vec![
             "simulate",
             "--checkpoint",
             ck,
@@ -259,8 +259,11 @@ fn huge_sizes_are_refused_or_bounded() {
             "--chunk",
             chunk,
             "--json",
-        ])
+        ];
+        args.extend_from_slice(more);
+        mixatlas(&args)
     };
+    let simulate = |top: &str, chunk: &str| simulate_with(top, chunk, &[]);
     expect_error(
         simulate("100000000000", "8192"),
         "`top` = 100000000000: must lie in 1..=1000000",
@@ -278,17 +281,7 @@ fn huge_sizes_are_refused_or_bounded() {
     assert_eq!(kept, 2000, "every sampled recipe, no more");
     // A CPU run draws on the host and says so; --host-draws changes nothing there.
     assert_eq!(sim["simulation"]["drawn_on_device"], false);
-    let host = mixatlas(&[
-        "simulate",
-        "--checkpoint",
-        ck,
-        "--samples",
-        "2000",
-        "--top",
-        "500000",
-        "--host-draws",
-        "--json",
-    ]);
+    let host = simulate_with("500000", "8192", &["--host-draws"]);
     assert!(host.status.success(), "{}", text(&host).1);
     let again: serde_json::Value = serde_json::from_str(&text(&host).0).unwrap();
     assert_eq!(
