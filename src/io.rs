@@ -119,6 +119,18 @@ pub fn check_output(path: &Path, overwrite: Overwrite, inputs: &[&Path]) -> Resu
     if !path.exists() {
         return Ok(());
     }
+    check_not_input(path, inputs)?;
+    if overwrite == Overwrite::Refuse {
+        return Err(OutputError::Exists { path: path.into() }.into());
+    }
+    if path.is_dir() && !written_by_mixatlas(path) {
+        return Err(OutputError::NotOurs { path: path.into() }.into());
+    }
+    Ok(())
+}
+
+/// Refuses an existing `path` that is one of `inputs` or a directory holding one.
+pub fn check_not_input(path: &Path, inputs: &[&Path]) -> Result<()> {
     let out = std::fs::canonicalize(path).map_err(io(path))?;
     for input in inputs {
         if std::fs::canonicalize(input).is_ok_and(|i| i.starts_with(&out)) {
@@ -128,12 +140,6 @@ pub fn check_output(path: &Path, overwrite: Overwrite, inputs: &[&Path]) -> Resu
             }
             .into());
         }
-    }
-    if overwrite == Overwrite::Refuse {
-        return Err(OutputError::Exists { path: path.into() }.into());
-    }
-    if path.is_dir() && !written_by_mixatlas(path) {
-        return Err(OutputError::NotOurs { path: path.into() }.into());
     }
     Ok(())
 }
@@ -189,8 +195,31 @@ fn temporary_sibling(path: &Path) -> PathBuf {
 /// Creates `path` with `bytes` and flushes it to disk.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(io(path))?;
+    crash_point();
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
+}
+
+/// The environment variable that arms [`crash_point`]: `MIXATLAS_CRASH_AT=N` makes the process
+/// kill itself (SIGKILL, as `kill -9` would) at its N-th write point.
+pub const CRASH_AT_VAR: &str = "MIXATLAS_CRASH_AT";
+
+/// A write point: between any two steps of a write that a crash could separate (a temporary
+/// created, written, renamed; a journal line appended; an evaluator started). Does nothing
+/// unless [`CRASH_AT_VAR`] is set; then the N-th call kills the process, so the crash tests
+/// can stop a campaign at every write point in turn instead of at random times.
+pub fn crash_point() {
+    static ARMED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let Some(at) = *ARMED.get_or_init(|| std::env::var(CRASH_AT_VAR).ok()?.parse().ok()) else {
+        return;
+    };
+    if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == at {
+        // SAFETY: raise(2) takes a plain integer; SIGKILL ends this process at once.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
 }
 
 /// Flushes the directory entry of `path` (its parent's listing) so a rename survives a crash.
@@ -240,8 +269,10 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<()> {
         self.file.flush().map_err(io(&self.tmp))?;
         self.file.get_ref().sync_all().map_err(io(&self.tmp))?;
+        crash_point();
         std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
         self.committed = true;
+        crash_point();
         sync_parent(&self.path)
     }
 }
@@ -328,11 +359,37 @@ pub fn write_dir_atomic(
         let _ = std::fs::remove_dir_all(&tmp);
     }
     written?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    crash_point();
+    // The old directory is moved aside whole (one rename) before the new one takes its place,
+    // so a crash at any point leaves the old output or the new one at `dir`, or (between the
+    // two renames) the old one complete in a hidden sibling: never a half-deleted directory.
+    let old = dir.exists().then(|| temporary_sibling(dir));
+    if let Some(old) = &old {
+        std::fs::rename(dir, old).map_err(io(dir))?;
+        crash_point();
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    sync_parent(dir)
+    crash_point();
+    sync_parent(dir)?;
+    if let Some(old) = old {
+        remove_dir_aside(&old)?;
+    }
+    Ok(())
+}
+
+/// Removes `dir`, which mixatlas owns: first renamed to a hidden temporary sibling, so a crash
+/// while removing leaves no partial directory at `dir` (only a stray temporary).
+pub fn remove_dir_aside(dir: &Path) -> Result<()> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let aside = if name.is_some_and(|n| n.starts_with(".mixatlas-tmp-")) {
+        dir.to_owned()
+    } else {
+        let aside = temporary_sibling(dir);
+        std::fs::rename(dir, &aside).map_err(io(dir))?;
+        crash_point();
+        aside
+    };
+    std::fs::remove_dir_all(&aside).map_err(io(&aside))
 }
 
 /// Creates directory `tmp` holding `files` and the marker, each fsynced.

@@ -6,6 +6,7 @@ mod accuracy;
 mod backtest;
 mod campaign;
 mod cli;
+mod guarantees;
 mod interop;
 mod predictor;
 mod proposals;

@@ -156,6 +156,15 @@ impl CampaignConfig {
         AutoConfig::of(&self.training, &self.gp, &self.loglinear)
     }
 
+    /// The files this configuration reads (space, constraints, objective, reuse): a campaign
+    /// directory may never be, or hold, one of them.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        let optional = [&self.constraints, &self.objective, &self.reuse];
+        std::iter::once(self.space.clone())
+            .chain(optional.into_iter().flatten().cloned())
+            .collect()
+    }
+
     /// Reads a configuration, resolving its paths against its directory.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
         let bad = |message: String| CampaignError::Config {
@@ -174,6 +183,7 @@ impl CampaignConfig {
         }
         for (field, v) in [
             ("batch", c.batch),
+            ("initial_runs", c.initial_runs),
             ("max_runs", c.max_runs),
             ("stages", c.stages),
         ] {

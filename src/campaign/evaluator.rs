@@ -63,6 +63,27 @@ fn kill_group(pgid: u32) {
 }
 
 /// Single-quotes `s` for `sh`.
+/// Runs the evaluator command (`$1`) and records its exit status in `$2` (atomically: written
+/// to `$2.tmp`, then renamed). The record outlives the campaign process: an evaluator that
+/// finishes after `loop` was killed leaves its results and its status, and the resumed
+/// campaign ingests them instead of training those runs again.
+const RECORD_EXIT: &str =
+    r#"sh -c "$1"; s=$?; printf '%s\n' "$s" > "$2.tmp" && mv -f "$2.tmp" "$2"; exit $s"#;
+
+/// Where [`CommandEvaluator`] records the exit status of the evaluation writing `results`.
+pub(super) fn status_path(results: &Path) -> PathBuf {
+    let mut name = results.as_os_str().to_owned();
+    name.push(".status");
+    PathBuf::from(name)
+}
+
+/// Whether an evaluation writing `results` finished successfully: it recorded exit status 0
+/// and left its results file.
+pub(super) fn finished(results: &Path) -> bool {
+    results.is_file()
+        && std::fs::read_to_string(status_path(results)).is_ok_and(|s| s.trim() == "0")
+}
+
 pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -76,15 +97,17 @@ impl Evaluator for CommandEvaluator {
             .replace("{results}", &quote(&results.to_string_lossy()));
         let out = std::fs::File::create(log).map_err(io(log))?;
         let err = out.try_clone().map_err(io(log))?;
+        let status_file = status_path(results);
         let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&command)
+            .args(["-c", RECORD_EXIT, "sh", &command])
+            .arg(&status_file)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .process_group(0)
             .spawn()
             .map_err(io(PathBuf::from("sh")))?;
+        crate::io::crash_point();
         let start = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().map_err(io(PathBuf::from("sh")))? {
@@ -133,13 +156,14 @@ impl Evaluator for CommandEvaluator {
 }
 
 /// Reads a results file for the runs `expected` (ids): the results found and the ids
-/// missing. Unknown or repeated ids and malformed cells are errors naming file, line and
-/// column.
+/// missing. Rows of the runs in `skip` (already measured) are passed over; other unknown or
+/// repeated ids and malformed cells are errors naming file, line and column.
 pub fn read_results(
     path: &Path,
     targets: &[String],
     signals: &[String],
     expected: &[String],
+    skip: &[String],
 ) -> crate::Result<(Vec<RunResult>, Vec<String>)> {
     let bad = |line: usize, column: &str, problem: String| CampaignError::Results {
         path: path.to_owned(),
@@ -176,6 +200,9 @@ pub fn read_results(
             .position()
             .map_or(i + 2, |p| csv_line(&bytes, p) as usize);
         let id = record.get(id_col).unwrap_or("").trim().to_owned();
+        if skip.contains(&id) {
+            continue;
+        }
         if !expected.contains(&id) {
             return Err(bad(
                 line,
@@ -228,7 +255,7 @@ mod tests {
         let path = dir.path().join("r.csv");
         std::fs::write(&path, "run_id,y\nr1,1.0\n\nr2,oops\n").unwrap();
         let ids = ["r1".to_owned(), "r2".to_owned()];
-        let err = read_results(&path, &["y".into()], &[], &ids)
+        let err = read_results(&path, &["y".into()], &[], &ids, &[])
             .unwrap_err()
             .to_string();
         assert!(

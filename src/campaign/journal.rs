@@ -124,10 +124,13 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
     pub fn append(&mut self, event: &E) -> crate::Result<()> {
         let mut line = serde_json::to_string(event).expect("events serialise");
         line.push('\n');
+        crate::io::crash_point();
         self.file
             .write_all(line.as_bytes())
             .map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))
+        self.file.sync_data().map_err(io(&self.path))?;
+        crate::io::crash_point();
+        Ok(())
     }
 }
 

@@ -153,10 +153,11 @@ pub enum CampaignError {
     /// There is nothing awaiting results.
     #[error("no runs are awaiting results")]
     NothingPending,
-    /// Another process holds the campaign's lock.
+    /// Another process holds the campaign's lock: a `loop`, or an evaluator a stopped `loop`
+    /// started, which holds the lock until it finishes.
     #[error(
-        "campaign {path} is in use by {} (one process at a time drives a campaign; wait for it \
-         or stop it)",
+        "campaign {path} is in use by {}, or by an evaluator it started that is still running \
+         (one process at a time drives a campaign; wait for it or stop it)",
         pid.map_or("another process".to_owned(), |p| format!("pid {p}"))
     )]
     InUse {
@@ -233,6 +234,12 @@ pub fn step<B: AutodiffBackend>(
                 .find(|p| p.1.id == runs[0].id)
                 .map_or(0, |p| p.0);
             let dir = c.round_dir(round);
+            let results = dir.join("results.csv");
+            if evaluator.is_some() && evaluator::finished(&results) {
+                // The evaluation an earlier process started finished after that process was
+                // stopped: its results are taken, not asked for again.
+                return Ok(Step::Evaluated(c.ingest_evaluated(&results)?));
+            }
             let pending = dir.join("pending.jsonl");
             c.write_proposals(&runs, &pending)?;
             let Some(evaluator) = evaluator else {
@@ -242,12 +249,13 @@ pub fn step<B: AutodiffBackend>(
                     runs: runs.len(),
                 });
             };
-            let results = dir.join("results.csv");
-            if results.exists() {
-                std::fs::remove_file(&results).map_err(io(&results))?;
+            for stale in [evaluator::status_path(&results), results.clone()] {
+                if stale.exists() {
+                    std::fs::remove_file(&stale).map_err(io(&stale))?;
+                }
             }
             evaluator.evaluate(&pending, &results, &dir.join("evaluator.log"))?;
-            Ok(Step::Evaluated(c.ingest(&results)?))
+            Ok(Step::Evaluated(c.ingest_evaluated(&results)?))
         }
         Action::Propose {
             round,
@@ -255,6 +263,11 @@ pub fn step<B: AutodiffBackend>(
             count,
         } => {
             let dir = c.round_dir(round);
+            if dir.exists() {
+                // Nothing of this round is journaled: the folder holds a stopped attempt's
+                // partial output (a model half written, say), which the campaign replaces.
+                crate::io::remove_dir_aside(&dir)?;
+            }
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
             let seed = derive_seed(c.config.seed, round as u64);
             let context = c.stage_context(stage);

@@ -205,7 +205,7 @@ fn job_script(template: &str, dir: &Path) -> String {
 
 /// `(run id, proposal line)` of every line of a proposals file.
 fn proposal_lines(path: &Path) -> crate::Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = crate::io::read_text(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|l| !l.1.trim().is_empty()) {
         let value: serde_json::Value =

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::acquisition::AcquisitionSpec;
 use crate::error::io;
-use crate::io::write_atomic;
+use crate::io::{OUTPUT_MARKER, Overwrite, write_atomic};
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::predictor::Normalizer;
 use crate::proposer::{ProposerConfig, SearcherKind};
@@ -74,18 +74,101 @@ pub struct Campaign {
     pub committed: Vec<String>,
 }
 
-impl Campaign {
-    /// Creates a campaign in `dir` (which must not hold one) from the config at `config`.
-    pub fn create(dir: &Path, config: &Path) -> crate::Result<Self> {
-        if dir.join(JOURNAL).exists() {
-            return Err(CampaignError::Directory {
-                path: dir.to_owned(),
-                problem: "holds a campaign already; pass --resume to continue it",
+/// What [`OUTPUT_MARKER`] holds in a campaign directory: `--force` replaces only these.
+const CAMPAIGN_MARK: &str = "mixatlas campaign\n";
+
+/// Makes `dir` a new, empty campaign directory with its marker: a missing or empty directory
+/// is taken; a directory holding anything is refused, except that `overwrite` = replace lets
+/// a campaign mixatlas created (its marker says so, and no process drives it) be replaced
+/// whole. A directory that is or holds one of `inputs` is never taken.
+fn claim_dir(dir: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> crate::Result<()> {
+    let refuse = |problem: &'static str| -> crate::Result<()> {
+        Err(CampaignError::Directory {
+            path: dir.to_owned(),
+            problem,
+        }
+        .into())
+    };
+    if dir.exists() {
+        if !dir.is_dir() {
+            return refuse("is a file, not a directory");
+        }
+        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        crate::io::check_not_input(dir, &inputs)?;
+        let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+        if !empty {
+            let marked =
+                std::fs::read_to_string(dir.join(OUTPUT_MARKER)).is_ok_and(|m| m == CAMPAIGN_MARK);
+            match (overwrite, marked) {
+                (Overwrite::Refuse, true) => {
+                    return refuse(
+                        "holds a campaign already: pass --resume to continue it, or --force to \
+                         replace it with a new one",
+                    );
+                }
+                (Overwrite::Refuse, false) => {
+                    return refuse(
+                        "exists and is not empty: a new campaign goes into a missing or empty \
+                         directory",
+                    );
+                }
+                (Overwrite::Replace, false) => {
+                    return refuse(
+                        "is not a campaign mixatlas created (no .mixatlas-output marker): \
+                         refusing to replace it, even with --force; choose a missing or empty \
+                         directory",
+                    );
+                }
+                (Overwrite::Replace, true) => {
+                    // Never from under a process that drives it.
+                    let lock = CampaignLock::acquire(dir)?;
+                    crate::io::remove_dir_aside(dir)?;
+                    drop(lock);
+                }
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write_atomic(&dir.join(OUTPUT_MARKER), CAMPAIGN_MARK.as_bytes())
+}
+
+/// The space a campaign searches (the configured one, or with `reuse` its reduced space),
+/// the reuse, and the feasible set; `config_path` names the configuration in errors.
+fn searched_space(
+    config: &CampaignConfig,
+    config_path: &Path,
+) -> crate::Result<(Space, Option<Reuse>, Constraints)> {
+    let mut space = Space::from_file(&config.space)?;
+    let reuse = config.reuse.as_deref().map(Reuse::from_file).transpose()?;
+    if let Some(reuse) = &reuse {
+        if reuse.full.names() != space.names() {
+            return Err(CampaignError::Config {
+                path: config_path.to_owned(),
+                message: format!(
+                    "`reuse`: its full space {} is not the campaign's `space` {} (same \
+                         domains, same order)",
+                    reuse.full.name, space.name
+                ),
             }
             .into());
         }
-        let mut config = CampaignConfig::from_file(config)?;
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        space = reuse.reduced.clone();
+    }
+    let constraints = Constraints::load(&space, config.constraints.as_deref(), &[])?;
+    Ok((space, reuse, constraints))
+}
+
+impl Campaign {
+    /// Creates a campaign in `dir` from the config at `config_path`. `dir` must be missing or
+    /// empty, or (with `overwrite` = replace) a campaign mixatlas created, which is then
+    /// replaced whole; never a directory that is, or holds, one of the campaign's inputs.
+    pub fn create(dir: &Path, config_path: &Path, overwrite: Overwrite) -> crate::Result<Self> {
+        let mut config = CampaignConfig::from_file(config_path)?;
+        let mut inputs = vec![config_path.to_owned()];
+        inputs.extend(config.input_files());
+        // Every input is read and checked before the directory is touched.
+        searched_space(&config, config_path)?;
+        claim_dir(dir, overwrite, &inputs)?;
         if let Some(path) = &config.reuse {
             // The journal holds reduced weights: freeze the reuse they expand by.
             let frozen = std::path::absolute(dir.join("reuse.toml")).map_err(io(dir))?;
@@ -132,23 +215,7 @@ impl Campaign {
             .into());
         }
         let config = CampaignConfig::from_file(&config_path)?;
-        let mut space = Space::from_file(&config.space)?;
-        let reuse = config.reuse.as_deref().map(Reuse::from_file).transpose()?;
-        if let Some(reuse) = &reuse {
-            if reuse.full.names() != space.names() {
-                return Err(CampaignError::Config {
-                    path: config_path,
-                    message: format!(
-                        "`reuse`: its full space {} is not the campaign's `space` {} (same \
-                         domains, same order)",
-                        reuse.full.name, space.name
-                    ),
-                }
-                .into());
-            }
-            space = reuse.reduced.clone();
-        }
-        let constraints = Constraints::load(&space, config.constraints.as_deref(), &[])?;
+        let (space, reuse, constraints) = searched_space(&config, &config_path)?;
         Ok(Campaign {
             dir: dir.to_owned(),
             config,
@@ -471,12 +538,29 @@ impl Campaign {
     /// Records the results in `path` for the runs awaiting them. Results found are journaled
     /// even when some runs are missing; the missing ones are then an error.
     pub fn ingest(&mut self, path: &Path) -> crate::Result<usize> {
+        self.ingest_rows(path, &[])
+    }
+
+    /// Ingests the results of an evaluation the campaign ran itself, possibly before a crash
+    /// after which some of them were journaled already: rows of measured runs are passed over.
+    pub(super) fn ingest_evaluated(&mut self, path: &Path) -> crate::Result<usize> {
+        let measured: Vec<String> = self.results.iter().map(|r| r.id.clone()).collect();
+        let ingested = self.ingest_rows(path, &measured);
+        // Consumed: a later resume asks the evaluator again for whatever is still missing.
+        let status = super::evaluator::status_path(path);
+        if status.exists() {
+            std::fs::remove_file(&status).map_err(io(&status))?;
+        }
+        ingested
+    }
+
+    fn ingest_rows(&mut self, path: &Path, skip: &[String]) -> crate::Result<usize> {
         let pending: Vec<String> = match self.next_action() {
             Action::Evaluate(runs) => runs.into_iter().map(|r| r.id).collect(),
             _ => return Err(CampaignError::NothingPending.into()),
         };
         let targets: Vec<String> = self.config.targets.iter().map(|t| t.name.clone()).collect();
-        let (found, missing) = read_results(path, &targets, &self.config.signals, &pending)?;
+        let (found, missing) = read_results(path, &targets, &self.config.signals, &pending, skip)?;
         let count = found.len();
         if !found.is_empty() {
             self.record(Event::Results { results: found })?;

@@ -556,6 +556,10 @@ pub struct LoopArgs {
     /// Continue the campaign in --campaign.
     #[arg(long)]
     pub resume: bool,
+    /// With --config: replace the campaign in --campaign, if mixatlas created it (a directory
+    /// mixatlas did not create is never replaced).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Evaluator command (overrides the configuration's), with {proposals} and {results}.
     #[arg(long)]
     pub evaluator: Option<String>,

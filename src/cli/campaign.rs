@@ -9,6 +9,7 @@ use crate::campaign::{Campaign, CommandEvaluator, Evaluator, SlurmEvaluator, Ste
 use crate::cli::args::{IngestArgs, LoopArgs};
 use crate::cli::progress::StageBar;
 use crate::device::BackendTask;
+use crate::io::Overwrite;
 
 struct Task {
     args: LoopArgs,
@@ -19,7 +20,7 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
         let mut c = match &a.config {
-            Some(config) => Campaign::create(&a.campaign, config)?,
+            Some(config) => Campaign::create(&a.campaign, config, Overwrite::from_force(a.force))?,
             None => Campaign::open(&a.campaign)?,
         };
         let template = a.evaluator.clone().or_else(|| c.config.evaluator.clone());

@@ -67,9 +67,7 @@ fn load_model<B: AutodiffBackend>(
 /// absent: the defaults).
 fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> {
     let text = match path {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-        }
+        Some(path) => crate::io::read_text(path)?,
         None => String::new(),
     };
     let spec = match kind {

@@ -26,7 +26,6 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::io;
 use crate::space::Space;
 
 mod proposals;
@@ -189,7 +188,7 @@ impl Recipe {
 
     /// Reads and validates a recipe file (JSON as written by [`Recipe::to_json`]).
     pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let text = crate::io::read_text(path)?;
         let recipe: Recipe = serde_json::from_str(&text).map_err(|e| ExportError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
@@ -440,7 +439,7 @@ pub fn read_schedule(path: &Path) -> crate::Result<Vec<Recipe>> {
     struct Schedule {
         stages: Vec<Stage>,
     }
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = crate::io::read_text(path)?;
     let parse = |message: String| ExportError::Parse {
         path: path.to_owned(),
         message,

@@ -125,9 +125,31 @@ pub fn reused_runs(reuse: &Reuse, runs: &Runs) -> crate::Result<(Imported, usize
     Ok((out, kept, dropped))
 }
 
-/// Reads a YAML file into a value; syntax errors name the line and column.
+/// Largest YAML file read (run and fit configs are kilobytes).
+const MAX_YAML: usize = 16 << 20;
+/// Deepest nesting of `[` and `{` a YAML file may have: the parser's time grows steeply with
+/// it, and no config nests more than a few levels.
+const MAX_YAML_DEPTH: usize = 64;
+
+/// Reads a YAML file into a value; syntax errors name the line and column. Files over
+/// [`MAX_YAML`] bytes or nested deeper than [`MAX_YAML_DEPTH`] are refused before parsing.
 fn read_yaml(path: &Path) -> crate::Result<Value> {
     let text = crate::io::read_text(path)?;
+    let refuse = |message: String| -> crate::Result<Value> {
+        Err(ImportError::Parse {
+            path: path.to_owned(),
+            message,
+        }
+        .into())
+    };
+    if text.len() > MAX_YAML {
+        return refuse(format!("larger than {MAX_YAML} bytes: not a config file"));
+    }
+    if let Some(line) = too_deep(&text, MAX_YAML_DEPTH) {
+        return refuse(format!(
+            "line {line}: brackets nested deeper than {MAX_YAML_DEPTH} levels"
+        ));
+    }
     serde_yaml::from_str(&text).map_err(|e| {
         ImportError::Parse {
             path: path.to_owned(),
@@ -135,6 +157,37 @@ fn read_yaml(path: &Path) -> crate::Result<Value> {
         }
         .into()
     })
+}
+
+/// The 1-based line where `[`/`{` nesting (outside quotes and comments) first exceeds
+/// `limit`, if it does.
+fn too_deep(text: &str, limit: usize) -> Option<usize> {
+    let (mut depth, mut line, mut quote, mut comment, mut prev) = (0usize, 1, None, false, ' ');
+    for c in text.chars() {
+        match (c, quote) {
+            ('\n', _) => {
+                // An apostrophe in a plain scalar (`don't`) opens no quote past its line.
+                line += 1;
+                comment = false;
+                quote = None;
+            }
+            _ if comment => {}
+            (q, Some(open)) if q == open => quote = None,
+            (_, Some(_)) => {}
+            ('\'' | '"', None) => quote = Some(c),
+            ('#', None) if prev.is_whitespace() => comment = true,
+            ('[' | '{', None) => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            (']' | '}', None) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    None
 }
 
 /// A YAML/JSON number as f64: integers, floats, and (as YAML 1.1 readers such as PyYAML take
@@ -177,6 +230,8 @@ mod tests {
     #[test]
     fn numbers_read_as_yaml_1_1_readers_read_them() {
         let v: Value = serde_yaml::from_str("[45_000_000_000, 1.5e9, '2', x]").unwrap();
+        assert_eq!(too_deep("a: [[1, '[[['], {b: 2}]  # [[[[", 2), None);
+        assert_eq!(too_deep("a: 1\nb: [[[2]]]", 2), Some(2));
         let Value::Sequence(items) = v else { panic!() };
         let got: Vec<Option<f64>> = items.iter().map(number).collect();
         assert_eq!(got, vec![Some(45e9), Some(1.5e9), Some(2.0), None]);

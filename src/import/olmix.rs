@@ -134,6 +134,7 @@ impl Fit<'_> {
         let fixed = self.mapping("filtering.fixed_weight")?;
         if !fixed.is_empty() {
             let mut entries = Vec::new();
+            let mut total = 0.0;
             for (name, value) in &fixed {
                 let field = format!("filtering.fixed_weight.{name}");
                 if !names.contains(name) {
@@ -145,6 +146,11 @@ impl Fit<'_> {
                     return Err(self.bad(&field, format!("{w} is not a weight in [0, 1]")));
                 }
                 entries.push(format!("{} = {w:?}", toml_str(name)));
+                total += w;
+            }
+            if total > 1.0 + crate::space::reuse::WEIGHT_SUM_TOLERANCE {
+                let problem = format!("the fixed weights sum to {total}, above 1");
+                return Err(self.bad("filtering.fixed_weight", problem));
             }
             let _ = writeln!(text, "frozen = {{ {} }}", entries.join(", "));
         }

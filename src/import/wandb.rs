@@ -122,7 +122,7 @@ pub fn import_runs(dirs: &[PathBuf], options: &WandbOptions) -> crate::Result<Im
             skipped.add("without wandb-summary.json (never logged)".into(), &key);
             continue;
         }
-        let text = crate::io::read_text(&summary_path)?;
+        let text = non_finite_as_null(&crate::io::read_text(&summary_path)?);
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ImportError::Parse {
                 path: summary_path.clone(),
@@ -188,6 +188,17 @@ pub fn import_csv(path: &Path, options: &WandbOptions) -> crate::Result<Imported
             } else {
                 table.number(row, *col)?
             };
+            if w < 0.0 {
+                return Err(ImportError::Field {
+                    path: path.to_owned(),
+                    field: table.header[*col].clone(),
+                    problem: format!(
+                        "run `{key}` (line {}) has weight {w}: a mixture weight is >= 0",
+                        table.rows[row].0
+                    ),
+                }
+                .into());
+            }
             weights.insert(domain.clone(), w);
         }
         let values: Vec<Option<f64>> = (target_cols.iter())
@@ -209,6 +220,32 @@ pub fn import_csv(path: &Path, options: &WandbOptions) -> crate::Result<Imported
         }
     }
     finish(runs, skipped, options, &path.display().to_string())
+}
+
+/// `text` with the bare `NaN`, `Infinity` and `-Infinity` that Python's `json` (and so wandb)
+/// writes for non-finite floats replaced by `null` outside strings: standard JSON, in which a
+/// diverged run's target reads as missing (the run is then skipped and counted).
+fn non_finite_as_null(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = ["NaN", "Infinity", "-Infinity"]
+            .into_iter()
+            .find(|t| rest.starts_with(t))
+        {
+            out.push_str("null");
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// A run config as `dict_from_config_file` reads it, flattened.
@@ -400,4 +437,17 @@ fn finish(
         format!("{} runs over {} domains", runs.len(), domains.len()),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_numbers_read_as_null_outside_strings() {
+        let text = r#"{"loss": NaN, "acc": -Infinity, "b": Infinity, "name": "NaN \" Infinity"}"#;
+        let json: serde_json::Value = serde_json::from_str(&non_finite_as_null(text)).unwrap();
+        assert!(json["loss"].is_null() && json["acc"].is_null() && json["b"].is_null());
+        assert_eq!(json["name"], "NaN \" Infinity");
+    }
 }

@@ -90,6 +90,47 @@ pub(crate) fn digest(file: &str, bytes: &[u8]) -> FileDigest {
     }
 }
 
+/// What a fitted parameter read from a checkpoint must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Domain {
+    /// Finite.
+    Finite,
+    /// Finite and at least 0 (calibrated noise variances and scales).
+    NonNegative,
+    /// Finite and above 0 (lengthscales, standard deviations).
+    Positive,
+}
+
+/// Refuses the first of `values` (field `field`, elements `field[i]`) outside `domain`,
+/// naming the file, the field and the value: a hand-edited checkpoint whose digest was
+/// recomputed is refused on load instead of predicting NaN.
+pub(crate) fn check_domain(
+    path: &Path,
+    field: &str,
+    values: impl IntoIterator<Item = f64>,
+    domain: Domain,
+) -> std::result::Result<(), PredictorError> {
+    for (i, v) in values.into_iter().enumerate() {
+        let ok = match domain {
+            Domain::Finite => v.is_finite(),
+            Domain::NonNegative => v.is_finite() && v >= 0.0,
+            Domain::Positive => v.is_finite() && v > 0.0,
+        };
+        if !ok {
+            let rule = match domain {
+                Domain::Finite => "finite",
+                Domain::NonNegative => "non-negative and finite",
+                Domain::Positive => "positive and finite",
+            };
+            return Err(PredictorError::Checkpoint {
+                path: path.to_owned(),
+                problem: format!("field `{field}[{i}]` = {v}: must be {rule}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Writes `predictor` to `dir` atomically (replacing an existing `dir` only when `overwrite`
 /// allows it).
 pub fn save<B: Backend>(predictor: &Predictor<B>, dir: &Path, overwrite: Overwrite) -> Result<()> {
@@ -296,7 +337,38 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Predictor<B>> 
     if !shapes_ok || model.members() != manifest.meta.config.members {
         return Err(bad(&record_path, "tensor shapes disagree with the manifest").into());
     }
+    check_meta(&dir.join(MANIFEST), &manifest.meta)?;
     Ok(Predictor::new(model, manifest.meta, device.clone()))
+}
+
+/// Refuses a manifest's fitted value outside its domain, naming the field.
+fn check_meta(path: &Path, meta: &PredictorMeta) -> std::result::Result<(), PredictorError> {
+    let field = |f: &str| format!("meta.{f}");
+    for (name, norm) in [
+        ("input_norm", &meta.input_norm),
+        ("target_norm", &meta.target_norm),
+    ] {
+        check_domain(
+            path,
+            &field(&format!("{name}.mean")),
+            norm.mean.iter().copied(),
+            Domain::Finite,
+        )?;
+        check_domain(
+            path,
+            &field(&format!("{name}.std")),
+            norm.std.iter().copied(),
+            Domain::Positive,
+        )?;
+    }
+    check_domain(
+        path,
+        &field("noise_var"),
+        meta.noise_var.iter().copied(),
+        Domain::NonNegative,
+    )?;
+    let scale = meta.epistemic_scale.iter().copied();
+    check_domain(path, &field("epistemic_scale"), scale, Domain::NonNegative)
 }
 
 fn safetensors_bytes<B: Backend>(p: &Predictor<B>) -> std::result::Result<Vec<u8>, String> {

@@ -180,6 +180,8 @@ impl EnsembleConfig {
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), PredictorError> {
+        const MAX_LEARNING_RATE: f64 = 1.0;
+        const MAX_WEIGHT_DECAY: f64 = 100.0;
         let hidden_weights = (self.hidden.windows(2))
             .map(|w| w[0].saturating_mul(w[1]))
             .fold(0usize, usize::saturating_add)
@@ -200,10 +202,10 @@ impl EnsembleConfig {
             "`validation_fraction` must lie in [0, 0.5]"
         } else if self.max_epochs == 0 {
             "`max_epochs` must be at least 1"
-        } else if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            "`learning_rate` must be positive"
-        } else if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            "`weight_decay` must be non-negative"
+        } else if !(self.learning_rate > 0.0 && self.learning_rate <= MAX_LEARNING_RATE) {
+            "`learning_rate` must lie in (0, 1] (AdamW's step size; the default is 3e-3)"
+        } else if !(0.0..=MAX_WEIGHT_DECAY).contains(&self.weight_decay) {
+            "`weight_decay` must lie in [0, 100] (AdamW's decoupled decay; the default is 1)"
         } else if matches!(self.input_transform, InputTransform::Log { eps } if !(eps > 0.0 && eps.is_finite()))
         {
             "the log transform's `eps` must be positive"

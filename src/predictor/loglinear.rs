@@ -23,7 +23,6 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::io;
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
 use crate::predictor::checkpoint::{check_digest, write_digested};
@@ -338,7 +337,7 @@ impl LogLinear {
     /// not a consistent fit.
     pub fn load(dir: &Path) -> crate::Result<Self> {
         let path = dir.join(LOGLINEAR_FILE);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let text = crate::io::read_text(&path)?;
         check_digest(dir, LOGLINEAR_FILE, &text)?;
         let bad = |problem: String| PredictorError::Checkpoint {
             path: path.clone(),
@@ -369,7 +368,49 @@ impl LogLinear {
         if !consistent {
             return Err(bad("sizes of the fitted laws disagree with the schema".into()).into());
         }
+        model.check_values(&path)?;
         Ok(model)
+    }
+
+    /// Refuses a fitted value outside its domain, naming the field.
+    fn check_values(&self, path: &Path) -> Result<(), PredictorError> {
+        use super::checkpoint::{Domain, check_domain};
+        check_domain(
+            path,
+            "noise",
+            self.noise.iter().copied(),
+            Domain::NonNegative,
+        )?;
+        check_domain(
+            path,
+            "calibration",
+            self.calibration.iter().copied(),
+            Domain::NonNegative,
+        )?;
+        for (name, norm) in [
+            ("context_norm", &self.context_norm),
+            ("target_norm", &self.target_norm),
+        ] {
+            check_domain(
+                path,
+                &format!("{name}.mean"),
+                norm.mean.iter().copied(),
+                Domain::Finite,
+            )?;
+            check_domain(
+                path,
+                &format!("{name}.std"),
+                norm.std.iter().copied(),
+                Domain::Positive,
+            )?;
+        }
+        let laws = self.laws.iter().map(|l| ("laws", l));
+        let members = self.members.iter().flatten().map(|l| ("members", l));
+        for (name, law) in laws.chain(members) {
+            let values = [law.c, law.b].into_iter().chain(law.t.iter().copied());
+            check_domain(path, &format!("{name}.(c, b, t)"), values, Domain::Finite)?;
+        }
+        Ok(())
     }
 
     /// Member outputs `[M, n, T]` flat in target units, spread scaled by the calibration.

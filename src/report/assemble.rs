@@ -308,7 +308,7 @@ pub fn read_proposals(
     path: &Path,
     domains: &[String],
 ) -> crate::Result<(Vec<String>, Vec<Vec<f64>>)> {
-    let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+    let text = crate::io::read_text(path)?;
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| input_error(path, format!("not JSON: {e}")))?;
     let list =

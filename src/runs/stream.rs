@@ -1,8 +1,9 @@
 //! Candidate mixtures read in bounded memory: a CSV file in chunks of rows, each validated as
 //! [`Runs::load_with_schema`] validates a whole file (file, line and column in every error),
-//! so `predict` scores a file of any length with memory bounded by the chunk.
+//! so `predict` scores a file of any length with memory bounded by the chunk (plus 8 bytes a
+//! row for the duplicate-key check).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
 
@@ -25,9 +26,13 @@ pub struct MixtureChunks<'a> {
     schema: Schema,
     source: Source,
     rows: usize,
-    /// Key -> line of every row so far, for duplicate keys across chunks.
-    seen: HashMap<String, u64>,
+    /// A 64-bit digest of the key of every row so far (8 bytes a row, whatever the keys'
+    /// length), checked for repeats when the file is read; a repeat is then named by reading
+    /// the keys again.
+    digests: Vec<u64>,
     first: bool,
+    /// Whether the end of the file was reached (and the keys checked).
+    ended: bool,
     /// Line of the last record read.
     line: u64,
 }
@@ -70,8 +75,9 @@ impl<'a> MixtureChunks<'a> {
             schema,
             source,
             rows: rows.max(1),
-            seen: HashMap::new(),
+            digests: Vec::new(),
             first: true,
+            ended: false,
             line: 1,
         })
     }
@@ -94,25 +100,67 @@ impl<'a> MixtureChunks<'a> {
         }
     }
 
-    /// Refuses a key seen in an earlier row (of this chunk or an earlier one).
-    fn check_keys(&mut self, table: &Table) -> Result<()> {
+    /// Records the digests of `table`'s keys.
+    fn record_keys(&mut self, table: &Table) -> Result<()> {
         let Some(key) = self.spec.key.as_deref() else {
             return Ok(());
         };
         let col = table.column(key)?;
-        for (line, cells) in &table.rows {
-            if let Some(first_line) = self.seen.insert(cells[col].clone(), *line) {
-                return Err(RunsError::DuplicateKey {
-                    path: table.path.clone(),
-                    line: *line,
-                    first_line,
-                    key: cells[col].clone(),
+        self.digests
+            .extend(table.rows.iter().map(|(_, cells)| digest(&cells[col])));
+        Ok(())
+    }
+
+    /// Refuses a key that appears twice in the file (read to its end), naming both lines.
+    fn check_keys(&mut self) -> Result<()> {
+        let mut digests = std::mem::take(&mut self.digests);
+        digests.sort_unstable();
+        let repeated: HashSet<u64> = digests
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        drop(digests);
+        if repeated.is_empty() {
+            return Ok(());
+        }
+        // Read the keys again, keeping only those whose digest repeats: the first repeated
+        // key in file order is the error (equal digests of unequal keys are not).
+        let key = self
+            .spec
+            .key
+            .as_deref()
+            .expect("digests are recorded with a key");
+        let mut again = MixtureChunks::open(self.spec, &self.schema, self.rows)?;
+        let mut first_lines: HashMap<String, u64> = HashMap::new();
+        while let Some(table) = again.next_table()? {
+            let col = table.column(key)?;
+            for (line, cells) in &table.rows {
+                if !repeated.contains(&digest(&cells[col])) {
+                    continue;
                 }
-                .into());
+                if let Some(&first_line) = first_lines.get(&cells[col]) {
+                    return Err(RunsError::DuplicateKey {
+                        path: table.path.clone(),
+                        line: *line,
+                        first_line,
+                        key: cells[col].clone(),
+                    }
+                    .into());
+                }
+                first_lines.insert(cells[col].clone(), *line);
             }
         }
         Ok(())
     }
+}
+
+/// A key's 64-bit digest (SipHash with fixed keys: the same in every run).
+fn digest(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 /// A CSV error at its position, or at `line` when the reader knows none (an I/O error).
@@ -136,12 +184,16 @@ impl Iterator for MixtureChunks<'_> {
                 let path = self.spec.mixtures.clone();
                 return Some(Err(RunsError::NoRows { path }.into()));
             }
-            Ok(None) => return None,
+            Ok(None) if self.ended => return None,
+            Ok(None) => {
+                self.ended = true;
+                return self.check_keys().err().map(Err);
+            }
             Err(e) => return Some(Err(e)),
         };
         self.first = false;
         Some(
-            self.check_keys(&table)
+            self.record_keys(&table)
                 .and_then(|()| Runs::assemble(self.spec, self.schema.clone(), table, None)),
         )
     }

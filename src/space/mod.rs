@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, io};
+use crate::error::Result;
 
 /// Why a space configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ pub struct Space {
 impl Space {
     /// Reads and validates a space from a TOML file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let text = crate::io::read_text(path)?;
         Self::from_toml(&text, path)
     }
 
@@ -151,7 +151,13 @@ impl Space {
             return Err(SpaceError::Empty { path: path() });
         }
         let mut seen = HashSet::new();
-        for d in &self.domains {
+        for (i, d) in self.domains.iter().enumerate() {
+            if d.name.trim().is_empty() {
+                return Err(SpaceError::Parse {
+                    path: path(),
+                    message: format!("domains[{i}]: field `name` is empty"),
+                });
+            }
             if !seen.insert(d.name.as_str()) {
                 return Err(SpaceError::DuplicateDomain {
                     path: path(),

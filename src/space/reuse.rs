@@ -78,6 +78,9 @@ enum Slot {
     Virtual(usize),
 }
 
+/// How far from 1 the sum of hand-typed weights may be (three weights of 0.3333 pass).
+pub const WEIGHT_SUM_TOLERANCE: f64 = 1e-3;
+
 /// A loaded reuse: the full space, the reduced space searched over, and the mapping.
 #[derive(Debug, Clone)]
 pub struct Reuse {
@@ -149,6 +152,14 @@ impl Reuse {
             {
                 return Err(bad(format!(
                     "{field}: inner weights must be finite, non-negative and not all 0"
+                ))
+                .into());
+            }
+            // Weights typed by hand are the inner mixture itself: one that does not sum to 1
+            // is a typo, not something to rescale (a recipe's subset is rescaled).
+            if vs.recipe.is_none() && (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+                return Err(bad(format!(
+                    "{field}.weights: the inner weights sum to {total}, not 1"
                 ))
                 .into());
             }

@@ -54,7 +54,6 @@ use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
-use crate::error::io;
 use crate::math::derive_seed;
 use crate::predictor::checkpoint::{
     FileDigest, check_digest, digest, read_verified, write_digested,
@@ -444,7 +443,7 @@ impl GaussianProcess {
     /// the kernel matrices.
     pub fn load(dir: &Path) -> crate::Result<Self> {
         let path = dir.join(GP_FILE);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let text = crate::io::read_text(&path)?;
         let bad = |problem: String| PredictorError::Checkpoint {
             path: path.clone(),
             problem,
@@ -481,23 +480,69 @@ impl GaussianProcess {
             && dims
                 == gp.schema.mixture_columns.len() * gp.config.input_transform.width()
                     + gp.schema.context.len()
-            && gp.targets.iter().all(|t| {
-                t.alpha.len() == n
-                    && t.lengthscales.len() == dims
-                    && t.lengthscales.iter().all(|l| *l > 0.0)
-                    && t.signal_var > 0.0
-                    && t.noise_var > 0.0
-                    && t.calibration > 0.0
-            });
+            && (gp.targets.iter()).all(|t| t.alpha.len() == n && t.lengthscales.len() == dims);
         if !consistent {
-            return Err(bad("sizes or values of the fitted arrays disagree".into()).into());
+            return Err(bad("sizes of the fitted arrays disagree".into()).into());
         }
+        gp.check_values(&path)?;
         let mut ws = Workspace::new(n);
         for (t, g) in gp.targets.iter_mut().enumerate() {
             g.factorise(&mut ws, gp.config.kernel, &gp.x, t)?;
         }
         gp.draw_paths();
         Ok(gp)
+    }
+
+    /// Refuses a fitted value outside its domain, naming the field.
+    fn check_values(&self, path: &Path) -> Result<(), PredictorError> {
+        use crate::predictor::checkpoint::{Domain, check_domain};
+        check_domain(
+            path,
+            "noise",
+            self.noise.iter().copied(),
+            Domain::NonNegative,
+        )?;
+        for (name, norm) in [
+            ("input_norm", &self.input_norm),
+            ("target_norm", &self.target_norm),
+        ] {
+            check_domain(
+                path,
+                &format!("{name}.mean"),
+                norm.mean.iter().copied(),
+                Domain::Finite,
+            )?;
+            check_domain(
+                path,
+                &format!("{name}.std"),
+                norm.std.iter().copied(),
+                Domain::Positive,
+            )?;
+        }
+        check_domain(path, "x", self.x.iter().flatten().copied(), Domain::Finite)?;
+        for (t, g) in self.targets.iter().enumerate() {
+            let field = |f: &str| format!("targets[{t}].{f}");
+            let positive = [g.signal_var, g.noise_var, g.calibration];
+            check_domain(
+                path,
+                &field("lengthscales"),
+                g.lengthscales.iter().copied(),
+                Domain::Positive,
+            )?;
+            check_domain(
+                path,
+                &field("signal_var, noise_var, calibration"),
+                positive,
+                Domain::Positive,
+            )?;
+            check_domain(
+                path,
+                &field("alpha"),
+                g.alpha.iter().copied(),
+                Domain::Finite,
+            )?;
+        }
+        Ok(())
     }
 
     /// Standardised inputs of mixtures `[n][domains]` with row `i`'s context
