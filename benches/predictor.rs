@@ -326,11 +326,12 @@ fn bench_kernel(c: &mut Criterion) {
     model
         .save(&path, mixatlas::io::Overwrite::Refuse)
         .expect("saves");
-    let Model::Ensemble(mut gpu) = Model::<G>::load(&path, &Default::default()).expect("loads")
-    else {
+    let mut model = Model::<G>::load(&path, &Default::default()).expect("loads");
+    let uploaded = mixatlas::device::attach_gpu_kernel(&mut model).expect("uploads");
+    assert!(uploaded, "a GPU device");
+    let Model::Ensemble(gpu) = model else {
         unreachable!("an ensemble was saved")
     };
-    assert!(gpu.use_device_kernel().expect("uploads"), "a GPU device");
     let head = gpu.head(&Reduction {
         coefficients: vec![-1.0],
         offsets: vec![0.0],

@@ -613,7 +613,7 @@ mod tests {
         cpu.fuse_for_cpu();
         let mut gpu = Model::<B>::load(&path, device).unwrap();
         assert!(
-            gpu.use_device_kernel().unwrap(),
+            crate::device::attach_gpu_kernel(&mut gpu).unwrap(),
             "a GPU device has the kernel"
         );
         (cpu, gpu)

@@ -1,8 +1,10 @@
 //! `--device cpu|wgpu|cuda` -> a burn backend and device. The only module that names backend
 //! features; everything else is generic over `B: Backend`.
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
+
+use crate::predictor::{Model, PredictorError};
 
 /// The CPU backend for training from Rust (burn's flex with autodiff): train with
 /// `fit::<Cpu>(.., &Default::default(), ..)`; the fitted predictor scores on
@@ -103,9 +105,35 @@ impl DeviceKind {
     }
 }
 
+/// Prepares `model` to score through the fastest path its device has: an ensemble on a GPU
+/// through the fused kernel ([`attach_gpu_kernel`]), on a CPU through the fused host path
+/// ([`Model::fuse_for_cpu`]). Other surrogates are unchanged.
+pub fn prepare_scoring<B: Backend>(model: &mut Model<B>) -> Result<(), PredictorError> {
+    if !attach_gpu_kernel(model)? {
+        model.fuse_for_cpu();
+    }
+    Ok(())
+}
+
+/// Uploads an ensemble's weights to the fused GPU kernel (`kernels/`) when its device is a GPU
+/// backend built in (wgpu or CUDA), so large batches score there; returns whether it did.
+/// Other surrogates, and ensembles on a CPU, are unchanged.
+pub fn attach_gpu_kernel<B: Backend>(model: &mut Model<B>) -> Result<bool, PredictorError> {
+    let Model::Ensemble(p) = model else {
+        return Ok(false);
+    };
+    match ensemble_kernel(p.device(), &p.model, p.meta.config.activation) {
+        Some(kernel) => {
+            p.attach_kernel(std::sync::Arc::from(kernel?));
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// The fused ensemble kernel (`kernels/`) holding an ensemble's weights on `device`, when
 /// `device` is a GPU backend built in (wgpu or CUDA); `None` on the CPU backends.
-pub(crate) fn ensemble_kernel<B: burn::tensor::backend::Backend>(
+fn ensemble_kernel<B: burn::tensor::backend::Backend>(
     device: &B::Device,
     model: &crate::predictor::EnsembleMlp<B>,
     activation: crate::predictor::Activation,

@@ -17,6 +17,9 @@ pub enum Error {
     /// A mixture-space configuration is invalid.
     #[error(transparent)]
     Space(#[from] crate::space::SpaceError),
+    /// A recipe file is malformed.
+    #[error(transparent)]
+    Recipe(#[from] crate::space::recipe::RecipeError),
     /// Constraints on mixtures are invalid or admit no mixture.
     #[error(transparent)]
     Constraint(#[from] crate::space::ConstraintError),

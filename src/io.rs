@@ -392,11 +392,35 @@ pub fn remove_dir_aside(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(&aside).map_err(io(&aside))
 }
 
-/// Creates directory `tmp` holding `files` and the marker, each fsynced.
+/// Creates directory `dir`, which must be missing or empty, holding `files` (which should
+/// include an [`OUTPUT_MARKER`]) all at once: built in a temporary sibling, then renamed over
+/// the missing or empty `dir`. A crash leaves `dir` as it was or whole.
+pub fn create_dir_atomic(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let tmp = temporary_sibling(dir);
+    let written = fill(&tmp, files).and_then(|()| {
+        crash_point();
+        // rename(2) replaces an empty directory and refuses a non-empty one.
+        std::fs::rename(&tmp, dir).map_err(io(dir))
+    });
+    if written.is_err() && tmp.exists() {
+        // Ours, and useless now; the write's own error is the one to report.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written?;
+    crash_point();
+    sync_parent(dir)
+}
+
+/// Creates directory `tmp` holding `files` and the marker (unless `files` has one), each
+/// fsynced.
 fn fill(tmp: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     std::fs::create_dir(tmp).map_err(io(tmp))?;
+    let marked = files.iter().any(|f| f.0 == OUTPUT_MARKER);
     let marker = (OUTPUT_MARKER.to_owned(), b"written by mixatlas\n".to_vec());
-    for (rel, bytes) in files.iter().chain([&marker]) {
+    for (rel, bytes) in files.iter().chain((!marked).then_some(&marker)) {
         let path = tmp.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;

@@ -52,7 +52,7 @@ use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
 pub use crate::predictor::SurrogateSpec;
-use crate::predictor::{Capabilities, GaussianProcess, Model};
+use crate::predictor::{Capabilities, Model, Surrogate};
 use crate::progress::Observer;
 use crate::runs::{DataSpec, Runs};
 use crate::search::{
@@ -93,6 +93,9 @@ pub enum ProposerError {
          the random and cmaes searchers"
     )]
     GradientNeedsEnsemble,
+    /// Kriging believer asked a surrogate that cannot condition on fantasised observations.
+    #[error("kriging believer conditions the surrogate on its picks: use --surrogate gp")]
+    CannotCondition,
     /// Nothing was told and no fitted surrogate was given.
     #[error("no surrogate yet: tell the proposer some runs first, or give it a fitted model")]
     NoSurrogate,
@@ -307,7 +310,7 @@ impl ProposerConfig {
         if searching && self.searchers.contains(&SearcherKind::Gradient) && !caps.differentiable {
             return Err(ProposerError::GradientNeedsEnsemble.into());
         }
-        if self.batch == BatchMethod::KrigingBeliever && !caps.joint {
+        if self.batch == BatchMethod::KrigingBeliever && !caps.conditions {
             return Err(bad(
                 "batch",
                 "kriging believer conditions a Gaussian process: use --surrogate gp",
@@ -585,10 +588,8 @@ impl<B: AutodiffBackend> Proposer<B> {
                 avoid: mixtures,
                 keep,
                 seed,
-                believer: match (self.config.batch, model) {
-                    (BatchMethod::KrigingBeliever, Model::Gp(gp)) => Some(gp.as_ref()),
-                    _ => None,
-                },
+                believer: (self.config.batch == BatchMethod::KrigingBeliever)
+                    .then(|| model.surrogate()),
                 penalize: self.config.batch == BatchMethod::LocalPenalization,
                 incumbent: ctx.incumbent,
             },
@@ -651,17 +652,13 @@ impl<B: AutodiffBackend> Proposer<B> {
                     evaluations: self.config.cmaes_evaluations,
                     ..CmaEs::default()
                 }),
-                SearcherKind::Gradient => match model {
-                    Model::Ensemble(p) => Box::new(GradientAscent::<B>::new(
-                        p,
-                        objective,
-                        acq,
-                        self.config.context.clone(),
-                    )?),
-                    Model::Gp(_) | Model::LogLinear(_) => {
-                        return Err(ProposerError::GradientNeedsEnsemble.into());
-                    }
-                },
+                SearcherKind::Gradient => {
+                    let ensemble = model
+                        .differentiable()
+                        .ok_or(ProposerError::GradientNeedsEnsemble)?;
+                    let context = self.config.context.clone();
+                    Box::new(GradientAscent::<B>::new(ensemble, objective, acq, context)?)
+                }
             });
         }
         Ok(out)
@@ -759,8 +756,9 @@ struct Choice<'a> {
     avoid: &'a [Vec<f64>],
     keep: usize,
     seed: u64,
-    /// The GP to condition on each pick (kriging believer), if the batch method says so.
-    believer: Option<&'a GaussianProcess>,
+    /// The surrogate to condition on each pick (kriging believer), if the batch method says
+    /// so; [`ProposerConfig::validate`] checked that it can.
+    believer: Option<&'a dyn Surrogate>,
     /// Local penalisation after each pick.
     penalize: bool,
     /// Best objective among the runs told.
@@ -814,12 +812,13 @@ fn choose(
                 return Ok(Some(p.values(&weights, chosen)));
             }
             let redrawn = acquisition.redraw(&mut rng);
-            if let Some(gp) = choice.believer {
-                // Kriging believer: the GP conditioned on its own means at the picks so far.
+            if let Some(surrogate) = choice.believer {
+                // Kriging believer: the model conditioned on its own means at the picks so far.
                 let picks: Vec<Vec<f64>> = chosen.iter().map(|c| c.weights.clone()).collect();
-                let believed = gp.condition_on_means(&picks, &scorer.context)?;
+                let believed = (surrogate.condition_on_means(&picks, &scorer.context))
+                    .ok_or(ProposerError::CannotCondition)??;
                 let scorer = Scorer {
-                    surrogate: &believed,
+                    surrogate: believed.as_ref(),
                     objective: scorer.objective,
                     context: scorer.context.clone(),
                     members: scorer.members,
@@ -840,7 +839,7 @@ fn choose(
 /// through the GPU kernel where there is one.
 fn for_search<B: Backend>(mut model: Model<B>) -> crate::Result<Model<B>> {
     model.fuse_for_cpu();
-    model.use_device_kernel()?;
+    crate::device::attach_gpu_kernel(&mut model)?;
     Ok(model)
 }
 

@@ -423,6 +423,11 @@ fn an_olmix_fit_config_becomes_a_space_constraints_objective_and_data_spec() {
             "",
             "field `constraints.target_tokens`: constraints are enabled",
         ),
+        (
+            "    adult_content: \"1/100\"",
+            "    adult_content: 0.7\n    art_and_design: 0.6",
+            "field `filtering.fixed_weight`: the fixed weights sum to 1.3, above 1",
+        ),
     ] {
         let text = std::fs::read_to_string(&fit).unwrap();
         assert!(text.contains(from), "{from}");

@@ -8,6 +8,7 @@ mod campaign;
 mod cli;
 mod guarantees;
 mod interop;
+mod layers;
 mod predictor;
 mod proposals;
 mod report;

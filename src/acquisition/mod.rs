@@ -651,6 +651,7 @@ pub(crate) mod tests {
                 members: None,
                 joint: false,
                 differentiable: false,
+                conditions: false,
             };
             let err = build(&spec, &ctx, &bare, &mut rng);
             let err = err.err().expect("no members, no member draws").to_string();

@@ -101,6 +101,8 @@ impl Evaluator for CommandEvaluator {
         let mut child = Command::new("sh")
             .args(["-c", RECORD_EXIT, "sh", &command])
             .arg(&status_file)
+            // The crash hook stops this process, not the evaluator's own mixatlas commands.
+            .env_remove(crate::io::CRASH_AT_VAR)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -13,8 +13,8 @@ use crate::acquisition::AcquisitionSpec;
 use crate::error::io;
 use crate::io::{OUTPUT_MARKER, Overwrite, write_atomic};
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::Normalizer;
 use crate::proposer::{ProposerConfig, SearcherKind};
+use crate::runs::Normalizer;
 use crate::runs::{Runs, Schema, TargetSpec};
 use crate::space::reuse::Reuse;
 use crate::space::sampler::Prior;
@@ -22,6 +22,10 @@ use crate::space::{Constraints, Space};
 
 /// The journal file in a campaign directory.
 const JOURNAL: &str = "journal.jsonl";
+/// The configuration, fixed at creation.
+const CONFIG: &str = "campaign.toml";
+/// The reuse the journal's reduced weights expand by, frozen at creation.
+const REUSE: &str = "reuse.toml";
 
 /// How to repair a journal the checks refuse, appended to their message.
 const REPAIR: &str = "The journal is append-only and mixatlas never rewrites it; to repair it, \
@@ -77,10 +81,10 @@ pub struct Campaign {
 /// What [`OUTPUT_MARKER`] holds in a campaign directory: `--force` replaces only these.
 const CAMPAIGN_MARK: &str = "mixatlas campaign\n";
 
-/// Makes `dir` a new, empty campaign directory with its marker: a missing or empty directory
-/// is taken; a directory holding anything is refused, except that `overwrite` = replace lets
-/// a campaign mixatlas created (its marker says so, and no process drives it) be replaced
-/// whole. A directory that is or holds one of `inputs` is never taken.
+/// Checks that a new campaign may go into `dir`: a missing or empty directory may be taken; a
+/// directory holding anything is refused, except that `overwrite` = replace lets a campaign
+/// mixatlas created (its marker says so, and no process drives it) be replaced: it is removed
+/// here. A directory that is or holds one of `inputs` is never taken.
 fn claim_dir(dir: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> crate::Result<()> {
     let refuse = |problem: &'static str| -> crate::Result<()> {
         Err(CampaignError::Directory {
@@ -128,8 +132,7 @@ fn claim_dir(dir: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> crate::Res
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    write_atomic(&dir.join(OUTPUT_MARKER), CAMPAIGN_MARK.as_bytes())
+    Ok(())
 }
 
 /// The space a campaign searches (the configured one, or with `reuse` its reduced space),
@@ -169,15 +172,17 @@ impl Campaign {
         // Every input is read and checked before the directory is touched.
         searched_space(&config, config_path)?;
         claim_dir(dir, overwrite, &inputs)?;
+        let mut files = vec![(OUTPUT_MARKER.to_owned(), CAMPAIGN_MARK.as_bytes().to_vec())];
         if let Some(path) = &config.reuse {
             // The journal holds reduced weights: freeze the reuse they expand by.
-            let frozen = std::path::absolute(dir.join("reuse.toml")).map_err(io(dir))?;
+            let frozen = std::path::absolute(dir.join(REUSE)).map_err(io(dir))?;
             let text = Reuse::from_file(path)?.to_toml(&config.space);
-            write_atomic(&frozen, text.as_bytes())?;
+            files.push((REUSE.to_owned(), text.into_bytes()));
             config.reuse = Some(frozen);
         }
         let text = toml::to_string(&config).expect("a config serialises");
-        write_atomic(&dir.join("campaign.toml"), text.as_bytes())?;
+        files.push((CONFIG.to_owned(), text.into_bytes()));
+        crate::io::create_dir_atomic(dir, &files)?;
         Campaign::open(dir)
     }
 
@@ -206,7 +211,7 @@ impl Campaign {
         journal: Option<Journal>,
         lock: Option<CampaignLock>,
     ) -> crate::Result<Self> {
-        let config_path = dir.join("campaign.toml");
+        let config_path = dir.join(CONFIG);
         if !config_path.exists() {
             return Err(CampaignError::Directory {
                 path: dir.to_owned(),

@@ -53,13 +53,13 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads a checkpoint of either kind for scoring on `device` through its fastest path
-/// ([`Model::prepare_scoring`]).
+/// ([`crate::device::prepare_scoring`]).
 fn load_model<B: AutodiffBackend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<Model<B::InnerBackend>> {
     let mut model = Model::load(dir, device)?;
-    model.prepare_scoring()?;
+    crate::device::prepare_scoring(&mut model)?;
     Ok(model)
 }
 

@@ -21,7 +21,7 @@ impl BackendTask for Task {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
         let mut model = Model::<B::InnerBackend>::load(&a.checkpoint, &device)?;
-        model.prepare_scoring()?;
+        crate::device::prepare_scoring(&mut model)?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();
         let target = match &a.target {

@@ -28,7 +28,7 @@ pub struct Setup<B: Backend> {
 impl<B: Backend> Setup<B> {
     pub fn load(args: &ScoringArgs, device: &B::Device) -> Result<Self> {
         let mut model = Model::load(&args.checkpoint, device)?;
-        model.prepare_scoring()?;
+        crate::device::prepare_scoring(&mut model)?;
         let surrogate = model.surrogate();
         let schema = surrogate.schema();
         let norm = surrogate.target_norm();

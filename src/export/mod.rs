@@ -22,11 +22,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::de::{MapAccess, Visitor};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
 
 use crate::space::Space;
+pub use crate::space::recipe::{RECIPE_FORMAT, Recipe, RecipeError, TargetPrediction};
 
 mod proposals;
 mod stacks;
@@ -35,9 +34,6 @@ mod swarm;
 pub use proposals::{Keys, proposal_files, proposal_name, top_domains};
 pub use stacks::{DomainPaths, PathMap, levanter, read_path_map};
 pub use swarm::swarm_files;
-
-/// Format tag in every recipe file.
-pub const RECIPE_FORMAT: &str = "mixatlas-recipe";
 
 /// Why a recipe could not be read or exported.
 #[derive(Debug, thiserror::Error)]
@@ -50,30 +46,9 @@ pub enum ExportError {
         /// The parser's message, with line and column.
         message: String,
     },
-    /// The weights are not a mixture.
-    #[error("{path}: field `weights.{domain}` = {value}: {expected}")]
-    NotAMixture {
-        /// The recipe file.
-        path: PathBuf,
-        /// The offending domain, or `*` for the sum.
-        domain: String,
-        /// The value (the sum for `*`).
-        value: f64,
-        /// What it must satisfy.
-        expected: &'static str,
-    },
-    /// The recipe's domains differ from the space's.
-    #[error("{path}: domain `{domain}` {problem} space `{space}`")]
-    SpaceMismatch {
-        /// The recipe file.
-        path: PathBuf,
-        /// The domain.
-        domain: String,
-        /// How it differs.
-        problem: &'static str,
-        /// The space.
-        space: String,
-    },
+    /// The recipe is malformed (see [`RecipeError`]).
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
     /// A domain with positive weight has no mean example length in the table.
     #[error(
         "{file}: no tokens per example for domain `{domain}` (weight {weight}): \
@@ -118,144 +93,8 @@ pub enum ExportError {
     },
 }
 
-/// Predicted outcome of one target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TargetPrediction {
-    /// Ensemble mean, target units.
-    pub mean: f64,
-    /// Epistemic std, target units.
-    pub epistemic_std: f64,
-}
-
-/// A named mixture, in the space's domain order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recipe {
-    /// Always [`RECIPE_FORMAT`].
-    pub format: String,
-    /// Recipe name, e.g. `proposal-03` or `run-0007`.
-    pub name: String,
-    /// The space's name.
-    pub space: String,
-    /// `(domain, weight)` in domain order; serialised as an ordered JSON object.
-    #[serde(serialize_with = "ordered_ser", deserialize_with = "ordered_de")]
-    pub weights: Vec<(String, f64)>,
-    /// Predictions per target, when the recipe came from a predictor.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub predicted: BTreeMap<String, TargetPrediction>,
-}
-
-fn ordered_ser<S: Serializer>(w: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
-    let mut map = s.serialize_map(Some(w.len()))?;
-    for (k, v) in w {
-        map.serialize_entry(k, v)?;
-    }
-    map.end()
-}
-
-fn ordered_de<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
-    struct Ordered;
-    impl<'de> Visitor<'de> for Ordered {
-        type Value = Vec<(String, f64)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an object of domain -> weight")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some((k, v)) = map.next_entry::<String, f64>()? {
-                out.push((k, v));
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_map(Ordered)
-}
-
+// The recipe type lives with the space it is a mixture over; the formats are written here.
 impl Recipe {
-    /// A recipe over `space` with `weights` (`[domains]`).
-    pub fn new(name: &str, space: &Space, weights: &[f64]) -> Self {
-        Recipe {
-            format: RECIPE_FORMAT.into(),
-            name: name.into(),
-            space: space.name.clone(),
-            weights: space
-                .names()
-                .into_iter()
-                .zip(weights.iter().copied())
-                .collect(),
-            predicted: BTreeMap::new(),
-        }
-    }
-
-    /// Reads and validates a recipe file (JSON as written by [`Recipe::to_json`]).
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let text = crate::io::read_text(path)?;
-        let recipe: Recipe = serde_json::from_str(&text).map_err(|e| ExportError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        if recipe.format != RECIPE_FORMAT {
-            return Err(ExportError::Parse {
-                path: path.to_owned(),
-                message: format!(
-                    "field `format` is `{}`, not `{RECIPE_FORMAT}`",
-                    recipe.format
-                ),
-            }
-            .into());
-        }
-        recipe.validate(path)?;
-        Ok(recipe)
-    }
-
-    /// Checks that the weights are a mixture: finite, non-negative, summing to 1 (1e-6).
-    pub fn validate(&self, path: &Path) -> Result<(), ExportError> {
-        let bad = |domain: &str, value, expected| ExportError::NotAMixture {
-            path: path.to_owned(),
-            domain: domain.to_owned(),
-            value,
-            expected,
-        };
-        for (d, w) in &self.weights {
-            if !(w.is_finite() && *w >= 0.0) {
-                return Err(bad(d, *w, "a weight must be finite and non-negative"));
-            }
-        }
-        let sum: f64 = self.weights.iter().map(|w| w.1).sum();
-        if (sum - 1.0).abs() > 1e-6 {
-            return Err(bad("*", sum, "weights must sum to 1"));
-        }
-        Ok(())
-    }
-
-    /// Checks the recipe's domains against `space` (same names, same order).
-    pub fn check_space(&self, space: &Space, path: &Path) -> Result<(), ExportError> {
-        let names = space.names();
-        let mismatch = |domain: &str, problem| ExportError::SpaceMismatch {
-            path: path.to_owned(),
-            domain: domain.to_owned(),
-            problem,
-            space: space.name.clone(),
-        };
-        for (i, (d, _)) in self.weights.iter().enumerate() {
-            match names.iter().position(|n| n == d) {
-                None => return Err(mismatch(d, "is not in")),
-                Some(j) if j != i => return Err(mismatch(d, "is out of the order of")),
-                Some(_) => {}
-            }
-        }
-        if let Some(missing) = names.get(self.weights.len()) {
-            return Err(mismatch(missing, "is missing, but is in"));
-        }
-        Ok(())
-    }
-
-    /// Pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("a recipe serialises");
-        s.push('\n');
-        s
-    }
-
     /// YAML: the same fields as the JSON, keys double-quoted.
     pub fn to_yaml(&self) -> String {
         let mut s = String::new();
@@ -432,7 +271,7 @@ fn csv_field(s: &str) -> String {
 pub fn read_schedule(path: &Path) -> crate::Result<Vec<Recipe>> {
     #[derive(Deserialize)]
     struct Stage {
-        #[serde(deserialize_with = "ordered_de")]
+        #[serde(deserialize_with = "crate::space::recipe::ordered_de")]
         weights: Vec<(String, f64)>,
     }
     #[derive(Deserialize)]

@@ -149,7 +149,8 @@ impl Fit<'_> {
                 total += w;
             }
             if total > 1.0 + crate::space::reuse::WEIGHT_SUM_TOLERANCE {
-                let problem = format!("the fixed weights sum to {total}, above 1");
+                let shown = (total * 1e6).round() / 1e6;
+                let problem = format!("the fixed weights sum to {shown}, above 1");
                 return Err(self.bad("filtering.fixed_weight", problem));
             }
             let _ = writeln!(text, "frozen = {{ {} }}", entries.join(", "));

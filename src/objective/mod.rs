@@ -29,8 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::predictor::Normalizer;
-use crate::runs::{Direction, Schema};
+use crate::runs::{Direction, Normalizer, Schema};
 
 /// Why an objective was refused.
 #[derive(Debug, thiserror::Error)]

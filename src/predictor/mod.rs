@@ -18,6 +18,7 @@ pub mod select;
 mod surrogate;
 mod train;
 
+pub use crate::runs::Normalizer;
 pub use config::{Activation, EnsembleConfig, InputTransform};
 pub use evaluate::{Evaluation, cross_validate, evaluate};
 pub use fused::FusedCpuScorer;
@@ -151,41 +152,6 @@ pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), PredictorError> {
         }
     }
     Ok(())
-}
-
-/// Per-column affine standardisation: `z = (x - mean) / std`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Normalizer {
-    /// Column means, `[columns]`.
-    pub mean: Vec<f64>,
-    /// Column standard deviations (1 where a column is constant), `[columns]`.
-    pub std: Vec<f64>,
-}
-
-impl Normalizer {
-    /// `(x - mean) / std` per column of one row `x` (`[columns]`).
-    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
-        x.iter()
-            .zip(self.mean.iter().zip(&self.std))
-            .map(|(v, (m, s))| (v - m) / s)
-            .collect()
-    }
-
-    /// Fits means and standard deviations of the columns of `rows` (`[n][columns]`, n >= 1).
-    pub fn fit(rows: &[Vec<f64>]) -> Self {
-        let n = rows.len() as f64;
-        let d = rows[0].len();
-        let mean: Vec<f64> = (0..d)
-            .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n)
-            .collect();
-        let std = (0..d)
-            .map(|j| {
-                let var = rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;
-                if var > 1e-18 { var.sqrt() } else { 1.0 }
-            })
-            .collect();
-        Normalizer { mean, std }
-    }
 }
 
 /// Everything about a fitted predictor except its weights: what a checkpoint's manifest holds.
@@ -326,17 +292,13 @@ impl<B: Backend> Predictor<B> {
         self.fused = FusedCpuScorer::new(&self.model, self.meta.config.activation);
     }
 
-    /// Scores large batches of candidates through the fused GPU kernel (`kernels/`) from now
-    /// on, when the device is a GPU built in (`wgpu`, `cuda`); returns whether it is.
-    pub fn use_device_kernel(&mut self) -> Result<bool, PredictorError> {
-        self.kernel =
-            crate::device::ensemble_kernel(&self.device, &self.model, self.meta.config.activation)
-                .transpose()?
-                .map(Arc::from);
-        Ok(self.kernel.is_some())
+    /// Scores large batches of candidates through `kernel`, the fused GPU kernel holding these
+    /// weights (built by [`crate::device::attach_gpu_kernel`]), from now on.
+    pub fn attach_kernel(&mut self, kernel: Arc<dyn EnsembleKernel>) {
+        self.kernel = Some(kernel);
     }
 
-    /// The GPU kernel, when [`Predictor::use_device_kernel`] found one.
+    /// The GPU kernel, when one was attached ([`Predictor::attach_kernel`]).
     pub fn kernel(&self) -> Option<&dyn EnsembleKernel> {
         self.kernel.as_deref()
     }

@@ -125,8 +125,12 @@ pub struct Capabilities {
     pub members: Option<usize>,
     /// [`Surrogate::covariance`] gives the joint covariance over a batch.
     pub joint: bool,
-    /// The model can be differentiated with burn autodiff (the gradient searcher).
+    /// The model can be differentiated with burn autodiff (the gradient searcher;
+    /// [`Model::differentiable`] gives it).
     pub differentiable: bool,
+    /// [`Surrogate::condition_on_means`] conditions the model on fantasised observations
+    /// without refitting (kriging believer).
+    pub conditions: bool,
 }
 
 impl Capabilities {
@@ -136,6 +140,7 @@ impl Capabilities {
             members: Some(count),
             joint: false,
             differentiable: false,
+            conditions: false,
         }
     }
 
@@ -145,6 +150,7 @@ impl Capabilities {
             members: Some(members),
             joint: false,
             differentiable: true,
+            conditions: false,
         }
     }
 
@@ -153,6 +159,7 @@ impl Capabilities {
         members: Some(super::gp::PATHS),
         joint: true,
         differentiable: false,
+        conditions: true,
     };
 }
 
@@ -257,6 +264,17 @@ pub trait Surrogate {
         _context: &[f64],
     ) -> Result<Option<Vec<Vec<f64>>>, PredictorError> {
         Ok(None)
+    }
+
+    /// The model conditioned on observing its own posterior means at `mixtures` under
+    /// `context` (the kriging believer's fantasy), where [`Capabilities::conditions`] says it
+    /// can; `None` otherwise.
+    fn condition_on_means(
+        &self,
+        _mixtures: &[Vec<f64>],
+        _context: &[f64],
+    ) -> Option<Result<Box<dyn Surrogate>, PredictorError>> {
+        None
     }
 
     /// `count` joint draws of the n mixtures' outcomes from the posterior, `[count, n, T]`
@@ -387,6 +405,15 @@ impl<B: Backend> Model<B> {
         }
     }
 
+    /// The model in a form burn can differentiate (the gradient searcher), where
+    /// [`Capabilities::differentiable`] says it has one: the ensemble.
+    pub fn differentiable(&self) -> Option<&Predictor<B>> {
+        match self {
+            Model::Ensemble(p) => Some(p),
+            Model::Gp(_) | Model::LogLinear(_) => None,
+        }
+    }
+
     /// Which kind it is.
     pub fn kind(&self) -> SurrogateKind {
         match self {
@@ -406,24 +433,6 @@ impl<B: Backend> Model<B> {
             Model::Ensemble(p) => p.predict(mixtures, context),
             Model::Gp(g) => g.predict(mixtures, context),
             Model::LogLinear(l) => l.predict(mixtures, context),
-        }
-    }
-
-    /// Scores an ensemble through the fastest path its device has: the fused kernel on a GPU,
-    /// the fused CPU path otherwise. Other models are unchanged.
-    pub fn prepare_scoring(&mut self) -> Result<(), PredictorError> {
-        if !self.use_device_kernel()? {
-            self.fuse_for_cpu();
-        }
-        Ok(())
-    }
-
-    /// Scores large batches of an ensemble on its GPU through the fused kernel (see
-    /// [`Predictor::use_device_kernel`]); returns whether it does. Other models are unchanged.
-    pub fn use_device_kernel(&mut self) -> Result<bool, PredictorError> {
-        match self {
-            Model::Ensemble(p) => p.use_device_kernel(),
-            _ => Ok(false),
         }
     }
 

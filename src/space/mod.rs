@@ -3,6 +3,7 @@
 //! The simplex maths they use lives in [`crate::math::simplex`].
 
 pub mod constraints;
+pub mod recipe;
 pub mod reuse;
 pub mod sampler;
 

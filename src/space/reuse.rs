@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::recipe::Recipe;
 use super::{Domain, Space, SpaceError};
-use crate::export::Recipe;
 
 /// One `[[virtual]]` table as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,8 +158,9 @@ impl Reuse {
             // Weights typed by hand are the inner mixture itself: one that does not sum to 1
             // is a typo, not something to rescale (a recipe's subset is rescaled).
             if vs.recipe.is_none() && (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+                let shown = (total * 1e6).round() / 1e6;
                 return Err(bad(format!(
-                    "{field}.weights: the inner weights sum to {total}, not 1"
+                    "{field}.weights: the inner weights sum to {shown}, not 1"
                 ))
                 .into());
             }
@@ -326,7 +327,7 @@ mod tests {
         .unwrap();
         std::fs::write(
             dir.join("r.toml"),
-            "space = \"s.toml\"\n[[virtual]]\nname = \"old\"\nweights = { a = 3, b = 1 }\n",
+            "space = \"s.toml\"\n[[virtual]]\nname = \"old\"\nweights = { a = 0.75, b = 0.25 }\n",
         )
         .unwrap();
         Reuse::from_file(&dir.join("r.toml")).unwrap()
@@ -354,7 +355,7 @@ mod tests {
         reuse(dir.path());
         for (text, needle) in [
             (
-                "weights = { a = 1, z = 1 }",
+                "weights = { a = 0.5, z = 0.5 }",
                 "virtual[0]: domain `z` is not in the space s",
             ),
             (

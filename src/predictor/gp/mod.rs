@@ -733,6 +733,14 @@ impl Surrogate for GaussianProcess {
     fn capabilities(&self) -> Capabilities {
         Capabilities::GAUSSIAN_PROCESS
     }
+    fn condition_on_means(
+        &self,
+        mixtures: &[Vec<f64>],
+        context: &[f64],
+    ) -> Option<Result<Box<dyn Surrogate>, PredictorError>> {
+        let conditioned = GaussianProcess::condition_on_means(self, mixtures, context);
+        Some(conditioned.map(|gp| Box::new(gp) as Box<dyn Surrogate>))
+    }
     fn posterior(
         &self,
         mixtures: &[Vec<f64>],

@@ -1,0 +1,116 @@
+//! The module graph flows one way: a module names only modules below it (`crate::error`, which
+//! wraps every module's error, excepted). The order is `lib.rs`'s data flow; a back-edge (a
+//! low module reaching up, e.g. `space` importing `export`) fails here with its file and line.
+
+use crate::util::repo;
+
+/// Low to high. `kernels` (the GPU code, `kernels/`) implements the surrogate's device
+/// protocol and is attached from above by `device`.
+const LAYERS: &[&str] = &[
+    "math",
+    "progress",
+    "io",
+    "space",
+    "runs",
+    "predictor",
+    "kernels",
+    "device",
+    "objective",
+    "acquisition",
+    "search",
+    "proposer",
+    "simulate",
+    "export",
+    "import",
+    "campaign",
+    "backtest",
+    "report",
+    "cli",
+];
+
+/// `.rs` files under `dir`, recursively.
+fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a source file belongs to (`src/space/reuse.rs` -> `space`).
+fn module_of(path: &std::path::Path) -> String {
+    let src = repo("src");
+    match path.strip_prefix(&src) {
+        Ok(rel) => {
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            first.trim_end_matches(".rs").to_owned()
+        }
+        Err(_) => "kernels".to_owned(),
+    }
+}
+
+/// Every `crate::<module>` named in code (not comments, not the unit tests at a file's end).
+fn references(text: &str) -> Vec<(usize, String)> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = Vec::new();
+    for (i, line) in code.lines().enumerate() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            out.push((i + 1, name));
+        }
+    }
+    out
+}
+
+#[test]
+fn modules_only_name_modules_below_them() {
+    let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+    let mut files = Vec::new();
+    sources(&repo("src"), &mut files);
+    sources(&repo("kernels"), &mut files);
+    let mut back_edges = Vec::new();
+    for file in &files {
+        let module = module_of(file);
+        let Some(own) = rank(&module) else {
+            // lib.rs, main.rs and error.rs sit outside the order.
+            assert!(
+                ["lib", "main", "error"].contains(&module.as_str()),
+                "{}: module `{module}` is missing from LAYERS",
+                file.display()
+            );
+            continue;
+        };
+        for (line, target) in references(&std::fs::read_to_string(file).unwrap()) {
+            if rank(&target).is_some_and(|r| r > own) {
+                back_edges.push(format!("{}:{line}: {module} -> {target}", file.display()));
+            }
+        }
+    }
+    assert!(
+        back_edges.is_empty(),
+        "back-edges:\n{}",
+        back_edges.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_a_back_edge() {
+    let text =
+        "use crate::export::Recipe;\n// crate::cli in a comment\n#[cfg(test)]\nuse crate::cli;";
+    assert_eq!(references(text), vec![(1, "export".to_owned())]);
+}
