@@ -12,9 +12,9 @@
 //! linear algebra is sequential).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mixatlas::predictor::{GaussianProcess, GpConfig};
 use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
 use mixatlas::space::Space;
+use mixatlas::surrogate::{GaussianProcess, GpConfig};
 
 /// The generator `scripts/sklearn-gp-fit.py` shares: a 31-bit LCG of the row and column.
 fn lcg(i: u64, j: u64) -> f64 {

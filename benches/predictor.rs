@@ -37,14 +37,14 @@ use mixatlas::acquisition::{AcquisitionContext, AcquisitionKind, AcquisitionSpec
 use mixatlas::burn;
 use mixatlas::math::simplex::sample_dirichlet;
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::{
-    EnsembleConfig, FusedCpuScorer, InputTransform, Predictor, Surrogate, TrainEngine, fit,
-    fit_with,
-};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
 use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
+use mixatlas::surrogate::{
+    EnsembleConfig, FusedCpuScorer, InputTransform, Predictor, Surrogate, TrainEngine, fit,
+    fit_with,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -316,20 +316,20 @@ fn bench_kernel(c: &mut Criterion) {
     type G = burn::backend::Cuda;
     #[cfg(not(feature = "cuda"))]
     type G = burn::backend::Wgpu;
-    use mixatlas::predictor::{DeviceAcquisition, DeviceDraws, FeatureMap, Model, Reduction};
+    use mixatlas::surrogate::{DeviceAcquisition, DeviceDraws, FeatureMap, Fitted, Reduction};
     type B = burn::backend::Autodiff<burn::backend::Flex>;
     let runs = runs();
     let p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ()).expect("trains");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("model");
-    let model = Model::Ensemble(Box::new(p));
+    let model = Fitted::Ensemble(Box::new(p));
     model
         .save(&path, mixatlas::io::Overwrite::Refuse)
         .expect("saves");
-    let mut model = Model::<G>::load(&path, &Default::default()).expect("loads");
+    let mut model = Fitted::<G>::load(&path, &Default::default()).expect("loads");
     let uploaded = mixatlas::device::attach_gpu_kernel(&mut model).expect("uploads");
     assert!(uploaded, "a GPU device");
-    let Model::Ensemble(gpu) = model else {
+    let Fitted::Ensemble(gpu) = model else {
         unreachable!("an ensemble was saved")
     };
     let head = gpu.head(&Reduction {

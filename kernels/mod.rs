@@ -9,7 +9,7 @@
 //! | `draw::gather_rows` | the named rows of the drawn mixtures | the full read-back |
 //!
 //! [`CubeEnsemble`] holds an ensemble's weights on the device and runs them; the predictor
-//! reaches it through [`crate::predictor::EnsembleKernel`], which [`crate::device`] builds
+//! reaches it through [`crate::surrogate::EnsembleKernel`], which [`crate::device`] builds
 //! for GPU devices.
 
 mod draw;
@@ -23,7 +23,7 @@ use std::fmt;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use crate::predictor::{
+use crate::surrogate::{
     Activation, BatchTop, BlockMoments, DeviceAcquisition, DeviceDraws, DrawnTop, EnsembleKernel,
     FeatureMap, Head, InputTransform, KernelError, RowScores,
 };
@@ -502,11 +502,11 @@ mod tests {
     use crate::device::{Cpu, CpuInference, DeviceKind};
     use crate::io::Overwrite;
     use crate::objective::{Objective, ObjectiveSpec};
-    use crate::predictor::{Activation, BatchTop, EnsembleConfig, Model, Surrogate, fit};
     use crate::runs::{Direction, Runs, TargetSpec};
     use crate::simulate::{SimulateConfig, simulate};
     use crate::space::Constraints;
     use crate::space::sampler::{DirichletSampler, sample_chunk};
+    use crate::surrogate::{Activation, BatchTop, EnsembleConfig, Fitted, Surrogate, fit};
 
     /// Absolute tolerance on objective, std and acquisition values, relative to `1 + |value|`:
     /// f32 accumulation in another order than the CPU GEMM, and the erf polynomial (1.5e-7).
@@ -601,17 +601,17 @@ mod tests {
     fn models<B: Backend>(
         config: &EnsembleConfig,
         device: &B::Device,
-    ) -> (Model<CpuInference>, Model<B>) {
+    ) -> (Fitted<CpuInference>, Fitted<B>) {
         let runs = runs();
         let predictor = fit::<Cpu>(&runs, config, 11, &Default::default(), &mut ()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model");
-        Model::Ensemble(Box::new(predictor))
+        Fitted::Ensemble(Box::new(predictor))
             .save(&path, Overwrite::Refuse)
             .unwrap();
-        let mut cpu = Model::<CpuInference>::load(&path, &Default::default()).unwrap();
+        let mut cpu = Fitted::<CpuInference>::load(&path, &Default::default()).unwrap();
         cpu.fuse_for_cpu();
-        let mut gpu = Model::<B>::load(&path, device).unwrap();
+        let mut gpu = Fitted::<B>::load(&path, device).unwrap();
         assert!(
             crate::device::attach_gpu_kernel(&mut gpu).unwrap(),
             "a GPU device has the kernel"
@@ -753,8 +753,8 @@ mod tests {
     /// ranking's.
     fn draws_match<B: Backend>(device: &B::Device) {
         use crate::math::simplex::{kl_divergence, nearest_distance};
-        use crate::predictor::{DeviceDraws, InputTransform};
         use crate::space::constraints::Group;
+        use crate::surrogate::{DeviceDraws, InputTransform};
         let base = EnsembleConfig {
             members: 3,
             hidden: vec![24, 24],

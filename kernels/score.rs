@@ -1,7 +1,7 @@
 //! The fused ensemble scoring kernel: one cube scores `rows` candidates through every member
 //! and every layer with the activations in shared memory, then reduces the members to the
 //! objective's mean, its epistemic std and the acquisition value, so that only `[n, 3]` floats
-//! are written. Reference: [`crate::predictor::FusedCpuScorer`] followed by
+//! are written. Reference: [`crate::surrogate::FusedCpuScorer`] followed by
 //! [`crate::acquisition::Scores`] and the acquisition's `score` on the CPU.
 
 use cubecl::prelude::*;

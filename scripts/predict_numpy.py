@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Score mixtures with a mixatlas checkpoint in NumPy only (no Rust), from its safetensors
-export: an ensemble (`model.safetensors`) or a Gaussian process (`gp.safetensors`).
+export: an ensemble (`model.safetensors`) or a Gaussian process (`gp.safetensors`), with the
+schema and config from the checkpoint's `manifest.json` (its `payload`).
 
     pip install numpy safetensors
     python3 scripts/predict_numpy.py out/regmix datasets/regmix/test_mixture_1m.csv > preds.csv
@@ -54,8 +55,7 @@ def matern(r, kernel):
     return np.exp(-0.5 * r * r)
 
 
-def gp(checkpoint, mixtures_csv):
-    model = json.load(open(f"{checkpoint}/gp.json"))
+def gp(checkpoint, mixtures_csv, model):
     t = load_file(f"{checkpoint}/gp.safetensors")
     schema, config = model["schema"], model["config"]
     w, ctx = read_mixtures(mixtures_csv, schema["mixture_columns"], schema["context"])
@@ -79,10 +79,24 @@ def gp(checkpoint, mixtures_csv):
         out.writerow(row)
 
 
+def read_checkpoint(checkpoint):
+    """The kind and the fields of a checkpoint: the envelope's payload (`manifest.json` of
+    format `mixatlas-surrogate`), or the files mixatlas 0.1 wrote."""
+    path = f"{checkpoint}/manifest.json"
+    if os.path.exists(path):
+        manifest = json.load(open(path))
+        if manifest["format"] == "mixatlas-surrogate":
+            return manifest["kind"], manifest["payload"]
+        return "ensemble", manifest
+    return "gp", json.load(open(f"{checkpoint}/gp.json"))
+
+
 def main(checkpoint, mixtures_csv):
-    if os.path.exists(f"{checkpoint}/gp.safetensors"):
-        return gp(checkpoint, mixtures_csv)
-    manifest = json.load(open(f"{checkpoint}/manifest.json"))
+    kind, manifest = read_checkpoint(checkpoint)
+    if kind == "gp":
+        return gp(checkpoint, mixtures_csv, manifest)
+    if kind != "ensemble":
+        raise SystemExit(f"a {kind} checkpoint has no safetensors export to score")
     t = load_file(f"{checkpoint}/model.safetensors")
     schema, config = manifest["schema"], manifest["config"]
     if config["activation"] not in ACTIVATIONS:

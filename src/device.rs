@@ -4,7 +4,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
-use crate::predictor::{Model, PredictorError};
+use crate::surrogate::{Fitted, SurrogateError};
 
 /// The CPU backend for training from Rust (burn's flex with autodiff): train with
 /// `fit::<Cpu>(.., &Default::default(), ..)`; the fitted predictor scores on
@@ -107,8 +107,8 @@ impl DeviceKind {
 
 /// Prepares `model` to score through the fastest path its device has: an ensemble on a GPU
 /// through the fused kernel ([`attach_gpu_kernel`]), on a CPU through the fused host path
-/// ([`Model::fuse_for_cpu`]). Other surrogates are unchanged.
-pub fn prepare_scoring<B: Backend>(model: &mut Model<B>) -> Result<(), PredictorError> {
+/// ([`Fitted::fuse_for_cpu`]). Other surrogates are unchanged.
+pub fn prepare_scoring<B: Backend>(model: &mut Fitted<B>) -> Result<(), SurrogateError> {
     if !attach_gpu_kernel(model)? {
         model.fuse_for_cpu();
     }
@@ -118,8 +118,8 @@ pub fn prepare_scoring<B: Backend>(model: &mut Model<B>) -> Result<(), Predictor
 /// Uploads an ensemble's weights to the fused GPU kernel (`kernels/`) when its device is a GPU
 /// backend built in (wgpu or CUDA), so large batches score there; returns whether it did.
 /// Other surrogates, and ensembles on a CPU, are unchanged.
-pub fn attach_gpu_kernel<B: Backend>(model: &mut Model<B>) -> Result<bool, PredictorError> {
-    let Model::Ensemble(p) = model else {
+pub fn attach_gpu_kernel<B: Backend>(model: &mut Fitted<B>) -> Result<bool, SurrogateError> {
+    let Fitted::Ensemble(p) = model else {
         return Ok(false);
     };
     match ensemble_kernel(p.device(), &p.model, p.meta.config.activation) {
@@ -135,9 +135,9 @@ pub fn attach_gpu_kernel<B: Backend>(model: &mut Model<B>) -> Result<bool, Predi
 /// `device` is a GPU backend built in (wgpu or CUDA); `None` on the CPU backends.
 fn ensemble_kernel<B: burn::tensor::backend::Backend>(
     device: &B::Device,
-    model: &crate::predictor::EnsembleMlp<B>,
-    activation: crate::predictor::Activation,
-) -> Option<Result<Box<dyn crate::predictor::EnsembleKernel>, crate::predictor::KernelError>> {
+    model: &crate::surrogate::EnsembleMlp<B>,
+    activation: crate::surrogate::Activation,
+) -> Option<Result<Box<dyn crate::surrogate::EnsembleKernel>, crate::surrogate::KernelError>> {
     let _any = device as &dyn std::any::Any;
     #[cfg(feature = "wgpu")]
     if let Some(device) = _any.downcast_ref::<burn::backend::wgpu::WgpuDevice>() {
@@ -160,10 +160,10 @@ fn ensemble_kernel<B: burn::tensor::backend::Backend>(
 fn upload<R: cubecl::Runtime, B: burn::tensor::backend::Backend>(
     device: &R::Device,
     name: &'static str,
-    model: &crate::predictor::EnsembleMlp<B>,
-    activation: crate::predictor::Activation,
-) -> Result<Box<dyn crate::predictor::EnsembleKernel>, crate::predictor::KernelError> {
-    let (weights, biases) = crate::predictor::fused::host_weights(model);
+    model: &crate::surrogate::EnsembleMlp<B>,
+    activation: crate::surrogate::Activation,
+) -> Result<Box<dyn crate::surrogate::EnsembleKernel>, crate::surrogate::KernelError> {
+    let (weights, biases) = crate::surrogate::ensemble::score_host::host_weights(model);
     let kernel = crate::kernels::CubeEnsemble::<R>::new(
         device,
         name,

@@ -31,7 +31,7 @@ pub enum Error {
     Runs(#[from] crate::runs::RunsError),
     /// Training, evaluating or loading a predictor failed.
     #[error(transparent)]
-    Predictor(#[from] crate::predictor::PredictorError),
+    Predictor(#[from] crate::surrogate::SurrogateError),
     /// An objective does not match the predictor's targets.
     #[error(transparent)]
     Objective(#[from] crate::objective::ObjectiveError),

@@ -152,6 +152,7 @@ fn written_by_mixatlas(dir: &Path) -> bool {
         return true;
     }
     let signatures = [
+        ("manifest.json", "\"mixatlas-surrogate\""),
         ("manifest.json", "\"mixatlas-predictor\""),
         ("gp.json", "\"mixatlas-gp\""),
         ("proposals.json", "\"proposals\""),

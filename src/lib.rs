@@ -2,7 +2,8 @@
 //!
 //! Data flows through the modules in this order: a mixture [`space`] defines the domains, their
 //! constraints and samplers; logged proxy [`runs`] (mixture -> outcomes) are read and validated;
-//! a deep-ensemble [`predictor`] learns mixture -> outcome with epistemic uncertainty; an
+//! a [`surrogate`] (the deep-ensemble predictor, a Gaussian process or a mixing law) learns
+//! mixture -> outcome with epistemic uncertainty; an
 //! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
 //! candidates and pick a batch, driven by the ask/tell [`proposer`]; [`simulate`] streams
@@ -16,7 +17,7 @@
 //!
 //! ```
 //! use mixatlas::device::Cpu;
-//! use mixatlas::predictor::{EnsembleConfig, Model, fit};
+//! use mixatlas::surrogate::{EnsembleConfig, Fitted, fit};
 //! use mixatlas::proposer::{Proposer, ProposerConfig};
 //! use mixatlas::runs::{DataSpec, Runs};
 //! use mixatlas::space::Constraints;
@@ -32,7 +33,7 @@
 //! // The next 4 proxy runs: UCB over random + CMA-ES search, away from the logged runs.
 //! let search = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..ProposerConfig::default() };
 //! let constraints = Constraints::simplex(&runs.schema.space);
-//! let model = Model::Ensemble(Box::new(predictor));
+//! let model = Fitted::Ensemble(Box::new(predictor));
 //! let mut proposer = Proposer::<Cpu>::with_model(constraints, model, search, Default::default())?;
 //! proposer.tell(&runs)?;
 //! let batch = proposer.ask(4)?;
@@ -58,7 +59,7 @@ pub mod runs;
 
 pub mod device;
 
-pub mod predictor;
+pub mod surrogate;
 
 // The GPU scoring kernels (CubeCL; features `wgpu`, `cuda`) live in the top-level `kernels/`.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]

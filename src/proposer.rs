@@ -51,8 +51,6 @@ use crate::acquisition::{
 use crate::math::derive_seed;
 use crate::math::simplex::tv_distance;
 use crate::objective::{Objective, ObjectiveSpec};
-pub use crate::predictor::SurrogateSpec;
-use crate::predictor::{Capabilities, Model, Surrogate};
 use crate::progress::Observer;
 use crate::runs::{DataSpec, Runs};
 use crate::search::{
@@ -60,6 +58,8 @@ use crate::search::{
 };
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{Constraints, Space};
+pub use crate::surrogate::SurrogateSpec;
+use crate::surrogate::{Capabilities, Fitted, Surrogate};
 
 /// Reference mixtures the `ivr` criterion integrates over (besides the runs told).
 const REFERENCE_SAMPLES: usize = 512;
@@ -378,7 +378,7 @@ pub struct Proposer<B: AutodiffBackend> {
     runs: Option<Runs>,
     /// Runs per `tell`, in order: the rounds a trust region follows.
     rounds: Vec<usize>,
-    model: Option<Model<B::InnerBackend>>,
+    model: Option<Fitted<B::InnerBackend>>,
     stale: bool,
 }
 
@@ -412,7 +412,7 @@ impl<B: AutodiffBackend> Proposer<B> {
     /// refit.
     pub fn with_model(
         constraints: Constraints,
-        model: Model<B::InnerBackend>,
+        model: Fitted<B::InnerBackend>,
         config: ProposerConfig,
         device: B::Device,
     ) -> crate::Result<Self> {
@@ -501,7 +501,7 @@ impl<B: AutodiffBackend> Proposer<B> {
     }
 
     /// The current surrogate (after the last fit), if any.
-    pub fn model(&self) -> Option<&Model<B::InnerBackend>> {
+    pub fn model(&self) -> Option<&Fitted<B::InnerBackend>> {
         self.model.as_ref()
     }
 
@@ -609,7 +609,7 @@ impl<B: AutodiffBackend> Proposer<B> {
 
     fn searchers<'a>(
         &self,
-        model: &'a Model<B::InnerBackend>,
+        model: &'a Fitted<B::InnerBackend>,
         objective: &Objective,
         acq: &dyn Acquisition,
         sampler: DirichletSampler,
@@ -837,7 +837,7 @@ fn choose(
 /// `model` ready for search, which scores many small batches: through the host copy of the
 /// weights on every backend (it beats a device round trip per batch), and large batches
 /// through the GPU kernel where there is one.
-fn for_search<B: Backend>(mut model: Model<B>) -> crate::Result<Model<B>> {
+fn for_search<B: Backend>(mut model: Fitted<B>) -> crate::Result<Fitted<B>> {
     model.fuse_for_cpu();
     crate::device::attach_gpu_kernel(&mut model)?;
     Ok(model)
@@ -946,9 +946,9 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::device::Cpu;
-    use crate::predictor::EnsembleConfig;
     use crate::runs::{Direction, Schema, TargetSpec};
     use crate::space::ConstraintSpec;
+    use crate::surrogate::EnsembleConfig;
 
     /// `n` runs on three domains of a smooth loss with its minimum inside the simplex.
     pub(crate) fn runs(n: usize, seed: u64) -> Runs {

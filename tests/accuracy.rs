@@ -5,16 +5,16 @@ use mixatlas::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer, build};
 use mixatlas::burn::backend::Flex;
 use mixatlas::device::Cpu;
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::select::{AutoConfig, best, compare};
-use mixatlas::predictor::{
-    EnsembleConfig, GaussianProcess, GpConfig, LogLinear, LogLinearConfig, Model, Predictor,
-    Surrogate, SurrogateSpec, cross_validate, evaluate, fit,
-};
 use mixatlas::proposer::{PoolSource, Proposer, ProposerConfig};
 use mixatlas::runs::{DataSpec, Runs, SchemaCheck};
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
 use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights};
+use mixatlas::surrogate::select::{AutoConfig, best, compare};
+use mixatlas::surrogate::{
+    EnsembleConfig, Fitted, GaussianProcess, GpConfig, LogLinear, LogLinearConfig, Predictor,
+    Surrogate, SurrogateSpec, cross_validate, evaluate, fit,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -48,7 +48,7 @@ fn regmix_floors() {
         SchemaCheck::WithTargets,
     )
     .unwrap();
-    let model = Model::Ensemble(Box::new(p.clone()));
+    let model = Fitted::Ensemble(Box::new(p.clone()));
     let m = &evaluate(&model, &test).unwrap().metrics[0];
     assert!(m.spearman >= 0.990, "1M test Spearman {}", m.spearman);
     assert!(
@@ -138,7 +138,7 @@ fn proposals_beat_the_logged_runs(p: &Predictor<Flex>) {
         min_distance: 0.0,
         ..ProposerConfig::default()
     };
-    let model = Model::Ensemble(Box::new(p.clone()));
+    let model = Fitted::Ensemble(Box::new(p.clone()));
     let mut proposer =
         Proposer::<Cpu>::with_model(constraints, model, config, Default::default()).unwrap();
     let pick = proposer.ask(1).unwrap().proposals[0].pool_row.unwrap();
@@ -176,7 +176,7 @@ fn olmix_floor() {
 fn regmix_gp_floors() {
     let runs = Runs::load(&spec("regmix-1m-train")).unwrap();
     let gp = GaussianProcess::fit(&runs, &GpConfig::default(), 0).unwrap();
-    let model = Model::<Flex>::Gp(Box::new(gp));
+    let model = Fitted::<Flex>::Gp(Box::new(gp));
     let schema = model.surrogate().schema();
     let test = Runs::load_with_schema(&spec("regmix-1m-test"), schema, SchemaCheck::WithTargets);
     let m = &evaluate(&model, &test.unwrap()).unwrap().metrics[0];
@@ -218,7 +218,7 @@ fn olmix_gp_floor() {
 fn regmix_loglinear_floors() {
     let runs = Runs::load(&spec("regmix-1m-train")).unwrap();
     let law = LogLinear::fit(&runs, &LogLinearConfig::default(), 0).unwrap();
-    let model = Model::<Flex>::LogLinear(Box::new(law));
+    let model = Fitted::<Flex>::LogLinear(Box::new(law));
     let schema = model.surrogate().schema();
     let big = Runs::load_with_schema(&spec("regmix-1b-test"), schema, SchemaCheck::WithTargets);
     let m = &evaluate(&model, &big.unwrap()).unwrap().metrics[0];

@@ -60,7 +60,6 @@ fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
     assert!(out.status.success(), "{}", text(&out).1);
 
     let killed = d.join("killed");
-    let mut first = true;
     let mut kills = 0;
     for delay in [0.05, 0.3, 0.15, 0.45, 0.25, 0.6, 0.1, 0.35]
         .iter()
@@ -69,12 +68,12 @@ fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
     {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mixatlas"));
         cmd.args(["loop", "--campaign", path(&killed)]);
-        if first {
-            cmd.args(["--config", path(&cfg)]);
-        } else {
+        // A campaign appears whole or not at all: a kill before then starts it again.
+        if killed.join("campaign.toml").exists() {
             cmd.arg("--resume");
+        } else {
+            cmd.args(["--config", path(&cfg)]);
         }
-        first = false;
         let mut child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -82,9 +81,16 @@ fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
             .unwrap();
         std::thread::sleep(Duration::from_secs_f64(*delay));
         match child.try_wait().unwrap() {
-            Some(status) => {
-                assert!(status.success(), "a resumed loop failed");
-                break;
+            Some(status) if status.success() => break,
+            Some(_) => {
+                // An evaluator a killed loop started holds the campaign until it ends.
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+                    .unwrap();
+                assert!(
+                    stderr.contains("is in use by"),
+                    "a resumed loop failed: {stderr}"
+                );
             }
             None => {
                 child.kill().unwrap(); // SIGKILL
@@ -97,7 +103,13 @@ fn sigkill_at_any_point_then_resume_loses_and_duplicates_nothing() {
         kills >= 3,
         "the campaign finished before being killed often enough ({kills})"
     );
-    let out = mixatlas(&["loop", "--campaign", path(&killed), "--resume"]);
+    let out = loop {
+        let out = mixatlas(&["loop", "--campaign", path(&killed), "--resume"]);
+        if !text(&out).1.contains("is in use by") {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).0.contains("campaign complete"));
 
@@ -326,7 +338,8 @@ fn propose_only_then_ingest_with_a_gp_surrogate() {
         );
     }
     assert!(
-        c.join("rounds/002/model/gp.json").exists(),
+        std::fs::read_to_string(c.join("rounds/002/model/manifest.json"))
+            .is_ok_and(|m| m.contains("\"kind\": \"gp\"")),
         "the GP trained after the initial design"
     );
     let out = mixatlas(&["loop", "--campaign", path(&c), "--resume", "--propose-only"]);
@@ -790,7 +803,7 @@ fn journal_edits_open_consistently_or_are_refused() {
 #[ignore = "slow tier: 10 two-stage campaigns of 64 runs on the simulated world"]
 fn shipped_campaign_surrogate_rounds_beat_its_random_design() {
     use mixatlas::campaign::Campaign;
-    use mixatlas::predictor::Normalizer;
+    use mixatlas::surrogate::Normalizer;
     let d = tempfile::tempdir().unwrap();
     let shipped = std::fs::read_to_string(repo("configs/campaigns/world-multimodal.toml")).unwrap();
     let mut gaps = Vec::new();

@@ -455,7 +455,7 @@ fn auto_compares_every_surrogate_and_records_its_choice() {
 /// The shipped surrogate configs parse as what they say they are.
 #[test]
 fn shipped_surrogate_configs_parse() {
-    use mixatlas::predictor::{GpConfig, LogLinearConfig, select::AutoConfig};
+    use mixatlas::surrogate::{GpConfig, LogLinearConfig, select::AutoConfig};
     let read = |name: &str| std::fs::read_to_string(crate::util::repo(name)).unwrap();
     assert_eq!(
         GpConfig::from_toml(&read("configs/surrogates/gp.toml")).unwrap(),

@@ -337,18 +337,18 @@ fn predict_memory_stays_flat_on_a_large_file() {
     expect_error(out, &needle);
 }
 
-/// Rewrites a checkpoint file and its sha256, as a hand edit that recomputes the digest does.
-fn edit_with_digest(dir: &Path, file: &str, edit: impl Fn(&mut serde_json::Value)) {
+/// Rewrites a checkpoint's payload and the manifest's sha256, as a hand edit that recomputes
+/// the digest does.
+fn edit_with_digest(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
     use sha2::Digest;
-    let p = dir.join(file);
+    let p = dir.join("manifest.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    edit(&mut v);
+    edit(&mut v["payload"]);
     let text = serde_json::to_vec(&v).unwrap();
     std::fs::write(&p, &text).unwrap();
     let digest = format!("{:x}", sha2::Sha256::digest(&text));
-    let stem = file.trim_end_matches(".json");
-    std::fs::write(dir.join(format!("{stem}.sha256")), digest).unwrap();
+    std::fs::write(dir.join("manifest.sha256"), digest).unwrap();
 }
 
 #[test]
@@ -367,11 +367,9 @@ fn inconsistent_numbers_are_refused_naming_file_and_field() {
     };
     assert!(predict(&f.ck).status.success());
     // A GP with negative noise (digest recomputed) predicts NaN std: refused on load.
-    edit_with_digest(&f.ck, "gp.json", |v| {
-        v["noise"][0] = serde_json::json!(-0.1)
-    });
-    expect_error(predict(&f.ck), "gp.json: field `noise[0]` = -0.1");
-    edit_with_digest(&f.ck, "gp.json", |v| {
+    edit_with_digest(&f.ck, |v| v["noise"][0] = serde_json::json!(-0.1));
+    expect_error(predict(&f.ck), "manifest.json: field `noise[0]` = -0.1");
+    edit_with_digest(&f.ck, |v| {
         v["noise"][0] = serde_json::json!(0.1);
         v["targets"][0]["lengthscales"][1] = serde_json::json!(-2.0);
     });
@@ -388,10 +386,8 @@ fn inconsistent_numbers_are_refused_naming_file_and_field() {
         "loglinear",
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
-    edit_with_digest(&law, "loglinear.json", |v| {
-        v["noise"][0] = serde_json::json!(-1.0)
-    });
-    expect_error(predict(&law), "loglinear.json: field `noise[0]` = -1");
+    edit_with_digest(&law, |v| v["noise"][0] = serde_json::json!(-1.0));
+    expect_error(predict(&law), "manifest.json: field `noise[0]` = -1");
 
     // Training settings out of range name the field, not a symptom.
     let cfg = write(d, "wd.toml", "weight_decay = 1e300\n");

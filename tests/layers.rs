@@ -12,7 +12,7 @@ const LAYERS: &[&str] = &[
     "io",
     "space",
     "runs",
-    "predictor",
+    "surrogate",
     "kernels",
     "device",
     "objective",

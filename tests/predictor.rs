@@ -4,8 +4,9 @@ use mixatlas::burn::backend::Flex;
 use mixatlas::burn::module::Param;
 use mixatlas::burn::prelude::*;
 use mixatlas::io::Overwrite;
-use mixatlas::predictor::{Activation, EnsembleConfig, EnsembleMlp, Predictor, checkpoint, fit};
 use mixatlas::runs::{DataSpec, Runs};
+use mixatlas::surrogate::ensemble::checkpoint;
+use mixatlas::surrogate::{Activation, EnsembleConfig, EnsembleMlp, Fitted, Predictor, fit};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -167,31 +168,36 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     std::fs::write(&manifest, text.replacen("\"y\"", "\"z\"", 1)).unwrap();
     assert!(load().contains("edited or corrupted"), "{}", load());
 
-    // Without the digest (a checkpoint from before it), the manifest's contents are checked.
+    // Without its digest the manifest is refused too (only 0.1 checkpoints may lack one).
     std::fs::remove_file(ck.join(checkpoint::MANIFEST_DIGEST)).unwrap();
-    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
-    assert!(load().contains("unreadable manifest"), "{}", load());
-    let edits = [
-        ("\"widths\": [\n    6,", "\"widths\": [\n    7,", "disagree"),
+    assert!(load().contains("no sha256 beside it"), "{}", load());
+    // A hand edit with the digest recomputed: the contents are checked.
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(Edit, &str); 4] = [
+        (|d| d["payload"]["widths"][0] = 7.into(), "disagree"),
         (
-            "\"noise_var\": [\n    ",
-            "\"noise_var\": [\n    -",
+            |d| d["payload"]["noise_var"][0] = (-1.0).into(),
             "`noise_var` must be",
         ),
+        (
+            |d| d["payload"]["input_norm"]["std"][0] = 0.0.into(),
+            "`input_norm.std` must be finite and positive",
+        ),
+        (|d| d["version"] = 9.into(), "this mixatlas reads 1"),
     ];
-    for (from, to, needle) in edits {
-        assert!(text.contains(from), "{from} in {text}");
-        std::fs::write(&manifest, text.replacen(from, to, 1)).unwrap();
-        assert!(load().contains(needle), "{}", load());
+    for (edit, needle) in edits {
+        let mut edited = doc.clone();
+        edit(&mut edited);
+        let bytes = serde_json::to_vec(&edited).unwrap();
+        std::fs::write(&manifest, &bytes).unwrap();
+        use sha2::Digest;
+        let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+        std::fs::write(ck.join(checkpoint::MANIFEST_DIGEST), sha).unwrap();
+        assert!(load().contains(needle), "{needle}: {}", load());
     }
-    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    doc["input_norm"]["std"][0] = serde_json::json!(0.0);
-    std::fs::write(&manifest, doc.to_string()).unwrap();
-    assert!(
-        load().contains("`input_norm.std` must be finite and positive"),
-        "{}",
-        load()
-    );
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+    assert!(load().contains("unreadable manifest"), "{}", load());
 
     std::fs::remove_file(&manifest).unwrap();
     assert!(load().contains("manifest.json"), "{}", load());
@@ -354,4 +360,50 @@ fn invalid_configs_are_refused() {
         EnsembleConfig::from_toml("members = 3\n[input_transform]\nkind = \"log\"\neps = 0.01")
             .unwrap();
     assert_eq!(ok.members, 3);
+}
+
+/// Checkpoints written by mixatlas 0.1 (`tests/fixtures/v0.1-checkpoints`, three layouts) load
+/// and predict what 0.1 predicted; written again, they take the envelope and predict the same.
+#[test]
+fn checkpoints_of_every_0_1_layout_still_load() {
+    let fixtures = crate::util::repo("tests/fixtures/v0.1-checkpoints");
+    let runs = Runs::load(&DataSpec::from_file(&fixtures.join("data.toml")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["ensemble", "gp", "loglinear"] {
+        let old = Fitted::<Flex>::load(&fixtures.join(kind), &Default::default()).unwrap();
+        let predicted = old.predict(&runs.mixtures, &runs.context).unwrap();
+        // The predictions 0.1 wrote with `mixatlas predict` (key, then per target mean,
+        // epistemic, aleatoric and total std).
+        let csv =
+            std::fs::read_to_string(fixtures.join(format!("{kind}-predictions.csv"))).unwrap();
+        for (i, line) in csv.lines().skip(1).enumerate() {
+            let cells: Vec<f64> = line
+                .split(',')
+                .skip(1)
+                .map(|c| c.parse().unwrap())
+                .collect();
+            for t in 0..2 {
+                let (mean, epistemic) = (cells[4 * t], cells[4 * t + 1]);
+                let tol = 1e-6 * (1.0 + mean.abs());
+                assert!((predicted.mean[i][t] - mean).abs() < tol, "{kind} row {i}");
+                assert!(
+                    (predicted.epistemic_std[i][t] - epistemic).abs() < tol,
+                    "{kind} row {i}"
+                );
+            }
+        }
+        let new = dir.path().join(kind);
+        old.save(&new, Overwrite::Refuse).unwrap();
+        let manifest = std::fs::read_to_string(new.join("manifest.json")).unwrap();
+        assert!(
+            manifest.contains("\"format\": \"mixatlas-surrogate\""),
+            "{manifest}"
+        );
+        let again = Fitted::<Flex>::load(&new, &Default::default()).unwrap();
+        assert_eq!(again.kind(), old.kind());
+        assert_eq!(
+            again.predict(&runs.mixtures, &runs.context).unwrap(),
+            predicted
+        );
+    }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use mixatlas::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer, build};
 use mixatlas::objective::{Objective, ObjectiveSpec};
-use mixatlas::predictor::{Surrogate, fit};
 use mixatlas::runs::{DataSpec, Runs};
 use mixatlas::search::GradientAscent;
+use mixatlas::surrogate::{Surrogate, fit};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

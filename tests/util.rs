@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mixatlas::predictor::{EnsembleConfig, InputTransform};
+use mixatlas::surrogate::{EnsembleConfig, InputTransform};
 
 pub type Backend = mixatlas::burn::backend::Autodiff<mixatlas::burn::backend::Flex>;
 

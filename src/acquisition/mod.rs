@@ -38,9 +38,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::objective::Objective;
-use crate::predictor::{
-    Capabilities, DeviceAcquisition, DeviceScoring, MemberOutputs, Posterior, PredictorError,
-    Reduction, Surrogate,
+use crate::surrogate::{
+    Capabilities, DeviceAcquisition, DeviceScoring, MemberOutputs, Posterior, Reduction, Surrogate,
+    SurrogateError,
 };
 
 /// Why an acquisition function cannot be built.
@@ -182,7 +182,7 @@ impl Scores {
 
 /// Mean and population std over members of `values` `[M, n]`: two `[n]` vectors.
 fn member_moments(values: &[f64], members: usize) -> (Vec<f64>, Vec<f64>) {
-    let (mean, variance) = crate::predictor::member_moments(values, members);
+    let (mean, variance) = crate::surrogate::member_moments(values, members);
     (mean, variance.into_iter().map(f64::sqrt).collect())
 }
 
@@ -503,7 +503,7 @@ impl Scorer<'_> {
         &self,
         acquisition: &dyn Acquisition,
         mixtures: &[Vec<f64>],
-    ) -> Result<Vec<f64>, PredictorError> {
+    ) -> Result<Vec<f64>, SurrogateError> {
         if mixtures.len() >= DEVICE_MIN_ROWS
             && let Some((device, reduction)) = self.on_device(acquisition)
         {
@@ -515,7 +515,7 @@ impl Scorer<'_> {
     }
 
     /// Scores of `mixtures` (`[n][domains]`).
-    pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<Scores, PredictorError> {
+    pub fn scores(&self, mixtures: &[Vec<f64>]) -> Result<Scores, SurrogateError> {
         let posterior = if self.members {
             self.surrogate.posterior(mixtures, &self.context)?
         } else {
@@ -531,7 +531,7 @@ impl Scorer<'_> {
         &self,
         logged: &[Vec<f64>],
         reference: Option<&[Vec<f64>]>,
-    ) -> Result<AcquisitionContext, PredictorError> {
+    ) -> Result<AcquisitionContext, SurrogateError> {
         let std = &self.surrogate.target_norm().std;
         Ok(AcquisitionContext {
             incumbent: logged
@@ -553,9 +553,9 @@ impl Scorer<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::objective::ObjectiveSpec;
-    use crate::predictor::Normalizer;
     use crate::runs::{Direction, Schema, TargetSpec};
     use crate::space::Space;
+    use crate::surrogate::Normalizer;
 
     /// An objective over `t` higher-is-better targets, raw units, equal weights.
     pub(crate) fn objective(t: usize) -> Objective {

@@ -49,14 +49,14 @@ use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::select::AutoConfig;
-use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, Normalizer, SurrogateKind};
 use crate::progress::Observer;
 use crate::proposer::{
     BatchMethod, PoolSource, Proposer, ProposerConfig, SurrogateSpec, TrustRegionConfig,
 };
 use crate::runs::Runs;
 use crate::space::Constraints;
+use crate::surrogate::select::AutoConfig;
+use crate::surrogate::{EnsembleConfig, GpConfig, LogLinearConfig, Normalizer, SurrogateKind};
 
 pub use summary::{Summary, summarize};
 
@@ -148,11 +148,11 @@ mod defaults {
         AcquisitionSpec::default().beta.into()
     }
     pub fn surrogate() -> super::StrategyModel {
-        match crate::predictor::SurrogateKind::default() {
-            crate::predictor::SurrogateKind::Ensemble => super::StrategyModel::Ensemble,
-            crate::predictor::SurrogateKind::Gp => super::StrategyModel::Gp,
-            crate::predictor::SurrogateKind::LogLinear => super::StrategyModel::LogLinear,
-            crate::predictor::SurrogateKind::Auto => super::StrategyModel::Auto,
+        match crate::surrogate::SurrogateKind::default() {
+            crate::surrogate::SurrogateKind::Ensemble => super::StrategyModel::Ensemble,
+            crate::surrogate::SurrogateKind::Gp => super::StrategyModel::Gp,
+            crate::surrogate::SurrogateKind::LogLinear => super::StrategyModel::LogLinear,
+            crate::surrogate::SurrogateKind::Auto => super::StrategyModel::Auto,
         }
     }
     pub fn min_distance() -> f64 {
@@ -683,7 +683,7 @@ impl Backtest {
         Fingerprint {
             config: self.config.clone(),
             objective: self.objective.clone(),
-            pool_digest: crate::predictor::checkpoint::digest("pool", text.as_bytes()).sha256,
+            pool_digest: crate::surrogate::checkpoint::digest("pool", text.as_bytes()).sha256,
         }
     }
 

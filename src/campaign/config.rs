@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::{CampaignError, SlurmConfig};
 use crate::acquisition::{AcquisitionKind, BetaSetting};
 use crate::error::io;
-use crate::predictor::select::AutoConfig;
-use crate::predictor::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
 use crate::proposer::{BatchMethod, TrustRegionConfig};
 use crate::runs::Direction;
+use crate::surrogate::select::AutoConfig;
+use crate::surrogate::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
 
 /// One target the evaluator reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -33,13 +33,13 @@ use serde::Serialize;
 use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::{EnsembleConfig, GpConfig, Normalizer, Surrogate, fit};
 use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
 use crate::simulate::world::{Noise, Stage, World};
 use crate::space::constraints::TokenSpec;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{ConstraintSpec, Constraints};
+use crate::surrogate::{EnsembleConfig, GpConfig, Normalizer, Surrogate, fit};
 
 /// How the comparison is run.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::acquisition::AcquisitionKind;
 use crate::device::DeviceKind;
-pub use crate::predictor::SurrogateKind;
 use crate::proposer::{BatchMethod, SearcherKind};
 use crate::space::sampler::{Design, Prior};
+pub use crate::surrogate::SurrogateKind;
 
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
 #[derive(Debug, Parser)]

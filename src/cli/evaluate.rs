@@ -7,9 +7,9 @@ use crate::cli::args::EvaluateArgs;
 use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
-use crate::predictor::select::{best, compare};
-use crate::predictor::{Evaluation, SurrogateKind, SurrogateSpec, cross_validate, evaluate};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::surrogate::select::{best, compare};
+use crate::surrogate::{Evaluation, SurrogateKind, SurrogateSpec, cross_validate, evaluate};
 
 struct Task {
     args: EvaluateArgs,
@@ -40,7 +40,7 @@ impl BackendTask for Task {
         let evaluations = match &surrogate {
             SurrogateSpec::Auto(config) => {
                 let mut bar = Bar::new(config.ensemble.members, config.ensemble.max_epochs);
-                let config = crate::predictor::select::AutoConfig {
+                let config = crate::surrogate::select::AutoConfig {
                     folds,
                     ..config.clone()
                 };

@@ -24,8 +24,8 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::predictor::{
-    EnsembleConfig, GpConfig, LogLinearConfig, Model, SurrogateKind, SurrogateSpec,
+use crate::surrogate::{
+    EnsembleConfig, Fitted, GpConfig, LogLinearConfig, SurrogateKind, SurrogateSpec,
     select::AutoConfig,
 };
 use args::{Cli, Command};
@@ -57,8 +57,8 @@ pub fn run(cli: Cli) -> Result<()> {
 fn load_model<B: AutodiffBackend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<Model<B::InnerBackend>> {
-    let mut model = Model::load(dir, device)?;
+) -> Result<Fitted<B::InnerBackend>> {
+    let mut model = Fitted::load(dir, device)?;
     crate::device::prepare_scoring(&mut model)?;
     Ok(model)
 }

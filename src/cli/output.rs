@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::io::{AtomicFile, Overwrite};
-use crate::predictor::{Evaluation, Prediction};
+use crate::surrogate::{Evaluation, Prediction};
 
 /// Writes one row per run (`keys`; targets `names`): key, then fold and observed outcome when
 /// evaluating, then per target mean, epistemic, aleatoric and total std. To `path`

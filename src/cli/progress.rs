@@ -2,8 +2,8 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::predictor::{EpochProgress, TrainObserver};
 use crate::progress::Observer;
+use crate::surrogate::{EpochProgress, TrainObserver};
 
 /// A progress bar over epochs for an ensemble of `members`; hidden when stderr is not a
 /// terminal.

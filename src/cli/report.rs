@@ -8,9 +8,9 @@ use crate::cli::args::ReportArgs;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
 use crate::objective::ObjectiveSpec;
-use crate::predictor::Model;
 use crate::report::{Inputs, Written, assemble, campaign_plots, read_oof, read_proposals, write};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::surrogate::Fitted;
 
 struct Task {
     args: ReportArgs,
@@ -20,7 +20,7 @@ impl BackendTask for Task {
     type Output = Result<Written>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let mut model = Model::<B::InnerBackend>::load(&a.checkpoint, &device)?;
+        let mut model = Fitted::<B::InnerBackend>::load(&a.checkpoint, &device)?;
         crate::device::prepare_scoring(&mut model)?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();

@@ -7,14 +7,14 @@ use burn::prelude::Backend;
 use crate::acquisition::{Acquisition, Scorer};
 use crate::cli::args::ScoringArgs;
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::predictor::{Model, Surrogate};
 use crate::proposer::{build_acquisition, search_sampler};
 use crate::runs::{DataSpec, Runs, SchemaCheck};
 use crate::space::Constraints;
 use crate::space::sampler::DirichletSampler;
+use crate::surrogate::{Fitted, Surrogate};
 
 pub struct Setup<B: Backend> {
-    pub model: Model<B>,
+    pub model: Fitted<B>,
     /// The objective, then an optional second one.
     pub objectives: Vec<Objective>,
     /// The specs of `objectives`.
@@ -27,7 +27,7 @@ pub struct Setup<B: Backend> {
 
 impl<B: Backend> Setup<B> {
     pub fn load(args: &ScoringArgs, device: &B::Device) -> Result<Self> {
-        let mut model = Model::load(&args.checkpoint, device)?;
+        let mut model = Fitted::load(&args.checkpoint, device)?;
         crate::device::prepare_scoring(&mut model)?;
         let surrogate = model.surrogate();
         let schema = surrogate.schema();

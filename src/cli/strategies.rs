@@ -7,8 +7,8 @@ use crate::campaign::strategies::{Outcome, StrategyConfig, compare, tables};
 use crate::cli::args::StrategiesArgs;
 use crate::cli::output::write_dir_atomic;
 use crate::device::{BackendTask, DeviceKind};
-use crate::predictor::EnsembleConfig;
 use crate::simulate::world::World;
+use crate::surrogate::EnsembleConfig;
 
 struct Task {
     world: World,

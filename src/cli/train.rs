@@ -9,8 +9,8 @@ use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
-use crate::predictor::{Model, SurrogateSpec};
 use crate::runs::{DataSpec, Runs, RunsError};
+use crate::surrogate::{Fitted, SurrogateSpec};
 
 struct Task {
     runs: Runs,
@@ -73,7 +73,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// What was fitted, as JSON (one object: `surrogate`, `train_rows`, `seconds`, `targets`, the
 /// ensemble's training report fields, and `selection` after `auto`) and as text.
 fn summary<B: Backend>(
-    model: &Model<B>,
+    model: &Fitted<B>,
     runs: &Runs,
     seconds: f64,
 ) -> Result<(serde_json::Value, String)> {
@@ -103,7 +103,7 @@ fn summary<B: Backend>(
         }
     }
     match model {
-        Model::Ensemble(p) => {
+        Fitted::Ensemble(p) => {
             let report = &p.meta.report;
             for (k, v) in serde_json::to_value(report)?
                 .as_object()
@@ -128,7 +128,7 @@ fn summary<B: Backend>(
                 scales.join(", ")
             )?;
         }
-        Model::Gp(gp) => {
+        Fitted::Gp(gp) => {
             let targets: Vec<serde_json::Value> = gp
                 .targets
                 .iter()
@@ -173,7 +173,7 @@ fn summary<B: Backend>(
                 }
             }
         }
-        Model::LogLinear(law) => {
+        Fitted::LogLinear(law) => {
             let targets: Vec<serde_json::Value> = law
                 .laws
                 .iter()

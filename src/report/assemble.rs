@@ -12,12 +12,12 @@ use super::{CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, R
 use crate::acquisition::{PosteriorMean, Scorer, Scores};
 use crate::campaign::Campaign;
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
-use crate::predictor::metrics::score;
-use crate::predictor::{Model, Normalizer, Surrogate};
 use crate::runs::{Direction, Runs};
 use crate::simulate::{SimulateConfig, simulate};
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights};
 use crate::space::{Constraints, Space};
+use crate::surrogate::metrics::score;
+use crate::surrogate::{Fitted, Normalizer, Surrogate};
 
 /// Points on each partial-dependence curve.
 const PD_STEPS: usize = 21;
@@ -170,7 +170,7 @@ fn simulated_recipes(
 }
 
 type Moments<'a> =
-    dyn Fn(&[Vec<f64>]) -> Result<Vec<(f64, f64)>, crate::predictor::PredictorError> + 'a;
+    dyn Fn(&[Vec<f64>]) -> Result<Vec<(f64, f64)>, crate::surrogate::SurrogateError> + 'a;
 
 /// Partial dependence around the mean logged mixture (or the best recipe): the domains whose
 /// curves move most, each up to a little past the largest share seen.
@@ -427,7 +427,7 @@ pub fn campaign_plots<B: Backend>(
         if !model_dir.exists() {
             continue;
         }
-        let mut model = Model::<B>::load(&model_dir, device)?;
+        let mut model = Fitted::<B>::load(&model_dir, device)?;
         // A handful of rows per round: the host copy scores them at once on any device.
         model.fuse_for_cpu();
         let planned: Vec<_> = c

@@ -16,7 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::{Candidate, Problem, SearchError, Searcher};
 use crate::acquisition::{Acquisition, Smooth};
 use crate::objective::Objective;
-use crate::predictor::{EnsembleMlp, InputTransform, Predictor, PredictorMeta};
+use crate::surrogate::{EnsembleMlp, InputTransform, Predictor, PredictorMeta};
 
 /// Gradient ascent from the best `starts` candidates.
 #[derive(Debug)]

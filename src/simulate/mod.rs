@@ -12,10 +12,10 @@ use serde::Serialize;
 use crate::acquisition::{Acquisition, Scorer};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Objective, pareto_front};
-use crate::predictor::{BatchTop, BlockMoments, DeviceDraws};
 use crate::progress::Observer;
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, SamplerError, TRIES, sample_chunk};
+use crate::surrogate::{BatchTop, BlockMoments, DeviceDraws};
 
 /// How much to simulate.
 #[derive(Debug, Clone, Copy)]

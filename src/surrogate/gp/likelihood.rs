@@ -13,8 +13,8 @@ use rayon::prelude::*;
 use super::{BOUNDS, GpConfig, GpFit, GpTarget, JITTER, Kernel, LENGTHSCALE_PRIOR_VAR};
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
-use crate::predictor::PredictorError;
-use crate::predictor::metrics::{Z90, fold_scores, interval_scale};
+use crate::surrogate::SurrogateError;
+use crate::surrogate::metrics::{Z90, fold_scores, interval_scale};
 
 /// `X / l` as an `N x D` matrix.
 pub(super) fn scaled(x: &[Vec<f64>], lengthscales: &[f64]) -> Mat<f64> {
@@ -367,7 +367,7 @@ pub(super) fn fit_target(
     config: &GpConfig,
     seed: u64,
     target: usize,
-) -> Result<GpTarget, PredictorError> {
+) -> Result<GpTarget, SurrogateError> {
     let (n, dims) = (x.len(), x[0].len());
     let problem = Problem {
         x,
@@ -403,12 +403,12 @@ pub(super) fn fit_target(
         .enumerate()
         .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
         .min_by(|a, b| a.1.value.total_cmp(&b.1.value))
-        .ok_or(PredictorError::NotPositiveDefinite { target })?;
+        .ok_or(SurrogateError::NotPositiveDefinite { target })?;
     let mut evaluations: usize = screened.iter().flatten().map(|r| r.evaluations).sum();
     let mut best = screened_best.clone();
     if screen < config.max_iterations && best.iterations == screen {
         let more = minimize(&problem, &best.x, config.max_iterations - screen)
-            .ok_or(PredictorError::NotPositiveDefinite { target })?;
+            .ok_or(SurrogateError::NotPositiveDefinite { target })?;
         evaluations += more.evaluations;
         best = lbfgs::Minimum {
             iterations: best.iterations + more.iterations,
@@ -438,7 +438,7 @@ pub(super) fn fit_target(
     let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
     let mut ws = Workspace::new(n);
     ws.factorise(config.kernel, &theta, scaled(x, &lengthscales).as_ref())
-        .ok_or(PredictorError::NotPositiveDefinite { target })?;
+        .ok_or(SurrogateError::NotPositiveDefinite { target })?;
     let alpha = ws.solve(y);
     // Calibration: fold refits warm-started at the optimum, scored on their held-out runs.
     let calibration_seed = derive_seed(seed, (target * 1000 + 999) as u64);

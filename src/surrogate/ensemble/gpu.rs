@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use crate::predictor::{InputTransform, Predictor, PredictorError};
 use crate::space::Constraints;
+use crate::surrogate::{InputTransform, Predictor, SurrogateError};
 use burn::prelude::Backend;
 
 /// The acquisition evaluated on the device from the objective's mean `mu` and epistemic std
@@ -294,7 +294,7 @@ pub trait DeviceScoring {
         mixtures: &[Vec<f64>],
         context: &[f64],
         reduction: &Reduction,
-    ) -> Result<RowScores, PredictorError>;
+    ) -> Result<RowScores, SurrogateError>;
     /// The best `k` of mixtures `[n][domains]` by objective and by acquisition (rows index
     /// `mixtures`), and the moments of their scores.
     fn top(
@@ -303,7 +303,7 @@ pub trait DeviceScoring {
         context: &[f64],
         reduction: &Reduction,
         k: usize,
-    ) -> Result<BatchTop, PredictorError>;
+    ) -> Result<BatchTop, SurrogateError>;
     /// `rows` candidates of `draws` drawn on the device from stream `seed` under context
     /// `[context]`, reduced to their best `k` by objective and by acquisition.
     fn draw_top(
@@ -314,7 +314,7 @@ pub trait DeviceScoring {
         context: &[f64],
         reduction: &Reduction,
         k: usize,
-    ) -> Result<DrawnTop, PredictorError>;
+    ) -> Result<DrawnTop, SurrogateError>;
 }
 
 impl<B: Backend> Predictor<B> {
@@ -341,8 +341,8 @@ impl<B: Backend> Predictor<B> {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<(&dyn EnsembleKernel, Vec<f32>), PredictorError> {
-        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
+    ) -> Result<(&dyn EnsembleKernel, Vec<f32>), SurrogateError> {
+        let kernel = self.kernel().ok_or(SurrogateError::NoKernel)?;
         Ok((kernel, self.features_of(mixtures, context)?))
     }
 }
@@ -353,7 +353,7 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         mixtures: &[Vec<f64>],
         context: &[f64],
         reduction: &Reduction,
-    ) -> Result<RowScores, PredictorError> {
+    ) -> Result<RowScores, SurrogateError> {
         let (kernel, features) = self.for_kernel(mixtures, context)?;
         Ok(kernel.rows(&features, &self.head(reduction))?)
     }
@@ -364,7 +364,7 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         context: &[f64],
         reduction: &Reduction,
         k: usize,
-    ) -> Result<BatchTop, PredictorError> {
+    ) -> Result<BatchTop, SurrogateError> {
         let (kernel, features) = self.for_kernel(mixtures, context)?;
         Ok(kernel.top(&features, &self.head(reduction), k)?)
     }
@@ -377,8 +377,8 @@ impl<B: Backend> DeviceScoring for Predictor<B> {
         context: &[f64],
         reduction: &Reduction,
         k: usize,
-    ) -> Result<DrawnTop, PredictorError> {
-        let kernel = self.kernel().ok_or(PredictorError::NoKernel)?;
+    ) -> Result<DrawnTop, SurrogateError> {
+        let kernel = self.kernel().ok_or(SurrogateError::NoKernel)?;
         let meta = &self.meta;
         let features = FeatureMap {
             transform: meta.config.input_transform,

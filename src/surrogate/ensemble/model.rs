@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use rand::Rng;
 
-use crate::predictor::Activation;
+use crate::surrogate::Activation;
 
 /// M MLPs with identical shapes, stacked along a leading member dimension.
 #[derive(Module, Debug)]

@@ -15,12 +15,12 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::predictor::fused_train::{FusedTrainer, Snapshot};
-use crate::predictor::metrics::Z90;
-use crate::predictor::{
-    EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorError, PredictorMeta, combine,
-};
 use crate::runs::Runs;
+use crate::surrogate::ensemble::train_host::{FusedTrainer, Snapshot};
+use crate::surrogate::metrics::Z90;
+use crate::surrogate::{
+    EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorMeta, SurrogateError, combine,
+};
 
 /// What happened during training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub fn fit<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Predictor<B::InnerBackend>, PredictorError> {
+) -> Result<Predictor<B::InnerBackend>, SurrogateError> {
     fit_with::<B>(runs, config, seed, device, observer, TrainEngine::Auto)
 }
 
@@ -99,20 +99,20 @@ pub fn fit_with<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn TrainObserver,
     engine: TrainEngine,
-) -> Result<Predictor<B::InnerBackend>, PredictorError> {
+) -> Result<Predictor<B::InnerBackend>, SurrogateError> {
     config.validate()?;
     let targets = runs.schema.targets.len();
     if targets == 0 {
-        return Err(PredictorError::NoTargets);
+        return Err(SurrogateError::NoTargets);
     }
     const MIN_ROWS: usize = 4;
     if runs.len() < MIN_ROWS {
-        return Err(PredictorError::TooFewRuns {
+        return Err(SurrogateError::TooFewRuns {
             rows: runs.len(),
             needed: MIN_ROWS,
         });
     }
-    super::check_targets_vary(runs)?;
+    crate::surrogate::check_targets_vary(runs)?;
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let (train_rows, val_rows) = split(runs.len(), config.validation_fraction, &mut rng);
@@ -220,7 +220,7 @@ pub fn fit_with<B: AutodiffBackend>(
                     config.weight_decay,
                 );
                 if !value.is_finite() {
-                    return Err(PredictorError::Diverged { epoch, loss: value });
+                    return Err(SurrogateError::Diverged { epoch, loss: value });
                 }
                 loss_sum += value;
                 steps += 1;
@@ -240,7 +240,7 @@ pub fn fit_with<B: AutodiffBackend>(
             let loss = member_loss(out, y, targets, config.heteroscedastic).mul_scalar(m as f64);
             let value = f64::from(loss.clone().into_scalar().elem::<f32>()) / m as f64;
             if !value.is_finite() {
-                return Err(PredictorError::Diverged { epoch, loss: value });
+                return Err(SurrogateError::Diverged { epoch, loss: value });
             }
             loss_sum += value;
             steps += 1;
@@ -484,7 +484,7 @@ mod tests {
         use crate::space::Space;
         type B = burn::backend::Autodiff<burn::backend::Flex>;
         let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        let mixtures = crate::predictor::spread_mixtures(60);
+        let mixtures = crate::surrogate::spread_mixtures(60);
         let runs = Runs {
             schema: Schema {
                 space: Space::from_names("s", &names).unwrap(),

@@ -19,8 +19,8 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::fused::{FusedCpuScorer, Transpose, exp, matmul};
-use crate::predictor::{Activation, EnsembleMlp};
+use super::score_host::{FusedCpuScorer, Transpose, exp, matmul};
+use crate::surrogate::{Activation, EnsembleMlp};
 
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
@@ -394,10 +394,10 @@ fn softplus(s: f32) -> f32 {
 /// The element-wise passes, each compiled for the baseline target and for AVX2 + FMA
 /// (`fused::dispatch`).
 mod kernels {
-    pub(super) use super::super::fused::add_bias;
-    use super::super::fused::{bias_silu, dispatch, exp};
+    pub(super) use super::super::score_host::add_bias;
+    use super::super::score_host::{bias_silu, dispatch, exp};
     use super::{BETA_1, BETA_2, EPSILON};
-    use crate::predictor::Activation;
+    use crate::surrogate::Activation;
 
     dispatch!(bias_activate(z: &mut [f32], h: &mut [f32], s: &mut [f32], bias: &[f32], act: Activation) {
         if act == Activation::Silu {
@@ -480,7 +480,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::predictor::train::member_loss;
+    use crate::surrogate::ensemble::train::member_loss;
 
     type B = Autodiff<Flex>;
 

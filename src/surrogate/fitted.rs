@@ -14,12 +14,13 @@ use rand::RngCore;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::gp::GP_FILE;
-use super::loglinear::{LOGLINEAR_FILE, LogLinear, LogLinearConfig};
+use super::checkpoint::{self, Layout};
+use super::ensemble;
+use super::loglinear::{LogLinear, LogLinearConfig};
 use super::select::{AutoConfig, Selection, fit_auto};
 use super::{
     DeviceScoring, EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor,
-    PredictorError, TrainObserver, checkpoint, fit,
+    SurrogateError, TrainObserver, fit,
 };
 use crate::math::linalg::cholesky;
 use crate::runs::Runs;
@@ -102,16 +103,16 @@ impl SurrogateSpec {
         seed: u64,
         device: &B::Device,
         observer: &mut dyn TrainObserver,
-    ) -> Result<Model<B::InnerBackend>, PredictorError> {
+    ) -> Result<Fitted<B::InnerBackend>, SurrogateError> {
         Ok(match self {
             SurrogateSpec::Ensemble(config) => {
-                Model::Ensemble(Box::new(fit::<B>(runs, config, seed, device, observer)?))
+                Fitted::Ensemble(Box::new(fit::<B>(runs, config, seed, device, observer)?))
             }
             SurrogateSpec::Gp(config) => {
-                Model::Gp(Box::new(GaussianProcess::fit(runs, config, seed)?))
+                Fitted::Gp(Box::new(GaussianProcess::fit(runs, config, seed)?))
             }
             SurrogateSpec::LogLinear(config) => {
-                Model::LogLinear(Box::new(LogLinear::fit(runs, config, seed)?))
+                Fitted::LogLinear(Box::new(LogLinear::fit(runs, config, seed)?))
             }
             SurrogateSpec::Auto(config) => fit_auto::<B>(runs, config, seed, device, observer)?,
         })
@@ -126,7 +127,7 @@ pub struct Capabilities {
     /// [`Surrogate::covariance`] gives the joint covariance over a batch.
     pub joint: bool,
     /// The model can be differentiated with burn autodiff (the gradient searcher;
-    /// [`Model::differentiable`] gives it).
+    /// [`Fitted::differentiable`] gives it).
     pub differentiable: bool,
     /// [`Surrogate::condition_on_means`] conditions the model on fantasised observations
     /// without refitting (kriging believer).
@@ -244,10 +245,10 @@ pub trait Surrogate {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Posterior, PredictorError>;
+    ) -> Result<Posterior, SurrogateError>;
     /// The posterior's mean and variance, leaving out member outputs where they cost extra to
     /// compute (a GP's sample paths); by default the whole [`Surrogate::posterior`].
-    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, PredictorError> {
+    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, SurrogateError> {
         self.posterior(mixtures, context)
     }
     /// The model on its GPU through the fused kernel, reducing candidates there; `None` on
@@ -262,7 +263,7 @@ pub trait Surrogate {
         &self,
         _mixtures: &[Vec<f64>],
         _context: &[f64],
-    ) -> Result<Option<Vec<Vec<f64>>>, PredictorError> {
+    ) -> Result<Option<Vec<Vec<f64>>>, SurrogateError> {
         Ok(None)
     }
 
@@ -273,7 +274,7 @@ pub trait Surrogate {
         &self,
         _mixtures: &[Vec<f64>],
         _context: &[f64],
-    ) -> Option<Result<Box<dyn Surrogate>, PredictorError>> {
+    ) -> Option<Result<Box<dyn Surrogate>, SurrogateError>> {
         None
     }
 
@@ -287,7 +288,7 @@ pub trait Surrogate {
         context: &[f64],
         count: usize,
         rng: &mut dyn RngCore,
-    ) -> Result<Option<Vec<f64>>, PredictorError> {
+    ) -> Result<Option<Vec<f64>>, SurrogateError> {
         let Some(cov) = self.covariance(mixtures, context)? else {
             return Ok(None);
         };
@@ -298,7 +299,7 @@ pub trait Surrogate {
             let scale = (0..n).map(|i| c[i * n + i]).fold(0.0, f64::max).max(1e-300);
             (0..n).for_each(|i| c[i * n + i] += 1e-10 * scale);
             if !cholesky(&mut c, n) {
-                return Err(PredictorError::SingularCovariance { target: j });
+                return Err(SurrogateError::SingularCovariance { target: j });
             }
             for s in 0..count {
                 let z: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut *rng)).collect();
@@ -329,7 +330,7 @@ impl<B: Backend> Surrogate for Predictor<B> {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Posterior, PredictorError> {
+    ) -> Result<Posterior, SurrogateError> {
         let outputs = self.member_means(&self.features_of(mixtures, context)?);
         Ok(Posterior::from_members(
             outputs,
@@ -344,7 +345,7 @@ impl<B: Backend> Surrogate for Predictor<B> {
 
 /// A fitted surrogate of either kind, as a checkpoint directory holds it.
 #[derive(Debug)]
-pub enum Model<B: Backend> {
+pub enum Fitted<B: Backend> {
     /// The deep ensemble.
     Ensemble(Box<Predictor<B>>),
     /// The Gaussian process.
@@ -353,45 +354,57 @@ pub enum Model<B: Backend> {
     LogLinear(Box<LogLinear>),
 }
 
-impl<B: Backend> Model<B> {
-    /// Loads the checkpoint in `dir`: a GP when it holds `gp.json`, a mixing law when it
-    /// holds `loglinear.json`, else an ensemble (on `device`).
+impl<B: Backend> Fitted<B> {
+    /// Loads the checkpoint in `dir`, of any kind (an ensemble onto `device`), in the envelope
+    /// or a layout mixatlas 0.1 wrote.
     pub fn load(dir: &Path, device: &B::Device) -> crate::Result<Self> {
-        if dir.join(GP_FILE).exists() {
-            Ok(Model::Gp(Box::new(GaussianProcess::load(dir)?)))
-        } else if dir.join(LOGLINEAR_FILE).exists() {
-            Ok(Model::LogLinear(Box::new(LogLinear::load(dir)?)))
-        } else {
-            Ok(Model::Ensemble(Box::new(checkpoint::load::<B>(
-                dir, device,
-            )?)))
-        }
+        let layout = checkpoint::open(dir)?;
+        let kind = match &layout {
+            Layout::Envelope(ck) => ck.envelope.kind,
+            Layout::LegacyEnsemble => SurrogateKind::Ensemble,
+            Layout::LegacyGp => SurrogateKind::Gp,
+            Layout::LegacyLogLinear => SurrogateKind::LogLinear,
+        };
+        Ok(match kind {
+            SurrogateKind::Ensemble => Fitted::Ensemble(Box::new(
+                ensemble::checkpoint::from_layout(dir, layout, device)?,
+            )),
+            SurrogateKind::Gp => Fitted::Gp(Box::new(GaussianProcess::from_layout(dir, layout)?)),
+            SurrogateKind::LogLinear => {
+                Fitted::LogLinear(Box::new(LogLinear::from_layout(dir, layout)?))
+            }
+            SurrogateKind::Auto => {
+                let path = dir.join(checkpoint::MANIFEST);
+                let problem = "field `kind` is `auto`: a checkpoint holds the model auto chose";
+                return Err(checkpoint::bad(&path, problem).into());
+            }
+        })
     }
 
     /// The model as a surrogate.
     pub fn surrogate(&self) -> &dyn Surrogate {
         match self {
-            Model::Ensemble(p) => p.as_ref(),
-            Model::Gp(g) => g.as_ref(),
-            Model::LogLinear(l) => l.as_ref(),
+            Fitted::Ensemble(p) => p.as_ref(),
+            Fitted::Gp(g) => g.as_ref(),
+            Fitted::LogLinear(l) => l.as_ref(),
         }
     }
 
     /// What `--surrogate auto` compared, when it chose this model.
     pub fn selection(&self) -> Option<&Selection> {
         match self {
-            Model::Ensemble(p) => p.meta.selection.as_ref(),
-            Model::Gp(g) => g.selection.as_ref(),
-            Model::LogLinear(l) => l.selection.as_ref(),
+            Fitted::Ensemble(p) => p.meta.selection.as_ref(),
+            Fitted::Gp(g) => g.selection.as_ref(),
+            Fitted::LogLinear(l) => l.selection.as_ref(),
         }
     }
 
     /// Records what `--surrogate auto` compared.
     pub fn set_selection(&mut self, selection: Selection) {
         let slot = match self {
-            Model::Ensemble(p) => &mut p.meta.selection,
-            Model::Gp(g) => &mut g.selection,
-            Model::LogLinear(l) => &mut l.selection,
+            Fitted::Ensemble(p) => &mut p.meta.selection,
+            Fitted::Gp(g) => &mut g.selection,
+            Fitted::LogLinear(l) => &mut l.selection,
         };
         *slot = Some(selection);
     }
@@ -399,9 +412,9 @@ impl<B: Backend> Model<B> {
     /// Writes the checkpoint to `dir` (replaced only when `overwrite` allows it).
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
         match self {
-            Model::Ensemble(p) => checkpoint::save(p, dir, overwrite),
-            Model::Gp(g) => g.save(dir, overwrite),
-            Model::LogLinear(l) => l.save(dir, overwrite),
+            Fitted::Ensemble(p) => ensemble::checkpoint::save(p, dir, overwrite),
+            Fitted::Gp(g) => g.save(dir, overwrite),
+            Fitted::LogLinear(l) => l.save(dir, overwrite),
         }
     }
 
@@ -409,17 +422,17 @@ impl<B: Backend> Model<B> {
     /// [`Capabilities::differentiable`] says it has one: the ensemble.
     pub fn differentiable(&self) -> Option<&Predictor<B>> {
         match self {
-            Model::Ensemble(p) => Some(p),
-            Model::Gp(_) | Model::LogLinear(_) => None,
+            Fitted::Ensemble(p) => Some(p),
+            Fitted::Gp(_) | Fitted::LogLinear(_) => None,
         }
     }
 
     /// Which kind it is.
     pub fn kind(&self) -> SurrogateKind {
         match self {
-            Model::Ensemble(_) => SurrogateKind::Ensemble,
-            Model::Gp(_) => SurrogateKind::Gp,
-            Model::LogLinear(_) => SurrogateKind::LogLinear,
+            Fitted::Ensemble(_) => SurrogateKind::Ensemble,
+            Fitted::Gp(_) => SurrogateKind::Gp,
+            Fitted::LogLinear(_) => SurrogateKind::LogLinear,
         }
     }
 
@@ -428,18 +441,18 @@ impl<B: Backend> Model<B> {
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, PredictorError> {
+    ) -> Result<Prediction, SurrogateError> {
         match self {
-            Model::Ensemble(p) => p.predict(mixtures, context),
-            Model::Gp(g) => g.predict(mixtures, context),
-            Model::LogLinear(l) => l.predict(mixtures, context),
+            Fitted::Ensemble(p) => p.predict(mixtures, context),
+            Fitted::Gp(g) => g.predict(mixtures, context),
+            Fitted::LogLinear(l) => l.predict(mixtures, context),
         }
     }
 
     /// Scores an ensemble through the fused CPU path (see [`Predictor::fuse_for_cpu`]); a GP
     /// is unchanged.
     pub fn fuse_for_cpu(&mut self) {
-        if let Model::Ensemble(p) = self {
+        if let Fitted::Ensemble(p) = self {
             p.fuse_for_cpu();
         }
     }

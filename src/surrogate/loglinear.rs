@@ -25,12 +25,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::math::derive_seed;
 use crate::math::lbfgs::{self, Options};
-use crate::predictor::checkpoint::{check_digest, write_digested};
-use crate::predictor::metrics::{fold_scores, interval_scale};
-use crate::predictor::{
-    Capabilities, Normalizer, Posterior, Prediction, PredictorError, Surrogate, combine,
-};
 use crate::runs::{Runs, Schema};
+use crate::surrogate::checkpoint::{self, Layout, check_digest};
+use crate::surrogate::metrics::{fold_scores, interval_scale};
+use crate::surrogate::{
+    Capabilities, Normalizer, Posterior, Prediction, Surrogate, SurrogateError, SurrogateKind,
+    combine,
+};
 
 /// Format tag of `loglinear.json`.
 pub const LOGLINEAR_FORMAT: &str = "mixatlas-loglinear";
@@ -66,12 +67,12 @@ impl Default for LogLinearConfig {
 
 impl LogLinearConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
-    pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        crate::predictor::config_from_toml(text, Self::validate)
+    pub fn from_toml(text: &str) -> Result<Self, SurrogateError> {
+        crate::surrogate::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), PredictorError> {
+    pub fn validate(&self) -> Result<(), SurrogateError> {
         let problem = if !(1..=1024).contains(&self.members) {
             "`members` must lie in [1, 1024]"
         } else if !(self.huber > 0.0 && self.huber.is_finite()) {
@@ -81,7 +82,7 @@ impl LogLinearConfig {
         } else {
             return Ok(());
         };
-        Err(PredictorError::Config(problem.into()))
+        Err(SurrogateError::Config(problem.into()))
     }
 }
 
@@ -246,11 +247,11 @@ fn moments(members: &[Law], x: &[f64]) -> (f64, f64) {
 
 impl LogLinear {
     /// Fits the law for every target of `runs` (at least 2 runs); `seed` draws the bootstrap.
-    pub fn fit(runs: &Runs, config: &LogLinearConfig, seed: u64) -> Result<Self, PredictorError> {
+    pub fn fit(runs: &Runs, config: &LogLinearConfig, seed: u64) -> Result<Self, SurrogateError> {
         config.validate()?;
         let n = runs.len();
         if n < 2 {
-            return Err(PredictorError::TooFewRuns { rows: n, needed: 2 });
+            return Err(SurrogateError::TooFewRuns { rows: n, needed: 2 });
         }
         super::check_targets_vary(runs)?;
         let context_norm = if runs.schema.context.is_empty() {
@@ -283,7 +284,7 @@ impl LogLinear {
                 .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
                 .collect();
             let failed =
-                || PredictorError::Config(format!("the mixing law of target {t} did not converge"));
+                || SurrogateError::Config(format!("the mixing law of target {t} did not converge"));
             let target_seed = derive_seed(seed, t as u64);
             let (full, bootstrap) = fit_members(&x, &y, config, target_seed).ok_or_else(failed)?;
             let residual = residual_var(&full, &x, &y);
@@ -326,24 +327,57 @@ impl LogLinear {
         })
     }
 
-    /// Writes `dir/loglinear.json` and its sha256 (`loglinear.sha256`) atomically; an existing
-    /// `dir` is replaced only when `overwrite` allows it.
+    /// Writes the checkpoint (the envelope of [`checkpoint`], kind `loglinear`) to `dir`
+    /// atomically; an existing `dir` is replaced only when `overwrite` allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
-        let text = serde_json::to_vec_pretty(self).expect("a mixing law serialises");
-        write_digested(dir, overwrite, LOGLINEAR_FILE, text, Vec::new())
+        let payload = serde_json::to_value(self).expect("a mixing law serialises");
+        checkpoint::write(
+            dir,
+            overwrite,
+            SurrogateKind::LogLinear,
+            payload,
+            Vec::new(),
+        )
     }
 
-    /// Reads `dir/loglinear.json`, refusing an edited file (its sha256 disagrees) or one that is
-    /// not a consistent fit.
+    /// Reads the checkpoint in `dir` (or a 0.1 `loglinear.json` with its sha256), refusing an
+    /// edited or inconsistent one.
     pub fn load(dir: &Path) -> crate::Result<Self> {
-        let path = dir.join(LOGLINEAR_FILE);
-        let text = crate::io::read_text(&path)?;
-        check_digest(dir, LOGLINEAR_FILE, &text)?;
-        let bad = |problem: String| PredictorError::Checkpoint {
-            path: path.clone(),
+        LogLinear::from_layout(dir, checkpoint::open(dir)?)
+    }
+
+    /// The law in checkpoint `dir`, already opened as `layout`.
+    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
+        match layout {
+            Layout::Envelope(ck) => {
+                LogLinear::from_payload(ck.envelope.payload.clone(), &ck.manifest())
+            }
+            Layout::LegacyLogLinear => {
+                let path = dir.join(LOGLINEAR_FILE);
+                let text = crate::io::read_text(&path)?;
+                check_digest(dir, LOGLINEAR_FILE, &text)?;
+                let value =
+                    serde_json::from_str(&text).map_err(|e| SurrogateError::Checkpoint {
+                        path: path.clone(),
+                        problem: e.to_string(),
+                    })?;
+                LogLinear::from_payload(value, &path)
+            }
+            _ => Err(SurrogateError::Checkpoint {
+                path: dir.to_owned(),
+                problem: "holds no mixing law".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// The law whose fields are `value` (read from `path`), checked.
+    fn from_payload(value: serde_json::Value, path: &Path) -> crate::Result<Self> {
+        let bad = |problem: String| SurrogateError::Checkpoint {
+            path: path.to_owned(),
             problem,
         };
-        let model: LogLinear = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let model: LogLinear = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if model.format != LOGLINEAR_FORMAT {
             return Err(bad(format!(
                 "format is `{}`, not `{LOGLINEAR_FORMAT}`",
@@ -368,12 +402,12 @@ impl LogLinear {
         if !consistent {
             return Err(bad("sizes of the fitted laws disagree with the schema".into()).into());
         }
-        model.check_values(&path)?;
+        model.check_values(path)?;
         Ok(model)
     }
 
     /// Refuses a fitted value outside its domain, naming the field.
-    fn check_values(&self, path: &Path) -> Result<(), PredictorError> {
+    fn check_values(&self, path: &Path) -> Result<(), SurrogateError> {
         use super::checkpoint::{Domain, check_domain};
         check_domain(
             path,
@@ -418,7 +452,7 @@ impl LogLinear {
         &self,
         mixtures: &[Vec<f64>],
         context_of: impl Fn(usize) -> &'c [f64],
-    ) -> Result<Vec<f64>, PredictorError> {
+    ) -> Result<Vec<f64>, SurrogateError> {
         let expected = self.schema.mixture_columns.len() + self.schema.context.len();
         let t = self.laws.len();
         let (m, n) = (self.members.len(), mixtures.len());
@@ -426,7 +460,7 @@ impl LogLinear {
         for (i, w) in mixtures.iter().enumerate() {
             let ctx = context_of(i);
             if w.len() + ctx.len() != expected {
-                return Err(PredictorError::InputMismatch {
+                return Err(SurrogateError::InputMismatch {
                     expected,
                     found: w.len() + ctx.len(),
                 });
@@ -454,7 +488,7 @@ impl LogLinear {
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, PredictorError> {
+    ) -> Result<Prediction, SurrogateError> {
         let flat =
             self.member_outputs(mixtures, |i| context.get(i).map_or(&[][..], Vec::as_slice))?;
         let (n, t) = (mixtures.len(), self.laws.len());
@@ -483,7 +517,7 @@ impl Surrogate for LogLinear {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Posterior, PredictorError> {
+    ) -> Result<Posterior, SurrogateError> {
         let outputs = self.member_outputs(mixtures, |_| context)?;
         Ok(Posterior::from_members(
             outputs,
@@ -502,7 +536,7 @@ mod tests {
     /// Runs of an exact mixing law over three domains, one of them far from its optimum.
     fn runs() -> Runs {
         let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        let mixtures = crate::predictor::spread_mixtures(40);
+        let mixtures = crate::surrogate::spread_mixtures(40);
         let law = |w: &[f64]| 2.0 + (0.3 - 1.2 * w[0] - 0.4 * w[1] + 0.2 * w[2]).exp();
         Runs {
             schema: Schema {
@@ -535,12 +569,12 @@ mod tests {
         let back = LogLinear::load(&path).unwrap();
         assert_eq!(back.predict(&q, &[]).unwrap(), p);
         // An edited law is refused, naming the file and its digest.
-        let file = path.join(LOGLINEAR_FILE);
+        let file = path.join(checkpoint::MANIFEST);
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, text.replacen("\"sign\": 1.0", "\"sign\": -1.0", 1)).unwrap();
         let err = LogLinear::load(&path).unwrap_err().to_string();
         assert!(
-            err.contains("loglinear.json") && err.contains("loglinear.sha256"),
+            err.contains("manifest.json") && err.contains("manifest.sha256"),
             "{err}"
         );
     }

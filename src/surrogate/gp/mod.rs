@@ -1,7 +1,7 @@
 //! A Gaussian-process surrogate with one lengthscale per input (ARD), the MixAtlas paper's
 //! model and the strongest plain regressor measured on the shipped proxy runs.
 //!
-//! **Model.** One independent GP per target, on the transformed mixture (default `sqrt(w)`,
+//! **Fitted.** One independent GP per target, on the transformed mixture (default `sqrt(w)`,
 //! part of the checkpoint) and context inputs, standardised per column; targets are
 //! standardised too. The kernel is `k(x, x') = s² φ(r) + n² δ(x, x')` with the scaled distance
 //! `r² = Σ_d (x_d - x'_d)² / l_d²` and `φ` Matérn-5/2 `(1 + √5 r + 5r²/3) e^{-√5 r}` (default),
@@ -35,11 +35,10 @@
 //! density plus the exact data update), so Thompson sampling follows joint posterior samples
 //! and `ivr` works.
 //!
-//! **Checkpoint** (layout [`GP_VERSION`]): `gp.json` holds the schema, config, normalisers,
-//! standardised training inputs `x [N][D]`, the paths' seed, per target the lengthscales, `s²`,
-//! `n²`, `α [N]` and `c`, and the size and sha256 of `gp.safetensors`; `gp.sha256` holds
-//! `gp.json`'s sha256. Load verifies both digests; the Cholesky factor and the paths are
-//! recomputed. `gp.safetensors` (f64) is the export for NumPy: `x` `[N, D]`, `input_mean`,
+//! **Checkpoint** (the envelope of [`checkpoint`], kind `gp`; payload layout [`GP_VERSION`]):
+//! the payload holds the schema, config, normalisers, standardised training inputs `x [N][D]`,
+//! the paths' seed, and per target the lengthscales, `s²`, `n²`, `α [N]` and `c`; the Cholesky
+//! factor and the paths are recomputed on load. `gp.safetensors` (f64) is the export for NumPy: `x` `[N, D]`, `input_mean`,
 //! `input_std` `[D]`, `target_mean`, `target_std` `[T]`, and per target `t`
 //! `targets.{t}.lengthscales` `[D]`, `targets.{t}.alpha` `[N]`, `targets.{t}.signal_var`,
 //! `targets.{t}.noise_var`, `targets.{t}.calibration` `[1]`; metadata `kernel`,
@@ -55,14 +54,12 @@ use faer::{Mat, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use crate::math::derive_seed;
-use crate::predictor::checkpoint::{
-    FileDigest, check_digest, digest, read_verified, write_digested,
-};
-use crate::predictor::{
-    Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, PredictorError,
-    Surrogate,
-};
 use crate::runs::{Runs, Schema};
+use crate::surrogate::checkpoint::{self, FileDigest, Layout, check_digest, read_verified};
+use crate::surrogate::{
+    Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, Surrogate,
+    SurrogateError, SurrogateKind,
+};
 
 mod likelihood;
 mod paths;
@@ -171,12 +168,12 @@ impl Default for GpConfig {
 
 impl GpConfig {
     /// Reads a config from TOML (missing fields take their defaults) and validates it.
-    pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        crate::predictor::config_from_toml(text, Self::validate)
+    pub fn from_toml(text: &str) -> Result<Self, SurrogateError> {
+        crate::surrogate::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), PredictorError> {
+    pub fn validate(&self) -> Result<(), SurrogateError> {
         let problem = if !(1..=64).contains(&self.starts) {
             "`starts` must lie in [1, 64]"
         } else if !(1..=10_000).contains(&self.max_iterations) {
@@ -187,7 +184,7 @@ impl GpConfig {
         } else {
             return Ok(());
         };
-        Err(PredictorError::Config(problem.into()))
+        Err(SurrogateError::Config(problem.into()))
     }
 }
 
@@ -245,11 +242,11 @@ impl GpTarget {
         kernel: Kernel,
         x: &[Vec<f64>],
         target: usize,
-    ) -> Result<(), PredictorError> {
+    ) -> Result<(), SurrogateError> {
         let mut theta: Vec<f64> = self.lengthscales.iter().map(|l| l.ln()).collect();
         theta.extend([self.signal_var.ln(), self.noise_var.ln()]);
         ws.factorise(kernel, &theta, scaled(x, &self.lengthscales).as_ref())
-            .ok_or(PredictorError::NotPositiveDefinite { target })?;
+            .ok_or(SurrogateError::NotPositiveDefinite { target })?;
         self.factor = Some(ws.lower_factor());
         Ok(())
     }
@@ -288,14 +285,14 @@ pub struct GaussianProcess {
 impl GaussianProcess {
     /// Fits one GP per target of `runs` (2 to [`MAX_GP_RUNS`] runs); `seed` draws the
     /// restarts.
-    pub fn fit(runs: &Runs, config: &GpConfig, seed: u64) -> Result<Self, PredictorError> {
+    pub fn fit(runs: &Runs, config: &GpConfig, seed: u64) -> Result<Self, SurrogateError> {
         config.validate()?;
         let n = runs.len();
         if n < 2 {
-            return Err(PredictorError::TooFewRuns { rows: n, needed: 2 });
+            return Err(SurrogateError::TooFewRuns { rows: n, needed: 2 });
         }
         if n > MAX_GP_RUNS {
-            return Err(PredictorError::Config(format!(
+            return Err(SurrogateError::Config(format!(
                 "a Gaussian process on {n} runs needs four {n} x {n} matrices ({:.1} GiB); \
                  the limit is {MAX_GP_RUNS} runs: subsample, or use the ensemble",
                 4.0 * (n * n * 8) as f64 / f64::from(1u32 << 30)
@@ -358,18 +355,9 @@ impl GaussianProcess {
     /// Writes `dir/gp.json` atomically (temporary sibling, then rename); an existing `dir` is
     /// replaced only when `overwrite` allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
-        let tensors = self.safetensors_bytes();
-        let mut value = serde_json::to_value(self).expect("a GP serialises");
-        value["safetensors"] =
-            serde_json::to_value(digest(GP_SAFETENSORS, &tensors)).expect("a digest serialises");
-        let text = serde_json::to_vec(&value).expect("a GP serialises");
-        write_digested(
-            dir,
-            overwrite,
-            GP_FILE,
-            text,
-            vec![(GP_SAFETENSORS.into(), tensors)],
-        )
+        let payload = serde_json::to_value(self).expect("a GP serialises");
+        let files = vec![(GP_SAFETENSORS.into(), self.safetensors_bytes())];
+        checkpoint::write(dir, overwrite, SurrogateKind::Gp, payload, files)
     }
 
     /// The safetensors export (layout in the module docs).
@@ -442,30 +430,54 @@ impl GaussianProcess {
     /// Reads `dir/gp.json`, refusing files that are not a consistent GP, and refactorises
     /// the kernel matrices.
     pub fn load(dir: &Path) -> crate::Result<Self> {
+        GaussianProcess::from_layout(dir, checkpoint::open(dir)?)
+    }
+
+    /// The GP in checkpoint `dir`, already opened as `layout`.
+    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
+        match layout {
+            Layout::Envelope(ck) => {
+                // The export is not read to score, but a checkpoint is whole or refused.
+                ck.file(GP_SAFETENSORS)?;
+                GaussianProcess::from_payload(ck.envelope.payload.clone(), &ck.manifest())
+            }
+            Layout::LegacyGp => GaussianProcess::load_legacy(dir),
+            _ => Err(SurrogateError::Checkpoint {
+                path: dir.to_owned(),
+                problem: "holds no Gaussian process".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// Reads `dir/gp.json` as mixatlas 0.1 wrote it, with its digest and export.
+    fn load_legacy(dir: &Path) -> crate::Result<Self> {
         let path = dir.join(GP_FILE);
         let text = crate::io::read_text(&path)?;
-        let bad = |problem: String| PredictorError::Checkpoint {
+        let bad = |problem: String| SurrogateError::Checkpoint {
             path: path.clone(),
             problem,
         };
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(1);
-        if version != u64::from(GP_VERSION) {
-            return Err(bad(format!(
-                "layout version {version}, this mixatlas reads {GP_VERSION} (refit with \
-                 `mixatlas train --surrogate gp`)"
-            ))
-            .into());
-        }
+        check_layout_version(&value, &path)?;
         check_digest(dir, GP_FILE, &text)?;
         let export: FileDigest = value
             .get("safetensors")
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| bad("no `safetensors` digest".into()))?;
-        // The export is not read to score, but a checkpoint is whole or refused.
         read_verified(dir, &export)?;
+        GaussianProcess::from_payload(value, &path)
+    }
+
+    /// The GP whose fields are `value` (read from `path`), checked and factorised.
+    fn from_payload(value: serde_json::Value, path: &Path) -> crate::Result<Self> {
+        let bad = |problem: String| SurrogateError::Checkpoint {
+            path: path.to_owned(),
+            problem,
+        };
+        check_layout_version(&value, path)?;
         let mut gp: GaussianProcess =
             serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if gp.format != GP_FORMAT {
@@ -484,7 +496,7 @@ impl GaussianProcess {
         if !consistent {
             return Err(bad("sizes of the fitted arrays disagree".into()).into());
         }
-        gp.check_values(&path)?;
+        gp.check_values(path)?;
         let mut ws = Workspace::new(n);
         for (t, g) in gp.targets.iter_mut().enumerate() {
             g.factorise(&mut ws, gp.config.kernel, &gp.x, t)?;
@@ -494,8 +506,8 @@ impl GaussianProcess {
     }
 
     /// Refuses a fitted value outside its domain, naming the field.
-    fn check_values(&self, path: &Path) -> Result<(), PredictorError> {
-        use crate::predictor::checkpoint::{Domain, check_domain};
+    fn check_values(&self, path: &Path) -> Result<(), SurrogateError> {
+        use crate::surrogate::checkpoint::{Domain, check_domain};
         check_domain(
             path,
             "noise",
@@ -551,7 +563,7 @@ impl GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: impl Fn(usize) -> &'c [f64],
-    ) -> Result<Mat<f64>, PredictorError> {
+    ) -> Result<Mat<f64>, SurrogateError> {
         let dims = self.input_norm.mean.len();
         let expected = self.schema.mixture_columns.len() + self.schema.context.len();
         let mut q = Mat::zeros(mixtures.len(), dims);
@@ -559,7 +571,7 @@ impl GaussianProcess {
         for (i, w) in mixtures.iter().enumerate() {
             let context = context(i);
             if w.len() + context.len() != expected {
-                return Err(PredictorError::InputMismatch {
+                return Err(SurrogateError::InputMismatch {
                     expected,
                     found: w.len() + context.len(),
                 });
@@ -581,7 +593,7 @@ impl GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<GaussianProcess, PredictorError> {
+    ) -> Result<GaussianProcess, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let train = self.train_matrix();
         let mut out = self.clone();
@@ -612,7 +624,7 @@ impl GaussianProcess {
     }
 
     /// Standardised inputs of mixtures `[n][domains]` under a shared `context`, `[n, D]`.
-    fn queries(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Mat<f64>, PredictorError> {
+    fn queries(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Mat<f64>, SurrogateError> {
         self.inputs(mixtures, |_| context)
     }
 
@@ -623,7 +635,7 @@ impl GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, PredictorError> {
+    ) -> Result<Prediction, SurrogateError> {
         let q = self.inputs(mixtures, |i| context.get(i).map_or(&[][..], Vec::as_slice))?;
         let (mean, variance, _) = self.moments(q.as_ref(), false);
         let t = self.targets.len();
@@ -720,6 +732,21 @@ impl GaussianProcess {
     }
 }
 
+/// Refuses a GP payload of another layout version, saying what to do.
+fn check_layout_version(value: &serde_json::Value, path: &Path) -> Result<(), SurrogateError> {
+    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(1);
+    if version == u64::from(GP_VERSION) {
+        return Ok(());
+    }
+    Err(SurrogateError::Checkpoint {
+        path: path.to_owned(),
+        problem: format!(
+            "layout version {version}, this mixatlas reads {GP_VERSION} (refit with `mixatlas \
+             train --surrogate gp`)"
+        ),
+    })
+}
+
 impl Surrogate for GaussianProcess {
     fn schema(&self) -> &Schema {
         &self.schema
@@ -737,7 +764,7 @@ impl Surrogate for GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Option<Result<Box<dyn Surrogate>, PredictorError>> {
+    ) -> Option<Result<Box<dyn Surrogate>, SurrogateError>> {
         let conditioned = GaussianProcess::condition_on_means(self, mixtures, context);
         Some(conditioned.map(|gp| Box::new(gp) as Box<dyn Surrogate>))
     }
@@ -745,7 +772,7 @@ impl Surrogate for GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Posterior, PredictorError> {
+    ) -> Result<Posterior, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let (mean, variance, paths) = self.moments(queries.as_ref(), true);
         Ok(Posterior {
@@ -761,7 +788,7 @@ impl Surrogate for GaussianProcess {
     }
     /// Mean and variance without the sample paths (about a third of the cost of
     /// [`Surrogate::posterior`] with 50 domains).
-    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, PredictorError> {
+    fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let (mean, variance, _) = GaussianProcess::moments(self, queries.as_ref(), false);
         Ok(Posterior {
@@ -777,7 +804,7 @@ impl Surrogate for GaussianProcess {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Option<Vec<Vec<f64>>>, PredictorError> {
+    ) -> Result<Option<Vec<Vec<f64>>>, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let train = self.train_matrix();
         let n = queries.nrows();
@@ -937,14 +964,21 @@ mod tests {
             "{err}"
         );
         std::fs::write(&export, &bytes).unwrap();
-        let text = std::fs::read_to_string(path.join(GP_FILE)).unwrap();
+        let manifest = path.join(checkpoint::MANIFEST);
+        let text = std::fs::read_to_string(&manifest).unwrap();
         let edited = text.replacen("\"calibration\":", "\"calibration\": ", 1);
-        std::fs::write(path.join(GP_FILE), edited).unwrap();
+        std::fs::write(&manifest, edited).unwrap();
         let err = GaussianProcess::load(&path).unwrap_err().to_string();
-        assert!(err.contains("gp.json") && err.contains("sha256"), "{err}");
-        // A layout-1 file is refused with a message that says what to do.
+        assert!(
+            err.contains("manifest.json") && err.contains("sha256"),
+            "{err}"
+        );
+        // A 0.1 file of layout 1 is refused with a message that says what to do.
+        std::fs::remove_file(&manifest).unwrap();
         let old = r#"{"format":"mixatlas-gp","schema":{}}"#;
         std::fs::write(path.join(GP_FILE), old).unwrap();
+        let digest = checkpoint::digest(GP_FILE, old.as_bytes()).sha256;
+        std::fs::write(path.join("gp.sha256"), digest).unwrap();
         let err = GaussianProcess::load(&path).unwrap_err().to_string();
         assert!(err.contains("layout version 1"), "{err}");
     }

@@ -5,9 +5,9 @@ use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::predictor::metrics::{TargetMetrics, score};
-use crate::predictor::{Model, Prediction, PredictorError, SurrogateSpec, TrainObserver};
 use crate::runs::{Runs, kfold};
+use crate::surrogate::metrics::{TargetMetrics, score};
+use crate::surrogate::{Fitted, Prediction, SurrogateError, SurrogateSpec, TrainObserver};
 
 /// Predictions for evaluated runs, aligned with them, and the scores per target.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl Evaluation {
 }
 
 /// Scores `model` on held-out `runs` (read with the model's schema).
-pub fn evaluate<B: Backend>(model: &Model<B>, runs: &Runs) -> Result<Evaluation, PredictorError> {
+pub fn evaluate<B: Backend>(model: &Fitted<B>, runs: &Runs) -> Result<Evaluation, SurrogateError> {
     let prediction = model.predict(&runs.mixtures, &runs.context)?;
     Ok(Evaluation::new(runs, vec![0; runs.len()], prediction))
 }
@@ -67,9 +67,9 @@ pub fn cross_validate<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Evaluation, PredictorError> {
+) -> Result<Evaluation, SurrogateError> {
     if folds < 2 || folds > runs.len() {
-        return Err(PredictorError::Config(format!(
+        return Err(SurrogateError::Config(format!(
             "--folds must lie in [2, {}] (the number of runs)",
             runs.len()
         )));

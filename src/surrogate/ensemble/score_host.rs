@@ -8,7 +8,7 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::predictor::{Activation, EnsembleMlp};
+use crate::surrogate::{Activation, EnsembleMlp};
 
 /// Rows per tile: keeps a member's activations (`TILE x 128` floats) in L2.
 const TILE: usize = 256;

@@ -8,11 +8,11 @@
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::predictor::{
-    EnsembleConfig, Evaluation, GpConfig, LogLinearConfig, Model, PredictorError, SurrogateKind,
+use crate::runs::Runs;
+use crate::surrogate::{
+    EnsembleConfig, Evaluation, Fitted, GpConfig, LogLinearConfig, SurrogateError, SurrogateKind,
     SurrogateSpec, TrainObserver, cross_validate,
 };
-use crate::runs::Runs;
 
 /// The candidates and how they are compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,14 +55,14 @@ impl Default for AutoConfig {
 impl AutoConfig {
     /// Reads a config from TOML (`folds`, and `[ensemble]`, `[gp]`, `[loglinear]` tables; missing
     /// fields take their defaults) and validates it.
-    pub fn from_toml(text: &str) -> Result<Self, PredictorError> {
-        crate::predictor::config_from_toml(text, Self::validate)
+    pub fn from_toml(text: &str) -> Result<Self, SurrogateError> {
+        crate::surrogate::config_from_toml(text, Self::validate)
     }
 
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), PredictorError> {
+    pub fn validate(&self) -> Result<(), SurrogateError> {
         if !(2..=100).contains(&self.folds) {
-            return Err(PredictorError::Config(
+            return Err(SurrogateError::Config(
                 "`folds` must lie in [2, 100]".into(),
             ));
         }
@@ -117,7 +117,7 @@ pub fn compare<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Vec<(CandidateScore, Evaluation)>, PredictorError> {
+) -> Result<Vec<(CandidateScore, Evaluation)>, SurrogateError> {
     config.validate()?;
     let folds = config.folds.min(runs.len());
     config
@@ -126,7 +126,7 @@ pub fn compare<B: AutodiffBackend>(
         .map(|spec| {
             let start = std::time::Instant::now();
             let e = cross_validate::<B>(runs, spec, folds, seed, device, observer)?;
-            let mean = |f: &dyn Fn(&crate::predictor::metrics::TargetMetrics) -> f64| {
+            let mean = |f: &dyn Fn(&crate::surrogate::metrics::TargetMetrics) -> f64| {
                 e.metrics.iter().map(f).sum::<f64>() / e.metrics.len() as f64
             };
             let score = CandidateScore {
@@ -168,7 +168,7 @@ pub fn fit_auto<B: AutodiffBackend>(
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Model<B::InnerBackend>, PredictorError> {
+) -> Result<Fitted<B::InnerBackend>, SurrogateError> {
     let compared = compare::<B>(runs, config, seed, device, observer)?;
     let scores: Vec<CandidateScore> = compared.into_iter().map(|(s, _)| s).collect();
     let winner = best(&scores);

@@ -3,156 +3,35 @@
 //!
 //! Configuration ([`EnsembleConfig`]) and fitted model ([`Predictor`]) are separate types:
 //! [`fit`] turns runs and a config into a predictor; [`checkpoint`] saves and loads it.
+//! Training runs over one of two step engines (`train`: burn's autodiff, or the fused host
+//! engine `train_host`); scoring takes burn's path, the fused host path (`score_host`) or, on a
+//! GPU, the fused kernel behind the device protocol (`gpu`).
 
 pub mod checkpoint;
 mod config;
-mod evaluate;
-pub(crate) mod fused;
-mod fused_train;
-pub mod gp;
-pub mod kernel;
-pub mod loglinear;
-pub mod metrics;
+pub mod gpu;
 mod model;
-pub mod select;
-mod surrogate;
+pub(crate) mod score_host;
 mod train;
+mod train_host;
 
-pub use crate::runs::Normalizer;
-pub use config::{Activation, EnsembleConfig, InputTransform};
-pub use evaluate::{Evaluation, cross_validate, evaluate};
-pub use fused::FusedCpuScorer;
-pub use fused_train::FusedTrainer;
-pub use gp::{GaussianProcess, GpConfig, Kernel};
-pub use kernel::{
+pub use config::{Activation, EnsembleConfig};
+pub use gpu::{
     BatchTop, BlockMoments, DeviceAcquisition, DeviceDraws, DeviceScoring, DrawnTop,
     EnsembleKernel, FeatureMap, Head, KernelError, Reduction, RowScores,
 };
-pub use loglinear::{LogLinear, LogLinearConfig};
 pub use model::{EnsembleMlp, EnsembleMlpRecord};
-pub use surrogate::{
-    Capabilities, MemberOutputs, Model, Posterior, Surrogate, SurrogateKind, SurrogateSpec,
-    member_moments,
-};
+pub use score_host::FusedCpuScorer;
 pub use train::{EpochProgress, TrainEngine, TrainObserver, TrainReport, fit, fit_with};
+pub use train_host::FusedTrainer;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::runs::{Runs, Schema};
-
-/// Why a predictor could not be trained, used or loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PredictorError {
-    /// A training configuration value is out of range or the TOML is malformed.
-    #[error("invalid training config: {0}")]
-    Config(String),
-    /// Too few runs to train on.
-    #[error("{rows} runs are too few to train on (need at least {needed})")]
-    TooFewRuns {
-        /// Runs given.
-        rows: usize,
-        /// Runs needed.
-        needed: usize,
-    },
-    /// The runs name no target.
-    #[error("no target to train on: name at least one")]
-    NoTargets,
-    /// Inputs have a different width than the model expects.
-    #[error("the model expects {expected} input columns, the data gives {found}")]
-    InputMismatch {
-        /// Width the model was trained with.
-        expected: usize,
-        /// Width of the data.
-        found: usize,
-    },
-    /// A checkpoint file is missing, corrupted, truncated or inconsistent with its manifest.
-    #[error("checkpoint {path}: {problem}")]
-    Checkpoint {
-        /// The offending file.
-        path: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
-    /// No GP hyperparameters on the grid gave a positive-definite kernel matrix.
-    #[error(
-        "the GP kernel matrix of target {target} is not positive definite on any grid point (duplicate runs with different outcomes?)"
-    )]
-    NotPositiveDefinite {
-        /// Target index.
-        target: usize,
-    },
-    /// A posterior covariance over a batch could not be factorised for joint sampling.
-    #[error("the posterior covariance of target {target} over the batch is not positive definite")]
-    SingularCovariance {
-        /// Target index.
-        target: usize,
-    },
-    /// A target has one value over every run: there is nothing to learn, and proposals would
-    /// rank on noise.
-    #[error("target `{target}` has the same value in every run: nothing to learn (drop it)")]
-    ConstantTarget {
-        /// The target's name.
-        target: String,
-    },
-    /// Device scoring was asked of a model without the GPU kernel.
-    #[error("this model has no GPU kernel: it scores through its backend's tensor ops")]
-    NoKernel,
-    /// The GPU kernel failed.
-    #[error(transparent)]
-    Kernel(#[from] KernelError),
-    /// The loss became NaN or infinite during training.
-    #[error("training diverged at epoch {epoch} (loss {loss}); lower the learning rate")]
-    Diverged {
-        /// Epoch at which it happened.
-        epoch: usize,
-        /// The loss value.
-        loss: f64,
-    },
-}
-
-/// `n` mixtures of three domains spread over the simplex by two low-discrepancy sequences
-/// (test data).
-#[cfg(test)]
-pub(crate) fn spread_mixtures(n: usize) -> Vec<Vec<f64>> {
-    (0..n)
-        .map(|i| {
-            let a = (i as f64 * 0.618_034).fract() * 0.9;
-            let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
-            vec![a, b, 1.0 - a - b]
-        })
-        .collect()
-}
-
-/// Reads a surrogate config from TOML (missing fields take their defaults) and checks it with
-/// `validate`.
-pub(crate) fn config_from_toml<T: serde::de::DeserializeOwned>(
-    text: &str,
-    validate: impl Fn(&T) -> Result<(), PredictorError>,
-) -> Result<T, PredictorError> {
-    let config: T = toml::from_str(text).map_err(|e| PredictorError::Config(e.to_string()))?;
-    validate(&config)?;
-    Ok(config)
-}
-
-/// Refuses runs in which a target never varies.
-pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), PredictorError> {
-    for (j, t) in runs.schema.targets.iter().enumerate() {
-        let values = runs.outcomes.iter().map(|o| o[j]);
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-        if hi - lo <= 1e-12 * (1.0 + hi.abs()) {
-            return Err(PredictorError::ConstantTarget {
-                target: t.name.clone(),
-            });
-        }
-    }
-    Ok(())
-}
+use super::{MemberValues, Normalizer, Prediction, SurrogateError, combine};
+use crate::runs::Schema;
 
 /// Everything about a fitted predictor except its weights: what a checkpoint's manifest holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,7 +59,7 @@ pub struct PredictorMeta {
     pub report: TrainReport,
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selection: Option<select::Selection>,
+    pub selection: Option<super::select::Selection>,
 }
 
 impl PredictorMeta {
@@ -209,7 +88,7 @@ impl PredictorMeta {
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Vec<f32>, PredictorError> {
+    ) -> Result<Vec<f32>, SurrogateError> {
         let mut out = Vec::with_capacity(mixtures.len() * self.inputs());
         for (i, w) in mixtures.iter().enumerate() {
             let c = context.get(i).map_or(&[][..], Vec::as_slice);
@@ -225,10 +104,10 @@ impl PredictorMeta {
         w: &[f64],
         c: &[f64],
         out: &mut Vec<f32>,
-    ) -> Result<(), PredictorError> {
+    ) -> Result<(), SurrogateError> {
         let (domains, contexts) = (self.schema.mixture_columns.len(), self.schema.context.len());
         if w.len() != domains || c.len() != contexts {
-            return Err(PredictorError::InputMismatch {
+            return Err(SurrogateError::InputMismatch {
                 expected: domains + contexts,
                 found: w.len() + c.len(),
             });
@@ -239,22 +118,6 @@ impl PredictorMeta {
         Ok(())
     }
 }
-
-/// Predictive distribution per row and target, in target units. Each field is `[n][targets]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    /// Ensemble mean of the member means.
-    pub mean: Vec<Vec<f64>>,
-    /// Standard deviation of the member means (model uncertainty).
-    pub epistemic_std: Vec<Vec<f64>>,
-    /// Noise: root mean of member variances (heteroscedastic) or the fitted noise level.
-    pub aleatoric_std: Vec<Vec<f64>>,
-    /// `sqrt(epistemic² + aleatoric²)`.
-    pub total_std: Vec<Vec<f64>>,
-}
-
-/// Per-member values in target units, `[M][n][targets]`.
-pub type MemberValues = Vec<Vec<Vec<f64>>>;
 
 /// A fitted ensemble on backend `B`, ready to score mixtures.
 #[derive(Debug, Clone)]
@@ -309,7 +172,7 @@ impl<B: Backend> Predictor<B> {
         &self,
         mixtures: &[Vec<f64>],
         context: &[f64],
-    ) -> Result<Vec<f32>, PredictorError> {
+    ) -> Result<Vec<f32>, SurrogateError> {
         use rayon::prelude::*;
         let meta = &self.meta;
         // Serial, this was a fifth of a simulated row on two threads.
@@ -322,7 +185,7 @@ impl<B: Backend> Predictor<B> {
                 }
                 Ok(f)
             })
-            .collect::<Result<_, PredictorError>>()?;
+            .collect::<Result<_, SurrogateError>>()?;
         Ok(blocks.concat())
     }
 
@@ -439,7 +302,7 @@ impl<B: Backend> Predictor<B> {
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, PredictorError> {
+    ) -> Result<Prediction, SurrogateError> {
         let features = self.meta.features(mixtures, context)?;
         let (means, vars) = self.member_outputs(&features);
         Ok(combine(&means, vars.as_deref(), &self.meta.noise_var))
@@ -449,46 +312,4 @@ impl<B: Backend> Predictor<B> {
 /// `ln(1 + e^x)`, the member variance link; matches burn's softplus with beta = 1.
 pub(crate) fn softplus(x: f64) -> f64 {
     if x > 20.0 { x } else { x.exp().ln_1p() }
-}
-
-/// Combines member means `[M][n][t]` (and member variances, when heteroscedastic) into the
-/// predictive distribution; `noise_var` `[t]` is the aleatoric variance otherwise.
-pub(crate) fn combine(
-    means: &[Vec<Vec<f64>>],
-    vars: Option<&[Vec<Vec<f64>>]>,
-    noise_var: &[f64],
-) -> Prediction {
-    let m = means.len() as f64;
-    let n = means[0].len();
-    let t = noise_var.len();
-    let mut p = Prediction {
-        mean: Vec::with_capacity(n),
-        epistemic_std: Vec::with_capacity(n),
-        aleatoric_std: Vec::with_capacity(n),
-        total_std: Vec::with_capacity(n),
-    };
-    for i in 0..n {
-        let mut row = [vec![0.0; t], vec![0.0; t], vec![0.0; t], vec![0.0; t]];
-        for j in 0..t {
-            let mean = means.iter().map(|mm| mm[i][j]).sum::<f64>() / m;
-            let epi = means
-                .iter()
-                .map(|mm| (mm[i][j] - mean).powi(2))
-                .sum::<f64>()
-                / m;
-            let alea = vars.map_or(noise_var[j], |v| {
-                v.iter().map(|vv| vv[i][j]).sum::<f64>() / m
-            });
-            row[0][j] = mean;
-            row[1][j] = epi.sqrt();
-            row[2][j] = alea.sqrt();
-            row[3][j] = (epi + alea).sqrt();
-        }
-        let [mean, epi, alea, total] = row;
-        p.mean.push(mean);
-        p.epistemic_std.push(epi);
-        p.aleatoric_std.push(alea);
-        p.total_std.push(total);
-    }
-    p
 }
