@@ -74,6 +74,8 @@ pub mod search;
 
 pub mod proposer;
 
+pub mod strategy;
+
 pub mod simulate;
 
 pub mod campaign;

@@ -370,7 +370,7 @@ fn strategies_table_reduced() {
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let md = std::fs::read_to_string(out_dir.join("strategies.md")).unwrap();
-    for s in mixatlas::campaign::strategies::Strategy::ALL {
+    for s in mixatlas::campaign::strategies::Scheme::ALL {
         assert!(md.contains(&format!("| {} |", s.name())), "{md}");
     }
     let csv = std::fs::read_to_string(out_dir.join("strategies.csv")).unwrap();
@@ -847,4 +847,93 @@ fn shipped_campaign_surrogate_rounds_beat_its_random_design() {
         wins >= 6 && mean > 0.0,
         "wins {wins} of 10, mean gap {mean:+.4}: {gaps:?}"
     );
+}
+
+/// A backtest's `[[strategy]]` entry, less its name, is a campaign's `[strategy]` table: the
+/// shipped kriging-believer GP-UCB strategy is pasted into a campaign and runs it.
+#[test]
+fn a_backtest_strategy_pastes_into_a_campaign_unchanged() {
+    use mixatlas::backtest::BacktestConfig;
+    use mixatlas::campaign::CampaignConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shipped = repo("configs/backtests/strategies.toml");
+    let backtest = BacktestConfig::from_file(&shipped).unwrap();
+    let table: toml::Table = std::fs::read_to_string(&shipped).unwrap().parse().unwrap();
+    let entries = table["strategy"].as_array().unwrap();
+    let mut entry = (entries.iter())
+        .find(|e| e["name"].as_str() == Some("gp-ucb-kb"))
+        .unwrap()
+        .as_table()
+        .unwrap()
+        .clone();
+    entry.remove("name");
+    let mut gp = toml::Table::new();
+    gp.insert("starts".into(), toml::Value::Integer(2));
+    entry.insert("gp".into(), toml::Value::Table(gp));
+    entry.insert("samples".into(), toml::Value::Integer(500));
+    let base = std::fs::read_to_string(config(d, &world_evaluator(0.0), "")).unwrap();
+    let base = base.split("\n[training]").next().unwrap();
+    let mut campaign: toml::Table = base.parse().unwrap();
+    campaign.remove("samples");
+    campaign.insert("strategy".into(), toml::Value::Table(entry));
+    let cfg = write(d, "pasted.toml", &toml::to_string(&campaign).unwrap());
+    let parsed = CampaignConfig::from_file(&cfg).unwrap();
+    let mut want = backtest
+        .strategies
+        .iter()
+        .find(|s| s.name == "gp-ucb-kb")
+        .unwrap()
+        .spec
+        .clone();
+    want.gp.starts = 2;
+    want.samples = 500;
+    assert_eq!(parsed.strategy, want);
+    let c = d.join("c");
+    let out = mixatlas(&["loop", "--config", path(&cfg), "--campaign", path(&c)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let frozen = std::fs::read_to_string(c.join("campaign.toml")).unwrap();
+    assert!(
+        frozen.contains("[strategy]") && frozen.contains("kriging-believer"),
+        "{frozen}"
+    );
+}
+
+/// A campaign mixatlas 0.1 started (its frozen config in the 0.1 shape, its round models in
+/// the 0.1 GP layout; `tests/fixtures/v0.1-campaign`) resumes to the end.
+#[test]
+fn a_0_1_campaign_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c");
+    let fixture = repo("tests/fixtures/v0.1-campaign");
+    let copy = Command::new("cp")
+        .args(["-r", path(&fixture), path(&c)])
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let frozen = std::fs::read_to_string(c.join("campaign.toml")).unwrap();
+    let space = repo("configs/spaces/mixatlas-multimodal.toml");
+    let frozen = frozen.replace(
+        "/work/main/configs/spaces/mixatlas-multimodal.toml",
+        path(&space),
+    );
+    std::fs::write(c.join("campaign.toml"), &frozen).unwrap();
+    assert!(frozen.contains("\nsurrogate = \"gp\"") && !frozen.contains("[strategy]"));
+    let evaluator = world_evaluator(0.0);
+    let out = mixatlas(&[
+        "loop",
+        "--campaign",
+        path(&c),
+        "--resume",
+        "--evaluator",
+        &evaluator,
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out).0.contains("campaign complete: 8 runs measured"),
+        "{}",
+        text(&out).0
+    );
+    let (proposed, measured) = ids(&c);
+    assert_eq!((proposed.len(), measured.len()), (8, 8));
 }

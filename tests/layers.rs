@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "acquisition",
     "search",
     "proposer",
+    "strategy",
     "simulate",
     "export",
     "import",

@@ -45,18 +45,15 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
-use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::progress::Observer;
-use crate::proposer::{
-    BatchMethod, PoolSource, Proposer, ProposerConfig, SurrogateSpec, TrustRegionConfig,
-};
+use crate::proposer::{PoolSource, Proposer, ProposerConfig};
 use crate::runs::Runs;
 use crate::space::Constraints;
-use crate::surrogate::select::AutoConfig;
-use crate::surrogate::{EnsembleConfig, GpConfig, LogLinearConfig, Normalizer, SurrogateKind};
+use crate::strategy::{Mode, NamedStrategy, StrategyModel, StrategySpec};
+use crate::surrogate::Normalizer;
 
 pub use summary::{Summary, summarize};
 
@@ -90,38 +87,7 @@ pub enum BacktestError {
     },
 }
 
-/// What the surrogate of a strategy is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StrategyModel {
-    /// No surrogate: uniform picks among the unrevealed runs.
-    Random,
-    /// A deep ensemble.
-    Ensemble,
-    /// A Gaussian process.
-    Gp,
-    /// The log-linear mixing law.
-    #[serde(rename = "loglinear")]
-    LogLinear,
-    /// The best of the three by out-of-fold score, every round.
-    Auto,
-}
-
-impl StrategyModel {
-    /// The surrogate kind, `None` for random picks.
-    pub fn surrogate(self) -> Option<SurrogateKind> {
-        match self {
-            StrategyModel::Random => None,
-            StrategyModel::Ensemble => Some(SurrogateKind::Ensemble),
-            StrategyModel::Gp => Some(SurrogateKind::Gp),
-            StrategyModel::LogLinear => Some(SurrogateKind::LogLinear),
-            StrategyModel::Auto => Some(SurrogateKind::Auto),
-        }
-    }
-}
-
 mod defaults {
-    use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
 
     pub fn initial() -> usize {
         16
@@ -140,111 +106,6 @@ mod defaults {
     }
     pub fn top() -> Vec<f64> {
         vec![0.01, 0.05]
-    }
-    pub fn acquisition() -> AcquisitionKind {
-        AcquisitionSpec::default().kind
-    }
-    pub fn beta() -> BetaSetting {
-        AcquisitionSpec::default().beta.into()
-    }
-    pub fn surrogate() -> super::StrategyModel {
-        match crate::surrogate::SurrogateKind::default() {
-            crate::surrogate::SurrogateKind::Ensemble => super::StrategyModel::Ensemble,
-            crate::surrogate::SurrogateKind::Gp => super::StrategyModel::Gp,
-            crate::surrogate::SurrogateKind::LogLinear => super::StrategyModel::LogLinear,
-            crate::surrogate::SurrogateKind::Auto => super::StrategyModel::Auto,
-        }
-    }
-    pub fn min_distance() -> f64 {
-        crate::proposer::POOL_MIN_DISTANCE
-    }
-    pub fn delta() -> f64 {
-        AcquisitionSpec::default().delta
-    }
-}
-
-/// One strategy: how a round's runs are chosen. Every field but the name defaults to what
-/// `propose` and `loop` do by default, so `name = "default"` alone is the shipped strategy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Strategy {
-    /// Name in tables and file names: letters, digits, `-`, `_`, `.`.
-    pub name: String,
-    /// The surrogate, or `random`.
-    #[serde(default = "defaults::surrogate")]
-    pub surrogate: StrategyModel,
-    /// Acquisition function (defaults to `propose`'s).
-    #[serde(default = "defaults::acquisition")]
-    pub acquisition: AcquisitionKind,
-    /// UCB/LCB beta: a number or `"gp-ucb"` (defaults to `propose`'s).
-    #[serde(default = "defaults::beta")]
-    pub beta: BetaSetting,
-    /// GP-UCB's confidence parameter delta.
-    #[serde(default = "defaults::delta")]
-    pub delta: f64,
-    /// EI/PI margin in objective units.
-    #[serde(default)]
-    pub xi: f64,
-    /// How a round's runs are chosen from the scored pool.
-    #[serde(default)]
-    pub batch_method: BatchMethod,
-    /// Smallest total-variation distance between two runs of a round and from any revealed
-    /// run (default: `propose --pool`'s, 0).
-    #[serde(default = "defaults::min_distance")]
-    pub min_distance: f64,
-    /// A TuRBO-style trust region around the incumbent, when given.
-    #[serde(default)]
-    pub trust_region: Option<TrustRegionConfig>,
-    /// Ensemble training config.
-    #[serde(default)]
-    pub training: EnsembleConfig,
-    /// Gaussian-process config.
-    #[serde(default)]
-    pub gp: GpConfig,
-    /// Mixing-law config.
-    #[serde(default)]
-    pub loglinear: LogLinearConfig,
-}
-
-impl Strategy {
-    /// The acquisition spec the proposer gets.
-    pub fn acquisition_spec(&self) -> AcquisitionSpec {
-        AcquisitionSpec {
-            kind: self.acquisition,
-            beta: self.beta.into(),
-            delta: self.delta,
-            xi: self.xi,
-        }
-    }
-
-    /// Every surrogate's config (`training`, `[gp]`, `[loglinear]`).
-    fn surrogate_configs(&self) -> AutoConfig {
-        AutoConfig::of(&self.training, &self.gp, &self.loglinear)
-    }
-
-    /// The surrogate spec, `None` for random picks.
-    pub fn surrogate_spec(&self) -> Option<SurrogateSpec> {
-        (self.surrogate.surrogate())
-            .map(|kind| SurrogateSpec::fitted(kind, &self.surrogate_configs()))
-    }
-
-    /// The proposer config of a round over `pool` (the unrevealed mixtures).
-    fn proposer_config(
-        &self,
-        objective: &ObjectiveSpec,
-        pool: Vec<Vec<f64>>,
-        seed: u64,
-    ) -> ProposerConfig {
-        ProposerConfig {
-            acquisition: self.acquisition_spec(),
-            objective: objective.clone(),
-            min_distance: self.min_distance,
-            pool: Some(PoolSource::Mixtures(pool)),
-            batch: self.batch_method,
-            trust_region: self.trust_region,
-            seed,
-            ..ProposerConfig::default()
-        }
     }
 }
 
@@ -272,7 +133,7 @@ pub struct BacktestConfig {
     pub top: Vec<f64>,
     /// The strategies compared; a `random` one is added when none is given.
     #[serde(rename = "strategy")]
-    pub strategies: Vec<Strategy>,
+    pub strategies: Vec<NamedStrategy>,
 }
 
 impl BacktestConfig {
@@ -336,50 +197,26 @@ impl BacktestConfig {
             if !seen.insert(&s.name) {
                 return bad(format!("strategy `{}` is named twice", s.name));
             }
-            if !(0.0..=1.0).contains(&s.min_distance) {
-                return bad(format!(
-                    "strategy `{}`: `min_distance` = {} is not a total-variation distance",
-                    s.name, s.min_distance
-                ));
-            }
-            if let Some(tr) = &s.trust_region {
-                tr.validate()
-                    .map_err(|e| BacktestError::Parameter(format!("strategy `{}`: {e}", s.name)))?;
-            }
-            if s.surrogate != StrategyModel::Random {
-                s.surrogate_configs()
-                    .validate()
-                    .map_err(|e| BacktestError::Parameter(format!("strategy `{}`: {e}", s.name)))?;
-            }
+            (s.spec.validate())
+                .map_err(|e| BacktestError::Parameter(format!("strategy `{}`: {e}", s.name)))?;
         }
         Ok(())
     }
 
     /// The strategies with the random baseline first when none was named `random`-surrogate.
-    pub fn with_baseline(&self) -> Vec<Strategy> {
+    pub fn with_baseline(&self) -> Vec<NamedStrategy> {
         let mut out = self.strategies.clone();
-        if !out.iter().any(|s| s.surrogate == StrategyModel::Random) {
-            out.insert(0, random_strategy());
+        if !out
+            .iter()
+            .any(|s| s.spec.surrogate == StrategyModel::Random)
+        {
+            let random = NamedStrategy {
+                name: "random".into(),
+                spec: StrategySpec::random(),
+            };
+            out.insert(0, random);
         }
         out
-    }
-}
-
-/// The uniform-random baseline.
-fn random_strategy() -> Strategy {
-    Strategy {
-        name: "random".into(),
-        surrogate: StrategyModel::Random,
-        acquisition: defaults::acquisition(),
-        beta: defaults::beta(),
-        delta: defaults::delta(),
-        xi: 0.0,
-        batch_method: BatchMethod::default(),
-        min_distance: 0.0,
-        trust_region: None,
-        training: EnsembleConfig::default(),
-        gp: GpConfig::default(),
-        loglinear: LogLinearConfig::default(),
     }
 }
 
@@ -485,7 +322,7 @@ impl Backtest {
     /// Replays `strategy` on `seed` (on `device`).
     pub fn replay<B: AutodiffBackend>(
         &self,
-        strategy: &Strategy,
+        strategy: &NamedStrategy,
         seed: u64,
         device: &B::Device,
     ) -> crate::Result<SeedRun> {
@@ -495,7 +332,7 @@ impl Backtest {
         revealed.iter().for_each(|&i| hidden[i] = false);
         let constraints = Constraints::simplex(&self.pool.schema.space);
         let mut round_seconds = Vec::new();
-        let spec = strategy.surrogate_spec();
+        let spec = strategy.spec.surrogate_spec();
         let mut proposer: Option<Proposer<B>> = None;
         let mut told = 0;
         while revealed.len() < self.config.budget {
@@ -516,7 +353,12 @@ impl Backtest {
                         .iter()
                         .map(|&i| self.pool.mixtures[i].clone())
                         .collect();
-                    let config = strategy.proposer_config(&self.objective, pool, seed);
+                    let config = ProposerConfig {
+                        pool: Some(PoolSource::Mixtures(pool)),
+                        ..strategy
+                            .spec
+                            .proposer_config(&self.objective, Mode::Pool, seed)
+                    };
                     // One proposer per replay, told one round at a time: the trust region
                     // follows the rounds' successes and failures.
                     let p = match proposer.as_mut() {

@@ -17,7 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BacktestConfig, SeedRun, StrategyModel};
+use super::{BacktestConfig, SeedRun};
+use crate::strategy::StrategyModel;
 
 /// Median and quartiles over seeds (`inf` when a quantile is not reached; `null` in JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -261,13 +262,13 @@ pub fn summarize(config: &BacktestConfig, truth: &[f64], runs: &[SeedRun]) -> Su
         }
     };
     let random = (config.strategies.iter())
-        .find(|s| s.surrogate == StrategyModel::Random)
+        .find(|s| s.spec.surrogate == StrategyModel::Random)
         .map(|s| figures(&s.name));
     let strategies = (config.strategies.iter())
         .map(|s| {
             let f = figures(&s.name);
             let versus = |mine: &[f64], theirs: Option<&Vec<f64>>| {
-                (s.surrogate != StrategyModel::Random)
+                (s.spec.surrogate != StrategyModel::Random)
                     .then_some(theirs)
                     .flatten()
                     .map(|t| WinsTiesLosses::lower_better(mine, t))

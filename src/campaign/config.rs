@@ -5,12 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CampaignError, SlurmConfig};
-use crate::acquisition::{AcquisitionKind, BetaSetting};
 use crate::error::io;
-use crate::proposer::{BatchMethod, TrustRegionConfig};
 use crate::runs::Direction;
-use crate::surrogate::select::AutoConfig;
-use crate::surrogate::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind};
+use crate::strategy::{Mode, StrategyModel, StrategySpec};
 
 /// One target the evaluator reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,7 +21,6 @@ pub struct CampaignTarget {
 
 /// Defaults of the optional fields (serde needs functions).
 mod defaults {
-    use crate::acquisition::{AcquisitionKind, AcquisitionSpec, BetaSetting};
 
     /// Seconds an evaluator call may take: an hour.
     pub fn evaluator_timeout() -> f64 {
@@ -45,22 +41,6 @@ mod defaults {
     /// One stage.
     pub fn stages() -> usize {
         1
-    }
-    /// `propose`'s acquisition.
-    pub fn acquisition() -> AcquisitionKind {
-        AcquisitionSpec::default().kind
-    }
-    /// `propose`'s beta.
-    pub fn beta() -> BetaSetting {
-        AcquisitionSpec::default().beta.into()
-    }
-    /// Random candidates per round.
-    pub fn samples() -> u64 {
-        20_000
-    }
-    /// `propose`'s total-variation distance between runs.
-    pub fn min_distance() -> f64 {
-        crate::proposer::ProposerConfig::default().min_distance
     }
 }
 
@@ -103,29 +83,10 @@ pub struct CampaignConfig {
     /// Midtraining stages.
     #[serde(default = "defaults::stages")]
     pub stages: usize,
-    /// Surrogate model.
+    /// How each round's runs are chosen (`[strategy]`): the same table a backtest's
+    /// `[[strategy]]` entries hold, so a strategy that wins a backtest is pasted here.
     #[serde(default)]
-    pub surrogate: SurrogateKind,
-    /// Acquisition function.
-    #[serde(default = "defaults::acquisition")]
-    pub acquisition: AcquisitionKind,
-    /// UCB beta: a number, or `"gp-ucb"` for GP-UCB's schedule.
-    #[serde(default = "defaults::beta")]
-    pub beta: BetaSetting,
-    /// Random candidates per proposal round (refined by CMA-ES).
-    #[serde(default = "defaults::samples")]
-    pub samples: u64,
-    /// Smallest total-variation distance between runs of one round.
-    #[serde(default = "defaults::min_distance")]
-    pub min_distance: f64,
-    /// How a round's runs are chosen from the scored candidates (`"kriging-believer"` needs
-    /// `surrogate = "gp"`).
-    #[serde(default)]
-    pub batch_method: BatchMethod,
-    /// A TuRBO-style trust region around the best run that grows and shrinks with the
-    /// rounds (`[trust_region]`, fields of `proposer::TrustRegionConfig`).
-    #[serde(default)]
-    pub trust_region: Option<TrustRegionConfig>,
+    pub strategy: StrategySpec,
     /// Seed of every random choice.
     #[serde(default)]
     pub seed: u64,
@@ -139,23 +100,9 @@ pub struct CampaignConfig {
     /// and `final.json` the full `space`.
     #[serde(default)]
     pub reuse: Option<PathBuf>,
-    /// Ensemble training config.
-    #[serde(default)]
-    pub training: EnsembleConfig,
-    /// Gaussian-process config (with `surrogate = "gp"` or `"auto"`).
-    #[serde(default)]
-    pub gp: GpConfig,
-    /// Mixing-law config (with `surrogate = "loglinear"` or `"auto"`).
-    #[serde(default)]
-    pub loglinear: LogLinearConfig,
 }
 
 impl CampaignConfig {
-    /// Every surrogate's config, as `auto` compares them (`training`, `[gp]`, `[loglinear]`).
-    pub fn surrogate_configs(&self) -> AutoConfig {
-        AutoConfig::of(&self.training, &self.gp, &self.loglinear)
-    }
-
     /// The files this configuration reads (space, constraints, objective, reuse): a campaign
     /// directory may never be, or hold, one of them.
     pub fn input_files(&self) -> Vec<PathBuf> {
@@ -171,7 +118,7 @@ impl CampaignConfig {
             path: path.to_owned(),
             message,
         };
-        let mut c: CampaignConfig = crate::io::read_toml(path, bad)?;
+        let mut c = parse(&crate::io::read_text(path)?).map_err(bad)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let absolute = |p: &Path| std::path::absolute(base.join(p)).map_err(io(p));
         c.space = absolute(&c.space)?;
@@ -211,24 +158,25 @@ impl CampaignConfig {
             )
             .into());
         }
-        if !(0.0..=1.0).contains(&c.min_distance) {
-            return Err(bad(format!(
-                "`min_distance` = {} is not a total-variation distance (in [0, 1])",
-                c.min_distance
-            ))
-            .into());
+        let strategy = |problem: String| bad(format!("[strategy]: {problem}"));
+        if c.strategy.surrogate == StrategyModel::Random {
+            let problem = "`surrogate` = \"random\" is a backtest baseline; a campaign's rounds \
+                           need a surrogate (ensemble, gp, loglinear or auto)";
+            return Err(strategy(problem.into()).into());
         }
-        if c.samples == 0 {
-            return Err(bad("`samples` must be at least 1".into()).into());
+        if c.strategy.samples == 0 {
+            return Err(strategy("`samples` must be at least 1".into()).into());
         }
-        c.surrogate_configs().validate()?;
+        c.strategy.validate().map_err(strategy)?;
         if let Some(slurm) = &c.slurm {
             slurm.validate().map_err(bad)?;
         }
-        if let Some(tr) = &c.trust_region {
-            tr.validate().map_err(|e| bad(e.to_string()))?;
-        }
         Ok(c)
+    }
+
+    /// The minimum total-variation distance between runs.
+    pub fn min_distance(&self) -> f64 {
+        self.strategy.min_distance(Mode::Search)
     }
 
     /// Runs the budget allows over all stages.
@@ -247,5 +195,85 @@ impl CampaignConfig {
         std::iter::once("stage".to_owned())
             .chain(self.signals.iter().map(|s| format!("signal:{s}")))
             .collect()
+    }
+}
+
+/// The strategy keys campaign configs of mixatlas 0.1 held at the top level, and its tables.
+const FLAT_STRATEGY_KEYS: [&str; 6] = [
+    "surrogate",
+    "acquisition",
+    "beta",
+    "samples",
+    "min_distance",
+    "batch_method",
+];
+const FLAT_STRATEGY_TABLES: [&str; 4] = ["trust_region", "training", "gp", "loglinear"];
+
+/// Parses a configuration. One in the 0.1 shape (strategy fields at the top level, no
+/// `[strategy]` table) is read through [`migrate_flat`]; errors keep their line numbers.
+fn parse(text: &str) -> Result<CampaignConfig, String> {
+    toml::from_str(text).or_else(|direct| match migrate_flat(text) {
+        Some(migrated) => toml::from_str(&migrated).map_err(|e| e.to_string()),
+        None => Err(direct.to_string()),
+    })
+}
+
+/// A 0.1-shape config rewritten line by line into the current shape (`surrogate = ..` before
+/// the first table becomes `strategy.surrogate = ..`, `[training]` becomes
+/// `[strategy.training]`), so lines keep their numbers; `None` when there is nothing to move.
+fn migrate_flat(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let (mut moved, mut in_tables) = (false, false);
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            in_tables = true;
+            let name = header.split(']').next().unwrap_or("").trim();
+            if name == "strategy" || name.starts_with("strategy.") {
+                return None;
+            }
+            let first = name.split('.').next().unwrap_or("").trim();
+            if FLAT_STRATEGY_TABLES.contains(&first) && !header.starts_with('[') {
+                out.push_str(&line.replacen(name, &format!("strategy.{name}"), 1));
+                moved = true;
+                continue;
+            }
+        } else if !in_tables {
+            let key = trimmed.split(['=', ' ', '\t']).next().unwrap_or("");
+            if FLAT_STRATEGY_KEYS.contains(&key) || FLAT_STRATEGY_TABLES.contains(&key) {
+                out.push_str(&line[..line.len() - trimmed.len()]);
+                out.push_str("strategy.");
+                out.push_str(trimmed);
+                moved = true;
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    moved.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_0_1_config_is_read_in_the_current_shape_keeping_its_lines() {
+        let old = "max_runs = 8\nsurrogate = \"gp\"\nsamples = 500\n[trust_region]\n[gp]\nstarts = 2\n\
+                   [training.input_transform]\nkind = \"sqrt\"\n";
+        let migrated = migrate_flat(old).unwrap();
+        assert_eq!(
+            migrated,
+            "max_runs = 8\nstrategy.surrogate = \"gp\"\nstrategy.samples = 500\n\
+             [strategy.trust_region]\n[strategy.gp]\nstarts = 2\n\
+             [strategy.training.input_transform]\nkind = \"sqrt\"\n"
+        );
+        let table: toml::Table = migrated.parse().unwrap();
+        assert_eq!(table["strategy"]["gp"]["starts"].as_integer(), Some(2));
+        assert_eq!(
+            migrate_flat("max_runs = 8\n[strategy]\nsurrogate = \"gp\"\n"),
+            None
+        );
+        assert_eq!(migrate_flat("max_runs = 8\n[slurm]\nsamples = 1\n"), None);
     }
 }

@@ -62,7 +62,7 @@ use crate::io::Overwrite;
 use crate::math::derive_seed;
 
 use crate::progress::Observer;
-use crate::proposer::{Proposer, SurrogateSpec};
+use crate::proposer::Proposer;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, spaced_draws};
 
 /// Why a campaign step failed. The campaign stays resumable after every one of these.
@@ -277,7 +277,7 @@ pub fn step<B: AutodiffBackend>(
                 surrogate_batch::<B>(c, &dir, &context, count, device, observer)?
             };
             if weights.is_empty() {
-                let min_distance = c.config.min_distance;
+                let min_distance = c.config.min_distance();
                 return Err(CampaignError::NothingProposed {
                     round,
                     min_distance,
@@ -313,7 +313,7 @@ fn initial_design(c: &Campaign, count: usize, seed: u64) -> Vec<Vec<f64>> {
     let sampler = DirichletSampler::around(prior_weights(&c.space, Prior::Tokens));
     let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
     let mut rng = StdRng::seed_from_u64(seed);
-    let min_distance = c.config.min_distance;
+    let min_distance = c.config.min_distance();
     spaced_draws(
         &sampler,
         &c.constraints,
@@ -337,7 +337,7 @@ fn surrogate_batch<B: AutodiffBackend>(
 ) -> crate::Result<Vec<Vec<f64>>> {
     let mut proposer = Proposer::<B>::new(
         c.constraints.clone(),
-        SurrogateSpec::fitted(c.config.surrogate, &c.config.surrogate_configs()),
+        (c.config.strategy.surrogate_spec()).expect("a campaign's strategy has a surrogate"),
         c.proposer_config(context)?,
         device.clone(),
     )?;

@@ -9,16 +9,21 @@ use super::{
     CampaignConfig, CampaignError, CampaignLock, Event, Journal, PlannedRun, RunResult,
     read_results,
 };
-use crate::acquisition::AcquisitionSpec;
 use crate::error::io;
 use crate::io::{OUTPUT_MARKER, Overwrite, write_atomic};
 use crate::objective::{Objective, ObjectiveSpec};
-use crate::proposer::{ProposerConfig, SearcherKind};
+use crate::proposer::ProposerConfig;
 use crate::runs::Normalizer;
 use crate::runs::{Runs, Schema, TargetSpec};
 use crate::space::reuse::Reuse;
 use crate::space::sampler::Prior;
 use crate::space::{Constraints, Space};
+use crate::strategy::Mode;
+
+/// CMA-ES evaluations per round's search.
+const CMAES_EVALUATIONS: usize = 1000;
+/// Candidates kept from the search for the batch choice.
+const KEEP: usize = 1024;
 
 /// The journal file in a campaign directory.
 const JOURNAL: &str = "journal.jsonl";
@@ -489,24 +494,13 @@ impl Campaign {
 
     /// What the surrogate rounds ask of the proposer, at `context`.
     pub(super) fn proposer_config(&self, context: &[f64]) -> crate::Result<ProposerConfig> {
+        let strategy = &self.config.strategy;
         Ok(ProposerConfig {
-            acquisition: AcquisitionSpec {
-                kind: self.config.acquisition,
-                beta: self.config.beta.into(),
-                ..AcquisitionSpec::default()
-            },
-            objective: self.objective_spec()?,
-            searchers: vec![SearcherKind::Random, SearcherKind::Cmaes],
-            samples: self.config.samples,
-            cmaes_evaluations: 1000,
-            keep: Some(1024),
-            min_distance: self.config.min_distance,
+            cmaes_evaluations: CMAES_EVALUATIONS,
+            keep: Some(KEEP),
             prior: Prior::Tokens,
-            pool: None,
             context: context.to_vec(),
-            batch: self.config.batch_method,
-            trust_region: self.config.trust_region,
-            seed: self.config.seed,
+            ..strategy.proposer_config(&self.objective_spec()?, Mode::Search, self.config.seed)
         })
     }
 

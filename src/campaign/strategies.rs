@@ -1,4 +1,4 @@
-//! Mixing strategies compared on the simulated world (`mixatlas bench strategies`).
+//! Mixing schemes ([`Scheme`]) compared on the simulated world (`mixatlas bench strategies`).
 //!
 //! The **target run** trains a larger model (`target_scale`) on `target_tokens` budgets in two
 //! equal stages. A **proxy run** trains a smaller model (`proxy_scale`) for one budget on one
@@ -64,7 +64,7 @@ pub struct StrategyConfig {
 /// One strategy's result on one seed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    /// Strategy name.
+    /// Scheme name.
     pub strategy: String,
     /// Seed.
     pub seed: u64,
@@ -80,7 +80,7 @@ pub struct Outcome {
 
 /// A mixing strategy; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
+pub enum Scheme {
     /// The token-prior mixture in both stages.
     Soup,
     /// Easy skills first, hard last.
@@ -95,26 +95,26 @@ pub enum Strategy {
     EnsembleUcb,
 }
 
-impl Strategy {
+impl Scheme {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 6] = [
-        Strategy::Soup,
-        Strategy::Curriculum,
-        Strategy::Random,
-        Strategy::Regmix,
-        Strategy::GpUcb,
-        Strategy::EnsembleUcb,
+    pub const ALL: [Scheme; 6] = [
+        Scheme::Soup,
+        Scheme::Curriculum,
+        Scheme::Random,
+        Scheme::Regmix,
+        Scheme::GpUcb,
+        Scheme::EnsembleUcb,
     ];
 
     /// The name in tables.
     pub fn name(self) -> &'static str {
         match self {
-            Strategy::Soup => "soup",
-            Strategy::Curriculum => "curriculum",
-            Strategy::Random => "random",
-            Strategy::Regmix => "regmix",
-            Strategy::GpUcb => "gp-ucb",
-            Strategy::EnsembleUcb => "ensemble-ucb",
+            Scheme::Soup => "soup",
+            Scheme::Curriculum => "curriculum",
+            Scheme::Random => "random",
+            Scheme::Regmix => "regmix",
+            Scheme::GpUcb => "gp-ucb",
+            Scheme::EnsembleUcb => "ensemble-ucb",
         }
     }
 }
@@ -283,15 +283,15 @@ impl Bench<'_> {
     /// The schedule a strategy picks and the proxy runs it used.
     fn schedule<B: AutodiffBackend>(
         &self,
-        strategy: Strategy,
+        strategy: Scheme,
         seed: u64,
         device: &B::Device,
     ) -> crate::Result<(Vec<Vec<f64>>, usize)> {
         let prior = prior_weights(&self.world.space, Prior::Tokens);
         let n = self.config.runs;
         Ok(match strategy {
-            Strategy::Soup => (vec![prior.clone(), prior], 0),
-            Strategy::Curriculum => {
+            Scheme::Soup => (vec![prior.clone(), prior], 0),
+            Scheme::Curriculum => {
                 let tau: Vec<f64> = self.world.config.skills.values().copied().collect();
                 let by = |f: &dyn Fn(f64) -> f64| -> Vec<f64> {
                     let raw: Vec<f64> = self.world.skill_of().iter().map(|&k| f(tau[k])).collect();
@@ -301,14 +301,14 @@ impl Bench<'_> {
                 };
                 (vec![by(&|t| 1.0 / t), by(&|t| t)], 0)
             }
-            Strategy::Random | Strategy::Regmix => {
+            Scheme::Random | Scheme::Regmix => {
                 let mixtures = self.draws(n, derive_seed(seed, 7));
                 let outcomes: Vec<Vec<f64>> = mixtures
                     .iter()
                     .enumerate()
                     .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
                     .collect();
-                let w = if strategy == Strategy::Random {
+                let w = if strategy == Scheme::Random {
                     self.best_measured(&mixtures, &outcomes)
                 } else {
                     let runs = self.runs(&mixtures, &outcomes);
@@ -318,8 +318,8 @@ impl Bench<'_> {
                 };
                 (vec![w.clone(), w], n)
             }
-            Strategy::GpUcb | Strategy::EnsembleUcb => {
-                let w = self.sequential::<B>(strategy == Strategy::GpUcb, seed, device)?;
+            Scheme::GpUcb | Scheme::EnsembleUcb => {
+                let w = self.sequential::<B>(strategy == Scheme::GpUcb, seed, device)?;
                 (vec![w.clone(), w], n)
             }
         })
@@ -364,11 +364,11 @@ pub fn compare<B: AutodiffBackend>(
         schema,
     };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (soup, _) = bench.schedule::<B>(Strategy::Soup, 0, device)?;
+    let (soup, _) = bench.schedule::<B>(Scheme::Soup, 0, device)?;
     let goal = mean(&bench.target(&soup, 1.0));
     let mut out = Vec::new();
     for seed in 0..seeds {
-        for strategy in Strategy::ALL {
+        for strategy in Scheme::ALL {
             let start = Instant::now();
             let (schedule, proxy_runs) = bench.schedule::<B>(strategy, seed, device)?;
             let search_seconds = start.elapsed().as_secs_f64();
@@ -431,7 +431,7 @@ pub fn tables(outcomes: &[Outcome], benchmarks: &[String], seeds: u64) -> (Strin
         csv.write_record(&row)
             .expect("writing CSV to memory cannot fail");
     }
-    for strategy in Strategy::ALL.map(Strategy::name) {
+    for strategy in Scheme::ALL.map(Scheme::name) {
         let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.strategy == strategy).collect();
         let share = mean_std(&mine.iter().map(|o| o.data_share).collect::<Vec<_>>());
         let score =
