@@ -13,31 +13,29 @@
 //! backend, and `kernels` (features `wgpu`, `cuda`) scores on a GPU. Underneath everything, [`io`] writes files atomically and [`math`] holds the
 //! numerical helpers. The command line is `cli` (feature `cli`, on by default).
 //!
-//! Train, predict, then ask for the next runs, on the CPU:
+//! Fit a surrogate, read its posterior, then ask for the next runs, on the CPU:
 //!
 //! ```
 //! use mixatlas::device::Cpu;
-//! use mixatlas::surrogate::{EnsembleConfig, Fitted, fit};
 //! use mixatlas::proposer::{Proposer, ProposerConfig};
 //! use mixatlas::runs::{DataSpec, Runs};
 //! use mixatlas::space::Constraints;
+//! use mixatlas::surrogate::{EnsembleConfig, SurrogateSpec};
 //!
 //! let runs = Runs::load(&DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?)?;
 //! // A quick config for the example; the defaults are what the README measures.
-//! let config = EnsembleConfig { members: 2, max_epochs: 5, ..EnsembleConfig::default() };
-//! let predictor = fit::<Cpu>(&runs, &config, 0, &Default::default(), &mut ())?;
-//! let p = predictor.predict(&runs.mixtures[..1], &runs.context[..1])?;
-//! assert!(p.mean[0][0] > 3.0 && p.mean[0][0] < 8.0, "a Pile-CC loss of a 1M-parameter proxy");
-//! assert!(p.epistemic_std[0][0] > 0.0);
+//! let spec = SurrogateSpec::Ensemble(EnsembleConfig { members: 2, max_epochs: 5, ..Default::default() });
+//! let fitted = spec.fit::<Cpu>(&runs, 0, &Default::default(), &mut ())?;
+//! let posterior = fitted.surrogate().posterior(&runs.mixtures[..1], &runs.context[0])?;
+//! let (mean, variance) = posterior.moments(0, 0); // run 0, target 0
+//! assert!(mean > 3.0 && mean < 8.0 && variance > 0.0, "a Pile-CC loss of a 1M-parameter proxy");
 //!
-//! // The next 4 proxy runs: UCB over random + CMA-ES search, away from the logged runs.
-//! let search = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..ProposerConfig::default() };
+//! // The next 4 proxy runs: random + CMA-ES search under the acquisition, away from the runs.
+//! let search = ProposerConfig { samples: 2_000, cmaes_evaluations: 200, ..Default::default() };
 //! let constraints = Constraints::simplex(&runs.schema.space);
-//! let model = Fitted::Ensemble(Box::new(predictor));
-//! let mut proposer = Proposer::<Cpu>::with_model(constraints, model, search, Default::default())?;
+//! let mut proposer = Proposer::<Cpu>::new(constraints, spec, search, Default::default())?;
 //! proposer.tell(&runs)?;
-//! let batch = proposer.ask(4)?;
-//! assert_eq!(batch.proposals.len(), 4);
+//! assert_eq!(proposer.ask(4)?.proposals.len(), 4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

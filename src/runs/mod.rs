@@ -153,6 +153,14 @@ pub enum RunsError {
         /// 1-based line.
         line: u64,
     },
+    /// Runs given as arrays ([`Runs::new`]) are inconsistent.
+    #[error("runs: `{field}`: {problem}")]
+    Array {
+        /// The argument and row, e.g. `mixtures[3]`.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// Two rows of one file share a key.
     #[error("{path}:{line}: key `{key}` already used on line {first_line}")]
     DuplicateKey {
@@ -386,6 +394,83 @@ impl Runs {
             runs.outcomes.push(outcome);
         }
         Ok(runs)
+    }
+
+    /// Runs from arrays, checked as a file would be: `mixtures` `[n][domains]` over `space`
+    /// (finite, non-negative, each row summing to 1 within 1e-6) and `outcomes`
+    /// `[n][targets]` (finite), at least one run and distinct target names. Keys are
+    /// `1..=n`, and there are no context columns.
+    ///
+    /// ```
+    /// use mixatlas::runs::{Direction, Runs, TargetSpec};
+    /// use mixatlas::space::Space;
+    ///
+    /// let space = Space::from_names("toy", &["web".into(), "code".into()])?;
+    /// let loss = TargetSpec::new("val_loss", Direction::Lower);
+    /// let runs = Runs::new(space, vec![vec![0.7, 0.3], vec![0.2, 0.8]], vec![loss], vec![vec![2.9], vec![3.1]])?;
+    /// assert_eq!(runs.len(), 2);
+    /// # Ok::<(), mixatlas::Error>(())
+    /// ```
+    pub fn new(
+        space: Space,
+        mixtures: Vec<Vec<f64>>,
+        targets: Vec<TargetSpec>,
+        outcomes: Vec<Vec<f64>>,
+    ) -> Result<Self, RunsError> {
+        let bad = |field: String, problem: String| Err(RunsError::Array { field, problem });
+        if mixtures.is_empty() {
+            return bad("mixtures".into(), "no runs".into());
+        }
+        if outcomes.len() != mixtures.len() {
+            let problem = format!("{} rows for {} mixtures", outcomes.len(), mixtures.len());
+            return bad("outcomes".into(), problem);
+        }
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        if let Some(dup) = names
+            .iter()
+            .find(|n| names.iter().filter(|m| m == n).count() > 1)
+        {
+            return bad("targets".into(), format!("`{dup}` is named twice"));
+        }
+        for (i, w) in mixtures.iter().enumerate() {
+            let field = || format!("mixtures[{i}]");
+            if w.len() != space.len() {
+                let problem = format!("{} weights for {} domains", w.len(), space.len());
+                return bad(field(), problem);
+            }
+            if let Some(x) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                return bad(
+                    field(),
+                    format!("weight {x} is not finite and non-negative"),
+                );
+            }
+            let sum: f64 = w.iter().sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                return bad(field(), format!("weights sum to {sum}, not 1"));
+            }
+        }
+        for (i, o) in outcomes.iter().enumerate() {
+            if o.len() != targets.len() {
+                let problem = format!("{} values for {} targets", o.len(), targets.len());
+                return bad(format!("outcomes[{i}]"), problem);
+            }
+            if let Some(x) = o.iter().find(|x| !x.is_finite()) {
+                return bad(format!("outcomes[{i}]"), format!("{x} is not finite"));
+            }
+        }
+        let n = mixtures.len();
+        Ok(Runs {
+            schema: Schema {
+                mixture_columns: space.names(),
+                space,
+                context: Vec::new(),
+                targets,
+            },
+            keys: (1..=n).map(|i| i.to_string()).collect(),
+            context: vec![Vec::new(); n],
+            mixtures,
+            outcomes,
+        })
     }
 
     /// Number of runs.

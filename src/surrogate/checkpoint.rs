@@ -10,10 +10,10 @@
 //!                   safetensors export, the GP's safetensors export), each digested above
 //! ```
 //!
-//! [`write`] writes one, [`open`] reads and verifies one (the manifest's digest, the format and
+//! [`write()`] writes one, [`open`] reads and verifies one (the manifest's digest, the format and
 //! version, every file's size and sha256) and says which kind it holds; each kind turns its
 //! [`Checkpoint`] back into a model and checks the domain of every fitted value
-//! ([`check_domain`]). Checkpoints written by mixatlas 0.1 (three layouts: an ensemble's
+//! (`check_domain`). Checkpoints written by mixatlas 0.1 (three layouts: an ensemble's
 //! `manifest.json` of format `mixatlas-predictor`, `gp.json`, `loglinear.json`) are recognised
 //! by [`open`] as [`Layout`]s of their own and still load.
 

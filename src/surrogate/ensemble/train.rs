@@ -91,7 +91,8 @@ pub fn fit<B: AutodiffBackend>(
     fit_with::<B>(runs, config, seed, device, observer, TrainEngine::Auto)
 }
 
-/// [`fit`] with the training steps taken by `engine`.
+/// [`fit`] with the training steps taken by `engine`: the data prepared once, the epochs run
+/// over a [`StepEngine`], then the spread and noise calibrated on held-out rows.
 pub fn fit_with<B: AutodiffBackend>(
     runs: &Runs,
     config: &EnsembleConfig,
@@ -100,207 +101,347 @@ pub fn fit_with<B: AutodiffBackend>(
     observer: &mut dyn TrainObserver,
     engine: TrainEngine,
 ) -> Result<Predictor<B::InnerBackend>, SurrogateError> {
-    config.validate()?;
-    let targets = runs.schema.targets.len();
-    if targets == 0 {
-        return Err(SurrogateError::NoTargets);
-    }
-    const MIN_ROWS: usize = 4;
-    if runs.len() < MIN_ROWS {
-        return Err(SurrogateError::TooFewRuns {
-            rows: runs.len(),
-            needed: MIN_ROWS,
-        });
-    }
-    crate::surrogate::check_targets_vary(runs)?;
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
-    let (train_rows, val_rows) = split(runs.len(), config.validation_fraction, &mut rng);
-    let train = runs.subset(&train_rows);
-    let val = runs.subset(&val_rows);
-
-    let mut meta = PredictorMeta {
-        schema: runs.schema.clone(),
-        config: config.clone(),
-        seed,
-        input_norm: Normalizer {
-            mean: Vec::new(),
-            std: Vec::new(),
-        },
-        target_norm: Normalizer::fit(&train.outcomes),
-        noise_var: vec![0.0; targets],
-        epistemic_scale: Vec::new(),
-        report: TrainReport {
-            train_rows: train.len(),
-            validation_rows: val.len(),
-            epochs: 0,
-            best_epoch: 0,
-            best_validation_mse: None,
-            final_train_loss: f64::NAN,
-            seconds: 0.0,
-        },
-        selection: None,
-    };
-    let raw_inputs: Vec<Vec<f64>> = train
-        .mixtures
-        .iter()
-        .zip(&train.context)
-        .map(|(w, c)| meta.raw_inputs(w, c))
-        .collect();
-    meta.input_norm = Normalizer::fit(&raw_inputs);
-    let inputs = meta.inputs();
-    let n = train.len();
-    let x_host = meta.features(&train.mixtures, &train.context)?;
-    let y_host = standardise(&train.outcomes, &meta.target_norm);
-    let x_train = Tensor::<B, 2>::from_data(TensorData::new(x_host.clone(), [n, inputs]), device);
-    let y_train = Tensor::<B, 2>::from_data(TensorData::new(y_host.clone(), [n, targets]), device);
-    let x_val_host = (!val.is_empty()).then(|| {
-        meta.features(&val.mixtures, &val.context)
-            .expect("validation rows share the training schema")
-    });
-    let x_val = x_val_host.as_ref().map(|f| {
-        Tensor::<B::InnerBackend, 2>::from_data(
-            TensorData::new(f.clone(), [val.len(), inputs]),
-            device,
-        )
-    });
-    let y_val: Vec<f32> = standardise(&val.outcomes, &meta.target_norm);
-
-    let m = config.members;
-    let mut widths = vec![inputs];
-    widths.extend(&config.hidden);
-    widths.push(if config.heteroscedastic {
-        2 * targets
-    } else {
-        targets
-    });
-    let mut model = EnsembleMlp::<B>::init(m, &widths, &mut rng, device);
-    // On the flex CPU backend, the fused trainer computes the same steps without burn's
-    // per-step graph (module docs of `fused_train`).
-    let on_cpu = engine == TrainEngine::Auto
-        && TypeId::of::<B::InnerBackend>() == TypeId::of::<burn::backend::Flex>();
-    let mut fused = on_cpu
-        .then(|| FusedTrainer::new(&model, config.activation, config.heteroscedastic, targets))
-        .flatten();
-    let resamples: Vec<Vec<usize>> = (0..m)
-        .map(|_| {
-            if config.bootstrap {
-                (0..n).map(|_| rng.random_range(0..n)).collect()
-            } else {
-                (0..n).collect()
-            }
+    let mut data = Prepared::new(runs, config, seed, &mut rng)?;
+    let model = EnsembleMlp::<B>::init(config.members, &data.widths, &mut rng, device);
+    // Drawn after the initial weights, as every earlier version did: same seed, same model.
+    data.resamples = (0..config.members)
+        .map(|_| match config.bootstrap {
+            true => (0..data.n())
+                .map(|_| rng.random_range(0..data.n()))
+                .collect(),
+            false => (0..data.n()).collect(),
         })
         .collect();
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
-    let batch = if config.batch_size == 0 {
-        n
-    } else {
-        config.batch_size.min(n)
+    // On the flex CPU backend, the host engine computes the same steps without burn's
+    // per-step graph (module docs of `train_host`).
+    let on_cpu = engine == TrainEngine::Auto
+        && TypeId::of::<B::InnerBackend>() == TypeId::of::<burn::backend::Flex>();
+    let host = on_cpu
+        .then(|| {
+            FusedTrainer::new(
+                &model,
+                config.activation,
+                config.heteroscedastic,
+                data.targets,
+            )
+        })
+        .flatten();
+    let (model, meta) = match host {
+        Some(trainer) => {
+            let mut engine = HostEngine {
+                trainer,
+                data: &data,
+            };
+            let (kept, meta) = run_epochs(&mut engine, &data, &mut rng, observer)?;
+            (engine.trainer.model(&kept, device), meta)
+        }
+        None => {
+            let mut engine = BurnEngine::new(model, &data, device);
+            run_epochs(&mut engine, &data, &mut rng, observer)?
+        }
     };
+    let mut predictor = Predictor::new(model, meta, device.clone());
+    let (scale, noise) = calibrate_held_out(&predictor, runs, &data);
+    predictor.meta.epistemic_scale = scale;
+    predictor.meta.noise_var = noise;
+    predictor.meta.report.seconds = start.elapsed().as_secs_f64();
+    Ok(predictor)
+}
 
-    let mut best: (Option<Best<B::InnerBackend>>, usize, f64) = (None, 0, f64::INFINITY);
+/// Everything training reads, prepared once: the split, the metadata (normalisation fitted on
+/// the training rows), standardised features and targets, bootstrap resamples, layer widths.
+struct Prepared {
+    meta: PredictorMeta,
+    train_rows: Vec<usize>,
+    val_rows: Vec<usize>,
+    /// Standardised training features `[n, inputs]` and targets `[n, targets]`.
+    x: Vec<f32>,
+    y: Vec<f32>,
+    /// Standardised validation features and targets, when there is a validation split.
+    x_val: Option<Vec<f32>>,
+    y_val: Vec<f32>,
+    /// Each member's training rows (a bootstrap resample, or every row), `[M][n]`; drawn by
+    /// [`fit_with`] after the initial weights.
+    resamples: Vec<Vec<usize>>,
+    widths: Vec<usize>,
+    targets: usize,
+    batch: usize,
+}
+
+impl Prepared {
+    fn new(
+        runs: &Runs,
+        config: &EnsembleConfig,
+        seed: u64,
+        rng: &mut StdRng,
+    ) -> Result<Self, SurrogateError> {
+        config.validate()?;
+        let targets = runs.schema.targets.len();
+        if targets == 0 {
+            return Err(SurrogateError::NoTargets);
+        }
+        const MIN_ROWS: usize = 4;
+        if runs.len() < MIN_ROWS {
+            let rows = runs.len();
+            return Err(SurrogateError::TooFewRuns {
+                rows,
+                needed: MIN_ROWS,
+            });
+        }
+        crate::surrogate::check_targets_vary(runs)?;
+        let (train_rows, val_rows) = split(runs.len(), config.validation_fraction, rng);
+        let (train, val) = (runs.subset(&train_rows), runs.subset(&val_rows));
+        let mut meta = PredictorMeta {
+            schema: runs.schema.clone(),
+            config: config.clone(),
+            seed,
+            input_norm: Normalizer {
+                mean: Vec::new(),
+                std: Vec::new(),
+            },
+            target_norm: Normalizer::fit(&train.outcomes),
+            noise_var: vec![0.0; targets],
+            epistemic_scale: Vec::new(),
+            report: TrainReport {
+                train_rows: train.len(),
+                validation_rows: val.len(),
+                epochs: 0,
+                best_epoch: 0,
+                best_validation_mse: None,
+                final_train_loss: f64::NAN,
+                seconds: 0.0,
+            },
+            selection: None,
+        };
+        let raw: Vec<Vec<f64>> = (train.mixtures.iter().zip(&train.context))
+            .map(|(w, c)| meta.raw_inputs(w, c))
+            .collect();
+        meta.input_norm = Normalizer::fit(&raw);
+        let n = train.len();
+        let x = meta.features(&train.mixtures, &train.context)?;
+        let y = standardise(&train.outcomes, &meta.target_norm);
+        let x_val = (!val.is_empty())
+            .then(|| meta.features(&val.mixtures, &val.context))
+            .transpose()?;
+        let y_val = standardise(&val.outcomes, &meta.target_norm);
+        let mut widths = vec![meta.inputs()];
+        widths.extend(&config.hidden);
+        widths.push(if config.heteroscedastic {
+            2 * targets
+        } else {
+            targets
+        });
+        let batch = match config.batch_size {
+            0 => n,
+            b => b.min(n),
+        };
+        Ok(Prepared {
+            meta,
+            train_rows,
+            val_rows,
+            x,
+            y,
+            x_val,
+            y_val,
+            resamples: Vec::new(),
+            widths,
+            targets,
+            batch,
+        })
+    }
+
+    fn config(&self) -> &EnsembleConfig {
+        &self.meta.config
+    }
+
+    /// Training rows.
+    fn n(&self) -> usize {
+        self.train_rows.len()
+    }
+}
+
+/// Takes the training steps of one ensemble: burn's autodiff and AdamW ([`BurnEngine`]) or
+/// the fused host trainer ([`HostEngine`]), which compute the same steps.
+trait StepEngine {
+    /// What is kept of the best epoch.
+    type Kept;
+    /// One optimiser step, member `m` on its rows `rows[m]`; the loss (standardised units,
+    /// mean over members).
+    fn step(&mut self, rows: &[Vec<usize>]) -> f64;
+    /// Member outputs on the validation rows `[M, n_val, width]` flat, when there are any.
+    fn validation_outputs(&self) -> Option<Vec<f32>>;
+    /// The current weights.
+    fn keep(&self) -> Self::Kept;
+}
+
+/// Runs the epochs with early stopping on the validation MSE of the ensemble mean; returns the
+/// kept weights and the metadata with the training report filled in.
+fn run_epochs<E: StepEngine>(
+    engine: &mut E,
+    data: &Prepared,
+    rng: &mut StdRng,
+    observer: &mut dyn TrainObserver,
+) -> Result<(E::Kept, PredictorMeta), SurrogateError> {
+    let config = data.config();
+    let (m, n, width) = (
+        config.members,
+        data.n(),
+        *data.widths.last().expect("an output layer"),
+    );
+    let mut meta = data.meta.clone();
+    let mut best: (Option<E::Kept>, usize, f64) = (None, 0, f64::INFINITY);
     for epoch in 1..=config.max_epochs {
-        let mut orders = resamples.clone();
-        orders.iter_mut().for_each(|o| o.shuffle(&mut rng));
+        let mut orders = data.resamples.clone();
+        orders.iter_mut().for_each(|o| o.shuffle(rng));
         let mut loss_sum = 0.0;
         let mut steps = 0;
-        for start_row in (0..n).step_by(batch) {
-            let end = (start_row + batch).min(n);
-            let b = end - start_row;
-            if let Some(f) = &mut fused {
-                let rows: Vec<Vec<usize>> =
-                    orders.iter().map(|o| o[start_row..end].to_vec()).collect();
-                let value = f.step(
-                    &x_host,
-                    &y_host,
-                    &rows,
-                    config.learning_rate,
-                    config.weight_decay,
-                );
-                if !value.is_finite() {
-                    return Err(SurrogateError::Diverged { epoch, loss: value });
-                }
-                loss_sum += value;
-                steps += 1;
-                continue;
-            }
-            let idx: Vec<i64> = orders
-                .iter()
-                .flat_map(|o| o[start_row..end].iter().map(|&i| i as i64))
-                .collect();
-            let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [m * b]), device);
-            let x = x_train
-                .clone()
-                .select(0, idx.clone())
-                .reshape([m, b, inputs]);
-            let y = y_train.clone().select(0, idx).reshape([m, b, targets]);
-            let out = model.forward(x, config.activation);
-            let loss = member_loss(out, y, targets, config.heteroscedastic).mul_scalar(m as f64);
-            let value = f64::from(loss.clone().into_scalar().elem::<f32>()) / m as f64;
+        for start_row in (0..n).step_by(data.batch) {
+            let end = (start_row + data.batch).min(n);
+            let rows: Vec<Vec<usize>> = orders.iter().map(|o| o[start_row..end].to_vec()).collect();
+            let value = engine.step(&rows);
             if !value.is_finite() {
                 return Err(SurrogateError::Diverged { epoch, loss: value });
             }
             loss_sum += value;
             steps += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.learning_rate, model, grads);
         }
         let train_loss = loss_sum / steps as f64;
-        let width = *widths.last().expect("an output layer");
-        let validation_mse = match (&fused, &x_val, &x_val_host) {
-            (Some(f), _, Some(x)) => Some(ensemble_mse(
-                &f.forward_shared(x),
-                m,
-                width,
-                &y_val,
-                targets,
-            )),
-            (None, Some(x), _) => {
-                let out = model.valid().forward_shared(x.clone(), config.activation);
-                let values: Vec<f32> = out.into_data().to_vec().expect("the model outputs f32");
-                Some(ensemble_mse(&values, m, width, &y_val, targets))
-            }
-            _ => None,
-        };
-        let current = || match &fused {
-            Some(f) => Best::Host(f.snapshot()),
-            None => Best::Model(model.valid()),
-        };
+        let validation_mse = (engine.validation_outputs())
+            .map(|out| ensemble_mse(&out, m, width, &data.y_val, data.targets));
         meta.report.epochs = epoch;
         meta.report.final_train_loss = train_loss;
+        let max_epochs = config.max_epochs;
         observer.epoch(&EpochProgress {
             epoch,
-            max_epochs: config.max_epochs,
+            max_epochs,
             train_loss,
             validation_mse,
         });
         match validation_mse {
-            Some(v) if v < best.2 => best = (Some(current()), epoch, v),
+            Some(v) if v < best.2 => best = (Some(engine.keep()), epoch, v),
             Some(_) if epoch - best.1 >= config.patience => break,
             Some(_) => {}
-            None => best = (Some(current()), epoch, f64::NAN),
+            None => best = (Some(engine.keep()), epoch, f64::NAN),
         }
     }
     let (kept, best_epoch, best_mse) = best;
-    let model = match kept.expect("max_epochs >= 1 keeps an epoch") {
-        Best::Model(model) => model,
-        Best::Host(snapshot) => fused
-            .as_ref()
-            .expect("host snapshots come from the fused trainer")
-            .model(&snapshot, device),
-    };
     meta.report.best_epoch = best_epoch;
     meta.report.best_validation_mse = best_mse.is_finite().then_some(best_mse);
-    let mut predictor = Predictor::new(model, meta, device.clone());
-    // Rows no member trained on (validation) or some members did not (out of bag).
-    let mut unseen: Vec<Vec<bool>> = resamples
-        .iter()
+    Ok((kept.expect("max_epochs >= 1 keeps an epoch"), meta))
+}
+
+/// burn's autodiff and AdamW, on any backend.
+struct BurnEngine<B: AutodiffBackend> {
+    model: EnsembleMlp<B>,
+    optim: burn::optim::adaptor::OptimizerAdaptor<burn::optim::AdamW, EnsembleMlp<B>, B>,
+    x: Tensor<B, 2>,
+    y: Tensor<B, 2>,
+    x_val: Option<Tensor<B::InnerBackend, 2>>,
+    config: EnsembleConfig,
+    targets: usize,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend> BurnEngine<B> {
+    fn new(model: EnsembleMlp<B>, data: &Prepared, device: &B::Device) -> Self {
+        let (n, inputs, t) = (data.n(), data.widths[0], data.targets);
+        let x_val = data.x_val.as_ref().map(|f| {
+            let rows = f.len() / inputs;
+            Tensor::from_data(TensorData::new(f.clone(), [rows, inputs]), device)
+        });
+        BurnEngine {
+            model,
+            optim: AdamWConfig::new()
+                .with_weight_decay(data.config().weight_decay as f32)
+                .init(),
+            x: Tensor::from_data(TensorData::new(data.x.clone(), [n, inputs]), device),
+            y: Tensor::from_data(TensorData::new(data.y.clone(), [n, t]), device),
+            x_val,
+            config: data.config().clone(),
+            targets: t,
+            device: device.clone(),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> StepEngine for BurnEngine<B> {
+    type Kept = EnsembleMlp<B::InnerBackend>;
+
+    fn step(&mut self, rows: &[Vec<usize>]) -> f64 {
+        let (m, b, inputs) = (rows.len(), rows[0].len(), self.x.dims()[1]);
+        let idx: Vec<i64> = rows.iter().flatten().map(|&i| i as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [m * b]), &self.device);
+        let x = self
+            .x
+            .clone()
+            .select(0, idx.clone())
+            .reshape([m, b, inputs]);
+        let y = self.y.clone().select(0, idx).reshape([m, b, self.targets]);
+        let out = self.model.forward(x, self.config.activation);
+        let hetero = self.config.heteroscedastic;
+        let loss = member_loss(out, y, self.targets, hetero).mul_scalar(m as f64);
+        let value = f64::from(loss.clone().into_scalar().elem::<f32>()) / m as f64;
+        if value.is_finite() {
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let model = self.model.clone();
+            self.model = self.optim.step(self.config.learning_rate, model, grads);
+        }
+        value
+    }
+
+    fn validation_outputs(&self) -> Option<Vec<f32>> {
+        let x = self.x_val.as_ref()?;
+        let out = self
+            .model
+            .valid()
+            .forward_shared(x.clone(), self.config.activation);
+        Some(out.into_data().to_vec().expect("the model outputs f32"))
+    }
+
+    fn keep(&self) -> Self::Kept {
+        self.model.valid()
+    }
+}
+
+/// The fused host trainer on the flex CPU backend.
+struct HostEngine<'a> {
+    trainer: FusedTrainer,
+    data: &'a Prepared,
+}
+
+impl StepEngine for HostEngine<'_> {
+    type Kept = Snapshot;
+
+    fn step(&mut self, rows: &[Vec<usize>]) -> f64 {
+        let config = self.data.config();
+        let (lr, wd) = (config.learning_rate, config.weight_decay);
+        self.trainer.step(&self.data.x, &self.data.y, rows, lr, wd)
+    }
+
+    fn validation_outputs(&self) -> Option<Vec<f32>> {
+        Some(self.trainer.forward_shared(self.data.x_val.as_ref()?))
+    }
+
+    fn keep(&self) -> Self::Kept {
+        self.trainer.snapshot()
+    }
+}
+
+/// The epistemic scale and noise of [`calibrate`], on the rows no member trained on
+/// (validation) or some members did not (out of bag).
+fn calibrate_held_out<B: Backend>(
+    predictor: &Predictor<B>,
+    runs: &Runs,
+    data: &Prepared,
+) -> (Vec<f64>, Vec<f64>) {
+    let n = data.n();
+    let mut unseen: Vec<Vec<bool>> = (data.resamples.iter())
         .map(|r| {
             let mut out = vec![true; n];
             r.iter().for_each(|&i| out[i] = false);
-            out.extend(std::iter::repeat_n(true, val.len()));
+            out.extend(std::iter::repeat_n(true, data.val_rows.len()));
             out
         })
         .collect();
@@ -309,12 +450,13 @@ pub fn fit_with<B: AutodiffBackend>(
         // No held-out rows at all: fall back to training residuals (optimistic).
         unseen.iter_mut().for_each(|u| u.fill(true));
     }
-    let all: Vec<usize> = train_rows.iter().chain(&val_rows).copied().collect();
-    let (scale, noise) = calibrate(&predictor, &runs.subset(&all), &unseen, held_out);
-    predictor.meta.epistemic_scale = scale;
-    predictor.meta.noise_var = noise;
-    predictor.meta.report.seconds = start.elapsed().as_secs_f64();
-    Ok(predictor)
+    let all: Vec<usize> = data
+        .train_rows
+        .iter()
+        .chain(&data.val_rows)
+        .copied()
+        .collect();
+    calibrate(predictor, &runs.subset(&all), &unseen, held_out)
 }
 
 /// Shuffled `(train, validation)` row indices with `round(fraction * n)` validation rows,
@@ -354,12 +496,6 @@ pub(super) fn member_loss<B: Backend>(
     (var.clone().log() + (y - mu).powi_scalar(2) / var)
         .mean()
         .mul_scalar(0.5)
-}
-
-/// The parameters of the best epoch so far: burn's model, or the fused trainer's host copy.
-enum Best<B: Backend> {
-    Model(EnsembleMlp<B>),
-    Host(Snapshot),
 }
 
 /// MSE of the ensemble mean (first `t` outputs averaged over `m` members) against `y`
