@@ -17,8 +17,8 @@
 //! 128 runs on RegMix (`configs/backtests/issue-size.toml`, 2 jobs) took 58 s (4 min 43 s before).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mixatlas::backtest::{Backtest, BacktestConfig};
 use mixatlas::device::Cpu;
+use mixatlas::evaluation::backtest::{Backtest, BacktestConfig};
 use mixatlas::objective::ObjectiveSpec;
 use mixatlas::runs::{DataSpec, Runs};
 

@@ -88,7 +88,9 @@ def read_checkpoint(checkpoint):
         if manifest["format"] == "mixatlas-surrogate":
             return manifest["kind"], manifest["payload"]
         return "ensemble", manifest
-    return "gp", json.load(open(f"{checkpoint}/gp.json"))
+    if os.path.exists(f"{checkpoint}/gp.json"):
+        return "gp", json.load(open(f"{checkpoint}/gp.json"))
+    raise SystemExit(f"{checkpoint}: no ensemble or GP checkpoint (a mixing law has no export)")
 
 
 def main(checkpoint, mixtures_csv):

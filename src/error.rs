@@ -31,7 +31,7 @@ pub enum Error {
     Runs(#[from] crate::runs::RunsError),
     /// Training, evaluating or loading a predictor failed.
     #[error(transparent)]
-    Predictor(#[from] crate::surrogate::SurrogateError),
+    Surrogate(#[from] crate::surrogate::SurrogateError),
     /// An objective does not match the predictor's targets.
     #[error(transparent)]
     Objective(#[from] crate::objective::ObjectiveError),
@@ -55,13 +55,13 @@ pub enum Error {
     Simulate(#[from] crate::simulate::SimulateError),
     /// A simulated world is misconfigured.
     #[error(transparent)]
-    World(#[from] crate::simulate::world::WorldError),
+    World(#[from] crate::evaluation::world::WorldError),
     /// A campaign step failed (it stays resumable).
     #[error(transparent)]
     Campaign(#[from] crate::campaign::CampaignError),
     /// A backtest cannot run.
     #[error(transparent)]
-    Backtest(#[from] crate::backtest::BacktestError),
+    Backtest(#[from] crate::evaluation::backtest::BacktestError),
     /// A report figure could not be rendered.
     #[cfg(feature = "report")]
     #[error(transparent)]

@@ -190,7 +190,15 @@ where
 fn temporary_sibling(path: &Path) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".mixatlas-tmp-{}-{n}", std::process::id()))
+    // The clock tells apart processes that share a pid (PID 1 in every container run);
+    // temporaries are created exclusively, so a clash is an error, never an overwrite.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    path.with_file_name(format!(
+        ".mixatlas-tmp-{}-{nanos:08x}-{n}",
+        std::process::id()
+    ))
 }
 
 /// Creates `path` with `bytes` and flushes it to disk.
@@ -257,7 +265,12 @@ impl AtomicFile {
     /// Starts writing `path` (through a temporary sibling).
     pub fn create(path: &Path) -> Result<Self> {
         let tmp = temporary_sibling(path);
-        let file = File::create(&tmp).map_err(io(&tmp))?;
+        // Exclusively: never through a link planted at the name, never over another's file.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
         Ok(AtomicFile {
             path: path.to_owned(),
             tmp,
@@ -354,12 +367,7 @@ pub fn write_dir_atomic(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let tmp = temporary_sibling(dir);
-    let written = fill(&tmp, files);
-    if written.is_err() && tmp.exists() {
-        // Ours, and useless now; the write's own error is the one to report.
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    written?;
+    build_dir(&tmp, files)?;
     crash_point();
     // The old directory is moved aside whole (one rename) before the new one takes its place,
     // so a crash at any point leaves the old output or the new one at `dir`, or (between the
@@ -378,8 +386,9 @@ pub fn write_dir_atomic(
     Ok(())
 }
 
-/// Removes `dir`, which mixatlas owns: first renamed to a hidden temporary sibling, so a crash
-/// while removing leaves no partial directory at `dir` (only a stray temporary).
+/// Removes `dir` (or a file), which mixatlas owns: first renamed to a hidden temporary
+/// sibling, so a crash while removing leaves no partial directory at `dir` (only a stray
+/// temporary).
 pub fn remove_dir_aside(dir: &Path) -> Result<()> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
     let aside = if name.is_some_and(|n| n.starts_with(".mixatlas-tmp-")) {
@@ -390,7 +399,11 @@ pub fn remove_dir_aside(dir: &Path) -> Result<()> {
         crash_point();
         aside
     };
-    std::fs::remove_dir_all(&aside).map_err(io(&aside))
+    if aside.is_dir() {
+        std::fs::remove_dir_all(&aside).map_err(io(&aside))
+    } else {
+        std::fs::remove_file(&aside).map_err(io(&aside))
+    }
 }
 
 /// Creates directory `dir`, which must be missing or empty, holding `files` (which should
@@ -401,24 +414,32 @@ pub fn create_dir_atomic(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> 
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let tmp = temporary_sibling(dir);
-    let written = fill(&tmp, files).and_then(|()| {
-        crash_point();
-        // rename(2) replaces an empty directory and refuses a non-empty one.
-        std::fs::rename(&tmp, dir).map_err(io(dir))
-    });
-    if written.is_err() && tmp.exists() {
-        // Ours, and useless now; the write's own error is the one to report.
+    build_dir(&tmp, files)?;
+    crash_point();
+    if let Err(e) = std::fs::rename(&tmp, dir) {
+        // Ours, and useless now; the rename's own error is the one to report.
         let _ = std::fs::remove_dir_all(&tmp);
+        return Err(io(dir)(e));
     }
-    written?;
     crash_point();
     sync_parent(dir)
 }
 
-/// Creates directory `tmp` holding `files` and the marker (unless `files` has one), each
+/// Creates directory `tmp` (which must not exist: nothing of anyone else's is touched) and
+/// fills it; on failure removes what it created.
+fn build_dir(tmp: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    std::fs::create_dir(tmp).map_err(io(tmp))?;
+    let filled = fill(tmp, files);
+    if filled.is_err() {
+        // Ours, and useless now; the write's own error is the one to report.
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+    filled
+}
+
+/// Fills the new directory `tmp` with `files` and the marker (unless `files` has one), each
 /// fsynced.
 fn fill(tmp: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    std::fs::create_dir(tmp).map_err(io(tmp))?;
     let marked = files.iter().any(|f| f.0 == OUTPUT_MARKER);
     let marker = (OUTPUT_MARKER.to_owned(), b"written by mixatlas\n".to_vec());
     for (rel, bytes) in files.iter().chain((!marked).then_some(&marker)) {

@@ -6,12 +6,13 @@
 //! mixture -> outcome with epistemic uncertainty; an
 //! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
-//! candidates and pick a batch, driven by the ask/tell [`proposer`]; [`simulate`] streams
-//! millions of recipes through the predictor;
-//! [`campaign`] runs the closed loop over rounds and stages; [`export`] writes recipes for
-//! training stacks; `report` draws the analysis (feature `report`). [`device`] picks the burn
-//! backend, and `kernels` (features `wgpu`, `cuda`) scores on a GPU. Underneath everything, [`io`] writes files atomically and [`math`] holds the
-//! numerical helpers. The command line is `cli` (feature `cli`, on by default).
+//! candidates and pick a batch, driven by the ask/tell [`proposer`] under a [`strategy`];
+//! [`simulate`] streams millions of recipes through the surrogate; [`export`] writes recipes
+//! for training stacks and [`import`] reads other tools' runs; [`campaign`] runs the closed loop
+//! over rounds and stages; [`evaluation`] measures strategies without training (backtests, the
+//! simulated world); `report` draws the analysis (feature `report`). [`device`] picks the burn
+//! backend, and `kernels` (features `wgpu`, `cuda`) scores on a GPU. Underneath everything,
+//! [`io`] writes files atomically and [`math`] holds the numerical helpers. The command line is `cli` (feature `cli`, on by default).
 //!
 //! Fit a surrogate, read its posterior, then ask for the next runs, on the CPU:
 //!
@@ -55,14 +56,14 @@ pub mod space;
 
 pub mod runs;
 
-pub mod device;
-
 pub mod surrogate;
 
 // The GPU scoring kernels (CubeCL; features `wgpu`, `cuda`) live in the top-level `kernels/`.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 #[path = "../kernels/mod.rs"]
 pub mod kernels;
+
+pub mod device;
 
 pub mod objective;
 
@@ -76,13 +77,13 @@ pub mod strategy;
 
 pub mod simulate;
 
-pub mod campaign;
-
-pub mod backtest;
-
 pub mod export;
 
 pub mod import;
+
+pub mod campaign;
+
+pub mod evaluation;
 
 #[cfg(feature = "report")]
 pub mod report;

@@ -394,8 +394,7 @@ impl<B: AutodiffBackend> Proposer<B> {
         if let SurrogateSpec::Ensemble(training) = &surrogate {
             training.validate()?;
         }
-        config.validate(&surrogate.capabilities())?;
-        check_trust_region(&constraints, &config)?;
+        check_config(&config, &constraints, &surrogate.capabilities())?;
         Ok(Proposer {
             constraints,
             surrogate: Some(surrogate),
@@ -841,6 +840,17 @@ fn for_search<B: Backend>(mut model: Fitted<B>) -> crate::Result<Fitted<B>> {
     model.fuse_for_cpu();
     crate::device::attach_gpu_kernel(&mut model)?;
     Ok(model)
+}
+
+/// Checks `config` as [`Proposer::new`] does for a surrogate with `caps` under `constraints`:
+/// what a campaign checks at creation, before any run is spent.
+pub(crate) fn check_config(
+    config: &ProposerConfig,
+    constraints: &Constraints,
+    caps: &Capabilities,
+) -> crate::Result<()> {
+    config.validate(caps)?;
+    check_trust_region(constraints, config)
 }
 
 /// An adaptive trust region moves the fixed one the constraints may hold: not both.

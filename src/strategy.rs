@@ -94,8 +94,8 @@ mod defaults {
     }
 }
 
-/// How the next runs are chosen. Every field defaults to what `propose` and `loop` do by
-/// default, so an empty table is the shipped strategy.
+/// How the next runs are chosen. Every field defaults to what `loop` (and, but for `samples`,
+/// `propose`) does by default, so an empty table is the shipped strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategySpec {
@@ -256,18 +256,26 @@ pub struct NamedStrategy {
 
 impl Serialize for NamedStrategy {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut table = toml::Table::try_from(&self.spec).map_err(serde::ser::Error::custom)?;
-        table.insert("name".into(), toml::Value::String(self.name.clone()));
-        table.serialize(s)
+        let serde_json::Value::Object(mut fields) =
+            serde_json::to_value(&self.spec).map_err(serde::ser::Error::custom)?
+        else {
+            unreachable!("a strategy serialises as an object")
+        };
+        fields.insert("name".into(), self.name.clone().into());
+        fields.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for NamedStrategy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let mut table = toml::Table::deserialize(d)?;
-        let name = match table.remove("name") {
-            Some(toml::Value::String(name)) => name,
+        let serde_json::Value::Object(mut fields) = serde_json::Value::deserialize(d)? else {
+            return Err(D::Error::custom("a strategy is a table"));
+        };
+        // JSON copies (a backtest's record of its input) write absent options as null.
+        fields.retain(|_, v| !v.is_null());
+        let name = match fields.remove("name") {
+            Some(serde_json::Value::String(name)) => name,
             Some(other) => {
                 return Err(D::Error::custom(format!(
                     "`name` = {other} is not a string"
@@ -275,8 +283,22 @@ impl<'de> Deserialize<'de> for NamedStrategy {
             }
             None => return Err(D::Error::missing_field("name")),
         };
-        let spec = StrategySpec::deserialize(table).map_err(D::Error::custom)?;
+        let spec = StrategySpec::deserialize(serde_json::Value::Object(fields))
+            .map_err(D::Error::custom)?;
         Ok(NamedStrategy { name, spec })
+    }
+}
+
+impl NamedStrategy {
+    /// Whether `self` and `other` choose runs alike over a pool (defaults resolved: a record
+    /// written before `min_distance` became optional holds its pool default).
+    pub fn same_as(&self, other: &NamedStrategy) -> bool {
+        let resolved = |s: &NamedStrategy| {
+            let mut spec = s.spec.clone();
+            spec.min_distance = Some(s.spec.min_distance(Mode::Pool));
+            (s.name.clone(), spec)
+        };
+        resolved(self) == resolved(other)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mixatlas::backtest::{Backtest, BacktestConfig, summarize};
+use mixatlas::evaluation::backtest::{Backtest, BacktestConfig, summarize};
 use mixatlas::objective::ObjectiveSpec;
 use mixatlas::runs::{DataSpec, Runs};
 
@@ -215,7 +215,7 @@ fn backtest_writes_its_tables_resumes_and_refuses_bad_input() {
 }
 
 /// The shipped strategy table on a shipped data spec, as `backtest` runs it.
-fn shipped(data: &str, budget: usize, seeds: usize) -> mixatlas::backtest::Summary {
+fn shipped(data: &str, budget: usize, seeds: usize) -> mixatlas::evaluation::backtest::Summary {
     let pool =
         Runs::load(&DataSpec::from_file(&repo(&format!("configs/data/{data}.toml"))).unwrap())
             .unwrap();
@@ -262,14 +262,16 @@ fn olmix_default_strategy_beats_random() {
     let s = shipped("olmix-dclm", 64, 10);
     let find = |name: &str| s.strategies.iter().find(|x| x.strategy == name).unwrap();
     let (default, random) = (find("default"), find("random"));
-    let top5 = |x: &mixatlas::backtest::summary::StrategySummary| x.runs_to_top[1].quartiles.median;
+    let top5 = |x: &mixatlas::evaluation::backtest::summary::StrategySummary| {
+        x.runs_to_top[1].quartiles.median
+    };
     assert!(
         top5(default) < top5(random),
         "{} vs {}",
         top5(default),
         top5(random)
     );
-    let regret = |x: &mixatlas::backtest::summary::StrategySummary| x.regret[0].mean;
+    let regret = |x: &mixatlas::evaluation::backtest::summary::StrategySummary| x.regret[0].mean;
     assert!(
         regret(default) < regret(random),
         "{} vs {}",

@@ -370,7 +370,7 @@ fn strategies_table_reduced() {
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let md = std::fs::read_to_string(out_dir.join("strategies.md")).unwrap();
-    for s in mixatlas::campaign::strategies::Scheme::ALL {
+    for s in mixatlas::evaluation::bench::Scheme::ALL {
         assert!(md.contains(&format!("| {} |", s.name())), "{md}");
     }
     let csv = std::fs::read_to_string(out_dir.join("strategies.csv")).unwrap();
@@ -853,8 +853,8 @@ fn shipped_campaign_surrogate_rounds_beat_its_random_design() {
 /// shipped kriging-believer GP-UCB strategy is pasted into a campaign and runs it.
 #[test]
 fn a_backtest_strategy_pastes_into_a_campaign_unchanged() {
-    use mixatlas::backtest::BacktestConfig;
     use mixatlas::campaign::CampaignConfig;
+    use mixatlas::evaluation::backtest::BacktestConfig;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let shipped = repo("configs/backtests/strategies.toml");

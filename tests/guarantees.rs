@@ -108,6 +108,37 @@ fn a_new_campaign_never_takes_over_a_folder() {
     let file = write(d, "a-file", "x");
     expect_error(start_campaign(&cfg, &file, &["--force"]), "is a file");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    // `.` when it is empty: the campaign is written into it, not renamed over it.
+    let here = d.join("here");
+    std::fs::create_dir(&here).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mixatlas"))
+        .args([
+            "loop",
+            "--config",
+            path(&cfg),
+            "--campaign",
+            ".",
+            "--propose-only",
+        ])
+        .current_dir(&here)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(here.join("campaign.toml").is_file() && here.join("journal.jsonl").is_file());
+    // A mistyped --resume writes nothing into the folder it names.
+    let before_other = snapshot(&other);
+    expect_error(
+        mixatlas(&["loop", "--campaign", path(&other), "--resume"]),
+        "holds no campaign",
+    );
+    assert_eq!(snapshot(&other), before_other);
+    // A strategy the surrogate cannot serve is refused before the folder is touched.
+    let kb = campaign_config(&inputs, "false", "batch_method = \"kriging-believer\"");
+    expect_error(
+        start_campaign(&kb, &d.join("kb"), &[]),
+        "kriging believer conditions a Gaussian process",
+    );
+    assert!(!d.join("kb").exists());
 }
 
 /// A small two-stage GP campaign whose evaluator is the simulated world, appending the ids it

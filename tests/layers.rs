@@ -24,7 +24,7 @@ const LAYERS: &[&str] = &[
     "export",
     "import",
     "campaign",
-    "backtest",
+    "evaluation",
     "report",
     "cli",
 ];

@@ -239,7 +239,8 @@ fn migrate_flat(text: &str) -> Option<String> {
                 continue;
             }
         } else if !in_tables {
-            let key = trimmed.split(['=', ' ', '\t']).next().unwrap_or("");
+            // `gp.starts = 2` moves with its table: the key's first dotted segment decides.
+            let key = trimmed.split(['=', ' ', '\t', '.']).next().unwrap_or("");
             if FLAT_STRATEGY_KEYS.contains(&key) || FLAT_STRATEGY_TABLES.contains(&key) {
                 out.push_str(&line[..line.len() - trimmed.len()]);
                 out.push_str("strategy.");

@@ -46,6 +46,9 @@ pub struct CommandEvaluator {
     pub template: String,
     /// Wall-clock limit per batch.
     pub timeout: Duration,
+    /// The campaign lock's descriptor ([`super::Campaign::lock_fd`]), inherited by the command
+    /// so that the campaign stays locked while it runs, even after `loop` is killed.
+    pub lock: Option<std::os::fd::RawFd>,
 }
 
 /// Sends SIGKILL to process group `pgid` (the shell and whatever it started).
@@ -54,15 +57,29 @@ pub struct CommandEvaluator {
 /// process on the machine here, not the group.
 fn kill_group(pgid: u32) {
     let pgid = i32::try_from(pgid).expect("process ids fit in i32");
-    if pgid > 1 {
-        // SAFETY: kill(2) takes plain integers; a negative pid addresses exactly that group.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers; a negative pid addresses exactly that group.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
     }
 }
 
-/// Single-quotes `s` for `sh`.
+/// Waits (up to 5 s) until process group `pgid`, killed and its leader reaped, has no process
+/// left: the group holds the campaign lock until then, and the next command would find the
+/// campaign in use.
+fn await_group_gone(pgid: u32) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: as above; signal 0 only asks whether the group still has a process.
+    while unsafe { libc::kill(-pgid, 0) } == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs the evaluator command (`$1`) and records its exit status in `$2` (atomically: written
 /// to `$2.tmp`, then renamed). The record outlives the campaign process: an evaluator that
 /// finishes after `loop` was killed leaves its results and its status, and the resumed
@@ -84,6 +101,7 @@ pub(super) fn finished(results: &Path) -> bool {
         && std::fs::read_to_string(status_path(results)).is_ok_and(|s| s.trim() == "0")
 }
 
+/// Single-quotes `s` for `sh`.
 pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -91,24 +109,36 @@ pub(super) fn quote(s: &str) -> String {
 impl Evaluator for CommandEvaluator {
     fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
         use std::os::unix::process::CommandExt;
-        let command = self
+        let command_line = self
             .template
             .replace("{proposals}", &quote(&proposals.to_string_lossy()))
             .replace("{results}", &quote(&results.to_string_lossy()));
         let out = std::fs::File::create(log).map_err(io(log))?;
         let err = out.try_clone().map_err(io(log))?;
         let status_file = status_path(results);
-        let mut child = Command::new("sh")
-            .args(["-c", RECORD_EXIT, "sh", &command])
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", RECORD_EXIT, "sh", &command_line])
             .arg(&status_file)
             // The crash hook stops this process, not the evaluator's own mixatlas commands.
             .env_remove(crate::io::CRASH_AT_VAR)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .process_group(0)
-            .spawn()
-            .map_err(io(PathBuf::from("sh")))?;
+            .process_group(0);
+        if let Some(fd) = self.lock {
+            // SAFETY: fcntl(2) is async-signal-safe and touches only this child's table.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().map_err(io(PathBuf::from("sh")))?;
         crate::io::crash_point();
         let start = Instant::now();
         let status = loop {
@@ -118,8 +148,9 @@ impl Evaluator for CommandEvaluator {
             if start.elapsed() > self.timeout {
                 kill_group(child.id());
                 child.wait().map_err(io(PathBuf::from("sh")))?;
+                await_group_gone(child.id());
                 return Err(CampaignError::EvaluatorTimeout {
-                    command,
+                    command: command_line,
                     seconds: self.timeout.as_secs_f64(),
                     log: log.to_owned(),
                 }
@@ -130,17 +161,22 @@ impl Evaluator for CommandEvaluator {
         // Background processes the evaluator left behind belong to this batch; end them so
         // none outlives it (they would write into the next round's files).
         kill_group(child.id());
+        await_group_gone(child.id());
         if !status.success() {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(5).collect();
             use std::os::unix::process::ExitStatusExt;
             let status = match (status.code(), status.signal()) {
+                // The recording shell reports a command killed by signal N as 128 + N.
+                (Some(code), _) if code > 128 => {
+                    format!("exit status {code}: killed by signal {}", code - 128)
+                }
                 (Some(code), _) => format!("exit status {code}"),
                 (None, Some(signal)) => format!("killed by signal {signal}"),
                 (None, None) => status.to_string(),
             };
             return Err(CampaignError::EvaluatorFailed {
-                command,
+                command: command_line,
                 status,
                 tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 log: log.to_owned(),

@@ -4,8 +4,9 @@
 //! `flock(2)` on `campaign.lock` in the campaign directory: the kernel releases it when the
 //! process exits, however it exits (`kill -9` included), so a crash never leaves a stale lock.
 //! The holder writes its pid into the file for the message a second process gets. The lock's
-//! descriptor is inherited by the evaluators the holder starts, so an evaluator that outlives
-//! its `loop` (killed, or stopped with Ctrl-C) keeps the campaign locked until it finishes.
+//! descriptor is inherited by the evaluators the holder starts (and by nothing else), so an
+//! evaluator that outlives its `loop` (killed, or stopped with Ctrl-C) keeps the campaign
+//! locked until it finishes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -21,10 +22,15 @@ pub const LOCK_FILE: &str = "campaign.lock";
 /// A held campaign lock; dropping it (or exiting) releases it.
 #[derive(Debug)]
 pub struct CampaignLock {
-    _file: File,
+    file: File,
 }
 
 impl CampaignLock {
+    /// The lock's descriptor, for an evaluator to inherit ([`super::CommandEvaluator`]).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+
     /// Takes the lock on the campaign in `dir`, or refuses naming the process that holds it.
     pub fn acquire(dir: &Path) -> crate::Result<Self> {
         let path = dir.join(LOCK_FILE);
@@ -53,14 +59,7 @@ impl CampaignLock {
         file.rewind().map_err(io(&path))?;
         write!(file, "{}", std::process::id()).map_err(io(&path))?;
         file.sync_data().map_err(io(&path))?;
-        // Inherited by the evaluators the campaign starts (the descriptor survives exec), so
-        // the lock stays held while an evaluator outlives a killed `loop`: a resume cannot
-        // start a second evaluation of the same runs beside it.
-        // SAFETY: fcntl on a descriptor this function owns; no memory is shared.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFD, 0) } != 0 {
-            return Err(io(&path)(std::io::Error::last_os_error()));
-        }
-        Ok(CampaignLock { _file: file })
+        Ok(CampaignLock { file })
     }
 }
 

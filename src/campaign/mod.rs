@@ -4,14 +4,21 @@
 //! A campaign lives in a directory:
 //!
 //! ```text
-//! campaign.toml              the configuration, fixed at creation
-//! campaign.lock              flock(2)ed by the process driving the campaign (holds its pid)
-//! journal.jsonl              append-only events: proposed, results, committed (the truth)
-//! state.json                 a summary snapshot, rewritten atomically after every step
-//! rounds/NNN/proposals.jsonl the round's proposals (the evaluator's input)
-//! rounds/NNN/results.csv     the evaluator's output, as it left it
-//! rounds/NNN/model/          the surrogate trained for the round
-//! final.json                 the committed schedule, once every stage is done
+//! .mixatlas-output                  marks the directory as a campaign mixatlas created
+//! campaign.toml                     the configuration, fixed at creation (written last)
+//! reuse.toml                        the frozen mixture reuse, when configured
+//! campaign.lock                     flock(2)ed by the process driving the campaign (its pid)
+//!                                   and inherited by the evaluator it runs
+//! journal.jsonl                     append-only events: proposed, results, committed (the truth)
+//! state.json                        a summary snapshot, rewritten atomically after every step
+//! rounds/NNN/proposals.jsonl        the round's proposals
+//! rounds/NNN/pending.jsonl          the runs of the round still awaiting results (the
+//!                                   evaluator's input)
+//! rounds/NNN/results.csv            the evaluator's output, as it left it
+//! rounds/NNN/results.csv.status     the evaluator's exit status, written when it ends
+//! rounds/NNN/evaluator.log          its output
+//! rounds/NNN/model/                 the surrogate trained for the round
+//! final.json                        the committed schedule, once every stage is done
 //! ```
 //!
 //! Every decision is journaled before it is acted on, and results are journaled in one line
@@ -20,8 +27,9 @@
 //! seed gives the same batch), and asks the evaluator again only for runs without results.
 //!
 //! One process at a time: [`Campaign::open`] takes the directory's lock (released by the
-//! kernel when the process exits, however it exits) and refuses while another process holds
-//! it, naming its pid; [`Campaign::read`] reads without it (reports). Opening checks the
+//! kernel when the process and the evaluator it started have exited, however they exit) and
+//! refuses while another holds it, naming the pid that took it; `rounds/` belongs to the
+//! campaign, which replaces a round folder nothing of which is journaled; [`Campaign::read`] reads without it (reports). Opening checks the
 //! journal against the campaign's invariants (each run proposed once and within the budget,
 //! with one weight per domain; results only for proposed runs, once each; stages committed in
 //! order, once each, to a measured run) and refuses the first line that breaks one. Repair:
@@ -42,7 +50,6 @@ mod journal;
 pub(crate) mod lock;
 mod slurm;
 mod state;
-pub mod strategies;
 
 pub use config::{CampaignConfig, CampaignTarget};
 pub use evaluator::{CommandEvaluator, Evaluator, read_results};
@@ -157,7 +164,8 @@ pub enum CampaignError {
     /// started, which holds the lock until it finishes.
     #[error(
         "campaign {path} is in use by {}, or by an evaluator it started that is still running \
-         (one process at a time drives a campaign; wait for it or stop it)",
+         (one process at a time drives a campaign; wait for it or stop it; `fuser -v \
+         {path}/campaign.lock` names the holder)",
         pid.map_or("another process".to_owned(), |p| format!("pid {p}"))
     )]
     InUse {

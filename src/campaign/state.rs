@@ -74,7 +74,7 @@ pub struct Campaign {
     /// The journal, when opened to be driven (`None` for [`Campaign::read`]).
     journal: Option<Journal>,
     /// The lock held while the campaign is driven.
-    _lock: Option<CampaignLock>,
+    lock: Option<CampaignLock>,
     /// Proposed runs in order, with their round.
     pub planned: Vec<(usize, PlannedRun)>,
     /// Results in arrival order.
@@ -86,58 +86,94 @@ pub struct Campaign {
 /// What [`OUTPUT_MARKER`] holds in a campaign directory: `--force` replaces only these.
 const CAMPAIGN_MARK: &str = "mixatlas campaign\n";
 
+/// Refuses a directory that holds no campaign (no `campaign.toml`).
+fn no_campaign_refused(dir: &Path) -> crate::Result<()> {
+    if dir.join(CONFIG).is_file() {
+        return Ok(());
+    }
+    Err(CampaignError::Directory {
+        path: dir.to_owned(),
+        problem: "holds no campaign (campaign.toml is missing)",
+    }
+    .into())
+}
+
+/// Refuses, before any run, a strategy the proposer would refuse at its first surrogate round
+/// (a searcher or batch method the surrogate cannot serve) or an unreadable objective.
+fn check_strategy(config: &CampaignConfig, constraints: &Constraints) -> crate::Result<()> {
+    if let Some(path) = &config.objective {
+        ObjectiveSpec::from_file(path)?;
+    }
+    let spec = config
+        .strategy
+        .surrogate_spec()
+        .expect("a campaign's strategy has a surrogate");
+    let proposer = ProposerConfig {
+        prior: Prior::Tokens,
+        ..config
+            .strategy
+            .proposer_config(&ObjectiveSpec::default(), Mode::Search, config.seed)
+    };
+    crate::proposer::check_config(&proposer, constraints, &spec.capabilities())
+}
+
+/// How a new campaign takes its directory.
+enum Claim {
+    /// The directory is missing: it is created whole, atomically.
+    Create,
+    /// The directory exists, empty or holding a creation a crash stopped before its
+    /// `campaign.toml`: the files are written into it, `campaign.toml` last.
+    Fill,
+}
+
 /// Checks that a new campaign may go into `dir`: a missing or empty directory may be taken; a
 /// directory holding anything is refused, except that `overwrite` = replace lets a campaign
-/// mixatlas created (its marker says so, and no process drives it) be replaced: it is removed
-/// here. A directory that is or holds one of `inputs` is never taken.
-fn claim_dir(dir: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> crate::Result<()> {
-    let refuse = |problem: &'static str| -> crate::Result<()> {
+/// mixatlas created (its marker, or the `campaign.toml` and journal of a 0.1 campaign, says so;
+/// and no process drives it) be replaced: it is removed here. A directory that is or holds one
+/// of `inputs` is never taken.
+fn claim_dir(dir: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> crate::Result<Claim> {
+    let refuse = |problem: &'static str| -> crate::Result<Claim> {
         Err(CampaignError::Directory {
             path: dir.to_owned(),
             problem,
         }
         .into())
     };
-    if dir.exists() {
-        if !dir.is_dir() {
-            return refuse("is a file, not a directory");
+    if !dir.exists() {
+        return Ok(Claim::Create);
+    }
+    if !dir.is_dir() {
+        return refuse("is a file, not a directory");
+    }
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::io::check_not_input(dir, &inputs)?;
+    if std::fs::read_dir(dir).map_err(io(dir))?.next().is_none() {
+        return Ok(Claim::Fill);
+    }
+    let marked = std::fs::read_to_string(dir.join(OUTPUT_MARKER)).is_ok_and(|m| m == CAMPAIGN_MARK);
+    let created = dir.join(CONFIG).is_file();
+    let campaign = marked || (created && dir.join(JOURNAL).is_file());
+    match (overwrite, campaign, created) {
+        (_, true, false) => Ok(Claim::Fill),
+        (Overwrite::Refuse, true, true) => refuse(
+            "holds a campaign already: pass --resume to continue it, or --force to replace it \
+             with a new one",
+        ),
+        (Overwrite::Refuse, false, _) => {
+            refuse("exists and is not empty: a new campaign goes into a missing or empty directory")
         }
-        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-        crate::io::check_not_input(dir, &inputs)?;
-        let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
-        if !empty {
-            let marked =
-                std::fs::read_to_string(dir.join(OUTPUT_MARKER)).is_ok_and(|m| m == CAMPAIGN_MARK);
-            match (overwrite, marked) {
-                (Overwrite::Refuse, true) => {
-                    return refuse(
-                        "holds a campaign already: pass --resume to continue it, or --force to \
-                         replace it with a new one",
-                    );
-                }
-                (Overwrite::Refuse, false) => {
-                    return refuse(
-                        "exists and is not empty: a new campaign goes into a missing or empty \
-                         directory",
-                    );
-                }
-                (Overwrite::Replace, false) => {
-                    return refuse(
-                        "is not a campaign mixatlas created (no .mixatlas-output marker): \
-                         refusing to replace it, even with --force; choose a missing or empty \
-                         directory",
-                    );
-                }
-                (Overwrite::Replace, true) => {
-                    // Never from under a process that drives it.
-                    let lock = CampaignLock::acquire(dir)?;
-                    crate::io::remove_dir_aside(dir)?;
-                    drop(lock);
-                }
-            }
+        (Overwrite::Replace, false, _) => refuse(
+            "is not a campaign mixatlas created (no .mixatlas-output marker): refusing to \
+             replace it, even with --force; choose a missing or empty directory",
+        ),
+        (Overwrite::Replace, true, true) => {
+            // Never from under a process that drives it.
+            let lock = CampaignLock::acquire(dir)?;
+            crate::io::remove_dir_aside(dir)?;
+            drop(lock);
+            Ok(Claim::Create)
         }
     }
-    Ok(())
 }
 
 /// The space a campaign searches (the configured one, or with `reuse` its reduced space),
@@ -175,30 +211,47 @@ impl Campaign {
         let mut inputs = vec![config_path.to_owned()];
         inputs.extend(config.input_files());
         // Every input is read and checked before the directory is touched.
-        searched_space(&config, config_path)?;
-        claim_dir(dir, overwrite, &inputs)?;
+        let (_, reuse, constraints) = searched_space(&config, config_path)?;
+        check_strategy(&config, &constraints)?;
+        let claim = claim_dir(dir, overwrite, &inputs)?;
+        // Frozen with the config: a later default does not change a running campaign.
+        config.strategy.min_distance = Some(config.min_distance());
         let mut files = vec![(OUTPUT_MARKER.to_owned(), CAMPAIGN_MARK.as_bytes().to_vec())];
-        if let Some(path) = &config.reuse {
+        if let Some(reuse) = &reuse {
             // The journal holds reduced weights: freeze the reuse they expand by.
             let frozen = std::path::absolute(dir.join(REUSE)).map_err(io(dir))?;
-            let text = Reuse::from_file(path)?.to_toml(&config.space);
-            files.push((REUSE.to_owned(), text.into_bytes()));
+            files.push((REUSE.to_owned(), reuse.to_toml(&config.space).into_bytes()));
             config.reuse = Some(frozen);
         }
         let text = toml::to_string(&config).expect("a config serialises");
         files.push((CONFIG.to_owned(), text.into_bytes()));
-        crate::io::create_dir_atomic(dir, &files)?;
+        match claim {
+            Claim::Create => crate::io::create_dir_atomic(dir, &files)?,
+            // `campaign.toml` last: until it is whole, the directory is a creation to redo.
+            Claim::Fill => {
+                for (name, bytes) in &files {
+                    write_atomic(&dir.join(name), bytes)?;
+                }
+            }
+        }
         Campaign::open(dir)
     }
 
     /// Opens the campaign in `dir` to drive it: takes its lock (refusing while another
     /// process holds it), cuts a torn last journal line, and replays and checks the journal.
     pub fn open(dir: &Path) -> crate::Result<Self> {
+        // Nothing is written into a directory that holds no campaign (a mistyped path).
+        no_campaign_refused(dir)?;
         let lock = CampaignLock::acquire(dir)?;
         let (journal, events) = Journal::<Event>::open(&dir.join(JOURNAL))?;
         let mut c = Campaign::configured(dir, Some(journal), Some(lock))?;
         c.replay(events)?;
         Ok(c)
+    }
+
+    /// The descriptor of the campaign's lock while it is driven, for its evaluator to inherit.
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.lock.as_ref().map(CampaignLock::fd)
     }
 
     /// Reads the campaign in `dir` without taking its lock or changing anything (reports on
@@ -216,14 +269,8 @@ impl Campaign {
         journal: Option<Journal>,
         lock: Option<CampaignLock>,
     ) -> crate::Result<Self> {
+        no_campaign_refused(dir)?;
         let config_path = dir.join(CONFIG);
-        if !config_path.exists() {
-            return Err(CampaignError::Directory {
-                path: dir.to_owned(),
-                problem: "holds no campaign (campaign.toml is missing)",
-            }
-            .into());
-        }
         let config = CampaignConfig::from_file(&config_path)?;
         let (space, reuse, constraints) = searched_space(&config, &config_path)?;
         Ok(Campaign {
@@ -233,7 +280,7 @@ impl Campaign {
             reuse,
             constraints,
             journal,
-            _lock: lock,
+            lock,
             planned: Vec::new(),
             results: Vec::new(),
             committed: Vec::new(),
@@ -545,7 +592,8 @@ impl Campaign {
     pub(super) fn ingest_evaluated(&mut self, path: &Path) -> crate::Result<usize> {
         let measured: Vec<String> = self.results.iter().map(|r| r.id.clone()).collect();
         let ingested = self.ingest_rows(path, &measured);
-        // Consumed: a later resume asks the evaluator again for whatever is still missing.
+        // Consumed, whatever the file held: a later resume asks the evaluator again for
+        // whatever is still missing (a malformed file is evaluated again, not re-read).
         let status = super::evaluator::status_path(path);
         if status.exists() {
             std::fs::remove_file(&status).map_err(io(&status))?;

@@ -3,11 +3,11 @@
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::backtest::{Backtest, BacktestConfig, SeedRun, summarize};
 use crate::campaign::lock::CampaignLock;
 use crate::cli::args::BacktestArgs;
 use crate::cli::progress::StageBar;
 use crate::device::BackendTask;
+use crate::evaluation::backtest::{Backtest, BacktestConfig, SeedRun, summarize};
 use crate::io::{Overwrite, write_atomic};
 use crate::objective::ObjectiveSpec;
 use crate::runs::{DataSpec, Runs};

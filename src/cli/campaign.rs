@@ -36,6 +36,7 @@ impl BackendTask for Task {
                 None => Box::new(CommandEvaluator {
                     template: t.clone(),
                     timeout,
+                    lock: c.lock_fd(),
                 }),
             }),
             (None, false) => bail!(

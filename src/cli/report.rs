@@ -107,7 +107,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
 }
 
 /// A backtest summary, or why it cannot be drawn.
-fn read_backtest(path: &std::path::Path) -> Result<crate::backtest::Summary, String> {
+fn read_backtest(path: &std::path::Path) -> Result<crate::evaluation::backtest::Summary, String> {
     let text = crate::io::read_text(path).map_err(|e| e.to_string())?;
     serde_json::from_str(&text).map_err(|e| {
         format!(

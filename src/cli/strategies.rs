@@ -3,11 +3,11 @@
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::campaign::strategies::{Outcome, StrategyConfig, compare, tables};
 use crate::cli::args::StrategiesArgs;
 use crate::cli::output::write_dir_atomic;
 use crate::device::{BackendTask, DeviceKind};
-use crate::simulate::world::World;
+use crate::evaluation::bench::{Outcome, StrategyConfig, compare, tables};
+use crate::evaluation::world::World;
 use crate::surrogate::EnsembleConfig;
 
 struct Task {

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 
 use crate::cli::args::WorldArgs;
 use crate::cli::output::{check_file, write_atomic};
-use crate::simulate::world::{Noise, World};
+use crate::evaluation::world::{Noise, World};
 
 pub fn run(args: WorldArgs) -> Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0) {

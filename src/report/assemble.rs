@@ -46,7 +46,7 @@ pub struct Inputs<'a> {
     /// A campaign's progress, or why there is none.
     pub campaign: Result<CampaignPlots, String>,
     /// A backtest's summary (`backtest.json`), or why there is none.
-    pub backtest: Result<crate::backtest::Summary, String>,
+    pub backtest: Result<crate::evaluation::backtest::Summary, String>,
     /// Page title.
     pub title: String,
 }

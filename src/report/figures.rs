@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{CampaignPlots, Heatmap, Parity, PdPanel, Projection, RecipeBar};
-use crate::backtest::Summary;
+use crate::evaluation::backtest::Summary;
 
 /// Okabe & Ito (2008) colour-blind-safe palette, black last.
 pub const PALETTE: [RGBColor; 8] = [
@@ -625,7 +625,8 @@ pub fn backtest(s: &Summary) -> Draw {
         for (k, (name, curve)) in curves.enumerate() {
             let exact = k == s.strategies.len();
             let color = if exact { PALETTE[7] } else { PALETTE[k % 7] };
-            let point = |p: &crate::backtest::summary::CurvePoint, v: f64| (p.runs as f64, v);
+            let point =
+                |p: &crate::evaluation::backtest::summary::CurvePoint, v: f64| (p.runs as f64, v);
             if !exact {
                 let band: Vec<(f64, f64)> = (curve.iter().map(|p| point(p, p.regret.q3)))
                     .chain(curve.iter().rev().map(|p| point(p, p.regret.q1)))

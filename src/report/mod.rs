@@ -148,7 +148,7 @@ pub struct ReportData {
     /// Campaign progress.
     pub campaign: Result<CampaignPlots, String>,
     /// A backtest's best-so-far curves.
-    pub backtest: Result<crate::backtest::Summary, String>,
+    pub backtest: Result<crate::evaluation::backtest::Summary, String>,
 }
 
 /// What [`write()`] produced.

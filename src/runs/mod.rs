@@ -153,6 +153,15 @@ pub enum RunsError {
         /// 1-based line.
         line: u64,
     },
+    /// A key repeats in a stream that cannot be read again to name the lines.
+    #[error(
+        "{path}: a key appears on two rows (the input is not a regular file, so it cannot be \
+         read again to name them: write it to a file and run again)"
+    )]
+    RepeatedKey {
+        /// The input.
+        path: PathBuf,
+    },
     /// Runs given as arrays ([`Runs::new`]) are inconsistent.
     #[error("runs: `{field}`: {problem}")]
     Array {

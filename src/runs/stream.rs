@@ -125,7 +125,14 @@ impl<'a> MixtureChunks<'a> {
             return Ok(());
         }
         // Read the keys again, keeping only those whose digest repeats: the first repeated
-        // key in file order is the error (equal digests of unequal keys are not).
+        // key in file order is the error (equal digests of unequal keys are not). A pipe or
+        // FIFO cannot be read twice: the repeat is refused without its lines.
+        if !std::fs::metadata(&self.spec.mixtures).is_ok_and(|m| m.is_file()) {
+            return Err(RunsError::RepeatedKey {
+                path: self.spec.mixtures.clone(),
+            }
+            .into());
+        }
         let key = self
             .spec
             .key

@@ -1,9 +1,7 @@
-//! Simulation. This file: streaming scoring of millions of sampled recipes with the predictor in chunks,
+//! Simulation: streaming scoring of millions of sampled recipes with the surrogate in chunks,
 //! with memory bounded by the chunk size, keeping the top k by objective and by acquisition,
-//! running statistics and, for a second objective, the Pareto front. [`world`]: a simulated
-//! midtraining world that stands in for real proxy runs.
-
-pub mod world;
+//! running statistics and, for a second objective, the Pareto front. (The simulated
+//! midtraining world is [`crate::evaluation::world`].)
 
 use std::collections::HashMap;
 

@@ -156,15 +156,16 @@ pub fn open(dir: &Path) -> Result<Layout> {
         }
     }
     check_digest_file(dir, MANIFEST, MANIFEST_DIGEST, text.as_bytes())?;
-    let envelope: Envelope =
-        serde_json::from_value(value).map_err(|e| bad(&path, format!("{e}")))?;
-    if envelope.version != VERSION {
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(VERSION)) {
+        let found = version.map_or("missing".to_owned(), |v| v.to_string());
         let problem = format!(
-            "field `version` is {}, this mixatlas reads {VERSION} (a newer mixatlas wrote it?)",
-            envelope.version
+            "field `version` is {found}, this mixatlas reads {VERSION} (a newer mixatlas wrote it?)"
         );
         return Err(bad(&path, problem).into());
     }
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| bad(&path, format!("{e}")))?;
     let mut files = Vec::with_capacity(envelope.files.len());
     for expected in &envelope.files {
         if expected.file.contains(['/', '\\']) || expected.file.starts_with('.') {

@@ -230,7 +230,8 @@ pub fn member_moments(values: &[f64], count: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// A fitted model of mixture -> outcomes that acquisition functions can read: the deep
-/// ensemble ([`Predictor`]) or the Gaussian process ([`GaussianProcess`]).
+/// ensemble ([`Predictor`]), the Gaussian process ([`GaussianProcess`]) or the mixing law
+/// ([`LogLinear`]).
 pub trait Surrogate {
     /// Columns, space and targets.
     fn schema(&self) -> &Schema;
@@ -343,7 +344,7 @@ impl<B: Backend> Surrogate for Predictor<B> {
     }
 }
 
-/// A fitted surrogate of either kind, as a checkpoint directory holds it.
+/// A fitted surrogate of any kind, as a checkpoint directory holds it.
 #[derive(Debug)]
 pub enum Fitted<B: Backend> {
     /// The deep ensemble.
@@ -449,8 +450,8 @@ impl<B: Backend> Fitted<B> {
         }
     }
 
-    /// Scores an ensemble through the fused CPU path (see [`Predictor::fuse_for_cpu`]); a GP
-    /// is unchanged.
+    /// Scores an ensemble through the fused CPU path (see [`Predictor::fuse_for_cpu`]); other
+    /// kinds are unchanged.
     pub fn fuse_for_cpu(&mut self) {
         if let Fitted::Ensemble(p) = self {
             p.fuse_for_cpu();

@@ -349,7 +349,7 @@ impl LogLinear {
     /// The law in checkpoint `dir`, already opened as `layout`.
     pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
         match layout {
-            Layout::Envelope(ck) => {
+            Layout::Envelope(ck) if ck.envelope.kind == SurrogateKind::LogLinear => {
                 LogLinear::from_payload(ck.envelope.payload.clone(), &ck.manifest())
             }
             Layout::LegacyLogLinear => {
@@ -392,7 +392,9 @@ impl LogLinear {
             && model.calibration.len() == targets
             && model.noise.len() == targets
             && model.target_norm.mean.len() == targets
+            && model.target_norm.std.len() == targets
             && model.context_norm.mean.len() == model.schema.context.len()
+            && model.context_norm.std.len() == model.schema.context.len()
             && !model.members.is_empty()
             && model.laws.iter().all(law_ok)
             && model

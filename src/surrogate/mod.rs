@@ -47,7 +47,7 @@ use crate::runs::Runs;
 /// Per-member values in target units, `[M][n][targets]`.
 pub type MemberValues = Vec<Vec<Vec<f64>>>;
 
-/// Why a predictor could not be trained, used or loaded.
+/// Why a surrogate could not be fitted, used or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SurrogateError {
     /// A training configuration value is out of range or the TOML is malformed.

@@ -92,7 +92,7 @@ pub fn fit<B: AutodiffBackend>(
 }
 
 /// [`fit`] with the training steps taken by `engine`: the data prepared once, the epochs run
-/// over a [`StepEngine`], then the spread and noise calibrated on held-out rows.
+/// over a step engine (`StepEngine`), then the spread and noise calibrated on held-out rows.
 pub fn fit_with<B: AutodiffBackend>(
     runs: &Runs,
     config: &EnsembleConfig,

@@ -392,7 +392,7 @@ fn softplus(s: f32) -> f32 {
 }
 
 /// The element-wise passes, each compiled for the baseline target and for AVX2 + FMA
-/// (`fused::dispatch`).
+/// (`score_host::dispatch`).
 mod kernels {
     pub(super) use super::super::score_host::add_bias;
     use super::super::score_host::{bias_silu, dispatch, exp};

@@ -352,8 +352,9 @@ impl GaussianProcess {
         }
     }
 
-    /// Writes `dir/gp.json` atomically (temporary sibling, then rename); an existing `dir` is
-    /// replaced only when `overwrite` allows it.
+    /// Writes the checkpoint (the envelope of [`checkpoint`], kind `gp`, with
+    /// `gp.safetensors`) atomically; an existing `dir` is replaced only when `overwrite`
+    /// allows it.
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
         let payload = serde_json::to_value(self).expect("a GP serialises");
         let files = vec![(GP_SAFETENSORS.into(), self.safetensors_bytes())];
@@ -427,8 +428,8 @@ impl GaussianProcess {
         safetensors::tensor::serialize(views, &Some(info)).expect("f64 tensors serialise")
     }
 
-    /// Reads `dir/gp.json`, refusing files that are not a consistent GP, and refactorises
-    /// the kernel matrices.
+    /// Reads the GP checkpoint in `dir` (or a 0.1 `gp.json`), refusing one that is not a
+    /// consistent GP, and refactorises the kernel matrices.
     pub fn load(dir: &Path) -> crate::Result<Self> {
         GaussianProcess::from_layout(dir, checkpoint::open(dir)?)
     }
@@ -436,7 +437,7 @@ impl GaussianProcess {
     /// The GP in checkpoint `dir`, already opened as `layout`.
     pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
         match layout {
-            Layout::Envelope(ck) => {
+            Layout::Envelope(ck) if ck.envelope.kind == SurrogateKind::Gp => {
                 // The export is not read to score, but a checkpoint is whole or refused.
                 ck.file(GP_SAFETENSORS)?;
                 GaussianProcess::from_payload(ck.envelope.payload.clone(), &ck.manifest())
@@ -489,6 +490,8 @@ impl GaussianProcess {
             && gp.targets.len() == gp.schema.targets.len()
             && gp.noise.len() == gp.targets.len()
             && gp.target_norm.mean.len() == gp.targets.len()
+            && gp.target_norm.std.len() == gp.targets.len()
+            && gp.input_norm.std.len() == dims
             && dims
                 == gp.schema.mixture_columns.len() * gp.config.input_transform.width()
                     + gp.schema.context.len()

@@ -563,7 +563,7 @@ impl Backtest {
             }
             for s in &mine.config.strategies {
                 if let Some(t) = theirs.config.strategies.iter().find(|t| t.name == s.name)
-                    && t != s
+                    && !t.same_as(s)
                 {
                     return Err(mismatch("a strategy of the same name").into());
                 }

@@ -31,11 +31,11 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
 use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::evaluation::world::{Noise, Stage, World};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
 use crate::proposer::{Proposer, ProposerConfig, SearcherKind, SurrogateSpec};
 use crate::runs::{Direction, Runs, Schema, TargetSpec};
-use crate::simulate::world::{Noise, Stage, World};
 use crate::space::constraints::TokenSpec;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, sample_chunk};
 use crate::space::{ConstraintSpec, Constraints};
