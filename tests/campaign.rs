@@ -18,7 +18,7 @@ fn journal_events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Ids of every proposed run and of every result, in journal order.
-fn ids(dir: &Path) -> (Vec<String>, Vec<String>) {
+pub(crate) fn ids(dir: &Path) -> (Vec<String>, Vec<String>) {
     let (mut proposed, mut measured) = (Vec::new(), Vec::new());
     for e in journal_events(dir) {
         let list = |key: &str| -> Vec<String> {

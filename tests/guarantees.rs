@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::campaign::ids as journal_ids;
 use crate::util::{
     Fixture, campaign_config, expect_error, mixatlas, path, repo, text, world_evaluator, write,
 };
@@ -198,28 +199,6 @@ fn run_loop(campaign: &Path, config: Option<&Path>, crash_at: Option<usize>) -> 
 fn resume(campaign: &Path, config: &Path, crash_at: Option<usize>) -> bool {
     let created = campaign.join("campaign.toml").exists();
     run_loop(campaign, (!created).then_some(config), crash_at)
-}
-
-/// Proposed and measured run ids, from the journal.
-fn journal_ids(dir: &Path) -> (Vec<String>, Vec<String>) {
-    let (mut proposed, mut measured) = (Vec::new(), Vec::new());
-    for line in std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-    {
-        let e: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ids = |key: &str| -> Vec<String> {
-            (e[key].as_array().unwrap().iter())
-                .map(|r| r["id"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        match e["event"].as_str().unwrap() {
-            "proposed" => proposed.extend(ids("runs")),
-            "results" => measured.extend(ids("results")),
-            _ => {}
-        }
-    }
-    (proposed, measured)
 }
 
 fn final_schedule(dir: &Path) -> serde_json::Value {

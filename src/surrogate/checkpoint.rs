@@ -268,6 +268,22 @@ pub(crate) fn check_domain(
     Ok(())
 }
 
+/// Refuses a normaliser `name` (`mean` finite, `std` positive) read back from `path`.
+pub(crate) fn check_normalizer(
+    path: &Path,
+    name: &str,
+    norm: &super::Normalizer,
+) -> std::result::Result<(), SurrogateError> {
+    let mean = norm.mean.iter().copied();
+    check_domain(path, &format!("{name}.mean"), mean, Domain::Finite)?;
+    check_domain(
+        path,
+        &format!("{name}.std"),
+        norm.std.iter().copied(),
+        Domain::Positive,
+    )
+}
+
 /// The name of the file holding `file`'s sha256: `gp.json` -> `gp.sha256`.
 fn digest_file(file: &str) -> String {
     let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);

@@ -410,7 +410,7 @@ impl LogLinear {
 
     /// Refuses a fitted value outside its domain, naming the field.
     fn check_values(&self, path: &Path) -> Result<(), SurrogateError> {
-        use super::checkpoint::{Domain, check_domain};
+        use super::checkpoint::{Domain, check_domain, check_normalizer};
         check_domain(
             path,
             "noise",
@@ -423,23 +423,8 @@ impl LogLinear {
             self.calibration.iter().copied(),
             Domain::NonNegative,
         )?;
-        for (name, norm) in [
-            ("context_norm", &self.context_norm),
-            ("target_norm", &self.target_norm),
-        ] {
-            check_domain(
-                path,
-                &format!("{name}.mean"),
-                norm.mean.iter().copied(),
-                Domain::Finite,
-            )?;
-            check_domain(
-                path,
-                &format!("{name}.std"),
-                norm.std.iter().copied(),
-                Domain::Positive,
-            )?;
-        }
+        check_normalizer(path, "context_norm", &self.context_norm)?;
+        check_normalizer(path, "target_norm", &self.target_norm)?;
         let laws = self.laws.iter().map(|l| ("laws", l));
         let members = self.members.iter().flatten().map(|l| ("members", l));
         for (name, law) in laws.chain(members) {

@@ -510,30 +510,15 @@ impl GaussianProcess {
 
     /// Refuses a fitted value outside its domain, naming the field.
     fn check_values(&self, path: &Path) -> Result<(), SurrogateError> {
-        use crate::surrogate::checkpoint::{Domain, check_domain};
+        use crate::surrogate::checkpoint::{Domain, check_domain, check_normalizer};
         check_domain(
             path,
             "noise",
             self.noise.iter().copied(),
             Domain::NonNegative,
         )?;
-        for (name, norm) in [
-            ("input_norm", &self.input_norm),
-            ("target_norm", &self.target_norm),
-        ] {
-            check_domain(
-                path,
-                &format!("{name}.mean"),
-                norm.mean.iter().copied(),
-                Domain::Finite,
-            )?;
-            check_domain(
-                path,
-                &format!("{name}.std"),
-                norm.std.iter().copied(),
-                Domain::Positive,
-            )?;
-        }
+        check_normalizer(path, "input_norm", &self.input_norm)?;
+        check_normalizer(path, "target_norm", &self.target_norm)?;
         check_domain(path, "x", self.x.iter().flatten().copied(), Domain::Finite)?;
         for (t, g) in self.targets.iter().enumerate() {
             let field = |f: &str| format!("targets[{t}].{f}");
