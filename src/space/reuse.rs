@@ -95,13 +95,105 @@ pub struct Reuse {
     slots: Vec<Slot>,
 }
 
+/// A parse error in the reuse file `path`.
+fn parse_error(path: &Path, message: String) -> SpaceError {
+    SpaceError::Parse {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Virtual domain `vs`'s `(domain, inner weight)` pairs and their sum: typed as `weights`
+/// (which must sum to 1) or read from a recipe (all its domains with weight, or `domains`,
+/// rescaled later). `field` names it in errors; `base` resolves the recipe's path.
+fn inner_weights(
+    vs: &VirtualSpec,
+    field: &str,
+    base: &Path,
+    path: &Path,
+) -> crate::Result<(Vec<(String, f64)>, f64)> {
+    let bad = |message: String| parse_error(path, message);
+    let inner: Vec<(String, f64)> = match (&vs.recipe, vs.weights.is_empty()) {
+        (Some(_), false) => {
+            return Err(bad(format!("{field}: give `weights` or `recipe`, not both")).into());
+        }
+        (None, true) => {
+            return Err(bad(format!("{field}: no `weights` and no `recipe`")).into());
+        }
+        (None, false) => vs.weights.iter().map(|(d, w)| (d.clone(), *w)).collect(),
+        (Some(file), true) => {
+            let recipe = Recipe::from_file(&base.join(file))?;
+            match &vs.domains {
+                Some(list) => list
+                    .iter()
+                    .map(|d| {
+                        let w = recipe.weights.iter().find(|x| &x.0 == d).map(|x| x.1);
+                        w.map(|w| (d.clone(), w)).ok_or_else(|| {
+                            bad(format!(
+                                "{field}.domains: `{d}` is not in the recipe {}",
+                                file.display()
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => recipe.weights.into_iter().filter(|w| w.1 > 0.0).collect(),
+            }
+        }
+    };
+    let total: f64 = inner.iter().map(|w| w.1).sum();
+    if inner.iter().any(|w| !(w.1.is_finite() && w.1 >= 0.0)) || total.is_nan() || total <= 0.0 {
+        let problem = format!("{field}: inner weights must be finite, non-negative and not all 0");
+        return Err(bad(problem).into());
+    }
+    // Weights typed by hand are the inner mixture itself: one that does not sum to 1 is a
+    // typo, not something to rescale (a recipe's subset is rescaled).
+    if vs.recipe.is_none() && (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+        let shown = (total * 1e6).round() / 1e6;
+        let problem = format!("{field}.weights: the inner weights sum to {shown}, not 1");
+        return Err(bad(problem).into());
+    }
+    Ok((inner, total))
+}
+
+/// The reduced space's slots and domains: real domains outside every virtual one (`owner`
+/// `None`), and each virtual domain where its first member was, holding its members' tokens.
+fn reduced_domains(
+    full: &Space,
+    owner: &[Option<usize>],
+    virtuals: &[VirtualDomain],
+) -> (Vec<Slot>, Vec<Domain>) {
+    let mut slots = Vec::new();
+    let mut domains = Vec::new();
+    for (i, d) in full.domains.iter().enumerate() {
+        match owner[i] {
+            None => {
+                slots.push(Slot::Real(i));
+                domains.push(d.clone());
+            }
+            Some(v) if virtuals[v].members[0].0 == i => {
+                slots.push(Slot::Virtual(v));
+                let tokens: Option<f64> = (virtuals[v].members.iter())
+                    .map(|m| full.domains[m.0].tokens)
+                    .sum();
+                domains.push(Domain {
+                    name: virtuals[v].name.clone(),
+                    column: None,
+                    attributes: BTreeMap::new(),
+                    min: 0.0,
+                    max: 1.0,
+                    tokens,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    (slots, domains)
+}
+
 impl Reuse {
     /// Reads a reuse file and its full space; every problem names the file and field.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
-        let bad = |message: String| SpaceError::Parse {
-            path: path.to_owned(),
-            message,
-        };
+        let bad = |message: String| parse_error(path, message);
         let spec: ReuseSpec = crate::io::read_toml(path, bad)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let full = Space::from_file(&base.join(&spec.space))?;
@@ -116,54 +208,7 @@ impl Reuse {
         let mut virtuals = Vec::new();
         for (v, vs) in spec.virtuals.iter().enumerate() {
             let field = format!("virtual[{v}]");
-            let inner: Vec<(String, f64)> = match (&vs.recipe, vs.weights.is_empty()) {
-                (Some(_), false) => {
-                    return Err(
-                        bad(format!("{field}: give `weights` or `recipe`, not both")).into(),
-                    );
-                }
-                (None, true) => {
-                    return Err(bad(format!("{field}: no `weights` and no `recipe`")).into());
-                }
-                (None, false) => vs.weights.iter().map(|(d, w)| (d.clone(), *w)).collect(),
-                (Some(file), true) => {
-                    let recipe = Recipe::from_file(&base.join(file))?;
-                    match &vs.domains {
-                        Some(list) => list
-                            .iter()
-                            .map(|d| {
-                                let w = recipe.weights.iter().find(|x| &x.0 == d).map(|x| x.1);
-                                w.map(|w| (d.clone(), w)).ok_or_else(|| {
-                                    bad(format!(
-                                        "{field}.domains: `{d}` is not in the recipe {}",
-                                        file.display()
-                                    ))
-                                })
-                            })
-                            .collect::<Result<_, _>>()?,
-                        None => recipe.weights.into_iter().filter(|w| w.1 > 0.0).collect(),
-                    }
-                }
-            };
-            let total: f64 = inner.iter().map(|w| w.1).sum();
-            if inner.iter().any(|w| !(w.1.is_finite() && w.1 >= 0.0))
-                || total.is_nan()
-                || total <= 0.0
-            {
-                return Err(bad(format!(
-                    "{field}: inner weights must be finite, non-negative and not all 0"
-                ))
-                .into());
-            }
-            // Weights typed by hand are the inner mixture itself: one that does not sum to 1
-            // is a typo, not something to rescale (a recipe's subset is rescaled).
-            if vs.recipe.is_none() && (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
-                let shown = (total * 1e6).round() / 1e6;
-                return Err(bad(format!(
-                    "{field}.weights: the inner weights sum to {shown}, not 1"
-                ))
-                .into());
-            }
+            let (inner, total) = inner_weights(vs, &field, base, path)?;
             let mut members = Vec::new();
             for (d, w) in inner {
                 let i = names.iter().position(|n| *n == d).ok_or_else(|| {
@@ -194,33 +239,7 @@ impl Reuse {
                 members,
             });
         }
-        // The reduced space: real domains outside every virtual one, and each virtual domain
-        // where its first member was.
-        let mut slots = Vec::new();
-        let mut domains = Vec::new();
-        for (i, d) in full.domains.iter().enumerate() {
-            match owner[i] {
-                None => {
-                    slots.push(Slot::Real(i));
-                    domains.push(d.clone());
-                }
-                Some(v) if virtuals[v].members[0].0 == i => {
-                    slots.push(Slot::Virtual(v));
-                    let tokens: Option<f64> = (virtuals[v].members.iter())
-                        .map(|m| full.domains[m.0].tokens)
-                        .sum();
-                    domains.push(Domain {
-                        name: virtuals[v].name.clone(),
-                        column: None,
-                        attributes: BTreeMap::new(),
-                        min: 0.0,
-                        max: 1.0,
-                        tokens,
-                    });
-                }
-                Some(_) => {}
-            }
-        }
+        let (slots, domains) = reduced_domains(&full, &owner, &virtuals);
         let reduced = Space {
             name: format!("{}-reuse", full.name),
             column_prefix: String::new(),

@@ -34,8 +34,6 @@ use crate::surrogate::{
 
 pub use crate::surrogate::checkpoint::{MANIFEST, MANIFEST_DIGEST};
 
-/// The format tag of the ensemble manifests mixatlas 0.1 wrote.
-pub const LEGACY_FORMAT: &str = crate::surrogate::checkpoint::LEGACY_ENSEMBLE_FORMAT;
 /// The only version of the 0.1 ensemble manifest.
 const LEGACY_FORMAT_VERSION: u32 = 1;
 /// burn record file name.
@@ -129,7 +127,9 @@ fn read_legacy_manifest(dir: &Path) -> Result<LegacyManifest> {
     }
     let manifest: LegacyManifest = serde_json::from_slice(&text)
         .map_err(|e| bad(&path, format!("unreadable manifest: {e}")))?;
-    if manifest.format != LEGACY_FORMAT || manifest.format_version != LEGACY_FORMAT_VERSION {
+    if manifest.format != checkpoint::LEGACY_ENSEMBLE_FORMAT
+        || manifest.format_version != LEGACY_FORMAT_VERSION
+    {
         let problem = format!(
             "format `{}` version {} is not supported",
             manifest.format, manifest.format_version
