@@ -13,7 +13,7 @@ use crate::objective::{Objective, pareto_front};
 use crate::progress::Observer;
 use crate::space::Constraints;
 use crate::space::sampler::{DirichletSampler, SamplerError, TRIES, sample_chunk};
-use crate::surrogate::{BatchTop, BlockMoments, DeviceDraws};
+use crate::surrogate::{BatchTop, BlockMoments, DeviceDraws, DeviceScoring, Reduction};
 
 /// How much to simulate.
 #[derive(Debug, Clone, Copy)]
@@ -173,9 +173,6 @@ pub fn simulate(
     observer: &mut dyn Observer,
 ) -> crate::Result<Simulation> {
     config.validate()?;
-    let mut by_objective = TopK::new(config.top);
-    let mut by_acquisition = TopK::new(config.top);
-    let mut front: Vec<(f64, f64, u64, Vec<f64>)> = Vec::new();
     let device = secondary
         .is_none()
         .then(|| scorer.on_device(acquisition))
@@ -185,18 +182,74 @@ pub fn simulate(
         strength: sampler.strength,
         constraints: constraints.clone(),
     });
-    let mut out = Simulation {
-        drawn_on_device: drawn.is_some(),
-        sampled: 0,
-        rejected: 0,
-        objective: Moments::default(),
-        epistemic_std: Moments::default(),
-        acquisition: Moments::default(),
-        top_objective: Vec::new(),
-        top_acquisition: Vec::new(),
-        pareto: Vec::new(),
+    let mut run = Stream {
+        out: Simulation {
+            drawn_on_device: drawn.is_some(),
+            sampled: 0,
+            rejected: 0,
+            objective: Moments::default(),
+            epistemic_std: Moments::default(),
+            acquisition: Moments::default(),
+            top_objective: Vec::new(),
+            top_acquisition: Vec::new(),
+            pareto: Vec::new(),
+        },
+        by_objective: TopK::new(config.top),
+        by_acquisition: TopK::new(config.top),
+        front: Vec::new(),
     };
-    if let (Some((device, reduction)), Some(draws)) = (&device, &drawn) {
+    match (&device, &drawn) {
+        (Some((device, reduction)), Some(draws)) => run.device_draws(
+            *device,
+            reduction,
+            draws,
+            scorer,
+            constraints,
+            config,
+            observer,
+        )?,
+        _ => run.host_draws(
+            &device,
+            scorer,
+            acquisition,
+            secondary,
+            sampler,
+            constraints,
+            config,
+            observer,
+        )?,
+    }
+    run.finish(scorer, acquisition, secondary)
+}
+
+/// A simulation under way: the statistics so far, the two rankings and the Pareto front.
+struct Stream {
+    out: Simulation,
+    by_objective: TopK,
+    by_acquisition: TopK,
+    /// `(objective, secondary, id, mixture)` of the front so far.
+    front: Vec<(f64, f64, u64, Vec<f64>)>,
+}
+
+impl Stream {
+    /// Candidates drawn, scored and reduced on the device, chunk by chunk; only the best
+    /// rows' mixtures come back.
+    #[allow(clippy::too_many_arguments)]
+    fn device_draws(
+        &mut self,
+        device: &dyn DeviceScoring,
+        reduction: &Reduction,
+        draws: &DeviceDraws,
+        scorer: &Scorer<'_>,
+        constraints: &Constraints,
+        config: &SimulateConfig,
+        observer: &mut dyn Observer,
+    ) -> crate::Result<()> {
+        let (out, by_objective, by_acquisition) = (
+            &mut self.out,
+            &mut self.by_objective,
+            &mut self.by_acquisition,
+        );
         let mut chunk = 0u64;
         while out.sampled < config.samples {
             let rows = (config.samples - out.sampled).min(config.chunk as u64) as usize;
@@ -213,14 +266,36 @@ pub fn simulate(
                 .map(|(row, w)| (row, constraints.repair(&w)))
                 .collect();
             let first = out.sampled;
-            let rankings = [&mut by_objective, &mut by_acquisition];
-            absorb(&mut out, rankings, &got.top, first, |row| &weights[&row]);
+            let rankings = [&mut *by_objective, &mut *by_acquisition];
+            absorb(out, rankings, &got.top, first, |row| &weights[&row]);
             out.sampled += rows as u64;
             out.rejected += got.rejected as u64;
             chunk += 1;
             observer.progress("simulate", out.sampled, config.samples);
         }
-    } else {
+        Ok(())
+    }
+
+    /// Candidates drawn on the host, scored on the device when it has the kernel (the next
+    /// chunk drawn meanwhile) or on the host (with the Pareto front for a second objective).
+    #[allow(clippy::too_many_arguments)]
+    fn host_draws(
+        &mut self,
+        device: &Option<(&dyn DeviceScoring, Reduction)>,
+        scorer: &Scorer<'_>,
+        acquisition: &dyn Acquisition,
+        secondary: Option<&Objective>,
+        sampler: &DirichletSampler,
+        constraints: &Constraints,
+        config: &SimulateConfig,
+        observer: &mut dyn Observer,
+    ) -> crate::Result<()> {
+        let (out, by_objective, by_acquisition, front) = (
+            &mut self.out,
+            &mut self.by_objective,
+            &mut self.by_acquisition,
+            &mut self.front,
+        );
         // Chunk `chunk` of the sample stream, `done` draws in: (draws, feasible ones, rejected).
         let draw = |chunk: u64, done: u64| {
             let rows = (config.samples - done).min(config.chunk.max(1) as u64) as usize;
@@ -247,8 +322,8 @@ pub fn simulate(
                     let done = out.sampled;
                     let ahead = more.then(|| scope.spawn(move || draw(chunk, done)));
                     let top = device.top(&mixtures, &scorer.context, reduction, config.top)?;
-                    let rankings = [&mut by_objective, &mut by_acquisition];
-                    absorb(&mut out, rankings, &top, id, |row| &mixtures[row]);
+                    let rankings = [&mut *by_objective, &mut *by_acquisition];
+                    absorb(out, rankings, &top, id, |row| &mixtures[row]);
                     id += mixtures.len() as u64;
                     observer.progress("simulate", out.sampled, config.samples);
                     next = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
@@ -270,7 +345,7 @@ pub fn simulate(
                     }
                     let (a, b): (Vec<f64>, Vec<f64>) = front.iter().map(|p| (p.0, p.1)).unzip();
                     let keep = pareto_front(&a, &b);
-                    front = keep.into_iter().map(|i| front[i].clone()).collect();
+                    *front = keep.into_iter().map(|i| front[i].clone()).collect();
                 }
                 id += mixtures.len() as u64;
                 observer.progress("simulate", out.sampled, config.samples);
@@ -278,39 +353,55 @@ pub fn simulate(
             }
             Ok(())
         })?;
+        Ok(())
     }
-    let detail = |items: Vec<(u64, Vec<f64>)>| -> crate::Result<Vec<Scored>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ws: Vec<Vec<f64>> = items.iter().map(|i| i.1.clone()).collect();
-        let s = scorer.scores(&ws)?;
-        let acq = acquisition.score(&s);
-        let second = secondary.map(|o| s.mean_under(o));
-        Ok(items
-            .into_iter()
-            .enumerate()
-            .map(|(i, (id, weights))| Scored {
-                id,
-                weights,
-                objective: s.mean[i],
-                epistemic_std: s.std[i],
-                acquisition: acq[i],
-                secondary: second.as_ref().map(|b| b[i]),
-                targets: (0..s.targets()).map(|t| s.target_moments(i, t).0).collect(),
-            })
-            .collect())
-    };
-    let strip = |t: TopK| {
-        t.into_sorted()
-            .into_iter()
-            .map(|(_, id, w)| (id, w))
-            .collect()
-    };
-    out.top_objective = detail(strip(by_objective))?;
-    out.top_acquisition = detail(strip(by_acquisition))?;
-    out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
-    Ok(out)
+
+    /// The simulation with its rankings and front scored in full.
+    fn finish(
+        self,
+        scorer: &Scorer<'_>,
+        acquisition: &dyn Acquisition,
+        secondary: Option<&Objective>,
+    ) -> crate::Result<Simulation> {
+        let Stream {
+            mut out,
+            by_objective,
+            by_acquisition,
+            front,
+        } = self;
+        let detail = |items: Vec<(u64, Vec<f64>)>| -> crate::Result<Vec<Scored>> {
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ws: Vec<Vec<f64>> = items.iter().map(|i| i.1.clone()).collect();
+            let s = scorer.scores(&ws)?;
+            let acq = acquisition.score(&s);
+            let second = secondary.map(|o| s.mean_under(o));
+            Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (id, weights))| Scored {
+                    id,
+                    weights,
+                    objective: s.mean[i],
+                    epistemic_std: s.std[i],
+                    acquisition: acq[i],
+                    secondary: second.as_ref().map(|b| b[i]),
+                    targets: (0..s.targets()).map(|t| s.target_moments(i, t).0).collect(),
+                })
+                .collect())
+        };
+        let strip = |t: TopK| {
+            t.into_sorted()
+                .into_iter()
+                .map(|(_, id, w)| (id, w))
+                .collect()
+        };
+        out.top_objective = detail(strip(by_objective))?;
+        out.top_acquisition = detail(strip(by_acquisition))?;
+        out.pareto = detail(front.into_iter().map(|p| (p.2, p.3)).collect())?;
+        Ok(out)
+    }
 }
 
 /// Folds a batch reduced on the device into `out`'s moments and the rankings by objective and
