@@ -199,6 +199,17 @@ fn corrupted_truncated_or_mismatched_checkpoints_are_refused() {
     std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
     assert!(load().contains("unreadable manifest"), "{}", load());
 
+    // Weights that are not finite (saved as they are, digests and all) are refused on load.
+    let mut broken = p.clone();
+    broken.model.weights[0] =
+        Param::from_tensor(broken.model.weights[0].val().mul_scalar(f32::NAN));
+    checkpoint::save(&broken, &ck, Overwrite::Replace).unwrap();
+    assert!(
+        load().contains("layer 0: a weight or bias is not finite"),
+        "{}",
+        load()
+    );
+
     std::fs::remove_file(&manifest).unwrap();
     assert!(load().contains("manifest.json"), "{}", load());
 }

@@ -230,6 +230,16 @@ pub(crate) fn from_layout<B: Backend>(
     if !shapes_ok || model.members() != payload.meta.config.members {
         return Err(bad(&record_path, "tensor shapes disagree with the manifest").into());
     }
+    let finite = |p: &burn::module::Param<Tensor<B, 3>>| {
+        let values = p.val().into_data().to_vec::<f32>();
+        values.is_ok_and(|v| v.iter().all(|x| x.is_finite()))
+    };
+    for (i, (w, b)) in model.weights.iter().zip(&model.biases).enumerate() {
+        if !(finite(w) && finite(b)) {
+            let problem = format!("layer {i}: a weight or bias is not finite");
+            return Err(bad(&record_path, problem).into());
+        }
+    }
     Ok(Predictor::new(model, payload.meta, device.clone()))
 }
 
