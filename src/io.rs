@@ -381,7 +381,7 @@ pub fn write_dir_atomic(
     crash_point();
     sync_parent(dir)?;
     if let Some(old) = old {
-        remove_dir_aside(&old)?;
+        remove_any(&old)?;
     }
     Ok(())
 }
@@ -390,19 +390,18 @@ pub fn write_dir_atomic(
 /// sibling, so a crash while removing leaves no partial directory at `dir` (only a stray
 /// temporary).
 pub fn remove_dir_aside(dir: &Path) -> Result<()> {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    let aside = if name.is_some_and(|n| n.starts_with(".mixatlas-tmp-")) {
-        dir.to_owned()
+    let aside = temporary_sibling(dir);
+    std::fs::rename(dir, &aside).map_err(io(dir))?;
+    crash_point();
+    remove_any(&aside)
+}
+
+/// Removes `path`, a directory (whole) or a file.
+fn remove_any(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path).map_err(io(path))
     } else {
-        let aside = temporary_sibling(dir);
-        std::fs::rename(dir, &aside).map_err(io(dir))?;
-        crash_point();
-        aside
-    };
-    if aside.is_dir() {
-        std::fs::remove_dir_all(&aside).map_err(io(&aside))
-    } else {
-        std::fs::remove_file(&aside).map_err(io(&aside))
+        std::fs::remove_file(path).map_err(io(path))
     }
 }
 

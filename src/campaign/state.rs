@@ -108,13 +108,24 @@ fn check_strategy(config: &CampaignConfig, constraints: &Constraints) -> crate::
         .strategy
         .surrogate_spec()
         .expect("a campaign's strategy has a surrogate");
-    let proposer = ProposerConfig {
-        prior: Prior::Tokens,
-        ..config
-            .strategy
-            .proposer_config(&ObjectiveSpec::default(), Mode::Search, config.seed)
-    };
+    let proposer = proposer_config(config, ObjectiveSpec::default(), &[]);
     crate::proposer::check_config(&proposer, constraints, &spec.capabilities())
+}
+
+/// The proposer config of a round under `config`'s strategy, for `objective` at `context`:
+/// one builder for the rounds and for the check at creation.
+fn proposer_config(
+    config: &CampaignConfig,
+    objective: ObjectiveSpec,
+    context: &[f64],
+) -> ProposerConfig {
+    ProposerConfig {
+        cmaes_evaluations: CMAES_EVALUATIONS,
+        keep: Some(KEEP),
+        prior: Prior::Tokens,
+        context: context.to_vec(),
+        ..(config.strategy).proposer_config(&objective, Mode::Search, config.seed)
+    }
 }
 
 /// How a new campaign takes its directory.
@@ -541,14 +552,11 @@ impl Campaign {
 
     /// What the surrogate rounds ask of the proposer, at `context`.
     pub(super) fn proposer_config(&self, context: &[f64]) -> crate::Result<ProposerConfig> {
-        let strategy = &self.config.strategy;
-        Ok(ProposerConfig {
-            cmaes_evaluations: CMAES_EVALUATIONS,
-            keep: Some(KEEP),
-            prior: Prior::Tokens,
-            context: context.to_vec(),
-            ..strategy.proposer_config(&self.objective_spec()?, Mode::Search, self.config.seed)
-        })
+        Ok(proposer_config(
+            &self.config,
+            self.objective_spec()?,
+            context,
+        ))
     }
 
     /// Writes the proposals file for `runs`.
