@@ -190,7 +190,7 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
             group.bench_with_input(BenchmarkId::new("burn forward", rows), &features, |b, f| {
                 b.iter(|| predictor.member_outputs(f))
             });
-            predictor.fuse_for_cpu();
+            predictor = predictor.with_fused_cpu();
         }
         if rows <= 100_000 {
             group.bench_with_input(
@@ -221,8 +221,9 @@ fn score_gemms(rows: usize, widths: &[usize; 4], bufs: &mut [Vec<f32>; 3]) {
 fn bench_simulate(c: &mut Criterion) {
     type B = burn::backend::Autodiff<burn::backend::Flex>;
     let runs = runs();
-    let mut p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ()).expect("trains");
-    p.fuse_for_cpu();
+    let p = fit::<B>(&runs, &steps_config(2), 0, &Default::default(), &mut ())
+        .expect("trains")
+        .with_fused_cpu();
     let fused = FusedCpuScorer::new(&p.model, p.meta.config.activation).expect("SiLU is fused");
     let objective = Objective::new(
         &ObjectiveSpec::default(),
@@ -326,12 +327,12 @@ fn bench_kernel(c: &mut Criterion) {
     model
         .save(&path, mixatlas::io::Overwrite::Refuse)
         .expect("saves");
-    let mut model = Fitted::<G>::load(&path, &Default::default()).expect("loads");
-    let uploaded = mixatlas::device::attach_gpu_kernel(&mut model).expect("uploads");
-    assert!(uploaded, "a GPU device");
+    let model = Fitted::<G>::load(&path, &Default::default()).expect("loads");
+    let model = mixatlas::device::with_gpu_kernel(model).expect("uploads");
     let Fitted::Ensemble(gpu) = model else {
         unreachable!("an ensemble was saved")
     };
+    assert!(gpu.kernel().is_some(), "a GPU device");
     let head = gpu.head(&Reduction {
         coefficients: vec![-1.0],
         offsets: vec![0.0],

@@ -609,14 +609,14 @@ mod tests {
         Fitted::Ensemble(Box::new(predictor))
             .save(&path, Overwrite::Refuse)
             .unwrap();
-        let mut cpu = Fitted::<CpuInference>::load(&path, &Default::default()).unwrap();
-        cpu.fuse_for_cpu();
-        let mut gpu = Fitted::<B>::load(&path, device).unwrap();
-        assert!(
-            crate::device::attach_gpu_kernel(&mut gpu).unwrap(),
-            "a GPU device has the kernel"
-        );
-        (cpu, gpu)
+        let cpu = Fitted::<CpuInference>::load(&path, &Default::default()).unwrap();
+        let gpu = Fitted::<B>::load(&path, device).unwrap();
+        let gpu = crate::device::with_gpu_kernel(gpu).unwrap();
+        let Fitted::Ensemble(p) = &gpu else {
+            unreachable!("an ensemble was saved")
+        };
+        assert!(p.kernel().is_some(), "a GPU device has the kernel");
+        (cpu.with_fused_cpu(), gpu)
     }
 
     fn objective(surrogate: &dyn Surrogate) -> Objective {

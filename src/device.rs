@@ -105,30 +105,30 @@ impl DeviceKind {
     }
 }
 
-/// Prepares `model` to score through the fastest path its device has: an ensemble on a GPU
-/// through the fused kernel ([`attach_gpu_kernel`]), on a CPU through the fused host path
-/// ([`Fitted::fuse_for_cpu`]). Other surrogates are unchanged.
-pub fn prepare_scoring<B: Backend>(model: &mut Fitted<B>) -> Result<(), SurrogateError> {
-    if !attach_gpu_kernel(model)? {
-        model.fuse_for_cpu();
-    }
-    Ok(())
+/// `model` built to score through the fastest path its device has: an ensemble on a GPU
+/// through the fused kernel ([`with_gpu_kernel`]), on a CPU through the fused host path
+/// ([`Fitted::with_fused_cpu`]). Other surrogates as they are.
+pub fn for_scoring<B: Backend>(model: Fitted<B>) -> Result<Fitted<B>, SurrogateError> {
+    let model = with_gpu_kernel(model)?;
+    Ok(match &model {
+        Fitted::Ensemble(p) if p.kernel().is_some() => model,
+        _ => model.with_fused_cpu(),
+    })
 }
 
-/// Uploads an ensemble's weights to the fused GPU kernel (`kernels/`) when its device is a GPU
-/// backend built in (wgpu or CUDA), so large batches score there; returns whether it did.
-/// Other surrogates, and ensembles on a CPU, are unchanged.
-pub fn attach_gpu_kernel<B: Backend>(model: &mut Fitted<B>) -> Result<bool, SurrogateError> {
+/// `model` with its weights uploaded to the fused GPU kernel (`kernels/`) when it is an
+/// ensemble whose device is a GPU backend built in (wgpu or CUDA), so large batches score
+/// there. Other surrogates, and ensembles on a CPU, as they are.
+pub fn with_gpu_kernel<B: Backend>(model: Fitted<B>) -> Result<Fitted<B>, SurrogateError> {
     let Fitted::Ensemble(p) = model else {
-        return Ok(false);
+        return Ok(model);
     };
-    match ensemble_kernel(p.device(), &p.model, p.meta.config.activation) {
-        Some(kernel) => {
-            p.attach_kernel(std::sync::Arc::from(kernel?));
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    Ok(Fitted::Ensemble(Box::new(
+        match ensemble_kernel(p.device(), &p.model, p.meta.config.activation) {
+            Some(kernel) => p.with_kernel(std::sync::Arc::from(kernel?)),
+            None => *p,
+        },
+    )))
 }
 
 /// The fused ensemble kernel (`kernels/`) holding an ensemble's weights on `device`, when

@@ -5,15 +5,9 @@ use std::path::PathBuf;
 /// Any error the library can return.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{path}: {cause}")]
-    Io {
-        /// The file or directory involved.
-        path: PathBuf,
-        /// The operating system's error. Part of the message, not a `source()`, so that a
-        /// report of the whole chain (`{:#}`) says it once.
-        cause: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// A mixture-space configuration is invalid.
     #[error(transparent)]
     Space(#[from] crate::space::SpaceError),
@@ -66,12 +60,6 @@ pub enum Error {
     #[cfg(feature = "report")]
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
-    /// An input file is not text.
-    #[error(transparent)]
-    Input(#[from] crate::io::InputError),
-    /// An output exists and may not be replaced.
-    #[error(transparent)]
-    Output(#[from] crate::io::OutputError),
     /// The requested compute device is not built in or not present.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
@@ -80,8 +68,20 @@ pub enum Error {
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<crate::io::InputError> for Error {
+    fn from(e: crate::io::InputError) -> Self {
+        Error::File(e.into())
+    }
+}
+
+impl From<crate::io::OutputError> for Error {
+    fn from(e: crate::io::OutputError) -> Self {
+        Error::File(e.into())
+    }
+}
+
 /// Attaches the path to an I/O error.
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.into();
-    move |cause| Error::Io { path, cause }
+    let io = crate::io::io(path);
+    move |cause| Error::File(io(cause))
 }

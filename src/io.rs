@@ -13,7 +13,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result, io};
+/// Why a file could not be read or written: what every reader and writer in this module
+/// returns, and what each module's own error wraps (transparently) when it reads files.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The operating system refused a read or write.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error. Part of the message, not a `source()`, so that a
+        /// report of the whole chain (`{:#}`) says it once.
+        cause: std::io::Error,
+    },
+    /// An input file is not text.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// An output exists and may not be replaced.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// `Result` with [`FileError`].
+pub type Result<T, E = FileError> = std::result::Result<T, E>;
+
+/// Attaches the path to an I/O error.
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> FileError {
+    let path = path.into();
+    move |cause| FileError::Io { path, cause }
+}
 
 /// The file that marks a directory as written by mixatlas: only such a directory may be
 /// replaced, and only when asked (`--force`).
@@ -176,13 +204,13 @@ fn head_contains(path: &Path, mark: &str) -> bool {
 
 /// Reads the TOML file at `path` into `T`; a parse error (with line and column) becomes the
 /// caller's error through `parse_error(message)`.
-pub fn read_toml<T, E>(path: &Path, parse_error: impl FnOnce(String) -> E) -> Result<T>
+pub fn read_toml<T, E>(path: &Path, parse_error: impl FnOnce(String) -> E) -> Result<T, E>
 where
     T: DeserializeOwned,
-    E: Into<Error>,
+    E: From<FileError>,
 {
     let text = read_text(path)?;
-    toml::from_str(&text).map_err(|e| parse_error(e.to_string()).into())
+    toml::from_str(&text).map_err(|e| parse_error(e.to_string()))
 }
 
 /// A fresh temporary sibling of `path` for an atomic write: `.mixatlas-tmp-PID-N`, short

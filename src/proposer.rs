@@ -777,9 +777,7 @@ fn choose(
 ) -> crate::Result<Vec<crate::search::Candidate>> {
     let pool = {
         let acq = &*acquisition;
-        let mut evaluate = |ws: &[Vec<f64>]| -> crate::Result<Vec<f64>> {
-            Ok(scorer.acquisition_values(acq, ws)?)
-        };
+        let mut evaluate = |ws: &[Vec<f64>]| Ok(scorer.acquisition_values(acq, ws)?);
         let mut problem = crate::search::Problem {
             constraints,
             evaluate: &mut evaluate,
@@ -836,10 +834,8 @@ fn choose(
 /// `model` ready for search, which scores many small batches: through the host copy of the
 /// weights on every backend (it beats a device round trip per batch), and large batches
 /// through the GPU kernel where there is one.
-fn for_search<B: Backend>(mut model: Fitted<B>) -> crate::Result<Fitted<B>> {
-    model.fuse_for_cpu();
-    crate::device::attach_gpu_kernel(&mut model)?;
-    Ok(model)
+fn for_search<B: Backend>(model: Fitted<B>) -> crate::Result<Fitted<B>> {
+    Ok(crate::device::with_gpu_kernel(model.with_fused_cpu())?)
 }
 
 /// Checks `config` as [`Proposer::new`] does for a surrogate with `caps` under `constraints`:

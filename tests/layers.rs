@@ -1,6 +1,7 @@
-//! The module graph flows one way: a module names only modules below it (`crate::error`, which
-//! wraps every module's error, excepted). The order is `lib.rs`'s data flow; a back-edge (a
-//! low module reaching up, e.g. `space` importing `export`) fails here with its file and line.
+//! The module graph flows one way: a module names only modules below it. The order is `lib.rs`'s
+//! data flow; a back-edge (a low module reaching up, e.g. `space` importing `export`) fails here
+//! with its file and line. `crate::error` (the crate-wide `Error`, which wraps every module's
+//! own error) sits just below `proposer`: the modules under it return their own error types.
 
 use crate::util::repo;
 
@@ -18,6 +19,7 @@ const LAYERS: &[&str] = &[
     "objective",
     "acquisition",
     "search",
+    "error",
     "proposer",
     "strategy",
     "simulate",
@@ -58,7 +60,8 @@ fn module_of(path: &std::path::Path) -> String {
     }
 }
 
-/// Every `crate::<module>` named in code (not comments, not the unit tests at a file's end).
+/// Every `crate::<module>` named in code (not comments, not the unit tests at a file's end);
+/// `crate::Error` and `crate::Result` count as `error`.
 fn references(text: &str) -> Vec<(usize, String)> {
     let code = text.split("#[cfg(test)]").next().unwrap_or("");
     let mut out = Vec::new();
@@ -68,10 +71,13 @@ fn references(text: &str) -> Vec<(usize, String)> {
         }
         for (at, _) in line.match_indices("crate::") {
             let rest = &line[at + "crate::".len()..];
-            let name: String = rest
+            let mut name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
+            if rest.starts_with("Error") || rest.starts_with("Result") {
+                name = "error".to_owned();
+            }
             out.push((i + 1, name));
         }
     }
@@ -87,10 +93,14 @@ fn modules_only_name_modules_below_them() {
     let mut back_edges = Vec::new();
     for file in &files {
         let module = module_of(file);
+        if module == "error" {
+            // It wraps every module's error, by design.
+            continue;
+        }
         let Some(own) = rank(&module) else {
-            // lib.rs, main.rs and error.rs sit outside the order.
+            // lib.rs and main.rs sit outside the order.
             assert!(
-                ["lib", "main", "error"].contains(&module.as_str()),
+                ["lib", "main"].contains(&module.as_str()),
                 "{}: module `{module}` is missing from LAYERS",
                 file.display()
             );
@@ -111,7 +121,8 @@ fn modules_only_name_modules_below_them() {
 
 #[test]
 fn the_check_sees_a_back_edge() {
-    let text =
-        "use crate::export::Recipe;\n// crate::cli in a comment\n#[cfg(test)]\nuse crate::cli;";
-    assert_eq!(references(text), vec![(1, "export".to_owned())]);
+    let text = "use crate::export::Recipe;\nfn f() -> crate::Result<()>;\n// crate::cli in a \
+                comment\n#[cfg(test)]\nuse crate::cli;";
+    let expected = vec![(1, "export".to_owned()), (2, "error".to_owned())];
+    assert_eq!(references(text), expected);
 }

@@ -321,18 +321,21 @@ fn malformed_files_are_refused_never_panic() {
     }
     let load = |name: &str| -> Result<(), String> {
         let path = d.join(name);
-        let result = match name {
+        let message = |e: &dyn std::fmt::Display| e.to_string();
+        match name {
             "r.csv" | "spec.toml" => DataSpec::from_file(&d.join("spec.toml"))
                 .and_then(|s| Runs::load(&s))
-                .map(drop),
-            "space.toml" => Space::from_file(&path).map(drop),
+                .map(drop)
+                .map_err(|e| message(&e)),
+            "space.toml" => Space::from_file(&path).map(drop).map_err(|e| message(&e)),
             "c.toml" => {
                 let space = Space::from_toml(space_text, &d.join("space.toml")).unwrap();
-                Constraints::load(&space, Some(&path), &[]).map(drop)
+                (Constraints::load(&space, Some(&path), &[]).map(drop)).map_err(|e| message(&e))
             }
-            _ => CampaignConfig::from_file(&path).map(drop),
-        };
-        result.map_err(|e| e.to_string())
+            _ => CampaignConfig::from_file(&path)
+                .map(drop)
+                .map_err(|e| message(&e)),
+        }
     };
     for (name, _) in &files {
         load(name).unwrap_or_else(|e| panic!("{name} as written: {e}"));

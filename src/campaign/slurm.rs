@@ -501,7 +501,7 @@ impl super::Evaluator for SlurmEvaluator {
             }
             .into());
         }
-        write_atomic(results, &merge_results(&files)?)
+        Ok(write_atomic(results, &merge_results(&files)?)?)
     }
 }
 

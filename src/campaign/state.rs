@@ -545,7 +545,7 @@ impl Campaign {
     /// The configured objective file, or every target with equal weight.
     fn objective_spec(&self) -> crate::Result<ObjectiveSpec> {
         match &self.config.objective {
-            Some(p) => ObjectiveSpec::from_file(p),
+            Some(p) => Ok(ObjectiveSpec::from_file(p)?),
             None => Ok(ObjectiveSpec::default()),
         }
     }
@@ -586,7 +586,7 @@ impl Campaign {
             text.push_str(&line.to_string());
             text.push('\n');
         }
-        write_atomic(path, text.as_bytes())
+        Ok(write_atomic(path, text.as_bytes())?)
     }
 
     /// Records the results in `path` for the runs awaiting them. Results found are journaled
@@ -685,7 +685,7 @@ impl Campaign {
             })
             .collect();
         let text = serde_json::to_string_pretty(&json!({ "stages": stages })).expect("json") + "\n";
-        write_atomic(&self.dir.join("final.json"), text.as_bytes())
+        Ok(write_atomic(&self.dir.join("final.json"), text.as_bytes())?)
     }
 
     fn write_state(&self) -> crate::Result<()> {
@@ -710,7 +710,7 @@ impl Campaign {
             "next": next,
         });
         let text = serde_json::to_string_pretty(&state).expect("json") + "\n";
-        write_atomic(&self.dir.join("state.json"), text.as_bytes())
+        Ok(write_atomic(&self.dir.join("state.json"), text.as_bytes())?)
     }
 
     pub(super) fn round_dir(&self, round: usize) -> PathBuf {

@@ -96,7 +96,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
             let stages = match &args.schedule {
                 Some(path) => {
                     let stages = read_schedule(path)?.into_iter().map(expand);
-                    let stages: Vec<Recipe> = stages.collect::<crate::Result<_>>()?;
+                    let stages: Vec<Recipe> = stages.collect::<Result<_, _>>()?;
                     args.stage_steps.iter().copied().zip(stages).collect()
                 }
                 None => vec![(0, recipe)],

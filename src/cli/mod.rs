@@ -53,14 +53,12 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads a checkpoint of either kind for scoring on `device` through its fastest path
-/// ([`crate::device::prepare_scoring`]).
+/// ([`crate::device::for_scoring`]).
 fn load_model<B: AutodiffBackend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<Fitted<B::InnerBackend>> {
-    let mut model = Fitted::load(dir, device)?;
-    crate::device::prepare_scoring(&mut model)?;
-    Ok(model)
+    Ok(crate::device::for_scoring(Fitted::load(dir, device)?)?)
 }
 
 /// The surrogate `kind` configured by the TOML file at `path` (an ensemble or a GP config;

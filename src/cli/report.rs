@@ -20,8 +20,8 @@ impl BackendTask for Task {
     type Output = Result<Written>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let mut model = Fitted::<B::InnerBackend>::load(&a.checkpoint, &device)?;
-        crate::device::prepare_scoring(&mut model)?;
+        let model = Fitted::<B::InnerBackend>::load(&a.checkpoint, &device)?;
+        let model = crate::device::for_scoring(model)?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();
         let target = match &a.target {

@@ -27,8 +27,7 @@ pub struct Setup<B: Backend> {
 
 impl<B: Backend> Setup<B> {
     pub fn load(args: &ScoringArgs, device: &B::Device) -> Result<Self> {
-        let mut model = Fitted::load(&args.checkpoint, device)?;
-        crate::device::prepare_scoring(&mut model)?;
+        let model = crate::device::for_scoring(Fitted::load(&args.checkpoint, device)?)?;
         let surrogate = model.surrogate();
         let schema = surrogate.schema();
         let norm = surrogate.target_norm();

@@ -4,7 +4,6 @@ use anyhow::{Context, Result, anyhow};
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::Error;
 use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
@@ -47,7 +46,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut runs = Runs::load(&spec)?;
     if !args.targets.is_empty() {
         runs.select_targets(&args.targets).map_err(|e| match e {
-            Error::Runs(RunsError::UnknownTarget { name, known }) => {
+            RunsError::UnknownTarget { name, known } => {
                 anyhow!(
                     "--target {name}: {} defines only {known:?}",
                     args.data.display()

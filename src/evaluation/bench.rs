@@ -312,8 +312,8 @@ impl Bench<'_> {
                     self.best_measured(&mixtures, &outcomes)
                 } else {
                     let runs = self.runs(&mixtures, &outcomes);
-                    let mut p = fit::<B>(&runs, &self.config.training, seed, device, &mut ())?;
-                    p.fuse_for_cpu();
+                    let p = fit::<B>(&runs, &self.config.training, seed, device, &mut ())?
+                        .with_fused_cpu();
                     self.top_k_mean(&p, 100, derive_seed(seed, 8))?
                 };
                 (vec![w.clone(), w], n)

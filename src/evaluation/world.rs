@@ -50,6 +50,9 @@ pub enum Noise {
 /// Why a world could not be built or run.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// The TOML did not parse or did not match the schema.
     #[error("{path}: {message}")]
     Parse {

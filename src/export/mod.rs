@@ -38,6 +38,9 @@ pub use swarm::swarm_files;
 /// Why a recipe could not be read or exported.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// The file is not valid JSON or not a recipe.
     #[error("{path}: {message}")]
     Parse {
@@ -304,11 +307,11 @@ pub fn read_schedule(path: &Path) -> crate::Result<Vec<Recipe>> {
 
 /// Reads a tokens-per-example table: a TOML table `domain = mean tokens per example`.
 pub fn read_example_lengths(path: &Path) -> crate::Result<BTreeMap<String, f64>> {
-    read_table(path)
+    Ok(read_table(path)?)
 }
 
 /// Reads a TOML table of an export's side file, naming the file in a parse error.
-fn read_table<T: serde::de::DeserializeOwned>(path: &Path) -> crate::Result<T> {
+fn read_table<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ExportError> {
     crate::io::read_toml(path, |message| ExportError::Parse {
         path: path.to_owned(),
         message,

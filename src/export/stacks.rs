@@ -229,7 +229,7 @@ fn json_list(items: &[String]) -> String {
 
 /// Reads a path map (TOML: `domain = "path"` or `domain = ["path", ...]`).
 pub fn read_path_map(path: &Path) -> crate::Result<PathMap> {
-    super::read_table(path)
+    Ok(super::read_table(path)?)
 }
 
 #[cfg(test)]

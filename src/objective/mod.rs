@@ -34,6 +34,9 @@ use crate::runs::{Direction, Normalizer, Schema};
 /// Why an objective was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectiveError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// The TOML did not parse or did not match the schema.
     #[error("{path}: {message}")]
     Parse {
@@ -123,7 +126,7 @@ pub struct ObjectiveSpec {
 
 impl ObjectiveSpec {
     /// Reads an objective file.
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
+    pub fn from_file(path: &Path) -> Result<Self, ObjectiveError> {
         crate::io::read_toml(path, |message| ObjectiveError::Parse {
             path: path.to_owned(),
             message,

@@ -427,9 +427,8 @@ pub fn campaign_plots<B: Backend>(
         if !model_dir.exists() {
             continue;
         }
-        let mut model = Fitted::<B>::load(&model_dir, device)?;
         // A handful of rows per round: the host copy scores them at once on any device.
-        model.fuse_for_cpu();
+        let model = Fitted::<B>::load(&model_dir, device)?.with_fused_cpu();
         let planned: Vec<_> = c
             .planned
             .iter()

@@ -20,7 +20,8 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+/// `Result` with [`RunsError`].
+pub type Result<T, E = RunsError> = std::result::Result<T, E>;
 use crate::math::simplex::simplex_sum_error;
 use crate::space::Space;
 pub(crate) use table::Table;
@@ -29,6 +30,12 @@ pub(crate) use table::csv_line;
 /// Why logged runs were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
+    /// The data's mixture space is malformed.
+    #[error(transparent)]
+    Space(#[from] crate::space::SpaceError),
     /// The data spec is malformed.
     #[error("{path}: {message}")]
     Spec {
@@ -285,7 +292,7 @@ impl Runs {
             None
         };
         if let Some(what) = what {
-            return Err(RunsError::SchemaMismatch { what }.into());
+            return Err(RunsError::SchemaMismatch { what });
         }
         self.keys.extend(other.keys.iter().cloned());
         self.mixtures.extend(other.mixtures.iter().cloned());
@@ -304,8 +311,7 @@ impl Runs {
                     return Err(RunsError::UnknownColumn {
                         path: mixtures.path.clone(),
                         column: h.clone(),
-                    }
-                    .into());
+                    });
                 }
             }
         }
@@ -573,7 +579,7 @@ fn join(mixtures: &Table, keys: &[String], outcomes: &Table, key: &str) -> Resul
             .enumerate()
             .find(|(_, k)| !mindex.contains(k.as_str()))
             .expect("fewer matches than outcome rows implies an unmatched outcome key");
-        return Err(unmatched(outcomes, row, k, mixtures).into());
+        return Err(unmatched(outcomes, row, k, mixtures));
     }
     Ok(rows)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use super::Result;
 use crate::runs::RunsError;
 use crate::space::Space;
 
@@ -134,8 +134,7 @@ impl DataSpec {
             return Err(RunsError::Spec {
                 path: path.into(),
                 message: message.into(),
-            }
-            .into());
+            });
         }
         Ok(spec)
     }
@@ -179,8 +178,7 @@ impl DataSpec {
         if names.is_empty() {
             return Err(RunsError::NoMixtureColumns {
                 path: self.mixtures.clone(),
-            }
-            .into());
+            });
         }
         let stem = self
             .mixtures

@@ -7,9 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
 
+use super::Result;
 use super::table::{Table, check_unique_header};
 use super::{DataSpec, Runs, RunsError, Schema};
-use crate::error::{Result, io};
+use crate::io::io;
 use crate::io::{LineLimit, MAX_LINE};
 
 /// Rows per chunk when candidates are streamed (`predict`, `propose --pool`): about
@@ -130,8 +131,7 @@ impl<'a> MixtureChunks<'a> {
         if !std::fs::metadata(&self.spec.mixtures).is_ok_and(|m| m.is_file()) {
             return Err(RunsError::RepeatedKey {
                 path: self.spec.mixtures.clone(),
-            }
-            .into());
+            });
         }
         let key = self
             .spec
@@ -152,8 +152,7 @@ impl<'a> MixtureChunks<'a> {
                         line: *line,
                         first_line,
                         key: cells[col].clone(),
-                    }
-                    .into());
+                    });
                 }
                 first_lines.insert(cells[col].clone(), *line);
             }
@@ -171,13 +170,12 @@ fn digest(key: &str) -> u64 {
 }
 
 /// A CSV error at its position, or at `line` when the reader knows none (an I/O error).
-fn parse_error(spec: &DataSpec, e: csv::Error, line: u64) -> crate::Error {
+fn parse_error(spec: &DataSpec, e: csv::Error, line: u64) -> RunsError {
     RunsError::Parse {
         path: spec.mixtures.clone(),
         line: e.position().map_or(line, |p| p.line()),
         message: e.to_string(),
     }
-    .into()
 }
 
 impl Iterator for MixtureChunks<'_> {
@@ -189,7 +187,7 @@ impl Iterator for MixtureChunks<'_> {
             Ok(None) if self.first => {
                 self.first = false;
                 let path = self.spec.mixtures.clone();
-                return Some(Err(RunsError::NoRows { path }.into()));
+                return Some(Err(RunsError::NoRows { path }));
             }
             Ok(None) if self.ended => return None,
             Ok(None) => {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use super::Result;
 use crate::runs::RunsError;
 
 /// A file read as text cells: a header and rows, each row with its 1-based line number.
@@ -65,7 +65,7 @@ impl Table {
             Self::parse_csv(text, path)?
         };
         if table.rows.is_empty() {
-            return Err(RunsError::NoRows { path: path.into() }.into());
+            return Err(RunsError::NoRows { path: path.into() });
         }
         Ok(table)
     }

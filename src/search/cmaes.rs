@@ -6,6 +6,7 @@
 //! the best starts with its own share of the evaluation budget. Parameters follow Hansen's
 //! tutorial (arXiv:1604.00772, Table 1).
 
+use super::Result;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -45,7 +46,7 @@ impl Searcher for CmaEs {
         &mut self,
         problem: &mut Problem<'_>,
         starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>> {
         let d = problem.constraints.len();
         let centre = problem.constraints.repair(&vec![1.0 / d as f64; d]);
         let origins: Vec<Vec<f64>> = if starts.is_empty() {

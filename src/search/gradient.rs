@@ -9,6 +9,7 @@
 //!
 //! [`Constraints::repair`]: crate::space::Constraints::repair
 
+use super::Result;
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -186,7 +187,7 @@ impl<B: AutodiffBackend> Searcher for GradientAscent<B> {
         &mut self,
         problem: &mut Problem<'_>,
         starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>> {
         let c = problem.constraints;
         let d = c.len();
         let mut w: Vec<Vec<f64>> = if starts.is_empty() {

@@ -33,6 +33,18 @@ use crate::space::Constraints;
 /// Why a search could not deliver.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
+    /// The surrogate could not score candidates.
+    #[error(transparent)]
+    Surrogate(#[from] crate::surrogate::SurrogateError),
+    /// The acquisition function could not be evaluated.
+    #[error(transparent)]
+    Acquisition(#[from] crate::acquisition::AcquisitionError),
+    /// A pool of candidates could not be read.
+    #[error(transparent)]
+    Runs(#[from] crate::runs::RunsError),
+    /// The sampler found no feasible mixture.
+    #[error(transparent)]
+    Sampler(#[from] crate::space::sampler::SamplerError),
     /// Fewer feasible, distinct candidates than proposals asked for.
     #[error(
         "found {found} feasible candidates at least {min_distance} apart, {wanted} asked for: \
@@ -54,6 +66,9 @@ pub enum SearchError {
     },
 }
 
+/// `Result` with [`SearchError`].
+pub type Result<T, E = SearchError> = std::result::Result<T, E>;
+
 /// A scored, feasible mixture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -66,7 +81,7 @@ pub struct Candidate {
 }
 
 /// Scores mixtures `[n][domains]` with the acquisition function: `[n]` values.
-pub type Evaluate<'a> = dyn FnMut(&[Vec<f64>]) -> crate::Result<Vec<f64>> + 'a;
+pub type Evaluate<'a> = dyn FnMut(&[Vec<f64>]) -> Result<Vec<f64>> + 'a;
 
 /// What every searcher works on.
 pub struct Problem<'a> {
@@ -86,11 +101,8 @@ pub trait Searcher {
     fn name(&self) -> String;
     /// Feasible candidates, best first, found from `starts` (the best so far, best first; may
     /// be empty).
-    fn search(
-        &mut self,
-        problem: &mut Problem<'_>,
-        starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>>;
+    fn search(&mut self, problem: &mut Problem<'_>, starts: &[Candidate])
+    -> Result<Vec<Candidate>>;
     /// Given candidates skipped as infeasible in the last search (pool mode; 0 for searchers
     /// that only generate feasible ones).
     fn skipped(&self) -> usize {
@@ -104,7 +116,7 @@ pub fn search_chain(
     searchers: &mut [Box<dyn Searcher + '_>],
     problem: &mut Problem<'_>,
     keep: usize,
-) -> crate::Result<Vec<Candidate>> {
+) -> Result<Vec<Candidate>> {
     let mut pool: Vec<Candidate> = Vec::new();
     for s in searchers.iter_mut() {
         let found = s.search(problem, &pool)?;

@@ -1,6 +1,7 @@
 //! Pool mode: score a user-supplied set of candidate mixtures, in memory ([`Pool`]) or streamed
 //! from a file in bounded memory ([`StreamedPool`]).
 
+use super::Result;
 use super::{Candidate, Problem, Searcher};
 use crate::math::TopK;
 use crate::runs::{DataSpec, MixtureChunks, STREAM_CHUNK, Schema};
@@ -26,7 +27,7 @@ impl Searcher for Pool {
         &mut self,
         problem: &mut Problem<'_>,
         _starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>> {
         let rows: Vec<usize> = (0..self.mixtures.len())
             .filter(|&i| problem.constraints.is_feasible(&self.mixtures[i]))
             .collect();
@@ -82,7 +83,7 @@ impl Searcher for StreamedPool {
         &mut self,
         problem: &mut Problem<'_>,
         _starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>> {
         let mut best = TopK::new(self.keep);
         let mut row = 0u64;
         self.skipped = 0;

@@ -1,5 +1,6 @@
 //! Massive random sampling, streamed in chunks with bounded memory.
 
+use super::Result;
 use super::{Candidate, Problem, Searcher};
 use crate::math::TopK;
 use crate::space::sampler::{DirichletSampler, SamplerError, TRIES, sample_chunk};
@@ -26,7 +27,7 @@ impl Searcher for RandomSearch {
         &mut self,
         problem: &mut Problem<'_>,
         _starts: &[Candidate],
-    ) -> crate::Result<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>> {
         let seed: u64 = rand::Rng::random(&mut problem.rng);
         let mut top = TopK::new(self.keep);
         let mut done = 0u64;

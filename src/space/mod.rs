@@ -14,11 +14,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+type Result<T, E = SpaceError> = std::result::Result<T, E>;
 
 /// Why a space configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SpaceError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
+    /// A recipe a virtual domain reads is malformed.
+    #[error(transparent)]
+    Recipe(#[from] recipe::RecipeError),
     /// The TOML did not parse or did not match the schema.
     #[error("{path}: {message}")]
     Parse {

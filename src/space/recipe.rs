@@ -17,6 +17,9 @@ pub const RECIPE_FORMAT: &str = "mixatlas-recipe";
 /// Why a recipe file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// The file is not valid JSON or not a recipe.
     #[error("{path}: {message}")]
     Parse {
@@ -121,7 +124,7 @@ impl Recipe {
     }
 
     /// Reads and validates a recipe file (JSON as written by [`Recipe::to_json`]).
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
+    pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
         let text = crate::io::read_text(path)?;
         let recipe: Recipe = serde_json::from_str(&text).map_err(|e| RecipeError::Parse {
             path: path.to_owned(),
@@ -134,8 +137,7 @@ impl Recipe {
                     "field `format` is `{}`, not `{RECIPE_FORMAT}`",
                     recipe.format
                 ),
-            }
-            .into());
+            });
         }
         recipe.validate(path)?;
         Ok(recipe)

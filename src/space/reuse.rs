@@ -111,14 +111,16 @@ fn inner_weights(
     field: &str,
     base: &Path,
     path: &Path,
-) -> crate::Result<(Vec<(String, f64)>, f64)> {
+) -> Result<(Vec<(String, f64)>, f64), SpaceError> {
     let bad = |message: String| parse_error(path, message);
     let inner: Vec<(String, f64)> = match (&vs.recipe, vs.weights.is_empty()) {
         (Some(_), false) => {
-            return Err(bad(format!("{field}: give `weights` or `recipe`, not both")).into());
+            return Err(bad(format!(
+                "{field}: give `weights` or `recipe`, not both"
+            )));
         }
         (None, true) => {
-            return Err(bad(format!("{field}: no `weights` and no `recipe`")).into());
+            return Err(bad(format!("{field}: no `weights` and no `recipe`")));
         }
         (None, false) => vs.weights.iter().map(|(d, w)| (d.clone(), *w)).collect(),
         (Some(file), true) => {
@@ -143,14 +145,14 @@ fn inner_weights(
     let total: f64 = inner.iter().map(|w| w.1).sum();
     if inner.iter().any(|w| !(w.1.is_finite() && w.1 >= 0.0)) || total.is_nan() || total <= 0.0 {
         let problem = format!("{field}: inner weights must be finite, non-negative and not all 0");
-        return Err(bad(problem).into());
+        return Err(bad(problem));
     }
     // Weights typed by hand are the inner mixture itself: one that does not sum to 1 is a
     // typo, not something to rescale (a recipe's subset is rescaled).
     if vs.recipe.is_none() && (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
         let shown = (total * 1e6).round() / 1e6;
         let problem = format!("{field}.weights: the inner weights sum to {shown}, not 1");
-        return Err(bad(problem).into());
+        return Err(bad(problem));
     }
     Ok((inner, total))
 }
@@ -192,16 +194,19 @@ fn reduced_domains(
 
 impl Reuse {
     /// Reads a reuse file and its full space; every problem names the file and field.
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
+    pub fn from_file(path: &Path) -> Result<Self, SpaceError> {
         let bad = |message: String| parse_error(path, message);
         let spec: ReuseSpec = crate::io::read_toml(path, bad)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let full = Space::from_file(&base.join(&spec.space))?;
         if !(spec.tolerance.is_finite() && (0.0..=1.0).contains(&spec.tolerance)) {
-            return Err(bad(format!("`tolerance` = {} is not in [0, 1]", spec.tolerance)).into());
+            return Err(bad(format!(
+                "`tolerance` = {} is not in [0, 1]",
+                spec.tolerance
+            )));
         }
         if spec.virtuals.is_empty() {
-            return Err(bad("no [[virtual]] domain".into()).into());
+            return Err(bad("no [[virtual]] domain".into()));
         }
         let names = full.names();
         let mut owner: Vec<Option<usize>> = vec![None; names.len()];
@@ -220,8 +225,7 @@ impl Reuse {
                 if let Some(other) = owner[i] {
                     return Err(bad(format!(
                         "{field}: domain `{d}` is already in virtual[{other}]"
-                    ))
-                    .into());
+                    )));
                 }
                 owner[i] = Some(v);
                 members.push((i, w / total));
@@ -230,8 +234,7 @@ impl Reuse {
                 return Err(bad(format!(
                     "{field}: name `{}` is a domain outside it",
                     vs.name
-                ))
-                .into());
+                )));
             }
             members.sort_by_key(|m| m.0);
             virtuals.push(VirtualDomain {
@@ -321,7 +324,7 @@ impl Reuse {
 
     /// A reduced-space recipe over the full space (predictions kept); a recipe already over
     /// the full space is returned unchanged.
-    pub fn expand_recipe(&self, recipe: &Recipe, path: &Path) -> crate::Result<Recipe> {
+    pub fn expand_recipe(&self, recipe: &Recipe, path: &Path) -> Result<Recipe, SpaceError> {
         if recipe.check_space(&self.full, path).is_ok() {
             return Ok(recipe.clone());
         }

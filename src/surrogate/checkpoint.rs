@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{SurrogateError, SurrogateKind};
-use crate::error::{Result, io};
+use crate::io::io;
+type Result<T, E = SurrogateError> = std::result::Result<T, E>;
 use crate::io::{Overwrite, write_dir_atomic};
 
 /// Format tag of every checkpoint manifest.
@@ -125,7 +126,7 @@ pub fn write(
         digest(MANIFEST, &json).sha256.into_bytes(),
     ));
     all.push((MANIFEST.into(), json));
-    write_dir_atomic(dir, overwrite, &[], &all)
+    Ok(write_dir_atomic(dir, overwrite, &[], &all)?)
 }
 
 /// Reads the checkpoint in `dir`: the envelope, verified, or which 0.1 layout it is.
@@ -137,7 +138,7 @@ pub fn open(dir: &Path) -> Result<Layout> {
         } else if dir.join(super::loglinear::LOGLINEAR_FILE).exists() {
             Ok(Layout::LegacyLogLinear)
         } else {
-            Err(bad(&path, "missing: no checkpoint in this directory").into())
+            Err(bad(&path, "missing: no checkpoint in this directory"))
         };
     }
     let text = crate::io::read_text(&path)?;
@@ -151,8 +152,7 @@ pub fn open(dir: &Path) -> Result<Layout> {
             return Err(bad(
                 &path,
                 format!("field `format` is `{found}`, not `{FORMAT}`"),
-            )
-            .into());
+            ));
         }
     }
     check_digest_file(dir, MANIFEST, MANIFEST_DIGEST, text.as_bytes())?;
@@ -162,7 +162,7 @@ pub fn open(dir: &Path) -> Result<Layout> {
         let problem = format!(
             "field `version` is {found}, this mixatlas reads {VERSION} (a newer mixatlas wrote it?)"
         );
-        return Err(bad(&path, problem).into());
+        return Err(bad(&path, problem));
     }
     let envelope: Envelope =
         serde_json::from_value(value).map_err(|e| bad(&path, format!("{e}")))?;
@@ -173,7 +173,7 @@ pub fn open(dir: &Path) -> Result<Layout> {
                 "file `{}` is not a plain name in the directory",
                 expected.file
             );
-            return Err(bad(&path, problem).into());
+            return Err(bad(&path, problem));
         }
         files.push((expected.file.clone(), read_verified(dir, expected)?));
     }
@@ -192,13 +192,12 @@ fn check_digest_file(dir: &Path, file: &str, digest_name: &str, bytes: &[u8]) ->
         Ok(expected) if expected.trim() == digest(file, bytes).sha256 => return Ok(()),
         Ok(_) => "sha256 differs from",
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no sha256 beside it in",
-        Err(e) => return Err(io(&digest_path)(e)),
+        Err(e) => return Err(io(&digest_path)(e).into()),
     };
     Err(bad(
         &path,
         format!("{problem} {digest_name} (edited or corrupted?)"),
-    )
-    .into())
+    ))
 }
 
 /// A weight file and its digest.
@@ -308,11 +307,10 @@ pub(crate) fn read_verified(dir: &Path, expected: &FileDigest) -> Result<Vec<u8>
                 "{} bytes, the manifest says {} (truncated?)",
                 found.bytes, expected.bytes
             ),
-        )
-        .into());
+        ));
     }
     if found.sha256 != expected.sha256 {
-        return Err(bad(&path, "sha256 differs from the manifest (corrupted?)").into());
+        return Err(bad(&path, "sha256 differs from the manifest (corrupted?)"));
     }
     Ok(bytes)
 }

@@ -86,8 +86,8 @@ pub fn cross_validate<B: AutodiffBackend>(
     let mut rng = StdRng::seed_from_u64(seed);
     for (f, (train, test)) in kfold(runs.len(), folds, &mut rng).into_iter().enumerate() {
         observer.stage(&format!("fold {}/{folds}", f + 1));
-        let mut model = spec.fit::<B>(&runs.subset(&train), seed + f as u64, device, observer)?;
-        model.fuse_for_cpu();
+        let model = spec.fit::<B>(&runs.subset(&train), seed + f as u64, device, observer)?;
+        let model = model.with_fused_cpu();
         let held = runs.subset(&test);
         let p = model.predict(&held.mixtures, &held.context)?;
         for (k, &row) in test.iter().enumerate() {

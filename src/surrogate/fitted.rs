@@ -358,7 +358,7 @@ pub enum Fitted<B: Backend> {
 impl<B: Backend> Fitted<B> {
     /// Loads the checkpoint in `dir`, of any kind (an ensemble onto `device`), in the envelope
     /// or a layout mixatlas 0.1 wrote.
-    pub fn load(dir: &Path, device: &B::Device) -> crate::Result<Self> {
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self, SurrogateError> {
         let layout = checkpoint::open(dir)?;
         let kind = match &layout {
             Layout::Envelope(ck) => ck.envelope.kind,
@@ -377,7 +377,7 @@ impl<B: Backend> Fitted<B> {
             SurrogateKind::Auto => {
                 let path = dir.join(checkpoint::MANIFEST);
                 let problem = "field `kind` is `auto`: a checkpoint holds the model auto chose";
-                return Err(checkpoint::bad(&path, problem).into());
+                return Err(checkpoint::bad(&path, problem));
             }
         })
     }
@@ -411,7 +411,7 @@ impl<B: Backend> Fitted<B> {
     }
 
     /// Writes the checkpoint to `dir` (replaced only when `overwrite` allows it).
-    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
+    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> Result<(), SurrogateError> {
         match self {
             Fitted::Ensemble(p) => ensemble::checkpoint::save(p, dir, overwrite),
             Fitted::Gp(g) => g.save(dir, overwrite),
@@ -450,11 +450,12 @@ impl<B: Backend> Fitted<B> {
         }
     }
 
-    /// Scores an ensemble through the fused CPU path (see [`Predictor::fuse_for_cpu`]); other
-    /// kinds are unchanged.
-    pub fn fuse_for_cpu(&mut self) {
-        if let Fitted::Ensemble(p) = self {
-            p.fuse_for_cpu();
+    /// The model scoring through the fused CPU path, for an ensemble (see
+    /// [`Predictor::with_fused_cpu`]); other kinds as they are.
+    pub fn with_fused_cpu(self) -> Self {
+        match self {
+            Fitted::Ensemble(p) => Fitted::Ensemble(Box::new(p.with_fused_cpu())),
+            other => other,
         }
     }
 }

@@ -329,7 +329,7 @@ impl LogLinear {
 
     /// Writes the checkpoint (the envelope of [`checkpoint`], kind `loglinear`) to `dir`
     /// atomically; an existing `dir` is replaced only when `overwrite` allows it.
-    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
+    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> Result<(), SurrogateError> {
         let payload = serde_json::to_value(self).expect("a mixing law serialises");
         checkpoint::write(
             dir,
@@ -342,12 +342,12 @@ impl LogLinear {
 
     /// Reads the checkpoint in `dir` (or a 0.1 `loglinear.json` with its sha256), refusing an
     /// edited or inconsistent one.
-    pub fn load(dir: &Path) -> crate::Result<Self> {
+    pub fn load(dir: &Path) -> Result<Self, SurrogateError> {
         LogLinear::from_layout(dir, checkpoint::open(dir)?)
     }
 
     /// The law in checkpoint `dir`, already opened as `layout`.
-    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
+    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> Result<Self, SurrogateError> {
         match layout {
             Layout::Envelope(ck) if ck.envelope.kind == SurrogateKind::LogLinear => {
                 LogLinear::from_payload(ck.envelope.payload.clone(), &ck.manifest())
@@ -366,13 +366,12 @@ impl LogLinear {
             _ => Err(SurrogateError::Checkpoint {
                 path: dir.to_owned(),
                 problem: "holds no mixing law".into(),
-            }
-            .into()),
+            }),
         }
     }
 
     /// The law whose fields are `value` (read from `path`), checked.
-    fn from_payload(value: serde_json::Value, path: &Path) -> crate::Result<Self> {
+    fn from_payload(value: serde_json::Value, path: &Path) -> Result<Self, SurrogateError> {
         let bad = |problem: String| SurrogateError::Checkpoint {
             path: path.to_owned(),
             problem,
@@ -382,8 +381,7 @@ impl LogLinear {
             return Err(bad(format!(
                 "format is `{}`, not `{LOGLINEAR_FORMAT}`",
                 model.format
-            ))
-            .into());
+            )));
         }
         let targets = model.schema.targets.len();
         let inputs = model.schema.mixture_columns.len() + model.schema.context.len();
@@ -402,7 +400,9 @@ impl LogLinear {
                 .iter()
                 .all(|m| m.len() == targets && m.iter().all(law_ok));
         if !consistent {
-            return Err(bad("sizes of the fitted laws disagree with the schema".into()).into());
+            return Err(bad(
+                "sizes of the fitted laws disagree with the schema".into()
+            ));
         }
         model.check_values(path)?;
         Ok(model)

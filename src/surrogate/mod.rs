@@ -50,6 +50,9 @@ pub type MemberValues = Vec<Vec<Vec<f64>>>;
 /// Why a surrogate could not be fitted, used or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SurrogateError {
+    /// A checkpoint file could not be read or written.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// A training configuration value is out of range or the TOML is malformed.
     #[error("invalid training config: {0}")]
     Config(String),

@@ -60,6 +60,9 @@ pub use summary::{Summary, summarize};
 /// Why a backtest cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// The config file is not a valid backtest config.
     #[error("{path}: {message}")]
     Config {
@@ -486,7 +489,7 @@ fn write_seed(path: &Path, run: &SeedRun) -> crate::Result<()> {
     let parent = path.parent().expect("seed files live in a directory");
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let text = serde_json::to_string(run).expect("a seed run serialises");
-    crate::io::write_atomic(path, text.as_bytes())
+    Ok(crate::io::write_atomic(path, text.as_bytes())?)
 }
 
 fn read_seed(path: &Path) -> crate::Result<SeedRun> {
@@ -572,7 +575,7 @@ impl Backtest {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         crate::io::write_atomic(&dir.join(crate::io::OUTPUT_MARKER), b"")?;
         let text = serde_json::to_string_pretty(&mine).expect("a fingerprint serialises");
-        crate::io::write_atomic(&file, text.as_bytes())
+        Ok(crate::io::write_atomic(&file, text.as_bytes())?)
     }
 }
 

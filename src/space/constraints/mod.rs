@@ -41,6 +41,9 @@ const TOL: f64 = 1e-9;
 /// Why a constraint set was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConstraintError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] crate::io::FileError),
     /// A constraint of a file is refused; names the file.
     #[error("{path}: {error}")]
     InFile {
@@ -181,19 +184,19 @@ impl Constraints {
 
     /// Reads the constraints file at `path` (`None`: only the space's own bounds) and
     /// validates it against `space` (see [`Constraints::new`]); errors name the file.
-    pub fn load(space: &Space, path: Option<&Path>, anchors: &[Vec<f64>]) -> crate::Result<Self> {
+    pub fn load(
+        space: &Space,
+        path: Option<&Path>,
+        anchors: &[Vec<f64>],
+    ) -> Result<Self, ConstraintError> {
         let Some(path) = path else {
-            return Ok(Constraints::new(
-                space,
-                &ConstraintSpec::default(),
-                anchors,
-            )?);
+            return Constraints::new(space, &ConstraintSpec::default(), anchors);
         };
         let spec = ConstraintSpec::from_file(path)?;
         Constraints::new(space, &spec, anchors).map_err(|error| {
             let path = path.to_owned();
             let error = Box::new(error);
-            ConstraintError::InFile { path, error }.into()
+            ConstraintError::InFile { path, error }
         })
     }
 

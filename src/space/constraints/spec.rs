@@ -90,7 +90,7 @@ pub struct ConstraintSpec {
 
 impl ConstraintSpec {
     /// Reads a constraints file.
-    pub fn from_file(path: &Path) -> crate::Result<Self> {
+    pub fn from_file(path: &Path) -> Result<Self, ConstraintError> {
         crate::io::read_toml(path, |message| ConstraintError::Parse {
             path: path.to_owned(),
             message,

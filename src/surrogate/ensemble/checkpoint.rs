@@ -25,7 +25,8 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, io};
+use crate::io::io;
+type Result<T, E = SurrogateError> = std::result::Result<T, E>;
 use crate::io::{Overwrite, check_output};
 use crate::surrogate::checkpoint::{self, FileDigest, Layout, bad, digest, read_verified};
 use crate::surrogate::{
@@ -100,7 +101,7 @@ fn read(dir: &Path, layout: Layout) -> Result<(Payload, Vec<u8>, Vec<u8>)> {
             };
             (payload, record, tensors, dir.join(MANIFEST))
         }
-        _ => return Err(bad(dir, "holds no deep ensemble").into()),
+        _ => return Err(bad(dir, "holds no deep ensemble")),
     };
     check_payload(&path, &payload)?;
     Ok((payload, record, tensors))
@@ -117,13 +118,12 @@ fn read_legacy_manifest(dir: &Path) -> Result<LegacyManifest> {
             return Err(bad(
                 &path,
                 "sha256 differs from manifest.sha256 (edited or corrupted?)",
-            )
-            .into());
+            ));
         }
         Ok(_) => {}
         // Written before the digest existed.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&digest_path)(e)),
+        Err(e) => return Err(io(&digest_path)(e).into()),
     }
     let manifest: LegacyManifest = serde_json::from_slice(&text)
         .map_err(|e| bad(&path, format!("unreadable manifest: {e}")))?;
@@ -134,7 +134,7 @@ fn read_legacy_manifest(dir: &Path) -> Result<LegacyManifest> {
             "format `{}` version {} is not supported",
             manifest.format, manifest.format_version
         );
-        return Err(bad(&path, problem).into());
+        return Err(bad(&path, problem));
     }
     Ok(manifest)
 }
@@ -228,7 +228,10 @@ pub(crate) fn from_layout<B: Backend>(
                 && model.biases[i].dims() == [m, 1, widths[i + 1]]
         });
     if !shapes_ok || model.members() != payload.meta.config.members {
-        return Err(bad(&record_path, "tensor shapes disagree with the manifest").into());
+        return Err(bad(
+            &record_path,
+            "tensor shapes disagree with the manifest",
+        ));
     }
     let finite = |p: &burn::module::Param<Tensor<B, 3>>| {
         let values = p.val().into_data().to_vec::<f32>();
@@ -237,7 +240,7 @@ pub(crate) fn from_layout<B: Backend>(
     for (i, (w, b)) in model.weights.iter().zip(&model.biases).enumerate() {
         if !(finite(w) && finite(b)) {
             let problem = format!("layer {i}: a weight or bias is not finite");
-            return Err(bad(&record_path, problem).into());
+            return Err(bad(&record_path, problem));
         }
     }
     Ok(Predictor::new(model, payload.meta, device.clone()))
@@ -342,7 +345,7 @@ pub fn read_safetensors(dir: &Path) -> Result<Vec<NamedTensor>> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
                 .collect(),
-            other => return Err(bad(&path, format!("tensor `{name}` has dtype {other:?}")).into()),
+            other => return Err(bad(&path, format!("tensor `{name}` has dtype {other:?}"))),
         };
         out.push(NamedTensor {
             name,

@@ -149,19 +149,21 @@ impl<B: Backend> Predictor<B> {
         }
     }
 
-    /// Scores through [`FusedCpuScorer`] from now on (for CPU backends; a no-op for GELU).
-    /// Predictions agree with the burn path to float precision.
-    pub fn fuse_for_cpu(&mut self) {
+    /// The predictor scoring through [`FusedCpuScorer`] (for CPU backends; unchanged for GELU,
+    /// which has no fused path). Predictions agree with the burn path to float precision.
+    pub fn with_fused_cpu(mut self) -> Self {
         self.fused = FusedCpuScorer::new(&self.model, self.meta.config.activation);
+        self
     }
 
-    /// Scores large batches of candidates through `kernel`, the fused GPU kernel holding these
-    /// weights (built by [`crate::device::attach_gpu_kernel`]), from now on.
-    pub fn attach_kernel(&mut self, kernel: Arc<dyn EnsembleKernel>) {
+    /// The predictor scoring large batches of candidates through `kernel`, the fused GPU
+    /// kernel holding these weights (built by [`crate::device::with_gpu_kernel`]).
+    pub fn with_kernel(mut self, kernel: Arc<dyn EnsembleKernel>) -> Self {
         self.kernel = Some(kernel);
+        self
     }
 
-    /// The GPU kernel, when one was attached ([`Predictor::attach_kernel`]).
+    /// The GPU kernel, when the predictor was built with one ([`Predictor::with_kernel`]).
     pub fn kernel(&self) -> Option<&dyn EnsembleKernel> {
         self.kernel.as_deref()
     }

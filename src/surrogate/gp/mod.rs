@@ -355,7 +355,7 @@ impl GaussianProcess {
     /// Writes the checkpoint (the envelope of [`checkpoint`], kind `gp`, with
     /// `gp.safetensors`) atomically; an existing `dir` is replaced only when `overwrite`
     /// allows it.
-    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> crate::Result<()> {
+    pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> Result<(), SurrogateError> {
         let payload = serde_json::to_value(self).expect("a GP serialises");
         let files = vec![(GP_SAFETENSORS.into(), self.safetensors_bytes())];
         checkpoint::write(dir, overwrite, SurrogateKind::Gp, payload, files)
@@ -430,12 +430,12 @@ impl GaussianProcess {
 
     /// Reads the GP checkpoint in `dir` (or a 0.1 `gp.json`), refusing one that is not a
     /// consistent GP, and refactorises the kernel matrices.
-    pub fn load(dir: &Path) -> crate::Result<Self> {
+    pub fn load(dir: &Path) -> Result<Self, SurrogateError> {
         GaussianProcess::from_layout(dir, checkpoint::open(dir)?)
     }
 
     /// The GP in checkpoint `dir`, already opened as `layout`.
-    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> crate::Result<Self> {
+    pub(crate) fn from_layout(dir: &Path, layout: Layout) -> Result<Self, SurrogateError> {
         match layout {
             Layout::Envelope(ck) if ck.envelope.kind == SurrogateKind::Gp => {
                 // The export is not read to score, but a checkpoint is whole or refused.
@@ -446,13 +446,12 @@ impl GaussianProcess {
             _ => Err(SurrogateError::Checkpoint {
                 path: dir.to_owned(),
                 problem: "holds no Gaussian process".into(),
-            }
-            .into()),
+            }),
         }
     }
 
     /// Reads `dir/gp.json` as mixatlas 0.1 wrote it, with its digest and export.
-    fn load_legacy(dir: &Path) -> crate::Result<Self> {
+    fn load_legacy(dir: &Path) -> Result<Self, SurrogateError> {
         let path = dir.join(GP_FILE);
         let text = crate::io::read_text(&path)?;
         let bad = |problem: String| SurrogateError::Checkpoint {
@@ -473,7 +472,7 @@ impl GaussianProcess {
     }
 
     /// The GP whose fields are `value` (read from `path`), checked and factorised.
-    fn from_payload(value: serde_json::Value, path: &Path) -> crate::Result<Self> {
+    fn from_payload(value: serde_json::Value, path: &Path) -> Result<Self, SurrogateError> {
         let bad = |problem: String| SurrogateError::Checkpoint {
             path: path.to_owned(),
             problem,
@@ -482,7 +481,7 @@ impl GaussianProcess {
         let mut gp: GaussianProcess =
             serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if gp.format != GP_FORMAT {
-            return Err(bad(format!("format is `{}`, not `{GP_FORMAT}`", gp.format)).into());
+            return Err(bad(format!("format is `{}`, not `{GP_FORMAT}`", gp.format)));
         }
         let (n, dims) = (gp.x.len(), gp.input_norm.mean.len());
         let consistent = (2..=MAX_GP_RUNS).contains(&n)
@@ -497,7 +496,7 @@ impl GaussianProcess {
                     + gp.schema.context.len()
             && (gp.targets.iter()).all(|t| t.alpha.len() == n && t.lengthscales.len() == dims);
         if !consistent {
-            return Err(bad("sizes of the fitted arrays disagree".into()).into());
+            return Err(bad("sizes of the fitted arrays disagree".into()));
         }
         gp.check_values(path)?;
         let mut ws = Workspace::new(n);
