@@ -116,9 +116,9 @@ fn safetensors_export_reproduces_predictions() {
         let mean = member_means.iter().sum::<f64>() / member_means.len() as f64;
         // f32 weights against f64 loops: agree to float precision.
         assert!(
-            (mean - expected.mean[i][0]).abs() < 1e-4,
+            (mean - expected.mean[i]).abs() < 1e-4,
             "row {i}: {mean} vs {}",
-            expected.mean[i][0]
+            expected.mean[i]
         );
     }
 }
@@ -275,19 +275,21 @@ fn identical_members_have_zero_epistemic_variance() {
         .collect();
     p.model.biases = p.model.biases.iter().map(|b| copy_first(b.val())).collect();
     let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
-    for (e, (a, t)) in pred
-        .epistemic_std
-        .iter()
-        .zip(pred.aleatoric_std.iter().zip(&pred.total_std))
-    {
-        assert!(e[0].abs() < 1e-9, "{e:?}");
-        assert!((a[0] - t[0]).abs() < 1e-9);
+    for i in 0..runs.len() {
+        let (e, a, t) = (
+            pred.epistemic_std(i, 0),
+            pred.aleatoric_std(i, 0),
+            pred.total_std(i, 0),
+        );
+        assert!(e.abs() < 1e-9, "{e}");
+        assert!((a - t).abs() < 1e-9);
     }
     // Every member now is the first one: the ensemble mean is that member's prediction.
     let features = p.meta.features(&runs.mixtures, &runs.context).unwrap();
     let (means, _) = p.member_outputs(&features);
-    for (i, row) in pred.mean.iter().enumerate() {
-        assert!((row[0] - means[0][i][0]).abs() < 1e-9);
+    for (i, mean) in pred.mean.iter().enumerate() {
+        // Member 0's row i of one target: `[M, n, 1]` flat.
+        assert!((mean - means[i]).abs() < 1e-9);
     }
 }
 
@@ -300,7 +302,7 @@ fn heteroscedastic_members_split_the_variance() {
     };
     let p = train(&runs, &config, 5);
     let pred = p.predict(&runs.mixtures, &runs.context).unwrap();
-    let alea: Vec<f64> = pred.aleatoric_std.iter().map(|a| a[0]).collect();
+    let alea: Vec<f64> = (0..runs.len()).map(|i| pred.aleatoric_std(i, 0)).collect();
     assert!(alea.iter().all(|&a| a > 0.0));
     assert!(
         alea.iter().any(|&a| (a - alea[0]).abs() > 1e-9),
@@ -308,9 +310,9 @@ fn heteroscedastic_members_split_the_variance() {
     );
     for i in 0..runs.len() {
         let (e, a, t) = (
-            pred.epistemic_std[i][0],
-            pred.aleatoric_std[i][0],
-            pred.total_std[i][0],
+            pred.epistemic_std(i, 0),
+            pred.aleatoric_std(i, 0),
+            pred.total_std(i, 0),
         );
         // Recomputed from the raw member outputs: aleatoric = mean member variance,
         // epistemic = population variance of the member means.
@@ -320,15 +322,12 @@ fn heteroscedastic_members_split_the_variance() {
             .unwrap();
         let (means, vars) = p.member_outputs(&features);
         let vars = vars.expect("heteroscedastic members predict a variance");
+        // One row, one target: `[M, 1, 1]` flat.
         let m = means.len() as f64;
-        let mean = means.iter().map(|mm| mm[0][0]).sum::<f64>() / m;
-        let epi = means
-            .iter()
-            .map(|mm| (mm[0][0] - mean).powi(2))
-            .sum::<f64>()
-            / m;
-        let alea = vars.iter().map(|vv| vv[0][0]).sum::<f64>() / m;
-        assert!((pred.mean[i][0] - mean).abs() < 1e-9);
+        let mean = means.iter().sum::<f64>() / m;
+        let epi = means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / m;
+        let alea = vars.iter().sum::<f64>() / m;
+        assert!((pred.mean[i] - mean).abs() < 1e-9);
         assert!(
             (e * e - epi).abs() < 1e-9 * (1.0 + epi),
             "{e} vs {}",
@@ -396,9 +395,12 @@ fn checkpoints_of_every_0_1_layout_still_load() {
             for t in 0..2 {
                 let (mean, epistemic) = (cells[4 * t], cells[4 * t + 1]);
                 let tol = 1e-6 * (1.0 + mean.abs());
-                assert!((predicted.mean[i][t] - mean).abs() < tol, "{kind} row {i}");
                 assert!(
-                    (predicted.epistemic_std[i][t] - epistemic).abs() < tol,
+                    (predicted.mean_at(i, t) - mean).abs() < tol,
+                    "{kind} row {i}"
+                );
+                assert!(
+                    (predicted.epistemic_std(i, t) - epistemic).abs() < tol,
                     "{kind} row {i}"
                 );
             }

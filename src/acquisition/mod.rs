@@ -670,6 +670,7 @@ pub(crate) mod tests {
             targets: 2,
             mean: vec![1.0, 3.0],
             variance: vec![4.0, 16.0],
+            noise: vec![0.0; 2],
             members: None,
         };
         let s = Scores::new(posterior, &objective(2));

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::io::{AtomicFile, Overwrite};
-use crate::surrogate::{Evaluation, Prediction};
+use crate::surrogate::{Evaluation, Posterior};
 
 /// Writes one row per run (`keys`; targets `names`): key, then fold and observed outcome when
 /// evaluating, then per target mean, epistemic, aleatoric and total std. To `path`
@@ -15,7 +15,7 @@ pub fn write_predictions(
     keys: &[String],
     names: &[String],
     evaluation: Option<&Evaluation>,
-    p: &Prediction,
+    p: &Posterior,
     json: bool,
     path: Option<&Path>,
 ) -> Result<()> {
@@ -98,13 +98,17 @@ impl PredictionWriter {
     pub fn write(
         &mut self,
         keys: &[String],
-        p: &Prediction,
+        p: &Posterior,
         evaluation: Option<&Evaluation>,
     ) -> Result<()> {
         for (i, key) in keys.iter().enumerate() {
             let stats = |j: usize| {
-                let s = [&p.mean, &p.epistemic_std, &p.aleatoric_std, &p.total_std];
-                s.map(|v| v[i][j])
+                let std = [
+                    p.epistemic_std(i, j),
+                    p.aleatoric_std(i, j),
+                    p.total_std(i, j),
+                ];
+                [p.mean_at(i, j), std[0], std[1], std[2]]
             };
             if self.json {
                 let targets: serde_json::Map<String, serde_json::Value> = (self.names.iter())

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 
 use crate::runs::{Runs, kfold};
 use crate::surrogate::metrics::{TargetMetrics, score};
-use crate::surrogate::{Fitted, Prediction, SurrogateError, SurrogateSpec, TrainObserver};
+use crate::surrogate::{Fitted, Posterior, SurrogateError, SurrogateSpec, TrainObserver};
 
 /// Predictions for evaluated runs, aligned with them, and the scores per target.
 #[derive(Debug, Clone)]
@@ -18,27 +18,25 @@ pub struct Evaluation {
     pub fold: Vec<usize>,
     /// Observed outcomes, `[n][targets]`.
     pub truth: Vec<Vec<f64>>,
-    /// The predictions, `[n][targets]` per field.
-    pub prediction: Prediction,
+    /// The predictions, `[n, targets]`, without member outputs.
+    pub prediction: Posterior,
     /// One entry per target.
     pub metrics: Vec<TargetMetrics>,
 }
 
 impl Evaluation {
-    fn new(runs: &Runs, fold: Vec<usize>, prediction: Prediction) -> Self {
+    fn new(runs: &Runs, fold: Vec<usize>, prediction: Posterior) -> Self {
         let metrics = runs
             .schema
             .targets
             .iter()
             .enumerate()
             .map(|(j, t)| {
-                let col = |v: &[Vec<f64>]| v.iter().map(|r| r[j]).collect::<Vec<_>>();
-                score(
-                    &t.name,
-                    &col(&prediction.mean),
-                    &col(&prediction.total_std),
-                    &runs.target(j),
-                )
+                let mean = prediction.column(&prediction.mean, j);
+                let std: Vec<f64> = (0..runs.len())
+                    .map(|i| prediction.total_std(i, j))
+                    .collect();
+                score(&t.name, &mean, &std, &runs.target(j))
             })
             .collect();
         Evaluation {
@@ -53,7 +51,8 @@ impl Evaluation {
 
 /// Scores `model` on held-out `runs` (read with the model's schema).
 pub fn evaluate<B: Backend>(model: &Fitted<B>, runs: &Runs) -> Result<Evaluation, SurrogateError> {
-    let prediction = model.predict(&runs.mixtures, &runs.context)?;
+    let mut prediction = model.predict(&runs.mixtures, &runs.context)?;
+    prediction.members = None;
     Ok(Evaluation::new(runs, vec![0; runs.len()], prediction))
 }
 
@@ -74,29 +73,18 @@ pub fn cross_validate<B: AutodiffBackend>(
             runs.len()
         )));
     }
-    let t = runs.schema.targets.len();
-    let empty = || vec![vec![0.0; t]; runs.len()];
-    let mut oof = Prediction {
-        mean: empty(),
-        epistemic_std: empty(),
-        aleatoric_std: empty(),
-        total_std: empty(),
-    };
     let mut fold_of = vec![0; runs.len()];
+    let (mut parts, mut order) = (Vec::with_capacity(folds), Vec::with_capacity(folds));
     let mut rng = StdRng::seed_from_u64(seed);
     for (f, (train, test)) in kfold(runs.len(), folds, &mut rng).into_iter().enumerate() {
         observer.stage(&format!("fold {}/{folds}", f + 1));
         let model = spec.fit::<B>(&runs.subset(&train), seed + f as u64, device, observer)?;
         let model = model.with_fused_cpu();
         let held = runs.subset(&test);
-        let p = model.predict(&held.mixtures, &held.context)?;
-        for (k, &row) in test.iter().enumerate() {
-            fold_of[row] = f;
-            oof.mean[row] = p.mean[k].clone();
-            oof.epistemic_std[row] = p.epistemic_std[k].clone();
-            oof.aleatoric_std[row] = p.aleatoric_std[k].clone();
-            oof.total_std[row] = p.total_std[k].clone();
-        }
+        parts.push(model.predict(&held.mixtures, &held.context)?);
+        test.iter().for_each(|&row| fold_of[row] = f);
+        order.push(test);
     }
+    let oof = Posterior::gather(&parts, &order, runs.len(), runs.schema.targets.len());
     Ok(Evaluation::new(runs, fold_of, oof))
 }

@@ -19,7 +19,7 @@ use super::ensemble;
 use super::loglinear::{LogLinear, LogLinearConfig};
 use super::select::{AutoConfig, Selection, fit_auto};
 use super::{
-    DeviceScoring, EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Prediction, Predictor,
+    DeviceScoring, EnsembleConfig, GaussianProcess, GpConfig, Normalizer, Posterior, Predictor,
     SurrogateError, TrainObserver, fit,
 };
 use crate::math::linalg::cholesky;
@@ -164,71 +164,6 @@ impl Capabilities {
     };
 }
 
-/// Member outputs of an ensemble.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemberOutputs {
-    /// Ensemble size M.
-    pub count: usize,
-    /// Outputs `[M, n, targets]` flat, in target units.
-    pub outputs: Vec<f64>,
-}
-
-/// The posterior of a surrogate over `rows` candidates, in target units.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Posterior {
-    /// Number of candidates n.
-    pub rows: usize,
-    /// Number of targets T.
-    pub targets: usize,
-    /// Predictive mean `[n, T]` flat.
-    pub mean: Vec<f64>,
-    /// Epistemic variance `[n, T]` flat (target units²; the noise is not in it).
-    pub variance: Vec<f64>,
-    /// Member outputs, for ensembles.
-    pub members: Option<MemberOutputs>,
-}
-
-impl Posterior {
-    /// The posterior of an ensemble from member outputs `[M, n, T]`: mean and population
-    /// variance over members.
-    pub fn from_members(outputs: Vec<f64>, count: usize, targets: usize) -> Self {
-        let rows = outputs.len() / (count * targets).max(1);
-        let (mean, variance) = member_moments(&outputs, count);
-        Posterior {
-            rows,
-            targets,
-            mean,
-            variance,
-            members: Some(MemberOutputs { count, outputs }),
-        }
-    }
-
-    /// Mean and epistemic variance of target `t` at row `i`.
-    pub fn moments(&self, i: usize, t: usize) -> (f64, f64) {
-        let at = i * self.targets + t;
-        (self.mean[at], self.variance[at])
-    }
-}
-
-/// Mean and population variance over `count` members of `values` `[M, width]` flat: two
-/// `[width]` vectors.
-pub fn member_moments(values: &[f64], count: usize) -> (Vec<f64>, Vec<f64>) {
-    let width = values.len() / count.max(1);
-    let mut mean = vec![0.0; width];
-    for member in values.chunks_exact(width) {
-        mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);
-    }
-    mean.iter_mut().for_each(|a| *a /= count as f64);
-    let mut variance = vec![0.0; width];
-    for member in values.chunks_exact(width) {
-        for ((s, v), mu) in variance.iter_mut().zip(member).zip(&mean) {
-            *s += (v - mu) * (v - mu);
-        }
-    }
-    variance.iter_mut().for_each(|s| *s /= count as f64);
-    (mean, variance)
-}
-
 /// A fitted model of mixture -> outcomes that acquisition functions can read: the deep
 /// ensemble ([`Predictor`]), the Gaussian process ([`GaussianProcess`]) or the mixing law
 /// ([`LogLinear`]).
@@ -332,12 +267,7 @@ impl<B: Backend> Surrogate for Predictor<B> {
         mixtures: &[Vec<f64>],
         context: &[f64],
     ) -> Result<Posterior, SurrogateError> {
-        let outputs = self.member_means(&self.features_of(mixtures, context)?);
-        Ok(Posterior::from_members(
-            outputs,
-            self.model.members(),
-            self.meta.targets(),
-        ))
+        Ok(self.posterior_of(&self.features_of(mixtures, context)?))
     }
     fn device(&self) -> Option<&dyn DeviceScoring> {
         self.kernel().map(|_| self as &dyn DeviceScoring)
@@ -437,12 +367,13 @@ impl<B: Backend> Fitted<B> {
         }
     }
 
-    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
+    /// The posterior, noise included, for mixtures `[n][domains]` and a context per row
+    /// `[n][context]` (empty when the schema has none).
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, SurrogateError> {
+    ) -> Result<Posterior, SurrogateError> {
         match self {
             Fitted::Ensemble(p) => p.predict(mixtures, context),
             Fitted::Gp(g) => g.predict(mixtures, context),
@@ -457,19 +388,5 @@ impl<B: Backend> Fitted<B> {
             Fitted::Ensemble(p) => Fitted::Ensemble(Box::new(p.with_fused_cpu())),
             other => other,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ensemble_posterior_is_the_member_mean_and_population_variance() {
-        // Two members, two rows, one target: rows (1, 3) and (2, 2).
-        let p = Posterior::from_members(vec![1.0, 2.0, 3.0, 2.0], 2, 1);
-        assert_eq!(p.rows, 2);
-        assert_eq!(p.moments(0, 0), (2.0, 1.0));
-        assert_eq!(p.moments(1, 0), (2.0, 0.0));
     }
 }

@@ -29,8 +29,7 @@ use crate::runs::{Runs, Schema};
 use crate::surrogate::checkpoint::{self, Layout, check_digest};
 use crate::surrogate::metrics::{fold_scores, interval_scale};
 use crate::surrogate::{
-    Capabilities, Normalizer, Posterior, Prediction, Surrogate, SurrogateError, SurrogateKind,
-    combine,
+    Capabilities, Normalizer, Posterior, Surrogate, SurrogateError, SurrogateKind,
 };
 
 /// Format tag of `loglinear.json`.
@@ -470,20 +469,18 @@ impl LogLinear {
         Ok(out)
     }
 
-    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
+    /// The posterior, noise included, for mixtures `[n][domains]` and context `[n][context]`.
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, SurrogateError> {
-        let flat =
+    ) -> Result<Posterior, SurrogateError> {
+        let outputs =
             self.member_outputs(mixtures, |i| context.get(i).map_or(&[][..], Vec::as_slice))?;
-        let (n, t) = (mixtures.len(), self.laws.len());
-        let means: Vec<Vec<Vec<f64>>> = flat
-            .chunks(n * t)
-            .map(|member| member.chunks(t).map(<[f64]>::to_vec).collect())
-            .collect();
-        Ok(combine(&means, None, &self.noise))
+        Ok(
+            Posterior::from_members(outputs, self.members.len(), self.laws.len())
+                .with_noise(&self.noise, None),
+        )
     }
 }
 
@@ -506,11 +503,10 @@ impl Surrogate for LogLinear {
         context: &[f64],
     ) -> Result<Posterior, SurrogateError> {
         let outputs = self.member_outputs(mixtures, |_| context)?;
-        Ok(Posterior::from_members(
-            outputs,
-            self.members.len(),
-            self.laws.len(),
-        ))
+        Ok(
+            Posterior::from_members(outputs, self.members.len(), self.laws.len())
+                .with_noise(&self.noise, None),
+        )
     }
 }
 
@@ -547,7 +543,7 @@ mod tests {
         let p = model.predict(&q, &[]).unwrap();
         for (w, m) in q.iter().zip(&p.mean) {
             let truth = 2.0 + (0.3 - 1.2 * w[0] - 0.4 * w[1] + 0.2 * w[2]).exp();
-            assert!((m[0] - truth).abs() < 1e-3, "{} vs {truth}", m[0]);
+            assert!((m - truth).abs() < 1e-3, "{m} vs {truth}");
         }
         assert_eq!(model.capabilities().members, Some(8));
         let dir = tempfile::tempdir().unwrap();
@@ -574,7 +570,7 @@ mod tests {
         assert_eq!(model.laws[0].sign, -1.0);
         let p = model.predict(&r.mixtures[..3], &[]).unwrap();
         for (m, o) in p.mean.iter().zip(&r.outcomes) {
-            assert!((m[0] - o[0]).abs() < 1e-3, "{} vs {}", m[0], o[0]);
+            assert!((m - o[0]).abs() < 1e-3, "{m} vs {}", o[0]);
         }
     }
 }

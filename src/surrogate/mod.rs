@@ -30,22 +30,15 @@ pub use ensemble::{
     RowScores, TrainEngine, TrainObserver, TrainReport, fit, fit_with,
 };
 pub use evaluate::{Evaluation, cross_validate, evaluate};
-pub use fitted::{
-    Capabilities, Fitted, MemberOutputs, Posterior, Surrogate, SurrogateKind, SurrogateSpec,
-    member_moments,
-};
+pub use fitted::{Capabilities, Fitted, Surrogate, SurrogateKind, SurrogateSpec};
 pub use gp::{GaussianProcess, GpConfig, Kernel};
 pub use loglinear::{LogLinear, LogLinearConfig};
-pub use prediction::Prediction;
-pub(crate) use prediction::combine;
+pub use prediction::{MemberOutputs, Posterior, member_moments};
 pub use transform::InputTransform;
 
 use std::path::PathBuf;
 
 use crate::runs::Runs;
-
-/// Per-member values in target units, `[M][n][targets]`.
-pub type MemberValues = Vec<Vec<Vec<f64>>>;
 
 /// Why a surrogate could not be fitted, used or loaded.
 #[derive(Debug, thiserror::Error)]

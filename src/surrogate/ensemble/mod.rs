@@ -30,7 +30,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{MemberValues, Normalizer, Prediction, SurrogateError, combine};
+use super::{Normalizer, Posterior, SurrogateError};
 use crate::runs::Schema;
 
 /// Everything about a fitted predictor except its weights: what a checkpoint's manifest holds.
@@ -196,50 +196,10 @@ impl<B: Backend> Predictor<B> {
         &self.device
     }
 
-    /// Raw member outputs in target units for standardised features `[n, inputs]`:
-    /// means `[M][n][targets]` and, when heteroscedastic, variances of the same shape.
-    pub fn member_outputs(&self, features: &[f32]) -> (MemberValues, Option<MemberValues>) {
-        let d = self.meta.inputs();
-        let t = self.meta.targets();
-        let m = self.model.members();
-        let n = features.len() / d;
-        let hetero = self.meta.config.heteroscedastic;
-        let mut means: MemberValues = vec![Vec::with_capacity(n); m];
-        let mut vars = hetero.then(|| vec![Vec::with_capacity(n); m]);
-        let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
-        let width = *self.model.widths().last().expect("at least one layer");
-        for chunk in features.chunks(CHUNK_ROWS * d) {
-            let rows = chunk.len() / d;
-            let values = self.forward_raw(chunk);
-            for (k, member) in values.chunks(rows * width).enumerate() {
-                for row in member.chunks(width) {
-                    means[k].push((0..t).map(|j| f64::from(row[j]) * sd[j] + mu[j]).collect());
-                    if let Some(vars) = vars.as_mut() {
-                        vars[k].push(
-                            (0..t)
-                                .map(|j| softplus(f64::from(row[t + j])) * sd[j] * sd[j])
-                                .collect(),
-                        );
-                    }
-                }
-            }
-        }
-        if !self.meta.epistemic_scale.is_empty() {
-            for i in 0..n {
-                for (j, &c) in self.meta.epistemic_scale.iter().enumerate() {
-                    let mean = means.iter().map(|mm| mm[i][j]).sum::<f64>() / m as f64;
-                    means
-                        .iter_mut()
-                        .for_each(|mm| mm[i][j] = mean + c * (mm[i][j] - mean));
-                }
-            }
-        }
-        (means, vars)
-    }
-
-    /// Member means in target units for standardised features `[n, inputs]`, flat
-    /// `[M, n, targets]`: the layout acquisition functions read, without a vector per row.
-    pub fn member_means(&self, features: &[f32]) -> Vec<f64> {
+    /// Member outputs in target units for standardised features `[n, inputs]`, flat
+    /// `[M, n, targets]`: the means, spread by the epistemic scale, and, when heteroscedastic,
+    /// the variances (target units²).
+    pub fn member_outputs(&self, features: &[f32]) -> (Vec<f64>, Option<Vec<f64>>) {
         let d = self.meta.inputs();
         let t = self.meta.targets();
         let m = self.model.members();
@@ -247,6 +207,11 @@ impl<B: Backend> Predictor<B> {
         let (mu, sd) = (&self.meta.target_norm.mean, &self.meta.target_norm.std);
         let width = *self.model.widths().last().expect("at least one layer");
         let mut out = vec![0.0; m * n * t];
+        let mut vars = self
+            .meta
+            .config
+            .heteroscedastic
+            .then(|| vec![0.0; m * n * t]);
         let mut start = 0;
         for chunk in features.chunks(CHUNK_ROWS * d) {
             let rows = chunk.len() / d;
@@ -257,12 +222,25 @@ impl<B: Backend> Predictor<B> {
                     for j in 0..t {
                         out[at + j] = f64::from(row[j]) * sd[j] + mu[j];
                     }
+                    if let Some(vars) = vars.as_mut() {
+                        for j in 0..t {
+                            vars[at + j] = softplus(f64::from(row[t + j])) * sd[j] * sd[j];
+                        }
+                    }
                 }
             }
             start += rows;
         }
         self.spread(&mut out, n);
-        out
+        (out, vars)
+    }
+
+    /// The posterior at standardised features `[n, inputs]`, with the noise.
+    pub(crate) fn posterior_of(&self, features: &[f32]) -> Posterior {
+        let (outputs, vars) = self.member_outputs(features);
+        let m = self.model.members();
+        Posterior::from_members(outputs, m, self.meta.targets())
+            .with_noise(&self.meta.noise_var, vars.as_deref().map(|v| (v, m)))
     }
 
     /// Scales member outputs `[M, n, targets]` (flat) around their mean by the epistemic
@@ -299,15 +277,14 @@ impl<B: Backend> Predictor<B> {
         }
     }
 
-    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`.
+    /// The posterior, noise included, for mixtures `[n][domains]` and context `[n][context]`
+    /// (a context per row; [`Surrogate::posterior`] takes one shared context).
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, SurrogateError> {
-        let features = self.meta.features(mixtures, context)?;
-        let (means, vars) = self.member_outputs(&features);
-        Ok(combine(&means, vars.as_deref(), &self.meta.noise_var))
+    ) -> Result<Posterior, SurrogateError> {
+        Ok(self.posterior_of(&self.meta.features(mixtures, context)?))
     }
 }
 

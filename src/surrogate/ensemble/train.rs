@@ -19,7 +19,8 @@ use crate::runs::Runs;
 use crate::surrogate::ensemble::train_host::{FusedTrainer, Snapshot};
 use crate::surrogate::metrics::Z90;
 use crate::surrogate::{
-    EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorMeta, SurrogateError, combine,
+    EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorMeta, SurrogateError,
+    member_moments,
 };
 
 /// What happened during training.
@@ -541,21 +542,29 @@ fn calibrate<B: Backend>(
         .expect("rows share the training schema");
     // Raw member outputs: the scale, being fitted, is not set yet.
     let (means, _) = predictor.member_outputs(&features);
-    let t = predictor.meta.targets();
-    let m = means.len() as f64;
-    let p = combine(&means, None, &vec![0.0; t]);
+    let (t, n, members) = (
+        predictor.meta.targets(),
+        rows.len(),
+        predictor.model.members(),
+    );
+    let m = members as f64;
+    let (_, variance) = member_moments(&means, members);
     let (mut scales, mut noises) = (Vec::with_capacity(t), Vec::with_capacity(t));
     for j in 0..t {
         // (squared error, raw member variance, extra variance of the k-member mean)
         let mut held: Vec<(f64, f64, f64)> = Vec::with_capacity(rows.len());
         for i in 0..rows.len() {
-            let members: Vec<usize> = (0..means.len()).filter(|&k| unseen[k][i]).collect();
-            if members.is_empty() {
+            let unseen_by: Vec<usize> = (0..members).filter(|&k| unseen[k][i]).collect();
+            if unseen_by.is_empty() {
                 continue;
             }
-            let k = members.len() as f64;
-            let mean = members.iter().map(|&k| means[k][i][j]).sum::<f64>() / k;
-            let v = p.epistemic_std[i][j].powi(2);
+            let k = unseen_by.len() as f64;
+            let mean = unseen_by
+                .iter()
+                .map(|&k| means[(k * n + i) * t + j])
+                .sum::<f64>()
+                / k;
+            let v = variance[i * t + j];
             held.push((
                 (mean - rows.outcomes[i][j]).powi(2),
                 v,
@@ -659,19 +668,9 @@ mod tests {
         let context = vec![Vec::new(); 3];
         let a = fused.predict(&query, &context).unwrap();
         let b = burn.predict(&query, &context).unwrap();
-        let pairs = (a.mean.iter().flatten().zip(b.mean.iter().flatten()))
-            .chain(
-                a.epistemic_std
-                    .iter()
-                    .flatten()
-                    .zip(b.epistemic_std.iter().flatten()),
-            )
-            .chain(
-                a.aleatoric_std
-                    .iter()
-                    .flatten()
-                    .zip(b.aleatoric_std.iter().flatten()),
-            );
+        let pairs = (a.mean.iter().zip(&b.mean))
+            .chain(a.variance.iter().zip(&b.variance))
+            .chain(a.noise.iter().zip(&b.noise));
         for (x, y) in pairs {
             assert!(
                 (x - y).abs() <= 1e-5 * (1.0 + y.abs()),

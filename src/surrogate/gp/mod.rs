@@ -57,8 +57,8 @@ use crate::math::derive_seed;
 use crate::runs::{Runs, Schema};
 use crate::surrogate::checkpoint::{self, FileDigest, Layout, check_digest, read_verified};
 use crate::surrogate::{
-    Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Prediction, Surrogate,
-    SurrogateError, SurrogateKind,
+    Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Surrogate, SurrogateError,
+    SurrogateKind,
 };
 
 mod likelihood;
@@ -615,28 +615,39 @@ impl GaussianProcess {
         self.inputs(mixtures, |_| context)
     }
 
-    /// The predictive distribution for mixtures `[n][domains]` and context `[n][context]`
+    /// The posterior, noise included, for mixtures `[n][domains]` and context `[n][context]`
     /// (context may be empty when the schema has none): the posterior plus the calibrated
     /// noise.
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
         context: &[Vec<f64>],
-    ) -> Result<Prediction, SurrogateError> {
+    ) -> Result<Posterior, SurrogateError> {
         let q = self.inputs(mixtures, |i| context.get(i).map_or(&[][..], Vec::as_slice))?;
         let (mean, variance, _) = self.moments(q.as_ref(), false);
-        let t = self.targets.len();
-        let rows = |v: &[f64], f: &dyn Fn(usize, f64) -> f64| -> Vec<Vec<f64>> {
-            v.chunks(t.max(1))
-                .map(|r| r.iter().enumerate().map(|(j, &x)| f(j, x)).collect())
-                .collect()
-        };
-        Ok(Prediction {
-            mean: rows(&mean, &|_, m| m),
-            epistemic_std: rows(&variance, &|_, v| v.sqrt()),
-            aleatoric_std: rows(&variance, &|j, _| self.noise[j].sqrt()),
-            total_std: rows(&variance, &|j, v| (v + self.noise[j]).sqrt()),
-        })
+        Ok(self.posterior_from(mixtures.len(), mean, variance, None))
+    }
+
+    /// A posterior of `rows` rows from its moments and sample paths, with the fitted noise.
+    fn posterior_from(
+        &self,
+        rows: usize,
+        mean: Vec<f64>,
+        variance: Vec<f64>,
+        paths: Option<Vec<f64>>,
+    ) -> Posterior {
+        Posterior {
+            rows,
+            targets: self.targets.len(),
+            mean,
+            variance,
+            noise: Vec::new(),
+            members: paths.map(|outputs| MemberOutputs {
+                count: PATHS,
+                outputs,
+            }),
+        }
+        .with_noise(&self.noise, None)
     }
 
     /// Posterior means and epistemic variances `[n, T]` flat (target units) at standardised
@@ -762,29 +773,14 @@ impl Surrogate for GaussianProcess {
     ) -> Result<Posterior, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let (mean, variance, paths) = self.moments(queries.as_ref(), true);
-        Ok(Posterior {
-            rows: mixtures.len(),
-            targets: self.targets.len(),
-            mean,
-            variance,
-            members: paths.map(|outputs| MemberOutputs {
-                count: PATHS,
-                outputs,
-            }),
-        })
+        Ok(self.posterior_from(mixtures.len(), mean, variance, paths))
     }
     /// Mean and variance without the sample paths (about a third of the cost of
     /// [`Surrogate::posterior`] with 50 domains).
     fn moments(&self, mixtures: &[Vec<f64>], context: &[f64]) -> Result<Posterior, SurrogateError> {
         let queries = self.queries(mixtures, context)?;
         let (mean, variance, _) = GaussianProcess::moments(self, queries.as_ref(), false);
-        Ok(Posterior {
-            rows: mixtures.len(),
-            targets: self.targets.len(),
-            mean,
-            variance,
-            members: None,
-        })
+        Ok(self.posterior_from(mixtures.len(), mean, variance, None))
     }
     /// `c²(k(Q, Q) - Vᵀ V)` with `V = L⁻¹ k(X, Q)`, per target: O(N² n + N n²).
     fn covariance(
