@@ -6,7 +6,8 @@
 //! mixture -> outcome with epistemic uncertainty; an
 //! [`objective`] turns its targets into one number to maximise; an [`acquisition`] function
 //! values candidates by prediction and uncertainty; [`search`]ers find the best feasible
-//! candidates and pick a batch, driven by the ask/tell [`proposer`] under a [`strategy`];
+//! candidates and pick a batch, driven by the ask/tell [`proposer`] under a [`strategy`]; the
+//! [`driver`] runs every loop of ask, reveal and tell;
 //! [`simulate`] streams millions of recipes through the surrogate; [`export`] writes recipes
 //! for training stacks and [`import`] reads other tools' runs; [`campaign`] runs the closed loop
 //! over rounds and stages; [`evaluation`] measures strategies without training (backtests, the
@@ -73,6 +74,7 @@ pub mod search;
 
 pub mod proposer;
 
+pub mod driver;
 pub mod strategy;
 
 pub mod simulate;

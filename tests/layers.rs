@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "error",
     "proposer",
     "strategy",
+    "driver",
     "simulate",
     "export",
     "import",

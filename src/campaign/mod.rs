@@ -68,8 +68,10 @@ use crate::error::io;
 use crate::io::Overwrite;
 use crate::math::derive_seed;
 
+use crate::driver::{self, Ask, Pick, Reveal};
 use crate::progress::Observer;
 use crate::proposer::Proposer;
+use crate::runs::Runs;
 use crate::space::sampler::{DirichletSampler, Prior, prior_weights, spaced_draws};
 
 /// Why a campaign step failed. The campaign stays resumable after every one of these.
@@ -279,70 +281,124 @@ pub fn step<B: AutodiffBackend>(
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
             let seed = derive_seed(c.config.seed, round as u64);
             let context = c.stage_context(stage);
-            let weights = if c.results.len() < c.config.initial_runs {
-                initial_design(c, count, seed)
+            let mut ask: Box<dyn Ask> = if c.results.len() < c.config.initial_runs {
+                Box::new(InitialDesign::new(c, seed))
             } else {
-                surrogate_batch::<B>(c, &dir, &context, count, device, observer)?
+                Box::new(surrogate_proposer::<B>(c, &dir, &context, device)?)
             };
-            if weights.is_empty() {
-                let min_distance = c.config.min_distance();
-                return Err(CampaignError::NothingProposed {
-                    round,
-                    min_distance,
-                }
-                .into());
-            }
-            let runs: Vec<PlannedRun> = weights
-                .into_iter()
-                .enumerate()
-                .map(|(k, w)| PlannedRun {
-                    id: format!("r{round:03}-{k:02}"),
-                    stage,
-                    weights: w,
-                    context: context.clone(),
-                })
-                .collect();
-            let path = dir.join("proposals.jsonl");
-            c.write_proposals(&runs, &path)?;
-            let n = runs.len();
-            c.record(Event::Proposed { round, runs })?;
+            let mut journaled = Journaled {
+                c,
+                stage,
+                count,
+                context,
+                path: dir.join("proposals.jsonl"),
+            };
+            let proposed = driver::round(ask.as_mut(), &mut journaled, round, observer)?;
             Ok(Step::Proposed {
                 round,
-                path,
-                runs: n,
+                path: journaled.path,
+                runs: proposed.map_or(0, |r| r.picks.len()),
             })
         }
     }
 }
 
-/// Feasible Dirichlet draws around the token prior, at least `min_distance` apart from each
-/// other and from earlier runs.
-fn initial_design(c: &Campaign, count: usize, seed: u64) -> Vec<Vec<f64>> {
-    let sampler = DirichletSampler::around(prior_weights(&c.space, Prior::Tokens));
-    let earlier: Vec<Vec<f64>> = c.planned.iter().map(|p| p.1.weights.clone()).collect();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let min_distance = c.config.min_distance();
-    spaced_draws(
-        &sampler,
-        &c.constraints,
-        count,
-        min_distance,
-        None,
-        &earlier,
-        &mut rng,
-    )
+/// A campaign round's reveal: the proposals are written and journaled; the evaluator trains
+/// them in a later step, so the round ends there.
+struct Journaled<'a> {
+    c: &'a mut Campaign,
+    stage: usize,
+    count: usize,
+    /// The stage's context, `[context]`.
+    context: Vec<f64>,
+    /// Where the round's proposals are written.
+    path: PathBuf,
 }
 
-/// Trains the configured surrogate on every result, saves it in the round directory, and
-/// proposes `count` mixtures for `context`.
-fn surrogate_batch<B: AutodiffBackend>(
+impl Reveal for Journaled<'_> {
+    fn batch(&mut self, _round: usize) -> usize {
+        self.count
+    }
+
+    fn reveal(&mut self, round: usize, picks: &[Pick]) -> crate::Result<Option<Runs>> {
+        if picks.is_empty() {
+            let min_distance = self.c.config.min_distance();
+            return Err(CampaignError::NothingProposed {
+                round,
+                min_distance,
+            }
+            .into());
+        }
+        let runs: Vec<PlannedRun> = (picks.iter().enumerate())
+            .map(|(k, p)| PlannedRun {
+                id: format!("r{round:03}-{k:02}"),
+                stage: self.stage,
+                weights: p.weights.clone(),
+                context: self.context.clone(),
+            })
+            .collect();
+        self.c.write_proposals(&runs, &self.path)?;
+        self.c.record(Event::Proposed { round, runs })?;
+        Ok(None)
+    }
+}
+
+/// The rounds before the surrogate: feasible Dirichlet draws around the token prior, at least
+/// `min_distance` apart from each other and from earlier runs.
+struct InitialDesign {
+    sampler: DirichletSampler,
+    constraints: crate::space::Constraints,
+    min_distance: f64,
+    /// Every run proposed so far, `[runs][domains]`.
+    earlier: Vec<Vec<f64>>,
+    rng: StdRng,
+}
+
+impl InitialDesign {
+    fn new(c: &Campaign, seed: u64) -> Self {
+        InitialDesign {
+            sampler: DirichletSampler::around(prior_weights(&c.space, Prior::Tokens)),
+            constraints: c.constraints.clone(),
+            min_distance: c.config.min_distance(),
+            earlier: c.planned.iter().map(|p| p.1.weights.clone()).collect(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Ask for InitialDesign {
+    fn tell(&mut self, runs: &Runs) -> crate::Result<()> {
+        self.earlier.extend(runs.mixtures.iter().cloned());
+        Ok(())
+    }
+
+    fn ask(&mut self, q: usize, _observer: &mut dyn Observer) -> crate::Result<Vec<Pick>> {
+        let draws = spaced_draws(
+            &self.sampler,
+            &self.constraints,
+            q,
+            self.min_distance,
+            None,
+            &self.earlier,
+            &mut self.rng,
+        );
+        Ok((draws.into_iter())
+            .map(|weights| Pick {
+                weights,
+                pool_row: None,
+            })
+            .collect())
+    }
+}
+
+/// A proposer told every result, round by round, with the surrogate fitted on them and saved
+/// in the round directory `dir`, proposing for `context`.
+fn surrogate_proposer<B: AutodiffBackend>(
     c: &Campaign,
     dir: &Path,
     context: &[f64],
-    count: usize,
     device: &B::Device,
-    observer: &mut dyn Observer,
-) -> crate::Result<Vec<Vec<f64>>> {
+) -> crate::Result<Proposer<B>> {
     let mut proposer = Proposer::<B>::new(
         c.constraints.clone(),
         (c.config.strategy.surrogate_spec()).expect("a campaign's strategy has a surrogate"),
@@ -367,6 +423,5 @@ fn surrogate_batch<B: AutodiffBackend>(
     let model_dir = dir.join("model");
     let model = proposer.model().expect("fit() leaves a model");
     model.save(&model_dir, Overwrite::Replace)?;
-    let batch = proposer.ask_with(count, observer)?;
-    Ok(batch.proposals.into_iter().map(|p| p.weights).collect())
+    Ok(proposer)
 }

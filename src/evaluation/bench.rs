@@ -31,6 +31,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
 use crate::acquisition::{AcquisitionKind, AcquisitionSpec, Scorer};
+use crate::driver::{self, Pick, Reveal};
 use crate::evaluation::world::{Noise, Stage, World};
 use crate::math::{TopK, derive_seed};
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
@@ -224,8 +225,8 @@ impl Bench<'_> {
         device: &B::Device,
     ) -> crate::Result<Vec<f64>> {
         let start = 16.min(self.config.runs);
-        let mut mixtures = self.draws(start, derive_seed(seed, 11));
-        let mut outcomes: Vec<Vec<f64>> = mixtures
+        let mixtures = self.draws(start, derive_seed(seed, 11));
+        let outcomes: Vec<Vec<f64>> = mixtures
             .iter()
             .enumerate()
             .map(|(i, w)| self.proxy(&format!("s{seed}-{i}"), w))
@@ -252,17 +253,14 @@ impl Bench<'_> {
         let mut proposer =
             Proposer::<B>::new(self.constraints.clone(), surrogate, config, device.clone())?;
         proposer.tell(&self.runs(&mixtures, &outcomes))?;
-        while mixtures.len() < self.config.runs {
-            let q = 8.min(self.config.runs - mixtures.len());
-            let batch = proposer.ask(q)?;
-            let first = mixtures.len();
-            for p in batch.proposals {
-                let id = format!("s{seed}-{}", mixtures.len());
-                outcomes.push(self.proxy(&id, &p.weights));
-                mixtures.push(p.weights);
-            }
-            proposer.tell(&self.runs(&mixtures[first..], &outcomes[first..]))?;
-        }
+        let mut proxies = Proxies {
+            bench: self,
+            seed,
+            mixtures,
+            outcomes,
+        };
+        driver::run(&mut proposer, &mut proxies, &mut ())?;
+        let Proxies { mut mixtures, .. } = proxies;
         // The measured run with the best posterior mean (the denoised incumbent).
         proposer.fit()?;
         let model = proposer.model().expect("fit() leaves a model");
@@ -323,6 +321,35 @@ impl Bench<'_> {
                 (vec![w.clone(), w], n)
             }
         })
+    }
+}
+
+/// The benchmark's reveal: proxy runs in the simulated world, in rounds of 8 until the
+/// configured number of runs.
+struct Proxies<'a> {
+    bench: &'a Bench<'a>,
+    seed: u64,
+    /// Every run's mixture and outcomes so far, `[runs][domains]` and `[runs][targets]`.
+    mixtures: Vec<Vec<f64>>,
+    outcomes: Vec<Vec<f64>>,
+}
+
+impl Reveal for Proxies<'_> {
+    fn batch(&mut self, _round: usize) -> usize {
+        8.min(self.bench.config.runs.saturating_sub(self.mixtures.len()))
+    }
+
+    fn reveal(&mut self, _round: usize, picks: &[Pick]) -> crate::Result<Option<Runs>> {
+        let first = self.mixtures.len();
+        for p in picks {
+            let id = format!("s{}-{}", self.seed, self.mixtures.len());
+            self.outcomes.push(self.bench.proxy(&id, &p.weights));
+            self.mixtures.push(p.weights.clone());
+        }
+        let runs = self
+            .bench
+            .runs(&self.mixtures[first..], &self.outcomes[first..]);
+        Ok(Some(runs))
     }
 }
 

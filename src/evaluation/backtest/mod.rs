@@ -37,7 +37,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
@@ -45,6 +44,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
+use crate::driver::{self, Ask, Pick, Reveal};
 use crate::error::io;
 use crate::math::derive_seed;
 use crate::objective::{Objective, ObjectiveSpec};
@@ -322,81 +322,43 @@ impl Backtest {
         sample(&mut rng, self.pool.len(), self.config.initial).into_vec()
     }
 
-    /// Replays `strategy` on `seed` (on `device`).
+    /// Replays `strategy` on `seed` (on `device`) through the [`driver`]: the picker chooses
+    /// among the rows not yet revealed, their logged outcomes are the reveal.
     pub fn replay<B: AutodiffBackend>(
         &self,
         strategy: &NamedStrategy,
         seed: u64,
         device: &B::Device,
     ) -> crate::Result<SeedRun> {
-        let n = self.pool.len();
-        let mut revealed = self.initial_rows(seed);
-        let mut hidden = vec![true; n];
-        revealed.iter().for_each(|&i| hidden[i] = false);
-        let constraints = Constraints::simplex(&self.pool.schema.space);
-        let mut round_seconds = Vec::new();
-        let spec = strategy.spec.surrogate_spec();
-        let mut proposer: Option<Proposer<B>> = None;
-        let mut told = 0;
-        while revealed.len() < self.config.budget {
-            let q = self.config.batch.min(self.config.budget - revealed.len());
-            let start = Instant::now();
-            let open: Vec<usize> = (0..n).filter(|&i| hidden[i]).collect();
-            let round = derive_seed(seed, revealed.len() as u64);
-            let picks: Vec<usize> = match &spec {
-                None => {
-                    let mut rng = StdRng::seed_from_u64(round);
-                    sample(&mut rng, open.len(), q)
-                        .into_iter()
-                        .map(|k| open[k])
-                        .collect()
-                }
-                Some(spec) => {
-                    let pool: Vec<Vec<f64>> = open
-                        .iter()
-                        .map(|&i| self.pool.mixtures[i].clone())
-                        .collect();
-                    let config = ProposerConfig {
-                        pool: Some(PoolSource::Mixtures(pool)),
-                        ..strategy
-                            .spec
-                            .proposer_config(&self.objective, Mode::Pool, seed)
-                    };
-                    // One proposer per replay, told one round at a time: the trust region
-                    // follows the rounds' successes and failures.
-                    let p = match proposer.as_mut() {
-                        Some(p) => {
-                            p.set_config(config)?;
-                            p
-                        }
-                        None => proposer.insert(Proposer::<B>::new(
-                            constraints.clone(),
-                            spec.clone(),
-                            config,
-                            device.clone(),
-                        )?),
-                    };
-                    p.tell(&self.pool.subset(&revealed[told..]))?;
-                    told = revealed.len();
-                    let batch = p.ask(q)?;
-                    batch
-                        .proposals
-                        .iter()
-                        .map(|p| open[p.pool_row.expect("pool mode returns pool rows")])
-                        .collect()
-                }
-            };
-            round_seconds.push(start.elapsed().as_secs_f64());
-            for i in picks {
-                hidden[i] = false;
-                revealed.push(i);
-            }
+        let initial = self.initial_rows(seed);
+        let mut hidden = vec![true; self.pool.len()];
+        initial.iter().for_each(|&i| hidden[i] = false);
+        let mut picker = PoolPicker::<B> {
+            backtest: self,
+            strategy,
+            seed,
+            hidden,
+            proposer: None,
+        };
+        if let Some(spec) = strategy.spec.surrogate_spec() {
+            // One proposer per replay, told one round at a time: the trust region follows
+            // the rounds' successes and failures.
+            let constraints = Constraints::simplex(&self.pool.schema.space);
+            let config = picker.proposer_config();
+            let mut proposer = Proposer::<B>::new(constraints, spec, config, device.clone())?;
+            proposer.tell(&self.pool.subset(&initial))?;
+            picker.proposer = Some(proposer);
         }
+        let mut logged = Logged {
+            backtest: self,
+            revealed: initial,
+        };
+        let rounds = driver::run(&mut picker, &mut logged, &mut ())?;
         Ok(SeedRun {
             strategy: strategy.name.clone(),
             seed,
-            revealed,
-            round_seconds,
+            revealed: logged.revealed,
+            round_seconds: rounds.iter().map(|r| r.seconds).collect(),
         })
     }
 
@@ -475,6 +437,96 @@ impl Backtest {
             return Err(e);
         }
         tasks.iter().map(|&(s, k)| read_seed(&path(s, k))).collect()
+    }
+}
+
+/// A backtest strategy's picks among the pool rows not yet revealed: through the proposer in
+/// pool mode, or uniformly at random (the `random` strategy, without a proposer).
+struct PoolPicker<'a, B: AutodiffBackend> {
+    backtest: &'a Backtest,
+    strategy: &'a NamedStrategy,
+    seed: u64,
+    /// `[pool rows]`: not revealed yet.
+    hidden: Vec<bool>,
+    proposer: Option<Proposer<B>>,
+}
+
+impl<B: AutodiffBackend> PoolPicker<'_, B> {
+    /// The pool rows not revealed yet.
+    fn open(&self) -> Vec<usize> {
+        (0..self.hidden.len()).filter(|&i| self.hidden[i]).collect()
+    }
+
+    /// The strategy's proposer config with the open rows as the pool.
+    fn proposer_config(&self) -> ProposerConfig {
+        let pool = (self.open().iter())
+            .map(|&i| self.backtest.pool.mixtures[i].clone())
+            .collect();
+        ProposerConfig {
+            pool: Some(PoolSource::Mixtures(pool)),
+            ..(self.strategy.spec).proposer_config(&self.backtest.objective, Mode::Pool, self.seed)
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Ask for PoolPicker<'_, B> {
+    fn tell(&mut self, runs: &Runs) -> crate::Result<()> {
+        match &mut self.proposer {
+            Some(p) => p.tell(runs),
+            None => Ok(()),
+        }
+    }
+
+    fn ask(&mut self, q: usize, observer: &mut dyn Observer) -> crate::Result<Vec<Pick>> {
+        let open = self.open();
+        let rows: Vec<usize> = match self.proposer.take() {
+            None => {
+                let revealed = self.hidden.len() - open.len();
+                let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, revealed as u64));
+                (sample(&mut rng, open.len(), q).into_iter())
+                    .map(|k| open[k])
+                    .collect()
+            }
+            Some(mut proposer) => {
+                proposer.set_config(self.proposer_config())?;
+                let picks = Ask::ask(&mut proposer, q, observer);
+                self.proposer = Some(proposer);
+                (picks?.iter())
+                    .map(|p| open[p.pool_row.expect("pool mode returns pool rows")])
+                    .collect()
+            }
+        };
+        rows.iter().for_each(|&i| self.hidden[i] = false);
+        Ok(rows
+            .into_iter()
+            .map(|i| Pick {
+                weights: self.backtest.pool.mixtures[i].clone(),
+                pool_row: Some(i),
+            })
+            .collect())
+    }
+}
+
+/// A backtest's reveal: the logged outcomes of the rows picked, in rounds of `batch` until
+/// `budget` rows are revealed.
+struct Logged<'a> {
+    backtest: &'a Backtest,
+    /// Pool rows in the order they were revealed (the initial ones first).
+    revealed: Vec<usize>,
+}
+
+impl Reveal for Logged<'_> {
+    fn batch(&mut self, _round: usize) -> usize {
+        let config = &self.backtest.config;
+        config
+            .batch
+            .min(config.budget.saturating_sub(self.revealed.len()))
+    }
+
+    fn reveal(&mut self, _round: usize, picks: &[Pick]) -> crate::Result<Option<Runs>> {
+        let rows: Vec<usize> = picks.iter().filter_map(|p| p.pool_row).collect();
+        self.revealed.extend(&rows);
+        Ok(Some(self.backtest.pool.subset(&rows)))
     }
 }
 
