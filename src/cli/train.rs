@@ -9,7 +9,7 @@ use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
 use crate::runs::{DataSpec, Runs, RunsError};
-use crate::surrogate::{Fitted, SurrogateSpec};
+use crate::surrogate::{Fitted, GaussianProcess, Predictor, SurrogateSpec};
 
 struct Task {
     runs: Runs,
@@ -102,76 +102,8 @@ fn summary<B: Backend>(
         }
     }
     match model {
-        Fitted::Ensemble(p) => {
-            let report = &p.meta.report;
-            for (k, v) in serde_json::to_value(report)?
-                .as_object()
-                .into_iter()
-                .flatten()
-            {
-                value[k] = v.clone();
-            }
-            value["epistemic_scale"] = serde_json::to_value(&p.meta.epistemic_scale)?;
-            let scales: Vec<String> = (p.meta.epistemic_scale.iter())
-                .map(|c| format!("x{c:.2}"))
-                .collect();
-            writeln!(
-                text,
-                "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s; \
-                 member spread calibrated out-of-bag: {}",
-                report.train_rows,
-                report.validation_rows,
-                report.best_epoch,
-                report.epochs,
-                report.seconds,
-                scales.join(", ")
-            )?;
-        }
-        Fitted::Gp(gp) => {
-            let targets: Vec<serde_json::Value> = gp
-                .targets
-                .iter()
-                .zip(&names)
-                .map(|(t, name)| {
-                    serde_json::json!({
-                        "target": name,
-                        "lengthscales": t.lengthscales,
-                        "signal_var": t.signal_var,
-                        "noise_var": t.noise_var,
-                        "calibration": t.calibration,
-                        "fit": t.fit,
-                    })
-                })
-                .collect();
-            value["targets"] = targets.into();
-            writeln!(
-                text,
-                "fitted a Gaussian process on {} runs in {seconds:.1} s",
-                runs.len()
-            )?;
-            for (t, name) in gp.targets.iter().zip(&names) {
-                let mut l = t.lengthscales.clone();
-                l.sort_by(f64::total_cmp);
-                writeln!(
-                    text,
-                    "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median \
-                     {:.3}), noise/signal {:.2e}, interval calibration x{:.2}{}",
-                    t.fit.log_marginal_likelihood,
-                    l[0],
-                    l[l.len() - 1],
-                    l[l.len() / 2],
-                    t.noise_var / t.signal_var,
-                    t.calibration,
-                    t.fit
-                        .cv_coverage90
-                        .map(|c| format!(" (held-out 90% coverage before it {c:.3})"))
-                        .unwrap_or_default(),
-                )?;
-                for warning in &t.fit.at_bounds {
-                    writeln!(text, "  {name}: warning: {warning}")?;
-                }
-            }
-        }
+        Fitted::Ensemble(p) => ensemble_summary(p, &mut value, &mut text)?,
+        Fitted::Gp(gp) => gp_summary(gp, &names, seconds, &mut value, &mut text)?,
         Fitted::LogLinear(law) => {
             let targets: Vec<serde_json::Value> = law
                 .laws
@@ -189,4 +121,92 @@ fn summary<B: Backend>(
         }
     }
     Ok((value, text))
+}
+
+/// The ensemble's training report, into `value` and `text`.
+fn ensemble_summary<B: Backend>(
+    p: &Predictor<B>,
+    value: &mut serde_json::Value,
+    text: &mut String,
+) -> Result<()> {
+    use std::fmt::Write;
+    let report = &p.meta.report;
+    for (k, v) in serde_json::to_value(report)?
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        value[k] = v.clone();
+    }
+    value["epistemic_scale"] = serde_json::to_value(&p.meta.epistemic_scale)?;
+    let scales: Vec<String> = (p.meta.epistemic_scale.iter())
+        .map(|c| format!("x{c:.2}"))
+        .collect();
+    writeln!(
+        text,
+        "trained on {} runs ({} held out for early stopping): best epoch {} of {}, {:.1} s; \
+         member spread calibrated out-of-bag: {}",
+        report.train_rows,
+        report.validation_rows,
+        report.best_epoch,
+        report.epochs,
+        report.seconds,
+        scales.join(", ")
+    )?;
+    Ok(())
+}
+
+/// Each GP target's hyperparameters and fit, into `value` and `text`.
+fn gp_summary(
+    gp: &GaussianProcess,
+    names: &[String],
+    seconds: f64,
+    value: &mut serde_json::Value,
+    text: &mut String,
+) -> Result<()> {
+    use std::fmt::Write;
+    let targets: Vec<serde_json::Value> = gp
+        .targets
+        .iter()
+        .zip(names)
+        .map(|(t, name)| {
+            serde_json::json!({
+                "target": name,
+                "lengthscales": t.lengthscales,
+                "signal_var": t.signal_var,
+                "noise_var": t.noise_var,
+                "calibration": t.calibration,
+                "fit": t.fit,
+            })
+        })
+        .collect();
+    value["targets"] = targets.into();
+    writeln!(
+        text,
+        "fitted a Gaussian process on {} runs in {seconds:.1} s",
+        gp.x.len()
+    )?;
+    for (t, name) in gp.targets.iter().zip(names) {
+        let mut l = t.lengthscales.clone();
+        l.sort_by(f64::total_cmp);
+        writeln!(
+            text,
+            "  {name}: log marginal likelihood {:.2}, lengthscales {:.3}..{:.3} (median \
+             {:.3}), noise/signal {:.2e}, interval calibration x{:.2}{}",
+            t.fit.log_marginal_likelihood,
+            l[0],
+            l[l.len() - 1],
+            l[l.len() / 2],
+            t.noise_var / t.signal_var,
+            t.calibration,
+            t.fit
+                .cv_coverage90
+                .map(|c| format!(" (held-out 90% coverage before it {c:.3})"))
+                .unwrap_or_default(),
+        )?;
+        for warning in &t.fit.at_bounds {
+            writeln!(text, "  {name}: warning: {warning}")?;
+        }
+    }
+    Ok(())
 }

@@ -177,6 +177,97 @@ pub struct World {
     relevance: Vec<Vec<f64>>,
 }
 
+/// The config's field `field` is invalid: `problem`.
+fn invalid(path: &Path, field: &str, problem: String) -> WorldError {
+    WorldError::Invalid {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        problem,
+    }
+}
+
+/// Refuses a world without skills or benchmarks, and numbers out of their ranges.
+fn check_numbers(config: &WorldConfig, path: &Path) -> Result<(), WorldError> {
+    let invalid = |field: &str, problem: String| Err(invalid(path, field, problem));
+    if config.skills.is_empty() || config.benchmarks.is_empty() {
+        let problem = "a world needs at least one skill and one benchmark";
+        return invalid("skills", problem.into());
+    }
+    if let Some(t) = (config.skills.values()).find(|t| !(t.is_finite() && **t > 0.0)) {
+        return invalid("skills", format!("difficulty {t} must be positive"));
+    }
+    for (field, v) in [
+        ("unique_tokens", config.unique_tokens),
+        ("repeat_scale", config.repeat_scale),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return invalid(field, format!("{v} must be positive"));
+        }
+    }
+    for (field, v) in [
+        ("transfer", config.transfer),
+        ("interference", config.interference),
+        ("interference_probability", config.interference_probability),
+        ("noise", config.noise),
+        ("other_concepts", config.other_concepts),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return invalid(field, format!("{v} must be finite and non-negative"));
+        }
+    }
+    if !(0.0..=1.0).contains(&config.retention) {
+        return invalid("retention", "must lie in [0, 1]".into());
+    }
+    Ok(())
+}
+
+/// How much each domain trains each of `skills` skills (1 for its own) and how much it
+/// interferes with it, `[domains][skills]` each, drawn from the config's seed.
+fn couplings(
+    config: &WorldConfig,
+    skill_of: &[usize],
+    skills: usize,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let n = skill_of.len();
+    let mut transfer = vec![vec![0.0; skills]; n];
+    let mut interference = vec![vec![0.0; skills]; n];
+    for d in 0..n {
+        for k in 0..skills {
+            let (u, p, v): (f64, f64, f64) = (rng.random(), rng.random(), rng.random());
+            if k == skill_of[d] {
+                transfer[d][k] = 1.0;
+            } else {
+                transfer[d][k] = config.transfer * u;
+                if p < config.interference_probability {
+                    interference[d][k] = config.interference * v;
+                }
+            }
+        }
+    }
+    (transfer, interference)
+}
+
+/// Benchmark `b`'s weights over `skills`, normalised to sum to 1, `[skills]`.
+fn benchmark_skills(
+    b: &BenchmarkSpec,
+    skills: &[String],
+    path: &Path,
+) -> Result<Vec<f64>, WorldError> {
+    let field = format!("benchmarks.{}.skills", b.name);
+    let mut g = vec![0.0; skills.len()];
+    for (name, w) in &b.skills {
+        let k = (skills.iter().position(|s| s == name))
+            .ok_or_else(|| invalid(path, &field, format!("unknown skill `{name}`")))?;
+        g[k] = *w;
+    }
+    let total: f64 = g.iter().sum();
+    if total <= 0.0 {
+        return Err(invalid(path, &field, "weights sum to 0".into()));
+    }
+    Ok(g.iter().map(|x| x / total).collect())
+}
+
 impl World {
     /// Reads a world file and its space.
     pub fn from_file(path: &Path) -> crate::Result<Self> {
@@ -191,25 +282,10 @@ impl World {
 
     /// Builds the world; `path` names the config in errors.
     pub fn new(config: WorldConfig, space: Space, path: &Path) -> Result<Self, WorldError> {
-        let invalid = |field: &str, problem: String| WorldError::Invalid {
-            path: path.to_owned(),
-            field: field.to_owned(),
-            problem,
-        };
-        if config.skills.is_empty() || config.benchmarks.is_empty() {
-            return Err(invalid(
-                "skills",
-                "a world needs at least one skill and one benchmark".into(),
-            ));
-        }
+        let invalid = |field: &str, problem: String| invalid(path, field, problem);
+        check_numbers(&config, path)?;
         let skills: Vec<String> = config.skills.keys().cloned().collect();
         let tau: Vec<f64> = config.skills.values().copied().collect();
-        if let Some(t) = tau.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
-            return Err(invalid(
-                "skills",
-                format!("difficulty {t} must be positive"),
-            ));
-        }
         let mut skill_of = Vec::new();
         for d in &space.domains {
             let value = d.attributes.get(&config.skill_axis).ok_or_else(|| {
@@ -227,85 +303,23 @@ impl World {
                 .ok_or_else(|| invalid("skills", format!("no difficulty for skill `{value}`")))?;
             skill_of.push(k);
         }
-        for (field, v) in [
-            ("unique_tokens", config.unique_tokens),
-            ("repeat_scale", config.repeat_scale),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(invalid(field, format!("{v} must be positive")));
-            }
-        }
-        for (field, v) in [
-            ("transfer", config.transfer),
-            ("interference", config.interference),
-            ("interference_probability", config.interference_probability),
-            ("noise", config.noise),
-            ("other_concepts", config.other_concepts),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(invalid(
-                    field,
-                    format!("{v} must be finite and non-negative"),
-                ));
-            }
-        }
-        if !(0.0..=1.0).contains(&config.retention) {
-            return Err(invalid("retention", "must lie in [0, 1]".into()));
-        }
         let unique = space
             .domains
             .iter()
             .map(|d| d.tokens.unwrap_or(config.unique_tokens))
             .collect();
-        let mut rng = StdRng::seed_from_u64(config.seed);
-        let (n, m) = (space.len(), skills.len());
-        let mut transfer = vec![vec![0.0; m]; n];
-        let mut interference = vec![vec![0.0; m]; n];
-        for d in 0..n {
-            for k in 0..m {
-                let (u, p, v): (f64, f64, f64) = (rng.random(), rng.random(), rng.random());
-                if k == skill_of[d] {
-                    transfer[d][k] = 1.0;
-                } else {
-                    transfer[d][k] = config.transfer * u;
-                    if p < config.interference_probability {
-                        interference[d][k] = config.interference * v;
-                    }
-                }
-            }
-        }
+        let (transfer, interference) = couplings(&config, &skill_of, skills.len());
         let mut skill_weights = Vec::new();
         let mut relevance = Vec::new();
         for b in &config.benchmarks {
-            let mut g = vec![0.0; m];
-            for (name, w) in &b.skills {
-                let k = skills.iter().position(|s| s == name).ok_or_else(|| {
-                    invalid(
-                        &format!("benchmarks.{}.skills", b.name),
-                        format!("unknown skill `{name}`"),
-                    )
-                })?;
-                g[k] = *w;
-            }
-            let total: f64 = g.iter().sum();
-            if total <= 0.0 {
-                return Err(invalid(
-                    &format!("benchmarks.{}.skills", b.name),
-                    "weights sum to 0".into(),
-                ));
-            }
-            skill_weights.push(g.iter().map(|x| x / total).collect());
+            skill_weights.push(benchmark_skills(b, &skills, path)?);
             relevance.push(
-                space
-                    .domains
-                    .iter()
+                (space.domains.iter())
                     .map(|d| {
                         if b.concepts.is_empty() {
                             return 1.0;
                         }
-                        config
-                            .concept_axis
-                            .as_ref()
+                        (config.concept_axis.as_ref())
                             .and_then(|axis| d.attributes.get(axis))
                             .and_then(|c| b.concepts.get(c))
                             .copied()

@@ -172,7 +172,27 @@ pub fn write(
     overwrite: Overwrite,
     inputs: &[&Path],
 ) -> crate::Result<Written> {
-    let mut drawn: Vec<(&str, &str, String)> = Vec::new();
+    let (drawn, skipped) = draw(data);
+    let mut files = figure_files(&drawn, png)?;
+    let figures = files.iter().map(|(f, _)| dir.join(f)).collect();
+    files.push((
+        "report.html".into(),
+        page(data, &drawn, &skipped).into_bytes(),
+    ));
+    crate::io::write_dir_atomic(dir, overwrite, inputs, &files)?;
+    Ok(Written {
+        html: dir.join("report.html"),
+        figures,
+        skipped,
+    })
+}
+
+/// A figure drawn: name, caption, SVG.
+type Drawn = (&'static str, &'static str, String);
+
+/// Every figure `data` has what it needs for, and `(name, reason)` for each it has not.
+fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
+    let mut drawn: Vec<Drawn> = Vec::new();
     let mut skipped = Vec::new();
     let mut add = |name: &'static str, caption: &'static str, svg: Result<String, String>| match svg
     {
@@ -255,8 +275,13 @@ pub fn write(
             }
         }),
     );
+    (drawn, skipped)
+}
+
+/// The SVG files of the figures `drawn` (`figures/NAME.svg`), each with its PNG when `png`.
+fn figure_files(drawn: &[Drawn], png: bool) -> Result<Vec<(String, Vec<u8>)>, ReportError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, _, svg) in &drawn {
+    for (name, _, svg) in drawn {
         files.push((format!("figures/{name}.svg"), svg.clone().into_bytes()));
         if png {
             let bytes = rasterize(svg)
@@ -276,17 +301,7 @@ pub fn write(
             files.push((format!("figures/{name}.png"), bytes));
         }
     }
-    let figures = files.iter().map(|(f, _)| dir.join(f)).collect();
-    files.push((
-        "report.html".into(),
-        page(data, &drawn, &skipped).into_bytes(),
-    ));
-    crate::io::write_dir_atomic(dir, overwrite, inputs, &files)?;
-    Ok(Written {
-        html: dir.join("report.html"),
-        figures,
-        skipped,
-    })
+    Ok(files)
 }
 
 fn escape(s: &str) -> String {
@@ -295,7 +310,7 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn page(data: &ReportData, drawn: &[(&str, &str, String)], skipped: &[(String, String)]) -> String {
+fn page(data: &ReportData, drawn: &[Drawn], skipped: &[(String, String)]) -> String {
     let mut h = String::new();
     let _ = write!(
         h,

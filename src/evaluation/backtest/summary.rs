@@ -208,32 +208,41 @@ fn top_threshold(sorted_desc: &[f64], p: f64) -> (usize, f64) {
     (count, threshold)
 }
 
-/// The figures of `runs` (every strategy's seeds, as [`super::Backtest::run`] returns them)
-/// on a pool whose objective per run is `truth`.
-pub fn summarize(config: &BacktestConfig, truth: &[f64], runs: &[SeedRun]) -> Summary {
-    let mut sorted = truth.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let best = sorted[0];
-    let ends = round_ends(config);
-    let tops: Vec<(usize, f64)> = config
-        .top
-        .iter()
-        .map(|&p| top_threshold(&sorted, p))
-        .collect();
-    // Per strategy, per seed: runs to each top, regret at each budget and round end.
-    struct Figures {
-        to_top: Vec<Vec<f64>>,
-        regret: Vec<Vec<f64>>,
-        curve: Vec<Vec<f64>>,
-        seconds: Vec<f64>,
-    }
-    let figures = |name: &str| -> Figures {
-        let mine: Vec<&SeedRun> = runs.iter().filter(|r| r.strategy == name).collect();
+/// One strategy's figures, per seed: runs to each top, regret at each budget and at each
+/// round's end, and every round's seconds.
+struct Figures {
+    /// `[tops][seeds]`: the budget at the end of the round that first revealed a run of the
+    /// top, infinite when none did.
+    to_top: Vec<Vec<f64>>,
+    /// `[regret_at][seeds]`.
+    regret: Vec<Vec<f64>>,
+    /// `[round ends][seeds]`.
+    curve: Vec<Vec<f64>>,
+    /// `[rounds of every seed]`.
+    seconds: Vec<f64>,
+}
+
+impl Figures {
+    /// The figures of one strategy's seed runs `mine` on a pool with objective `truth` per
+    /// run; `tops` holds each top's (count, threshold), `ends` the budget after each round.
+    fn of(
+        mine: &[&SeedRun],
+        truth: &[f64],
+        tops: &[(usize, f64)],
+        regret_at: &[usize],
+        ends: &[usize],
+    ) -> Self {
+        let best = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let regret_after = |r: &SeedRun, b: usize| {
             best - r.revealed[..b]
                 .iter()
                 .map(|&i| truth[i])
                 .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let regrets = |budgets: &[usize]| -> Vec<Vec<f64>> {
+            (budgets.iter())
+                .map(|&b| mine.iter().map(|r| regret_after(r, b)).collect())
+                .collect()
         };
         Figures {
             to_top: tops
@@ -249,17 +258,31 @@ pub fn summarize(config: &BacktestConfig, truth: &[f64], runs: &[SeedRun]) -> Su
                         .collect()
                 })
                 .collect(),
-            regret: (config.regret_at.iter())
-                .map(|&b| mine.iter().map(|r| regret_after(r, b)).collect())
-                .collect(),
-            curve: (ends.iter())
-                .map(|&b| mine.iter().map(|r| regret_after(r, b)).collect())
-                .collect(),
+            regret: regrets(regret_at),
+            curve: regrets(ends),
             seconds: mine
                 .iter()
                 .flat_map(|r| r.round_seconds.iter().copied())
                 .collect(),
         }
+    }
+}
+
+/// The figures of `runs` (every strategy's seeds, as [`super::Backtest::run`] returns them)
+/// on a pool whose objective per run is `truth`.
+pub fn summarize(config: &BacktestConfig, truth: &[f64], runs: &[SeedRun]) -> Summary {
+    let mut sorted = truth.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let best = sorted[0];
+    let ends = round_ends(config);
+    let tops: Vec<(usize, f64)> = config
+        .top
+        .iter()
+        .map(|&p| top_threshold(&sorted, p))
+        .collect();
+    let figures = |name: &str| {
+        let mine: Vec<&SeedRun> = runs.iter().filter(|r| r.strategy == name).collect();
+        Figures::of(&mine, truth, &tops, &config.regret_at, &ends)
     };
     let random = (config.strategies.iter())
         .find(|s| s.spec.surrogate == StrategyModel::Random)

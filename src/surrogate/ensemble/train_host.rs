@@ -257,8 +257,17 @@ impl Member {
             self.s = (0..layers).map(|l| vec![0.0; b * w[l + 1]]).collect();
             self.delta = [vec![0.0; b * widest], vec![0.0; b * widest]];
         }
-        // Forward, keeping every layer's input and pre-activation.
-        let d = w[0];
+        self.forward(shape, x, rows);
+        let loss = self.output_gradient(shape, y, rows);
+        self.backward(shape, b);
+        loss
+    }
+
+    /// The forward pass on `rows` of `x`, keeping every layer's input (`h`) and pre-activation
+    /// (`z`).
+    fn forward(&mut self, shape: &Shape, x: &[f32], rows: &[usize]) {
+        let w = &shape.widths;
+        let (layers, b, d) = (w.len() - 1, rows.len(), w[0]);
         for (i, &r) in rows.iter().enumerate() {
             self.h[0][i * d..(i + 1) * d].copy_from_slice(&x[r * d..(r + 1) * d]);
         }
@@ -290,8 +299,13 @@ impl Member {
                 None => kernels::add_bias(z, &self.biases[l]),
             }
         }
-        // Loss and its gradient at the output.
-        let t = shape.targets;
+    }
+
+    /// The loss on `rows` of `y` and its gradient at the output (into `delta[0]`): squared
+    /// error, or the Gaussian negative log likelihood when heteroscedastic. Returns the mean.
+    fn output_gradient(&mut self, shape: &Shape, y: &[f32], rows: &[usize]) -> f64 {
+        let w = &shape.widths;
+        let (layers, b, t) = (w.len() - 1, rows.len(), shape.targets);
         let o = w[layers];
         let out = &self.z[layers - 1];
         let g = &mut self.delta[0][..b * o];
@@ -316,7 +330,14 @@ impl Member {
                 }
             }
         }
-        // Backward: dW = h^T g, db = column sums of g, g <- (g W^T) * act'(z).
+        loss * scale
+    }
+
+    /// Backward from the output gradient in `delta[0]` over a batch of `b` rows:
+    /// `dW = h^T g`, `db` = column sums of `g`, `g <- (g W^T) * act'(z)`.
+    fn backward(&mut self, shape: &Shape, b: usize) {
+        let w = &shape.widths;
+        let layers = w.len() - 1;
         let (mut cur, mut next) = (0, 1);
         for l in (0..layers).rev() {
             let (fan_in, fan_out) = (w[l], w[l + 1]);
@@ -359,7 +380,6 @@ impl Member {
             );
             std::mem::swap(&mut cur, &mut next);
         }
-        loss * scale
     }
 
     /// burn's AdamW step on every parameter with the gradients in `g_w`, `g_b`.

@@ -358,6 +358,30 @@ pub(super) fn minimize(
 /// Iterations every start gets before only the best one goes on.
 const SCREEN_ITERATIONS: usize = 5;
 
+/// The hyperparameters `theta` (log scale: `dims` lengthscales, signal variance, noise) within
+/// 1% of a bound, said in words; a lengthscale at its upper bound (an input the target
+/// ignores) is fine and not listed.
+fn at_bounds(theta: &[f64], dims: usize) -> Vec<String> {
+    (0..dims + 2)
+        .flat_map(|k| {
+            let (lo, hi) = bound(k, dims);
+            let name = match k {
+                k if k < dims => format!("lengthscale {k}"),
+                k if k == dims => "signal variance".to_owned(),
+                _ => "noise".to_owned(),
+            };
+            let margin = 0.01 * (hi - lo);
+            [
+                (theta[k] < lo + margin)
+                    .then(|| format!("{name} at its lower bound {:.0e}", lo.exp())),
+                (k >= dims && theta[k] > hi - margin)
+                    .then(|| format!("{name} at its upper bound {:.0e}", hi.exp())),
+            ]
+        })
+        .flatten()
+        .collect()
+}
+
 /// Fits one target: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations, then the best
 /// of them runs to convergence (screening costs `starts x 5` iterations instead of
 /// `starts x` a full run, about 40 at 512 runs).
@@ -416,25 +440,7 @@ pub(super) fn fit_target(
         };
     }
     let (theta, _) = constrain(&best.x, dims);
-    let at_bounds = (0..dims + 2)
-        .flat_map(|k| {
-            let (lo, hi) = bound(k, dims);
-            let name = match k {
-                k if k < dims => format!("lengthscale {k}"),
-                k if k == dims => "signal variance".to_owned(),
-                _ => "noise".to_owned(),
-            };
-            let margin = 0.01 * (hi - lo);
-            [
-                (theta[k] < lo + margin)
-                    .then(|| format!("{name} at its lower bound {:.0e}", lo.exp())),
-                // A lengthscale at its upper bound is an input the target ignores: fine.
-                (k >= dims && theta[k] > hi - margin)
-                    .then(|| format!("{name} at its upper bound {:.0e}", hi.exp())),
-            ]
-        })
-        .flatten()
-        .collect();
+    let at_bounds = at_bounds(&theta, dims);
     let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
     let mut ws = Workspace::new(n);
     ws.factorise(config.kernel, &theta, scaled(x, &lengthscales).as_ref())

@@ -1,5 +1,5 @@
 //! A Gaussian-process surrogate with one lengthscale per input (ARD), the MixAtlas paper's
-//! model and the strongest plain regressor measured on the shipped proxy runs.
+//! model.
 //!
 //! **Fitted.** One independent GP per target, on the transformed mixture (default `sqrt(w)`,
 //! part of the checkpoint) and context inputs, standardised per column; targets are
@@ -19,9 +19,8 @@
 //! gradient (O(N²D)). Duplicated runs are fine (the noise floor keeps `K` positive definite);
 //! more than [`MAX_GP_RUNS`] runs are refused before any allocation.
 //!
-//! **Calibration.** A GP's intervals can be too narrow out of sample (the scikit-learn ARD GP
-//! covers 82% with its 90% intervals on Olmix out-of-fold): its hyperparameters are tuned on the
-//! runs it is judged on. So the fit refits itself on 5 folds (warm-started at the optimum, 5
+//! **Calibration.** A GP's intervals can be too narrow out of sample: its hyperparameters are
+//! tuned on the runs it is judged on. So the fit refits itself on 5 folds (warm-started at the optimum, 5
 //! iterations each), scores each fold's held-out runs `z_i = |y_i - μ_i| / σ_i` (σ² with the
 //! noise), and scales every variance the model reports (epistemic and noise) by `c²` with
 //! `c = q_0.9(|z|) / 1.645`, the factor that makes 90% of the held-out intervals cover
@@ -29,8 +28,8 @@
 //!
 //! **Prediction.** Mean `k*ᵀα`, epistemic variance `c²(s² - |L⁻¹k*|²)`; the joint covariance
 //! over a batch is `c²(k(Q,Q) - VᵀV)` with `V = L⁻¹k(X,Q)` ([`Surrogate::covariance`]). Both cost
-//! O(N²) per candidate (about 10^4-10^5 candidates/s at N = 512): pool mode and the loop, not
-//! 10^7-candidate simulations. The posterior also carries [`PATHS`] sample paths as members
+//! O(N²) per candidate: made for pool mode and the loop rather than 10^7-candidate
+//! simulations. The posterior also carries [`PATHS`] sample paths as members
 //! (pathwise conditioning: [`PATH_FEATURES`] random Fourier features of the kernel's spectral
 //! density plus the exact data update), so Thompson sampling follows joint posterior samples
 //! and `ivr` works.
