@@ -29,21 +29,14 @@ use crate::proposer::{
 use crate::surrogate::select::AutoConfig;
 use crate::surrogate::{EnsembleConfig, GpConfig, LogLinearConfig, SurrogateKind, SurrogateSpec};
 
-/// What the surrogate of a strategy is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What the surrogate of a strategy is: none (uniform picks, a backtest's baseline) or a
+/// surrogate kind. Written as one string: `random` or the kind's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrategyModel {
-    /// No surrogate: uniform picks (a backtest's baseline).
+    /// No surrogate: uniform picks.
     Random,
-    /// A deep ensemble.
-    Ensemble,
-    /// A Gaussian process.
-    Gp,
-    /// The log-linear mixing law.
-    #[serde(rename = "loglinear")]
-    LogLinear,
-    /// The best of the three by out-of-fold score, every round.
-    Auto,
+    /// A surrogate of this kind, refitted every round.
+    Surrogate(SurrogateKind),
 }
 
 impl StrategyModel {
@@ -51,22 +44,37 @@ impl StrategyModel {
     pub fn surrogate(self) -> Option<SurrogateKind> {
         match self {
             StrategyModel::Random => None,
-            StrategyModel::Ensemble => Some(SurrogateKind::Ensemble),
-            StrategyModel::Gp => Some(SurrogateKind::Gp),
-            StrategyModel::LogLinear => Some(SurrogateKind::LogLinear),
-            StrategyModel::Auto => Some(SurrogateKind::Auto),
+            StrategyModel::Surrogate(kind) => Some(kind),
         }
     }
 }
 
 impl From<SurrogateKind> for StrategyModel {
     fn from(kind: SurrogateKind) -> Self {
-        match kind {
-            SurrogateKind::Ensemble => StrategyModel::Ensemble,
-            SurrogateKind::Gp => StrategyModel::Gp,
-            SurrogateKind::LogLinear => StrategyModel::LogLinear,
-            SurrogateKind::Auto => StrategyModel::Auto,
+        StrategyModel::Surrogate(kind)
+    }
+}
+
+impl Serialize for StrategyModel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StrategyModel::Random => s.serialize_str("random"),
+            StrategyModel::Surrogate(kind) => kind.serialize(s),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for StrategyModel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        let name = String::deserialize(d)?;
+        if name == "random" {
+            return Ok(StrategyModel::Random);
+        }
+        let kind: Result<SurrogateKind, serde::de::value::Error> =
+            SurrogateKind::deserialize(name.as_str().into_deserializer());
+        kind.map(StrategyModel::Surrogate)
+            .map_err(|e| serde::de::Error::custom(format!("{e}, or `random`")))
     }
 }
 
@@ -311,7 +319,7 @@ mod tests {
         let text = "name = \"gp-ucb\"\nsurrogate = \"gp\"\nacquisition = \"ucb\"\nbeta = 4.0\n";
         let named: NamedStrategy = toml::from_str(text).unwrap();
         assert_eq!(named.name, "gp-ucb");
-        assert_eq!(named.spec.surrogate, StrategyModel::Gp);
+        assert_eq!(named.spec.surrogate, SurrogateKind::Gp.into());
         let pasted: StrategySpec =
             toml::from_str("surrogate = \"gp\"\nacquisition = \"ucb\"\nbeta = 4.0\n").unwrap();
         assert_eq!(pasted, named.spec);

@@ -95,6 +95,17 @@ impl SurrogateSpec {
         }
     }
 
+    /// The spec of a surrogate of `kind` configured by the TOML `text` (that kind's config
+    /// table; empty: the defaults).
+    pub fn from_toml(kind: SurrogateKind, text: &str) -> Result<Self, SurrogateError> {
+        Ok(match kind {
+            SurrogateKind::Ensemble => SurrogateSpec::Ensemble(EnsembleConfig::from_toml(text)?),
+            SurrogateKind::Gp => SurrogateSpec::Gp(GpConfig::from_toml(text)?),
+            SurrogateKind::LogLinear => SurrogateSpec::LogLinear(LogLinearConfig::from_toml(text)?),
+            SurrogateKind::Auto => SurrogateSpec::Auto(AutoConfig::from_toml(text)?),
+        })
+    }
+
     /// Fits the surrogate on `runs` (ensembles on `device`, reporting epochs to `observer`;
     /// `seed` drives initialisation, bootstrap and restarts).
     pub fn fit<B: AutodiffBackend>(

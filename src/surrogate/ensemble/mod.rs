@@ -278,7 +278,7 @@ impl<B: Backend> Predictor<B> {
     }
 
     /// The posterior, noise included, for mixtures `[n][domains]` and context `[n][context]`
-    /// (a context per row; [`Surrogate::posterior`] takes one shared context).
+    /// (a context per row; [`crate::surrogate::Surrogate::posterior`] takes one shared context).
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
