@@ -3,7 +3,7 @@
 //! scored every round), for the shipped default strategy and GP-UCB.
 //!
 //! The target is a whole backtest, 4 strategies x 10 seeds x 128 runs on RegMix, in
-//! under 10 minutes on 2 cores; a criterion sample of that would take minutes, so the README
+//! under 10 minutes on 2 cores; a criterion sample of that would take minutes, so docs/figures.md
 //! gives the end-to-end wall time of `mixatlas backtest` (two jobs, one per core) and this bench
 //! the per-seed figure it is made of. No reference tool runs the same retrospective (the
 //! issue's LightGBM and scikit-learn rows were measured outside this repository).

@@ -25,7 +25,7 @@
 //! use mixatlas::surrogate::{EnsembleConfig, SurrogateSpec};
 //!
 //! let runs = Runs::load(&DataSpec::from_file("configs/data/regmix-1m-train.toml".as_ref())?)?;
-//! // A quick config for the example; the defaults are what the README measures.
+//! // A quick config for the example; the defaults are what docs/figures.md measures.
 //! let spec = SurrogateSpec::Ensemble(EnsembleConfig { members: 2, max_epochs: 5, ..Default::default() });
 //! let fitted = spec.fit::<Cpu>(&runs, 0, &Default::default(), &mut ())?;
 //! let posterior = fitted.surrogate().posterior(&runs.mixtures[..1], &runs.context[0])?;

@@ -63,7 +63,7 @@ fn regmix_floors() {
     )
     .unwrap();
     let m = &evaluate(&model, &big).unwrap().metrics[0];
-    // Measured 0.971 with seed 0; the goal of 0.975 is not met yet (see README).
+    // Measured 0.971 with seed 0; the goal of 0.975 is not met yet (see docs/figures.md).
     assert!(m.spearman >= 0.965, "1B rank Spearman {}", m.spearman);
     proposals_beat_the_logged_runs(&p);
 }

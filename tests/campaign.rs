@@ -937,3 +937,25 @@ fn a_0_1_campaign_resumes() {
     let (proposed, measured) = ids(&c);
     assert_eq!((proposed.len(), measured.len()), (8, 8));
 }
+
+/// The shipped campaign runs from any directory: its paths, the evaluator's included, are
+/// relative to the config, and `{mixatlas}` is the running binary.
+#[test]
+fn the_shipped_campaign_runs_from_any_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixatlas"))
+        .args(["loop", "--config"])
+        .arg(repo("configs/campaigns/world-multimodal.toml"))
+        .args(["--campaign", "c"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(d.path().join("c/final.json").is_file());
+    let frozen = std::fs::read_to_string(d.path().join("c/campaign.toml")).unwrap();
+    let configs = repo("configs/campaigns");
+    assert!(
+        frozen.contains(&format!("evaluator_dir = \"{}\"", configs.display())),
+        "{frozen}"
+    );
+}

@@ -530,3 +530,177 @@ fn numpy_scores_checkpoints_like_mixatlas() {
         }
     }
 }
+
+/// A plain CSV is `--data` for train, evaluate, propose and report: the key, mixture columns
+/// and ignored columns are inferred, targets named with a direction; `init` writes the spec
+/// it inferred, which trains the same model.
+#[test]
+fn your_own_csv_trains_evaluates_proposes_and_reports() {
+    let f = Fixture::new(40);
+    let d = f.dir.path();
+    // The fixture's runs plus a step column that is neither mixture nor target.
+    let csv = std::fs::read_to_string(d.join("runs.csv")).unwrap();
+    let mut rows = csv.lines();
+    let mut own = format!("{},step\n", rows.next().unwrap());
+    rows.for_each(|r| own.push_str(&format!("{r},1000\n")));
+    let runs = write(d, "own.csv", &own);
+    let config = path(&f.config);
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&runs),
+        "--target",
+        "y=lower",
+        "--out",
+        path(&f.ck),
+        "--config",
+        config,
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("key: `run`")
+            && stderr.contains("(a, b, c)")
+            && stderr.contains("ignored: step"),
+        "{stderr}"
+    );
+    let out = mixatlas(&[
+        "evaluate",
+        "--data",
+        path(&runs),
+        "--target",
+        "y=lower",
+        "--folds",
+        "2",
+        "--config",
+        config,
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = mixatlas(&[
+        "evaluate",
+        "--checkpoint",
+        path(&f.ck),
+        "--data",
+        path(&runs),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let proposals = d.join("proposals");
+    let out = mixatlas(&[
+        "propose",
+        "--checkpoint",
+        path(&f.ck),
+        "--data",
+        path(&runs),
+        "--out",
+        path(&proposals),
+        "-q",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(proposals.join("proposals.json").is_file());
+
+    // Without a direction, or with no column summing to 1, the error says what to pass.
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&runs),
+        "--target",
+        "y",
+        "--out",
+        path(&d.join("x")),
+    ]);
+    expect_error(out, "--target NAME=lower");
+    let loose = write(
+        d,
+        "loose.csv",
+        "run,a,b,y\nr1,0.2,0.3,1.0\nr2,0.5,0.1,2.0\n",
+    );
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&loose),
+        "--target",
+        "y=lower",
+        "--out",
+        path(&d.join("x")),
+    ]);
+    expect_error(out, "--mixture COL,COL");
+    // A CSV under another name is read as a spec; the error says to name it .csv.
+    let named = write(d, "runs.txt", &own);
+    let out = mixatlas(&["train", "--data", path(&named), "--out", path(&d.join("x"))]);
+    expect_error(out, "name it .csv");
+
+    // `init` writes the inferred spec and space; the spec trains the same model.
+    let spec_dir = d.join("spec");
+    let out = mixatlas(&[
+        "init",
+        path(&runs),
+        "--target",
+        "y=lower",
+        "--out",
+        path(&spec_dir),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let data = std::fs::read_to_string(spec_dir.join("data.toml")).unwrap();
+    assert!(
+        data.contains("# key: `run`") && data.contains("space = \"space.toml\""),
+        "{data}"
+    );
+    let again = d.join("again");
+    let out = mixatlas(&[
+        "train",
+        "--data",
+        path(&spec_dir.join("data.toml")),
+        "--out",
+        path(&again),
+        "--config",
+        config,
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let predictions = |ck: &Path| text(&predict(ck, &runs, &["--key", "run"])).0;
+    assert_eq!(
+        predictions(&again),
+        predictions(&f.ck),
+        "the same runs, the same model"
+    );
+    // `init` never writes over what it did not create, nor into its input.
+    let out = mixatlas(&["init", path(&runs), "--target", "y=lower", "--out", path(d)]);
+    expect_error(out, "is, or contains");
+}
+
+/// `--version` names the commit; the completion scripts and the man page are generated from
+/// the same definitions as `--help`, and bash accepts its script.
+#[test]
+fn version_completions_and_man_page() {
+    let out = mixatlas(&["--version"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.starts_with(&format!("mixatlas {} (", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = mixatlas(&["completions", shell]);
+        assert!(
+            out.status.success() && text(&out).0.contains("init"),
+            "{shell}"
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    let bash = text(&mixatlas(&["completions", "bash"])).0;
+    let script = write(d.path(), "mixatlas.bash", &bash);
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p mixatlas",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("mixatlas"), "{}", text(&out).0);
+    let man = text(&mixatlas(&["man"])).0;
+    assert!(
+        man.contains(".TH mixatlas") && man.contains("completions"),
+        "{man}"
+    );
+}

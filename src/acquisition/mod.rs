@@ -290,7 +290,7 @@ pub struct AcquisitionSpec {
 }
 
 /// The defaults of `propose`, `loop` and backtest strategies, chosen by backtests on the
-/// shipped runs (README, "Choosing a strategy"): the posterior mean, which found the best of
+/// shipped runs (docs/strategies.md): the posterior mean, which found the best of
 /// the 512 RegMix runs within 32 in a median over 10 seeds where every UCB, EI and Thompson
 /// variant stopped at the second or third best, tied on Olmix and made the simulated campaign's
 /// surrogate rounds beat its random design in 7 of 10 seeds (UCB with beta 4: 2). When UCB is

@@ -55,9 +55,15 @@ pub struct CampaignConfig {
     /// Signals the evaluator reports (`signal:<name>` columns) that feed the next stage.
     #[serde(default)]
     pub signals: Vec<String>,
-    /// Shell command with `{proposals}` and `{results}`; may be given on the command line.
+    /// Shell command with `{proposals}` and `{results}` (the files it reads and writes) and
+    /// `{mixatlas}` (this binary); may be given on the command line instead.
     #[serde(default)]
     pub evaluator: Option<String>,
+    /// Directory the evaluator runs in, relative to this file; default: the file's own
+    /// directory (the configured evaluator's paths are relative to the config, like every
+    /// other path in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator_dir: Option<PathBuf>,
     /// Seconds an evaluator call may take (with `[slurm]`: a batch's array, queueing
     /// included).
     #[serde(default = "defaults::evaluator_timeout")]
@@ -125,6 +131,7 @@ impl CampaignConfig {
         c.constraints = c.constraints.as_deref().map(absolute).transpose()?;
         c.objective = c.objective.as_deref().map(absolute).transpose()?;
         c.reuse = c.reuse.as_deref().map(absolute).transpose()?;
+        c.evaluator_dir = c.evaluator_dir.as_deref().map(absolute).transpose()?;
         if c.targets.is_empty() {
             return Err(bad("`targets` is empty".into()).into());
         }

@@ -42,8 +42,10 @@ pub trait Evaluator {
 /// Runs a shell command per batch, killing it (and its children) after `timeout`.
 #[derive(Debug, Clone)]
 pub struct CommandEvaluator {
-    /// The command template with `{proposals}` and `{results}`.
+    /// The command template with `{proposals}`, `{results}` and `{mixatlas}`.
     pub template: String,
+    /// Directory the command runs in; `None`: this process's.
+    pub dir: Option<PathBuf>,
     /// Wall-clock limit per batch.
     pub timeout: Duration,
     /// The campaign lock's descriptor ([`super::Campaign::lock_fd`]), inherited by the command
@@ -106,13 +108,29 @@ pub(super) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// `template` with `{mixatlas}` replaced by this binary's path (quoted for the shell).
+pub(super) fn with_binary(template: &str) -> crate::Result<String> {
+    if !template.contains("{mixatlas}") {
+        return Ok(template.to_owned());
+    }
+    let exe = std::env::current_exe().map_err(io(PathBuf::from("{mixatlas}")))?;
+    Ok(template.replace("{mixatlas}", &quote(&exe.to_string_lossy())))
+}
+
+/// `path` made absolute, so that a command run in another directory finds it.
+pub(super) fn absolute(path: &Path) -> crate::Result<PathBuf> {
+    std::path::absolute(path).map_err(io(path))
+}
+
 impl Evaluator for CommandEvaluator {
     fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
         use std::os::unix::process::CommandExt;
-        let command_line = self
-            .template
-            .replace("{proposals}", &quote(&proposals.to_string_lossy()))
-            .replace("{results}", &quote(&results.to_string_lossy()));
+        let command_line = with_binary(&self.template)?
+            .replace(
+                "{proposals}",
+                &quote(&absolute(proposals)?.to_string_lossy()),
+            )
+            .replace("{results}", &quote(&absolute(results)?.to_string_lossy()));
         let out = std::fs::File::create(log).map_err(io(log))?;
         let err = out.try_clone().map_err(io(log))?;
         let status_file = status_path(results);
@@ -126,6 +144,9 @@ impl Evaluator for CommandEvaluator {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         if let Some(fd) = self.lock {
             // SAFETY: fcntl(2) is async-signal-safe and touches only this child's table.
             unsafe {

@@ -22,7 +22,8 @@
 //! `submitted` line is covered) is waited for, not resubmitted; only runs with neither are
 //! submitted again, in a new array. Each run is therefore trained once unless its task failed.
 //!
-//! Array tasks start in the directory `mixatlas loop` runs in (`--chdir`), write their output
+//! Array tasks start in the campaign config's directory (its `evaluator_dir`; the directory
+//! `mixatlas loop` runs in when the command was given with `--evaluator`), write their output
 //! to `task-<i>.out` beside their inputs, and see the environment sbatch passes (by default
 //! all of it). `sbatch_args` adds site options (`--partition`, `--time`, `--gres=gpu:1`, ...).
 
@@ -115,8 +116,10 @@ impl Submission {
 /// Runs each batch as a Slurm job array of the per-run `template`; see the module docs.
 #[derive(Debug, Clone)]
 pub struct SlurmEvaluator {
-    /// The per-run command, with `{proposals}` and `{results}`.
+    /// The per-run command, with `{proposals}`, `{results}` and `{mixatlas}`.
     pub template: String,
+    /// Directory the jobs run in (`sbatch --chdir`); `None`: this process's.
+    pub dir: Option<PathBuf>,
     /// The `[slurm]` settings.
     pub config: SlurmConfig,
     /// Wall-clock limit per batch, queueing included, counted from this process's first look.
@@ -276,7 +279,7 @@ impl SlurmEvaluator {
         log: &mut std::fs::File,
     ) -> crate::Result<Submission> {
         let name = job_name(round_dir, count);
-        let dir = round_dir.join("slurm").join(&name);
+        let dir = super::evaluator::absolute(&round_dir.join("slurm").join(&name))?;
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         for (i, (_, line)) in runs.iter().enumerate() {
             write_atomic(
@@ -285,13 +288,17 @@ impl SlurmEvaluator {
             )?;
         }
         let script = dir.join("job.sh");
-        write_atomic(&script, job_script(&self.template, &dir).as_bytes())?;
+        let template = super::evaluator::with_binary(&self.template)?;
+        write_atomic(&script, job_script(&template, &dir).as_bytes())?;
         let ids: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
         journal.append(&SlurmEvent::Submitting {
             name: name.clone(),
             runs: ids.clone(),
         })?;
-        let cwd = std::env::current_dir().map_err(io(Path::new(".")))?;
+        let cwd = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(io(Path::new(".")))?,
+        };
         let mut array = format!("0-{}", runs.len() - 1);
         if let Some(max) = self.config.max_parallel {
             array.push_str(&format!("%{max}"));

@@ -227,6 +227,10 @@ impl Campaign {
         let claim = claim_dir(dir, overwrite, &inputs)?;
         // Frozen with the config: a later default does not change a running campaign.
         config.strategy.min_distance = Some(config.min_distance());
+        if config.evaluator_dir.is_none() {
+            let base = config_path.parent().unwrap_or(Path::new("."));
+            config.evaluator_dir = Some(std::path::absolute(base).map_err(io(base))?);
+        }
         let mut files = vec![(OUTPUT_MARKER.to_owned(), CAMPAIGN_MARK.as_bytes().to_vec())];
         if let Some(reuse) = &reuse {
             // The journal holds reduced weights: freeze the reuse they expand by.

@@ -10,9 +10,17 @@ use crate::proposer::{BatchMethod, SearcherKind};
 use crate::space::sampler::{Design, Prior};
 pub use crate::surrogate::SurrogateKind;
 
+/// `mixatlas --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MIXATLAS_COMMIT"),
+    ")"
+);
+
 /// mixatlas: learn mixture -> outcome from logged proxy runs, with honest uncertainty.
 #[derive(Debug, Parser)]
-#[command(name = "mixatlas", version, about, propagate_version = true)]
+#[command(name = "mixatlas", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -22,11 +30,30 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a deep-ensemble predictor on logged runs and write a checkpoint directory.
+    /// Train a surrogate (deep ensemble, GP, mixing law, or the best of them) on logged runs
+    /// and write a checkpoint directory.
     #[command(
-        after_help = "Example:\n  mixatlas train --data configs/data/regmix-1m-train.toml --out out/regmix"
+        after_help = "Examples:\n  mixatlas train --data configs/data/regmix-1m-train.toml --out out/regmix\n  mixatlas train --data runs.csv --target val_loss=lower --out out/mine"
     )]
     Train(TrainArgs),
+    /// Write the data spec and space inferred from a table of runs, with a comment per choice,
+    /// for editing.
+    #[command(
+        after_help = "Example:\n  mixatlas init runs.csv --target val_loss=lower --out out/spec\n  mixatlas train --data out/spec/data.toml --out out/mine"
+    )]
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  mixatlas completions bash > ~/.local/share/bash-completion/completions/mixatlas"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  mixatlas man > mixatlas.1 && man ./mixatlas.1")]
+    Man,
     /// Predict outcomes (mean, epistemic, aleatoric and total std) for mixtures in a file.
     #[command(
         after_help = "Example:\n  mixatlas predict --checkpoint out/regmix \\\n    --input datasets/regmix/test_mixture_1m.csv --key index --output predictions.csv"
@@ -194,10 +221,45 @@ pub struct Common {
     pub json: bool,
 }
 
+/// How to read a table of runs given as `--data` (a `.csv`, `.jsonl` or `.ndjson` file)
+/// instead of a data spec: what `mixatlas init` would infer.
+#[derive(Debug, Clone, Args)]
+pub struct TableArgs {
+    /// With a table as --data: its mixture columns, comma-separated, in order; default: the
+    /// numeric columns whose rows sum to 1.
+    #[arg(long, value_delimiter = ',')]
+    pub mixture: Vec<String>,
+    /// With a table as --data: the column naming each run; default: the first column that
+    /// is not numeric (none: the line number).
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+/// `mixatlas init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The table of runs (CSV or JSONL): one row per run, its mixture weights and outcomes.
+    pub table: PathBuf,
+    /// An outcome to predict, `NAME=lower` (losses) or `NAME=higher` (accuracies); repeatable.
+    #[arg(long = "target", required = true)]
+    pub targets: Vec<String>,
+    // Flattened: documented on `TableArgs`.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub table_args: TableArgs,
+    /// Directory to write `data.toml` and `space.toml` into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory that mixatlas wrote.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// `mixatlas train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Data spec (TOML) naming the run files, columns and targets; see configs/data/.
+    /// The runs: a data spec (TOML; see configs/data/), or a table (.csv, .jsonl) with
+    /// --target NAME=lower|higher.
     #[arg(long)]
     pub data: PathBuf,
     /// Checkpoint directory to write.
@@ -207,9 +269,14 @@ pub struct TrainArgs {
     /// take their defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Train only these targets of the spec (repeatable); default: all.
+    /// A target: `NAME` trains only that target of the spec (repeatable; default: all); with
+    /// a table as --data, `NAME=lower` or `NAME=higher` says which way is better.
     #[arg(long = "target")]
     pub targets: Vec<String>,
+    // Flattened: documented on `TableArgs`.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Seed for the split, bootstrap, initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -255,9 +322,18 @@ pub struct PredictArgs {
 /// `mixatlas evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Data spec of the runs to score (its targets may be omitted with --checkpoint).
+    /// The runs to score: a data spec (its targets may be omitted with --checkpoint), or a
+    /// table (.csv, .jsonl; with --folds, name its targets with --target NAME=lower|higher).
     #[arg(long)]
     pub data: PathBuf,
+    /// With --folds and a table as --data: an outcome to predict, `NAME=lower` or
+    /// `NAME=higher`; repeatable.
+    #[arg(long = "target", requires = "folds")]
+    pub targets: Vec<String>,
+    // Flattened: documented on `TableArgs`.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Checkpoint to score on held-out runs.
     #[arg(long, conflicts_with = "folds", required_unless_present = "folds")]
     pub checkpoint: Option<PathBuf>,

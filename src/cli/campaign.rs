@@ -23,18 +23,25 @@ impl BackendTask for Task {
             Some(config) => Campaign::create(&a.campaign, config, Overwrite::from_force(a.force))?,
             None => Campaign::open(&a.campaign)?,
         };
-        let template = a.evaluator.clone().or_else(|| c.config.evaluator.clone());
+        // A command typed on the command line runs where it was typed; the configured one in
+        // the config's directory.
+        let (template, dir) = match &a.evaluator {
+            Some(t) => (Some(t.clone()), None),
+            None => (c.config.evaluator.clone(), c.config.evaluator_dir.clone()),
+        };
         let timeout = Duration::from_secs_f64(c.config.evaluator_timeout);
         let mut evaluator: Option<Box<dyn Evaluator>> = match (&template, a.propose_only) {
             (_, true) => None,
             (Some(t), false) => Some(match &c.config.slurm {
                 Some(slurm) => Box::new(SlurmEvaluator {
                     template: t.clone(),
+                    dir,
                     config: slurm.clone(),
                     timeout,
                 }),
                 None => Box::new(CommandEvaluator {
                     template: t.clone(),
+                    dir,
                     timeout,
                     lock: c.lock_fd(),
                 }),

@@ -12,6 +12,7 @@ use crate::surrogate::select::{best, compare};
 use crate::surrogate::{Evaluation, SurrogateKind, SurrogateSpec, cross_validate, evaluate};
 
 struct Task {
+    spec: DataSpec,
     args: EvaluateArgs,
 }
 
@@ -22,11 +23,11 @@ type Evaluations = Vec<(Option<SurrogateKind>, Evaluation)>;
 impl BackendTask for Task {
     type Output = Result<(Runs, Evaluations)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let spec = DataSpec::from_file(&self.args.data)?;
+        let spec = &self.spec;
         if let Some(dir) = &self.args.checkpoint {
             let model = super::load_model::<B>(dir, &device)?;
             let schema = model.surrogate().schema();
-            let runs = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets)?;
+            let runs = Runs::load_with_schema(spec, schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&model, &runs)?;
             return Ok((runs, vec![(None, evaluation)]));
         }
@@ -35,7 +36,7 @@ impl BackendTask for Task {
             .folds
             .expect("clap requires --folds without --checkpoint");
         let surrogate = super::load_spec(self.args.surrogate, self.args.config.as_deref())?;
-        let runs = Runs::load(&spec)?;
+        let runs = Runs::load(spec)?;
         let seed = self.args.seed;
         let evaluations = match &surrogate {
             SurrogateSpec::Auto(config) => {
@@ -66,7 +67,10 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
-    let spec = DataSpec::from_file(&args.data)?;
+    let spec = match &args.checkpoint {
+        Some(_) => super::logged_spec(&args.data)?,
+        None => super::data_spec(&args.data, &args.table, &args.targets)?.0,
+    };
     let mut inputs = spec.files();
     inputs.push(&args.data);
     inputs.extend(args.checkpoint.as_deref());
@@ -74,7 +78,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     output::check_file(args.predictions.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let predictions = args.predictions.clone();
-    let (runs, evaluations) = args.common.device.dispatch(Task { args })??;
+    let (runs, evaluations) = args.common.device.dispatch(Task { spec, args })??;
     let (_, first) = &evaluations[0];
     if let Some(path) = &predictions {
         output::write_predictions(
@@ -87,6 +91,11 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         )?;
     }
     let compared = evaluations.len() > 1;
+    for m in &first.metrics {
+        for warning in warnings(m) {
+            eprintln!("warning: {}: {warning}", m.target);
+        }
+    }
     if json {
         let value = if compared {
             let candidates: Vec<_> = evaluations
@@ -140,4 +149,26 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What a reader should know before trusting `m`: intervals that miss most runs, or
+/// predictions worse than the runs' own mean.
+fn warnings(m: &crate::surrogate::metrics::TargetMetrics) -> Vec<String> {
+    let mut out = Vec::new();
+    if m.rows >= 10 && m.coverage90 < 0.5 {
+        out.push(format!(
+            "only {:.0}% of the runs fall inside their 90% intervals: these runs may be on another \
+             scale than the training runs (another model size, token budget or tokenizer), which \
+             the model cannot extrapolate to",
+            100.0 * m.coverage90
+        ));
+    }
+    if m.rows >= 10 && m.r2 < 0.0 {
+        out.push(format!(
+            "r2 = {:.3}: the predictions are further from the outcomes than the outcomes' own \
+             mean; rank-based figures (spearman) may still hold",
+            m.r2
+        ));
+    }
+    out
 }

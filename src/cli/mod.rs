@@ -6,6 +6,7 @@ mod campaign;
 mod evaluate;
 mod export;
 mod import;
+mod init;
 mod output;
 mod predict;
 mod progress;
@@ -24,16 +25,25 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::surrogate::{
-    EnsembleConfig, Fitted, GpConfig, LogLinearConfig, SurrogateKind, SurrogateSpec,
-    select::AutoConfig,
-};
+use crate::runs::{DataSpec, Direction, TargetSpec};
+use crate::surrogate::{Fitted, SurrogateKind, SurrogateSpec};
 use args::{Cli, Command};
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "mixatlas", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Predict(a) => predict::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Swarm(a) => swarm::run(a),
@@ -61,6 +71,57 @@ fn load_model<B: AutodiffBackend>(
     Ok(crate::device::for_scoring(Fitted::load(dir, device)?)?)
 }
 
+/// The data spec `--data` names: a spec (TOML), or a table of runs (`.csv`, `.jsonl`) whose
+/// spec is inferred from `table` and the targets `NAME=lower|higher` (see
+/// [`crate::runs::infer`]); with a note per inferred choice. A spec is returned with the
+/// targets' names as given (`NAME` or `NAME=...`, for [`Runs::select_targets`]).
+fn data_spec(
+    path: &Path,
+    table: &args::TableArgs,
+    targets: &[String],
+) -> Result<(DataSpec, Vec<String>)> {
+    if !crate::runs::is_table(path) {
+        let spec = DataSpec::from_file(path).map_err(|e| {
+            let looks_like_csv = (std::fs::read(path).ok())
+                .and_then(|b| b.split(|&c| c == b'\n').next().map(|l| l.contains(&b',')))
+                .unwrap_or(false);
+            let error = anyhow::Error::new(e);
+            if looks_like_csv {
+                error.context(format!(
+                    "{} is read as a data spec (TOML); if it is a table of runs, name it .csv \
+                     (or .jsonl) and pass --target NAME=lower|higher",
+                    path.display()
+                ))
+            } else {
+                error
+            }
+        })?;
+        return Ok((spec, Vec::new()));
+    }
+    let targets = (targets.iter())
+        .map(|t| match t.split_once('=') {
+            Some((name, "lower")) => Ok(TargetSpec::new(name, Direction::Lower)),
+            Some((name, "higher")) => Ok(TargetSpec::new(name, Direction::Higher)),
+            _ => Err(anyhow::anyhow!(
+                "--target {t}: with a table as --data, say which way is better: \
+                 --target NAME=lower or --target NAME=higher"
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let inferred = crate::runs::infer(path, table.key.as_deref(), &table.mixture, &targets)?;
+    Ok((inferred.spec, inferred.notes))
+}
+
+/// The spec of the logged runs `--data` names when a checkpoint's schema gives the columns: a
+/// spec (TOML), or a table (`.csv`, `.jsonl`) whose key is inferred.
+fn logged_spec(path: &Path) -> Result<DataSpec> {
+    Ok(if crate::runs::is_table(path) {
+        crate::runs::table_spec(path, None)?
+    } else {
+        DataSpec::from_file(path)?
+    })
+}
+
 /// The surrogate `kind` configured by the TOML file at `path` (an ensemble or a GP config;
 /// absent: the defaults).
 fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> {
@@ -68,12 +129,7 @@ fn load_spec(kind: SurrogateKind, path: Option<&Path>) -> Result<SurrogateSpec> 
         Some(path) => crate::io::read_text(path)?,
         None => String::new(),
     };
-    let spec = match kind {
-        SurrogateKind::Ensemble => EnsembleConfig::from_toml(&text).map(SurrogateSpec::Ensemble),
-        SurrogateKind::Gp => GpConfig::from_toml(&text).map(SurrogateSpec::Gp),
-        SurrogateKind::LogLinear => LogLinearConfig::from_toml(&text).map(SurrogateSpec::LogLinear),
-        SurrogateKind::Auto => AutoConfig::from_toml(&text).map(SurrogateSpec::Auto),
-    };
+    let spec = SurrogateSpec::from_toml(kind, &text);
     match path {
         Some(path) => spec.with_context(|| format!("in {}", path.display())),
         None => Ok(spec?),

@@ -9,7 +9,7 @@ use crate::device::BackendTask;
 use crate::io::Overwrite;
 use crate::objective::ObjectiveSpec;
 use crate::report::{Inputs, Written, assemble, campaign_plots, read_oof, read_proposals, write};
-use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::runs::{Runs, SchemaCheck};
 use crate::surrogate::Fitted;
 
 struct Task {
@@ -41,7 +41,7 @@ impl BackendTask for Task {
         };
         let logged = match &a.data {
             Some(p) => {
-                let spec = DataSpec::from_file(p)?;
+                let spec = super::logged_spec(p)?;
                 Some(Runs::load_with_schema(
                     &spec,
                     schema,

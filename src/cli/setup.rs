@@ -8,7 +8,7 @@ use crate::acquisition::{Acquisition, Scorer};
 use crate::cli::args::ScoringArgs;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::proposer::{build_acquisition, search_sampler};
-use crate::runs::{DataSpec, Runs, SchemaCheck};
+use crate::runs::{Runs, SchemaCheck};
 use crate::space::Constraints;
 use crate::space::sampler::DirichletSampler;
 use crate::surrogate::{Fitted, Surrogate};
@@ -51,7 +51,7 @@ impl<B: Backend> Setup<B> {
         let logged = match &args.data {
             None => None,
             Some(path) => {
-                let spec = DataSpec::from_file(path)?;
+                let spec = super::logged_spec(path)?;
                 Some(Runs::load_with_schema(
                     &spec,
                     schema,

@@ -8,7 +8,7 @@ use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
-use crate::runs::{DataSpec, Runs, RunsError};
+use crate::runs::{Runs, RunsError};
 use crate::surrogate::{Fitted, GaussianProcess, Predictor, SurrogateSpec};
 
 struct Task {
@@ -38,14 +38,24 @@ impl BackendTask for Task {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let spec = DataSpec::from_file(&args.data)?;
+    let (spec, notes) = super::data_spec(&args.data, &args.table, &args.targets)?;
     let mut inputs = spec.files();
     inputs.push(&args.data);
     inputs.extend(args.config.as_deref());
     crate::io::check_output(&args.out, Overwrite::from_force(args.force), &inputs)?;
+    for note in &notes {
+        eprintln!("{}: {note}", args.data.display());
+    }
     let mut runs = Runs::load(&spec)?;
-    if !args.targets.is_empty() {
-        runs.select_targets(&args.targets).map_err(|e| match e {
+    if !args.targets.is_empty() && notes.is_empty() {
+        let names: Vec<String> = (args.targets.iter())
+            .map(|t| {
+                t.split_once('=')
+                    .map_or(t.as_str(), |(name, _)| name)
+                    .to_owned()
+            })
+            .collect();
+        runs.select_targets(&names).map_err(|e| match e {
             RunsError::UnknownTarget { name, known } => {
                 anyhow!(
                     "--target {name}: {} defines only {known:?}",

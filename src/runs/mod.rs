@@ -4,11 +4,13 @@
 //! CSV and an outcome CSV joined on a key column (the RegMix and Olmix files as published),
 //! (c) JSONL with one flat object per run. Every problem is reported with file, line and column.
 
+mod infer;
 mod normalizer;
 mod spec;
 mod stream;
 mod table;
 
+pub use infer::{Inferred, infer, is_table, table_spec};
 pub use normalizer::Normalizer;
 pub use spec::{DataSpec, Direction, TargetSpec};
 pub use stream::{MixtureChunks, STREAM_CHUNK, keys_of_rows};
