@@ -69,6 +69,9 @@ const RANDOM_CHUNK: usize = 8192;
 const MIN_KEEP: usize = 1024;
 /// Candidates kept per proposal asked for, when more than [`MIN_KEEP`].
 const KEEP_PER_PROPOSAL: usize = 64;
+/// At most this many of the random searcher's draws are kept by default (a quarter of them
+/// below it).
+const MAX_DEFAULT_KEEP: usize = 1 << 16;
 /// Most proposals one ask may return.
 pub const MAX_BATCH: usize = 10_000;
 /// `min_distance` of pool mode by default (`propose --pool`, backtests): the candidates are
@@ -244,7 +247,10 @@ pub struct ProposerConfig {
     pub samples: u64,
     /// Evaluations CMA-ES may spend per ask.
     pub cmaes_evaluations: usize,
-    /// Candidates kept between searchers; `None`: `max(64 q, 1024)`.
+    /// Candidates kept between searchers; `None`: `max(64 q, 1024, min(samples / 4, 65536))`.
+    /// Kept candidates past the best few only serve a batch that spacing pushes down the
+    /// ranking (few domains, many runs told): with them the batch reaches into a quarter of
+    /// the sampled simplex instead of a small region around the optimum.
     pub keep: Option<usize>,
     /// Smallest total-variation distance between two proposals and from any run told.
     pub min_distance: f64,
@@ -571,10 +577,12 @@ impl<B: AutodiffBackend> Proposer<B> {
             &constraints,
             seed,
         )?;
-        let keep = self
-            .config
-            .keep
-            .unwrap_or((KEEP_PER_PROPOSAL * q).max(MIN_KEEP));
+        let keep = self.config.keep.unwrap_or_else(|| {
+            let quarter = usize::try_from(self.config.samples / 4).unwrap_or(usize::MAX);
+            (KEEP_PER_PROPOSAL * q)
+                .max(MIN_KEEP)
+                .max(quarter.min(MAX_DEFAULT_KEEP))
+        });
         let mut searchers = self.searchers(model, &objective, acq.as_ref(), sampler, keep)?;
         let picked = choose(
             &mut searchers,

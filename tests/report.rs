@@ -75,7 +75,11 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
     assert!(out.status.success(), "{}", text(&out).1);
     // A small measured campaign on the world for the campaign figures.
     let campaign = d.join("campaign");
-    let cfg = campaign_config(d, &world_evaluator(0.0), "");
+    let cfg = campaign_config(
+        d,
+        &world_evaluator(0.0),
+        "stages = 2\nsignals = [\"doc_reasoning\"]",
+    );
     let out = mixatlas(&[
         "loop",
         "--config",
@@ -95,8 +99,6 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         path(&oof),
         "--proposals",
         path(&proposals.join("proposals.json")),
-        "--campaign",
-        path(&campaign),
         "--out",
         path(&dir),
         "--png",
@@ -112,25 +114,58 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         ("partial_dependence", "Partial dependence of y"),
         ("top_recipes", "proposal-01"),
         ("projection", "principal component 1"),
-        ("campaign_best", "runs spent"),
-        ("campaign_uncertainty", "round"),
     ];
-    for (name, label) in expected {
-        let svg = std::fs::read_to_string(dir.join(format!("figures/{name}.svg"))).unwrap();
-        assert!(svg.contains(label), "{name} lacks {label:?}");
-        let pixmap = rasterize(&svg).unwrap();
-        let inked = ink(&pixmap);
-        assert!(inked > 0.01, "{name} is blank ({inked})");
-        assert!(rendered_text(&svg) >= 3, "{name}: text did not render");
-        assert!(dir.join(format!("figures/{name}.png")).exists());
-    }
+    let drawn = |dir: &Path, expected: &[(&str, &str)]| {
+        for (name, label) in expected {
+            let svg = std::fs::read_to_string(dir.join(format!("figures/{name}.svg"))).unwrap();
+            assert!(svg.contains(label), "{name} lacks {label:?}");
+            let pixmap = rasterize(&svg).unwrap();
+            let inked = ink(&pixmap);
+            assert!(inked > 0.01, "{name} is blank ({inked})");
+            assert!(rendered_text(&svg) >= 3, "{name}: text did not render");
+            assert!(dir.join(format!("figures/{name}.png")).exists());
+        }
+    };
+    drawn(&dir, &expected);
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
         html.contains("Best recipe: proposal-01") && html.contains("Held-out ranking: Spearman")
     );
+    // The best recipe against the best logged run, and the missing inputs after the figures.
+    assert!(html.contains("Against the best logged run"), "{html}");
+    assert!(html.find("Not drawn").unwrap() > html.rfind("<figure").unwrap());
+
+    // The campaign's own report: its latest model, context held at its latest state.
+    let own = d.join("campaign-report");
+    let (stdout, _) = report(&["--campaign", path(&campaign), "--out", path(&own), "--png"]);
+    drawn(
+        &own,
+        &[
+            ("campaign_best", "runs spent"),
+            ("campaign_uncertainty", "round"),
+            ("partial_dependence", "Partial dependence of doc_reasoning"),
+        ],
+    );
+    let campaign_html = std::fs::read_to_string(own.join("report.html")).unwrap();
     assert!(
-        html.contains("Campaign: 20 runs measured"),
-        "campaign summary"
+        campaign_html.contains("Campaign: 20 runs measured")
+            && campaign_html.contains("Context inputs held at the campaign's latest state"),
+        "{stdout}"
+    );
+    // A checkpoint of another space is refused beside a campaign, naming both.
+    let out = mixatlas(&[
+        "report",
+        "--campaign",
+        path(&campaign),
+        "--checkpoint",
+        path(&f.ck),
+        "--out",
+        path(&d.join("mixed")),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("is not the space of campaign"),
+        "{stderr}"
     );
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
@@ -232,8 +267,6 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
         path(&ck),
         "--data",
         path(&spec),
-        "--campaign",
-        path(&campaign),
         "--out",
         path(&out_dir),
     ]);
@@ -243,13 +276,25 @@ fn missing_inputs_are_explained_and_the_rest_is_written() {
         "partial_dependence: space `one` has one domain",
         "projection: space `one` has one domain",
         "axis_heatmap: space `one` has no attribute",
-        "campaign_best: campaign",
-        "has no measured runs yet",
+        "campaign_best: no campaign given",
     ] {
         assert!(stdout.contains(reason), "{reason:?} missing from {stdout}");
     }
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.contains("Not drawn") && html.contains("has one domain"));
+    // A campaign that has trained no surrogate yet has no model to report on.
+    let out = mixatlas(&[
+        "report",
+        "--campaign",
+        path(&campaign),
+        "--out",
+        path(&d.join("empty")),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("has trained no surrogate yet"),
+        "{stderr}"
+    );
     let bars = std::fs::read_to_string(out_dir.join("figures/top_recipes.svg")).unwrap();
     assert!(ink(&rasterize(&bars).unwrap()) > 0.01);
     // An existing output directory is kept unless --force.

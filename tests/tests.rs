@@ -6,6 +6,7 @@ mod accuracy;
 mod backtest;
 mod campaign;
 mod cli;
+mod docs;
 mod guarantees;
 mod interop;
 mod layers;

@@ -481,6 +481,21 @@ impl Campaign {
         }
     }
 
+    /// The surrogate of the latest round that trained one (`rounds/NNN/model`), if any.
+    pub fn latest_model(&self) -> Option<PathBuf> {
+        let mut rounds: Vec<usize> = self.planned.iter().map(|p| p.0).collect();
+        rounds.dedup();
+        (rounds.into_iter().rev())
+            .map(|r| self.round_dir(r).join("model"))
+            .find(|m| m.is_dir())
+    }
+
+    /// The stage the campaign is in: the first without a committed run (the last stage once
+    /// every stage is committed).
+    pub fn current_stage(&self) -> usize {
+        self.committed.len().min(self.config.stages - 1)
+    }
+
     /// The context of runs in `stage`: `[stage, signals of the run committed before it]`.
     pub fn stage_context(&self, stage: usize) -> Vec<f64> {
         if self.config.context_names().is_empty() {

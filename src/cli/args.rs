@@ -741,9 +741,10 @@ pub struct StrategiesArgs {
 /// `mixatlas report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Checkpoint directory (ensemble or GP).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// Checkpoint directory (any surrogate); default with --campaign: the model of the
+    /// campaign's latest round.
+    #[arg(long, required_unless_present = "campaign")]
+    pub checkpoint: Option<PathBuf>,
     /// Data spec of the logged runs (partial-dependence ranges, the projection).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -784,8 +785,9 @@ pub struct ReportArgs {
 impl ReportArgs {
     /// The files and directories the report reads (its output must be none of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
-        let mut inputs = vec![self.checkpoint.as_path()];
+        let mut inputs = Vec::new();
         let optional = [
+            &self.checkpoint,
             &self.data,
             &self.oof,
             &self.proposals,

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::campaign::Campaign;
 use crate::cli::args::ReportArgs;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
@@ -20,7 +21,19 @@ impl BackendTask for Task {
     type Output = Result<Written>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let a = &self.args;
-        let model = Fitted::<B::InnerBackend>::load(&a.checkpoint, &device)?;
+        let campaign = a.campaign.as_deref().map(Campaign::read).transpose()?;
+        let checkpoint = match (&a.checkpoint, &campaign) {
+            (Some(path), _) => path.clone(),
+            (None, Some(c)) => c.latest_model().with_context(|| {
+                format!(
+                    "campaign {} has trained no surrogate yet (its first rounds are the initial \
+                     design): pass --checkpoint",
+                    c.dir.display()
+                )
+            })?,
+            (None, None) => bail!("pass --checkpoint, or --campaign to report on its model"),
+        };
+        let model = Fitted::<B::InnerBackend>::load(&checkpoint, &device)?;
         let model = crate::device::for_scoring(model)?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();
@@ -29,12 +42,21 @@ impl BackendTask for Task {
                 .with_context(|| format!("--target {name}: the checkpoint predicts {names:?}"))?,
             None => 0,
         };
-        if !schema.context.is_empty() {
-            let context = &schema.context;
+        if let Some(c) = &campaign
+            && schema.space.names() != c.space.names()
+        {
             bail!(
-                "the checkpoint has context inputs {context:?}; reports cover mixture-only predictors"
+                "{}: the checkpoint's space `{}` ({} domains) is not the space of campaign {} \
+                 (`{}`, {} domains): leave --checkpoint out to report on the campaign's own model",
+                checkpoint.display(),
+                schema.space.name,
+                schema.space.len(),
+                c.dir.display(),
+                c.space.name,
+                c.space.len()
             );
         }
+        let (context, notes) = held_context(schema, campaign.as_ref())?;
         let objective = match &a.objective {
             Some(p) => ObjectiveSpec::from_file(p)?,
             None => ObjectiveSpec::default(),
@@ -42,13 +64,15 @@ impl BackendTask for Task {
         let logged = match &a.data {
             Some(p) => {
                 let spec = super::logged_spec(p)?;
-                Some(Runs::load_with_schema(
-                    &spec,
-                    schema,
-                    SchemaCheck::MixturesOnly,
-                )?)
+                // With their outcomes when the file has them (the best logged run is then
+                // compared with the best recipe).
+                let with_targets = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets);
+                Some(match with_targets {
+                    Ok(runs) => runs,
+                    Err(_) => Runs::load_with_schema(&spec, schema, SchemaCheck::MixturesOnly)?,
+                })
             }
-            None => None,
+            None => campaign.as_ref().map(Campaign::runs),
         };
         let recipes = (a.proposals.as_deref())
             .map(|p| read_proposals(p, &schema.space.names()))
@@ -61,7 +85,7 @@ impl BackendTask for Task {
                     .into(),
             ),
         };
-        let campaign = match &a.campaign {
+        let plots = match &a.campaign {
             Some(dir) => campaign_plots::<B::InnerBackend>(dir, &device)
                 .unwrap_or_else(|e| Err(e.to_string())),
             None => Err("no campaign given (--campaign DIR)".into()),
@@ -70,19 +94,29 @@ impl BackendTask for Task {
             Some(path) => read_backtest(path),
             None => Err("no backtest given (--backtest out/backtest/backtest.json)".into()),
         };
-        let title = format!(
-            "mixatlas report: {} ({})",
-            schema.space.name,
-            a.checkpoint.display()
-        );
+        let title = match &campaign {
+            Some(c) => format!(
+                "mixatlas report: campaign {} ({}, model {})",
+                c.dir.display(),
+                schema.space.name,
+                checkpoint.display()
+            ),
+            None => format!(
+                "mixatlas report: {} ({})",
+                schema.space.name,
+                checkpoint.display()
+            ),
+        };
         let data = assemble(Inputs {
             surrogate: model.surrogate(),
+            context,
+            notes,
             objective: &objective,
             target,
             logged: logged.as_ref(),
             recipes,
             oof,
-            campaign,
+            campaign: plots,
             backtest,
             title,
         })?;
@@ -104,6 +138,43 @@ pub fn run(args: ReportArgs) -> Result<()> {
         out.join("figures").display()
     );
     Ok(())
+}
+
+/// The context inputs every figure holds fixed, and a sentence saying so: none for a
+/// mixture-only model; for a model with context inputs (a campaign's), the campaign's latest
+/// state (its current stage and the signals committed before it).
+fn held_context(
+    schema: &crate::runs::Schema,
+    campaign: Option<&Campaign>,
+) -> Result<(Vec<f64>, Vec<String>)> {
+    if schema.context.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Some(c) = campaign else {
+        bail!(
+            "the checkpoint has context inputs {:?}: pass the campaign it belongs to with \
+             --campaign DIR, whose latest state they are held at",
+            schema.context
+        );
+    };
+    let stage = c.current_stage();
+    let context = c.stage_context(stage);
+    if context.len() != schema.context.len() {
+        bail!(
+            "the checkpoint's context inputs {:?} are not campaign {}'s ({} values)",
+            schema.context,
+            c.dir.display(),
+            context.len()
+        );
+    }
+    let values: Vec<String> = (schema.context.iter().zip(&context))
+        .map(|(name, v)| format!("{name} = {v:.3}"))
+        .collect();
+    let note = format!(
+        "Context inputs held at the campaign's latest state (stage {stage}): {}.",
+        values.join(", ")
+    );
+    Ok((context, vec![note]))
 }
 
 /// A backtest summary, or why it cannot be drawn.

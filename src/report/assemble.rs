@@ -30,8 +30,13 @@ const SIMULATED: (u64, usize) = (50_000, 8);
 
 /// What a report is made from.
 pub struct Inputs<'a> {
-    /// The fitted model (mixture-only: no context inputs).
+    /// The fitted model.
     pub surrogate: &'a dyn Surrogate,
+    /// The model's context inputs `[context]`, held fixed for every figure (empty for a
+    /// mixture-only model).
+    pub context: Vec<f64>,
+    /// Sentences put first in the summary (what the context was held at, say).
+    pub notes: Vec<String>,
     /// The objective the simulated recipes maximise.
     pub objective: &'a ObjectiveSpec,
     /// Index of the target the figures show.
@@ -61,7 +66,7 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
     let scorer = Scorer {
         surrogate: s,
         objective: &objective,
-        context: Vec::new(),
+        context: inputs.context.clone(),
         members: false,
     };
     let (names, recipes) = match inputs.recipes {
@@ -101,14 +106,24 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
     let direction = schema.targets[inputs.target].direction;
     let best = (names.first().zip(recipes.first()).zip(predicted.first()))
         .map(|((n, w), &p)| (n.as_str(), w.as_slice(), p));
-    let summary = summary(
+    let mut summary = inputs.notes.clone();
+    summary.extend(self::summary(
         space,
         &target,
         direction,
         best,
         &inputs.oof,
         &inputs.campaign,
-    );
+    ));
+    if let (Some((_, _, recipe)), Some(logged)) = (best, inputs.logged) {
+        summary.extend(versus_best_logged(
+            logged,
+            inputs.target,
+            direction,
+            recipe,
+            &moments,
+        )?);
+    }
     Ok(ReportData {
         title: inputs.title,
         summary,
@@ -249,6 +264,42 @@ fn projection(
         value_label: target.to_owned(),
         explained,
     })
+}
+
+/// How the best recipe compares with the best logged run (by observed outcome of `target`),
+/// both as the model predicts them: the difference of the predicted means, its std (the two
+/// epistemic stds combined as independent) and the probability that the recipe is better.
+/// `None` when the logged runs carry no outcomes.
+fn versus_best_logged(
+    logged: &Runs,
+    target: usize,
+    direction: Direction,
+    (mean, std): (f64, f64),
+    moments: &Moments<'_>,
+) -> crate::Result<Option<String>> {
+    let sign = if direction == Direction::Lower {
+        -1.0
+    } else {
+        1.0
+    };
+    let observed = |i: usize| logged.outcomes[i].get(target).map(|y| sign * y);
+    let Some(best) = (0..logged.len())
+        .filter(|&i| observed(i).is_some())
+        .max_by(|&a, &b| observed(a).unwrap().total_cmp(&observed(b).unwrap()))
+    else {
+        return Ok(None);
+    };
+    let (m, s) = moments(std::slice::from_ref(&logged.mixtures[best]))?[0];
+    let diff = mean - m;
+    let sd = (std * std + s * s).sqrt();
+    let improvement = crate::math::normal_cdf(sign * diff / sd.max(1e-300));
+    let y = logged.outcomes[best][target];
+    Ok(Some(format!(
+        "Against the best logged run ({}, observed {y:.4}, predicted {m:.4}): the best recipe is \
+         predicted {diff:+.4} ± {sd:.4} from it; probability that it is better: {:.0}%.",
+        logged.keys[best],
+        100.0 * improvement
+    )))
 }
 
 /// The sentences shown first: the best recipe, held-out ranking, campaign progress.

@@ -327,13 +327,6 @@ fn page(data: &ReportData, drawn: &[Drawn], skipped: &[(String, String)]) -> Str
         let _ = writeln!(h, "<li>{}</li>", escape(s));
     }
     h.push_str("</ul></section>\n");
-    if !skipped.is_empty() {
-        h.push_str("<section class=\"skipped\"><h2>Not drawn</h2><ul>\n");
-        for (name, reason) in skipped {
-            let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(name), escape(reason));
-        }
-        h.push_str("</ul></section>\n");
-    }
     for (name, caption, svg) in drawn {
         let _ = writeln!(
             h,
@@ -341,6 +334,14 @@ fn page(data: &ReportData, drawn: &[Drawn], skipped: &[(String, String)]) -> Str
             svg.trim_start_matches(|c| c != '<'),
             escape(caption)
         );
+    }
+    // What more inputs would add comes last: the figures come first.
+    if !skipped.is_empty() {
+        h.push_str("<section class=\"skipped\"><h2>Not drawn</h2><ul>\n");
+        for (name, reason) in skipped {
+            let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(name), escape(reason));
+        }
+        h.push_str("</ul></section>\n");
     }
     h.push_str("</body></html>\n");
     h

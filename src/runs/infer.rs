@@ -66,16 +66,38 @@ pub fn infer(
                 (0..table.rows.len()).all(|r| (0.0..=1.0).contains(&table.number(r, c).unwrap()))
             })
             .collect();
-        let worst = (0..table.rows.len())
-            .map(|r| {
-                let sum: f64 = candidates
-                    .iter()
-                    .map(|&c| table.number(r, c).unwrap())
-                    .sum();
-                ((sum - 1.0).abs(), table.rows[r].0)
+        // `(gap, line)`: the row of `columns` furthest from summing to 1.
+        let worst = |columns: &[usize]| {
+            (0..table.rows.len())
+                .map(|r| {
+                    let sum: f64 = columns.iter().map(|&c| table.number(r, c).unwrap()).sum();
+                    ((sum - 1.0).abs(), table.rows[r].0)
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        let sums = |columns: &[usize]| {
+            columns.len() >= 2 && worst(columns).is_some_and(|(gap, _)| gap <= SUM_TOLERANCE)
+        };
+        // One extra column in [0, 1] (an accuracy that is not a target, say) is left out when
+        // the others sum to 1 without it, and only then.
+        let without: Vec<usize> = (0..candidates.len())
+            .filter(|&k| {
+                let mut rest = candidates.clone();
+                rest.remove(k);
+                sums(&rest)
             })
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if candidates.len() < 2 || worst.is_some_and(|(gap, _)| gap > SUM_TOLERANCE) {
+            .collect();
+        let (candidates, left_out) = match without.as_slice() {
+            _ if sums(&candidates) => (candidates, None),
+            [k] => {
+                let mut rest = candidates.clone();
+                let out = rest.remove(*k);
+                (rest, Some(table.header[out].clone()))
+            }
+            _ => (candidates, None),
+        };
+        let worst = worst(&candidates);
+        if !sums(&candidates) {
             let names: Vec<&str> = candidates
                 .iter()
                 .map(|&c| table.header[c].as_str())
@@ -102,6 +124,12 @@ pub fn infer(
             names.len(),
             names.join(", ")
         ));
+        if let Some(column) = left_out {
+            notes.push(format!(
+                "mixture: `{column}` left out: it lies in [0, 1], but with it the rows do not \
+                 sum to 1"
+            ));
+        }
         names
     } else {
         for m in mixture {
@@ -237,6 +265,16 @@ mod tests {
         let with_space = inferred.to_toml(Path::new("runs.csv"), Some(Path::new("space.toml")));
         let back: DataSpec = toml::from_str(&with_space).unwrap();
         assert!(back.mixture_columns.is_empty() && back.space.is_some());
+    }
+
+    #[test]
+    fn leaves_out_the_one_column_that_breaks_the_sum() {
+        let (_d, path) = write("run,web,code,mmlu,loss\na,0.5,0.5,0.31,2.1\nb,0.2,0.8,0.35,2.4\n");
+        let loss = TargetSpec::new("loss", Direction::Lower);
+        let inferred = infer(&path, None, &[], &[loss]).unwrap();
+        assert_eq!(inferred.spec.mixture_columns, ["web", "code"]);
+        assert_eq!(inferred.spec.ignore, ["mmlu"]);
+        assert!(inferred.notes.iter().any(|n| n.contains("`mmlu` left out")));
     }
 
     #[test]
