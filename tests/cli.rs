@@ -598,6 +598,12 @@ fn your_own_csv_trains_evaluates_proposes_and_reports() {
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(proposals.join("proposals.json").is_file());
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("objective (higher is better): -y, standardised")
+            && stdout.contains("acquisition mean: the predicted objective"),
+        "{stdout}"
+    );
 
     // Without a direction, or with no column summing to 1, the error says what to pass.
     let out = mixatlas(&[
@@ -610,6 +616,31 @@ fn your_own_csv_trains_evaluates_proposes_and_reports() {
         path(&d.join("x")),
     ]);
     expect_error(out, "--target NAME=lower");
+    // Rows off the simplex are refused naming the line, or rescaled with --renormalize.
+    let mut off = String::from("run,a,b,c,y\n");
+    for i in 0..12 {
+        let a = 0.1 + 0.05 * i as f64;
+        off.push_str(&format!("r{i},{a},0.2,{},{}\n", 0.65 - a, 1.0 + a));
+    }
+    let off = write(d, "off.csv", &off);
+    let x = d.join("x");
+    let mut args = vec![
+        "train",
+        "--data",
+        path(&off),
+        "--target",
+        "y=lower",
+        "--mixture",
+        "a,b,c",
+        "--out",
+        path(&x),
+        "--config",
+        config,
+    ];
+    expect_error(mixatlas(&args), "off.csv:2: mixture weights sum to 0.85");
+    args.push("--renormalize");
+    let out = mixatlas(&args);
+    assert!(out.status.success(), "{}", text(&out).1);
     let loose = write(
         d,
         "loose.csv",

@@ -132,7 +132,7 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         html.contains("Best recipe: proposal-01") && html.contains("Held-out ranking: Spearman")
     );
     // The best recipe against the best logged run, and the missing inputs after the figures.
-    assert!(html.contains("Against the best logged run"), "{html}");
+    assert!(html.contains("against the best logged run"), "{html}");
     assert!(html.find("Not drawn").unwrap() > html.rfind("<figure").unwrap());
 
     // The campaign's own report: its latest model, context held at its latest state.

@@ -269,6 +269,22 @@ impl AcquisitionKind {
         }
     }
 
+    /// What its value is, in words (for printed proposals).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            AcquisitionKind::Mean => "the predicted objective",
+            AcquisitionKind::Ucb => "the predicted objective plus beta times its epistemic std",
+            AcquisitionKind::Lcb => "the predicted objective minus beta times its epistemic std",
+            AcquisitionKind::Ei => {
+                "the expected improvement over the best logged run, in objective units"
+            }
+            AcquisitionKind::Pi => "the probability of improving on the best logged run",
+            AcquisitionKind::Thompson => "the objective under one posterior draw per proposal",
+            AcquisitionKind::Variance => "the epistemic variance of the objective",
+            AcquisitionKind::Ivr => "the reduction of the objective's integrated variance",
+        }
+    }
+
     /// Whether the function reads member outputs (Thompson over members, `ivr`'s ensemble
     /// covariance) rather than only the posterior mean and variance.
     pub fn needs_members(self) -> bool {

@@ -233,6 +233,10 @@ pub struct TableArgs {
     /// is not numeric (none: the line number).
     #[arg(long)]
     pub key: Option<String>,
+    /// With a table as --data: rescale mixture rows whose weights do not sum to 1 (within
+    /// 0.01) instead of refusing them.
+    #[arg(long)]
+    pub renormalize: bool,
 }
 
 /// `mixatlas init`.

@@ -81,22 +81,7 @@ fn data_spec(
     targets: &[String],
 ) -> Result<(DataSpec, Vec<String>)> {
     if !crate::runs::is_table(path) {
-        let spec = DataSpec::from_file(path).map_err(|e| {
-            let looks_like_csv = (std::fs::read(path).ok())
-                .and_then(|b| b.split(|&c| c == b'\n').next().map(|l| l.contains(&b',')))
-                .unwrap_or(false);
-            let error = anyhow::Error::new(e);
-            if looks_like_csv {
-                error.context(format!(
-                    "{} is read as a data spec (TOML); if it is a table of runs, name it .csv \
-                     (or .jsonl) and pass --target NAME=lower|higher",
-                    path.display()
-                ))
-            } else {
-                error
-            }
-        })?;
-        return Ok((spec, Vec::new()));
+        return Ok((spec_file(path)?, Vec::new()));
     }
     let targets = (targets.iter())
         .map(|t| match t.split_once('=') {
@@ -108,8 +93,29 @@ fn data_spec(
             )),
         })
         .collect::<Result<Vec<_>>>()?;
-    let inferred = crate::runs::infer(path, table.key.as_deref(), &table.mixture, &targets)?;
+    let mut inferred = crate::runs::infer(path, table.key.as_deref(), &table.mixture, &targets)?;
+    inferred.spec.renormalize = table.renormalize;
     Ok((inferred.spec, inferred.notes))
+}
+
+/// The data spec (TOML) at `path`; when it does not parse and looks like a CSV, the error
+/// says to name it `.csv`.
+fn spec_file(path: &Path) -> Result<DataSpec> {
+    DataSpec::from_file(path).map_err(|e| {
+        let looks_like_csv = (std::fs::read(path).ok())
+            .and_then(|b| b.split(|&c| c == b'\n').next().map(|l| l.contains(&b',')))
+            .unwrap_or(false);
+        let error = anyhow::Error::new(e);
+        if looks_like_csv {
+            error.context(format!(
+                "{} is read as a data spec (TOML); if it is a table of runs, name it .csv \
+                 (or .jsonl)",
+                path.display()
+            ))
+        } else {
+            error
+        }
+    })
 }
 
 /// The spec of the logged runs `--data` names when a checkpoint's schema gives the columns: a
@@ -118,7 +124,7 @@ fn logged_spec(path: &Path) -> Result<DataSpec> {
     Ok(if crate::runs::is_table(path) {
         crate::runs::table_spec(path, None)?
     } else {
-        DataSpec::from_file(path)?
+        spec_file(path)?
     })
 }
 

@@ -91,7 +91,7 @@ impl BackendTask for Task {
         };
         Ok((
             proposal_files(&batch, &schema, keys, reuse.as_ref()),
-            summary(&batch, &schema, keys),
+            summary(&batch, &schema, keys, a.scoring.acquisition_spec().kind),
         ))
     }
 }
@@ -118,11 +118,25 @@ pub fn run(args: ProposeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Two lines per proposal: predictions of the first three targets, the nearest run, and the
-/// top domains.
-fn summary(batch: &Batch, schema: &crate::runs::Schema, keys: Keys<'_>) -> String {
+/// Distance (total variation) from every logged run beyond which a proposal is said to be an
+/// extrapolation.
+const FAR: f64 = 0.2;
+
+/// The objective and the acquisition in words, then two lines per proposal: predictions of
+/// the first three targets, the nearest run, and the top domains.
+fn summary(
+    batch: &Batch,
+    schema: &crate::runs::Schema,
+    keys: Keys<'_>,
+    kind: crate::acquisition::AcquisitionKind,
+) -> String {
     let (names, targets) = (schema.space.names(), schema.target_names());
-    let mut s = String::new();
+    let mut s = format!(
+        "objective (higher is better): {}\nacquisition {}: {}\n",
+        batch.objective.describe(),
+        batch.acquisition,
+        kind.meaning()
+    );
     for (rank, p) in batch.proposals.iter().enumerate() {
         let preds: Vec<String> = (targets.iter().zip(&p.targets).take(3))
             .map(|(t, (m, sd))| format!("{t} {m:.4} ± {sd:.4}"))
@@ -139,6 +153,16 @@ fn summary(batch: &Batch, schema: &crate::runs::Schema, keys: Keys<'_>) -> Strin
             p.acquisition,
             preds.join(", "),
             top_domains(&names, &p.weights, 4)
+        ));
+    }
+    let far = (batch.proposals.iter())
+        .filter(|p| p.nearest.is_some_and(|(_, d)| d > FAR))
+        .count();
+    if far > 0 {
+        s.push_str(&format!(
+            "note: {far} proposal(s) lie more than {FAR} (total variation) from every logged run, \
+             where the model extrapolates; a trust region keeps proposals near the runs \
+             (--constraints with [trust_region], docs/using.md)\n"
         ));
     }
     if batch.infeasible_skipped > 0 {

@@ -17,8 +17,9 @@ struct Task {
     args: SimulateArgs,
 }
 
-/// The simulation, the space's domain names, target names and the wall time in seconds.
-type Found = (Simulation, Vec<String>, Vec<String>, f64);
+/// The simulation, the space's domain names, target names, the wall time in seconds, and the
+/// objective and acquisition in words.
+type Found = (Simulation, Vec<String>, Vec<String>, f64, String);
 
 impl BackendTask for Task {
     type Output = Result<Found>;
@@ -50,11 +51,19 @@ impl BackendTask for Task {
         )?;
         drop(bar);
         let schema = setup.surrogate().schema();
+        let kind = a.scoring.acquisition_spec().kind;
+        let about = format!(
+            "objective (higher is better): {}\nacquisition {}: {}",
+            setup.objectives[0].describe(),
+            kind.name(),
+            kind.meaning()
+        );
         Ok((
             sim,
             schema.space.names(),
             schema.target_names(),
             start.elapsed().as_secs_f64(),
+            about,
         ))
     }
 }
@@ -63,7 +72,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     check_file(args.output.as_deref(), args.force, &args.scoring.inputs())?;
     let json = args.scoring.common.json;
     let output = args.output.clone();
-    let (sim, domains, targets, seconds) = args.scoring.common.device.dispatch(Task { args })??;
+    let (sim, domains, targets, seconds, about) =
+        args.scoring.common.device.dispatch(Task { args })??;
     let value = serde_json::json!({
         "domains": domains,
         "targets": targets,
@@ -89,6 +99,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         },
         sim.sampled as f64 / seconds
     );
+    println!("{about}");
     println!(
         "objective: mean {:.4}, std {:.4}, range [{:.4}, {:.4}]; epistemic std mean {:.4}",
         sim.objective.mean,

@@ -258,6 +258,33 @@ impl Objective {
         })
     }
 
+    /// The objective in words: each weighted target, signed by its direction, and the units
+    /// (e.g. `-pile_cc_loss, in pile_cc_loss's units`).
+    pub fn describe(&self) -> String {
+        let used: Vec<usize> = (0..self.targets.len())
+            .filter(|&j| self.weights[j] > 0.0)
+            .collect();
+        let sign = |j: usize| if self.coefficients[j] < 0.0 { "-" } else { "+" };
+        let standardised = self.offsets.iter().any(|&o| o != 0.0);
+        let terms: Vec<String> = match used.as_slice() {
+            [j] => vec![format!(
+                "{}{}",
+                sign(*j).trim_start_matches('+'),
+                self.targets[*j]
+            )],
+            _ => (used.iter())
+                .map(|&j| format!("{} {:.2} {}", sign(j), self.weights[j], self.targets[j]))
+                .collect(),
+        };
+        let units = match (standardised, used.as_slice()) {
+            (true, [_]) => "standardised by the training runs' mean and std".to_owned(),
+            (true, _) => "each target standardised by the training runs' mean and std".to_owned(),
+            (false, [j]) => format!("in {}'s units", self.targets[*j]),
+            (false, _) => "in target units".to_owned(),
+        };
+        format!("{}, {units}", terms.join(" ").trim_start_matches("+ "))
+    }
+
     /// Objective of one outcome vector `y` (`[targets]`, target units).
     pub fn value(&self, y: &[f64]) -> f64 {
         y.iter()

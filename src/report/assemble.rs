@@ -294,9 +294,16 @@ fn versus_best_logged(
     let sd = (std * std + s * s).sqrt();
     let improvement = crate::math::normal_cdf(sign * diff / sd.max(1e-300));
     let y = logged.outcomes[best][target];
+    let name = &logged.schema.targets[target].name;
+    let ranked = if logged.schema.targets.len() > 1 {
+        " (recipes are ranked by the objective, over every target)"
+    } else {
+        ""
+    };
     Ok(Some(format!(
-        "Against the best logged run ({}, observed {y:.4}, predicted {m:.4}): the best recipe is \
-         predicted {diff:+.4} ± {sd:.4} from it; probability that it is better: {:.0}%.",
+        "On {name}, against the best logged run ({}, observed {y:.4}, predicted {m:.4}): the best \
+         recipe is predicted {diff:+.4} ± {sd:.4} from it; probability that it is better on \
+         {name}: {:.0}%{ranked}.",
         logged.keys[best],
         100.0 * improvement
     )))

@@ -87,12 +87,14 @@ pub enum RunsError {
         path: PathBuf,
     },
     /// A column the spec or checkpoint needs is absent.
-    #[error("{path}: missing column `{column}`")]
+    #[error("{path}: missing column `{column}` (the file has: {known})")]
     MissingColumn {
         /// The data file.
         path: PathBuf,
         /// The column that was looked for.
         column: String,
+        /// The file's columns, the first few of them.
+        known: String,
     },
     /// A column looks like a mixture column but is not a domain of the space.
     #[error("{path}: column `{column}` has the mixture prefix but is not a domain of the space")]

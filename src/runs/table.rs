@@ -168,6 +168,13 @@ impl Table {
             .ok_or_else(|| RunsError::MissingColumn {
                 path: self.path.clone(),
                 column: column.to_owned(),
+                known: {
+                    let mut known = self.header.iter().take(12).cloned().collect::<Vec<_>>();
+                    if self.header.len() > 12 {
+                        known.push(format!("... ({} in all)", self.header.len()));
+                    }
+                    known.join(", ")
+                },
             })
     }
 
