@@ -66,7 +66,8 @@ pub trait Reveal {
 pub struct Round {
     /// The mixtures asked for.
     pub picks: Vec<Pick>,
-    /// Wall seconds of the ask (the surrogate's fit included), excluding the reveal.
+    /// Wall seconds of the ask (a fit of the surrogate it triggers included), excluding the
+    /// reveal.
     pub seconds: f64,
     /// Whether the outcomes were revealed and told.
     pub told: bool,
@@ -101,7 +102,8 @@ pub fn round(
     }))
 }
 
-/// Rounds from 0 until [`Reveal::batch`] says 0 or outcomes are left for later; returns them.
+/// Rounds from 0 until [`Reveal::batch`] says 0, outcomes are left for later, or a round picks
+/// nothing (so a world that reveals nothing new cannot loop forever); returns them.
 pub fn run(
     ask: &mut dyn Ask,
     reveal: &mut dyn Reveal,
@@ -109,9 +111,9 @@ pub fn run(
 ) -> crate::Result<Vec<Round>> {
     let mut rounds = Vec::new();
     while let Some(r) = round(ask, reveal, rounds.len(), observer)? {
-        let told = r.told;
+        let go_on = r.told && !r.picks.is_empty();
         rounds.push(r);
-        if !told {
+        if !go_on {
             break;
         }
     }

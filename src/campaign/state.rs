@@ -228,7 +228,9 @@ impl Campaign {
         // Frozen with the config: a later default does not change a running campaign.
         config.strategy.min_distance = Some(config.min_distance());
         if config.evaluator_dir.is_none() {
-            let base = config_path.parent().unwrap_or(Path::new("."));
+            let base = (config_path.parent())
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             config.evaluator_dir = Some(std::path::absolute(base).map_err(io(base))?);
         }
         let mut files = vec![(OUTPUT_MARKER.to_owned(), CAMPAIGN_MARK.as_bytes().to_vec())];

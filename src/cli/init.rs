@@ -8,6 +8,12 @@ use crate::runs::{Inferred, Runs};
 use crate::space::Space;
 
 pub fn run(args: InitArgs) -> Result<()> {
+    if !crate::runs::is_table(&args.table) {
+        anyhow::bail!(
+            "{}: `init` reads a table of runs (.csv, .jsonl or .ndjson) and writes its data spec",
+            args.table.display()
+        );
+    }
     crate::io::check_output(&args.out, Overwrite::from_force(args.force), &[&args.table])?;
     let (spec, notes) = super::data_spec(&args.table, &args.table_args, &args.targets)?;
     // The inferred spec must read: its rows sum to 1, its targets are numbers.

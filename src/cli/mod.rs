@@ -73,8 +73,8 @@ fn load_model<B: AutodiffBackend>(
 
 /// The data spec `--data` names: a spec (TOML), or a table of runs (`.csv`, `.jsonl`) whose
 /// spec is inferred from `table` and the targets `NAME=lower|higher` (see
-/// [`crate::runs::infer`]); with a note per inferred choice. A spec is returned with the
-/// targets' names as given (`NAME` or `NAME=...`, for [`Runs::select_targets`]).
+/// [`crate::runs::infer`]); with a note per inferred choice (none for a spec file, whose
+/// targets the caller selects).
 fn data_spec(
     path: &Path,
     table: &args::TableArgs,

@@ -69,7 +69,10 @@ impl BackendTask for Task {
                 let with_targets = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets);
                 Some(match with_targets {
                     Ok(runs) => runs,
-                    Err(_) => Runs::load_with_schema(&spec, schema, SchemaCheck::MixturesOnly)?,
+                    Err(crate::runs::RunsError::MissingColumn { .. }) => {
+                        Runs::load_with_schema(&spec, schema, SchemaCheck::MixturesOnly)?
+                    }
+                    Err(other) => return Err(other.into()),
                 })
             }
             None => campaign.as_ref().map(Campaign::runs),

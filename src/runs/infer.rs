@@ -54,7 +54,11 @@ pub fn infer(
     let numeric: Vec<bool> = (0..table.header.len())
         .map(|c| (0..table.rows.len()).all(|r| table.number(r, c).is_ok()))
         .collect();
-    let (key, note) = infer_key(&table, &numeric, key)?;
+    let named: Vec<&str> = (targets.iter())
+        .map(|t| t.column.as_deref().unwrap_or(&t.name))
+        .chain(mixture.iter().map(String::as_str))
+        .collect();
+    let (key, note) = infer_key(&table, &numeric, key, &named)?;
     let mut notes = vec![note];
     let is_target =
         |name: &str| (targets.iter()).any(|t| t.name == name || t.column.as_deref() == Some(name));
@@ -164,17 +168,20 @@ pub fn infer(
 }
 
 /// The key column: `key` if given (it must exist), else the first column that is not numeric
-/// (`numeric[c]`: every cell of column `c` is a number), else none; with a note saying which.
+/// (`numeric[c]`: every cell of column `c` is a number) and not `named` (a target or mixture
+/// column with a blank cell is no key), else none; with a note saying which.
 fn infer_key(
     table: &Table,
     numeric: &[bool],
     key: Option<&str>,
+    named: &[&str],
 ) -> Result<(Option<String>, String)> {
     if let Some(k) = key {
         table.column(k)?;
         return Ok((Some(k.to_owned()), format!("key: `{k}`, as given")));
     }
-    Ok(match (0..table.header.len()).find(|&c| !numeric[c]) {
+    let candidate = |c: usize| !numeric[c] && !named.contains(&table.header[c].as_str());
+    Ok(match (0..table.header.len()).find(|&c| candidate(c)) {
         Some(c) => {
             let name = table.header[c].clone();
             let note = format!("key: `{name}`, the first column that is not numeric");
@@ -199,7 +206,7 @@ pub fn table_spec(path: &Path, key: Option<&str>) -> Result<DataSpec> {
     let numeric: Vec<bool> = (0..table.header.len())
         .map(|c| (0..table.rows.len()).all(|r| table.number(r, c).is_ok()))
         .collect();
-    let (key, _) = infer_key(&table, &numeric, key)?;
+    let (key, _) = infer_key(&table, &numeric, key, &[])?;
     Ok(DataSpec {
         space: None,
         mixtures: path.to_owned(),

@@ -26,7 +26,6 @@ pub use random::RandomSearch;
 
 use rand::rngs::StdRng;
 
-use crate::math::simplex::tv_distance;
 use crate::progress::Observer;
 use crate::space::Constraints;
 
@@ -125,19 +124,21 @@ pub fn search_chain(
     Ok(pool)
 }
 
-/// The best `keep` of `a` and `b`, dropping exact duplicates (distance below 1e-9).
+/// The best `keep` of `a` and `b`, dropping duplicates (the same weights to 1e-12, e.g. a
+/// start a searcher hands back): one hash lookup per candidate, so large pools stay cheap.
 fn merge(a: Vec<Candidate>, b: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = a.into_iter().chain(b).collect();
     all.sort_by(|x, y| y.value.total_cmp(&x.value));
+    let mut seen = std::collections::HashSet::with_capacity(keep.min(all.len()));
     let mut out: Vec<Candidate> = Vec::with_capacity(keep.min(all.len()));
     for c in all {
         if out.len() == keep {
             break;
         }
-        if out
-            .iter()
-            .all(|o| tv_distance(&o.weights, &c.weights) > 1e-9)
-        {
+        let key: Vec<i64> = (c.weights.iter())
+            .map(|w| (w * 1e12).round() as i64)
+            .collect();
+        if seen.insert(key) {
             out.push(c);
         }
     }

@@ -120,6 +120,9 @@ impl Posterior {
 /// `[width]` vectors.
 pub fn member_moments(values: &[f64], count: usize) -> (Vec<f64>, Vec<f64>) {
     let width = values.len() / count.max(1);
+    if width == 0 {
+        return (Vec::new(), Vec::new());
+    }
     let mut mean = vec![0.0; width];
     for member in values.chunks_exact(width) {
         mean.iter_mut().zip(member).for_each(|(a, v)| *a += v);

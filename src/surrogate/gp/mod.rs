@@ -423,9 +423,8 @@ impl GaussianProcess {
         self.inputs(mixtures, |_| context)
     }
 
-    /// The posterior, noise included, for mixtures `[n][domains]` and context `[n][context]`
-    /// (context may be empty when the schema has none): the posterior plus the calibrated
-    /// noise.
+    /// The posterior, noise included (the fitted noise variance), for mixtures `[n][domains]`
+    /// and context `[n][context]` (context may be empty when the schema has none).
     pub fn predict(
         &self,
         mixtures: &[Vec<f64>],
@@ -459,8 +458,7 @@ impl GaussianProcess {
     }
 
     /// Posterior means and epistemic variances `[n, T]` flat (target units) at standardised
-    /// inputs `queries` `[n, D]`.
-    /// and, with `paths`, the [`PATHS`] sample paths' values `[S, n, T]` flat (target units,
+    /// inputs `queries` `[n, D]` and, with `paths`, the [`PATHS`] sample paths' values `[S, n, T]` flat (target units,
     /// spread around the mean scaled by the calibration like the variance).
     fn moments(
         &self,
