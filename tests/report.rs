@@ -144,12 +144,20 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
             ("campaign_best", "runs spent"),
             ("campaign_uncertainty", "round"),
             ("partial_dependence", "Partial dependence of doc_reasoning"),
+            // One section per target: the second target's figures carry its name.
+            (
+                "partial_dependence-visual_reasoning",
+                "Partial dependence of visual_reasoning",
+            ),
+            ("top_recipes-visual_reasoning", "visual_reasoning"),
         ],
     );
     let campaign_html = std::fs::read_to_string(own.join("report.html")).unwrap();
     assert!(
         campaign_html.contains("Campaign: 20 runs measured")
-            && campaign_html.contains("Context inputs held at the campaign's latest state"),
+            && campaign_html.contains("Context inputs held at the campaign's latest state")
+            && campaign_html.contains("<h2>Target: doc_reasoning</h2>")
+            && campaign_html.contains("<h2>Target: visual_reasoning</h2>"),
         "{stdout}"
     );
     // A checkpoint of another space is refused beside a campaign, naming both.

@@ -37,11 +37,14 @@ impl BackendTask for Task {
         let model = crate::device::for_scoring(model)?;
         let schema = model.surrogate().schema();
         let names = schema.target_names();
-        let target = match &a.target {
-            Some(name) => (names.iter().position(|n| n == name))
-                .with_context(|| format!("--target {name}: the checkpoint predicts {names:?}"))?,
-            None => 0,
-        };
+        // One section per target (the first `MAX_SECTIONS`), or the one asked for.
+        let targets: Vec<usize> =
+            match &a.target {
+                Some(name) => vec![(names.iter().position(|n| n == name)).with_context(|| {
+                    format!("--target {name}: the checkpoint predicts {names:?}")
+                })?],
+                None => (0..names.len().min(MAX_SECTIONS)).collect(),
+            };
         if let Some(c) = &campaign
             && schema.space.names() != c.space.names()
         {
@@ -80,14 +83,16 @@ impl BackendTask for Task {
         let recipes = (a.proposals.as_deref())
             .map(|p| read_proposals(p, &schema.space.names()))
             .transpose()?;
-        let oof = match &a.oof {
-            Some(p) => read_oof(p, &names[target]).map_err(|e| e.to_string()),
-            None => Err(
-                "no out-of-fold predictions: run `mixatlas evaluate --data SPEC --folds 5 \
-                         --predictions oof.csv` and pass --oof oof.csv"
-                    .into(),
-            ),
-        };
+        let oof = (targets.iter())
+            .map(|&t| match &a.oof {
+                Some(p) => read_oof(p, &names[t]).map_err(|e| e.to_string()),
+                None => Err(
+                    "no out-of-fold predictions: run `mixatlas evaluate --data SPEC \
+                             --folds 5 --predictions oof.csv` and pass --oof oof.csv"
+                        .into(),
+                ),
+            })
+            .collect();
         let plots = match &a.campaign {
             Some(dir) => campaign_plots::<B::InnerBackend>(dir, &device)
                 .unwrap_or_else(|e| Err(e.to_string())),
@@ -115,7 +120,7 @@ impl BackendTask for Task {
             context,
             notes,
             objective: &objective,
-            target,
+            targets,
             logged: logged.as_ref(),
             recipes,
             oof,
@@ -179,6 +184,9 @@ fn held_context(
     );
     Ok((context, vec![note]))
 }
+
+/// Most targets drawn one section each when `--target` does not choose one.
+const MAX_SECTIONS: usize = 8;
 
 /// A backtest summary, or why it cannot be drawn.
 fn read_backtest(path: &std::path::Path) -> Result<crate::evaluation::backtest::Summary, String> {

@@ -8,7 +8,9 @@ use std::path::Path;
 use burn::prelude::Backend;
 
 use super::analysis::{axis_heatmap, calibration_curve, partial_dependence_path, pca_2d};
-use super::{CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, ReportError};
+use super::{
+    CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, ReportError, TargetSection,
+};
 use crate::acquisition::{PosteriorMean, Scorer, Scores};
 use crate::campaign::Campaign;
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
@@ -39,15 +41,16 @@ pub struct Inputs<'a> {
     pub notes: Vec<String>,
     /// The objective the simulated recipes maximise.
     pub objective: &'a ObjectiveSpec,
-    /// Index of the target the figures show.
-    pub target: usize,
+    /// Indices of the targets shown, one section each; the first is the one the summary
+    /// speaks of.
+    pub targets: Vec<usize>,
     /// Logged runs (mixtures only are read), for partial dependence and the projection.
     pub logged: Option<&'a Runs>,
     /// Named recipes `(names, weights [n][domains])`, e.g. from [`read_proposals`]; `None`
     /// simulates the best ones.
     pub recipes: Option<(Vec<String>, Vec<Vec<f64>>)>,
-    /// Out-of-fold predictions of the target, or why there are none.
-    pub oof: Result<Parity, String>,
+    /// Out-of-fold predictions of each target of `targets`, or why there are none.
+    pub oof: Vec<Result<Parity, String>>,
     /// A campaign's progress, or why there is none.
     pub campaign: Result<CampaignPlots, String>,
     /// A backtest's summary (`backtest.json`), or why there is none.
@@ -61,7 +64,6 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
     let s = inputs.surrogate;
     let schema = s.schema();
     let space = &schema.space;
-    let target = schema.targets[inputs.target].name.clone();
     let objective = Objective::new(inputs.objective, schema, s.target_norm())?;
     let scorer = Scorer {
         surrogate: s,
@@ -73,37 +75,28 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         Some(r) => r,
         None => simulated_recipes(&scorer, space)?,
     };
-    let moments = |m: &[Vec<f64>]| {
-        scorer
-            .scores(m)
-            .map(|sc| target_moments(&sc, inputs.target))
-    };
+    let mut sections = Vec::with_capacity(inputs.targets.len());
+    for (&t, oof) in inputs.targets.iter().zip(inputs.oof) {
+        let moments = |m: &[Vec<f64>]| scorer.scores(m).map(|sc| target_moments(&sc, t));
+        sections.push(target_section(
+            space,
+            &schema.targets[t].name,
+            &names,
+            &recipes,
+            oof,
+            inputs.logged,
+            &moments,
+        )?);
+    }
+    let first = *(inputs.targets.first()).ok_or_else(|| ReportError::Input {
+        path: "--target".into(),
+        problem: "no target to report on".into(),
+    })?;
+    let target = schema.targets[first].name.clone();
+    let moments = |m: &[Vec<f64>]| scorer.scores(m).map(|sc| target_moments(&sc, first));
     let predicted = moments(&recipes)?;
-    let bars: Vec<RecipeBar> = (names.iter().zip(&recipes).zip(&predicted))
-        .take(RECIPE_BARS)
-        .map(|((n, w), &(mean, std))| RecipeBar {
-            name: n.clone(),
-            weights: space.names().into_iter().zip(w.iter().copied()).collect(),
-            mean,
-            std,
-        })
-        .collect();
-    let calibration = (inputs.oof.clone()).map(|p| {
-        let curve = calibration_curve(&p.observed, &p.predicted, &p.std);
-        (target.clone(), curve)
-    });
-    let partial_dependence = match space.len() {
-        0 | 1 => Err(format!(
-            "space `{}` has one domain: its share cannot move",
-            space.name
-        )),
-        _ => Ok((
-            target.clone(),
-            pd_panels(space, inputs.logged, &recipes, &moments)?,
-        )),
-    };
     let projection = projection(space, inputs.logged, &recipes, &predicted, &target);
-    let direction = schema.targets[inputs.target].direction;
+    let direction = schema.targets[first].direction;
     let best = (names.first().zip(recipes.first()).zip(predicted.first()))
         .map(|((n, w), &p)| (n.as_str(), w.as_slice(), p));
     let mut summary = inputs.notes.clone();
@@ -112,33 +105,63 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         &target,
         direction,
         best,
-        &inputs.oof,
+        &sections[0].parity,
         &inputs.campaign,
     ));
     if let (Some((_, _, recipe)), Some(logged)) = (best, inputs.logged) {
         summary.extend(versus_best_logged(
-            logged,
-            inputs.target,
-            direction,
-            recipe,
-            &moments,
+            logged, first, direction, recipe, &moments,
         )?);
     }
     Ok(ReportData {
         title: inputs.title,
         summary,
-        parity: inputs.oof,
-        calibration,
-        partial_dependence,
+        sections,
         heatmap: axis_heatmap(space, &names, &recipes),
-        recipes: if bars.is_empty() {
-            Err("there are no recipes".into())
-        } else {
-            Ok((target, bars))
-        },
         projection,
         campaign: inputs.campaign,
         backtest: inputs.backtest,
+    })
+}
+
+/// One target's figures: parity and calibration from its out-of-fold predictions `oof`,
+/// partial dependence, and the recipes' bars with its predictions (`moments`).
+fn target_section(
+    space: &Space,
+    target: &str,
+    names: &[String],
+    recipes: &[Vec<f64>],
+    oof: Result<Parity, String>,
+    logged: Option<&Runs>,
+    moments: &Moments<'_>,
+) -> crate::Result<TargetSection> {
+    let predicted = moments(recipes)?;
+    let bars: Vec<RecipeBar> = (names.iter().zip(recipes).zip(&predicted))
+        .take(RECIPE_BARS)
+        .map(|((n, w), &(mean, std))| RecipeBar {
+            name: n.clone(),
+            weights: space.names().into_iter().zip(w.iter().copied()).collect(),
+            mean,
+            std,
+        })
+        .collect();
+    let partial_dependence = match space.len() {
+        0 | 1 => Err(format!(
+            "space `{}` has one domain: its share cannot move",
+            space.name
+        )),
+        _ => Ok(pd_panels(space, logged, recipes, moments)?),
+    };
+    Ok(TargetSection {
+        target: target.to_owned(),
+        calibration: (oof.clone()).map(|p| calibration_curve(&p.observed, &p.predicted, &p.std)),
+        parity: oof,
+        partial_dependence,
+        recipes: if bars.is_empty() {
+            Err("there are no recipes".into())
+        } else {
+            Ok(bars)
+        },
     })
 }
 

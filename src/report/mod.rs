@@ -126,6 +126,21 @@ pub struct CampaignPlots {
     pub epistemic_by_round: Vec<(usize, Vec<f64>)>,
 }
 
+/// The figures of one target; each figure's data or the reason it is missing.
+#[derive(Debug, Clone)]
+pub struct TargetSection {
+    /// The target's name.
+    pub target: String,
+    /// Predicted vs observed.
+    pub parity: Result<Parity, String>,
+    /// `(nominal, empirical)` coverage points.
+    pub calibration: Result<Vec<(f64, f64)>, String>,
+    /// Partial-dependence panels.
+    pub partial_dependence: Result<Vec<PdPanel>, String>,
+    /// The top recipes' bars with this target's predictions.
+    pub recipes: Result<Vec<RecipeBar>, String>,
+}
+
 /// Everything a report shows; each figure's data or the reason it is missing.
 #[derive(Debug, Clone)]
 pub struct ReportData {
@@ -133,16 +148,10 @@ pub struct ReportData {
     pub title: String,
     /// Summary sentences, shown first.
     pub summary: Vec<String>,
-    /// Predicted vs observed.
-    pub parity: Result<Parity, String>,
-    /// Target and `(nominal, empirical)` coverage points.
-    pub calibration: Result<(String, Vec<(f64, f64)>), String>,
-    /// Target and panels.
-    pub partial_dependence: Result<(String, Vec<PdPanel>), String>,
+    /// One section per target shown, the first being the one the summary speaks of.
+    pub sections: Vec<TargetSection>,
     /// Axis heatmap of the top recipes.
     pub heatmap: Result<Heatmap, String>,
-    /// Target and bars.
-    pub recipes: Result<(String, Vec<RecipeBar>), String>,
     /// PCA of recipes and logged runs.
     pub projection: Result<Projection, String>,
     /// Campaign progress.
@@ -187,42 +196,70 @@ pub fn write(
     })
 }
 
-/// A figure drawn: name, caption, SVG.
-type Drawn = (&'static str, &'static str, String);
+/// A figure drawn: the section it belongs to (a target, or empty for the figures over all
+/// targets), its name, caption and SVG.
+type Drawn = (String, String, &'static str, String);
 
-/// Every figure `data` has what it needs for, and `(name, reason)` for each it has not.
+/// Every figure `data` has what it needs for, and `(name, reason)` for each it has not. The
+/// first section's figures keep their plain names (`parity`); the others' carry their target
+/// (`parity-<target>`).
 fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
     let mut drawn: Vec<Drawn> = Vec::new();
     let mut skipped = Vec::new();
-    let mut add = |name: &'static str, caption: &'static str, svg: Result<String, String>| match svg
-    {
-        Ok(svg) => drawn.push((name, caption, svg)),
+    for (k, s) in data.sections.iter().enumerate() {
+        let section = if data.sections.len() > 1 {
+            s.target.clone()
+        } else {
+            String::new()
+        };
+        // A target's name may hold `/` (W&B metrics): file names keep [A-Za-z0-9_.-].
+        let file_safe: String = (s.target.chars())
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = |base: &str| match k {
+            0 => base.to_owned(),
+            _ => format!("{base}-{file_safe}"),
+        };
+        let mut add = |base: &str, caption: &'static str, svg: Result<String, String>| match svg {
+            Ok(svg) => drawn.push((section.clone(), name(base), caption, svg)),
+            Err(reason) => skipped.push((name(base), reason)),
+        };
+        let t = s.target.as_str();
+        add(
+            "parity",
+            "Predicted against observed values of held-out runs (out-of-fold), with 90% predictive intervals.",
+            s.parity
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(figures::parity),
+        );
+        add(
+            "calibration",
+            "How often the central predictive interval of each nominal level covered the observed value.",
+            (s.calibration.as_ref().map_err(Clone::clone)).and_then(|p| figures::calibration(p, t)),
+        );
+        add(
+            "partial_dependence",
+            "Each panel moves one domain's share from zero, rescaling the others; band: ±1 epistemic std; vertical line: the base mixture.",
+            (s.partial_dependence.as_ref().map_err(Clone::clone))
+                .and_then(|p| figures::partial_dependence(p, t)),
+        );
+        add(
+            "top_recipes",
+            "Domain shares of the top recipes with their predicted target.",
+            (s.recipes.as_ref().map_err(Clone::clone)).and_then(|b| figures::recipes(b, t)),
+        );
+    }
+    let mut add = |name: &str, caption: &'static str, svg: Result<String, String>| match svg {
+        Ok(svg) => drawn.push((String::new(), name.to_owned(), caption, svg)),
         Err(reason) => skipped.push((name.to_owned(), reason)),
     };
-    add(
-        "parity",
-        "Predicted against observed values of held-out runs (out-of-fold), with 90% predictive intervals.",
-        data.parity
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(figures::parity),
-    );
-    add(
-        "calibration",
-        "How often the central predictive interval of each nominal level covered the observed value.",
-        data.calibration
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|(t, p)| figures::calibration(p, t)),
-    );
-    add(
-        "partial_dependence",
-        "Each panel moves one domain's share from zero, rescaling the others; band: ±1 epistemic std; vertical line: the base mixture.",
-        data.partial_dependence
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|(t, p)| figures::partial_dependence(p, t)),
-    );
     add(
         "axis_heatmap",
         "Mean share of the top recipes per axis value.",
@@ -230,14 +267,6 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             .as_ref()
             .map_err(Clone::clone)
             .and_then(figures::heatmap),
-    );
-    add(
-        "top_recipes",
-        "Domain shares of the top recipes with their predicted target.",
-        data.recipes
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|(t, b)| figures::recipes(b, t)),
     );
     add(
         "projection",
@@ -281,19 +310,19 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
 /// The SVG files of the figures `drawn` (`figures/NAME.svg`), each with its PNG when `png`.
 fn figure_files(drawn: &[Drawn], png: bool) -> Result<Vec<(String, Vec<u8>)>, ReportError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, _, svg) in drawn {
+    for (_, name, _, svg) in drawn {
         files.push((format!("figures/{name}.svg"), svg.clone().into_bytes()));
         if png {
             let bytes = rasterize(svg)
                 .and_then(|p| {
                     p.encode_png().map_err(|e| ReportError::Render {
-                        figure: (*name).into(),
+                        figure: name.clone(),
                         message: e.to_string(),
                     })
                 })
                 .map_err(|e| match e {
                     ReportError::Render { message, .. } => ReportError::Render {
-                        figure: (*name).into(),
+                        figure: name.clone(),
                         message,
                     },
                     other => other,
@@ -327,7 +356,17 @@ fn page(data: &ReportData, drawn: &[Drawn], skipped: &[(String, String)]) -> Str
         let _ = writeln!(h, "<li>{}</li>", escape(s));
     }
     h.push_str("</ul></section>\n");
-    for (name, caption, svg) in drawn {
+    let mut current = "";
+    for (section, name, caption, svg) in drawn {
+        if section != current {
+            let title = if section.is_empty() {
+                "Over all targets".to_owned()
+            } else {
+                format!("Target: {section}")
+            };
+            let _ = writeln!(h, "<h2>{}</h2>", escape(&title));
+            current = section;
+        }
         let _ = writeln!(
             h,
             "<figure id=\"{name}\">{}<figcaption>{}</figcaption></figure>",
