@@ -163,11 +163,11 @@ fn the_readme_commands_run_as_shown() {
 }
 
 #[test]
-#[ignore = "slow tier: the README's quickstart on the 512 shipped RegMix runs"]
+#[ignore = "slow tier: the README's quickstart on the 512 shipped RegMix runs, then the guide's exports"]
 fn the_readme_quickstart_runs_as_shown() {
     let readme = std::fs::read_to_string(repo("README.md")).unwrap();
     let d = tempfile::tempdir().unwrap();
-    for shipped in ["configs", "datasets"] {
+    for shipped in ["configs", "datasets", "examples"] {
         std::os::unix::fs::symlink(repo(shipped), d.path().join(shipped)).unwrap();
     }
     let commands: Vec<String> = commands_under(&readme, "Quickstart on the shipped data")
@@ -180,4 +180,13 @@ fn the_readme_quickstart_runs_as_shown() {
         run_readme_command(command, d.path());
     }
     assert!(d.path().join("out/proposals/proposals.json").is_file());
+    // The guide's exports of the quickstart's proposal, with the shipped example tables.
+    let guide = std::fs::read_to_string(repo("docs/integrations.md")).unwrap();
+    let exports: Vec<&str> = (guide.lines())
+        .filter(|l| l.starts_with("mixatlas export --recipe out/proposals/"))
+        .collect();
+    assert!(exports.len() >= 6, "{exports:?}");
+    for command in exports {
+        run_readme_command(command, d.path());
+    }
 }
