@@ -2,19 +2,13 @@
 //! and rounds of 8 up to 64 runs (6 rounds: the surrogate is refitted and the unrevealed pool
 //! scored every round), for the shipped default strategy and GP-UCB.
 //!
-//! The issue's target is a whole backtest, 4 strategies x 10 seeds x 128 runs on RegMix, in
-//! under 10 minutes on 2 cores; a criterion sample of that would take minutes, so docs/figures.md
-//! gives the end-to-end wall time of `mixatlas backtest` (two jobs, one per core) and this bench
-//! the per-seed figure it is made of. No reference tool runs the same retrospective (the
-//! issue's LightGBM and scikit-learn rows were measured outside this repository).
+//! A whole backtest (4 strategies x 10 seeds x 128 runs on RegMix,
+//! `configs/backtests/size-128.toml`) takes minutes, too long for a criterion sample, so
+//! docs/figures.md gives the end-to-end wall time of `mixatlas backtest` (two jobs, one per
+//! core) and this bench the per-seed figure it is made of.
 //!
 //! Threads: the bench replays on the calling thread; `RAYON_NUM_THREADS=1` or `2` sets the
 //! pool the surrogate's kernels use (a backtest gives each job its own one-thread pool).
-//!
-//! Measured (this machine): with the fused CPU trainer (issue 13), default (ensemble) 1.34 s per
-//! seed on 1 thread and 0.83 s on 2 (its members train in parallel), GP-UCB 51 ms / 51 ms; with
-//! burn's trainer it was 6.64 s on both. The whole-backtest figure: 4 strategies x 10 seeds x
-//! 128 runs on RegMix (`configs/backtests/issue-size.toml`, 2 jobs) took 58 s (4 min 43 s before).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixatlas::device::Cpu;

@@ -3,10 +3,8 @@
 //! RegMix 1M training runs) and 410 runs x 64 domains (synthetic, the generator
 //! `scripts/sklearn-gp-fit.py` shares).
 //!
-//! Reference, measured by that script in the same session on this machine (one core):
-//! scikit-learn's ARD GP (one optimiser start, its default) took 3.6 s on 410 x 17 and 22.7 s on
-//! 410 x 64 (3.6-4.1 s and 22.5-23.9 s over three runs). mixatlas, same session: 0.41 s / 0.45 s
-//! on one thread (8.9x / 50x faster), 0.32 s / 0.37 s on two (11.1x / 61x).
+//! Reference: `scripts/sklearn-gp-fit.py` fits scikit-learn's ARD GP on the same data; run it
+//! beside this bench (docs/figures.md gives both).
 //!
 //! Threads: `RAYON_NUM_THREADS=1` or `2` (starts and calibration folds run in parallel; the
 //! linear algebra is sequential).

@@ -1,11 +1,8 @@
 //! Ensemble speed: training steps on the 512 RegMix runs, and scoring throughput of an
-//! 8-member 2 x 128 ensemble on 10^4 .. 10^6 mixtures. Reference (issue #2, same 2-core
-//! machine): PyTorch's batched 8-member ensemble scores about 37,000 rows/s on one core.
+//! 8-member 2 x 128 ensemble on 10^4 .. 10^6 mixtures. `scripts/torch-forward.py` is the
+//! PyTorch scoring reference; docs/figures.md gives the figures measured beside it.
 //!
-//! `train/*`: 100 full-batch AdamW steps over the 512 rows with sqrt-linear inputs (34), the
-//! workload of `../shared/anchors/torch_reference.py train` (PyTorch 2.15, one thread: 500
-//! steps in 8.1-8.4 s whole process, 6.2 s on two threads, measured beside mixatlas in the
-//! last issue-13 session), by the
+//! `train/*`: 100 full-batch AdamW steps over the 512 rows with sqrt-linear inputs (34), by the
 //! fused CPU trainer and by burn's autodiff; `train/gemm bound` times only the GEMMs of the
 //! same 100 steps (forward and backward, every member, the same `gemm` calls), the floor any
 //! implementation on this core's AVX2 FMA GEMM meets.
@@ -13,8 +10,6 @@
 //! `simulate/*` compares the streaming simulation (sampling, constraint repair, scoring, UCB,
 //! two top-k heaps) with the raw fused forward on the same number of pre-built rows: the gap
 //! is what sampling and bookkeeping cost. `simulate/gemm bound` times only the scorer's GEMMs.
-//! Reference: `torch_reference.py score 1000000` (sample, score, top 10) took 15.4 s on one
-//! thread, about 65,000 rows/s, in the same session.
 //!
 //! `kernel/*` (with `--features cuda` or `wgpu`): the fused GPU scoring kernel on pre-built
 //! features, scoring and reducing to each 2048-row block's top 10 (`top10`) or to per-row

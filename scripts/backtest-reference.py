@@ -11,7 +11,7 @@ measures of `mixatlas::backtest::summary` (runs to the top 1% and 5% of the pool
 configured budgets):
 
 - `sklearn-gp-lcb-kb`: the MixAtlas paper's loop with scikit-learn, an ARD Matern-5/2 GP on
-  sqrt(weights) (as ../shared/anchors/gp_reference.py), lower confidence bound on the loss with
+  sqrt(weights), lower confidence bound on the loss with
   beta 4, batches by kriging believer (the GP, kernel fixed, refitted on its own mean at each
   pick);
 - `lightgbm-greedy`: RegMix's regressor (LightGBM), the 8 lowest predicted losses per round.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# PyTorch forward-only reference, the same ensemble as ../shared/anchors/torch_reference.py
+# PyTorch forward-only reference: the ensemble mixatlas scores
 # (8 members, 34 -> 128 -> 128 -> 1, SiLU), on pre-built features, one thread.
 import time, torch
 torch.set_num_threads(1)
