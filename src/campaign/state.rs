@@ -734,7 +734,8 @@ impl Campaign {
         Ok(write_atomic(&self.dir.join("state.json"), text.as_bytes())?)
     }
 
-    pub(super) fn round_dir(&self, round: usize) -> PathBuf {
+    /// The folder of round `round` (`rounds/NNN`): its proposals, results and model.
+    pub fn round_dir(&self, round: usize) -> PathBuf {
         self.dir.join("rounds").join(format!("{round:03}"))
     }
 }

@@ -68,7 +68,7 @@ impl BackendTask for Task {
 
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let spec = match &args.checkpoint {
-        Some(_) => super::logged_spec(&args.data)?,
+        Some(_) => super::logged_spec(&args.data, args.table.key.as_deref())?,
         None => super::data_spec(&args.data, &args.table, &args.targets)?.0,
     };
     let mut inputs = spec.files();

@@ -119,10 +119,10 @@ fn spec_file(path: &Path) -> Result<DataSpec> {
 }
 
 /// The spec of the logged runs `--data` names when a checkpoint's schema gives the columns: a
-/// spec (TOML), or a table (`.csv`, `.jsonl`) whose key is inferred.
-fn logged_spec(path: &Path) -> Result<DataSpec> {
+/// spec (TOML), or a table (`.csv`, `.jsonl`) keyed by `key` (default: inferred).
+fn logged_spec(path: &Path, key: Option<&str>) -> Result<DataSpec> {
     Ok(if crate::runs::is_table(path) {
-        crate::runs::table_spec(path, None)?
+        crate::runs::table_spec(path, key)?
     } else {
         spec_file(path)?
     })

@@ -66,7 +66,7 @@ impl BackendTask for Task {
         };
         let logged = match &a.data {
             Some(p) => {
-                let spec = super::logged_spec(p)?;
+                let spec = super::logged_spec(p, None)?;
                 // With their outcomes when the file has them (the best logged run is then
                 // compared with the best recipe).
                 let with_targets = Runs::load_with_schema(&spec, schema, SchemaCheck::WithTargets);
@@ -93,9 +93,10 @@ impl BackendTask for Task {
                 ),
             })
             .collect();
-        let plots = match &a.campaign {
-            Some(dir) => campaign_plots::<B::InnerBackend>(dir, &device)
-                .unwrap_or_else(|e| Err(e.to_string())),
+        let plots = match &campaign {
+            Some(c) => {
+                campaign_plots::<B::InnerBackend>(c, &device).unwrap_or_else(|e| Err(e.to_string()))
+            }
             None => Err("no campaign given (--campaign DIR)".into()),
         };
         let backtest = match &a.backtest {

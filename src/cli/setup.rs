@@ -51,7 +51,7 @@ impl<B: Backend> Setup<B> {
         let logged = match &args.data {
             None => None,
             Some(path) => {
-                let spec = super::logged_spec(path)?;
+                let spec = super::logged_spec(path, None)?;
                 Some(Runs::load_with_schema(
                     &spec,
                     schema,

@@ -47,7 +47,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{}: {note}", args.data.display());
     }
     let mut runs = Runs::load(&spec)?;
-    if !args.targets.is_empty() && notes.is_empty() {
+    // With a spec, `--target NAME` selects among its targets (a table's were named already).
+    if !args.targets.is_empty() && !crate::runs::is_table(&args.data) {
         let names: Vec<String> = (args.targets.iter())
             .map(|t| {
                 t.split_once('=')

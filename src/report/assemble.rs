@@ -462,17 +462,16 @@ pub fn read_oof(path: &Path, target: &str) -> crate::Result<Parity> {
     Ok(p)
 }
 
-/// Best-so-far and per-round epistemic std of the campaign in `dir` (each round's saved
-/// surrogate loaded on `device`); `Ok(Err(reason))` when there is nothing to draw yet.
+/// Best-so-far and per-round epistemic std of campaign `c` (each round's saved surrogate
+/// loaded on `device`); `Ok(Err(reason))` when there is nothing to draw yet.
 pub fn campaign_plots<B: Backend>(
-    dir: &Path,
+    c: &Campaign,
     device: &B::Device,
 ) -> crate::Result<Result<CampaignPlots, String>> {
-    let c = Campaign::read(dir)?;
     if c.results.is_empty() {
         return Ok(Err(format!(
             "campaign {} has no measured runs yet",
-            dir.display()
+            c.dir.display()
         )));
     }
     let runs = c.runs();
@@ -504,7 +503,7 @@ pub fn campaign_plots<B: Backend>(
     let mut epistemic_by_round = Vec::new();
     let rounds: std::collections::BTreeSet<usize> = c.planned.iter().map(|p| p.0).collect();
     for round in rounds {
-        let model_dir = dir.join("rounds").join(format!("{round:03}")).join("model");
+        let model_dir = c.round_dir(round).join("model");
         if !model_dir.exists() {
             continue;
         }

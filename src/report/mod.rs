@@ -206,6 +206,10 @@ type Drawn = (String, String, &'static str, String);
 fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
     let mut drawn: Vec<Drawn> = Vec::new();
     let mut skipped = Vec::new();
+    let mut add = |section: &str, name: String, caption, svg: Result<String, String>| match svg {
+        Ok(svg) => drawn.push((section.to_owned(), name, caption, svg)),
+        Err(reason) => skipped.push((name, reason)),
+    };
     for (k, s) in data.sections.iter().enumerate() {
         let section = if data.sections.len() > 1 {
             s.target.clone()
@@ -226,13 +230,10 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             0 => base.to_owned(),
             _ => format!("{base}-{file_safe}"),
         };
-        let mut add = |base: &str, caption: &'static str, svg: Result<String, String>| match svg {
-            Ok(svg) => drawn.push((section.clone(), name(base), caption, svg)),
-            Err(reason) => skipped.push((name(base), reason)),
-        };
         let t = s.target.as_str();
         add(
-            "parity",
+            &section,
+            name("parity"),
             "Predicted against observed values of held-out runs (out-of-fold), with 90% predictive intervals.",
             s.parity
                 .as_ref()
@@ -240,28 +241,28 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
                 .and_then(figures::parity),
         );
         add(
-            "calibration",
+            &section,
+            name("calibration"),
             "How often the central predictive interval of each nominal level covered the observed value.",
             (s.calibration.as_ref().map_err(Clone::clone)).and_then(|p| figures::calibration(p, t)),
         );
         add(
-            "partial_dependence",
+            &section,
+            name("partial_dependence"),
             "Each panel moves one domain's share from zero, rescaling the others; band: ±1 epistemic std; vertical line: the base mixture.",
             (s.partial_dependence.as_ref().map_err(Clone::clone))
                 .and_then(|p| figures::partial_dependence(p, t)),
         );
         add(
-            "top_recipes",
+            &section,
+            name("top_recipes"),
             "Domain shares of the top recipes with their predicted target.",
             (s.recipes.as_ref().map_err(Clone::clone)).and_then(|b| figures::recipes(b, t)),
         );
     }
-    let mut add = |name: &str, caption: &'static str, svg: Result<String, String>| match svg {
-        Ok(svg) => drawn.push((String::new(), name.to_owned(), caption, svg)),
-        Err(reason) => skipped.push((name.to_owned(), reason)),
-    };
     add(
-        "axis_heatmap",
+        "",
+        "axis_heatmap".into(),
         "Mean share of the top recipes per axis value.",
         data.heatmap
             .as_ref()
@@ -269,7 +270,8 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             .and_then(figures::heatmap),
     );
     add(
-        "projection",
+        "",
+        "projection".into(),
         "Recipes and logged runs on the first two principal components of the mixture weights.",
         data.projection
             .as_ref()
@@ -277,7 +279,8 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             .and_then(figures::projection),
     );
     add(
-        "backtest",
+        "",
+        "backtest".into(),
         "Backtest: regret (best run in the pool minus the best revealed) against runs revealed; \
          line: median over seeds, band: first to third quartile; dashed: uniform random, exactly.",
         data.backtest
@@ -286,7 +289,8 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             .and_then(figures::backtest),
     );
     add(
-        "campaign_best",
+        "",
+        "campaign_best".into(),
         "Best measured value against runs spent.",
         data.campaign
             .as_ref()
@@ -294,7 +298,8 @@ fn draw(data: &ReportData) -> (Vec<Drawn>, Vec<(String, String)>) {
             .and_then(figures::best_so_far),
     );
     add(
-        "campaign_uncertainty",
+        "",
+        "campaign_uncertainty".into(),
         "Mean epistemic std of each round's proposals under the surrogate trained for that round.",
         data.campaign.as_ref().map_err(Clone::clone).and_then(|c| {
             if c.epistemic_by_round.is_empty() {

@@ -51,9 +51,8 @@ pub fn infer(
     for t in targets {
         table.column(t.column.as_deref().unwrap_or(&t.name))?;
     }
-    let numeric: Vec<bool> = (0..table.header.len())
-        .map(|c| (0..table.rows.len()).all(|r| table.number(r, c).is_ok()))
-        .collect();
+    let values = numbers(&table);
+    let numeric: Vec<bool> = values.iter().map(Option::is_some).collect();
     let named: Vec<&str> = (targets.iter())
         .map(|t| t.column.as_deref().unwrap_or(&t.name))
         .chain(mixture.iter().map(String::as_str))
@@ -66,47 +65,39 @@ pub fn infer(
         let candidates: Vec<usize> = (0..table.header.len())
             .filter(|&c| numeric[c] && Some(&table.header[c]) != key.as_ref())
             .filter(|&c| !is_target(&table.header[c]))
-            .filter(|&c| {
-                (0..table.rows.len()).all(|r| (0.0..=1.0).contains(&table.number(r, c).unwrap()))
-            })
+            .filter(|&c| (values[c].iter().flatten()).all(|v| (0.0..=1.0).contains(v)))
             .collect();
-        // `(gap, line)`: the row of `columns` furthest from summing to 1.
-        let worst = |columns: &[usize]| {
+        let column = |c: usize| values[c].as_deref().expect("a numeric column");
+        // Each row's sum over every candidate, once; a subset leaves one candidate out.
+        let total: Vec<f64> = (0..table.rows.len())
+            .map(|r| candidates.iter().map(|&c| column(c)[r]).sum())
+            .collect();
+        // `(gap, line)`: the row furthest from summing to 1, without candidate `skip`.
+        let worst = |skip: Option<usize>| {
             (0..table.rows.len())
                 .map(|r| {
-                    let sum: f64 = columns.iter().map(|&c| table.number(r, c).unwrap()).sum();
+                    let sum = total[r] - skip.map_or(0.0, |k| column(candidates[k])[r]);
                     ((sum - 1.0).abs(), table.rows[r].0)
                 })
                 .max_by(|a, b| a.0.total_cmp(&b.0))
         };
-        let sums = |columns: &[usize]| {
-            columns.len() >= 2 && worst(columns).is_some_and(|(gap, _)| gap <= SUM_TOLERANCE)
+        let sums = |skip: Option<usize>| {
+            candidates.len() - usize::from(skip.is_some()) >= 2
+                && worst(skip).is_some_and(|(gap, _)| gap <= SUM_TOLERANCE)
         };
         // One extra column in [0, 1] (an accuracy that is not a target, say) is left out when
         // the others sum to 1 without it, and only then.
-        let without: Vec<usize> = (0..candidates.len())
-            .filter(|&k| {
-                let mut rest = candidates.clone();
-                rest.remove(k);
-                sums(&rest)
-            })
-            .collect();
-        let (candidates, left_out) = match without.as_slice() {
-            _ if sums(&candidates) => (candidates, None),
-            [k] => {
-                let mut rest = candidates.clone();
-                let out = rest.remove(*k);
-                (rest, Some(table.header[out].clone()))
-            }
-            _ => (candidates, None),
+        let without: Vec<usize> = (0..candidates.len()).filter(|&k| sums(Some(k))).collect();
+        let skip = match without.as_slice() {
+            [k] if !sums(None) => Some(*k),
+            _ => None,
         };
-        let worst = worst(&candidates);
-        if !sums(&candidates) {
+        if !sums(skip) {
             let names: Vec<&str> = candidates
                 .iter()
                 .map(|&c| table.header[c].as_str())
                 .collect();
-            let why = match worst {
+            let why = match worst(None) {
                 Some((gap, line)) if candidates.len() >= 2 => format!(
                     "the numeric columns in [0, 1] ({}) do not sum to 1 (line {line} is off by \
                      {gap:.3})",
@@ -119,6 +110,11 @@ pub fn infer(
                  --mixture COL,COL,... (or write a data spec: `mixatlas init`)"
             )));
         }
+        let left_out = skip.map(|k| table.header[candidates[k]].clone());
+        let candidates: Vec<usize> = (candidates.iter().enumerate())
+            .filter(|&(k, _)| Some(k) != skip)
+            .map(|(_, &c)| c)
+            .collect();
         let names: Vec<String> = candidates
             .iter()
             .map(|&c| table.header[c].clone())
@@ -191,6 +187,18 @@ fn infer_key(
     })
 }
 
+/// Each column's numbers `[rows]`, parsed once; `None` for a column with a cell that is not a
+/// finite number.
+fn numbers(table: &Table) -> Vec<Option<Vec<f64>>> {
+    (0..table.header.len())
+        .map(|c| {
+            (0..table.rows.len())
+                .map(|r| table.number(r, c).ok())
+                .collect()
+        })
+        .collect()
+}
+
 /// Whether `path` names a table of runs (`.csv`, `.jsonl`, `.ndjson`) rather than a data spec.
 pub fn is_table(path: &Path) -> bool {
     matches!(
@@ -203,9 +211,7 @@ pub fn is_table(path: &Path) -> bool {
 /// target columns: the file and its key (`key`, or as [`infer`] finds it).
 pub fn table_spec(path: &Path, key: Option<&str>) -> Result<DataSpec> {
     let table = Table::read(path)?;
-    let numeric: Vec<bool> = (0..table.header.len())
-        .map(|c| (0..table.rows.len()).all(|r| table.number(r, c).is_ok()))
-        .collect();
+    let numeric: Vec<bool> = numbers(&table).iter().map(Option::is_some).collect();
     let (key, _) = infer_key(&table, &numeric, key, &[])?;
     Ok(DataSpec {
         space: None,
