@@ -420,3 +420,51 @@ fn checkpoints_of_every_0_1_layout_still_load() {
         );
     }
 }
+
+/// Runs whose outcomes carry Gaussian noise of a known sd: the reported aleatoric std is that
+/// noise, not folded into the epistemic std (40 runs, as a first small swarm has).
+#[test]
+fn known_noise_is_reported_as_aleatoric() {
+    use mixatlas::runs::{Direction, TargetSpec};
+    use mixatlas::space::Space;
+    use mixatlas::surrogate::select::AutoConfig;
+    use mixatlas::surrogate::{SurrogateKind, SurrogateSpec};
+    use rand_distr::{Distribution, Normal};
+    const SD: f64 = 0.02;
+    let mut rng = StdRng::seed_from_u64(11);
+    let noise = Normal::new(0.0, SD).unwrap();
+    let spread = |n: usize| -> Vec<Vec<f64>> {
+        (0..n)
+            .map(|i| {
+                let a = (i as f64 * 0.618_034).fract() * 0.9;
+                let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
+                vec![a, b, 1.0 - a - b]
+            })
+            .collect()
+    };
+    let mixtures = spread(40);
+    let outcomes = (mixtures.iter())
+        .map(|w| {
+            vec![2.2 + 0.5 * (w[0] - 0.6).powi(2) + 0.3 * w[1].sqrt() + noise.sample(&mut rng)]
+        })
+        .collect();
+    let names = ["web", "code", "books"].map(String::from);
+    let space = Space::from_names("s", &names).unwrap();
+    let targets = vec![TargetSpec::new("val_loss", Direction::Lower)];
+    let runs = Runs::new(space, mixtures, targets, outcomes).unwrap();
+    let query = spread(97);
+    for kind in [SurrogateKind::Ensemble, SurrogateKind::Gp] {
+        let spec = SurrogateSpec::fitted(kind, &AutoConfig::default());
+        let model = (spec.fit::<Backend>(&runs, 0, &Default::default(), &mut ())).unwrap();
+        let pred = model
+            .predict(&query, &vec![Vec::new(); query.len()])
+            .unwrap();
+        let mut aleatoric: Vec<f64> = (0..query.len()).map(|i| pred.aleatoric_std(i, 0)).collect();
+        aleatoric.sort_by(f64::total_cmp);
+        let median = aleatoric[query.len() / 2];
+        assert!(
+            (0.6 * SD..1.5 * SD).contains(&median),
+            "{kind:?}: aleatoric std {median} for noise sd {SD}"
+        );
+    }
+}

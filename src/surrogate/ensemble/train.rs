@@ -15,8 +15,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::math::derive_seed;
 use crate::runs::Runs;
 use crate::surrogate::ensemble::train_host::{FusedTrainer, Snapshot};
+use crate::surrogate::gp;
 use crate::surrogate::metrics::Z90;
 use crate::surrogate::{
     EnsembleConfig, EnsembleMlp, Normalizer, Predictor, PredictorMeta, SurrogateError,
@@ -144,7 +146,8 @@ pub fn fit_with<B: AutodiffBackend>(
         }
     };
     let mut predictor = Predictor::new(model, meta, device.clone());
-    let (scale, noise) = calibrate_held_out(&predictor, runs, &data);
+    let independent = gp::noise_variance(runs, derive_seed(seed, 0x4015e));
+    let (scale, noise) = calibrate_held_out(&predictor, runs, &data, independent.as_deref());
     predictor.meta.epistemic_scale = scale;
     predictor.meta.noise_var = noise;
     predictor.meta.report.seconds = start.elapsed().as_secs_f64();
@@ -436,6 +439,7 @@ fn calibrate_held_out<B: Backend>(
     predictor: &Predictor<B>,
     runs: &Runs,
     data: &Prepared,
+    noise: Option<&[f64]>,
 ) -> (Vec<f64>, Vec<f64>) {
     let n = data.n();
     let mut unseen: Vec<Vec<bool>> = (data.resamples.iter())
@@ -457,7 +461,7 @@ fn calibrate_held_out<B: Backend>(
         .chain(&data.val_rows)
         .copied()
         .collect();
-    calibrate(predictor, &runs.subset(&all), &unseen, held_out)
+    calibrate(predictor, &runs.subset(&all), &unseen, held_out, noise)
 }
 
 /// Shuffled `(train, validation)` row indices with `round(fraction * n)` validation rows,
@@ -524,17 +528,23 @@ fn ensemble_mse(values: &[f32], m: usize, width: usize, y: &[f32], t: usize) -> 
 /// `e_i ~ N(0, c² v_i + v_i (1/k_i - 1/M) + s²)`:
 ///
 /// 1. the **epistemic scale** `c` (member spread multiplier, in [0.25, 10]) maximises that
-///    Gaussian likelihood of the held-out errors jointly with `s²` (a log grid over both);
-///    without held-out rows (`held_out` false: no bootstrap, no validation) it is 1;
+///    Gaussian likelihood of the held-out errors with `s²` fixed at `noise`, the noise an ARD
+///    GP's marginal likelihood finds in the runs ([`gp::noise_variance`]). Fitting `c` and `s²`
+///    jointly cannot tell them apart on a few dozen runs, where bootstrap members fit the noise
+///    differently: all of it went into `c` (an aleatoric std of 0.0001 for noise of sd 0.02 on
+///    40 runs). Without that estimate the two are fitted jointly; without held-out rows
+///    (`held_out` false: no bootstrap, no validation) `c` is 1;
 /// 2. the **noise** `s²` is then split-conformal: row `i` is covered by the central 90%
 ///    interval when `s² >= e_i² / z90² - v_i (c² + 1/k_i - 1/M)`, and `s²` is the 90% quantile
 ///    of that bound over rows, so the 90% interval covers 90% of held-out rows even when errors
-///    are heavier-tailed than Gaussian. Floored at 1e-6 of the target variance.
+///    are heavier-tailed than Gaussian; it is at least the independent estimate `noise` and
+///    1e-6 of the target variance.
 fn calibrate<B: Backend>(
     predictor: &Predictor<B>,
     rows: &Runs,
     unseen: &[Vec<bool>],
     held_out: bool,
+    noise: Option<&[f64]>,
 ) -> (Vec<f64>, Vec<f64>) {
     let features = predictor
         .meta
@@ -571,9 +581,11 @@ fn calibrate<B: Backend>(
                 v * (1.0 / k - 1.0 / m),
             ));
         }
-        let floor = 1e-6 * predictor.meta.target_norm.std[j].powi(2);
+        let variance = predictor.meta.target_norm.std[j].powi(2);
+        let floor = 1e-6 * variance;
         let c = if held_out && held.len() >= 2 {
-            epistemic_scale(&held, floor, predictor.meta.target_norm.std[j].powi(2))
+            let s2 = noise.map(|s2| s2[j].clamp(floor, variance));
+            epistemic_scale(&held, s2, floor, variance)
         } else {
             1.0
         };
@@ -583,14 +595,16 @@ fn calibrate<B: Backend>(
         needed.sort_by(f64::total_cmp);
         let q = ((0.9 * needed.len() as f64).ceil() as usize).clamp(1, needed.len().max(1)) - 1;
         scales.push(c);
-        noises.push(needed.get(q).copied().unwrap_or(floor).max(floor));
+        let independent = noise.map_or(floor, |s2| s2[j].clamp(floor, variance));
+        noises.push(needed.get(q).copied().unwrap_or(floor).max(independent));
     }
     (scales, noises)
 }
 
-/// The `c` of [`calibrate`]: maximum likelihood over a log grid of `c` in [0.25, 10] and of
-/// `s²` in [floor, variance], for held-out `(e², v, extra)` triples.
-fn epistemic_scale(held: &[(f64, f64, f64)], floor: f64, variance: f64) -> f64 {
+/// The `c` of [`calibrate`]: maximum likelihood over a log grid of `c` in [0.25, 10], with
+/// the noise `s²` fixed at `noise` (an independent estimate) or, without one, fitted jointly
+/// over a log grid in [floor, variance], for held-out `(e², v, extra)` triples.
+fn epistemic_scale(held: &[(f64, f64, f64)], noise: Option<f64>, floor: f64, variance: f64) -> f64 {
     const STEPS: usize = 64;
     let grid = |lo: f64, hi: f64, k: usize| lo * (hi / lo).powf(k as f64 / (STEPS - 1) as f64);
     let nll = |c: f64, s2: f64| -> f64 {
@@ -601,11 +615,17 @@ fn epistemic_scale(held: &[(f64, f64, f64)], floor: f64, variance: f64) -> f64 {
             })
             .sum()
     };
+    let noises: Vec<f64> = match noise {
+        Some(s2) => vec![s2],
+        None => (0..STEPS)
+            .map(|b| grid(floor, variance.max(floor * 2.0), b))
+            .collect(),
+    };
     let mut best = (f64::INFINITY, 1.0);
     for a in 0..STEPS {
         let c = grid(0.25, 10.0, a);
-        for b in 0..STEPS {
-            let value = nll(c, grid(floor, variance.max(floor * 2.0), b));
+        for &s2 in &noises {
+            let value = nll(c, s2);
             if value < best.0 {
                 best = (value, c);
             }
@@ -690,8 +710,10 @@ mod tests {
                     ((z * (c * c * v + 0.1f64).sqrt()).powi(2), v, 0.0)
                 })
                 .collect();
-            let fitted = epistemic_scale(&held, 1e-6, 10.0);
-            assert!((fitted / c - 1.0).abs() < 0.15, "{fitted} for {c}");
+            for noise in [None, Some(0.1)] {
+                let fitted = epistemic_scale(&held, noise, 1e-6, 10.0);
+                assert!((fitted / c - 1.0).abs() < 0.15, "{fitted} for {c}");
+            }
         }
     }
 }

@@ -50,6 +50,7 @@ use std::path::Path;
 
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, MatRef, Par};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::math::derive_seed;
@@ -282,6 +283,78 @@ pub struct GaussianProcess {
     pub selection: Option<super::select::Selection>,
 }
 
+/// Most rows [`noise_variance`] fits on: each likelihood evaluation is O(n³).
+const NOISE_ROWS: usize = 256;
+
+/// A GP fit before it becomes a model: the input and target normalisation, the standardised
+/// inputs `[N][D]` and one fitted GP per target.
+struct Standardised {
+    input_norm: Normalizer,
+    x: Vec<Vec<f64>>,
+    target_norm: Normalizer,
+    targets: Vec<GpTarget>,
+}
+
+/// Standardises `runs` and fits each target's hyperparameters (in parallel over targets).
+fn fit_standardised(
+    runs: &Runs,
+    config: &GpConfig,
+    seed: u64,
+) -> Result<Standardised, SurrogateError> {
+    let raw: Vec<Vec<f64>> = (0..runs.len())
+        .map(|i| {
+            let mut v = Vec::new();
+            config.input_transform.extend(&runs.mixtures[i], &mut v);
+            v.extend_from_slice(&runs.context[i]);
+            v
+        })
+        .collect();
+    let input_norm = Normalizer::fit(&raw);
+    let x: Vec<Vec<f64>> = raw.iter().map(|r| input_norm.apply(r)).collect();
+    let target_norm = Normalizer::fit(&runs.outcomes);
+    let targets = (0..runs.schema.targets.len())
+        .map(|t| {
+            let y: Vec<f64> = (runs.outcomes.iter())
+                .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
+                .collect();
+            fit_target(&x, &y, config, seed, t)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Standardised {
+        input_norm,
+        x,
+        target_norm,
+        targets,
+    })
+}
+
+/// The observation noise variance per target, in target units² `[T]`, that an ARD GP's
+/// marginal likelihood attributes to `runs` (one start, no calibration, at most 256 rows
+/// drawn with `seed`): an estimate of the aleatoric noise that no other model's spread can
+/// absorb. `None` when the rows are too few (under 8) or a target does not vary.
+pub(crate) fn noise_variance(runs: &Runs, seed: u64) -> Option<Vec<f64>> {
+    if runs.len() < 8 || super::check_targets_vary(runs).is_err() {
+        return None;
+    }
+    let mut rows: Vec<usize> = (0..runs.len()).collect();
+    if rows.len() > NOISE_ROWS {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        rows = rand::seq::index::sample(&mut rng, runs.len(), NOISE_ROWS).into_vec();
+        rows.sort_unstable();
+    }
+    let config = GpConfig {
+        starts: 1,
+        calibrate: false,
+        ..GpConfig::default()
+    };
+    let fit = fit_standardised(&runs.subset(&rows), &config, seed).ok()?;
+    Some(
+        (fit.targets.iter().zip(&fit.target_norm.std))
+            .map(|(g, std)| g.noise_var * std * std)
+            .collect(),
+    )
+}
+
 impl GaussianProcess {
     /// Fits one GP per target of `runs` (2 to [`MAX_GP_RUNS`] runs); `seed` draws the
     /// restarts.
@@ -299,27 +372,12 @@ impl GaussianProcess {
             )));
         }
         super::check_targets_vary(runs)?;
-        let raw: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                let mut v = Vec::new();
-                config.input_transform.extend(&runs.mixtures[i], &mut v);
-                v.extend_from_slice(&runs.context[i]);
-                v
-            })
-            .collect();
-        let input_norm = Normalizer::fit(&raw);
-        let x: Vec<Vec<f64>> = raw.iter().map(|r| input_norm.apply(r)).collect();
-        let target_norm = Normalizer::fit(&runs.outcomes);
-        let targets = (0..runs.schema.targets.len())
-            .map(|t| {
-                let y: Vec<f64> = runs
-                    .outcomes
-                    .iter()
-                    .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
-                    .collect();
-                fit_target(&x, &y, config, seed, t)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let Standardised {
+            input_norm,
+            x,
+            target_norm,
+            targets,
+        } = fit_standardised(runs, config, seed)?;
         let noise = targets
             .iter()
             .enumerate()
@@ -619,7 +677,6 @@ impl Surrogate for GaussianProcess {
 
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     use super::*;
