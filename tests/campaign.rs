@@ -413,6 +413,29 @@ fn bad_campaign_and_world_files_name_the_file_and_field() {
         mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
         "zero.toml: `max_runs` must be at least 1",
     );
+    let bad = write(d, "dir.toml", &format!("evaluator_dir = \"gone\"\n{text}"));
+    expect_error(
+        mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),
+        "gone does not exist or is not a directory",
+    );
+    // A directory removed after the campaign began: named when the evaluator would start.
+    std::fs::create_dir(d.join("work")).unwrap();
+    let moved = write(d, "work.toml", &format!("evaluator_dir = \"work\"\n{text}"));
+    let c2 = d.join("c2");
+    let out = mixatlas(&[
+        "loop",
+        "--config",
+        path(&moved),
+        "--campaign",
+        path(&c2),
+        "--propose-only",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir(d.join("work")).unwrap();
+    expect_error(
+        mixatlas(&["loop", "--campaign", path(&c2), "--resume"]),
+        "work: the evaluator's working directory (`evaluator_dir`",
+    );
     let bad = write(d, "typo.toml", &format!("{text}\nbatchsize = 3\n"));
     expect_error(
         mixatlas(&["loop", "--config", path(&bad), "--campaign", path(&c)]),

@@ -122,6 +122,19 @@ pub(super) fn absolute(path: &Path) -> crate::Result<PathBuf> {
     std::path::absolute(path).map_err(io(path))
 }
 
+/// `dir`, the directory an evaluator runs in, when it is one; an error naming it otherwise.
+pub(super) fn working_dir(dir: &Path) -> crate::Result<&Path> {
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    Err(CampaignError::Directory {
+        path: dir.to_owned(),
+        problem: "the evaluator's working directory (`evaluator_dir`, default: the campaign \
+                  config's directory) does not exist or is not a directory",
+    }
+    .into())
+}
+
 impl Evaluator for CommandEvaluator {
     fn evaluate(&mut self, proposals: &Path, results: &Path, log: &Path) -> crate::Result<()> {
         use std::os::unix::process::CommandExt;
@@ -145,7 +158,7 @@ impl Evaluator for CommandEvaluator {
             .stderr(err)
             .process_group(0);
         if let Some(dir) = &self.dir {
-            command.current_dir(dir);
+            command.current_dir(working_dir(dir)?);
         }
         if let Some(fd) = self.lock {
             // SAFETY: fcntl(2) is async-signal-safe and touches only this child's table.

@@ -296,7 +296,7 @@ impl SlurmEvaluator {
             runs: ids.clone(),
         })?;
         let cwd = match &self.dir {
-            Some(dir) => dir.clone(),
+            Some(dir) => super::evaluator::working_dir(dir)?.to_owned(),
             None => std::env::current_dir().map_err(io(Path::new(".")))?,
         };
         let mut array = format!("0-{}", runs.len() - 1);

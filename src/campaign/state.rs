@@ -219,6 +219,16 @@ impl Campaign {
     /// replaced whole; never a directory that is, or holds, one of the campaign's inputs.
     pub fn create(dir: &Path, config_path: &Path, overwrite: Overwrite) -> crate::Result<Self> {
         let mut config = CampaignConfig::from_file(config_path)?;
+        if let Some(dir) = config.evaluator_dir.as_deref().filter(|d| !d.is_dir()) {
+            return Err(CampaignError::Config {
+                path: config_path.to_owned(),
+                message: format!(
+                    "`evaluator_dir` {} does not exist or is not a directory",
+                    dir.display()
+                ),
+            }
+            .into());
+        }
         let mut inputs = vec![config_path.to_owned()];
         inputs.extend(config.input_files());
         // Every input is read and checked before the directory is touched.
