@@ -430,7 +430,11 @@ fn bad_campaign_and_world_files_name_the_file_and_field() {
         path(&c2),
         "--propose-only",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir(d.join("work")).unwrap();
     expect_error(
         mixatlas(&["loop", "--campaign", path(&c2), "--resume"]),

@@ -63,6 +63,30 @@ fn train_predict_evaluate_round_trip() {
     assert!(out.status.success(), "{}", text(&out).1);
     let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(metrics[0]["spearman"].as_f64().unwrap() > 0.5);
+    // These are the training runs, and evaluate says so.
+    assert!(
+        text(&out)
+            .1
+            .contains("50 of 50 runs are runs the checkpoint was trained on"),
+        "{}",
+        text(&out).1
+    );
+    let unseen = write(
+        d,
+        "unseen.csv",
+        "run,a,b,c,y\nu1,0.15,0.25,0.6,2.1\nu2,0.55,0.05,0.4,1.56\n",
+    );
+    let out = mixatlas(&[
+        "evaluate",
+        "--checkpoint",
+        path(ck),
+        "--data",
+        path(&unseen),
+        "--target",
+        "y",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!text(&out).1.contains("trained on"), "{}", text(&out).1);
 
     let oof = d.join("oof.csv");
     let out = mixatlas(&[

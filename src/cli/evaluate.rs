@@ -20,8 +20,12 @@ struct Task {
 /// being the one whose predictions are written.
 type Evaluations = Vec<(Option<SurrogateKind>, Evaluation)>;
 
+/// What evaluation found: the runs, the evaluations, and how many of the runs the evaluated
+/// checkpoint was trained on (when it records them).
+type Found = (Runs, Evaluations, Option<usize>);
+
 impl BackendTask for Task {
-    type Output = Result<(Runs, Evaluations)>;
+    type Output = Result<Found>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let spec = &self.spec;
         if let Some(dir) = &self.args.checkpoint {
@@ -29,7 +33,8 @@ impl BackendTask for Task {
             let schema = model.surrogate().schema();
             let runs = Runs::load_with_schema(spec, schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&model, &runs)?;
-            return Ok((runs, vec![(None, evaluation)]));
+            let seen = model.trained_on().map(|t| t.count_in(&runs));
+            return Ok((runs, vec![(None, evaluation)], seen));
         }
         let folds = self
             .args
@@ -62,7 +67,7 @@ impl BackendTask for Task {
                 vec![(None, e)]
             }
         };
-        Ok((runs, evaluations))
+        Ok((runs, evaluations, None))
     }
 }
 
@@ -78,7 +83,15 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     output::check_file(args.predictions.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let predictions = args.predictions.clone();
-    let (runs, evaluations) = args.common.device.dispatch(Task { spec, args })??;
+    let (runs, evaluations, seen) = args.common.device.dispatch(Task { spec, args })??;
+    if let Some(seen) = seen.filter(|&s| s > 0) {
+        eprintln!(
+            "warning: {seen} of {} runs are runs the checkpoint was trained on: on those the \
+             figures measure the fit, not prediction for unseen mixtures (evaluate on runs held \
+             out of training, or use --folds)",
+            runs.len()
+        );
+    }
     let (_, first) = &evaluations[0];
     if let Some(path) = &predictions {
         output::write_predictions(

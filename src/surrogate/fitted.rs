@@ -351,6 +351,15 @@ impl<B: Backend> Fitted<B> {
         *slot = Some(selection);
     }
 
+    /// Digests of the runs it was fitted on, when its checkpoint records them.
+    pub fn trained_on(&self) -> Option<&super::TrainingRows> {
+        match self {
+            Fitted::Ensemble(p) => p.meta.trained_on.as_ref(),
+            Fitted::Gp(g) => g.trained_on.as_ref(),
+            Fitted::LogLinear(l) => l.trained_on.as_ref(),
+        }
+    }
+
     /// Writes the checkpoint to `dir` (replaced only when `overwrite` allows it).
     pub fn save(&self, dir: &Path, overwrite: crate::io::Overwrite) -> Result<(), SurrogateError> {
         match self {

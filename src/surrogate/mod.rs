@@ -20,6 +20,7 @@ pub mod loglinear;
 pub mod metrics;
 mod prediction;
 pub mod select;
+mod trained_on;
 mod transform;
 
 pub use crate::runs::Normalizer;
@@ -34,6 +35,7 @@ pub use fitted::{Capabilities, Fitted, Surrogate, SurrogateKind, SurrogateSpec};
 pub use gp::{GaussianProcess, GpConfig, Kernel};
 pub use loglinear::{LogLinear, LogLinearConfig};
 pub use prediction::{MemberOutputs, Posterior, member_moments};
+pub use trained_on::TrainingRows;
 pub use transform::InputTransform;
 
 use std::path::PathBuf;

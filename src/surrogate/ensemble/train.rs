@@ -218,6 +218,7 @@ impl Prepared {
                 seconds: 0.0,
             },
             selection: None,
+            trained_on: Some(crate::surrogate::TrainingRows::of(runs)),
         };
         let raw: Vec<Vec<f64>> = (train.mixtures.iter().zip(&train.context))
             .map(|(w, c)| meta.raw_inputs(w, c))

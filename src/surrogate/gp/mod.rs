@@ -281,6 +281,9 @@ pub struct GaussianProcess {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
+    /// Digests of the runs it was fitted on (absent in checkpoints written before 0.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<super::TrainingRows>,
 }
 
 /// Most rows [`noise_variance`] fits on: each likelihood evaluation is O(n³).
@@ -395,6 +398,7 @@ impl GaussianProcess {
             noise,
             path_seed: derive_seed(seed, 0x9a7b),
             selection: None,
+            trained_on: Some(super::TrainingRows::of(runs)),
         };
         gp.draw_paths();
         Ok(gp)

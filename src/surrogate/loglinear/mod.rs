@@ -129,6 +129,9 @@ pub struct LogLinear {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
+    /// Digests of the runs it was fitted on (absent in checkpoints written before 0.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<super::TrainingRows>,
 }
 
 /// Fits one law to `(x, y)` (standardised `y`) from every start; `None` if no start converged
@@ -323,6 +326,7 @@ impl LogLinear {
             calibration,
             noise,
             selection: None,
+            trained_on: Some(super::TrainingRows::of(runs)),
         })
     }
 
