@@ -175,6 +175,42 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         !out.status.success() && stderr.contains("is not the space of campaign"),
         "{stderr}"
     );
+    // The campaign's model outside its campaign: the context values must be given.
+    let rounds = campaign.join("rounds");
+    let mut models: Vec<_> = (std::fs::read_dir(&rounds).unwrap())
+        .map(|e| e.unwrap().path().join("model"))
+        .filter(|m| m.is_dir())
+        .collect();
+    models.sort();
+    let model = models.last().unwrap();
+    let alone = |extra: &[&str], out: &str| {
+        let mut args = vec!["report", "--checkpoint", path(model), "--out"];
+        args.push(out);
+        args.extend(extra);
+        mixatlas(&args)
+    };
+    let out = alone(&[], path(&d.join("alone-refused")));
+    assert!(
+        !out.status.success() && text(&out).1.contains("--context NAME=VALUE"),
+        "{}",
+        text(&out).1
+    );
+    let held = d.join("alone");
+    let out = alone(
+        &[
+            "--context",
+            "stage=1",
+            "--context",
+            "signal:doc_reasoning=0.4",
+        ],
+        path(&held),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let alone_html = std::fs::read_to_string(held.join("report.html")).unwrap();
+    assert!(
+        alone_html.contains("Context inputs held at stage = 1.000, signal:doc_reasoning = 0.400"),
+        "{alone_html}"
+    );
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "self-contained"

@@ -768,9 +768,13 @@ pub struct ReportArgs {
     /// Objective (TOML) ranking simulated recipes; default: every target standardised.
     #[arg(long)]
     pub objective: Option<PathBuf>,
-    /// Target plotted; default: the first.
+    /// The one target to draw; default: a section for each target (up to 8).
     #[arg(long)]
     pub target: Option<String>,
+    /// Context inputs to hold every figure at, `name=value` (repeatable), for a model with
+    /// context inputs; default with --campaign: the campaign's latest state.
+    #[arg(long = "context", value_name = "NAME=VALUE")]
+    pub context: Vec<String>,
     /// Also write PNG versions of the figures.
     #[arg(long)]
     pub png: bool,

@@ -59,7 +59,7 @@ impl BackendTask for Task {
                 c.space.len()
             );
         }
-        let (context, notes) = held_context(schema, campaign.as_ref())?;
+        let (context, notes) = held_context(schema, &a.context, campaign.as_ref())?;
         let objective = match &a.objective {
             Some(p) => ObjectiveSpec::from_file(p)?,
             None => ObjectiveSpec::default(),
@@ -150,19 +150,35 @@ pub fn run(args: ReportArgs) -> Result<()> {
 }
 
 /// The context inputs every figure holds fixed, and a sentence saying so: none for a
-/// mixture-only model; for a model with context inputs (a campaign's), the campaign's latest
-/// state (its current stage and the signals committed before it).
+/// mixture-only model; for a model with context inputs, the `--context` values given, else
+/// the campaign's latest state (its current stage and the signals committed before it).
 fn held_context(
     schema: &crate::runs::Schema,
+    given: &[String],
     campaign: Option<&Campaign>,
 ) -> Result<(Vec<f64>, Vec<String>)> {
     if schema.context.is_empty() {
+        if let Some(pair) = given.first() {
+            bail!("--context {pair}: the checkpoint has no context inputs");
+        }
         return Ok((Vec::new(), Vec::new()));
+    }
+    let describe = |values: &[f64]| -> String {
+        (schema.context.iter().zip(values))
+            .map(|(name, v)| format!("{name} = {v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !given.is_empty() {
+        let context = super::setup::parse_context(given, &schema.context)?;
+        let note = format!("Context inputs held at {} (--context).", describe(&context));
+        return Ok((context, vec![note]));
     }
     let Some(c) = campaign else {
         bail!(
-            "the checkpoint has context inputs {:?}: pass the campaign it belongs to with \
-             --campaign DIR, whose latest state they are held at",
+            "the checkpoint has context inputs {:?}: give the value to hold each at with \
+             --context NAME=VALUE, or pass the campaign it belongs to with --campaign DIR, \
+             whose latest state they are held at",
             schema.context
         );
     };
@@ -176,12 +192,9 @@ fn held_context(
             context.len()
         );
     }
-    let values: Vec<String> = (schema.context.iter().zip(&context))
-        .map(|(name, v)| format!("{name} = {v:.3}"))
-        .collect();
     let note = format!(
         "Context inputs held at the campaign's latest state (stage {stage}): {}.",
-        values.join(", ")
+        describe(&context)
     );
     Ok((context, vec![note]))
 }

@@ -106,7 +106,7 @@ impl<B: Backend> Setup<B> {
 }
 
 /// `name=value` pairs in the order of the predictor's context columns.
-fn parse_context(pairs: &[String], names: &[String]) -> Result<Vec<f64>> {
+pub(super) fn parse_context(pairs: &[String], names: &[String]) -> Result<Vec<f64>> {
     let mut values = vec![None; names.len()];
     for pair in pairs {
         let Some((name, value)) = pair.split_once('=') else {
