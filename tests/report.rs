@@ -129,7 +129,10 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
     drawn(&dir, &expected);
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
-        html.contains("Best recipe: proposal-01") && html.contains("Held-out ranking: Spearman")
+        html.contains("Best recipe: proposal-01")
+            && html.contains("ranked first by `propose`'s acquisition")
+            && html.contains("Held-out ranking: Spearman"),
+        "{html}"
     );
     // The best recipe against the best logged run, and the missing inputs after the figures.
     assert!(html.contains("against the best logged run"), "{html}");

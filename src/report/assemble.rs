@@ -11,7 +11,7 @@ use super::analysis::{axis_heatmap, calibration_curve, partial_dependence_path, 
 use super::{
     CampaignPlots, Parity, PdPanel, Projection, RecipeBar, ReportData, ReportError, TargetSection,
 };
-use crate::acquisition::{PosteriorMean, Scorer, Scores};
+use crate::acquisition::{AcquisitionKind, PosteriorMean, Scorer, Scores};
 use crate::campaign::Campaign;
 use crate::objective::{Normalize, Objective, ObjectiveSpec};
 use crate::runs::{Direction, Runs};
@@ -46,9 +46,8 @@ pub struct Inputs<'a> {
     pub targets: Vec<usize>,
     /// Logged runs (mixtures only are read), for partial dependence and the projection.
     pub logged: Option<&'a Runs>,
-    /// Named recipes `(names, weights [n][domains])`, e.g. from [`read_proposals`]; `None`
-    /// simulates the best ones.
-    pub recipes: Option<(Vec<String>, Vec<Vec<f64>>)>,
+    /// Named, ranked recipes, e.g. from [`read_proposals`]; `None` simulates the best ones.
+    pub recipes: Option<Recipes>,
     /// Out-of-fold predictions of each target of `targets`, or why there are none.
     pub oof: Vec<Result<Parity, String>>,
     /// A campaign's progress, or why there is none.
@@ -57,6 +56,17 @@ pub struct Inputs<'a> {
     pub backtest: Result<crate::evaluation::backtest::Summary, String>,
     /// Page title.
     pub title: String,
+}
+
+/// Recipes in rank order, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipes {
+    /// Their names.
+    pub names: Vec<String>,
+    /// Their weights, `[n][domains]` in the space's order.
+    pub weights: Vec<Vec<f64>>,
+    /// What ranked them, in words: "the predicted objective" or `propose`'s acquisition.
+    pub ranked_by: String,
 }
 
 /// The data of every figure and the summary.
@@ -71,7 +81,11 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         context: inputs.context.clone(),
         members: false,
     };
-    let (names, recipes) = match inputs.recipes {
+    let Recipes {
+        names,
+        weights: recipes,
+        ranked_by,
+    } = match inputs.recipes {
         Some(r) => r,
         None => simulated_recipes(&scorer, space)?,
     };
@@ -105,8 +119,12 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         &target,
         direction,
         best,
+        &ranked_by,
         &sections[0].parity,
         &inputs.campaign,
+    ));
+    summary.extend(better_on_target(
+        &names, &predicted, &target, direction, &ranked_by,
     ));
     if let (Some((_, _, recipe)), Some(logged)) = (best, inputs.logged) {
         summary.extend(versus_best_logged(
@@ -176,10 +194,7 @@ fn target_moments(sc: &Scores, t: usize) -> Vec<(f64, f64)> {
 }
 
 /// The best of a simulation by the posterior mean of the objective.
-fn simulated_recipes(
-    scorer: &Scorer<'_>,
-    space: &Space,
-) -> crate::Result<(Vec<String>, Vec<Vec<f64>>)> {
+fn simulated_recipes(scorer: &Scorer<'_>, space: &Space) -> crate::Result<Recipes> {
     let sampler = DirichletSampler::around(prior_weights(space, Prior::Tokens));
     let config = SimulateConfig {
         samples: SIMULATED.0,
@@ -201,10 +216,38 @@ fn simulated_recipes(
     let names = (1..=sim.top_objective.len())
         .map(|i| format!("simulated-{i}"))
         .collect();
-    Ok((
+    Ok(Recipes {
         names,
-        sim.top_objective.into_iter().map(|r| r.weights).collect(),
-    ))
+        weights: sim.top_objective.into_iter().map(|r| r.weights).collect(),
+        ranked_by: AcquisitionKind::Mean.meaning().into(),
+    })
+}
+
+/// A sentence when a recipe other than the first has the best predicted `target`: the
+/// ranking weighs more than that target's mean (uncertainty, other targets), and says what.
+fn better_on_target(
+    names: &[String],
+    predicted: &[(f64, f64)],
+    target: &str,
+    direction: Direction,
+    ranked_by: &str,
+) -> Option<String> {
+    let sign = if direction == Direction::Lower {
+        -1.0
+    } else {
+        1.0
+    };
+    let best = (0..predicted.len())
+        .max_by(|&a, &b| (sign * predicted[a].0).total_cmp(&(sign * predicted[b].0)))?;
+    (best != 0).then(|| {
+        format!(
+            "{} has the best predicted {target} ({:.4}) but ranks {}: the recipes are ranked by \
+             {ranked_by}, not by the mean of {target} alone.",
+            names[best],
+            predicted[best].0,
+            best + 1
+        )
+    })
 }
 
 type Moments<'a> =
@@ -338,6 +381,7 @@ fn summary(
     target: &str,
     direction: Direction,
     best: Option<(&str, &[f64], (f64, f64))>,
+    ranked_by: &str,
     oof: &Result<Parity, String>,
     campaign: &Result<CampaignPlots, String>,
 ) -> Vec<String> {
@@ -350,7 +394,8 @@ fn summary(
             "higher"
         };
         summary.push(format!(
-            "Best recipe: {name} ({shares}), predicted {target} {m:.4} ± {sd:.4} (epistemic std; {better} is better)."
+            "Best recipe: {name} ({shares}), ranked first by {ranked_by}; predicted {target} \
+             {m:.4} ± {sd:.4} (epistemic std; {better} is better)."
         ));
     }
     match oof {
@@ -384,11 +429,9 @@ fn input_error(path: &Path, problem: impl Into<String>) -> ReportError {
     }
 }
 
-/// Names and weights (in `domains` order) of the proposals in a `proposals.json`.
-pub fn read_proposals(
-    path: &Path,
-    domains: &[String],
-) -> crate::Result<(Vec<String>, Vec<Vec<f64>>)> {
+/// The proposals of a `proposals.json` in its order, with weights in `domains` order and the
+/// acquisition that ranked them.
+pub fn read_proposals(path: &Path, domains: &[String]) -> crate::Result<Recipes> {
     let text = crate::io::read_text(path)?;
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| input_error(path, format!("not JSON: {e}")))?;
@@ -412,7 +455,21 @@ pub fn read_proposals(
             .collect::<Result<Vec<f64>, _>>()?;
         weights.push(w);
     }
-    Ok((names, weights))
+    // `ucb(beta=1.000)`: the kind, then its parameters.
+    let acquisition = doc["acquisition"].as_str().unwrap_or_default();
+    let kind = acquisition.split('(').next().unwrap_or_default();
+    let ranked_by = match serde_json::from_value::<AcquisitionKind>(kind.into()) {
+        Ok(kind) => format!(
+            "`propose`'s acquisition `{acquisition}`, {}",
+            kind.meaning()
+        ),
+        Err(_) => "`propose`'s acquisition".into(),
+    };
+    Ok(Recipes {
+        names,
+        weights,
+        ranked_by,
+    })
 }
 
 /// Observed value, mean and total std of `target` from an out-of-fold predictions CSV (as
@@ -538,4 +595,31 @@ pub fn campaign_plots<B: Backend>(
         targets,
         epistemic_by_round,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_recipe_with_a_better_mean_is_explained() {
+        let names: Vec<String> = ["p-1", "p-2", "p-3"].map(String::from).to_vec();
+        let predicted = [(2.0, 0.3), (1.9, 0.1), (2.1, 0.2)];
+        let said = better_on_target(&names, &predicted, "loss", Direction::Lower, "ucb").unwrap();
+        assert!(
+            said.starts_with("p-2 has the best predicted loss (1.9000) but ranks 2"),
+            "{said}"
+        );
+        assert_eq!(
+            better_on_target(&names, &predicted, "acc", Direction::Higher, "ucb")
+                .as_deref()
+                .map(|s| &s[..3]),
+            Some("p-3")
+        );
+        let first_best = [(1.0, 0.1), (2.0, 0.1)];
+        assert_eq!(
+            better_on_target(&names[..2], &first_best, "loss", Direction::Lower, "mean"),
+            None
+        );
+    }
 }

@@ -10,7 +10,7 @@ pub mod analysis;
 mod assemble;
 mod figures;
 
-pub use assemble::{Inputs, assemble, campaign_plots, read_oof, read_proposals};
+pub use assemble::{Inputs, Recipes, assemble, campaign_plots, read_oof, read_proposals};
 
 pub use figures::{PALETTE, viridis};
 
