@@ -1,6 +1,6 @@
-//! The README and the guide tell the truth: every relative link and anchor resolves, and the
-//! README's commands run as shown (its quickstart on the shipped data, its "your own runs" on a
-//! CSV laid out as the README describes).
+//! The README and the guide tell the truth: every relative link and anchor resolves, every
+//! command they show runs as shown (or is listed in [`NOT_RUN`] with the reason), and the
+//! figures they quote are what `scripts/figures.py` gets from rerunning their commands.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,31 +162,336 @@ fn the_readme_commands_run_as_shown() {
     assert!(d.path().join("spec/data.toml").is_file());
 }
 
+/// Commands the pages show that no test runs from the page, by prefix, and why. Every other
+/// command in a `sh` block is run: by [`the_guide_commands_run_as_shown`] and its fast
+/// siblings, or, in a block followed by a `<!-- figures:NAME -->` block, by
+/// `scripts/figures.py` (which [`the_quoted_figures_are_current`] checks for the quick blocks).
+const NOT_RUN: &[(&str, &str)] = &[
+    (
+        "cargo install --path .",
+        "installs the binary the tests build with `cargo build --release`; `.ci/run` checks the GPU features compile",
+    ),
+    ("cargo test", "`.ci/run` runs the test tiers"),
+    (".ci/run", "CI itself"),
+    (
+        "apt-get install",
+        "system packages: `.ci/run` installs them",
+    ),
+    (
+        "mixatlas simulate --checkpoint out/regmix --samples 100000000 --device cuda",
+        "needs an NVIDIA GPU (`scripts/gpu-check` runs the CUDA path)",
+    ),
+    ("scripts/gpu-check", "needs a GPU"),
+    ("GPU_CHECK_SIZES=", "needs a GPU"),
+    (
+        "cargo bench",
+        "timings: criterion benches (compiled in CI by `clippy --all-targets`)",
+    ),
+    ("RAYON_NUM_THREADS=", "timings"),
+    (
+        "OMP_NUM_THREADS=",
+        "timings of a reference needing PyTorch or scikit-learn",
+    ),
+    ("taskset", "timings"),
+    ("/usr/bin/time", "timings"),
+    ("time mixatlas", "timings"),
+    ("cargo tree", "a dependency query"),
+    ("man ./mixatlas.1", "opens a pager"),
+    (
+        "chromium",
+        "a screenshot by hand: the report test takes one",
+    ),
+    (
+        "eval \"$(scripts/slurm-local start)\"",
+        "starts a Slurm cluster: tests/slurm.rs does, in CI",
+    ),
+    (
+        "python3 scripts/backtest-reference.py",
+        "a reference needing scikit-learn and LightGBM, measured once",
+    ),
+    (
+        "mixatlas loop --config campaign.toml",
+        "a template for the user's own training script",
+    ),
+    (
+        "mixatlas import olmix fit.yaml",
+        "needs an Olmix fit config of the user's; tests/interop.rs imports one",
+    ),
+    (
+        "mixatlas train --data out/olmix/data.toml",
+        "follows the Olmix import",
+    ),
+    (
+        "mixatlas propose --checkpoint out/olmix-ck",
+        "follows the Olmix import",
+    ),
+    (
+        "mixatlas export --recipe out/olmix-next",
+        "follows the Olmix import",
+    ),
+    (
+        "mixatlas import wandb",
+        "needs W&B runs of the user's; tests/interop.rs imports some",
+    ),
+    (
+        "mixatlas train --data out/wandb/data.toml",
+        "follows the W&B import",
+    ),
+    (
+        "mixatlas reuse --reuse reuse.toml",
+        "needs a reuse file over the user's spaces; tests/interop.rs runs reuse",
+    ),
+    (
+        "mixatlas train --data out/reduced/data.toml",
+        "follows the reuse",
+    ),
+    (
+        "mixatlas propose --checkpoint out/reduced-ck",
+        "follows the reuse",
+    ),
+    (
+        "mixatlas export --recipe reduced-recipe.json",
+        "follows the reuse",
+    ),
+];
+
+/// One command a page shows in a `sh` block.
+#[derive(Debug)]
+struct Shown {
+    page: PathBuf,
+    line: usize,
+    command: String,
+    /// The figures block this command's `sh` block produces, if any.
+    figures: Option<String>,
+}
+
+/// Every command of every `sh` block of `page` (indented blocks included): continuation lines
+/// joined, `a && b` split, comments and blank lines dropped.
+fn shown(page: &Path) -> Vec<Shown> {
+    let text = std::fs::read_to_string(page).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() != "```sh" {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut end = start;
+        while lines[end].trim() != "```" {
+            end += 1;
+        }
+        let figures = (lines[end + 1..].iter().find(|l| !l.trim().is_empty()))
+            .and_then(|l| l.trim().strip_prefix("<!-- figures:"))
+            .and_then(|l| l.strip_suffix(" -->"))
+            .map(str::to_owned);
+        let mut current = String::new();
+        for (k, raw) in lines[start..end].iter().enumerate() {
+            let line = raw.split(" # ").next().unwrap().trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                for command in current.split(" && ") {
+                    out.push(Shown {
+                        page: page.to_owned(),
+                        line: start + k + 1,
+                        command: command.trim().to_owned(),
+                        figures: figures.clone(),
+                    });
+                }
+                current.clear();
+            }
+        }
+        i = end + 1;
+    }
+    out
+}
+
+fn not_run(command: &str) -> Option<&'static str> {
+    (NOT_RUN.iter())
+        .find(|(prefix, _)| command.starts_with(prefix))
+        .map(|(_, why)| *why)
+}
+
 #[test]
-#[ignore = "slow tier: the README's quickstart on the 512 shipped RegMix runs, then the guide's exports"]
-fn the_readme_quickstart_runs_as_shown() {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+fn every_command_shown_is_run_by_a_test_or_says_why_not() {
+    let script = std::fs::read_to_string(repo("scripts/figures.py")).unwrap();
+    let all: Vec<Shown> = pages().iter().flat_map(|p| shown(p)).collect();
+    assert!(all.len() > 60, "{} commands", all.len());
+    for c in &all {
+        let at = format!("{}:{}: {}", c.page.display(), c.line, c.command);
+        if let Some(name) = &c.figures {
+            assert!(
+                script.contains(&format!("\"{name}\": (")),
+                "{at}: no figures block {name}"
+            );
+            continue;
+        }
+        let runnable =
+            c.command.starts_with("mixatlas ") || c.command.starts_with("python3 scripts/");
+        assert!(
+            runnable || not_run(&c.command).is_some(),
+            "{at}: neither run by the docs tests nor listed in NOT_RUN"
+        );
+    }
+    for (prefix, _) in NOT_RUN {
+        assert!(
+            all.iter().any(|c| c.command.starts_with(prefix)),
+            "NOT_RUN lists `{prefix}`, which no page shows any more"
+        );
+    }
+}
+
+/// A scratch directory holding the shipped files (linked) and a `bin/` with `mixatlas`, as
+/// a user's clone would after `cargo install --path .`.
+fn scratch() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    for shipped in ["configs", "datasets", "examples"] {
+    for shipped in ["configs", "datasets", "examples", "scripts"] {
         std::os::unix::fs::symlink(repo(shipped), d.path().join(shipped)).unwrap();
     }
-    let commands: Vec<String> = commands_under(&readme, "Quickstart on the shipped data")
-        .into_iter()
-        .filter(|c| !c.starts_with("cargo test"))
-        .collect();
-    // train && evaluate && propose.
-    assert_eq!(commands.len(), 3, "{commands:?}");
-    for command in &commands {
-        run_readme_command(command, d.path());
+    std::fs::create_dir(d.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_mixatlas"),
+        d.path().join("bin/mixatlas"),
+    )
+    .unwrap();
+    d
+}
+
+/// Runs `command` with `sh` in `dir`, `mixatlas` on the PATH (and the Python of the tests,
+/// which has numpy, first), home in `dir`.
+fn sh(command: &str, dir: &Path) -> std::process::Output {
+    let mut path = vec![dir.join("bin")];
+    if let Some(python) = std::env::var_os("MIXATLAS_PYTHON") {
+        path.extend(Path::new(&python).parent().map(Path::to_owned));
     }
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Command::new("sh")
+        .args(["-e", "-c", command])
+        .current_dir(dir)
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .env("HOME", dir)
+        .output()
+        .unwrap()
+}
+
+/// Runs the runnable commands `page` shows outside figure blocks, in order, in `dir`.
+fn run_page(page: &str, dir: &Path) -> usize {
+    let mut ran = 0;
+    for c in shown(&repo(page)) {
+        if c.figures.is_some() || not_run(&c.command).is_some() {
+            continue;
+        }
+        if c.command.starts_with("python3 ")
+            && crate::util::python_with("numpy, safetensors").is_none()
+        {
+            continue;
+        }
+        let out = sh(&c.command, dir);
+        assert!(
+            out.status.success(),
+            "{page}:{}: {}\n{}",
+            c.line,
+            c.command,
+            text(&out).1
+        );
+        ran += 1;
+    }
+    ran
+}
+
+/// The README's quickstart, as its first commands show it, in `dir`.
+fn quickstart(dir: &Path) {
+    for command in commands_under(
+        &std::fs::read_to_string(repo("README.md")).unwrap(),
+        "Quickstart on the shipped data",
+    ) {
+        if let Some(args) = command.strip_prefix("cargo run --release -- ") {
+            let out = sh(&format!("mixatlas {args}"), dir);
+            assert!(out.status.success(), "{command}\n{}", text(&out).1);
+        }
+    }
+}
+
+/// The campaigns page's first command.
+const CAMPAIGN: &str =
+    "mixatlas loop --config configs/campaigns/world-multimodal.toml --campaign out/campaign";
+
+#[test]
+fn the_own_data_page_runs_as_shown() {
+    let d = scratch();
+    // The table the page describes: mixture columns, a numeric column to ignore, a target.
+    let mut csv = String::from("run,web,code,books,step,val_loss\n");
+    for i in 0..40 {
+        let web = 0.1 + 0.8 * ((i * 7) % 40) as f64 / 40.0;
+        let code = (1.0 - web) * ((i * 3) % 10) as f64 / 10.0;
+        let loss = 2.2 + 0.5 * (web - 0.6).powi(2) + 0.3 * code.sqrt();
+        csv.push_str(&format!(
+            "r{i},{web},{code},{},1000,{loss}\n",
+            1.0 - web - code
+        ));
+    }
+    write(d.path(), "runs.csv", &csv);
+    let ran = run_page("docs/own-data.md", d.path());
+    assert!(ran >= 5, "{ran} commands");
+    assert!(d.path().join("report/report.html").is_file());
+}
+
+#[test]
+#[ignore = "slow tier: every runnable command of the README and the guide, page by page"]
+fn the_guide_commands_run_as_shown() {
+    let d = scratch();
+    quickstart(d.path());
     assert!(d.path().join("out/proposals/proposals.json").is_file());
-    // The guide's exports of the quickstart's proposal, with the shipped example tables.
-    let guide = std::fs::read_to_string(repo("docs/integrations.md")).unwrap();
-    let exports: Vec<&str> = (guide.lines())
-        .filter(|l| l.starts_with("mixatlas export --recipe out/proposals/"))
-        .collect();
-    assert!(exports.len() >= 6, "{exports:?}");
-    for command in exports {
-        run_readme_command(command, d.path());
+    // (page, whether it starts from the quickstart's outputs)
+    for (page, after_quickstart) in [
+        ("docs/introduction.md", false),
+        ("docs/using.md", true),
+        ("docs/reports.md", false),
+        ("docs/campaigns.md", false),
+        ("docs/integrations.md", true),
+        ("docs/strategies.md", false),
+        ("docs/devices.md", true),
+        ("docs/figures.md", false),
+        ("docs/tests.md", false),
+    ] {
+        // Each page in its own directory, as a reader who ran what it assumes.
+        let p = scratch();
+        if after_quickstart {
+            let copied = sh(&format!("cp -r {}/out out", d.path().display()), p.path());
+            assert!(copied.status.success());
+        }
+        if ["docs/integrations.md", "docs/reports.md"].contains(&page) {
+            // Their schedule export and campaign report need the campaigns page's campaign.
+            let out = sh(CAMPAIGN, p.path());
+            assert!(out.status.success(), "{}", text(&out).1);
+        }
+        run_page(page, p.path());
     }
+}
+
+#[test]
+#[ignore = "slow tier: reruns the commands of the quick figure blocks (about 3 minutes)"]
+fn the_quoted_figures_are_current() {
+    let out = Command::new("python3")
+        .args([
+            "scripts/figures.py",
+            "check",
+            "quickstart",
+            "accuracy",
+            "early-stopped",
+            "proposals",
+            "report",
+        ])
+        .current_dir(repo("."))
+        .env("MIXATLAS_BIN", env!("CARGO_BIN_EXE_mixatlas"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out).0, text(&out).1);
 }

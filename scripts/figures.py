@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Writes the measured figures into the README and the guide, or checks that they are current.
+
+Each figure block on a page sits between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->`,
+right after the fenced `sh` block that produces it. This script runs that `sh` block verbatim
+(with `mixatlas` on PATH: the release binary) in a scratch directory that links the shipped
+`configs/`, `datasets/`, `examples/` and `scripts/`, then renders the block from the files the
+commands wrote. So the commands a page shows are the commands that made its numbers.
+
+    python3 scripts/figures.py write [NAME ...]   # rerun and rewrite the blocks (default: all)
+    python3 scripts/figures.py check [NAME ...]   # rerun and fail if a page differs
+    python3 scripts/figures.py list               # the blocks, their pages and cost
+
+`check` ignores wall-clock times (they differ run to run); every other number must match.
+Needs `cargo build --release` first (or `MIXATLAS_BIN`, the binary to run); the slow test tier
+runs `check` on the quick blocks.
+"""
+import csv
+import hashlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = Path(os.environ.get("MIXATLAS_BIN", ROOT / "target" / "release" / "mixatlas"))
+WRITING = False
+SHIPPED = ["configs", "datasets", "examples", "scripts"]
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def column(path, name):
+    with open(path) as f:
+        return [float(r[name]) for r in csv.DictReader(f)]
+
+
+def keyed(path, key, name):
+    with open(path) as f:
+        return {r[key]: float(r[name]) for r in csv.DictReader(f)}
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- renderers, one per block
+
+
+def quickstart(out, output):
+    """The README quickstart: what it prints, and what the evaluation says."""
+    lines = [l for l in output.splitlines() if l.strip()]
+    first = next(i for i, l in enumerate(lines) if l.startswith("proposal-01"))
+    shown = lines[: first + 2] + ["..."] + [l for l in lines if l.startswith("wrote ")]
+    metrics = next(l.split() for l in lines if l.startswith("pile_cc_loss "))
+    spearman, cov90 = float(metrics[6]), float(metrics[9])
+    return (
+        "It prints (seed 0):\n\n```\n" + "\n".join(shown) + "\n```\n\n"
+        f"The predictor ranks the 256 unseen mixtures with a Spearman correlation of "
+        f"{spearman:.3f}, and its 90% intervals cover {100 * cov90:.0f}% of them."
+    )
+
+
+KINDS = ["ensemble", "gp", "loglinear", "auto"]
+
+
+def accuracy(out, output):
+    def metric(path, name):
+        return read_json(path)[0][name]
+
+    chosen = {k: read_json(out / f"{k}-train.json")["surrogate"] for k in KINDS}
+
+    def cells(values, fmt, higher=True):
+        best = max(values.values()) if higher else min(values.values())
+        row = []
+        for k in KINDS:
+            text = fmt(values[k])
+            if values[k] == best and k != "auto":
+                text = f"**{text}**"
+            if k == "auto":
+                text += f" ({chosen[k]})"
+            row.append(text)
+        return row
+
+    olmix = {seed: read_json(out / f"olmix-{seed}.json") for seed in (0, 1)}
+
+    def oof(kind, seed, name):
+        doc = olmix[seed]
+        if kind == "auto":
+            kind = doc["chosen"]
+        return next(c for c in doc["candidates"] if c["surrogate"] == kind)["metrics"][0][name]
+
+    rows = [
+        ["RegMix Pile-CC loss: fit 512 @1M, Spearman on 256 unseen @1M"]
+        + cells({k: metric(out / f"{k}-1m.json", "spearman") for k in KINDS}, "{:.4f}".format),
+        ["RegMix: same model, rank Spearman on 64 runs @1B"]
+        + cells({k: metric(out / f"{k}-1b.json", "spearman") for k in KINDS}, "{:.3f}".format),
+        ["RegMix 1M test: coverage of the 90% interval"]
+        + [f"{metric(out / f'{k}-1m.json', 'coverage90'):.3f}" for k in KINDS],
+    ]
+    for name, label, fmt in [
+        ("spearman", "Olmix DCLM, mean of 110 BPB metrics, 5-fold out-of-fold Spearman", "{:.3f}"),
+        ("coverage90", "Olmix out-of-fold coverage of the 90% interval", "{:.3f}"),
+    ]:
+        row = [f"{label}, fold seed 0 / 1"]
+        for k in KINDS:
+            text = " / ".join(fmt.format(oof(k, s, name)) for s in (0, 1))
+            row.append(text + (f" ({olmix[0]['chosen']})" if k == "auto" else ""))
+        rows.append(row)
+    epistemic = read_json(out / "ensemble-train.json")["epistemic_scale"]
+    return (
+        table(["task", "ensemble", "`gp`", "`loglinear`", "`auto`"], rows)
+        + f"\n\nThe ensemble's epistemic scale (the multiplier `train` prints on the member "
+        f"spread) is x{epistemic[0]:.2f} on the 512 RegMix runs."
+    )
+
+
+def early_stopped(out, output):
+    def m(path, name="spearman"):
+        return read_json(path)[0][name]
+
+    def olmix(path):
+        return read_json(path)[0]["spearman"]
+
+    rows = [
+        [
+            "Olmix 5-fold out-of-fold Spearman, fold seed 0 / 1",
+            f"{olmix(out / 'olmix-default-0.json'):.3f} / {olmix(out / 'olmix-default-1.json'):.3f}",
+            f"{olmix(out / 'olmix-es-0.json'):.3f} / {olmix(out / 'olmix-es-1.json'):.3f}",
+        ],
+        [
+            "RegMix 1M -> 1M Spearman (90% coverage)",
+            f"{m(out / 'default-1m.json'):.4f} ({m(out / 'default-1m.json', 'coverage90'):.3f})",
+            f"{m(out / 'es-1m.json'):.4f} ({m(out / 'es-1m.json', 'coverage90'):.3f})",
+        ],
+        [
+            "RegMix 1M -> 1B Spearman",
+            f"{m(out / 'default-1b.json'):.3f}",
+            f"{m(out / 'es-1b.json'):.3f}",
+        ],
+    ]
+    return table(["task", "defaults", "`early-stopped.toml`"], rows)
+
+
+def proposals(out, output):
+    sim = read_json(out / "simulate.json")["simulation"]["top_acquisition"][0]
+    loss = "metric/the_pile_pile_cc_val_loss"
+    best_logged = min(column(ROOT / "datasets/regmix/train_pile_loss_1m.csv", loss))
+    pick = read_json(out / "pick/proposals.json")["proposals"][0]["pool_key"]
+    truth = keyed(ROOT / "datasets/regmix/test_pile_loss_1m.csv", "index", loss)
+    rank = 1 + sum(v < truth[pick] for v in truth.values())
+    return (
+        f"- The best of 10^6 simulated recipes has a predicted Pile-CC loss of "
+        f"{sim['targets'][0]:.3f} ± {sim['epistemic_std']:.3f} (epistemic std of the objective), "
+        f"against {best_logged:.3f} for the best logged run.\n"
+        f"- Pool mode over the {len(truth)} unseen test mixtures picks run {pick}, whose true loss "
+        f"ranks {rank} of {len(truth)}."
+    )
+
+
+def report(out, output):
+    """The report's partial-dependence figure, copied into the guide, and its summary."""
+    svg = (out / "report" / "figures" / "partial_dependence.svg").read_bytes()
+    if WRITING:
+        (ROOT / "docs" / "regmix-partial-dependence.svg").write_bytes(svg)
+    html = (out / "report" / "report.html").read_text()
+    summary = re.findall(r"<li>(.*?)</li>", html)
+    first = [s for s in summary if not s.startswith("<b>")][:3]
+    digest = hashlib.sha256(svg).hexdigest()[:16]
+    return (
+        "The summary of that page begins:\n\n"
+        + "\n".join(f"- {html_text(s)}" for s in first)
+        + "\n\nIts partial-dependence figure: how the predicted Pile-CC loss moves as each "
+        "domain's share moves away from the average logged mixture.\n\n"
+        f"![Partial dependence of the Pile-CC loss on each domain's share]"
+        f"(regmix-partial-dependence.svg)\n<!-- svg sha256 {digest} -->"
+    )
+
+
+def html_text(s):
+    return re.sub(r"<[^>]+>", "", s).replace("&amp;", "&").replace("&#39;", "'").replace("&quot;", '"')
+
+
+def backtest(out, output):
+    dirs = sorted(p for p in out.iterdir() if (p / "backtest.md").is_file())
+    assert len(dirs) == 1, dirs
+    text = (dirs[0] / "backtest.md").read_text()
+    rows = [l for l in text.splitlines() if l.startswith("|")]
+    return "\n".join(rows)
+
+
+CAMPAIGN_VARIANTS = {
+    "shipped": "as shipped: the defaults plus `[strategy.trust_region]`",
+    "no-trust-region": "the defaults alone (delete `[strategy.trust_region]`)",
+    "gp-ucb4": '`surrogate = "gp"`, `acquisition = "ucb"`, `beta = 4.0`, no trust region',
+    "ensemble-ucb4": '`acquisition = "ucb"`, `beta = 4.0`, no trust region',
+}
+
+
+def campaign_seeds(out, output):
+    rows = []
+    pattern = re.compile(
+        r"^variant (\S+): (\d+) campaigns: surrogate rounds beat the initial design in (\d+), "
+        r"mean gap ([+-][0-9.]+) \(median ([+-][0-9.]+)\)"
+    )
+    for line in output.splitlines():
+        m = pattern.match(line)
+        if m:
+            name, n, won, mean, median = m.groups()
+            rows.append([CAMPAIGN_VARIANTS[name], f"{won} of {n}", f"{mean} ({median})"])
+    assert len(rows) == len(CAMPAIGN_VARIANTS), output[-2000:]
+    return table(["`[strategy]`", "surrogate rounds better", "mean gap (median)"], rows)
+
+
+def bench_strategies(out, output):
+    text = (out / "strategies" / "strategies.md").read_text()
+    rows = [l for l in text.splitlines() if l.startswith("|")]
+    with open(out / "strategies" / "strategies.csv") as f:
+        shares = {}
+        for r in csv.DictReader(f):
+            shares.setdefault(r["strategy"], []).append(float(r["data_share"]))
+    ranked = sorted((statistics.fmean(v), k) for k, v in shares.items() if k != "soup")
+    order = ", ".join(f"{name} {100 * share:.0f}%" for share, name in ranked)
+    notes = [l for l in text.splitlines() if l and not l.startswith("|")]
+    return (
+        "\n".join(rows)
+        + "\n\n"
+        + " ".join(notes)
+        + f"\n\nData to match the soup, least first: {order}."
+    )
+
+
+# ---------------------------------------------------------------- the blocks
+
+# name: (page, renderer, minutes on two cores, quick: checked by the slow test tier)
+BLOCKS = {
+    "quickstart": ("README.md", quickstart, 0.3, True),
+    "accuracy": ("docs/figures.md", accuracy, 2.5, True),
+    "early-stopped": ("docs/figures.md", early_stopped, 1.0, True),
+    "proposals": ("docs/figures.md", proposals, 0.5, True),
+    "report": ("docs/reports.md", report, 0.5, True),
+    "backtest-regmix": ("docs/strategies.md", backtest, 3.0, False),
+    "backtest-olmix": ("docs/strategies.md", backtest, 2.0, False),
+    "campaign-seeds": ("docs/strategies.md", campaign_seeds, 2.0, False),
+    "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
+}
+
+# Wall-clock figures: masked when checking.
+TIMES = [
+    re.compile(r"\b\d+(\.\d+)? s\b"),
+    re.compile(r"\b\d+\.\d+ ± \d+\.\d+ \|$", re.M),  # search cost (s), last column
+    re.compile(r"\| \d+\.\d\d \|$", re.M),  # s/round, last column
+]
+
+
+def masked(text):
+    for pattern in TIMES:
+        text = pattern.sub("<time>", text)
+    return text
+
+
+def locate(page_text, name):
+    begin, end = f"<!-- figures:{name} -->", f"<!-- /figures:{name} -->"
+    start = page_text.index(begin)
+    stop = page_text.index(end, start)
+    fence = page_text.rfind("```sh\n", 0, start)
+    script_end = page_text.index("```", fence + 6)
+    return page_text[fence + 6 : script_end], start + len(begin), stop
+
+
+def script_of(sh):
+    # The README's quickstart runs through cargo; the tests are not part of its figures.
+    lines = []
+    for line in sh.splitlines():
+        if line.strip().startswith("cargo test"):
+            continue
+        lines.append(line.replace("cargo run --release --", "mixatlas"))
+    return "\n".join(lines) + "\n"
+
+
+def run(name):
+    page, render, _, _ = BLOCKS[name]
+    text = (ROOT / page).read_text()
+    sh, start, stop = locate(text, name)
+    with tempfile.TemporaryDirectory(prefix=f"figures-{name}-") as scratch:
+        scratch = Path(scratch)
+        for shipped in SHIPPED:
+            (scratch / shipped).symlink_to(ROOT / shipped)
+        (scratch / "out").mkdir()
+        bindir = scratch / ".bin"
+        bindir.mkdir()
+        (bindir / "mixatlas").symlink_to(BINARY)
+        env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+        done = subprocess.run(
+            ["sh", "-e", "-c", script_of(sh)],
+            cwd=scratch,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if done.returncode != 0:
+            sys.exit(f"{page}: the commands of figures:{name} failed:\n{done.stdout[-3000:]}")
+        block = render(scratch / "out", done.stdout)
+    return page, text, start, stop, "\n" + block.strip() + "\n"
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("write", "check", "list"):
+        sys.exit(__doc__)
+    global WRITING
+    mode, names = sys.argv[1], sys.argv[2:]
+    WRITING = mode == "write"
+    if mode == "list":
+        for name, (page, _, minutes, quick) in BLOCKS.items():
+            tier = "checked by the slow tier" if quick else "written on demand"
+            print(f"{name:18} {page:20} ~{minutes} min  {tier}")
+        return
+    if not BINARY.is_file():
+        sys.exit(f"{BINARY} is missing: run `cargo build --release` first")
+    unknown = [n for n in names if n not in BLOCKS]
+    if unknown:
+        sys.exit(f"unknown figure blocks {unknown}; known: {list(BLOCKS)}")
+    names = names or list(BLOCKS)
+    stale = []
+    for name in names:
+        page, text, start, stop, block = run(name)
+        current = (ROOT / page).read_text()  # an earlier block may have rewritten the page
+        if mode == "write":
+            _, start, stop = locate(current, name)
+            (ROOT / page).write_text(current[:start] + block + current[stop:])
+            print(f"{page}: figures:{name} written")
+        elif masked(text[start:stop]) != masked(block):
+            stale.append(name)
+            print(f"{page}: figures:{name} differs from a rerun; now:\n{block}", file=sys.stderr)
+        else:
+            print(f"{page}: figures:{name} current")
+    if stale:
+        sys.exit(f"stale figures: {stale} (python3 scripts/figures.py write {' '.join(stale)})")
+
+
+if __name__ == "__main__":
+    main()
