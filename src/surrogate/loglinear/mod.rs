@@ -134,9 +134,9 @@ pub struct LogLinear {
     pub trained_on: Option<super::TrainingRows>,
 }
 
-/// Fits one law to `(x, y)` (standardised `y`) from every start; `None` if no start converged
-/// to a finite loss.
-fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig) -> Option<Law> {
+/// Fits one law to `(x, y)` (standardised `y`): from 8 starts (both signs, 4 offsets), or from
+/// the fitted law `from` alone; `None` if no start converged to a finite loss.
+fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&Law>) -> Option<Law> {
     let n = y.len() as f64;
     let dims = x[0].len();
     let delta = config.huber;
@@ -183,23 +183,38 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig) -> Option<Law> {
         ..Options::default()
     };
     let mut best: Option<(f64, Law)> = None;
-    for sign in [1.0, -1.0] {
-        for gap in [0.1, 0.5, 1.0, 2.0] {
-            let c0 = if sign > 0.0 { lo - gap } else { hi + gap };
-            let mut p0 = vec![0.0; dims + 2];
-            p0[0] = c0;
-            p0[1] = (sign * (mean - c0)).ln();
-            let Some(m) = lbfgs::minimize(|p, g| loss(p, sign, g), &p0, &options) else {
-                continue;
+    let mut keep = |m: lbfgs::Minimum, sign: f64| {
+        if best.as_ref().is_none_or(|(v, _)| m.value < *v) {
+            let law = Law {
+                c: m.x[0],
+                sign,
+                b: m.x[1],
+                t: m.x[2..].to_vec(),
             };
-            if best.as_ref().is_none_or(|(v, _)| m.value < *v) {
-                let law = Law {
-                    c: m.x[0],
-                    sign,
-                    b: m.x[1],
-                    t: m.x[2..].to_vec(),
-                };
-                best = Some((m.value, law));
+            best = Some((m.value, law));
+        }
+    };
+    match from {
+        // One run from a fitted law (its sign kept): the bootstrap members and the calibration
+        // folds start at the full data's optimum, which they resample.
+        Some(law) => {
+            let mut p0 = vec![law.c, law.b];
+            p0.extend(&law.t);
+            if let Some(m) = lbfgs::minimize(|p, g| loss(p, law.sign, g), &p0, &options) {
+                keep(m, law.sign);
+            }
+        }
+        None => {
+            for sign in [1.0, -1.0] {
+                for gap in [0.1, 0.5, 1.0, 2.0] {
+                    let c0 = if sign > 0.0 { lo - gap } else { hi + gap };
+                    let mut p0 = vec![0.0; dims + 2];
+                    p0[0] = c0;
+                    p0[1] = (sign * (mean - c0)).ln();
+                    if let Some(m) = lbfgs::minimize(|p, g| loss(p, sign, g), &p0, &options) {
+                        keep(m, sign);
+                    }
+                }
             }
         }
     }
@@ -207,14 +222,16 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig) -> Option<Law> {
 }
 
 /// Full-data law and bootstrap members for `(x, y)`; member `k` resamples with a seed derived
-/// from `seed` and `k`.
+/// from `seed` and `k`, starting from the full-data law. The full-data law starts from `from`
+/// when given (a calibration fold, from the law of every run), else from 8 starts.
 fn fit_members(
     x: &[Vec<f64>],
     y: &[f64],
     config: &LogLinearConfig,
     seed: u64,
+    from: Option<&Law>,
 ) -> Option<(Law, Vec<Law>)> {
-    let full = fit_law(x, y, config)?;
+    let full = fit_law(x, y, config, from)?;
     let n = y.len();
     let members = (0..config.members)
         .into_par_iter()
@@ -223,7 +240,7 @@ fn fit_members(
             let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
             let xb: Vec<Vec<f64>> = rows.iter().map(|&i| x[i].clone()).collect();
             let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
-            fit_law(&xb, &yb, config).unwrap_or_else(|| full.clone())
+            fit_law(&xb, &yb, config, Some(&full)).unwrap_or_else(|| full.clone())
         })
         .collect();
     Some((full, members))
@@ -273,42 +290,54 @@ impl LogLinear {
             .map(|i| inputs(&runs.mixtures[i], &runs.context[i]))
             .collect();
         let target_norm = Normalizer::fit(&runs.outcomes);
+        // Targets are independent fits: in parallel, each with its own seed.
+        let fitted: Vec<(Law, Vec<Law>, f64, f64)> = (0..runs.schema.targets.len())
+            .into_par_iter()
+            .map(|t| {
+                let y: Vec<f64> = (runs.outcomes.iter())
+                    .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
+                    .collect();
+                let failed = || {
+                    SurrogateError::Config(format!("the mixing law of target {t} did not converge"))
+                };
+                let target_seed = derive_seed(seed, t as u64);
+                let (full, bootstrap) =
+                    fit_members(&x, &y, config, target_seed, None).ok_or_else(failed)?;
+                let residual = residual_var(&full, &x, &y);
+                // Held-out calibration: the whole fit (law and members) on each fold's
+                // training part, scored on its held-out runs.
+                let mut z = if config.calibrate {
+                    fold_scores(n, derive_seed(target_seed, 999), |train, test| {
+                        let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
+                        let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+                        let (law, ms) = fit_members(&xt, &yt, config, target_seed, Some(&full))?;
+                        let res = residual_var(&law, &xt, &yt);
+                        let z = test.iter().map(|&i| {
+                            let (m, v) = moments(&ms, &x[i]);
+                            (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
+                        });
+                        Some(z.collect())
+                    })
+                } else {
+                    Vec::new()
+                };
+                let c = interval_scale(&mut z, 0.25, 10.0);
+                Ok((
+                    full,
+                    bootstrap,
+                    c,
+                    residual * (c * target_norm.std[t]).powi(2),
+                ))
+            })
+            .collect::<Result<_, SurrogateError>>()?;
         let (mut laws, mut members, mut calibration, mut noise) = (
             Vec::new(),
             vec![Vec::new(); config.members],
             Vec::new(),
             Vec::new(),
         );
-        for t in 0..runs.schema.targets.len() {
-            let y: Vec<f64> = runs
-                .outcomes
-                .iter()
-                .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
-                .collect();
-            let failed =
-                || SurrogateError::Config(format!("the mixing law of target {t} did not converge"));
-            let target_seed = derive_seed(seed, t as u64);
-            let (full, bootstrap) = fit_members(&x, &y, config, target_seed).ok_or_else(failed)?;
-            let residual = residual_var(&full, &x, &y);
-            // Held-out calibration: the whole fit (law and members) on each fold's training
-            // part, scored on its held-out runs.
-            let mut z = if config.calibrate {
-                fold_scores(n, derive_seed(target_seed, 999), |train, test| {
-                    let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
-                    let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-                    let (law, ms) = fit_members(&xt, &yt, config, target_seed)?;
-                    let res = residual_var(&law, &xt, &yt);
-                    let z = test.iter().map(|&i| {
-                        let (m, v) = moments(&ms, &x[i]);
-                        (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
-                    });
-                    Some(z.collect())
-                })
-            } else {
-                Vec::new()
-            };
-            let c = interval_scale(&mut z, 0.25, 10.0);
-            noise.push(residual * (c * target_norm.std[t]).powi(2));
+        for (full, bootstrap, c, variance) in fitted {
+            noise.push(variance);
             calibration.push(c);
             laws.push(full);
             for (k, m) in bootstrap.into_iter().enumerate() {
