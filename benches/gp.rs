@@ -6,13 +6,21 @@
 //! Reference: `scripts/sklearn-gp-fit.py` fits scikit-learn's ARD GP on the same data; run it
 //! beside this bench (docs/figures.md gives both).
 //!
-//! Threads: `RAYON_NUM_THREADS=1` or `2` (starts and calibration folds run in parallel; the
-//! linear algebra is sequential).
+//! `many_targets`: every surrogate on the Olmix DCLM swarm with each of its 110 tasks a target
+//! (127 runs x 24 domains, `configs/data/olmix-dclm-tasks.toml`): independent GPs (one per
+//! target, in parallel over targets), one GP kernel shared by every target, the mixing law
+//! and the deep ensemble (one network, a head per target). Reference: Olmix's own fit on the
+//! same CSVs (its per-task regression), run from its repository beside this bench.
+//!
+//! Threads: `RAYON_NUM_THREADS=1` or `2` (starts, calibration folds and targets run in
+//! parallel; the linear algebra is sequential).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
 use mixatlas::space::Space;
-use mixatlas::surrogate::{GaussianProcess, GpConfig};
+use mixatlas::surrogate::{
+    EnsembleConfig, GaussianProcess, GpConfig, LogLinear, LogLinearConfig, fit,
+};
 
 /// The generator `scripts/sklearn-gp-fit.py` shares: a 31-bit LCG of the row and column.
 fn lcg(i: u64, j: u64) -> f64 {
@@ -73,5 +81,38 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(gp, benches);
+fn many_targets(c: &mut Criterion) {
+    let spec = DataSpec::from_file("configs/data/olmix-dclm-tasks.toml".as_ref()).expect("spec");
+    let runs = Runs::load(&spec).expect("shipped runs load");
+    let mut group = c.benchmark_group("many_targets");
+    group.sample_size(10);
+    for (name, share_kernel) in [("gp independent", false), ("gp shared kernel", true)] {
+        let config = GpConfig {
+            share_kernel,
+            ..GpConfig::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| GaussianProcess::fit(&runs, &config, 0).expect("fits"))
+        });
+    }
+    group.bench_function("loglinear", |b| {
+        b.iter(|| LogLinear::fit(&runs, &LogLinearConfig::default(), 0).expect("fits"))
+    });
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    group.bench_function("ensemble", |b| {
+        b.iter(|| {
+            fit::<B>(
+                &runs,
+                &EnsembleConfig::default(),
+                0,
+                &Default::default(),
+                &mut (),
+            )
+            .expect("fits")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(gp, benches, many_targets);
 criterion_main!(gp);

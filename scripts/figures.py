@@ -150,6 +150,40 @@ def early_stopped(out, output):
     return table(["task", "defaults", "`early-stopped.toml`"], rows)
 
 
+def many_targets(out, output):
+    rows = []
+    for name, label in [
+        ("gp", "`gp`, one GP per target"),
+        ("gp-shared", "`gp` with `share_kernel = true`"),
+        ("loglinear", "`loglinear`"),
+        ("ensemble", "ensemble (one network, a head per target)"),
+    ]:
+        metrics = read_json(out / f"{name}.json")
+        rho = sorted(m["spearman"] for m in metrics)
+        cover = sorted(m["coverage90"] for m in metrics)
+        rows.append([
+            label,
+            str(len(metrics)),
+            f"{statistics.median(rho):.3f}",
+            f"{rho[0]:.3f}",
+            f"{statistics.median(cover):.3f}",
+        ])
+    auto = read_json(out / "auto.json")
+    compared = [
+        [
+            c["surrogate"],
+            f"{statistics.fmean(m['spearman'] for m in c['metrics']):.4f}",
+            f"{statistics.fmean(m['nll'] for m in c['metrics']):.3f}",
+        ]
+        for c in auto["candidates"]
+    ]
+    return (
+        table(["surrogate", "targets", "median Spearman", "worst Spearman", "median 90% coverage"], rows)
+        + f"\n\n`--surrogate auto` chooses `{auto['chosen']}` (first row: the chosen one):\n\n"
+        + table(["candidate", "mean Spearman over targets", "mean NLL over targets"], compared)
+    )
+
+
 def proposals(out, output):
     sim = read_json(out / "simulate.json")["simulation"]["top_acquisition"][0]
     loss = "metric/the_pile_pile_cc_val_loss"
@@ -246,6 +280,7 @@ BLOCKS = {
     "accuracy": ("docs/figures.md", accuracy, 2.5, True),
     "early-stopped": ("docs/figures.md", early_stopped, 1.0, True),
     "proposals": ("docs/figures.md", proposals, 0.5, True),
+    "many-targets": ("docs/figures.md", many_targets, 5.0, False),
     "report": ("docs/reports.md", report, 0.5, True),
     "backtest-regmix": ("docs/strategies.md", backtest, 3.0, False),
     "backtest-olmix": ("docs/strategies.md", backtest, 2.0, False),

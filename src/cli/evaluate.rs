@@ -9,16 +9,16 @@ use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::runs::{DataSpec, Runs, SchemaCheck};
 use crate::surrogate::select::{best, compare};
-use crate::surrogate::{Evaluation, SurrogateKind, SurrogateSpec, cross_validate, evaluate};
+use crate::surrogate::{Evaluation, SurrogateSpec, cross_validate, evaluate};
 
 struct Task {
     spec: DataSpec,
     args: EvaluateArgs,
 }
 
-/// Evaluations to print: one per surrogate (several with `--surrogate auto`), the first
-/// being the one whose predictions are written.
-type Evaluations = Vec<(Option<SurrogateKind>, Evaluation)>;
+/// Evaluations to print: one per surrogate (several with `--surrogate auto`, named), the
+/// first being the one whose predictions are written.
+type Evaluations = Vec<(Option<String>, Evaluation)>;
 
 /// What evaluation found: the runs, the evaluations, and how many of the runs the evaluated
 /// checkpoint was trained on (when it records them).
@@ -55,7 +55,7 @@ impl BackendTask for Task {
                 compared.swap(0, best(&scores));
                 compared
                     .into_iter()
-                    .map(|(s, e)| (Some(s.surrogate), e))
+                    .map(|(s, e)| (Some(s.label()), e))
                     .collect()
             }
             other => {
@@ -122,10 +122,6 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let name = |kind: &Option<SurrogateKind>| {
-        kind.map(|k| serde_json::to_value(k).expect("a kind serialises"))
-            .and_then(|v| v.as_str().map(str::to_owned))
-    };
     let first_column = if compared {
         "surrogate  target"
     } else {
@@ -137,7 +133,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     );
     for (kind, evaluation) in &evaluations {
         for m in &evaluation.metrics {
-            let label = match name(kind) {
+            let label = match kind {
                 Some(kind) => format!("{kind:<10} {}", m.target),
                 None => m.target.clone(),
             };
@@ -156,7 +152,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             );
         }
     }
-    if let Some(kind) = name(&evaluations[0].0).filter(|_| compared) {
+    if let Some(kind) = evaluations[0].0.as_ref().filter(|_| compared) {
         println!(
             "chosen by mean out-of-fold Spearman: {kind} (its predictions are the ones written)"
         );

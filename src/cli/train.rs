@@ -102,9 +102,7 @@ fn summary<B: Backend>(
                 text,
                 "{}-fold out-of-fold: {:<10} Spearman {:.4}, NLL {:.3}, 90% coverage {:.3} ({:.1} s)",
                 selection.folds,
-                serde_json::to_value(s.surrogate)?
-                    .as_str()
-                    .unwrap_or_default(),
+                s.label(),
                 s.spearman,
                 s.nll,
                 s.coverage90,

@@ -3,7 +3,10 @@
 //! Every candidate (the deep ensemble, the ARD GP, the log-linear mixing law) is
 //! cross-validated on the same folds ([`compare`]); the one with the best mean out-of-fold
 //! Spearman over targets wins (ties: the lower mean NLL), is refitted on every run, and carries
-//! the comparison ([`Selection`]) in its checkpoint.
+//! the comparison ([`Selection`]) in its checkpoint. With several targets the GP is tried both
+//! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); the
+//! shared one stands for the GP when its out-of-fold NLL is no worse and its Spearman within
+//! [`SHARED_SPEARMAN_SLACK`] of the independent fits'.
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -71,21 +74,37 @@ impl AutoConfig {
         self.loglinear.validate()
     }
 
-    /// The candidates, in a fixed order.
-    pub fn candidates(&self) -> [SurrogateSpec; 3] {
-        [
+    /// The candidates for `targets` targets, in a fixed order: the ensemble, the GP (and,
+    /// with several targets and `gp.share_kernel` off, the GP with a shared kernel), the
+    /// mixing law.
+    pub fn candidates(&self, targets: usize) -> Vec<SurrogateSpec> {
+        let mut out = vec![
             SurrogateSpec::Ensemble(self.ensemble.clone()),
             SurrogateSpec::Gp(self.gp.clone()),
-            SurrogateSpec::LogLinear(self.loglinear.clone()),
-        ]
+        ];
+        if targets > 1 && !self.gp.share_kernel {
+            out.push(SurrogateSpec::Gp(GpConfig {
+                share_kernel: true,
+                ..self.gp.clone()
+            }));
+        }
+        out.push(SurrogateSpec::LogLinear(self.loglinear.clone()));
+        out
     }
 }
+
+/// How much lower a shared-kernel GP's mean out-of-fold Spearman may be than independent
+/// GPs' for it to stand for the GP.
+pub const SHARED_SPEARMAN_SLACK: f64 = 0.005;
 
 /// One candidate's out-of-fold scores, means over targets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateScore {
     /// Which surrogate.
     pub surrogate: SurrogateKind,
+    /// A GP whose targets share one kernel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_kernel: bool,
     /// Mean out-of-fold Spearman.
     pub spearman: f64,
     /// Mean out-of-fold Gaussian NLL (target units).
@@ -109,6 +128,19 @@ pub struct Selection {
     pub chosen: SurrogateKind,
 }
 
+impl CandidateScore {
+    /// Its name in tables: the kind, `gp-shared` for a shared-kernel GP.
+    pub fn label(&self) -> String {
+        let kind = serde_json::to_value(self.surrogate).expect("a kind serialises");
+        let kind = kind.as_str().unwrap_or_default();
+        if self.shared_kernel {
+            format!("{kind}-shared")
+        } else {
+            kind.to_owned()
+        }
+    }
+}
+
 /// Cross-validates every candidate of `config` on the same folds of `runs`: one out-of-fold
 /// evaluation per candidate, with its scores.
 pub fn compare<B: AutodiffBackend>(
@@ -121,7 +153,7 @@ pub fn compare<B: AutodiffBackend>(
     config.validate()?;
     let folds = config.folds.min(runs.len());
     config
-        .candidates()
+        .candidates(runs.schema.targets.len())
         .iter()
         .map(|spec| {
             let start = std::time::Instant::now();
@@ -131,6 +163,7 @@ pub fn compare<B: AutodiffBackend>(
             };
             let score = CandidateScore {
                 surrogate: spec.kind(),
+                shared_kernel: matches!(spec, SurrogateSpec::Gp(c) if c.share_kernel),
                 spearman: mean(&|m| m.spearman),
                 nll: mean(&|m| m.nll),
                 coverage90: mean(&|m| m.coverage90),
@@ -141,8 +174,10 @@ pub fn compare<B: AutodiffBackend>(
         .collect()
 }
 
-/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose).
+/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). Of two
+/// GPs, only the one [`gp_of_two`] keeps competes.
 pub fn best(scores: &[CandidateScore]) -> usize {
+    let dropped = gp_of_two(scores).map(|(_, dropped)| dropped);
     let key = |s: &CandidateScore| {
         let spearman = if s.spearman.is_nan() {
             f64::NEG_INFINITY
@@ -153,11 +188,28 @@ pub fn best(scores: &[CandidateScore]) -> usize {
         (spearman, -nll)
     };
     (0..scores.len())
+        .filter(|&i| Some(i) != dropped)
         .max_by(|&a, &b| {
             let (ka, kb) = (key(&scores[a]), key(&scores[b]));
             ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         })
         .expect("at least one candidate")
+}
+
+/// With an independent and a shared-kernel GP among `scores`, `(kept, dropped)`: the shared
+/// one is kept when its NLL is no higher and its Spearman at most [`SHARED_SPEARMAN_SLACK`]
+/// lower.
+fn gp_of_two(scores: &[CandidateScore]) -> Option<(usize, usize)> {
+    let gp = |shared: bool| {
+        (scores.iter()).position(|s| s.surrogate == SurrogateKind::Gp && s.shared_kernel == shared)
+    };
+    let (independent, shared) = (gp(false)?, gp(true)?);
+    let (i, s) = (&scores[independent], &scores[shared]);
+    if s.nll <= i.nll && s.spearman >= i.spearman - SHARED_SPEARMAN_SLACK {
+        Some((shared, independent))
+    } else {
+        Some((independent, shared))
+    }
 }
 
 /// Compares the candidates, fits the winner on every run (seed `seed`) and records the
@@ -172,7 +224,7 @@ pub fn fit_auto<B: AutodiffBackend>(
     let compared = compare::<B>(runs, config, seed, device, observer)?;
     let scores: Vec<CandidateScore> = compared.into_iter().map(|(s, _)| s).collect();
     let winner = best(&scores);
-    let spec = config.candidates()[winner].clone();
+    let spec = config.candidates(runs.schema.targets.len())[winner].clone();
     let mut model = spec.fit::<B>(runs, seed, device, observer)?;
     model.set_selection(Selection {
         folds: config.folds.min(runs.len()),
@@ -190,6 +242,7 @@ mod tests {
     fn score(surrogate: SurrogateKind, spearman: f64, nll: f64) -> CandidateScore {
         CandidateScore {
             surrogate,
+            shared_kernel: false,
             spearman,
             nll,
             coverage90: 0.9,
@@ -210,5 +263,24 @@ mod tests {
             score(SurrogateKind::Gp, 0.97, 0.0),
         ];
         assert_eq!(best(&tie), 0);
+    }
+
+    #[test]
+    fn a_shared_kernel_gp_stands_for_the_gp_when_its_likelihood_is_no_worse() {
+        let shared = |spearman, nll| CandidateScore {
+            shared_kernel: true,
+            ..score(SurrogateKind::Gp, spearman, nll)
+        };
+        let independent = score(SurrogateKind::Gp, 0.970, -1.0);
+        let ensemble = score(SurrogateKind::Ensemble, 0.950, -0.5);
+        // Better likelihood, Spearman within the slack: the shared GP wins.
+        let s = [ensemble.clone(), independent.clone(), shared(0.966, -1.1)];
+        assert_eq!(best(&s), 2);
+        // Its Spearman too low: the independent GP stands, and wins.
+        let s = [ensemble.clone(), independent.clone(), shared(0.960, -1.1)];
+        assert_eq!(best(&s), 1);
+        // Worse likelihood: the independent GP stands, even below a better-ranking shared one.
+        let s = [ensemble, independent, shared(0.990, -0.9)];
+        assert_eq!(best(&s), 1);
     }
 }

@@ -154,9 +154,7 @@ impl GaussianProcess {
         }
         gp.check_values(path)?;
         let mut ws = Workspace::new(n);
-        for (t, g) in gp.targets.iter_mut().enumerate() {
-            g.factorise(&mut ws, gp.config.kernel, &gp.x, t)?;
-        }
+        super::factorise_targets(&mut gp.targets, &mut ws, gp.config.kernel, &gp.x)?;
         gp.draw_paths();
         Ok(gp)
     }

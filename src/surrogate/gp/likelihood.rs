@@ -80,10 +80,12 @@ fn lengthscale_penalty(log_l: &[f64]) -> f64 {
     log_l.iter().map(|t| (t - centre).powi(2)).sum::<f64>() / (2.0 * LENGTHSCALE_PRIOR_VAR)
 }
 
-/// The fitting problem of one target: inputs, standardised outcomes and kernel.
+/// The fitting problem of targets that share one kernel: inputs, standardised outcomes
+/// (`ys[t]` is target `t`'s `[N]`) and kernel. The likelihood is the sum over targets of each
+/// target's, with one set of hyperparameters; with one target it is that target's own.
 pub(super) struct Problem<'a> {
     pub(super) x: &'a [Vec<f64>],
-    pub(super) y: &'a [f64],
+    pub(super) ys: &'a [Vec<f64>],
     pub(super) kernel: Kernel,
 }
 
@@ -227,46 +229,59 @@ fn mirror_lower(m: &mut Mat<f64>) {
 }
 
 impl Problem<'_> {
-    /// Negative log marginal likelihood per run at log hyperparameters `theta`, and its
-    /// gradient in `grad`; `None` where `K` is not positive definite.
+    /// Negative log marginal likelihood per run and target at log hyperparameters `theta`,
+    /// and its gradient in `grad`; `None` where `K` is not positive definite.
     pub(super) fn nll(&self, ws: &mut Workspace, theta: &[f64], grad: &mut [f64]) -> Option<f64> {
-        let n = self.x.len();
+        let (n, targets) = (self.x.len(), self.ys.len());
+        let t = targets as f64;
         let dims = theta.len() - 2;
         let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
         let noise = theta[dims + 1].exp() + JITTER;
         let z = scaled(self.x, &lengthscales);
         ws.factorise(self.kernel, theta, z.as_ref())?;
-        let alpha = ws.solve(self.y);
+        // α_t = K⁻¹ y_t, stored row-major `[N, T]` so a run's coefficients are contiguous.
+        let mut alpha = vec![0.0; n * targets];
+        let mut fit = 0.0;
+        for (k, y) in self.ys.iter().enumerate() {
+            let a = ws.solve(y);
+            fit += y.iter().zip(&a).map(|(a, b)| a * b).sum::<f64>();
+            a.iter()
+                .enumerate()
+                .for_each(|(i, v)| alpha[i * targets + k] = *v);
+        }
         let log_det: f64 = (0..n).map(|i| ws.factor[(i, i)].ln()).sum::<f64>() * 2.0;
-        let fit: f64 = self.y.iter().zip(&alpha).map(|(a, b)| a * b).sum();
-        let nll = 0.5 * (fit + log_det + n as f64 * (2.0 * std::f64::consts::PI).ln());
-        // W = ααᵀ - K⁻¹ and dNLL/dθ = -½ tr(W ∂K/∂θ). With ∂K/∂ln s² = K - (n² + jitter) I,
-        // tr(W K) = yᵀα - N, so the signal term needs no kernel values.
+        let nll = 0.5 * (fit + t * log_det + t * n as f64 * (2.0 * std::f64::consts::PI).ln());
+        // W = Σ_t α_t α_tᵀ - T K⁻¹ and dNLL/dθ = -½ tr(W ∂K/∂θ). With ∂K/∂ln s² = K - (n² +
+        // jitter) I, tr(W K) = Σ_t y_tᵀα_t - T N, so the signal term needs no kernel values.
         ws.invert();
+        let outer = |i: usize, j: usize| -> f64 {
+            let (a, b) = (
+                &alpha[i * targets..][..targets],
+                &alpha[j * targets..][..targets],
+            );
+            a.iter().zip(b).fold(0.0, |s, (x, y)| s + x * y)
+        };
         let mut trace = 0.0;
         let mut rowsum = vec![0.0; n];
         for j in 0..n {
             let w = &ws.w.col_as_slice(j)[j..];
             let m = &mut ws.m.col_as_slice_mut(j)[j..];
-            let wjj = alpha[j] * alpha[j] - w[0];
+            let wjj = outer(j, j) - t * w[0];
             trace += wjj;
             m[0] *= wjj;
             let mut column = m[0];
-            let (aj, below) = (alpha[j], &alpha[j + 1..]);
-            for (((mv, wv), ai), ri) in m[1..]
-                .iter_mut()
-                .zip(&w[1..])
-                .zip(below)
+            for (k, ((mv, wv), ri)) in (m[1..].iter_mut().zip(&w[1..]))
                 .zip(&mut rowsum[j + 1..])
+                .enumerate()
             {
-                *mv *= ai * aj - wv;
+                *mv *= outer(j + 1 + k, j) - t * wv;
                 *ri += *mv;
                 column += *mv;
             }
             rowsum[j] += column;
         }
         mirror_lower(&mut ws.m);
-        grad[dims] = -0.5 * ((fit - n as f64) - noise * trace);
+        grad[dims] = -0.5 * ((fit - t * n as f64) - noise * trace);
         grad[dims + 1] = -0.5 * (noise - JITTER) * trace;
         // ∂k/∂ln l_d = s² ψ(r) Δ_d² (scaled), so the term is -½ Σ_ij M_ij (z_id - z_jd)²
         // = -Σ_i z_id (z_id rowsum_i - (MZ)_id) for symmetric M.
@@ -281,7 +296,7 @@ impl Problem<'_> {
         for (t, g) in theta.iter().zip(grad.iter_mut()).take(dims) {
             *g += (t - centre) / LENGTHSCALE_PRIOR_VAR;
         }
-        let scale = 1.0 / n as f64;
+        let scale = 1.0 / (n * targets) as f64;
         grad.iter_mut().for_each(|g| *g *= scale);
         Some((nll + lengthscale_penalty(&theta[..dims])) * scale)
     }
@@ -291,10 +306,11 @@ impl Problem<'_> {
 const CALIBRATION_ITERATIONS: usize = 5;
 
 /// `|z_i| = |y_i - μ_i| / σ_i` of the runs in `test` under a GP on the runs in `train`
-/// (standardised units; `σ²` includes the noise) with log hyperparameters `theta`.
+/// (standardised units; `σ²` includes the noise) with log hyperparameters `theta`, for each
+/// target of `ys` (`[T][N]`): row-major `[test][T]`.
 pub(super) fn held_out_scores(
     x: &[Vec<f64>],
-    y: &[f64],
+    ys: &[Vec<f64>],
     kernel: Kernel,
     theta: &[f64],
     (train, test): (&[usize], &[usize]),
@@ -304,23 +320,28 @@ pub(super) fn held_out_scores(
     let lengthscales: Vec<f64> = theta[..dims].iter().map(|v| v.exp()).collect();
     let rows = |idx: &[usize]| Mat::from_fn(idx.len(), dims, |r, d| x[idx[r]][d]);
     let (xt, xq) = (rows(train), rows(test));
-    let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
     let mut ws = Workspace::new(train.len());
     let zt = Mat::from_fn(xt.nrows(), dims, |i, d| xt[(i, d)] / lengthscales[d]);
     ws.factorise(kernel, theta, zt.as_ref())?;
-    let alpha = ws.solve(&yt);
     let mut v = cross_kernel(kernel, s2, &lengthscales, xt.as_ref(), xq.as_ref());
-    let mean: Vec<f64> = (0..test.len())
-        .map(|j| (0..train.len()).map(|i| v[(i, j)] * alpha[i]).sum())
+    // `[T][test]`
+    let means: Vec<Vec<f64>> = (ys.iter())
+        .map(|y| {
+            let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+            let alpha = ws.solve(&yt);
+            (0..test.len())
+                .map(|j| (0..train.len()).map(|i| v[(i, j)] * alpha[i]).sum())
+                .collect()
+        })
         .collect();
     solve_lower_triangular_in_place(ws.factor.as_ref(), v.as_mut(), Par::Seq);
     Some(
         test.iter()
             .enumerate()
-            .map(|(j, &row)| {
+            .flat_map(|(j, &row)| {
                 let explained: f64 = (0..train.len()).map(|i| v[(i, j)] * v[(i, j)]).sum();
-                let var = (s2 - explained).max(0.0) + noise + JITTER;
-                (y[row] - mean[j]).abs() / var.sqrt()
+                let sd = ((s2 - explained).max(0.0) + noise + JITTER).sqrt();
+                (ys.iter().zip(&means)).map(move |(y, mean)| (y[row] - mean[j]).abs() / sd)
             })
             .collect(),
     )
@@ -382,20 +403,23 @@ fn at_bounds(theta: &[f64], dims: usize) -> Vec<String> {
         .collect()
 }
 
-/// Fits one target: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations, then the best
-/// of them runs to convergence (screening costs `starts x 5` iterations instead of
-/// `starts x` a full run, about 40 at 512 runs).
-pub(super) fn fit_target(
+/// Fits targets `ys` (`[T][N]`, standardised; the first is target `target` of the model)
+/// with one set of hyperparameters: every start runs [`SCREEN_ITERATIONS`] L-BFGS iterations,
+/// then the best of them runs to convergence (screening costs `starts x 5` iterations instead
+/// of `starts x` a full run, about 40 at 512 runs). One target is an independent GP; several
+/// share the kernel, one Cholesky factor serving every target. Each target keeps its own
+/// coefficients and calibration.
+pub(super) fn fit_targets(
     x: &[Vec<f64>],
-    y: &[f64],
+    ys: &[Vec<f64>],
     config: &GpConfig,
     seed: u64,
     target: usize,
-) -> Result<GpTarget, SurrogateError> {
-    let (n, dims) = (x.len(), x[0].len());
+) -> Result<Vec<GpTarget>, SurrogateError> {
+    let (n, dims, targets) = (x.len(), x[0].len(), ys.len());
     let problem = Problem {
         x,
-        y,
+        ys,
         kernel: config.kernel,
     };
     let first = (dims as f64).sqrt().ln();
@@ -445,44 +469,56 @@ pub(super) fn fit_target(
     let mut ws = Workspace::new(n);
     ws.factorise(config.kernel, &theta, scaled(x, &lengthscales).as_ref())
         .ok_or(SurrogateError::NotPositiveDefinite { target })?;
-    let alpha = ws.solve(y);
-    // Calibration: fold refits warm-started at the optimum, scored on their held-out runs.
+    // Calibration: fold refits warm-started at the optimum, scored on their held-out runs
+    // (row-major `[run][T]`).
     let calibration_seed = derive_seed(seed, (target * 1000 + 999) as u64);
-    let mut z = if config.calibrate {
+    let z = if config.calibrate {
         fold_scores(n, calibration_seed, |train, test| {
             let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
-            let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+            let yt: Vec<Vec<f64>> = (ys.iter())
+                .map(|y| train.iter().map(|&i| y[i]).collect())
+                .collect();
             let refit = Problem {
                 x: &xt,
-                y: &yt,
+                ys: &yt,
                 kernel: config.kernel,
             };
             let u =
                 minimize(&refit, &best.x, CALIBRATION_ITERATIONS).map_or(best.x.clone(), |m| m.x);
-            held_out_scores(x, y, config.kernel, &constrain(&u, dims).0, (train, test))
+            held_out_scores(x, ys, config.kernel, &constrain(&u, dims).0, (train, test))
         })
     } else {
         Vec::new()
     };
-    let cv_coverage90 =
-        (!z.is_empty()).then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
-    let calibration = interval_scale(&mut z, 0.25, 4.0);
-    Ok(GpTarget {
-        lengthscales,
-        signal_var: theta[dims].exp(),
-        noise_var: theta[dims + 1].exp(),
-        alpha,
-        calibration,
-        fit: GpFit {
-            log_marginal_likelihood: -best.value * n as f64 + lengthscale_penalty(&theta[..dims]),
-            starts: config.starts,
-            best_start,
-            iterations: best.iterations,
-            evaluations,
-            at_bounds,
-            cv_coverage90,
-        },
-        factor: Some(ws.lower_factor()),
-        paths: None,
-    })
+    let factor = std::sync::Arc::new(ws.lower_factor());
+    let fit = GpFit {
+        log_marginal_likelihood: -best.value * (n * targets) as f64
+            + lengthscale_penalty(&theta[..dims]),
+        starts: config.starts,
+        best_start,
+        iterations: best.iterations,
+        evaluations,
+        at_bounds,
+        cv_coverage90: None,
+    };
+    Ok((ys.iter().enumerate())
+        .map(|(k, y)| {
+            let mut z: Vec<f64> = z.iter().skip(k).step_by(targets).copied().collect();
+            let cv_coverage90 = (!z.is_empty())
+                .then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
+            GpTarget {
+                lengthscales: lengthscales.clone(),
+                signal_var: theta[dims].exp(),
+                noise_var: theta[dims + 1].exp(),
+                alpha: ws.solve(y),
+                calibration: interval_scale(&mut z, 0.25, 4.0),
+                fit: GpFit {
+                    cv_coverage90,
+                    ..fit.clone()
+                },
+                factor: Some(factor.clone()),
+                paths: None,
+            }
+        })
+        .collect())
 }

@@ -47,6 +47,7 @@
 //! (n² + 1e-8) I` (`scripts/predict_numpy.py` does it).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Mat, MatRef, Par};
@@ -67,7 +68,7 @@ mod paths;
 
 #[cfg(test)]
 use likelihood::Problem;
-use likelihood::{Workspace, add_product, cross_kernel, fit_target, product, scaled};
+use likelihood::{Workspace, add_product, cross_kernel, fit_targets, product, scaled};
 pub use paths::{PATH_FEATURES, PATHS};
 use paths::{Paths, draw_paths, features};
 
@@ -153,6 +154,10 @@ pub struct GpConfig {
     /// Scale the variances so 90% of 5-fold held-out intervals cover (see the module docs);
     /// `false` skips the fold refits.
     pub calibrate: bool,
+    /// One set of kernel hyperparameters for every target, fitted on the marginal likelihood
+    /// summed over the standardised targets: one Cholesky factor for all of them, so fitting
+    /// many targets costs about one target's fit. `false`: one GP per target.
+    pub share_kernel: bool,
 }
 
 impl Default for GpConfig {
@@ -163,6 +168,7 @@ impl Default for GpConfig {
             starts: 2,
             max_iterations: 200,
             calibrate: true,
+            share_kernel: false,
         }
     }
 }
@@ -226,9 +232,10 @@ pub struct GpTarget {
     pub calibration: f64,
     /// How the fit went.
     pub fit: GpFit,
-    /// Lower Cholesky factor of `K + (n² + jitter) I`, recomputed on load.
+    /// Lower Cholesky factor of `K + (n² + jitter) I`, recomputed on load; targets with the
+    /// same hyperparameters (a shared kernel) share it.
     #[serde(skip)]
-    factor: Option<Mat<f64>>,
+    factor: Option<Arc<Mat<f64>>>,
     /// Posterior sample paths, redrawn from [`GaussianProcess::path_seed`] on load.
     #[serde(skip)]
     paths: Option<Paths>,
@@ -248,9 +255,35 @@ impl GpTarget {
         theta.extend([self.signal_var.ln(), self.noise_var.ln()]);
         ws.factorise(kernel, &theta, scaled(x, &self.lengthscales).as_ref())
             .ok_or(SurrogateError::NotPositiveDefinite { target })?;
-        self.factor = Some(ws.lower_factor());
+        self.factor = Some(Arc::new(ws.lower_factor()));
         Ok(())
     }
+
+    /// Whether `other` has the same kernel hyperparameters (so the same factor).
+    fn same_kernel(&self, other: &GpTarget) -> bool {
+        self.lengthscales == other.lengthscales
+            && self.signal_var == other.signal_var
+            && self.noise_var == other.noise_var
+    }
+}
+
+/// Factorises every target's kernel matrix over training inputs `x`, once per distinct set
+/// of hyperparameters (consecutive targets of a shared kernel share the factor). `ws` is left
+/// holding the last target's factor.
+fn factorise_targets(
+    targets: &mut [GpTarget],
+    ws: &mut Workspace,
+    kernel: Kernel,
+    x: &[Vec<f64>],
+) -> Result<(), SurrogateError> {
+    for t in 0..targets.len() {
+        if t > 0 && targets[t].same_kernel(&targets[t - 1]) {
+            targets[t].factor = targets[t - 1].factor.clone();
+        } else {
+            targets[t].factorise(ws, kernel, x, t)?;
+        }
+    }
+    Ok(())
 }
 
 /// A fitted GP surrogate over all targets of a schema.
@@ -315,14 +348,22 @@ fn fit_standardised(
     let input_norm = Normalizer::fit(&raw);
     let x: Vec<Vec<f64>> = raw.iter().map(|r| input_norm.apply(r)).collect();
     let target_norm = Normalizer::fit(&runs.outcomes);
-    let targets = (0..runs.schema.targets.len())
+    let ys: Vec<Vec<f64>> = (0..runs.schema.targets.len())
         .map(|t| {
-            let y: Vec<f64> = (runs.outcomes.iter())
+            (runs.outcomes.iter())
                 .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
-                .collect();
-            fit_target(&x, &y, config, seed, t)
+                .collect()
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let targets = if config.share_kernel {
+        fit_targets(&x, &ys, config, seed, 0)?
+    } else {
+        use rayon::prelude::*;
+        let each: Vec<Vec<GpTarget>> = (ys.par_iter().enumerate())
+            .map(|(t, y)| fit_targets(&x, std::slice::from_ref(y), config, seed, t))
+            .collect::<Result<_, _>>()?;
+        each.into_iter().flatten().collect()
+    };
     Ok(Standardised {
         input_norm,
         x,
@@ -461,20 +502,25 @@ impl GaussianProcess {
         }));
         let n = out.x.len();
         let mut ws = Workspace::new(n);
-        for (t, g) in out.targets.iter_mut().enumerate() {
+        for t in 0..out.targets.len() {
             // The standardised training outcomes are K α = L (Lᵀ α).
+            let g = &self.targets[t];
             let factor = g
                 .factor
-                .as_ref()
+                .as_deref()
                 .expect("fitted or loaded GPs hold their factor");
             let alpha = Mat::from_fn(g.alpha.len(), 1, |i, _| g.alpha[i]);
             let half = product(factor.transpose(), alpha.as_ref());
             let y = product(factor.as_ref(), half.as_ref());
-            let (believed, _, _) =
-                self.project(&self.targets[t], train.as_ref(), queries.as_ref(), false);
+            let (believed, _, _) = self.project(g, train.as_ref(), queries.as_ref(), false);
             let y_all: Vec<f64> = (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect();
-            g.factorise(&mut ws, out.config.kernel, &out.x, t)?;
-            g.alpha = ws.solve(&y_all);
+            // A shared kernel's factor is computed once; `ws` still holds it.
+            if t > 0 && out.targets[t].same_kernel(&out.targets[t - 1]) {
+                out.targets[t].factor = out.targets[t - 1].factor.clone();
+            } else {
+                out.targets[t].factorise(&mut ws, out.config.kernel, &out.x, t)?;
+            }
+            out.targets[t].alpha = ws.solve(&y_all);
         }
         out.draw_paths();
         Ok(out)
@@ -534,11 +580,17 @@ impl GaussianProcess {
         for start in (0..n).step_by(QUERY_BLOCK) {
             let rows = QUERY_BLOCK.min(n - start);
             let block = queries.subrows(start, rows);
+            // `k(X, q)` and each query's explained variance, computed once per kernel: targets
+            // of a shared kernel reuse them.
+            let mut kernel: Option<(Mat<f64>, Vec<f64>)> = None;
             for (j, g) in self.targets.iter().enumerate() {
-                let (m, v, values) = self.project(g, train.as_ref(), block, paths);
+                if j == 0 || !g.same_kernel(&self.targets[j - 1]) {
+                    kernel = Some(self.explained(g, train.as_ref(), block));
+                }
+                let (k, explained) = kernel.as_ref().expect("set at the first target");
+                let (m, values) = self.mean_and_paths(g, k, block, paths);
                 let (sd, c) = (self.target_norm.std[j], g.calibration);
-                for (i, mi) in m.iter().enumerate() {
-                    let explained: f64 = (0..v.nrows()).map(|k| v[(k, i)] * v[(k, i)]).sum();
+                for (i, (mi, explained)) in m.iter().zip(explained).enumerate() {
                     let at = (start + i) * t + j;
                     mean[at] = mi * sd + self.target_norm.mean[j];
                     variance[at] = (g.signal_var - explained).max(0.0) * c * c * sd * sd;
@@ -569,10 +621,24 @@ impl GaussianProcess {
         with_paths: bool,
     ) -> (Vec<f64>, Mat<f64>, Option<Mat<f64>>) {
         let mut v = self.cross(g, train, q);
-        let mean = (0..v.ncols())
-            .map(|j| (0..v.nrows()).map(|i| v[(i, j)] * g.alpha[i]).sum())
+        let (mean, values) = self.mean_and_paths(g, &v, q, with_paths);
+        solve_lower_triangular_in_place(self.factor_of(g), v.as_mut(), Par::Seq);
+        (mean, v, values)
+    }
+
+    /// For target `g`, queries `q` (`[m, D]`) and their kernel `k = k(X, q)` (`[N, m]`): the
+    /// posterior means (standardised, `[m]`) and, `with_paths`, the sample paths' values
+    /// `φ(q)ᵀW + kᵀ update` (`[m, S]`).
+    fn mean_and_paths(
+        &self,
+        g: &GpTarget,
+        k: &Mat<f64>,
+        q: MatRef<'_, f64>,
+        with_paths: bool,
+    ) -> (Vec<f64>, Option<Mat<f64>>) {
+        let mean = (0..k.ncols())
+            .map(|j| (0..k.nrows()).map(|i| k[(i, j)] * g.alpha[i]).sum())
             .collect();
-        // Path values [m, S]: φ(q)ᵀW + k(q, X) update.
         let values = with_paths.then(|| {
             let p = g
                 .paths
@@ -580,15 +646,34 @@ impl GaussianProcess {
                 .expect("fitted or loaded GPs hold their paths");
             let phi = features(q, &p.omega, &p.phase);
             let mut out = product(phi.as_ref(), p.weights.as_ref());
-            add_product(out.as_mut(), v.transpose(), p.update.as_ref());
+            add_product(out.as_mut(), k.transpose(), p.update.as_ref());
             out
         });
-        let factor = g
-            .factor
+        (mean, values)
+    }
+
+    /// `k(X, q)` (`[N, m]`) under target `g`'s kernel, and each query's explained variance
+    /// `|L⁻¹ k(X, q_j)|²` (`[m]`).
+    fn explained(
+        &self,
+        g: &GpTarget,
+        train: MatRef<'_, f64>,
+        q: MatRef<'_, f64>,
+    ) -> (Mat<f64>, Vec<f64>) {
+        let k = self.cross(g, train, q);
+        let mut v = k.clone();
+        solve_lower_triangular_in_place(self.factor_of(g), v.as_mut(), Par::Seq);
+        let explained = (0..v.ncols())
+            .map(|j| (0..v.nrows()).map(|i| v[(i, j)] * v[(i, j)]).sum())
+            .collect();
+        (k, explained)
+    }
+
+    fn factor_of<'a>(&self, g: &'a GpTarget) -> MatRef<'a, f64> {
+        g.factor
+            .as_deref()
+            .expect("fitted or loaded GPs hold their factor")
             .as_ref()
-            .expect("fitted or loaded GPs hold their factor");
-        solve_lower_triangular_in_place(factor.as_ref(), v.as_mut(), Par::Seq);
-        (mean, v, values)
     }
 
     fn train_matrix(&self) -> Mat<f64> {
@@ -727,13 +812,19 @@ mod tests {
             .iter()
             .map(|w| w.iter().map(|v| v.sqrt()).collect())
             .collect();
-        for kernel in [Kernel::Matern52, Kernel::Matern32, Kernel::Rbf] {
-            let y: Vec<f64> = r.outcomes.iter().map(|o| o[0]).collect();
-            let problem = Problem {
-                x: &x,
-                y: &y,
-                kernel,
-            };
+        let y: Vec<f64> = r.outcomes.iter().map(|o| o[0]).collect();
+        // A second target sharing the kernel: the summed likelihood's gradient too.
+        let y2: Vec<f64> = (y.iter().enumerate())
+            .map(|(i, v)| v * 0.5 + (i as f64).sin())
+            .collect();
+        let (one, two) = (vec![y.clone()], vec![y, y2]);
+        for (kernel, ys) in [
+            (Kernel::Matern52, &one),
+            (Kernel::Matern32, &one),
+            (Kernel::Rbf, &one),
+            (Kernel::Matern52, &two),
+        ] {
+            let problem = Problem { x: &x, ys, kernel };
             let mut ws = Workspace::new(20);
             let theta = [0.3f64.ln(), 0.7f64.ln(), 2.0f64.ln(), 0.5, 0.05f64.ln()];
             let mut grad = [0.0; 5];
@@ -774,6 +865,82 @@ mod tests {
         }
         let fit = &gp.targets[0].fit;
         assert!(fit.log_marginal_likelihood.is_finite() && fit.iterations > 0);
+    }
+
+    /// Correlated targets (smooth functions of the same inputs): a shared kernel fits one set
+    /// of hyperparameters and one factor for all, survives a checkpoint, and predicts unseen
+    /// runs about as well as one GP per target.
+    #[test]
+    fn a_shared_kernel_serves_every_target_with_one_factor() {
+        let with_targets = |n: usize| {
+            let mut r = runs(n);
+            r.schema.targets = (0..4)
+                .map(|k| TargetSpec::new(format!("y{k}"), Direction::Lower))
+                .collect();
+            r.outcomes = (r.mixtures.iter())
+                .map(|w| {
+                    let base = (3.0 * w[0]).sin() + w[1] * w[1];
+                    (0..4)
+                        .map(|k| base * (1.0 + 0.3 * k as f64) + 0.2 * k as f64 * w[2])
+                        .collect()
+                })
+                .collect();
+            r
+        };
+        let train = with_targets(30);
+        let shared = GpConfig {
+            share_kernel: true,
+            ..GpConfig::default()
+        };
+        let gp = GaussianProcess::fit(&train, &shared, 0).unwrap();
+        let first = &gp.targets[0];
+        for g in &gp.targets[1..] {
+            assert!(g.same_kernel(first));
+            assert!(Arc::ptr_eq(
+                g.factor.as_ref().unwrap(),
+                first.factor.as_ref().unwrap()
+            ));
+            assert_ne!(g.alpha, first.alpha);
+        }
+        let independent = GaussianProcess::fit(&train, &GpConfig::default(), 0).unwrap();
+        let test = with_targets(60);
+        let unseen = &test.mixtures[30..];
+        let (a, b) = (
+            gp.posterior(unseen, &[]).unwrap(),
+            independent.posterior(unseen, &[]).unwrap(),
+        );
+        for t in 0..4 {
+            let rmse = |p: &Posterior| {
+                let sse: f64 = (0..unseen.len())
+                    .map(|i| (p.moments(i, t).0 - test.outcomes[30 + i][t]).powi(2))
+                    .sum();
+                (sse / unseen.len() as f64).sqrt()
+            };
+            assert!(
+                rmse(&a) < 0.05 && rmse(&a) < 2.0 * rmse(&b) + 0.01,
+                "target {t}: {} vs {}",
+                rmse(&a),
+                rmse(&b)
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        gp.save(&dir.path().join("gp"), crate::io::Overwrite::Refuse)
+            .unwrap();
+        let back = GaussianProcess::load(&dir.path().join("gp")).unwrap();
+        assert!(Arc::ptr_eq(
+            back.targets[3].factor.as_ref().unwrap(),
+            back.targets[0].factor.as_ref().unwrap()
+        ));
+        assert_eq!(back.posterior(unseen, &[]).unwrap(), a);
+        // With one target, sharing is the independent fit.
+        let one = runs(20);
+        assert_eq!(
+            GaussianProcess::fit(&one, &shared, 0).unwrap().targets[0].alpha,
+            GaussianProcess::fit(&one, &GpConfig::default(), 0)
+                .unwrap()
+                .targets[0]
+                .alpha
+        );
     }
 
     #[test]

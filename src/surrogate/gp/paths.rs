@@ -82,7 +82,10 @@ pub(super) fn draw_paths(x: MatRef<'_, f64>, g: &GpTarget, kernel: Kernel, seed:
             residual[(i, s)] += noise_sd * Distribution::<f64>::sample(&StandardNormal, &mut rng);
         }
     }
-    let factor = g.factor.as_ref().expect("paths are drawn after the factor");
+    let factor = g
+        .factor
+        .as_deref()
+        .expect("paths are drawn after the factor");
     solve_lower_triangular_in_place(factor.as_ref(), residual.as_mut(), Par::Seq);
     faer::linalg::triangular_solve::solve_upper_triangular_in_place(
         factor.transpose(),
