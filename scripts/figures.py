@@ -308,6 +308,8 @@ def locate(page_text, name):
     stop = page_text.index(end, start)
     fence = page_text.rfind("```sh\n", 0, start)
     script_end = page_text.index("```", fence + 6)
+    if fence < 0 or page_text[script_end + 3 : start].strip():
+        sys.exit(f"figures:{name}: the block must follow the sh block that produces it")
     return page_text[fence + 6 : script_end], start + len(begin), stop
 
 

@@ -67,7 +67,7 @@ fn train_predict_evaluate_round_trip() {
     assert!(
         text(&out)
             .1
-            .contains("50 of 50 runs are runs the checkpoint was trained on"),
+            .contains("50 of 50 runs are at mixtures the checkpoint was trained on"),
         "{}",
         text(&out).1
     );

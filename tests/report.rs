@@ -160,7 +160,8 @@ fn every_figure_renders_with_its_text_and_the_page_opens() {
         campaign_html.contains("Campaign: 20 runs measured")
             && campaign_html.contains("Context inputs held at the campaign's latest state")
             && campaign_html.contains("<h2>Target: doc_reasoning</h2>")
-            && campaign_html.contains("<h2>Target: visual_reasoning</h2>"),
+            && campaign_html.contains("<h2>Target: visual_reasoning</h2>")
+            && campaign_html.contains("most uncertain targets"),
         "{stdout}"
     );
     // A checkpoint of another space is refused beside a campaign, naming both.

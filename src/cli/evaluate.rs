@@ -86,9 +86,9 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     let (runs, evaluations, seen) = args.common.device.dispatch(Task { spec, args })??;
     if let Some(seen) = seen.filter(|&s| s > 0) {
         eprintln!(
-            "warning: {seen} of {} runs are runs the checkpoint was trained on: on those the \
-             figures measure the fit, not prediction for unseen mixtures (evaluate on runs held \
-             out of training, or use --folds)",
+            "warning: {seen} of {} runs are at mixtures the checkpoint was trained on: on those \
+             the figures measure the fit, not prediction for unseen mixtures (evaluate on runs \
+             held out of training, or use --folds)",
             runs.len()
         );
     }

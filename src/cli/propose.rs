@@ -73,6 +73,7 @@ impl BackendTask for Task {
             None => None,
         };
         let logged = setup.logged.clone();
+        let spread = setup.model.surrogate().target_norm().std.clone();
         let mut proposer =
             Proposer::<B>::with_model(setup.constraints, setup.model, config, device)?;
         if let Some(runs) = &logged {
@@ -91,7 +92,13 @@ impl BackendTask for Task {
         };
         Ok((
             proposal_files(&batch, &schema, keys, reuse.as_ref()),
-            summary(&batch, &schema, keys, a.scoring.acquisition_spec().kind),
+            summary(
+                &batch,
+                &schema,
+                &spread,
+                keys,
+                a.scoring.acquisition_spec().kind,
+            ),
         ))
     }
 }
@@ -122,11 +129,17 @@ pub fn run(args: ProposeArgs) -> Result<()> {
 /// extrapolation.
 const FAR: f64 = 0.2;
 
+/// Targets beyond which a proposal's line names its most uncertain targets.
+const SHOWN_TARGETS: usize = 3;
+
 /// The objective and the acquisition in words, then two lines per proposal: predictions of
-/// the first three targets, the nearest run, and the top domains.
+/// the first three targets, the nearest run, and the top domains; with more targets, a third
+/// line names the three with the largest epistemic std relative to `spread` (each target's
+/// std over the training runs, `[T]`).
 fn summary(
     batch: &Batch,
     schema: &crate::runs::Schema,
+    spread: &[f64],
     keys: Keys<'_>,
     kind: crate::acquisition::AcquisitionKind,
 ) -> String {
@@ -138,7 +151,7 @@ fn summary(
         kind.meaning()
     );
     for (rank, p) in batch.proposals.iter().enumerate() {
-        let preds: Vec<String> = (targets.iter().zip(&p.targets).take(3))
+        let preds: Vec<String> = (targets.iter().zip(&p.targets).take(SHOWN_TARGETS))
             .map(|(t, (m, sd))| format!("{t} {m:.4} ± {sd:.4}"))
             .collect();
         let key = p.pool_row.and_then(|r| keys.pool.get(&r));
@@ -154,6 +167,12 @@ fn summary(
             preds.join(", "),
             top_domains(&names, &p.weights, 4)
         ));
+        if targets.len() > SHOWN_TARGETS {
+            s.push_str(&format!(
+                "    most uncertain: {}\n",
+                crate::export::most_uncertain(&targets, &p.targets, spread, 3)
+            ));
+        }
     }
     let far = (batch.proposals.iter())
         .filter(|p| p.nearest.is_some_and(|(_, d)| d > FAR))

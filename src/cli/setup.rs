@@ -122,6 +122,9 @@ pub(super) fn parse_context(pairs: &[String], names: &[String]) -> Result<Vec<f6
         if !v.is_finite() {
             bail!("--context {pair}: the value must be finite");
         }
+        if values[j].is_some() {
+            bail!("--context {pair}: `{}` is given twice", names[j]);
+        }
         values[j] = Some(v);
     }
     names

@@ -31,7 +31,7 @@ mod proposals;
 mod stacks;
 mod swarm;
 
-pub use proposals::{Keys, proposal_files, proposal_name, top_domains};
+pub use proposals::{Keys, most_uncertain, proposal_files, proposal_name, top_domains};
 pub use stacks::{DomainPaths, PathMap, levanter, read_path_map};
 pub use swarm::swarm_files;
 

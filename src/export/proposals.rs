@@ -171,6 +171,30 @@ fn describe(
     (row, json, recipe)
 }
 
+/// The `k` targets whose epistemic std `(mean, std)` is largest relative to their `spread`
+/// over the training runs: `name ± std (r of its spread)`, largest first.
+pub fn most_uncertain(
+    names: &[String],
+    predicted: &[(f64, f64)],
+    spread: &[f64],
+    k: usize,
+) -> String {
+    let relative = |t: usize| predicted[t].1 / spread[t].max(1e-300);
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&a, &b| relative(b).total_cmp(&relative(a)));
+    (order.iter().take(k))
+        .map(|&t| {
+            format!(
+                "{} ± {:.4} ({:.2} of its spread)",
+                names[t],
+                predicted[t].1,
+                relative(t)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The top `n` domains of `w` by weight, `name 0.123, ...`, for summaries.
 pub fn top_domains(names: &[String], w: &[f64], n: usize) -> String {
     let mut order: Vec<usize> = (0..w.len()).collect();
@@ -181,4 +205,22 @@ pub fn top_domains(names: &[String], w: &[f64], n: usize) -> String {
         .map(|&i| format!("{} {:.3}", names[i], w[i]))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_uncertain_targets_are_ranked_by_std_over_their_spread() {
+        let names = ["a", "b", "c", "d"].map(String::from);
+        // b has the largest std, but d's std is the largest share of its spread.
+        let predicted = [(1.0, 0.1), (5.0, 2.0), (0.0, 0.05), (3.0, 0.3)];
+        let spread = [1.0, 10.0, 1.0, 0.5];
+        let said = most_uncertain(&names, &predicted, &spread, 2);
+        assert_eq!(
+            said,
+            "d ± 0.3000 (0.60 of its spread), b ± 2.0000 (0.20 of its spread)"
+        );
+    }
 }

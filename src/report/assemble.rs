@@ -126,6 +126,18 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
     summary.extend(better_on_target(
         &names, &predicted, &target, direction, &ranked_by,
     ));
+    if let (Some(best), true) = (recipes.first(), schema.targets.len() > 1) {
+        // Per-task uncertainty: which targets the best recipe is least sure of.
+        let sc = scorer.scores(std::slice::from_ref(best))?;
+        let per: Vec<(f64, f64)> = (0..schema.targets.len())
+            .map(|t| target_moments(&sc, t)[0])
+            .collect();
+        summary.push(format!(
+            "The best recipe's most uncertain targets (epistemic std, and its share of the \
+             target's spread over the training runs): {}.",
+            crate::export::most_uncertain(&schema.target_names(), &per, &s.target_norm().std, 3)
+        ));
+    }
     if let (Some((_, _, recipe)), Some(logged)) = (best, inputs.logged) {
         summary.extend(versus_best_logged(
             logged, first, direction, recipe, &moments,
@@ -239,7 +251,8 @@ fn better_on_target(
     };
     let best = (0..predicted.len())
         .max_by(|&a, &b| (sign * predicted[a].0).total_cmp(&(sign * predicted[b].0)))?;
-    (best != 0).then(|| {
+    // Strictly better than the first: a tie with it needs no explanation.
+    (sign * predicted[best].0 > sign * predicted[0].0).then(|| {
         format!(
             "{} has the best predicted {target} ({:.4}) but ranks {}: the recipes are ranked by \
              {ranked_by}, not by the mean of {target} alone.",

@@ -4,9 +4,9 @@
 //! cross-validated on the same folds ([`compare`]); the one with the best mean out-of-fold
 //! Spearman over targets wins (ties: the lower mean NLL), is refitted on every run, and carries
 //! the comparison ([`Selection`]) in its checkpoint. With several targets the GP is tried both
-//! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); the
-//! shared one stands for the GP when its out-of-fold NLL is no worse and its Spearman within
-//! [`SHARED_SPEARMAN_SLACK`] of the independent fits'.
+//! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); when the
+//! independent GPs win, the shared one is taken instead if its out-of-fold NLL is no worse and
+//! its Spearman within [`SHARED_SPEARMAN_SLACK`] of theirs.
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -174,10 +174,11 @@ pub fn compare<B: AutodiffBackend>(
         .collect()
 }
 
-/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). Of two
-/// GPs, only the one [`gp_of_two`] keeps competes.
+/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). When
+/// the independent GP wins and a shared-kernel GP is among `scores`, the shared one is taken
+/// instead if its NLL is no higher and its Spearman at most [`SHARED_SPEARMAN_SLACK`] lower;
+/// without a scored independent GP, the shared one competes in its place.
 pub fn best(scores: &[CandidateScore]) -> usize {
-    let dropped = gp_of_two(scores).map(|(_, dropped)| dropped);
     let key = |s: &CandidateScore| {
         let spearman = if s.spearman.is_nan() {
             f64::NEG_INFINITY
@@ -187,29 +188,25 @@ pub fn best(scores: &[CandidateScore]) -> usize {
         let nll = if s.nll.is_nan() { f64::INFINITY } else { s.nll };
         (spearman, -nll)
     };
-    (0..scores.len())
-        .filter(|&i| Some(i) != dropped)
+    let shared = |i: usize| scores[i].surrogate == SurrogateKind::Gp && scores[i].shared_kernel;
+    // Without a scored independent GP, the shared one competes in its place.
+    let independent_failed = !(0..scores.len()).any(|i| {
+        scores[i].surrogate == SurrogateKind::Gp && !shared(i) && !scores[i].spearman.is_nan()
+    });
+    let winner = (0..scores.len())
+        .filter(|&i| !shared(i) || independent_failed)
         .max_by(|&a, &b| {
             let (ka, kb) = (key(&scores[a]), key(&scores[b]));
             ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         })
-        .expect("at least one candidate")
-}
-
-/// With an independent and a shared-kernel GP among `scores`, `(kept, dropped)`: the shared
-/// one is kept when its NLL is no higher and its Spearman at most [`SHARED_SPEARMAN_SLACK`]
-/// lower.
-fn gp_of_two(scores: &[CandidateScore]) -> Option<(usize, usize)> {
-    let gp = |shared: bool| {
-        (scores.iter()).position(|s| s.surrogate == SurrogateKind::Gp && s.shared_kernel == shared)
-    };
-    let (independent, shared) = (gp(false)?, gp(true)?);
-    let (i, s) = (&scores[independent], &scores[shared]);
-    if s.nll <= i.nll && s.spearman >= i.spearman - SHARED_SPEARMAN_SLACK {
-        Some((shared, independent))
-    } else {
-        Some((independent, shared))
-    }
+        .expect("at least one candidate besides a shared-kernel GP");
+    let stands_in = (0..scores.len()).find(|&i| shared(i)).filter(|&s| {
+        let (w, s) = (key(&scores[winner]), key(&scores[s]));
+        scores[winner].surrogate == SurrogateKind::Gp
+            && s.1 >= w.1
+            && s.0 >= w.0 - SHARED_SPEARMAN_SLACK
+    });
+    stands_in.unwrap_or(winner)
 }
 
 /// Compares the candidates, fits the winner on every run (seed `seed`) and records the
@@ -280,7 +277,18 @@ mod tests {
         let s = [ensemble.clone(), independent.clone(), shared(0.960, -1.1)];
         assert_eq!(best(&s), 1);
         // Worse likelihood: the independent GP stands, even below a better-ranking shared one.
-        let s = [ensemble, independent, shared(0.990, -0.9)];
+        let s = [ensemble.clone(), independent.clone(), shared(0.990, -0.9)];
         assert_eq!(best(&s), 1);
+        // Another candidate between the two GPs: the independent GP still wins, and the
+        // shared one stands in for it.
+        let middle = score(SurrogateKind::Ensemble, 0.968, -0.5);
+        let s = [middle.clone(), independent.clone(), shared(0.966, -1.1)];
+        assert_eq!(best(&s), 2);
+        // The ensemble wins outright: no GP stands in.
+        let top = score(SurrogateKind::Ensemble, 0.99, -0.5);
+        assert_eq!(best(&[top, independent, shared(0.969, -1.1)]), 0);
+        // An independent GP with a NaN Spearman: the shared one competes in its place.
+        let broken = score(SurrogateKind::Gp, f64::NAN, -1.0);
+        assert_eq!(best(&[middle, broken, shared(0.97, -1.1)]), 2);
     }
 }

@@ -60,7 +60,7 @@ pub struct PredictorMeta {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
-    /// Digests of the runs it was fitted on (absent in checkpoints written before 0.3).
+    /// Digests of the runs it was fitted on (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_on: Option<super::TrainingRows>,
 }

@@ -146,7 +146,11 @@ pub fn fit_with<B: AutodiffBackend>(
         }
     };
     let mut predictor = Predictor::new(model, meta, device.clone());
-    let independent = gp::noise_variance(runs, derive_seed(seed, 0x4015e));
+    // Heteroscedastic members predict their own noise; the homoscedastic noise is estimated
+    // apart from the members (an ARD GP on up to 256 runs per target).
+    let independent = (!config.heteroscedastic)
+        .then(|| gp::noise_variance(runs, derive_seed(seed, 0x4015e)))
+        .flatten();
     let (scale, noise) = calibrate_held_out(&predictor, runs, &data, independent.as_deref());
     predictor.meta.epistemic_scale = scale;
     predictor.meta.noise_var = noise;

@@ -501,19 +501,29 @@ pub(super) fn fit_targets(
         at_bounds,
         cv_coverage90: None,
     };
+    let log_det: f64 = (0..n).map(|i| factor[(i, i)].ln()).sum::<f64>() * 2.0;
     Ok((ys.iter().enumerate())
         .map(|(k, y)| {
             let mut z: Vec<f64> = z.iter().skip(k).step_by(targets).copied().collect();
             let cv_coverage90 = (!z.is_empty())
                 .then(|| z.iter().filter(|&&v| v <= Z90).count() as f64 / z.len() as f64);
+            let alpha = ws.solve(y);
+            // Each target's own term of a shared kernel's summed likelihood.
+            let log_marginal_likelihood = if targets == 1 {
+                fit.log_marginal_likelihood
+            } else {
+                let data: f64 = y.iter().zip(&alpha).map(|(a, b)| a * b).sum();
+                -0.5 * (data + log_det + n as f64 * (2.0 * std::f64::consts::PI).ln())
+            };
             GpTarget {
                 lengthscales: lengthscales.clone(),
                 signal_var: theta[dims].exp(),
                 noise_var: theta[dims + 1].exp(),
-                alpha: ws.solve(y),
+                alpha,
                 calibration: interval_scale(&mut z, 0.25, 4.0),
                 fit: GpFit {
                     cv_coverage90,
+                    log_marginal_likelihood,
                     ..fit.clone()
                 },
                 factor: Some(factor.clone()),

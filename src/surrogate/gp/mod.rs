@@ -1,7 +1,8 @@
 //! A Gaussian-process surrogate with one lengthscale per input (ARD), the MixAtlas paper's
 //! model.
 //!
-//! **Fitted.** One independent GP per target, on the transformed mixture (default `sqrt(w)`,
+//! **Fitted.** One independent GP per target (or, with [`GpConfig::share_kernel`], one set of
+//! kernel hyperparameters for all targets, each with its own coefficients), on the transformed mixture (default `sqrt(w)`,
 //! part of the checkpoint) and context inputs, standardised per column; targets are
 //! standardised too. The kernel is `k(x, x') = s² φ(r) + n² δ(x, x')` with the scaled distance
 //! `r² = Σ_d (x_d - x'_d)² / l_d²` and `φ` Matérn-5/2 `(1 + √5 r + 5r²/3) e^{-√5 r}` (default),
@@ -314,7 +315,7 @@ pub struct GaussianProcess {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
-    /// Digests of the runs it was fitted on (absent in checkpoints written before 0.3).
+    /// Digests of the runs it was fitted on (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_on: Option<super::TrainingRows>,
 }
@@ -375,7 +376,8 @@ fn fit_standardised(
 /// The observation noise variance per target, in target units² `[T]`, that an ARD GP's
 /// marginal likelihood attributes to `runs` (one start, no calibration, at most 256 rows
 /// drawn with `seed`): an estimate of the aleatoric noise that no other model's spread can
-/// absorb. `None` when the rows are too few (under 8) or a target does not vary.
+/// absorb. `None` when the rows are too few (under 8), a target does not vary, or the fit
+/// fails.
 pub(crate) fn noise_variance(runs: &Runs, seed: u64) -> Option<Vec<f64>> {
     if runs.len() < 8 || super::check_targets_vary(runs).is_err() {
         return None;
@@ -400,8 +402,8 @@ pub(crate) fn noise_variance(runs: &Runs, seed: u64) -> Option<Vec<f64>> {
 }
 
 impl GaussianProcess {
-    /// Fits one GP per target of `runs` (2 to [`MAX_GP_RUNS`] runs); `seed` draws the
-    /// restarts.
+    /// Fits a GP per target of `runs`, or one kernel for all with `share_kernel` (2 to
+    /// [`MAX_GP_RUNS`] runs); `seed` draws the restarts.
     pub fn fit(runs: &Runs, config: &GpConfig, seed: u64) -> Result<Self, SurrogateError> {
         config.validate()?;
         let n = runs.len();

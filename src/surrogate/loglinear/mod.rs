@@ -8,13 +8,15 @@
 //! L-BFGS from several starts: both signs, and the asymptote `c` at 0.1, 0.5, 1 and 2 standard
 //! deviations beyond the best observed value. The best start wins.
 //!
-//! **Uncertainty.** [`LogLinearConfig::members`] fits on bootstrap resamples are the members
+//! **Uncertainty.** [`LogLinearConfig::members`] fits on bootstrap resamples, each started at
+//! the full-data fit, are the members
 //! (the posterior carries them, so Thompson sampling and `ivr` work); their spread is the
 //! epistemic variance and the residual variance of the full-data fit the noise. Both are scaled
 //! by a factor `c²` chosen so 90% of 5-fold held-out intervals cover (as for the GP).
 //!
-//! Cheap (`members x starts` fits of `D + 2` parameters), smooth and monotone in every domain:
-//! a baseline, and the model that transfers across scales best on RegMix (1M -> 1B rank).
+//! Cheap (`starts + members` fits of `D + 2` parameters per target, and per calibration fold;
+//! targets in parallel), smooth and monotone in every domain: a baseline, and the model that
+//! transfers across scales best on RegMix (1M -> 1B rank).
 
 use std::path::Path;
 
@@ -129,7 +131,7 @@ pub struct LogLinear {
     /// What `--surrogate auto` compared, when it chose this model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<super::select::Selection>,
-    /// Digests of the runs it was fitted on (absent in checkpoints written before 0.3).
+    /// Digests of the runs it was fitted on (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_on: Option<super::TrainingRows>,
 }
@@ -195,8 +197,8 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&La
         }
     };
     match from {
-        // One run from a fitted law (its sign kept): the bootstrap members and the calibration
-        // folds start at the full data's optimum, which they resample.
+        // One run from a fitted law (its sign kept): a bootstrap member starts at the optimum
+        // of the data it resamples.
         Some(law) => {
             let mut p0 = vec![law.c, law.b];
             p0.extend(&law.t);
@@ -221,17 +223,16 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&La
     best.map(|(_, law)| law)
 }
 
-/// Full-data law and bootstrap members for `(x, y)`; member `k` resamples with a seed derived
-/// from `seed` and `k`, starting from the full-data law. The full-data law starts from `from`
-/// when given (a calibration fold, from the law of every run), else from 8 starts.
+/// Full-data law (from 8 starts) and bootstrap members for `(x, y)`; member `k` resamples
+/// with a seed derived from `seed` and `k` and starts from the full-data law (keeping its
+/// sign), as bootstrap refits of a fitted model do.
 fn fit_members(
     x: &[Vec<f64>],
     y: &[f64],
     config: &LogLinearConfig,
     seed: u64,
-    from: Option<&Law>,
 ) -> Option<(Law, Vec<Law>)> {
-    let full = fit_law(x, y, config, from)?;
+    let full = fit_law(x, y, config, None)?;
     let n = y.len();
     let members = (0..config.members)
         .into_par_iter()
@@ -302,7 +303,7 @@ impl LogLinear {
                 };
                 let target_seed = derive_seed(seed, t as u64);
                 let (full, bootstrap) =
-                    fit_members(&x, &y, config, target_seed, None).ok_or_else(failed)?;
+                    fit_members(&x, &y, config, target_seed).ok_or_else(failed)?;
                 let residual = residual_var(&full, &x, &y);
                 // Held-out calibration: the whole fit (law and members) on each fold's
                 // training part, scored on its held-out runs.
@@ -310,7 +311,7 @@ impl LogLinear {
                     fold_scores(n, derive_seed(target_seed, 999), |train, test| {
                         let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
                         let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-                        let (law, ms) = fit_members(&xt, &yt, config, target_seed, Some(&full))?;
+                        let (law, ms) = fit_members(&xt, &yt, config, target_seed)?;
                         let res = residual_var(&law, &xt, &yt);
                         let z = test.iter().map(|&i| {
                             let (m, v) = moments(&ms, &x[i]);
