@@ -237,22 +237,6 @@ const NOT_RUN: &[(&str, &str)] = &[
         "mixatlas train --data out/wandb/data.toml",
         "follows the W&B import",
     ),
-    (
-        "mixatlas reuse --reuse reuse.toml",
-        "needs a reuse file over the user's spaces; tests/interop.rs runs reuse",
-    ),
-    (
-        "mixatlas train --data out/reduced/data.toml",
-        "follows the reuse",
-    ),
-    (
-        "mixatlas propose --checkpoint out/reduced-ck",
-        "follows the reuse",
-    ),
-    (
-        "mixatlas export --recipe reduced-recipe.json",
-        "follows the reuse",
-    ),
 ];
 
 /// One command a page shows in a `sh` block.
