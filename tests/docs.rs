@@ -94,55 +94,24 @@ fn every_relative_link_and_anchor_resolves() {
     assert_eq!(slug("Your own runs"), "your-own-runs");
 }
 
-/// The shell commands of the README's fenced `sh` block under `heading`: continuation lines
-/// joined, `a && b` split, comments and blank lines dropped.
-fn commands_under(readme: &str, heading: &str) -> Vec<String> {
-    let section = readme
-        .split_once(&format!("\n## {heading}\n"))
-        .unwrap_or_else(|| panic!("README has a `## {heading}` section"))
-        .1;
-    let block = section
-        .split_once("```sh\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block)
-        .unwrap_or_else(|| panic!("`## {heading}` has a sh block"));
-    let mut commands = Vec::new();
-    let mut current = String::new();
-    for line in block.lines() {
-        let line = line.split(" # ").next().unwrap().trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        current.push_str(line.trim_end_matches('\\').trim());
-        current.push(' ');
-        if !line.ends_with('\\') {
-            commands.extend(current.split(" && ").map(|c| c.trim().to_owned()));
-            current.clear();
-        }
-    }
-    commands
-}
-
-/// Runs `command` (a README line starting with `mixatlas` or `cargo run --release --`) with
-/// the built binary in `dir`.
-fn run_readme_command(command: &str, dir: &Path) {
-    let args = command
-        .strip_prefix("mixatlas ")
-        .or_else(|| command.strip_prefix("cargo run --release -- "))
-        .unwrap_or_else(|| panic!("not a mixatlas command: {command}"));
-    // The README's commands split on spaces: none of them quotes an argument.
-    let out = Command::new(env!("CARGO_BIN_EXE_mixatlas"))
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{command}:\n{}", text(&out).1);
+/// The commands of the README's `sh` blocks under `## heading` (up to the next `## `).
+fn commands_under(heading: &str) -> Vec<String> {
+    let readme = repo("README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = (lines.iter().position(|l| *l == format!("## {heading}")))
+        .unwrap_or_else(|| panic!("README has a `## {heading}` section"));
+    let end = (lines[start + 1..].iter().position(|l| l.starts_with("## ")))
+        .map_or(lines.len(), |k| start + 1 + k);
+    (shown(&readme).into_iter())
+        .filter(|c| (start..end).contains(&c.line))
+        .map(|c| c.command)
+        .collect()
 }
 
 #[test]
 fn the_readme_commands_run_as_shown() {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
-    let d = tempfile::tempdir().unwrap();
+    let d = scratch();
     // "Your own runs": a CSV laid out as the README shows it.
     let mut csv = String::from("run,web,code,books,val_loss\n");
     for i in 0..40 {
@@ -153,10 +122,11 @@ fn the_readme_commands_run_as_shown() {
         csv.push_str(&format!("r{i},{web},{code},{books},{loss}\n"));
     }
     write(d.path(), "runs.csv", &csv);
-    let own = commands_under(&readme, "Your own runs");
+    let own = commands_under("Your own runs");
     assert_eq!(own.len(), 5, "{own:?}");
     for command in &own {
-        run_readme_command(command, d.path());
+        let out = sh(command, d.path());
+        assert!(out.status.success(), "{command}:\n{}", text(&out).1);
     }
     assert!(d.path().join("report/report.html").is_file());
     assert!(d.path().join("spec/data.toml").is_file());
@@ -390,12 +360,9 @@ fn run_page(page: &str, dir: &Path) -> usize {
     ran
 }
 
-/// The README's quickstart, as its first commands show it, in `dir`.
+/// The README's quickstart, as its first commands show it (through `cargo run`), in `dir`.
 fn quickstart(dir: &Path) {
-    for command in commands_under(
-        &std::fs::read_to_string(repo("README.md")).unwrap(),
-        "Quickstart on the shipped data",
-    ) {
+    for command in commands_under("Quickstart on the shipped data") {
         if let Some(args) = command.strip_prefix("cargo run --release -- ") {
             let out = sh(&format!("mixatlas {args}"), dir);
             assert!(out.status.success(), "{command}\n{}", text(&out).1);
