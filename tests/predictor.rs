@@ -429,20 +429,23 @@ fn known_noise_is_reported_as_aleatoric() {
     use mixatlas::space::Space;
     use mixatlas::surrogate::select::AutoConfig;
     use mixatlas::surrogate::{SurrogateKind, SurrogateSpec};
+    use rand::Rng;
     use rand_distr::{Distribution, Normal};
     const SD: f64 = 0.02;
     let mut rng = StdRng::seed_from_u64(11);
     let noise = Normal::new(0.0, SD).unwrap();
-    let spread = |n: usize| -> Vec<Vec<f64>> {
+    // Mixtures drawn uniformly over the simplex (sorted uniform cuts).
+    let mut draw = |n: usize| -> Vec<Vec<f64>> {
         (0..n)
-            .map(|i| {
-                let a = (i as f64 * 0.618_034).fract() * 0.9;
-                let b = (i as f64 * 0.414_214).fract() * (1.0 - a);
-                vec![a, b, 1.0 - a - b]
+            .map(|_| {
+                let (u, v): (f64, f64) = (rng.random(), rng.random());
+                let (lo, hi) = (u.min(v), u.max(v));
+                vec![lo, hi - lo, 1.0 - hi]
             })
             .collect()
     };
-    let mixtures = spread(40);
+    let mixtures = draw(40);
+    let query = draw(97);
     let outcomes = (mixtures.iter())
         .map(|w| {
             vec![2.2 + 0.5 * (w[0] - 0.6).powi(2) + 0.3 * w[1].sqrt() + noise.sample(&mut rng)]
@@ -452,7 +455,6 @@ fn known_noise_is_reported_as_aleatoric() {
     let space = Space::from_names("s", &names).unwrap();
     let targets = vec![TargetSpec::new("val_loss", Direction::Lower)];
     let runs = Runs::new(space, mixtures, targets, outcomes).unwrap();
-    let query = spread(97);
     for kind in [SurrogateKind::Ensemble, SurrogateKind::Gp] {
         let spec = SurrogateSpec::fitted(kind, &AutoConfig::default());
         let model = (spec.fit::<Backend>(&runs, 0, &Default::default(), &mut ())).unwrap();
