@@ -193,10 +193,13 @@ impl Workspace {
 
     /// `α = K⁻¹ y` from the factor.
     pub(super) fn solve(&mut self, y: &[f64]) -> Vec<f64> {
-        let mut alpha = Mat::from_fn(y.len(), 1, |i, _| y[i]);
-        let stack = MemStack::new(&mut self.mem);
-        cholesky::llt::solve::solve_in_place(self.factor.as_ref(), alpha.as_mut(), Par::Seq, stack);
-        (0..y.len()).map(|i| alpha[(i, 0)]).collect()
+        solve_llt(self.factor.as_ref(), &mut self.mem, y)
+    }
+
+    /// `K⁻¹ y` from another lower Cholesky `factor` of this workspace's size (only its lower
+    /// triangle is read).
+    pub(super) fn solve_with(&mut self, factor: MatRef<'_, f64>, y: &[f64]) -> Vec<f64> {
+        solve_llt(factor, &mut self.mem, y)
     }
 
     /// `K⁻¹` into `w` (lower triangle only).
@@ -210,6 +213,14 @@ impl Workspace {
         let n = self.factor.nrows();
         Mat::from_fn(n, n, |i, j| if i >= j { self.factor[(i, j)] } else { 0.0 })
     }
+}
+
+/// `K⁻¹ y` for `K = L Lᵀ`, `L` the lower triangle of `factor`, with scratch from `mem`.
+fn solve_llt(factor: MatRef<'_, f64>, mem: &mut MemBuffer, y: &[f64]) -> Vec<f64> {
+    let mut alpha = Mat::from_fn(y.len(), 1, |i, _| y[i]);
+    let stack = MemStack::new(mem);
+    cholesky::llt::solve::solve_in_place(factor, alpha.as_mut(), Par::Seq, stack);
+    (0..y.len()).map(|i| alpha[(i, 0)]).collect()
 }
 
 /// Copies the strict lower triangle of square `m` onto its upper triangle, in tiles so the

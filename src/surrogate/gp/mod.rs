@@ -502,27 +502,23 @@ impl GaussianProcess {
                 .map(|d| queries[(i, d)])
                 .collect::<Vec<f64>>()
         }));
-        let n = out.x.len();
-        let mut ws = Workspace::new(n);
-        for t in 0..out.targets.len() {
-            // The standardised training outcomes are K α = L (Lᵀ α).
-            let g = &self.targets[t];
-            let factor = g
-                .factor
-                .as_deref()
-                .expect("fitted or loaded GPs hold their factor");
-            let alpha = Mat::from_fn(g.alpha.len(), 1, |i, _| g.alpha[i]);
-            let half = product(factor.transpose(), alpha.as_ref());
-            let y = product(factor.as_ref(), half.as_ref());
-            let (believed, _, _) = self.project(g, train.as_ref(), queries.as_ref(), false);
-            let y_all: Vec<f64> = (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect();
-            // A shared kernel's factor is computed once; `ws` still holds it.
-            if t > 0 && out.targets[t].same_kernel(&out.targets[t - 1]) {
-                out.targets[t].factor = out.targets[t - 1].factor.clone();
-            } else {
-                out.targets[t].factorise(&mut ws, out.config.kernel, &out.x, t)?;
-            }
-            out.targets[t].alpha = ws.solve(&y_all);
+        // Each target's outcomes, the training ones (K α = L (Lᵀ α), standardised) then the
+        // believed means at the queries.
+        let ys: Vec<Vec<f64>> = (self.targets.iter())
+            .map(|g| {
+                let factor = self.factor_of(g);
+                let alpha = Mat::from_fn(g.alpha.len(), 1, |i, _| g.alpha[i]);
+                let half = product(factor.transpose(), alpha.as_ref());
+                let y = product(factor, half.as_ref());
+                let (believed, _, _) = self.project(g, train.as_ref(), queries.as_ref(), false);
+                (0..y.nrows()).map(|i| y[(i, 0)]).chain(believed).collect()
+            })
+            .collect();
+        let mut ws = Workspace::new(out.x.len());
+        factorise_targets(&mut out.targets, &mut ws, out.config.kernel, &out.x)?;
+        for (g, y) in out.targets.iter_mut().zip(&ys) {
+            let alpha = ws.solve_with(self.factor_of(g), y);
+            g.alpha = alpha;
         }
         out.draw_paths();
         Ok(out)
