@@ -109,19 +109,28 @@ fn commands_under(heading: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_readme_commands_run_as_shown() {
-    let d = scratch();
-    // "Your own runs": a CSV laid out as the README shows it.
-    let mut csv = String::from("run,web,code,books,val_loss\n");
+/// 40 runs over `web`, `code` and `books` with a `val_loss` target, laid out as the README
+/// and the own-data page show a table: key first, then weights, then (`with_step`) a numeric
+/// column that is neither, then the outcome.
+fn runs_table(with_step: bool) -> String {
+    let step = if with_step { ",step" } else { "" };
+    let mut csv = format!("run,web,code,books{step},val_loss\n");
     for i in 0..40 {
         let web = 0.1 + 0.8 * ((i * 7) % 40) as f64 / 40.0;
         let code = (1.0 - web) * ((i * 3) % 10) as f64 / 10.0;
         let books = 1.0 - web - code;
         let loss = 2.2 + 0.5 * (web - 0.6).powi(2) + 0.3 * code.sqrt();
-        csv.push_str(&format!("r{i},{web},{code},{books},{loss}\n"));
+        let step = if with_step { ",1000" } else { "" };
+        csv.push_str(&format!("r{i},{web},{code},{books}{step},{loss}\n"));
     }
-    write(d.path(), "runs.csv", &csv);
+    csv
+}
+
+#[test]
+fn the_readme_commands_run_as_shown() {
+    let d = scratch();
+    // "Your own runs": a CSV laid out as the README shows it.
+    write(d.path(), "runs.csv", &runs_table(false));
     let own = commands_under("Your own runs");
     assert_eq!(own.len(), 5, "{own:?}");
     for command in &own {
@@ -378,17 +387,7 @@ const CAMPAIGN: &str =
 fn the_own_data_page_runs_as_shown() {
     let d = scratch();
     // The table the page describes: mixture columns, a numeric column to ignore, a target.
-    let mut csv = String::from("run,web,code,books,step,val_loss\n");
-    for i in 0..40 {
-        let web = 0.1 + 0.8 * ((i * 7) % 40) as f64 / 40.0;
-        let code = (1.0 - web) * ((i * 3) % 10) as f64 / 10.0;
-        let loss = 2.2 + 0.5 * (web - 0.6).powi(2) + 0.3 * code.sqrt();
-        csv.push_str(&format!(
-            "r{i},{web},{code},{},1000,{loss}\n",
-            1.0 - web - code
-        ));
-    }
-    write(d.path(), "runs.csv", &csv);
+    write(d.path(), "runs.csv", &runs_table(true));
     let ran = run_page("docs/own-data.md", d.path());
     assert!(ran >= 5, "{ran} commands");
     assert!(d.path().join("report/report.html").is_file());
