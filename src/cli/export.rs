@@ -73,7 +73,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, true) => Ok(None),
         (None, false) => Err(ExportError::NoExampleLengths),
     };
-    let repetitions = recipe.repetitions(args.tokens, space.as_ref());
+    let repetitions = || recipe.repetitions(args.tokens, space.as_ref());
     let text = match args.format {
         Format::Json => recipe.to_json(),
         Format::Yaml => recipe.to_yaml(),
@@ -88,9 +88,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
         Format::OlmoCore => {
             let (map, file) = paths()?;
-            recipe.olmo_core(&map, file, &repetitions)?
+            recipe.olmo_core(&map, file, &repetitions()?)?
         }
-        Format::Olmix => recipe.olmix_mix(&repetitions),
+        Format::Olmix => recipe.olmix_mix(&repetitions()?),
         Format::Levanter => {
             let (map, file) = paths()?;
             let stages = match &args.schedule {

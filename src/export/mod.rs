@@ -84,6 +84,21 @@ pub enum ExportError {
          token shares unchanged"
     )]
     NoExampleLengths,
+    /// The epochs a weighted domain takes are unknown, so no repetition cap can be written.
+    #[error(
+        "domain `{domain}` (weight {weight}): olmo-core's max_repetition_ratio and Olmix's \
+         repetition_factor must cover the epochs the run takes of it, which needs {}",
+        if *has_budget { "its token count: give it `tokens` in the --space file" }
+        else { "the run's token budget and the domains' token counts: pass --tokens and --space" }
+    )]
+    UnknownEpochs {
+        /// The domain.
+        domain: String,
+        /// Its weight.
+        weight: f64,
+        /// Whether `--tokens` was given (then the space lacks the domain's count).
+        has_budget: bool,
+    },
     /// A domain with positive weight has no path in the Megatron path map.
     #[error("{file}: no path for domain `{domain}` (weight {weight})")]
     MissingPath {

@@ -4,7 +4,10 @@
 //!
 //! - **olmo-core** (`olmo_core/data/source_mixture.py`, `SourceMixtureDatasetConfig`): a
 //!   `source_list.sources` list of `SourceMixtureConfig {source_name, paths, target_ratio,
-//!   max_repetitions, max_source_fraction}`; `target_ratio` is a share of tokens.
+//!   max_repetition_ratio, max_source_fraction}`, as every olmo-core release with
+//!   `source_list` names them (2.3.0 to 3.0.0); `target_ratio` is a share of tokens. olmo-core's
+//!   `build` refuses a source whose tokens times `max_repetition_ratio` fall short of its share
+//!   of the requested tokens, so the cap is the needed epochs plus [`REPETITION_HEADROOM`].
 //! - **Olmix** (`olmix/aliases.py`, `LaunchConfig.mix`): the flat `mix` form, `domain:
 //!   {weight, repetition_factor}`; `repetition_factor` becomes olmo-core's repetition cap.
 //! - **Levanter** (`levanter/data/text.py`, `LMMixtureDatasetConfig`): `configs` (one
@@ -50,6 +53,10 @@ impl DomainPaths {
     }
 }
 
+/// The margin above the needed epochs in the repetition caps of olmo-core and Olmix exports
+/// (0.05: a cap 5% above what the budget takes).
+pub const REPETITION_HEADROOM: f64 = 0.05;
+
 /// A path map: domain -> where its data lives (TOML `domain = "path"` or `["a", "b"]`).
 pub type PathMap = BTreeMap<String, DomainPaths>;
 
@@ -83,26 +90,44 @@ impl Recipe {
         Ok(out)
     }
 
-    /// Repetition caps `[domains]`: the epochs a run of `budget` tokens takes of each domain's
-    /// available tokens (from `space`), rounded up to 1e-4 and at least 1; 1 where unknown.
-    pub fn repetitions(&self, budget: Option<u64>, space: Option<&Space>) -> Vec<f64> {
-        self.weights
-            .iter()
+    /// Repetition caps `[domains]` for olmo-core's `max_repetition_ratio` and Olmix's
+    /// `repetition_factor`: the epochs a run of `budget` tokens takes of each domain's available
+    /// tokens (from `space`) times `1 + REPETITION_HEADROOM`, rounded up to 0.01 and at least 1.
+    /// The headroom absorbs token counts typed a little above the real ones. A domain without
+    /// weight gets 1. A weighted domain whose epochs are unknown (no `budget`, no `space`, or no
+    /// `tokens` for it) is an error: a cap of 1 would fail olmo-core's build whenever it repeats.
+    pub fn repetitions(
+        &self,
+        budget: Option<u64>,
+        space: Option<&Space>,
+    ) -> Result<Vec<f64>, ExportError> {
+        (self.weights.iter())
             .map(|(d, w)| {
+                if *w <= 0.0 {
+                    return Ok(1.0);
+                }
                 let available = space
                     .and_then(|s| s.domains.iter().find(|x| &x.name == d))
                     .and_then(|x| x.tokens)
                     .filter(|&a| a > 0.0);
                 match (budget, available) {
-                    (Some(b), Some(a)) => ((w * b as f64 / a * 1e4).ceil() / 1e4).max(1.0),
-                    _ => 1.0,
+                    (Some(b), Some(a)) => {
+                        let epochs = w * b as f64 / a * (1.0 + REPETITION_HEADROOM);
+                        // Up to 0.01, ignoring the last bits of rounding noise.
+                        Ok(((epochs * 100.0 - 1e-9).ceil() / 100.0).max(1.0))
+                    }
+                    _ => Err(ExportError::UnknownEpochs {
+                        domain: d.clone(),
+                        weight: *w,
+                        has_budget: budget.is_some(),
+                    }),
                 }
             })
             .collect()
     }
 
     /// olmo-core's `SourceMixtureDatasetConfig.source_list` (YAML) with `repetitions`
-    /// (`[domains]`, see [`Recipe::repetitions`]) as `max_repetitions`.
+    /// (`[domains]`, see [`Recipe::repetitions`]) as `max_repetition_ratio`.
     pub fn olmo_core(
         &self,
         paths: &PathMap,
@@ -118,7 +143,7 @@ impl Recipe {
             let _ = writeln!(s, "    - source_name: {}", quote(&d));
             let _ = writeln!(s, "      target_ratio: {w:?}");
             let _ = writeln!(s, "      paths: {}", json_list(&list));
-            let _ = writeln!(s, "      max_repetitions: {:?}", repetitions[i]);
+            let _ = writeln!(s, "      max_repetition_ratio: {:?}", repetitions[i]);
             let _ = writeln!(s, "      max_source_fraction: 1.0");
         }
         Ok(s)
@@ -278,8 +303,23 @@ mod tests {
         let mut space = Space::from_names("s", &names).unwrap();
         space.domains[0].tokens = Some(100.0);
         let r = Recipe::new("r", &space, &[0.9, 0.1]);
-        // 0.9 * 1000 / 100 = 9 epochs of `a`; `b` has no token count.
-        assert_eq!(r.repetitions(Some(1000), Some(&space)), vec![9.0, 1.0]);
-        assert_eq!(r.repetitions(None, Some(&space)), vec![1.0, 1.0]);
+        space.domains[1].tokens = Some(1e6);
+        // 0.9 * 1000 / 100 = 9 epochs of `a`, 9.45 with headroom; `b` takes 1e-4 epochs: 1.
+        let caps = r.repetitions(Some(1000), Some(&space)).unwrap();
+        assert_eq!(caps, vec![9.45, 1.0]);
+        space.domains[1].tokens = None;
+        let e = r
+            .repetitions(Some(1000), Some(&space))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`b`") && e.contains("its token count"), "{e}");
+        let e = r.repetitions(None, Some(&space)).unwrap_err().to_string();
+        assert!(e.contains("--tokens"), "{e}");
+        // A domain without weight never repeats.
+        let r = Recipe::new("r", &space, &[1.0, 0.0]);
+        assert_eq!(
+            r.repetitions(Some(1000), Some(&space)).unwrap(),
+            vec![10.5, 1.0]
+        );
     }
 }

@@ -659,6 +659,13 @@ fn check_targets(targets: &[TargetSpec], used: &[&str], path: &Path) -> Result<(
         if targets[..i].iter().any(|u| u.name == t.name) {
             return Err(bad("defined twice"));
         }
+        if !t.weights.is_empty()
+            && (t.weights.len() != t.mean_of.len() || t.weights.iter().any(|w| !w.is_finite()))
+        {
+            return Err(bad(
+                "`weights` needs one finite number per `mean_of` column",
+            ));
+        }
         let column = [t.column.as_deref().unwrap_or(&t.name)];
         let columns = if t.mean_of.is_empty() {
             &column[..]
@@ -682,10 +689,15 @@ fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsEr
         return table.number(row, col);
     }
     let mut sum = 0.0;
-    for c in &t.mean_of {
-        sum += table.number(row, table.column(c)?)?;
+    for (i, c) in t.mean_of.iter().enumerate() {
+        let w = t.weights.get(i).copied().unwrap_or(1.0);
+        sum += w * table.number(row, table.column(c)?)?;
     }
-    Ok(sum / t.mean_of.len() as f64)
+    Ok(if t.weights.is_empty() {
+        sum / t.mean_of.len() as f64
+    } else {
+        sum
+    })
 }
 
 #[cfg(test)]

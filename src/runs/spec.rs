@@ -34,6 +34,10 @@ pub struct TargetSpec {
     /// the key, a mixture or context column, or listed in `ignore`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mean_of: Vec<String>,
+    /// With `mean_of`: one weight per column, and the target is `sum_i weights[i] *
+    /// column_i` (weights summing to 1 give a weighted mean, e.g. MMLU's subjects by size).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f64>,
     /// Which way is better.
     pub direction: Direction,
 }
@@ -45,6 +49,7 @@ impl TargetSpec {
             name: name.into(),
             column: None,
             mean_of: Vec::new(),
+            weights: Vec::new(),
             direction,
         }
     }
