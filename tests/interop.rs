@@ -386,10 +386,11 @@ fn olmix_own_fit_configs_import_with_its_objective() {
     let configs = repo("tests/vendor/olmix/configs");
     for name in ["example.yaml", "dclm_per_family.yaml"] {
         std::fs::copy(configs.join(name), d.join(name)).unwrap();
+        // olmix/fit/config.py alone: the package's __init__ imports olmo-core.
         let check = format!(
-            "import sys; sys.path.insert(0, {:?}); from olmix.fit.config import FitConfig; \
-             FitConfig.from_yaml({:?})",
-            path(&repo("tests/vendor/olmix")),
+            "import importlib.util as u; s = u.spec_from_file_location('config', {:?}); \
+             m = u.module_from_spec(s); s.loader.exec_module(m); m.FitConfig.from_yaml({:?})",
+            path(&repo("tests/vendor/olmix/olmix/fit/config.py")),
             path(&d.join(name))
         );
         let out = Command::new(&python).args(["-c", &check]).output().unwrap();
@@ -683,38 +684,47 @@ fn an_olmix_fit_config_becomes_a_space_constraints_objective_and_data_spec() {
 /// (`wandb.sdk.lib.config_util.save_config_file_from_dict`) and summaries in wandb-core's
 /// layout: 6 finished runs, one crashed before its eval (no `eval/loss`), one that never
 /// logged (no summary), one stopped early.
+/// Runs written by wandb itself (`wandb.init(mode="offline")`, which writes only the
+/// transaction log `run-<id>.wandb`): six finished (run 1 logged its mixture in percent), one
+/// that never logged `eval/loss`, one that crashed (exit code 1), one stopped at step 120,
+/// one that logged NaN, and one killed with SIGKILL mid-run. Returns the entries of
+/// `root/wandb`, `latest-run` and the debug logs included, as `wandb/*` gives them.
 fn wandb_runs(python: &str, root: &Path) -> Vec<std::path::PathBuf> {
     let script = r#"
-import json, os, sys
-from wandb.sdk.lib.config_util import save_config_file_from_dict
-root = sys.argv[1]
-for i in range(9):
-    d = os.path.join(root, f"run-20261129_1200{i:02d}-abc{i:03d}", "files")
-    os.makedirs(d)
-    web = 0.1 + 0.1 * i
+import os, sys
+import wandb
+os.chdir(sys.argv[1])
+if len(sys.argv) > 2:  # the killed run
+    r = wandb.init(mode="offline", project="mix", id="abc010",
+                   config={"data": {"mix": {"web": 0.5, "code": 0.3, "math": 0.2}}})
+    r.log({"eval/loss": 2.0})
+    os.kill(os.getpid(), 9)
+for i in range(10):
+    web = 0.1 + 0.08 * i
     mix = {"web": web, "code": (1 - web) * 0.6, "math": (1 - web) * 0.4}
     if i == 1:
         mix = {k: v * 100 for k, v in mix.items()}  # logged as percentages
-    config = {"lr": {"desc": None, "value": 0.001},
-              "data": {"desc": None, "value": {"mix": mix, "seq_len": 2048}},
-              "_wandb": {"desc": None, "value": {"cli_version": "0.31.0"}}}
-    save_config_file_from_dict(os.path.join(d, "config.yaml"), config)
-    if i == 7:
-        continue  # never logged
-    summary = {"_step": 1000 if i != 8 else 120, "_runtime": 61.5, "_timestamp": 1764417600.0,
-               "_wandb": {"runtime": 61}, "train/loss": 3.1,
-               "eval": {"acc": 0.3 + 0.01 * i}}
-    if i != 6:
-        summary["eval/loss"] = 3.0 - web + 0.05 * mix["code"] / (1 if i != 1 else 100)
-    with open(os.path.join(d, "wandb-summary.json"), "w") as f:
-        json.dump(summary, f)
+    r = wandb.init(mode="offline", project="mix", id=f"abc{i:03d}", name="same-name",
+                   config={"lr": 0.001, "data": {"mix": mix, "seq_len": 2048}})
+    last = 120 if i == 8 else 1000
+    for step in (0, last):
+        metrics = {"train/loss": 3.1, "eval": {"acc": 0.3 + 0.01 * i}}
+        if i != 6:
+            loss = 3.0 - web + 0.05 * mix["code"] / (1 if i != 1 else 100)
+            metrics["eval/loss"] = float("nan") if i == 9 else loss
+        r.log(metrics, step=step)
+    r.finish(exit_code=1 if i == 7 else 0)
 "#;
-    let out = Command::new(python)
-        .args(["-c", script, path(root)])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out).1);
-    let mut dirs: Vec<_> = std::fs::read_dir(root)
+    for killed in [false, true] {
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", script, path(root)]);
+        if killed {
+            cmd.arg("killed");
+        }
+        let out = cmd.env("WANDB_SILENT", "true").output().unwrap();
+        assert_eq!(out.status.success(), !killed, "{}", text(&out).1);
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("wandb"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -751,19 +761,16 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     assert!(out.status.success(), "{}", text(&out).1);
     let stdout = text(&out).0;
     assert!(stdout.contains("6 runs over 3 domains"), "{stdout}");
-    assert!(stdout.contains("skipped 1 run(s) without a finite `eval/loss` in the summary (crashed or unfinished): abc006"), "{stdout}");
-    assert!(
-        stdout.contains("skipped 1 run(s) without wandb-summary.json (never logged): abc007"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("skipped 1 run(s) stopped before step 500 (unfinished): abc008"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("rescaled the weights of 1 run(s)"),
-        "{stdout}"
-    );
+    for skipped in [
+        "skipped 2 run(s) without a finite `eval/loss` in the summary (crashed or unfinished): \
+         abc006, abc009",
+        "skipped 1 run(s) that exited with code 1: abc007",
+        "skipped 1 run(s) stopped before step 500 (unfinished): abc008",
+        "skipped 1 run(s) without an exit record (killed, or still running): abc010",
+        "rescaled the weights of 1 run(s)",
+    ] {
+        assert!(stdout.contains(skipped), "{skipped}: {stdout}");
+    }
     let csv = std::fs::read_to_string(out_dir.join("runs.csv")).unwrap();
     assert!(
         csv.starts_with("run,code,math,web,eval/loss,eval.acc\n"),
@@ -774,7 +781,7 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         .skip(1)
         .map(|x| x.parse().unwrap())
         .collect();
-    for (got, want) in row.iter().zip([0.48, 0.32, 0.2]) {
+    for (got, want) in row.iter().zip([0.492, 0.328, 0.18]) {
         assert!((got - want).abs() < 1e-12, "percentages rescaled: {csv}");
     }
     // The data spec trains.
@@ -789,7 +796,8 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
          b,crashed,-,me,,2026-11-29T12:00:00.000Z,10,,0.2,0.3,0.5,\n\
          c,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.2,0.3,0.5,2.7\n\
          d,running,-,me,,2026-11-29T12:00:00.000Z,30,,0.3,0.3,0.4,\n\
-         e,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.1,,0.9,2.9\n",
+         e,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.1,,0.9,2.9\n\
+         a,finished,-,me,,2026-11-29T13:00:00.000Z,60,,0.4,0.4,0.2,2.6\n",
     );
     let out = mixatlas(&[
         "import",
@@ -804,15 +812,38 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let stdout = text(&out).0;
-    assert!(stdout.contains("3 runs over 3 domains"), "{stdout}");
+    assert!(stdout.contains("4 runs over 3 domains"), "{stdout}");
     assert!(
         stdout.contains("skipped 1 run(s) in state `crashed`: b"),
         "{stdout}"
     );
+    // Display names repeat in W&B: both runs named `a` are kept.
+    assert!(stdout.contains("1 run(s) share a display name"), "{stdout}");
+    assert!(
+        stdout.contains("1 empty mixture cell(s) read as weight 0"),
+        "{stdout}"
+    );
     let csv = std::fs::read_to_string(d.join("from-csv/runs.csv")).unwrap();
     assert!(
-        csv.contains("\ne,0.0,0.9,0.1,2.9\n"),
+        csv.contains("\ne,0.0,0.9,0.1,2.9\n") && csv.contains("\na#2,0.4,0.2,0.4,2.6"),
         "an unset domain is 0: {csv}"
+    );
+    // --min-step needs the export's `_step` column.
+    expect_error(
+        mixatlas(&[
+            "import",
+            "wandb",
+            path(&export),
+            "--mixture",
+            "mix.*",
+            "--target",
+            "eval/loss",
+            "--min-step",
+            "10",
+            "--out",
+            path(&d.join("x")),
+        ]),
+        "export.csv: field `_step`: --min-step reads each run's summary `_step`",
     );
 
     // Bad input.
@@ -882,11 +913,12 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         ]),
         "bad.csv:2",
     );
-    // A run's `files/` directory names the run too.
+    // One run directory; a log that is not W&B's is refused with its file.
+    let one = dirs.iter().find(|p| path(p).ends_with("-abc001")).unwrap();
     let out = mixatlas(&[
         "import",
         "wandb",
-        path(&dirs[1].join("files")),
+        path(one),
         "--mixture",
         "data.mix.*",
         "--target",
@@ -897,15 +929,15 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     assert!(out.status.success(), "{}", text(&out).1);
     let csv = std::fs::read_to_string(d.join("one/runs.csv")).unwrap();
     assert!(csv.contains("\nabc001,"), "{csv}");
-    let config = dirs[0].join("files/config.yaml");
-    let text_cfg = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("web: 0.1", "web: many");
-    std::fs::write(&config, text_cfg).unwrap();
+    let log = one.join("run-abc001.wandb");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&log, bytes).unwrap();
     let out = mixatlas(&[
         "import",
         "wandb",
-        path(&dirs[0]),
+        path(one),
         "--mixture",
         "data.mix.*",
         "--target",
@@ -913,7 +945,7 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         "--out",
         path(&d.join("x")),
     ]);
-    expect_error(out, "config.yaml: field `data.mix.web`: ");
+    expect_error(out, "run-abc001.wandb: record at byte");
     assert!(!d.join("x").exists());
 }
 

@@ -153,10 +153,11 @@ pub enum ImportCommand {
         after_help = "Example:\n  mixatlas import olmix fit.yaml --out out/olmix\n  mixatlas train --data out/olmix/data.toml --out out/olmix-ck"
     )]
     Olmix(ImportOlmixArgs),
-    /// W&B run directories (files/config.yaml, files/wandb-summary.json) or a runs-table CSV
-    /// export: a runs table, a space and a data spec.
+    /// W&B run directories (their run-<id>.wandb log, or files/config.yaml and
+    /// files/wandb-summary.json) or a runs-table CSV export: a runs table, a space and a data
+    /// spec.
     #[command(
-        after_help = "Examples:\n  mixatlas import wandb wandb/run-* --mixture 'data.mix.*' --target eval/loss --out out/runs\n  mixatlas import wandb export.csv --mixture 'mix.*' --target 'eval/acc=higher' --out out/runs"
+        after_help = "Examples:\n  mixatlas import wandb wandb/* --mixture 'data.mix.*' --target eval/loss --out out/runs\n  mixatlas import wandb export.csv --mixture 'mix.*' --target 'eval/acc=higher' --out out/runs"
     )]
     Wandb(ImportWandbArgs),
 }

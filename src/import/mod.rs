@@ -6,6 +6,7 @@
 
 pub mod olmix;
 pub mod wandb;
+mod wandb_log;
 
 use std::path::{Path, PathBuf};
 

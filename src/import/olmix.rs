@@ -376,9 +376,17 @@ impl Fit<'_> {
             };
             let mut by_family = Vec::new();
             for (family, tasks) in families {
+                let listed = tasks.len();
                 let existing: Vec<String> = (tasks.into_iter())
                     .filter(|t| targets.iter().any(|u| &u.name == t && u.mean_of.is_empty()))
                     .collect();
+                if existing.len() < listed {
+                    notes.push(format!(
+                        "family `{family}` averages {} of its {listed} metrics: the others were \
+                         folded into the MMLU columns first, as in Olmix",
+                        existing.len()
+                    ));
+                }
                 if existing.is_empty() {
                     let problem = format!("No columns found for task family '{family}'");
                     return Err(self.bad(&format!("eval.tasks.{family}"), problem).into());

@@ -1,21 +1,25 @@
 //! Weights & Biases runs: run directories or a run-table CSV export.
 //!
-//! - A **run directory** (`wandb/run-<date>_<time>-<id>/`, or its `files/`) holds
-//!   `files/config.yaml` and `files/wandb-summary.json` (names from `wandb/sdk/lib/filenames.py`).
-//!   `config.yaml` is YAML with an optional `wandb_version: 1` and one `{value: ..., desc: ...}`
-//!   mapping per top-level key, read as `dict_from_config_file` in
-//!   `wandb/sdk/lib/config_util.py` reads it (`value` taken, `_wandb` is wandb's own); nested
-//!   values are flattened with `.` (`data.mix.web`), as the W&B UI and its CSV export name them.
-//!   `wandb-summary.json` is a JSON object of the last logged value of each metric (`_step`,
-//!   `_runtime`, `_timestamp` are wandb's); nested objects are flattened with `.` too. The run's
-//!   key is its id (the directory name after its last `-`).
+//! - A **run directory** (`wandb/run-<date>_<time>-<id>/` or `wandb/offline-run-...`, or its
+//!   `files/`) holds the transaction log `run-<id>.wandb`, read by [`super::wandb_log`]: the
+//!   run's id, config, summary and exit code. A run without an exit record was killed or is
+//!   still running; one with a non-zero code failed; both are skipped. Without a log (older
+//!   online runs), `files/config.yaml` and `files/wandb-summary.json` are read instead (names
+//!   from `wandb/sdk/lib/filenames.py`): `config.yaml` is YAML with one `{value: ..., desc:
+//!   ...}` mapping per top-level key, read as `dict_from_config_file` in
+//!   `wandb/sdk/lib/config_util.py` reads it. Either way nested values are flattened with `.`
+//!   (`data.mix.web`), as the W&B UI and its CSV export name them, and `_wandb` (wandb's own)
+//!   is left out. `wandb/latest-run` (a link to a run) and files beside the runs are passed
+//!   over, so `wandb/*` names the runs.
 //! - A **CSV export** of the runs table (the UI's "Export as CSV") has `Name` and `State`
-//!   columns, then one column per config key and summary metric.
+//!   columns, then one column per config key and summary metric. Display names repeat in W&B
+//!   and the export has no run id unless its `ID` column is shown, so repeated names are kept
+//!   as `NAME#2`, ... with a note; `--min-step` reads the `_step` column, refused when absent.
 //!
 //! The mixture is the config keys matching a pattern with one `*` (the domain), e.g.
 //! `data.mix.*`; logged weights are rescaled to sum to 1 (counted in the notes). A run is
-//! skipped, with a count per reason, when it has no summary, lacks a target or logged a
-//! non-finite one (crashed or unfinished), logged fewer than `min_step` steps, or, in a CSV
+//! skipped, with a count per reason, when it failed or has no exit record, has no summary,
+//! lacks a target or logged a non-finite one, logged fewer than `min_step` steps, or, in a CSV
 //! export, its `State` is not `finished`. Malformed files and weights are errors naming the
 //! file and key.
 
@@ -73,7 +77,7 @@ impl Skipped {
 }
 
 /// Flattens nested mappings into `prefix.key` entries.
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+pub(super) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Mapping(m) => {
             for (k, v) in m {
@@ -92,59 +96,112 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Imports run directories.
+/// One run directory's config and summary, from its transaction log (`run-<id>.wandb`) or,
+/// without one, from `files/config.yaml` and `files/wandb-summary.json`; `Err` with the reason
+/// to skip it.
+struct RunFiles {
+    key: String,
+    config: BTreeMap<String, Value>,
+    /// The file the config came from (for errors).
+    config_path: PathBuf,
+    summary: BTreeMap<String, Value>,
+}
+
+fn read_run(dir: &Path) -> crate::Result<Result<RunFiles, (String, String)>> {
+    // The run directory, also when its `files/` was given.
+    let run_dir = if dir.file_name().is_some_and(|n| n == "files") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let name = (run_dir.file_name()).map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let dir_key = name.rsplit('-').next().unwrap_or(&name).to_owned();
+    let log = (std::fs::read_dir(run_dir).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wandb") && p.is_file());
+    if let Some(log_path) = log {
+        let log = super::wandb_log::read(&log_path)?;
+        let key = if log.id.is_empty() { dir_key } else { log.id };
+        return Ok(match log.exit_code {
+            None => Err((
+                "without an exit record (killed, or still running)".into(),
+                key,
+            )),
+            Some(code) if code != 0 => Err((format!("that exited with code {code}"), key)),
+            Some(_) => Ok(RunFiles {
+                key,
+                config: log.config,
+                config_path: log_path,
+                summary: log.summary,
+            }),
+        });
+    }
+    let files = run_dir.join("files");
+    let config_path = files.join("config.yaml");
+    if !config_path.is_file() {
+        let reason = "that are not W&B run directories (no run-*.wandb, no files/config.yaml)";
+        return Ok(Err((reason.into(), name)));
+    }
+    let config = read_config(&config_path)?;
+    let summary_path = files.join("wandb-summary.json");
+    if !summary_path.is_file() {
+        return Ok(Err((
+            "without wandb-summary.json (never logged)".into(),
+            dir_key,
+        )));
+    }
+    let text = non_finite_as_null(&crate::io::read_text(&summary_path)?);
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ImportError::Parse {
+        path: summary_path.clone(),
+        message: e.to_string(),
+    })?;
+    let yaml: Value = serde_yaml::to_value(&json).expect("JSON is YAML");
+    let mut summary = BTreeMap::new();
+    flatten("", &yaml, &mut summary);
+    Ok(Ok(RunFiles {
+        key: dir_key,
+        config,
+        config_path,
+        summary,
+    }))
+}
+
+/// Imports run directories (`wandb/run-*`, `wandb/offline-run-*`; `latest-run` and files
+/// beside them are passed over).
 pub fn import_runs(dirs: &[PathBuf], options: &WandbOptions) -> crate::Result<Imported> {
     let mut runs = Vec::new();
     let mut skipped = Skipped::default();
+    let mut seen = Vec::new();
     for dir in dirs {
-        let files = if dir.join("files").is_dir() {
-            dir.join("files")
-        } else {
-            dir.clone()
-        };
-        let config_path = files.join("config.yaml");
-        if !config_path.is_file() {
-            return Err(ImportError::Parse {
-                path: dir.clone(),
-                message: "not a W&B run directory: no files/config.yaml".into(),
-            }
-            .into());
-        }
-        // The run directory, also when its `files/` was given.
-        let run_dir = files.parent().unwrap_or(&files);
-        let name =
-            (run_dir.file_name()).map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        let key = name.rsplit('-').next().unwrap_or(&name).to_owned();
-        let config = read_config(&config_path)?;
-        let weights = mixture(&config, &options.mixture, &config_path)?;
-        let summary_path = files.join("wandb-summary.json");
-        if !summary_path.is_file() {
-            skipped.add("without wandb-summary.json (never logged)".into(), &key);
+        // `wandb/latest-run` links to a run already listed; debug logs are files.
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        if !real.is_dir() || seen.contains(&real) {
             continue;
         }
-        let text = non_finite_as_null(&crate::io::read_text(&summary_path)?);
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ImportError::Parse {
-                path: summary_path.clone(),
-                message: e.to_string(),
-            })?;
-        let yaml: Value = serde_yaml::to_value(&json).expect("JSON is YAML");
-        let mut summary = BTreeMap::new();
-        flatten("", &yaml, &mut summary);
+        let run = read_run(&real)?;
+        seen.push(real);
+        let run = match run {
+            Ok(run) => run,
+            Err((reason, key)) => {
+                skipped.add(reason, &key);
+                continue;
+            }
+        };
+        let weights = mixture(&run.config, &options.mixture, &run.config_path)?;
         if let Some(min) = options.min_step {
-            let step = summary.get("_step").and_then(number).unwrap_or(0.0);
+            let step = run.summary.get("_step").and_then(number).unwrap_or(0.0);
             if step < min {
-                skipped.add(format!("stopped before step {min} (unfinished)"), &key);
+                skipped.add(format!("stopped before step {min} (unfinished)"), &run.key);
                 continue;
             }
         }
-        match targets(&summary, &options.targets) {
+        match targets(&run.summary, &options.targets) {
             Ok(values) => runs.push(Run {
-                key,
+                key: run.key,
                 weights,
                 targets: values,
             }),
-            Err(reason) => skipped.add(reason, &key),
+            Err(reason) => skipped.add(reason, &run.key),
         }
     }
     finish(runs, skipped, options, "W&B run directories")
@@ -169,10 +226,35 @@ pub fn import_csv(path: &Path, options: &WandbOptions) -> crate::Result<Imported
     let target_cols: Vec<usize> = (options.targets.iter())
         .map(|(t, _)| table.column(t))
         .collect::<Result<_, _>>()?;
+    // The UI's export shows the summary's `_step` only when that column is displayed.
+    let step_col = match options.min_step {
+        Some(_) => Some(
+            (table.header.iter())
+                .position(|h| h == "_step")
+                .ok_or_else(|| ImportError::Field {
+                    path: path.to_owned(),
+                    field: "_step".into(),
+                    problem: "--min-step reads each run's summary `_step`, which this export \
+                              lacks: show the `_step` column in the runs table before exporting"
+                        .into(),
+                })?,
+        ),
+        None => None,
+    };
     let mut runs = Vec::new();
     let mut skipped = Skipped::default();
+    let mut renamed = Vec::new();
+    let mut unset = 0;
     for (row, (_, cells)) in table.rows.iter().enumerate() {
-        let key = cells[key_col].clone();
+        // Display names repeat in W&B; keep every run, numbering the repeats.
+        let mut key = cells[key_col].clone();
+        let repeats = (table.rows[..row].iter())
+            .filter(|r| r.1[key_col] == cells[key_col])
+            .count();
+        if repeats > 0 {
+            key = format!("{key}#{}", repeats + 1);
+            renamed.push(key.clone());
+        }
         if let Some(state) = state_col
             .map(|c| cells[c].as_str())
             .filter(|s| *s != "finished")
@@ -180,10 +262,18 @@ pub fn import_csv(path: &Path, options: &WandbOptions) -> crate::Result<Imported
             skipped.add(format!("in state `{state}`"), &key);
             continue;
         }
+        if let (Some(min), Some(col)) = (options.min_step, step_col) {
+            let step = cells[col].trim().parse::<f64>().unwrap_or(0.0);
+            if step < min {
+                skipped.add(format!("stopped before step {min} (unfinished)"), &key);
+                continue;
+            }
+        }
         let mut weights = BTreeMap::new();
         for (col, domain) in &domains {
             // An empty cell: the run's config did not set that domain.
             let w = if cells[*col].trim().is_empty() {
+                unset += 1;
                 0.0
             } else {
                 table.number(row, *col)?
@@ -219,13 +309,33 @@ pub fn import_csv(path: &Path, options: &WandbOptions) -> crate::Result<Imported
             }),
         }
     }
-    finish(runs, skipped, options, &path.display().to_string())
+    let mut imported = finish(runs, skipped, options, &path.display().to_string())?;
+    if !renamed.is_empty() {
+        imported.notes.push(format!(
+            "{} run(s) share a display name with an earlier one and are keyed `NAME#2`, ...: \
+             {} (export the runs table with its `ID` column and pass --key ID to key by run id)",
+            renamed.len(),
+            renamed
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if unset > 0 {
+        imported.notes.push(format!(
+            "{unset} empty mixture cell(s) read as weight 0 (the run's config did not set that \
+             domain)"
+        ));
+    }
+    Ok(imported)
 }
 
 /// `text` with the bare `NaN`, `Infinity` and `-Infinity` that Python's `json` (and so wandb)
 /// writes for non-finite floats replaced by `null` outside strings: standard JSON, in which a
 /// diverged run's target reads as missing (the run is then skipped and counted).
-fn non_finite_as_null(text: &str) -> String {
+pub(super) fn non_finite_as_null(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped) = (false, false);
     let mut rest = text;
