@@ -153,7 +153,7 @@ pub enum ImportCommand {
         after_help = "Example:\n  mixatlas import olmix fit.yaml --out out/olmix\n  mixatlas train --data out/olmix/data.toml --out out/olmix-ck"
     )]
     Olmix(ImportOlmixArgs),
-    /// W&B run directories (their run-<id>.wandb log, or files/config.yaml and
+    /// W&B run directories (their `run-<id>.wandb` log, or files/config.yaml and
     /// files/wandb-summary.json) or a runs-table CSV export: a runs table, a space and a data
     /// spec.
     #[command(

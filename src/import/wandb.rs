@@ -1,7 +1,7 @@
 //! Weights & Biases runs: run directories or a run-table CSV export.
 //!
 //! - A **run directory** (`wandb/run-<date>_<time>-<id>/` or `wandb/offline-run-...`, or its
-//!   `files/`) holds the transaction log `run-<id>.wandb`, read by [`super::wandb_log`]: the
+//!   `files/`) holds the transaction log `run-<id>.wandb`, read by the `wandb_log` module: the
 //!   run's id, config, summary and exit code. A run without an exit record was killed or is
 //!   still running; one with a non-zero code failed; both are skipped. Without a log (older
 //!   online runs), `files/config.yaml` and `files/wandb-summary.json` are read instead (names
