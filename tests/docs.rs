@@ -151,6 +151,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "installs the binary the tests build with `cargo build --release`; `.ci/run` checks the GPU features compile",
     ),
     ("cargo test", "`.ci/run` runs the test tiers"),
+    (
+        "pip install ./python",
+        "`.ci/run` installs the package; the slow tier tests it against the CLI",
+    ),
     (".ci/run", "CI itself"),
     (
         "apt-get install",
@@ -337,9 +341,13 @@ fn run_page(page: &str, dir: &Path) -> usize {
         if c.figures.is_some() || not_run(&c.command).is_some() {
             continue;
         }
-        if c.command.starts_with("python3 ")
-            && crate::util::python_with("numpy, safetensors").is_none()
-        {
+        // What each Python command imports (CI has them all; elsewhere a missing one skips).
+        let modules = match &c.command {
+            x if x.starts_with("python3 examples/python/") => "mixatlas, pandas",
+            x if x.starts_with("python3 examples/wandb/") => "wandb",
+            _ => "numpy, safetensors",
+        };
+        if c.command.starts_with("python3 ") && crate::util::python_with(modules).is_none() {
             continue;
         }
         let out = sh(&c.command, dir);

@@ -1129,3 +1129,22 @@ fn mixture_reuse_collapses_runs_searches_the_reduced_space_and_expands_everywher
         text(&out).1
     );
 }
+
+/// The Python package (`pip install ./python`) against the CLI: `mixatlas.load` predicts what
+/// `mixatlas predict` writes for a checkpoint of each surrogate, `mixatlas.fit` with a seed
+/// gives the model `train --seed` gives, `Model.save` writes what the CLI reads, and bad input
+/// raises `MixatlasError` with the CLI's message (python/tests/test_mixatlas.py).
+#[test]
+#[ignore = "slow: trains each surrogate through the CLI and through Python"]
+fn the_python_package_predicts_what_the_cli_predicts() {
+    let Some(python) = python_with("mixatlas, pandas") else {
+        return;
+    };
+    let out = Command::new(python)
+        .arg(repo("python/tests/test_mixatlas.py"))
+        .current_dir(repo(""))
+        .env("MIXATLAS_BIN", env!("CARGO_BIN_EXE_mixatlas"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out).0, text(&out).1);
+}

@@ -1,0 +1,92 @@
+"""Type stubs of the extension module; see `mixatlas` for an overview."""
+
+from os import PathLike
+from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Path = Union[str, PathLike[str]]
+_Direction = Literal["lower", "higher"]
+_Array = npt.NDArray[np.float64]
+
+class MixatlasError(Exception):
+    """An error mixatlas reports (bad input, a missing file, a failed fit)."""
+
+class Runs:
+    """Logged runs: mixtures [n, domains], outcomes [n, targets], optional context."""
+
+    @staticmethod
+    def from_csv(
+        path: _Path,
+        targets: Optional[Sequence[Tuple[str, _Direction]]] = None,
+        key: Optional[str] = None,
+        mixture: Sequence[str] = (),
+    ) -> "Runs":
+        """A data spec (.toml) or a table of runs (CSV/JSONL, columns inferred)."""
+    @staticmethod
+    def from_pandas(
+        df: Any,
+        mixture: Sequence[str],
+        targets: Sequence[Tuple[str, _Direction]],
+        key: Optional[str] = None,
+        context: Sequence[str] = (),
+    ) -> "Runs":
+        """Runs from a DataFrame's mixture, target and context columns."""
+    @staticmethod
+    def from_arrays(
+        domains: Sequence[str],
+        mixtures: _Array,
+        targets: Sequence[Tuple[str, _Direction]],
+        outcomes: _Array,
+        keys: Optional[Sequence[str]] = None,
+        context_names: Sequence[str] = (),
+        context: Optional[_Array] = None,
+    ) -> "Runs":
+        """Runs from arrays: mixtures [n, domains], outcomes [n, targets]."""
+    def __len__(self) -> int: ...
+    @property
+    def domains(self) -> list[str]: ...
+    @property
+    def targets(self) -> list[str]: ...
+    @property
+    def keys(self) -> list[str]: ...
+    @property
+    def mixtures(self) -> _Array:
+        """[n, domains]"""
+    @property
+    def outcomes(self) -> _Array:
+        """[n, targets]"""
+
+class Model:
+    """A fitted surrogate: the deep ensemble, the Gaussian process or the mixing law."""
+
+    @property
+    def kind(self) -> Literal["ensemble", "gp", "loglinear"]: ...
+    @property
+    def domains(self) -> list[str]: ...
+    @property
+    def targets(self) -> list[str]: ...
+    @property
+    def context(self) -> list[str]: ...
+    def predict(
+        self, weights: _Array, context: Optional[_Array] = None
+    ) -> Tuple[_Array, _Array]:
+        """(mean, std), each [n, targets]; std = sqrt(epistemic^2 + aleatoric^2)."""
+    def posterior(
+        self, weights: _Array, context: Optional[_Array] = None
+    ) -> Mapping[str, _Array]:
+        """mean, epistemic_std, aleatoric_std, std: each [n, targets]."""
+    def save(self, path: _Path, overwrite: bool = False) -> None:
+        """Writes the checkpoint (the CLI's layout)."""
+
+def fit(
+    runs: Runs,
+    surrogate: Literal["ensemble", "gp", "loglinear", "auto"] = "ensemble",
+    config: Optional[str] = None,
+    seed: int = 0,
+) -> Model:
+    """Fits a surrogate; `config` is the TOML of its config file (`train --config`)."""
+
+def load(path: _Path) -> Model:
+    """Loads any checkpoint the CLI or Model.save wrote."""

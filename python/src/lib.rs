@@ -1,0 +1,421 @@
+//! `mixatlas._mixatlas`: the library's runs, surrogates and checkpoints for Python, numpy in
+//! and out. The public Python surface (`mixatlas/__init__.py`) wraps these classes; errors are
+//! `mixatlas.MixatlasError` carrying the message the CLI prints. Fitting and prediction release
+//! the GIL.
+
+use std::path::PathBuf;
+
+use mixatlas::device::{Cpu, CpuInference};
+use mixatlas::io::Overwrite;
+use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
+use mixatlas::space::Space;
+use mixatlas::surrogate::{Fitted, SurrogateKind, SurrogateSpec};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+create_exception!(
+    _mixatlas,
+    MixatlasError,
+    PyException,
+    "An error mixatlas reports (bad input, a missing file, a failed fit), with the CLI's message."
+);
+
+fn error(e: impl std::fmt::Display) -> PyErr {
+    MixatlasError::new_err(e.to_string())
+}
+
+fn rows(array: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
+    array.as_array().outer_iter().map(|r| r.to_vec()).collect()
+}
+
+fn matrix(py: Python<'_>, rows: usize, cols: usize, values: Vec<f64>) -> Bound<'_, PyArray2<f64>> {
+    Array2::from_shape_vec((rows, cols), values)
+        .expect("rows x cols values")
+        .into_pyarray(py)
+}
+
+fn direction(name: &str, value: &str) -> PyResult<Direction> {
+    match value {
+        "lower" => Ok(Direction::Lower),
+        "higher" => Ok(Direction::Higher),
+        other => Err(error(format!(
+            "target `{name}`: direction `{other}` is not `lower` or `higher`"
+        ))),
+    }
+}
+
+/// Logged runs: mixtures `[n, domains]`, outcomes `[n, targets]`, optional context inputs.
+#[pyclass(name = "Runs", module = "mixatlas._mixatlas", frozen)]
+struct PyRuns {
+    inner: Runs,
+}
+
+#[pymethods]
+impl PyRuns {
+    /// Reads runs from a data spec (`.toml`), as `mixatlas train --data SPEC` does, or from a
+    /// table of runs (CSV or JSONL) whose key and mixture columns are inferred as `mixatlas
+    /// train --data runs.csv --target NAME=lower` infers them; `targets` maps a column to
+    /// `"lower"` or `"higher"` (required for a table, a selection for a spec).
+    #[staticmethod]
+    #[pyo3(signature = (path, targets=None, key=None, mixture=Vec::new()))]
+    fn from_csv(
+        path: PathBuf,
+        targets: Option<Vec<(String, String)>>,
+        key: Option<String>,
+        mixture: Vec<String>,
+    ) -> PyResult<Self> {
+        let targets: Vec<TargetSpec> = (targets.unwrap_or_default().iter())
+            .map(|(n, d)| Ok(TargetSpec::new(n.clone(), direction(n, d)?)))
+            .collect::<PyResult<_>>()?;
+        let spec = if path.extension().is_some_and(|e| e == "toml") {
+            DataSpec::from_file(&path).map_err(error)?
+        } else {
+            let inferred =
+                mixatlas::runs::infer(&path, key.as_deref(), &mixture, &targets).map_err(error)?;
+            inferred.spec
+        };
+        let mut runs = Runs::load(&spec).map_err(error)?;
+        if spec.targets.len() != targets.len() && !targets.is_empty() {
+            let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+            runs.select_targets(&names).map_err(error)?;
+        }
+        Ok(PyRuns { inner: runs })
+    }
+
+    /// Runs from arrays: `mixtures` `[n, domains]` (rows on the simplex within 0.01, rescaled
+    /// to sum to 1), `outcomes` `[n, targets]` (finite), `context` `[n, len(context_names)]`.
+    #[staticmethod]
+    #[pyo3(signature = (domains, mixtures, targets, outcomes, keys=None, context_names=Vec::new(), context=None))]
+    fn from_arrays(
+        domains: Vec<String>,
+        mixtures: PyReadonlyArray2<'_, f64>,
+        targets: Vec<(String, String)>,
+        outcomes: PyReadonlyArray2<'_, f64>,
+        keys: Option<Vec<String>>,
+        context_names: Vec<String>,
+        context: Option<PyReadonlyArray2<'_, f64>>,
+    ) -> PyResult<Self> {
+        let mut w = rows(&mixtures);
+        let y = rows(&outcomes);
+        let n = w.len();
+        let c = match &context {
+            Some(c) => rows(c),
+            None => vec![Vec::new(); n],
+        };
+        let shape = |what: &str, got: usize, cols: usize, want: usize| {
+            if got != n || (n > 0 && cols != want) {
+                return Err(error(format!(
+                    "{what}: {got} rows of {cols}, expected {n} rows of {want}"
+                )));
+            }
+            Ok(())
+        };
+        shape("mixtures", n, w.first().map_or(0, Vec::len), domains.len())?;
+        shape(
+            "outcomes",
+            y.len(),
+            y.first().map_or(0, Vec::len),
+            targets.len(),
+        )?;
+        shape(
+            "context",
+            c.len(),
+            c.first().map_or(0, Vec::len),
+            context_names.len(),
+        )?;
+        if n == 0 {
+            return Err(error("no runs"));
+        }
+        let keys = keys.unwrap_or_else(|| (1..=n).map(|i| i.to_string()).collect());
+        if keys.len() != n {
+            return Err(error(format!("{} keys for {n} runs", keys.len())));
+        }
+        for (i, row) in w.iter_mut().enumerate() {
+            let sum: f64 = row.iter().sum();
+            if row.iter().any(|x| !x.is_finite() || *x < 0.0) || (sum - 1.0).abs() > 0.01 {
+                return Err(error(format!(
+                    "run `{}` (row {i}): mixture weights must be >= 0 and sum to 1 (within \
+                     0.01); they sum to {sum}",
+                    keys[i]
+                )));
+            }
+            row.iter_mut().for_each(|x| *x /= sum);
+        }
+        for (i, row) in y.iter().chain(&c).enumerate() {
+            if let Some(j) = row.iter().position(|x| !x.is_finite()) {
+                return Err(error(format!(
+                    "run `{}`: value {j} is not a finite number",
+                    keys[i % n]
+                )));
+            }
+        }
+        let targets: Vec<TargetSpec> = (targets.iter())
+            .map(|(name, d)| Ok(TargetSpec::new(name.clone(), direction(name, d)?)))
+            .collect::<PyResult<_>>()?;
+        let space = Space::from_names("runs", &domains).map_err(error)?;
+        Ok(PyRuns {
+            inner: Runs {
+                schema: Schema {
+                    space,
+                    mixture_columns: domains,
+                    context: context_names,
+                    targets,
+                },
+                keys,
+                mixtures: w,
+                context: c,
+                outcomes: y,
+            },
+        })
+    }
+
+    /// Runs from a pandas DataFrame: `mixture` names the weight columns (the domains, in
+    /// order), `targets` maps outcome columns to `"lower"` or `"higher"`, `key` names the run
+    /// column (default: the row number), `context` extra numeric inputs.
+    #[staticmethod]
+    #[pyo3(signature = (df, mixture, targets, key=None, context=Vec::new()))]
+    fn from_pandas(
+        py: Python<'_>,
+        df: &Bound<'_, PyAny>,
+        mixture: Vec<String>,
+        targets: Vec<(String, String)>,
+        key: Option<String>,
+        context: Vec<String>,
+    ) -> PyResult<Self> {
+        let numeric = |columns: &[String]| -> PyResult<Bound<'_, PyAny>> {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("dtype", "float64")?;
+            df.get_item(columns.to_vec())
+                .map_err(|e| error(format!("DataFrame: {e}")))?
+                .call_method("to_numpy", (), Some(&kwargs))
+        };
+        let names: Vec<String> = targets.iter().map(|t| t.0.clone()).collect();
+        let (w, y) = (numeric(&mixture)?, numeric(&names)?);
+        let c = if context.is_empty() {
+            None
+        } else {
+            Some(numeric(&context)?)
+        };
+        let keys: Option<Vec<String>> = match &key {
+            Some(k) => Some(
+                (df.get_item(k))
+                    .map_err(|e| error(format!("DataFrame: {e}")))?
+                    .call_method1("astype", ("str",))?
+                    .call_method0("tolist")?
+                    .extract()?,
+            ),
+            None => None,
+        };
+        let c = match &c {
+            Some(c) => Some(c.extract::<PyReadonlyArray2<'_, f64>>()?),
+            None => None,
+        };
+        Self::from_arrays(
+            mixture,
+            w.extract()?,
+            targets,
+            y.extract()?,
+            keys,
+            context,
+            c,
+        )
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.keys.len()
+    }
+
+    /// Domain names, in mixture order.
+    #[getter]
+    fn domains(&self) -> Vec<String> {
+        self.inner.schema.space.names()
+    }
+
+    /// Target names, in outcome order.
+    #[getter]
+    fn targets(&self) -> Vec<String> {
+        self.inner.schema.target_names()
+    }
+
+    /// Run identifiers, `[n]`.
+    #[getter]
+    fn keys(&self) -> Vec<String> {
+        self.inner.keys.clone()
+    }
+
+    /// Mixture weights, `[n, domains]`.
+    #[getter]
+    fn mixtures<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        let d = self.inner.schema.space.domains.len();
+        matrix(py, self.inner.keys.len(), d, self.inner.mixtures.concat())
+    }
+
+    /// Outcomes, `[n, targets]`.
+    #[getter]
+    fn outcomes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        let t = self.inner.schema.targets.len();
+        matrix(py, self.inner.keys.len(), t, self.inner.outcomes.concat())
+    }
+}
+
+/// A fitted surrogate: the deep ensemble, the Gaussian process or the mixing law.
+#[pyclass(name = "Model", module = "mixatlas._mixatlas", frozen)]
+struct PyModel {
+    inner: Fitted<CpuInference>,
+}
+
+#[pymethods]
+impl PyModel {
+    /// `ensemble`, `gp` or `loglinear`.
+    #[getter]
+    fn kind(&self) -> String {
+        serde_json::to_value(self.inner.kind())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Domain names, in the order `predict` reads mixture columns.
+    #[getter]
+    fn domains(&self) -> Vec<String> {
+        self.inner.surrogate().schema().space.names()
+    }
+
+    /// Target names, in the order of the prediction columns.
+    #[getter]
+    fn targets(&self) -> Vec<String> {
+        self.inner.surrogate().schema().target_names()
+    }
+
+    /// Context input names (extra columns `predict` needs).
+    #[getter]
+    fn context(&self) -> Vec<String> {
+        self.inner.surrogate().schema().context.clone()
+    }
+
+    /// The posterior at `weights` `[n, domains]` (rows summing to 1) and `context`
+    /// `[n, len(context)]`: a dict of `[n, targets]` arrays `mean`, `epistemic_std`,
+    /// `aleatoric_std` and `std` (their root sum of squares), in target units.
+    #[pyo3(signature = (weights, context=None))]
+    fn posterior<'py>(
+        &self,
+        py: Python<'py>,
+        weights: PyReadonlyArray2<'py, f64>,
+        context: Option<PyReadonlyArray2<'py, f64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let w = rows(&weights);
+        let n = w.len();
+        let schema = self.inner.surrogate().schema();
+        let (d, k) = (schema.space.domains.len(), schema.context.len());
+        if w.iter().any(|r| r.len() != d) {
+            return Err(error(format!(
+                "weights: expected {d} columns (domains {})",
+                schema.space.names().join(", ")
+            )));
+        }
+        let c = match &context {
+            Some(c) => rows(c),
+            None if k == 0 => vec![Vec::new(); n],
+            None => {
+                return Err(error(format!(
+                    "this model has context inputs ({}): pass context=[n, {k}]",
+                    schema.context.join(", ")
+                )));
+            }
+        };
+        if c.len() != n || c.iter().any(|r| r.len() != k) {
+            return Err(error(format!("context: expected {n} rows of {k}")));
+        }
+        let model = &self.inner;
+        let p = py.detach(|| model.predict(&w, &c)).map_err(error)?;
+        let t = schema.targets.len();
+        let field = |f: &dyn Fn(usize, usize) -> f64| {
+            let values = (0..n).flat_map(|i| (0..t).map(move |j| (i, j)));
+            matrix(py, n, t, values.map(|(i, j)| f(i, j)).collect())
+        };
+        let out = PyDict::new(py);
+        out.set_item("mean", field(&|i, j| p.mean_at(i, j)))?;
+        out.set_item("epistemic_std", field(&|i, j| p.epistemic_std(i, j)))?;
+        out.set_item("aleatoric_std", field(&|i, j| p.aleatoric_std(i, j)))?;
+        out.set_item("std", field(&|i, j| p.total_std(i, j)))?;
+        Ok(out)
+    }
+
+    /// `(mean, std)`, each `[n, targets]`: the posterior mean and the spread of an observation
+    /// (epistemic and aleatoric together); `posterior` gives the parts.
+    #[pyo3(signature = (weights, context=None))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        weights: PyReadonlyArray2<'py, f64>,
+        context: Option<PyReadonlyArray2<'py, f64>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let p = self.posterior(py, weights, context)?;
+        let get = |k: &str| p.get_item(k).map(|v| v.expect("set by posterior"));
+        Ok((get("mean")?, get("std")?))
+    }
+
+    /// Writes the checkpoint to `path` (the CLI's layout; `overwrite` replaces a checkpoint
+    /// mixatlas wrote, never anything else).
+    #[pyo3(signature = (path, overwrite=false))]
+    fn save(&self, py: Python<'_>, path: PathBuf, overwrite: bool) -> PyResult<()> {
+        let model = &self.inner;
+        py.detach(|| model.save(&path, Overwrite::from_force(overwrite)))
+            .map_err(error)
+    }
+}
+
+/// Fits a surrogate on `runs`; `config` is the TOML of that surrogate's config file (as
+/// `train --config`), `seed` drives initialisation, bootstrap and restarts.
+#[pyfunction]
+#[pyo3(signature = (runs, surrogate="ensemble", config=None, seed=0))]
+fn fit(
+    py: Python<'_>,
+    runs: &PyRuns,
+    surrogate: &str,
+    config: Option<&str>,
+    seed: u64,
+) -> PyResult<PyModel> {
+    let kind: SurrogateKind =
+        serde_json::from_value(serde_json::Value::from(surrogate)).map_err(|_| {
+            error(format!(
+                "surrogate `{surrogate}`: expected ensemble, gp, loglinear or auto"
+            ))
+        })?;
+    let spec = SurrogateSpec::from_toml(kind, config.unwrap_or("")).map_err(error)?;
+    let runs = &runs.inner;
+    let fitted = py.detach(|| {
+        let device = Default::default();
+        let fitted = spec.fit::<Cpu>(runs, seed, &device, &mut ())?;
+        mixatlas::device::for_scoring(fitted)
+    });
+    Ok(PyModel {
+        inner: fitted.map_err(error)?,
+    })
+}
+
+/// Loads any checkpoint the CLI or `Model.save` wrote.
+#[pyfunction]
+fn load(py: Python<'_>, path: PathBuf) -> PyResult<PyModel> {
+    let fitted = py.detach(|| {
+        let model = Fitted::<CpuInference>::load(&path, &Default::default())?;
+        mixatlas::device::for_scoring(model)
+    });
+    Ok(PyModel {
+        inner: fitted.map_err(error)?,
+    })
+}
+
+#[pymodule]
+fn _mixatlas(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MixatlasError", m.py().get_type::<MixatlasError>())?;
+    m.add_class::<PyRuns>()?;
+    m.add_class::<PyModel>()?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    Ok(())
+}
