@@ -28,3 +28,8 @@ for j, d in enumerate(runs.domains):
     df[d] = runs.mixtures[:, j]
 own = mixatlas.Runs.from_pandas(df, mixture=runs.domains, targets=[("pile_cc_loss", "lower")], key="run")
 print(f"from pandas: {len(own)} runs, first {own.keys[0]}")
+
+# The next four runs to train: tell the proposer what was measured, ask for a spaced batch.
+proposer = mixatlas.Proposer(fit_on, surrogate="gp", acquisition="ucb", beta=1.0, samples=5000, seed=0)
+proposer.tell(fit_on)
+print(proposer.ask(4)[["pile_cc_loss_mean", "pile_cc_loss_epistemic_std", "nearest_run_distance"]])

@@ -12,6 +12,6 @@ Errors are `mixatlas.MixatlasError`, with the message the CLI prints. Fitting an
 release the GIL. The same seed gives the same model as `mixatlas train --seed`.
 """
 
-from ._mixatlas import MixatlasError, Model, Runs, fit, load
+from ._mixatlas import MixatlasError, Model, Proposer, Runs, fit, load
 
-__all__ = ["MixatlasError", "Model", "Runs", "fit", "load"]
+__all__ = ["MixatlasError", "Model", "Proposer", "Runs", "fit", "load"]

@@ -90,3 +90,25 @@ def fit(
 
 def load(path: _Path) -> Model:
     """Loads any checkpoint the CLI or Model.save wrote."""
+
+class Proposer:
+    """Ask/tell: tell logged runs, ask for the next q mixtures (propose's search and spacing)."""
+
+    def __init__(
+        self,
+        space: Union[Runs, _Path],
+        surrogate: Literal["ensemble", "gp", "loglinear", "auto"] = "ensemble",
+        config: Optional[str] = None,
+        acquisition: Literal["mean", "ucb", "lcb", "ei", "pi", "thompson", "variance", "ivr"] = "mean",
+        beta: Optional[float] = None,
+        xi: float = 0.0,
+        objective: Optional[_Path] = None,
+        constraints: Optional[_Path] = None,
+        samples: int = 20000,
+        min_distance: float = 0.05,
+        seed: int = 0,
+    ) -> None: ...
+    def tell(self, runs: Runs) -> None:
+        """Adds one round of logged runs."""
+    def ask(self, q: int) -> Any:
+        """The next q mixtures, best first: a pandas DataFrame (a dict of arrays without pandas)."""

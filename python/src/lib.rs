@@ -5,12 +5,15 @@
 
 use std::path::PathBuf;
 
+use mixatlas::acquisition::AcquisitionSpec;
 use mixatlas::device::{Cpu, CpuInference};
 use mixatlas::io::Overwrite;
+use mixatlas::objective::ObjectiveSpec;
+use mixatlas::proposer::{Proposer, ProposerConfig, SearcherKind};
 use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
-use mixatlas::space::Space;
+use mixatlas::space::{ConstraintSpec, Constraints, Space};
 use mixatlas::surrogate::{Fitted, SurrogateKind, SurrogateSpec};
-use numpy::ndarray::Array2;
+use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -369,6 +372,142 @@ impl PyModel {
     }
 }
 
+/// The ask/tell proposer: tell it logged runs, ask it for the next `q` mixtures, under
+/// constraints and an objective, with `propose`'s search (random samples, CMA-ES, and the
+/// gradient for an ensemble) and spacing.
+#[pyclass(name = "Proposer", module = "mixatlas._mixatlas")]
+struct PyProposer {
+    inner: Proposer<Cpu>,
+    domains: Vec<String>,
+}
+
+#[pymethods]
+impl PyProposer {
+    /// `space`: the domains, as a `Runs` (its space) or a space file (TOML). `constraints` and
+    /// `objective` are files as `propose --constraints/--objective` read them; `config` is the
+    /// surrogate's config TOML; `acquisition` one of mean, ucb, lcb, ei, pi, thompson,
+    /// variance, ivr (`beta` for ucb/lcb, `xi` for ei/pi).
+    #[new]
+    #[pyo3(signature = (space, surrogate="ensemble", config=None, acquisition="mean", beta=None, xi=0.0, objective=None, constraints=None, samples=20_000, min_distance=0.05, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        space: &Bound<'_, PyAny>,
+        surrogate: &str,
+        config: Option<&str>,
+        acquisition: &str,
+        beta: Option<f64>,
+        xi: f64,
+        objective: Option<PathBuf>,
+        constraints: Option<PathBuf>,
+        samples: u64,
+        min_distance: f64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let space = match space.cast::<PyRuns>() {
+            Ok(runs) => runs.get().inner.schema.space.clone(),
+            Err(_) => Space::from_file(&space.extract::<PathBuf>()?).map_err(error)?,
+        };
+        let constraints = match constraints {
+            Some(path) => {
+                let spec = ConstraintSpec::from_file(&path).map_err(error)?;
+                Constraints::new(&space, &spec, &[]).map_err(error)?
+            }
+            None => Constraints::simplex(&space),
+        };
+        let kind = serde_json::from_value(serde_json::Value::from(acquisition)).map_err(|_| {
+            error(format!(
+                "acquisition `{acquisition}`: expected mean, ucb, lcb, ei, pi, thompson, \
+                 variance or ivr"
+            ))
+        })?;
+        let defaults = AcquisitionSpec::default();
+        let acquisition = AcquisitionSpec {
+            kind,
+            beta: beta.or(defaults.beta),
+            xi,
+            ..defaults
+        };
+        let objective = match objective {
+            Some(path) => ObjectiveSpec::from_file(&path).map_err(error)?,
+            None => ObjectiveSpec::default(),
+        };
+        let search = ProposerConfig {
+            acquisition,
+            objective,
+            samples,
+            min_distance,
+            seed,
+            ..ProposerConfig::default()
+        };
+        let domains = space.names();
+        let spec = surrogate_spec(surrogate, config)?;
+        // As `propose`: the gradient searcher only where the surrogate is differentiable.
+        let mut search = search;
+        if !spec.capabilities().differentiable {
+            search.searchers.retain(|s| *s != SearcherKind::Gradient);
+        }
+        let inner =
+            Proposer::<Cpu>::new(constraints, spec, search, Default::default()).map_err(error)?;
+        Ok(PyProposer { inner, domains })
+    }
+
+    /// Adds logged runs (one round; the same schema as runs told before).
+    fn tell(&mut self, py: Python<'_>, runs: &PyRuns) -> PyResult<()> {
+        let inner = &mut self.inner;
+        let runs = &runs.inner;
+        py.detach(|| inner.tell(runs)).map_err(error)
+    }
+
+    /// The next `q` mixtures, best first, as a pandas DataFrame when pandas is installed (else
+    /// a dict of numpy columns): one column per domain, `<target>_mean` and
+    /// `<target>_epistemic_std` per target, the objective's mean and epistemic std, the
+    /// acquisition value and the distance to the nearest run told (total variation).
+    fn ask<'py>(&mut self, py: Python<'py>, q: usize) -> PyResult<Bound<'py, PyAny>> {
+        let inner = &mut self.inner;
+        let batch = py.detach(|| inner.ask(q)).map_err(error)?;
+        let column = |values: Vec<f64>| Array1::from_vec(values).into_pyarray(py);
+        let columns = PyDict::new(py);
+        for (j, d) in self.domains.iter().enumerate() {
+            columns.set_item(
+                d,
+                column(batch.proposals.iter().map(|p| p.weights[j]).collect()),
+            )?;
+        }
+        for (t, name) in batch.objective.targets.iter().enumerate() {
+            let of = |f: fn(&(f64, f64)) -> f64| {
+                batch.proposals.iter().map(|p| f(&p.targets[t])).collect()
+            };
+            columns.set_item(format!("{name}_mean"), column(of(|m| m.0)))?;
+            columns.set_item(format!("{name}_epistemic_std"), column(of(|m| m.1)))?;
+        }
+        let field = |f: fn(&mixatlas::proposer::Proposal) -> f64| {
+            column(batch.proposals.iter().map(f).collect())
+        };
+        columns.set_item("objective", field(|p| p.objective))?;
+        columns.set_item("objective_std", field(|p| p.objective_std))?;
+        columns.set_item("acquisition", field(|p| p.acquisition))?;
+        columns.set_item(
+            "nearest_run_distance",
+            field(|p| p.nearest.map_or(f64::NAN, |(_, d)| d)),
+        )?;
+        match py.import("pandas") {
+            Ok(pandas) => pandas.getattr("DataFrame")?.call1((columns,)),
+            Err(_) => Ok(columns.into_any()),
+        }
+    }
+}
+
+/// The surrogate spec of `surrogate` (a kind's name) configured by the TOML `config`.
+fn surrogate_spec(surrogate: &str, config: Option<&str>) -> PyResult<SurrogateSpec> {
+    let kind: SurrogateKind =
+        serde_json::from_value(serde_json::Value::from(surrogate)).map_err(|_| {
+            error(format!(
+                "surrogate `{surrogate}`: expected ensemble, gp, loglinear or auto"
+            ))
+        })?;
+    SurrogateSpec::from_toml(kind, config.unwrap_or("")).map_err(error)
+}
+
 /// Fits a surrogate on `runs`; `config` is the TOML of that surrogate's config file (as
 /// `train --config`), `seed` drives initialisation, bootstrap and restarts.
 #[pyfunction]
@@ -415,6 +554,7 @@ fn _mixatlas(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MixatlasError", m.py().get_type::<MixatlasError>())?;
     m.add_class::<PyRuns>()?;
     m.add_class::<PyModel>()?;
+    m.add_class::<PyProposer>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     Ok(())

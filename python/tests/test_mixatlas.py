@@ -131,6 +131,37 @@ def test_runs_from_pandas_and_arrays_fit_and_refuse_bad_input():
             assert f.read() == "mine"
 
 
+def test_the_proposer_asks_for_spaced_feasible_mixtures():
+    runs = mixatlas.Runs.from_csv(TRAIN)
+    first = mixatlas.Runs.from_arrays(runs.domains, runs.mixtures[:64], [("pile_cc_loss", "lower")],
+                                      runs.outcomes[:64], keys=runs.keys[:64])
+    def batch(seed):
+        proposer = mixatlas.Proposer(first, surrogate="gp", acquisition="ucb", beta=1.0,
+                                     samples=5000, min_distance=0.1, seed=seed)
+        proposer.tell(first)
+        return proposer.ask(4)
+    table = batch(0)
+    assert len(table) == 4, table
+    w = np.column_stack([np.asarray(table[d]) for d in runs.domains])
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-9)
+    assert np.all(w >= 0)
+    spread = [0.5 * np.abs(w[i] - w[j]).sum() for i in range(4) for j in range(i)]
+    assert min(spread) >= 0.1 - 1e-9, spread
+    assert np.all(np.asarray(table["nearest_run_distance"]) >= 0.1 - 1e-9)
+    assert np.all(np.asarray(table["pile_cc_loss_epistemic_std"]) > 0)
+    acq = np.asarray(table["acquisition"])
+    assert acq[0] == acq.max(), acq
+    # The same seed asks for the same batch.
+    again = batch(0)
+    np.testing.assert_array_equal(np.column_stack([np.asarray(again[d]) for d in runs.domains]), w)
+    try:
+        mixatlas.Proposer(first, acquisition="greedy")
+    except mixatlas.MixatlasError as e:
+        assert "acquisition `greedy`" in str(e)
+    else:
+        raise AssertionError("no error for an unknown acquisition")
+
+
 if __name__ == "__main__":
     for name, test in list(globals().items()):
         if name.startswith("test_"):
