@@ -162,6 +162,42 @@ def test_the_proposer_asks_for_spaced_feasible_mixtures():
         raise AssertionError("no error for an unknown acquisition")
 
 
+def test_hf_mixture_realises_the_recipes_token_shares():
+    try:
+        from datasets import Dataset
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        print("datasets missing: mixatlas.hf not checked")
+        return
+    from mixatlas.hf import mixture, probabilities
+
+    lengths = {"web": 1000, "code": 300, "math": 500}
+    n = 100_000
+    parts = {d: Dataset.from_dict({"domain": [d] * n, "n_tokens": [L] * n}) for d, L in lengths.items()}
+    parts["books"] = Dataset.from_dict({"domain": ["books"] * 10, "n_tokens": [10] * 10})
+    with tempfile.TemporaryDirectory() as d:
+        recipe = os.path.join(d, "r.json")
+        with open(recipe, "w") as f:
+            f.write('{"format": "mixatlas-recipe", "name": "r", "space": "s", '
+                    '"weights": {"web": 0.5, "code": 0.3, "math": 0.2, "books": 0.0}}')
+        p = probabilities(recipe, parts, length_column="n_tokens")
+        assert set(p) == {"web", "code", "math"}, p
+        mixed = mixture(recipe, parts, length_column="n_tokens", seed=0)
+        tokens = {}
+        for row in mixed.select(range(100_000)):
+            tokens[row["domain"]] = tokens.get(row["domain"], 0) + row["n_tokens"]
+        total = sum(tokens.values())
+        for dom, w in {"web": 0.5, "code": 0.3, "math": 0.2}.items():
+            assert abs(tokens[dom] / total - w) < 0.005, (dom, tokens[dom] / total)
+        try:
+            mixture({"web": 0.5, "poetry": 0.5}, parts, length_column="n_tokens")
+        except ValueError as e:
+            assert "poetry" in str(e)
+        else:
+            raise AssertionError("no error for a domain without a dataset")
+
+
 if __name__ == "__main__":
     for name, test in list(globals().items()):
         if name.startswith("test_"):
