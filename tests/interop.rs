@@ -739,6 +739,20 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // `import wandb SOURCE --mixture M --target T EXTRA --out d/OUT`.
+    let import = |source: &Path, mixture: &str, target: &str, extra: &[&str], out: &str| {
+        let out = d.join(out);
+        let args = [
+            "import",
+            "wandb",
+            path(source),
+            "--mixture",
+            mixture,
+            "--target",
+            target,
+        ];
+        mixatlas(&[&args[..], extra, &["--out", path(&out)]].concat())
+    };
     let root = d.join("wandb");
     std::fs::create_dir(&root).unwrap();
     let dirs = wandb_runs(&python, &root);
@@ -799,17 +813,7 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
          e,finished,-,me,,2026-11-29T12:00:00.000Z,60,,0.1,,0.9,2.9\n\
          a,finished,-,me,,2026-11-29T13:00:00.000Z,60,,0.4,0.4,0.2,2.6\n",
     );
-    let out = mixatlas(&[
-        "import",
-        "wandb",
-        path(&export),
-        "--mixture",
-        "mix.*",
-        "--target",
-        "eval/loss",
-        "--out",
-        path(&d.join("from-csv")),
-    ]);
+    let out = import(&export, "mix.*", "eval/loss", &[], "from-csv");
     assert!(out.status.success(), "{}", text(&out).1);
     let stdout = text(&out).0;
     assert!(stdout.contains("4 runs over 3 domains"), "{stdout}");
@@ -830,51 +834,16 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     );
     // --min-step needs the export's `_step` column.
     expect_error(
-        mixatlas(&[
-            "import",
-            "wandb",
-            path(&export),
-            "--mixture",
-            "mix.*",
-            "--target",
-            "eval/loss",
-            "--min-step",
-            "10",
-            "--out",
-            path(&d.join("x")),
-        ]),
+        import(&export, "mix.*", "eval/loss", &["--min-step", "10"], "x"),
         "export.csv: field `_step`: --min-step reads each run's summary `_step`",
     );
 
     // Bad input.
     expect_error(
-        mixatlas(&[
-            "import",
-            "wandb",
-            path(&export),
-            "--mixture",
-            "cfg.*",
-            "--target",
-            "eval/loss",
-            "--out",
-            path(&d.join("x")),
-        ]),
+        import(&export, "cfg.*", "eval/loss", &[], "x"),
         "export.csv: field `cfg.*`: no column matches the mixture pattern",
     );
-    expect_error(
-        mixatlas(&[
-            "import",
-            "wandb",
-            path(&export),
-            "--mixture",
-            "mix.*",
-            "--target",
-            "eval/ppl",
-            "--out",
-            path(&d.join("x")),
-        ]),
-        "eval/ppl",
-    );
+    expect_error(import(&export, "mix.*", "eval/ppl", &[], "x"), "eval/ppl");
     for (flag, value, needle) in [
         (
             "--mixture",
@@ -899,33 +868,10 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
         "bad.csv",
         "Name,State,mix.a,mix.b,y\nr,finished,0.5,lots,1\n",
     );
-    expect_error(
-        mixatlas(&[
-            "import",
-            "wandb",
-            path(&bad),
-            "--mixture",
-            "mix.*",
-            "--target",
-            "y",
-            "--out",
-            path(&d.join("x")),
-        ]),
-        "bad.csv:2",
-    );
+    expect_error(import(&bad, "mix.*", "y", &[], "x"), "bad.csv:2");
     // One run directory; a log that is not W&B's is refused with its file.
     let one = dirs.iter().find(|p| path(p).ends_with("-abc001")).unwrap();
-    let out = mixatlas(&[
-        "import",
-        "wandb",
-        path(one),
-        "--mixture",
-        "data.mix.*",
-        "--target",
-        "eval/loss",
-        "--out",
-        path(&d.join("one")),
-    ]);
+    let out = import(one, "data.mix.*", "eval/loss", &[], "one");
     assert!(out.status.success(), "{}", text(&out).1);
     let csv = std::fs::read_to_string(d.join("one/runs.csv")).unwrap();
     assert!(csv.contains("\nabc001,"), "{csv}");
@@ -934,17 +880,7 @@ fn wandb_runs_and_exports_become_a_runs_table_skipping_unfinished_runs() {
     let at = bytes.len() / 2;
     bytes[at] ^= 0xff;
     std::fs::write(&log, bytes).unwrap();
-    let out = mixatlas(&[
-        "import",
-        "wandb",
-        path(one),
-        "--mixture",
-        "data.mix.*",
-        "--target",
-        "eval/loss",
-        "--out",
-        path(&d.join("x")),
-    ]);
+    let out = import(one, "data.mix.*", "eval/loss", &[], "x");
     expect_error(out, "run-abc001.wandb: record at byte");
     assert!(!d.join("x").exists());
 }
