@@ -89,3 +89,62 @@ def mixture(
     names = list(p)
     return interleave_datasets([datasets[d] for d in names], probabilities=[p[d] for d in names],
                                seed=seed, stopping_strategy=stopping_strategy)
+
+
+def read_proposals(path: str):
+    """The runs a campaign asks its evaluator to train (`{proposals}`: JSON Lines, one run per
+    line with `run_id`, `weights`, `stage`, `history`, `context`)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_result(path: str, run_id: str, outcomes: Mapping[str, float]) -> None:
+    """Appends one run's outcomes to the evaluator's results CSV (`{results}`): `run_id`, then
+    one column per target, as the campaign names them. The header is written with the first
+    run; later runs must give the same targets."""
+    import csv
+    import math
+    import os
+
+    names = list(outcomes)
+    bad = [n for n in names if not math.isfinite(float(outcomes[n]))]
+    if bad:
+        raise ValueError(f"run {run_id}: non-finite outcome(s) {', '.join(bad)}")
+    exists = os.path.exists(path) and os.path.getsize(path) > 0
+    if exists:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f))
+        if header[1:] != names:
+            raise ValueError(f"{path}: columns {header[1:]}, but run {run_id} gives {names}")
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if not exists:
+            writer.writerow(["run_id", *names])
+        writer.writerow([run_id, *(repr(float(outcomes[n])) for n in names)])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def results_callback(path: str, run_id: str, targets: Mapping[str, str]):
+    """A `transformers.TrainerCallback` that writes a finished run's outcomes in the evaluator
+    contract's results format: `targets` maps a Trainer metric (`eval_loss`) to the campaign's
+    target name (`val_loss`); the last evaluation's values are written when training ends."""
+    from transformers import TrainerCallback
+
+    class ResultsCallback(TrainerCallback):
+        def __init__(self):
+            self.latest = {}
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            self.latest.update(metrics or {})
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            missing = [m for m in targets if m not in self.latest]
+            if missing:
+                raise ValueError(f"run {run_id}: no evaluation logged {', '.join(missing)} "
+                                 "(set eval_strategy so the Trainer evaluates before it ends)")
+            write_result(path, run_id, {name: self.latest[m] for m, name in targets.items()})
+
+    return ResultsCallback()

@@ -198,6 +198,46 @@ def test_hf_mixture_realises_the_recipes_token_shares():
             raise AssertionError("no error for a domain without a dataset")
 
 
+def test_a_trainer_run_writes_the_evaluator_results_file():
+    try:
+        import torch
+        from datasets import Dataset
+        from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        print("transformers missing: the Trainer callback not checked")
+        return
+    from mixatlas.hf import mixture, read_proposals, results_callback
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    def domain(low, high, n=64):
+        ids = rng.integers(low, high, size=(n, 16)).tolist()
+        return Dataset.from_dict({"input_ids": ids, "labels": ids})
+    parts = {"low": domain(0, 32), "high": domain(32, 64)}
+    with tempfile.TemporaryDirectory() as d:
+        proposals = os.path.join(d, "proposals.jsonl")
+        with open(proposals, "w") as f:
+            for i, w in enumerate([0.8, 0.3]):
+                f.write(f'{{"run_id": "r001-0{i + 1}", "stage": 0, "weights": {{"low": {w}, "high": {1 - w}}}}}\n')
+        results = os.path.join(d, "results.csv")
+        for run in read_proposals(proposals):
+            train = mixture(run["weights"], parts, seed=0)
+            model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=1, n_head=2))
+            args = TrainingArguments(output_dir=os.path.join(d, run["run_id"]), max_steps=4,
+                                     per_device_train_batch_size=8, eval_strategy="steps", eval_steps=4,
+                                     report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True)
+            trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=parts["high"],
+                              callbacks=[results_callback(results, run["run_id"], {"eval_loss": "val_loss"})])
+            trainer.train()
+        with open(results) as f:
+            rows = list(csv.reader(f))
+        assert rows[0] == ["run_id", "val_loss"], rows
+        assert [r[0] for r in rows[1:]] == ["r001-01", "r001-02"], rows
+        assert all(0 < float(r[1]) < 10 for r in rows[1:]), rows
+
+
 if __name__ == "__main__":
     for name, test in list(globals().items()):
         if name.startswith("test_"):
