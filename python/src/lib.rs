@@ -41,6 +41,13 @@ fn matrix(py: Python<'_>, rows: usize, cols: usize, values: Vec<f64>) -> Bound<'
         .into_pyarray(py)
 }
 
+/// Targets from `(column, "lower" | "higher")` pairs.
+fn target_specs(pairs: &[(String, String)]) -> PyResult<Vec<TargetSpec>> {
+    (pairs.iter())
+        .map(|(name, d)| Ok(TargetSpec::new(name.clone(), direction(name, d)?)))
+        .collect()
+}
+
 fn direction(name: &str, value: &str) -> PyResult<Direction> {
     match value {
         "lower" => Ok(Direction::Lower),
@@ -71,10 +78,9 @@ impl PyRuns {
         key: Option<String>,
         mixture: Vec<String>,
     ) -> PyResult<Self> {
-        let targets: Vec<TargetSpec> = (targets.unwrap_or_default().iter())
-            .map(|(n, d)| Ok(TargetSpec::new(n.clone(), direction(n, d)?)))
-            .collect::<PyResult<_>>()?;
-        let spec = if path.extension().is_some_and(|e| e == "toml") {
+        let targets = target_specs(&targets.unwrap_or_default())?;
+        let is_spec = path.extension().is_some_and(|e| e == "toml");
+        let spec = if is_spec {
             DataSpec::from_file(&path).map_err(error)?
         } else {
             let inferred =
@@ -82,7 +88,8 @@ impl PyRuns {
             inferred.spec
         };
         let mut runs = Runs::load(&spec).map_err(error)?;
-        if spec.targets.len() != targets.len() && !targets.is_empty() {
+        // A spec's targets are selected by name; an inferred spec has exactly those given.
+        if is_spec && !targets.is_empty() {
             let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
             runs.select_targets(&names).map_err(error)?;
         }
@@ -156,9 +163,7 @@ impl PyRuns {
                 )));
             }
         }
-        let targets: Vec<TargetSpec> = (targets.iter())
-            .map(|(name, d)| Ok(TargetSpec::new(name.clone(), direction(name, d)?)))
-            .collect::<PyResult<_>>()?;
+        let targets = target_specs(&targets)?;
         let space = Space::from_names("runs", &domains).map_err(error)?;
         Ok(PyRuns {
             inner: Runs {

@@ -235,12 +235,18 @@ fn items(message: &[u8], into: &mut BTreeMap<String, Value>) -> Result<(), Strin
                     serde_json::from_str(&super::wandb::non_finite_as_null(&json))
                         .map_err(|e| format!("`{path}`: {e}"))?;
                 let value = serde_yaml::to_value(&value).expect("JSON is YAML");
-                into.retain(|k, _| !(k == &path || k.starts_with(&format!("{path}."))));
+                remove(into, &path);
                 super::wandb::flatten(&path, &value, into);
             }
-            2 => into.retain(|k, _| !(k == &path || k.starts_with(&format!("{path}.")))),
+            2 => remove(into, &path),
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Removes the entry at `path` and every entry nested under it (`path.*`).
+fn remove(into: &mut BTreeMap<String, Value>, path: &str) {
+    let nested = format!("{path}.");
+    into.retain(|k, _| k != path && !k.starts_with(&nested));
 }
