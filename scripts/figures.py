@@ -272,6 +272,26 @@ def bench_strategies(out, output):
     )
 
 
+def tiny_lm(out, output):
+    summary = read_json(out / "tiny-lm" / "summary.json")
+    names = ["soup", "best_random", "mixatlas"]
+    rows = []
+    for r in summary["seeds"]:
+        mix = r["weights"]["mixatlas"]
+        top = sorted(mix, key=mix.get, reverse=True)
+        recipe = ", ".join(f"{d} {mix[d]:.2f}" for d in top if mix[d] >= 0.005)
+        rows.append([str(r["seed"])] + [f"{r[n]:.4f}" for n in names] + [recipe])
+    rows.append(["mean"] + [f"**{summary[n]:.4f}**" for n in names] + [""])
+    n = len(summary["seeds"])
+    return (
+        table(["seed", "uniform soup", "best random run", "mixatlas", "mixatlas's recipe"], rows)
+        + f"\n\nTarget loss in nats per token after {summary['tokens_per_run']:,} training tokens, "
+        f"each mixture retrained at {len(summary['seeds'][0]['eval_seeds'])} seeds the campaign "
+        f"never used. mixatlas beats the soup in {summary['mixatlas_beats_soup']} of {n} seeds and "
+        f"the best random run in {summary['mixatlas_beats_best_random']} of {n}."
+    )
+
+
 # ---------------------------------------------------------------- the blocks
 
 # name: (page, renderer, minutes on two cores, quick: checked by the slow test tier)
@@ -286,6 +306,7 @@ BLOCKS = {
     "backtest-olmix": ("docs/strategies.md", backtest, 2.0, False),
     "campaign-seeds": ("docs/strategies.md", campaign_seeds, 2.0, False),
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
+    "tiny-lm": ("docs/figures.md", tiny_lm, 12.0, False),
 }
 
 # Wall-clock figures: masked when checking.

@@ -197,6 +197,11 @@ const NOT_RUN: &[(&str, &str)] = &[
         "a template for the user's own training script",
     ),
     (
+        "examples/tiny-lm/run.sh",
+        "minutes of training: the slow tier runs one seed (tests/interop.rs), \
+         `scripts/figures.py write tiny-lm` the page's three",
+    ),
+    (
         "mixatlas import wandb runs-export.csv",
         "a CSV the W&B UI exports from the user's project; tests/interop.rs reads one",
     ),

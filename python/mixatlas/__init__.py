@@ -8,10 +8,15 @@ uncertainty, and read its checkpoints. numpy in and out; pandas where a table is
     model.save("out/gp")                               # what `mixatlas train` writes
     same = mixatlas.load("out/gp")                      # any checkpoint the CLI wrote
 
-Errors are `mixatlas.MixatlasError`, with the message the CLI prints. Fitting and prediction
-release the GIL. The same seed gives the same model as `mixatlas train --seed`.
+    found = model.simulate(samples=100_000)            # as `mixatlas simulate`
+    mixatlas.backtest(runs, "configs/backtests/strategies.toml", "out/bt")
+
+Errors are `mixatlas.MixatlasError`, with the message the CLI prints. Fitting, prediction,
+simulation and backtests release the GIL and show tqdm progress bars when tqdm is installed
+(`progress=False` silences them). The same seed gives the same model as `mixatlas train
+--seed`.
 """
 
-from ._mixatlas import MixatlasError, Model, Proposer, Runs, fit, load
+from ._mixatlas import MixatlasError, Model, Proposer, Runs, backtest, fit, load
 
-__all__ = ["MixatlasError", "Model", "Proposer", "Runs", "fit", "load"]
+__all__ = ["MixatlasError", "Model", "Proposer", "Runs", "backtest", "fit", "load"]

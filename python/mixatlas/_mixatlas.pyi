@@ -9,6 +9,7 @@ import numpy.typing as npt
 _Path = Union[str, PathLike[str]]
 _Direction = Literal["lower", "higher"]
 _Array = npt.NDArray[np.float64]
+_Acquisition = Literal["mean", "ucb", "lcb", "ei", "pi", "thompson", "variance", "ivr"]
 
 class MixatlasError(Exception):
     """An error mixatlas reports (bad input, a missing file, a failed fit)."""
@@ -77,6 +78,23 @@ class Model:
         self, weights: _Array, context: Optional[_Array] = None
     ) -> Mapping[str, _Array]:
         """mean, epistemic_std, aleatoric_std, std: each [n, targets]."""
+    def simulate(
+        self,
+        samples: int = 100000,
+        objective: Optional[_Path] = None,
+        constraints: Optional[_Path] = None,
+        runs: Optional[Runs] = None,
+        acquisition: _Acquisition = "mean",
+        beta: Optional[float] = None,
+        xi: float = 0.0,
+        context: Optional[Mapping[str, float]] = None,
+        prior: Literal["tokens", "uniform"] = "tokens",
+        top: int = 10,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Scores `samples` random feasible mixtures as `mixatlas simulate` does: moments of the
+        objective, epistemic std and acquisition, and the `top` best as DataFrames."""
     def save(self, path: _Path, overwrite: bool = False) -> None:
         """Writes the checkpoint (the CLI's layout)."""
 
@@ -85,8 +103,23 @@ def fit(
     surrogate: Literal["ensemble", "gp", "loglinear", "auto"] = "ensemble",
     config: Optional[str] = None,
     seed: int = 0,
+    progress: bool = True,
 ) -> Model:
     """Fits a surrogate; `config` is the TOML of its config file (`train --config`)."""
+
+def backtest(
+    runs: Runs,
+    config: _Path,
+    out: _Path,
+    objective: Optional[_Path] = None,
+    seeds: Optional[int] = None,
+    jobs: Optional[int] = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Replays the strategies of a backtest config on the pool `runs`, as `mixatlas backtest`;
+    writes backtest.md/.csv/.json in `out` and returns the summary."""
 
 def load(path: _Path) -> Model:
     """Loads any checkpoint the CLI or Model.save wrote."""
@@ -99,7 +132,7 @@ class Proposer:
         space: Union[Runs, _Path],
         surrogate: Literal["ensemble", "gp", "loglinear", "auto"] = "ensemble",
         config: Optional[str] = None,
-        acquisition: Literal["mean", "ucb", "lcb", "ei", "pi", "thompson", "variance", "ivr"] = "mean",
+        acquisition: _Acquisition = "mean",
         beta: Optional[float] = None,
         xi: float = 0.0,
         objective: Optional[_Path] = None,

@@ -13,9 +13,19 @@ The lengths come from `tokens_per_example` (a dict), or are measured on up to 10
 of each dataset from `length_column` (a token count per example) or `input_ids` (tokenized
 datasets). Domains with weight 0 are left out, since `interleave_datasets` refuses a zero
 probability with `stopping_strategy="all_exhausted"`.
+
+A staged schedule (a campaign's `final.json`, one recipe per midtraining stage) is followed by
+`scheduled_mixture` (a torch `IterableDataset`, also usable in a plain PyTorch loop: set its
+`stage`) and `schedule_callback`, which switches the stage at the boundaries:
+
+    train = scheduled_mixture("out/campaign/final.json", datasets, length_column="n_tokens")
+    trainer = Trainer(..., train_dataset=train, callbacks=[schedule_callback(train)])
+
+A finished Trainer run reports to a campaign through `results_callback` (the evaluator
+contract's results file) and `read_proposals` (its proposals file).
 """
 import json
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 SAMPLE = 10_000
 
@@ -89,6 +99,105 @@ def mixture(
     names = list(p)
     return interleave_datasets([datasets[d] for d in names], probabilities=[p[d] for d in names],
                                seed=seed, stopping_strategy=stopping_strategy)
+
+
+def read_schedule(path: str) -> List[Dict[str, float]]:
+    """The recipes of a campaign's committed schedule (`final.json`), one per stage, in order."""
+    with open(path) as f:
+        doc = json.load(f)
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    if not stages or not all(isinstance(s, dict) and isinstance(s.get("weights"), dict)
+                             for s in stages):
+        raise ValueError(f"{path}: not a campaign schedule (`stages`, each with `weights`)")
+    return [recipe_weights(s["weights"]) for s in stages]
+
+
+def scheduled_mixture(
+    schedule: Union[str, Sequence[Mapping[str, float]]],
+    datasets: Mapping[str, object],
+    tokens_per_example: Optional[Mapping[str, float]] = None,
+    length_column: Optional[str] = None,
+    seed: int = 0,
+):
+    """An endless torch `IterableDataset` over `datasets` (map-style, indexable) that draws
+    each example's domain with the probabilities realising the token shares of the recipe of
+    its current `stage` (an int, 0 first; `schedule_callback` sets it). `schedule` is a
+    `final.json` path or a list of recipes. Each domain is read in a fresh random order per
+    pass. The stage lives in shared memory, so DataLoader workers follow it too (after the
+    batches they had already prefetched)."""
+    import numpy as np
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
+
+    recipes = read_schedule(schedule) if isinstance(schedule, str) else list(schedule)
+    if not recipes:
+        raise ValueError("an empty schedule")
+    stage_p = [probabilities(r, datasets, tokens_per_example, length_column) for r in recipes]
+    names = sorted({d for p in stage_p for d in p})
+    table = np.array([[p.get(d, 0.0) for d in names] for p in stage_p])
+
+    class ScheduledMixture(IterableDataset):
+        def __init__(self):
+            self.stages = len(recipes)
+            self.recipes = recipes
+            self._stage = torch.zeros(1, dtype=torch.long).share_memory_()
+
+        @property
+        def stage(self) -> int:
+            return int(self._stage[0])
+
+        @stage.setter
+        def stage(self, value: int) -> None:
+            if not 0 <= value < self.stages:
+                raise ValueError(f"stage {value}: the schedule has stages 0-{self.stages - 1}")
+            self._stage[0] = value
+
+        def __iter__(self):
+            worker = get_worker_info()
+            rng = np.random.default_rng([seed, worker.id if worker else 0])
+            order = {d: rng.permutation(len(datasets[d])) for d in names}
+            at = dict.fromkeys(names, 0)
+            while True:
+                d = names[rng.choice(len(names), p=table[self.stage])]
+                if at[d] == len(order[d]):
+                    order[d], at[d] = rng.permutation(len(datasets[d])), 0
+                yield datasets[d][int(order[d][at[d]])]
+                at[d] += 1
+
+    return ScheduledMixture()
+
+
+def schedule_callback(dataset, boundaries: Optional[Sequence[float]] = None):
+    """A `transformers.TrainerCallback` that moves `dataset` (from `scheduled_mixture`) to the
+    next stage at each boundary: `boundaries` are the fractions of `max_steps` where stages
+    1, 2, ... begin (default: equal stages, as a campaign splits its budget). The stage is set
+    after each optimizer step for the batches read next: the Trainer's DataLoader reads one
+    batch ahead, so with one batch per step, step k trains on the stage of step k (with
+    gradient accumulation or DataLoader workers, the switch lands within their read-ahead)."""
+    from transformers import TrainerCallback
+
+    stages = dataset.stages
+    if boundaries is None:
+        boundaries = [s / stages for s in range(1, stages)]
+    boundaries = list(boundaries)
+    if len(boundaries) != stages - 1 or any(not 0 < b < 1 for b in boundaries) \
+            or boundaries != sorted(boundaries):
+        raise ValueError(f"{stages} stages need {stages - 1} increasing boundaries in (0, 1), "
+                         f"got {boundaries}")
+
+    def stage_at(step, max_steps):
+        return sum(step >= b * max_steps for b in boundaries)
+
+    class ScheduleCallback(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.max_steps <= 0:
+                raise ValueError("a staged schedule needs max_steps (the dataset is endless)")
+            dataset.stage = stage_at(state.global_step, state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            dataset.stage = stage_at(state.global_step + 1, state.max_steps)
+
+    return ScheduleCallback()
 
 
 def read_proposals(path: str):

@@ -5,13 +5,19 @@
 
 use std::path::PathBuf;
 
-use mixatlas::acquisition::AcquisitionSpec;
+use mixatlas::acquisition::{AcquisitionSpec, Scorer};
 use mixatlas::device::{Cpu, CpuInference};
+use mixatlas::evaluation::backtest::{Backtest, BacktestConfig};
 use mixatlas::io::Overwrite;
-use mixatlas::objective::ObjectiveSpec;
+use mixatlas::objective::{Objective, ObjectiveSpec};
+use mixatlas::progress::Observer;
 use mixatlas::proposer::{Proposer, ProposerConfig, SearcherKind};
+use mixatlas::proposer::{build_acquisition, search_sampler};
 use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
+use mixatlas::simulate::{Scored, SimulateConfig, simulate};
+use mixatlas::space::sampler::Prior;
 use mixatlas::space::{ConstraintSpec, Constraints, Space};
+use mixatlas::surrogate::{EpochProgress, TrainObserver};
 use mixatlas::surrogate::{Fitted, SurrogateKind, SurrogateSpec};
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
@@ -39,6 +45,107 @@ fn matrix(py: Python<'_>, rows: usize, cols: usize, values: Vec<f64>) -> Bound<'
     Array2::from_shape_vec((rows, cols), values)
         .expect("rows x cols values")
         .into_pyarray(py)
+}
+
+/// Progress of long work as tqdm bars (one per stage: epochs, samples, jobs) when tqdm is
+/// installed and `enabled`; silent otherwise. Updates at most ten times a second, taking the
+/// GIL only then.
+struct Tqdm {
+    tqdm: Option<Py<PyAny>>,
+    bar: Option<(String, Py<PyAny>)>,
+    last: Option<std::time::Instant>,
+}
+
+impl Tqdm {
+    fn new(py: Python<'_>, enabled: bool) -> Self {
+        let tqdm = enabled
+            .then(|| py.import("tqdm.auto").and_then(|m| m.getattr("tqdm")).ok())
+            .flatten()
+            .map(Bound::unbind);
+        Tqdm {
+            tqdm,
+            bar: None,
+            last: None,
+        }
+    }
+
+    fn update(&mut self, stage: &str, done: u64, total: u64) {
+        let Some(tqdm) = &self.tqdm else { return };
+        let same = self.bar.as_ref().is_some_and(|(s, _)| s == stage);
+        let due = self.last.is_none_or(|t| t.elapsed().as_secs_f64() > 0.1);
+        if same && !due && done < total {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        Python::attach(|py| {
+            // A failing bar (a closed notebook output) never stops the work it reports on.
+            let _ = (|| -> PyResult<()> {
+                if !same {
+                    if let Some((_, old)) = self.bar.take() {
+                        old.call_method0(py, "close")?;
+                    }
+                    let kwargs = PyDict::new(py);
+                    kwargs.set_item("desc", stage)?;
+                    kwargs.set_item("total", (total > 0).then_some(total))?;
+                    kwargs.set_item("leave", false)?;
+                    let bar = tqdm.call(py, (), Some(&kwargs))?;
+                    self.bar = Some((stage.to_owned(), bar));
+                }
+                let (_, bar) = self.bar.as_ref().expect("set above");
+                bar.setattr(py, "n", done)?;
+                bar.call_method0(py, "refresh")?;
+                Ok(())
+            })();
+        });
+    }
+}
+
+impl Tqdm {
+    fn close(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            Python::attach(|py| {
+                let _ = bar.call_method0(py, "close");
+            });
+        }
+    }
+}
+
+impl Drop for Tqdm {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Observer for Tqdm {
+    fn progress(&mut self, stage: &str, done: u64, total: u64) {
+        self.update(stage, done, total);
+    }
+}
+
+impl TrainObserver for Tqdm {
+    fn epoch(&mut self, p: &EpochProgress) {
+        self.update("epochs", p.epoch as u64, p.max_epochs as u64);
+    }
+
+    fn stage(&mut self, label: &str) {
+        self.close();
+        self.update(label, 0, 0);
+    }
+}
+
+/// A dict of equal-length columns as a pandas DataFrame when pandas is installed, else the
+/// dict itself.
+fn frame<'py>(py: Python<'py>, columns: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    match py.import("pandas") {
+        Ok(pandas) => pandas.getattr("DataFrame")?.call1((columns,)),
+        Err(_) => Ok(columns.into_any()),
+    }
+}
+
+/// A JSON value as the Python object `json.loads` makes of it.
+fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value).map_err(error)?;
+    py.import("json")?.call_method1("loads", (text,))
 }
 
 /// Targets from `(column, "lower" | "higher")` pairs.
@@ -367,6 +474,168 @@ impl PyModel {
         Ok((get("mean")?, get("std")?))
     }
 
+    /// Scores `samples` random feasible mixtures, as `mixatlas simulate` does: draws around
+    /// the prior (`"tokens"` or `"uniform"`) within `constraints` (a constraints file), scored
+    /// by `objective` (an objective file; default: every target standardised, weighted
+    /// equally) and `acquisition` (as `Proposer`'s; `runs` give the incumbent that ei and pi
+    /// improve on and a trust region's anchors). `context` maps each of the model's context
+    /// inputs to its value. Returns a dict: `sampled`, `rejected`, `objective`,
+    /// `epistemic_std` and `acquisition` (moments over all candidates: count, mean, std, min,
+    /// max), `top_objective` and `top_acquisition` (the `top` best, as DataFrames with one
+    /// column per domain, the objective, its epistemic std, the acquisition value and each
+    /// target's predicted mean), and `about` (the objective and acquisition in words).
+    #[pyo3(signature = (samples=100_000, objective=None, constraints=None, runs=None, acquisition="mean", beta=None, xi=0.0, context=None, prior="tokens", top=10, seed=0, progress=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn simulate<'py>(
+        &self,
+        py: Python<'py>,
+        samples: u64,
+        objective: Option<PathBuf>,
+        constraints: Option<PathBuf>,
+        runs: Option<&PyRuns>,
+        acquisition: &str,
+        beta: Option<f64>,
+        xi: f64,
+        context: Option<std::collections::HashMap<String, f64>>,
+        prior: &str,
+        top: usize,
+        seed: u64,
+        progress: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let surrogate = self.inner.surrogate();
+        let schema = surrogate.schema();
+        let spec = match &objective {
+            Some(path) => ObjectiveSpec::from_file(path).map_err(error)?,
+            None => ObjectiveSpec::default(),
+        };
+        let objective = Objective::new(&spec, schema, surrogate.target_norm()).map_err(error)?;
+        let logged = match runs {
+            Some(runs) => {
+                let mut runs = runs.inner.clone();
+                if runs.schema.space.names() != schema.space.names() {
+                    return Err(error(format!(
+                        "runs: domains {} differ from the model's {}",
+                        runs.schema.space.names().join(", "),
+                        schema.space.names().join(", ")
+                    )));
+                }
+                runs.select_targets(&schema.target_names()).map_err(error)?;
+                Some(runs)
+            }
+            None => None,
+        };
+        let anchors = logged.as_ref().map_or(&[][..], |r| &r.mixtures[..]);
+        let constraints =
+            Constraints::load(&schema.space, constraints.as_deref(), anchors).map_err(error)?;
+        let mut given = context.unwrap_or_default();
+        let context = (schema.context.iter())
+            .map(|name| {
+                given.remove(name).ok_or_else(|| {
+                    error(format!(
+                        "context: the model needs a value for each of {}",
+                        schema.context.join(", ")
+                    ))
+                })
+            })
+            .collect::<PyResult<Vec<f64>>>()?;
+        if let Some(name) = given.keys().next() {
+            return Err(error(format!(
+                "context: `{name}` is not one of the model's inputs"
+            )));
+        }
+        let prior = match prior {
+            "tokens" => Prior::Tokens,
+            "uniform" => Prior::Uniform,
+            other => {
+                return Err(error(format!(
+                    "prior `{other}`: expected tokens or uniform"
+                )));
+            }
+        };
+        let spec = acquisition_spec(acquisition, beta, xi)?;
+        let sampler = search_sampler(&constraints, &schema.space, prior);
+        let config = SimulateConfig {
+            samples,
+            chunk: 8192,
+            top,
+            seed,
+            host_draws: true,
+        };
+        let mut bar = Tqdm::new(py, progress);
+        let model = &self.inner;
+        let sim = py
+            .detach(|| {
+                let scorer = Scorer {
+                    surrogate: model.surrogate(),
+                    objective: &objective,
+                    context,
+                    members: spec.kind.needs_members(),
+                };
+                let (acq, _) = build_acquisition(
+                    &scorer,
+                    &spec,
+                    logged.as_ref(),
+                    None,
+                    &sampler,
+                    &constraints,
+                    seed,
+                )?;
+                simulate(
+                    &scorer,
+                    acq.as_ref(),
+                    None,
+                    &sampler,
+                    &constraints,
+                    &config,
+                    &mut bar,
+                )
+            })
+            .map_err(error)?;
+        drop(bar);
+        let table = |list: &[Scored]| -> PyResult<Bound<'py, PyAny>> {
+            let column = |values: Vec<f64>| Array1::from_vec(values).into_pyarray(py);
+            let columns = PyDict::new(py);
+            for (j, d) in schema.space.names().iter().enumerate() {
+                columns.set_item(d, column(list.iter().map(|c| c.weights[j]).collect()))?;
+            }
+            columns.set_item(
+                "objective",
+                column(list.iter().map(|c| c.objective).collect()),
+            )?;
+            columns.set_item(
+                "objective_std",
+                column(list.iter().map(|c| c.epistemic_std).collect()),
+            )?;
+            columns.set_item(
+                "acquisition",
+                column(list.iter().map(|c| c.acquisition).collect()),
+            )?;
+            for (t, name) in schema.target_names().iter().enumerate() {
+                let means = list.iter().map(|c| c.targets[t]).collect();
+                columns.set_item(format!("{name}_mean"), column(means))?;
+            }
+            frame(py, columns)
+        };
+        let out = PyDict::new(py);
+        out.set_item("sampled", sim.sampled)?;
+        out.set_item("rejected", sim.rejected)?;
+        out.set_item("objective", to_python(py, &sim.objective)?)?;
+        out.set_item("epistemic_std", to_python(py, &sim.epistemic_std)?)?;
+        out.set_item("acquisition", to_python(py, &sim.acquisition)?)?;
+        out.set_item("top_objective", table(&sim.top_objective)?)?;
+        out.set_item("top_acquisition", table(&sim.top_acquisition)?)?;
+        out.set_item(
+            "about",
+            format!(
+                "objective (higher is better): {}; acquisition {}: {}",
+                objective.describe(),
+                spec.kind.name(),
+                spec.kind.meaning()
+            ),
+        )?;
+        Ok(out)
+    }
+
     /// Writes the checkpoint to `path` (the CLI's layout; `overwrite` replaces a checkpoint
     /// mixatlas wrote, never anything else).
     #[pyo3(signature = (path, overwrite=false))]
@@ -419,19 +688,7 @@ impl PyProposer {
             }
             None => Constraints::simplex(&space),
         };
-        let kind = serde_json::from_value(serde_json::Value::from(acquisition)).map_err(|_| {
-            error(format!(
-                "acquisition `{acquisition}`: expected mean, ucb, lcb, ei, pi, thompson, \
-                 variance or ivr"
-            ))
-        })?;
-        let defaults = AcquisitionSpec::default();
-        let acquisition = AcquisitionSpec {
-            kind,
-            beta: beta.or(defaults.beta),
-            xi,
-            ..defaults
-        };
+        let acquisition = acquisition_spec(acquisition, beta, xi)?;
         let objective = match objective {
             Some(path) => ObjectiveSpec::from_file(&path).map_err(error)?,
             None => ObjectiveSpec::default(),
@@ -495,11 +752,25 @@ impl PyProposer {
             "nearest_run_distance",
             field(|p| p.nearest.map_or(f64::NAN, |(_, d)| d)),
         )?;
-        match py.import("pandas") {
-            Ok(pandas) => pandas.getattr("DataFrame")?.call1((columns,)),
-            Err(_) => Ok(columns.into_any()),
-        }
+        frame(py, columns)
     }
+}
+
+/// The acquisition `name` (mean, ucb, lcb, ei, pi, thompson, variance, ivr) with `beta` (ucb,
+/// lcb; default: the library's) and `xi` (ei, pi).
+fn acquisition_spec(name: &str, beta: Option<f64>, xi: f64) -> PyResult<AcquisitionSpec> {
+    let kind = serde_json::from_value(serde_json::Value::from(name)).map_err(|_| {
+        error(format!(
+            "acquisition `{name}`: expected mean, ucb, lcb, ei, pi, thompson, variance or ivr"
+        ))
+    })?;
+    let defaults = AcquisitionSpec::default();
+    Ok(AcquisitionSpec {
+        kind,
+        beta: beta.or(defaults.beta),
+        xi,
+        ..defaults
+    })
 }
 
 /// The surrogate spec of `surrogate` (a kind's name) configured by the TOML `config`.
@@ -516,30 +787,83 @@ fn surrogate_spec(surrogate: &str, config: Option<&str>) -> PyResult<SurrogateSp
 /// Fits a surrogate on `runs`; `config` is the TOML of that surrogate's config file (as
 /// `train --config`), `seed` drives initialisation, bootstrap and restarts.
 #[pyfunction]
-#[pyo3(signature = (runs, surrogate="ensemble", config=None, seed=0))]
+#[pyo3(signature = (runs, surrogate="ensemble", config=None, seed=0, progress=true))]
 fn fit(
     py: Python<'_>,
     runs: &PyRuns,
     surrogate: &str,
     config: Option<&str>,
     seed: u64,
+    progress: bool,
 ) -> PyResult<PyModel> {
-    let kind: SurrogateKind =
-        serde_json::from_value(serde_json::Value::from(surrogate)).map_err(|_| {
-            error(format!(
-                "surrogate `{surrogate}`: expected ensemble, gp, loglinear or auto"
-            ))
-        })?;
-    let spec = SurrogateSpec::from_toml(kind, config.unwrap_or("")).map_err(error)?;
+    let spec = surrogate_spec(surrogate, config)?;
     let runs = &runs.inner;
+    let mut bar = Tqdm::new(py, progress);
     let fitted = py.detach(|| {
         let device = Default::default();
-        let fitted = spec.fit::<Cpu>(runs, seed, &device, &mut ())?;
+        let fitted = spec.fit::<Cpu>(runs, seed, &device, &mut bar)?;
         mixatlas::device::for_scoring(fitted)
     });
     Ok(PyModel {
         inner: fitted.map_err(error)?,
     })
+}
+
+/// Replays the strategies of the backtest config file `config` (as `mixatlas backtest
+/// --config`) on the pool `runs`, in directory `out`: each strategy picks runs from the pool
+/// and sees their logged outcomes. `objective` is an objective file (default: the one target
+/// in its units, else every target standardised); `seeds` overrides the config's; `jobs`
+/// threads (default: all cores); `resume` continues `out`, `force` replaces an `out`
+/// mixatlas wrote. Writes `backtest.md`, `.csv` and `.json` there and returns the summary
+/// (the JSON's content) as a dict.
+#[pyfunction]
+#[pyo3(signature = (runs, config, out, objective=None, seeds=None, jobs=None, resume=false, force=false, progress=true))]
+#[allow(clippy::too_many_arguments)]
+fn backtest<'py>(
+    py: Python<'py>,
+    runs: &PyRuns,
+    config: PathBuf,
+    out: PathBuf,
+    objective: Option<PathBuf>,
+    seeds: Option<usize>,
+    jobs: Option<usize>,
+    resume: bool,
+    force: bool,
+    progress: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if jobs == Some(0) {
+        return Err(error("jobs must be at least 1"));
+    }
+    let mut settings = BacktestConfig::from_file(&config).map_err(error)?;
+    if let Some(seeds) = seeds {
+        settings.seeds = seeds;
+    }
+    let pool = runs.inner.clone();
+    let spec = match &objective {
+        Some(path) => ObjectiveSpec::from_file(path).map_err(error)?,
+        None => ObjectiveSpec::for_targets(&pool.schema.targets),
+    };
+    let backtest = Backtest::new(pool, settings, spec)
+        .map_err(|e| error(format!("{} on the runs given: {e}", config.display())))?;
+    let mut inputs = vec![config.as_path()];
+    inputs.extend(objective.as_deref());
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut bar = Tqdm::new(py, progress);
+    let summary = py
+        .detach(|| {
+            backtest.run_in::<Cpu>(
+                &out,
+                resume,
+                force,
+                &inputs,
+                jobs,
+                &Default::default(),
+                &mut bar,
+            )
+        })
+        .map_err(error)?;
+    drop(bar);
+    to_python(py, &summary)
 }
 
 /// Loads any checkpoint the CLI or `Model.save` wrote.
@@ -562,5 +886,6 @@ fn _mixatlas(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProposer>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest, m)?)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 Each test is a function; the script runs them all and exits non-zero on the first failure.
 """
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -162,6 +163,54 @@ def test_the_proposer_asks_for_spaced_feasible_mixtures():
         raise AssertionError("no error for an unknown acquisition")
 
 
+def test_simulate_and_backtest_give_what_the_cli_gives():
+    runs = mixatlas.Runs.from_csv(TRAIN)
+    with tempfile.TemporaryDirectory() as d:
+        gp = os.path.join(d, "gp")
+        mixatlas.fit(runs, surrogate="gp", seed=0, progress=False).save(gp)
+        found = mixatlas.load(gp).simulate(samples=3000, top=5, seed=3, acquisition="ucb",
+                                           beta=1.0, progress=False)
+        cli_found = json.loads(cli("simulate", "--checkpoint", gp, "--samples", "3000", "--top", "5",
+                                   "--seed", "3", "--acquisition", "ucb", "--beta", "1", "--json"))
+        sim = cli_found["simulation"]
+        assert found["sampled"] == sim["sampled"] == 3000
+        assert abs(found["objective"]["mean"] - sim["objective"]["mean"]) < 1e-9
+        top = found["top_acquisition"]
+        for k, c in enumerate(sim["top_acquisition"]):
+            assert abs(top["acquisition"][k] - c["acquisition"]) < 1e-9, (k, c)
+            assert np.allclose([top[d][k] for d in runs.domains], c["weights"], atol=1e-12)
+        assert "pile_cc_loss" in found["about"] and "ucb" in found["about"]
+        try:
+            mixatlas.load(gp).simulate(samples=10, context={"stage": 1.0}, progress=False)
+        except mixatlas.MixatlasError as e:
+            assert "stage" in str(e)
+        else:
+            raise AssertionError("an unknown context input accepted")
+
+        config = os.path.join(d, "bt.toml")
+        with open(config, "w") as f:
+            f.write('initial = 8\nbatch = 4\nbudget = 16\nseeds = 2\nregret_at = [16]\ntop = [0.05]\n'
+                    '[[strategy]]\nname = "gp-mean"\nsurrogate = "gp"\n')
+        mine = mixatlas.backtest(runs, config, os.path.join(d, "py"), jobs=1, progress=False)
+        cli("backtest", "--data", TRAIN, "--config", config, "--out", os.path.join(d, "cli"),
+            "--jobs", "1")
+        with open(os.path.join(d, "cli", "backtest.json")) as f:
+            theirs = json.load(f)
+        assert [s["strategy"] for s in mine["strategies"]] == ["random", "gp-mean"], mine
+        def outcomes(summary):  # all but the wall time
+            return [{k: v for k, v in s.items() if k != "seconds_per_round"}
+                    for s in summary["strategies"]]
+        assert outcomes(mine) == outcomes(theirs), (mine["strategies"], theirs["strategies"])
+        with open(os.path.join(d, "py", "backtest.md")) as f:
+            assert "gp-mean" in f.read()
+        try:
+            mixatlas.backtest(runs, config, os.path.join(d, "py"), progress=False)
+        except mixatlas.MixatlasError as e:
+            assert "exists" in str(e), e
+        else:
+            raise AssertionError("an existing backtest folder replaced without force")
+
+
 def test_hf_mixture_realises_the_recipes_token_shares():
     try:
         from datasets import Dataset
@@ -236,6 +285,67 @@ def test_a_trainer_run_writes_the_evaluator_results_file():
         assert rows[0] == ["run_id", "val_loss"], rows
         assert [r[0] for r in rows[1:]] == ["r001-01", "r001-02"], rows
         assert all(0 < float(r[1]) < 10 for r in rows[1:]), rows
+
+
+def test_a_staged_schedule_switches_the_mixture_at_the_boundary():
+    try:
+        import torch
+        from datasets import Dataset
+        from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        print("transformers missing: the schedule callback not checked")
+        return
+    from mixatlas.hf import read_schedule, schedule_callback, scheduled_mixture
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    def domain(low, high, length, n=64):
+        ids = rng.integers(low, high, size=(n, length)).tolist()
+        return Dataset.from_dict({"input_ids": ids, "n_tokens": [length] * n})
+    parts = {"low": domain(0, 32, 8), "high": domain(32, 64, 24)}
+    with tempfile.TemporaryDirectory() as d:
+        final = os.path.join(d, "final.json")
+        with open(final, "w") as f:
+            json.dump({"stages": [{"stage": 0, "run": "r001-01", "weights": {"low": 1.0, "high": 0.0}},
+                                  {"stage": 1, "run": "r003-02", "weights": {"low": 0.25, "high": 0.75}},
+                                  {"stage": 2, "run": "r005-01", "weights": {"low": 0.0, "high": 1.0}}]}, f)
+        assert read_schedule(final)[1] == {"low": 0.25, "high": 0.75}
+        train = scheduled_mixture(final, parts, length_column="n_tokens", seed=0)
+        # The realised token shares of stage 1 are the recipe's (examples of 8 and 24 tokens).
+        train.stage = 1
+        it = iter(train)
+        tokens = {"low": 0, "high": 0}
+        for _ in range(20_000):
+            ex = next(it)
+            tokens["low" if ex["input_ids"][0] < 32 else "high"] += ex["n_tokens"]
+        share = tokens["high"] / sum(tokens.values())
+        assert abs(share - 0.75) < 0.01, share
+        try:
+            train.stage = 3
+        except ValueError as e:
+            assert "stages 0-2" in str(e)
+        else:
+            raise AssertionError("stage 3 of a 3-stage schedule accepted")
+
+        seen = []
+        def collate(examples):
+            seen.append(["low" if e["input_ids"][0] < 32 else "high" for e in examples])
+            ids = torch.tensor([e["input_ids"][:8] for e in examples])
+            return {"input_ids": ids, "labels": ids}
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=1, n_head=2))
+        args = TrainingArguments(output_dir=os.path.join(d, "run"), max_steps=12,
+                                 per_device_train_batch_size=16, report_to=[], use_cpu=True,
+                                 save_strategy="no", disable_tqdm=True, remove_unused_columns=False)
+        train.stage = 2
+        Trainer(model=model, args=args, train_dataset=train, data_collator=collate,
+                callbacks=[schedule_callback(train, boundaries=[1 / 3, 2 / 3])]).train()
+        # Steps 0-3 on stage 0 (low only), 4-7 on a mix, 8-11 on stage 2 (high only).
+        trained = seen[:12]
+        assert all(set(b) == {"low"} for b in trained[:4]), trained
+        assert all(set(b) == {"low", "high"} for b in trained[4:8]), trained
+        assert all(set(b) == {"high"} for b in trained[8:]), trained
 
 
 if __name__ == "__main__":

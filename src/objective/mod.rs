@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runs::{Direction, Normalizer, Schema};
+use crate::runs::{Direction, Normalizer, Schema, TargetSpec};
 
 /// Why an objective was refused.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,16 @@ impl ObjectiveSpec {
             path: path.to_owned(),
             message,
         })
+    }
+
+    /// The objective a backtest of `targets` replays without an objective file: the one
+    /// target in raw units, or the default (every target standardised, weighted equally, in
+    /// its direction).
+    pub fn for_targets(targets: &[TargetSpec]) -> Self {
+        match targets {
+            [one] => ObjectiveSpec::single(&one.name),
+            _ => ObjectiveSpec::default(),
+        }
     }
 
     /// One target, raw units, in its direction.

@@ -44,8 +44,10 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
+use crate::campaign::CampaignLock;
 use crate::driver::{self, Ask, Pick, Reveal};
 use crate::error::io;
+use crate::io::{Overwrite, write_atomic};
 use crate::math::derive_seed;
 use crate::objective::{Objective, ObjectiveSpec};
 use crate::progress::Observer;
@@ -362,6 +364,39 @@ impl Backtest {
         })
     }
 
+    /// The whole backtest in directory `dir`, as `mixatlas backtest --out DIR` runs it: a new
+    /// directory, or with `resume` the one a previous call wrote (only missing jobs run), or
+    /// with `force` a replacement of one mixatlas wrote (never another directory, nor one
+    /// holding any of `inputs`). Takes the directory's lock, runs the jobs (see
+    /// [`Backtest::run`]) and writes `backtest.md`, `backtest.csv` and `backtest.json`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_in<B: AutodiffBackend>(
+        &self,
+        dir: &Path,
+        resume: bool,
+        force: bool,
+        inputs: &[&Path],
+        jobs: usize,
+        device: &B::Device,
+        observer: &mut dyn Observer,
+    ) -> crate::Result<Summary> {
+        let resume = resume && dir.exists();
+        crate::io::check_output(dir, Overwrite::from_force(force || resume), inputs)?;
+        if force && !resume && dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let _lock = CampaignLock::acquire(dir)?;
+        self.prepare(dir, resume)?;
+        let runs = self.run::<B>(dir, jobs, device, observer)?;
+        let summary = summarize(&self.config, &self.truth, &runs);
+        let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+        write_atomic(&dir.join("backtest.md"), summary.markdown().as_bytes())?;
+        write_atomic(&dir.join("backtest.csv"), summary.csv().as_bytes())?;
+        write_atomic(&dir.join("backtest.json"), json.as_bytes())?;
+        Ok(summary)
+    }
+
     /// Runs every (strategy, seed) job without a result file under `dir` on `jobs` threads,
     /// writing each result as it ends, then returns every result (strategy-major, by seed).
     /// `observer` sees jobs done of all jobs; the first error stops the others after their
@@ -625,9 +660,9 @@ impl Backtest {
             }
         }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        crate::io::write_atomic(&dir.join(crate::io::OUTPUT_MARKER), b"")?;
+        write_atomic(&dir.join(crate::io::OUTPUT_MARKER), b"")?;
         let text = serde_json::to_string_pretty(&mine).expect("a fingerprint serialises");
-        Ok(crate::io::write_atomic(&file, text.as_bytes())?)
+        Ok(write_atomic(&file, text.as_bytes())?)
     }
 }
 
