@@ -77,7 +77,8 @@ class Model:
     def posterior(
         self, weights: _Array, context: Optional[_Array] = None
     ) -> Mapping[str, _Array]:
-        """mean, epistemic_std, aleatoric_std, std: each [n, targets]."""
+        """mean, epistemic_std, aleatoric_std, std: each [n, targets]; a shared-kernel GP adds
+        correlation [targets, targets], the correlation of the targets' epistemic errors."""
     def simulate(
         self,
         samples: int = 100000,

@@ -414,7 +414,9 @@ impl PyModel {
 
     /// The posterior at `weights` `[n, domains]` (rows summing to 1) and `context`
     /// `[n, len(context)]`: a dict of `[n, targets]` arrays `mean`, `epistemic_std`,
-    /// `aleatoric_std` and `std` (their root sum of squares), in target units.
+    /// `aleatoric_std` and `std` (their root sum of squares), in target units, and, for a GP
+    /// with a shared kernel, `correlation` `[targets, targets]`: how the targets' epistemic
+    /// errors correlate (the same at every row).
     #[pyo3(signature = (weights, context=None))]
     fn posterior<'py>(
         &self,
@@ -457,6 +459,9 @@ impl PyModel {
         out.set_item("epistemic_std", field(&|i, j| p.epistemic_std(i, j)))?;
         out.set_item("aleatoric_std", field(&|i, j| p.aleatoric_std(i, j)))?;
         out.set_item("std", field(&|i, j| p.total_std(i, j)))?;
+        if let Some(rho) = &p.correlation {
+            out.set_item("correlation", matrix(py, t, t, rho.to_vec()))?;
+        }
         Ok(out)
     }
 

@@ -211,6 +211,18 @@ def test_simulate_and_backtest_give_what_the_cli_gives():
             raise AssertionError("an existing backtest folder replaced without force")
 
 
+def test_a_shared_kernel_gp_reports_how_the_targets_errors_correlate():
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(4), size=40)
+    f = np.sin(3 * w[:, 0]) + w[:, 1] ** 2
+    y = np.stack([f + 0.01 * rng.standard_normal(40), -f + 0.01 * rng.standard_normal(40)], 1)
+    runs = mixatlas.Runs.from_arrays(["a", "b", "c", "d"], w, [("up", "higher"), ("down", "higher")], y)
+    shared = mixatlas.fit(runs, surrogate="gp", config="share_kernel = true", progress=False)
+    rho = shared.posterior(w[:3])["correlation"]
+    assert rho.shape == (2, 2) and rho[0, 0] == 1.0 and rho[0, 1] == rho[1, 0] and rho[0, 1] < -0.5, rho
+    assert "correlation" not in mixatlas.fit(runs, surrogate="gp", progress=False).posterior(w[:3])
+
+
 def test_hf_mixture_realises_the_recipes_token_shares():
     try:
         from datasets import Dataset

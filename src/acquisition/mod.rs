@@ -95,8 +95,11 @@ pub struct Scores {
 impl Scores {
     /// The objective's moments under `posterior`.
     pub fn new(posterior: Posterior, objective: &Objective) -> Self {
-        match &posterior.members {
-            Some(m) => {
+        let t = posterior.targets;
+        match (&posterior.members, &posterior.correlation) {
+            // Members carry the joint spread (an ensemble's), unless the model states the
+            // targets' error correlation, which a GP's per-target sample paths do not follow.
+            (Some(m), None) => {
                 let values = objective.members(&m.outputs);
                 let (mean, std) = member_moments(&values, m.count);
                 Scores {
@@ -106,26 +109,34 @@ impl Scores {
                     posterior,
                 }
             }
-            None => {
-                let t = posterior.targets;
+            (members, correlation) => {
                 let mean = posterior
                     .mean
                     .chunks_exact(t)
                     .map(|y| objective.value(y))
                     .collect();
+                let c = &objective.coefficients;
                 let std = posterior
                     .variance
                     .chunks_exact(t)
-                    .map(|v| {
-                        v.iter()
-                            .zip(&objective.coefficients)
+                    .map(|v| match correlation {
+                        // Var(Σ c_t y_t) = Σ_ts c_t c_s ρ_ts sd_t sd_s.
+                        Some(rho) => {
+                            let a: Vec<f64> =
+                                (v.iter().zip(c)).map(|(v, c)| c * v.sqrt()).collect();
+                            let var: f64 = (0..t)
+                                .map(|i| a[i] * (0..t).map(|j| rho[i * t + j] * a[j]).sum::<f64>())
+                                .sum();
+                            var.max(0.0).sqrt()
+                        }
+                        None => (v.iter().zip(c))
                             .map(|(v, c)| c * c * v)
                             .sum::<f64>()
-                            .sqrt()
+                            .sqrt(),
                     })
                     .collect();
                 Scores {
-                    member_objective: None,
+                    member_objective: members.as_ref().map(|m| objective.members(&m.outputs)),
                     mean,
                     std,
                     posterior,
@@ -688,12 +699,20 @@ pub(crate) mod tests {
             variance: vec![4.0, 16.0],
             noise: vec![0.0; 2],
             members: None,
+            correlation: None,
         };
-        let s = Scores::new(posterior, &objective(2));
+        let s = Scores::new(posterior.clone(), &objective(2));
         assert!((s.mean[0] - 2.0).abs() < 1e-12);
         // sqrt(0.25 * 4 + 0.25 * 16)
         assert!((s.std[0] - 5f64.sqrt()).abs() < 1e-12);
         assert_eq!(s.target_moments(0, 1), (3.0, 16.0));
         assert!(s.member_objective.is_none());
+        // Correlated errors (ρ = -0.5): sqrt(0.25 * 4 + 0.25 * 16 + 2 * 0.25 * -0.5 * 2 * 4).
+        let correlated = Posterior {
+            correlation: Some(vec![1.0, -0.5, -0.5, 1.0].into()),
+            ..posterior
+        };
+        let s = Scores::new(correlated, &objective(2));
+        assert!((s.std[0] - 3f64.sqrt()).abs() < 1e-12, "{}", s.std[0]);
     }
 }

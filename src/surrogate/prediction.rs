@@ -1,6 +1,8 @@
 //! The predictive distribution every surrogate answers with: one [`Posterior`] per batch of
 //! mixtures, flat `[n, T]` arrays in target units.
 
+use std::sync::Arc;
+
 /// Member outputs of an ensemble.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberOutputs {
@@ -26,6 +28,10 @@ pub struct Posterior {
     pub noise: Vec<f64>,
     /// Member outputs, for ensembles.
     pub members: Option<MemberOutputs>,
+    /// Correlation of the epistemic errors across targets, `[T, T]` row-major, the same at
+    /// every row: a shared-kernel GP's target correlation. `None`: the targets' errors are
+    /// independent (or an ensemble, whose members carry their joint spread).
+    pub correlation: Option<Arc<[f64]>>,
 }
 
 impl Posterior {
@@ -41,6 +47,7 @@ impl Posterior {
             variance,
             noise: Vec::new(),
             members: Some(MemberOutputs { count, outputs }),
+            correlation: None,
         }
     }
 
@@ -103,6 +110,7 @@ impl Posterior {
             variance: vec![0.0; rows * targets],
             noise: vec![0.0; rows * targets],
             members: None,
+            correlation: parts.first().and_then(|p| p.correlation.clone()),
         };
         for (part, order) in parts.iter().zip(order) {
             for (k, &row) in order.iter().enumerate() {

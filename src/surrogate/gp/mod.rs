@@ -309,6 +309,16 @@ pub struct GaussianProcess {
     pub targets: Vec<GpTarget>,
     /// Calibrated noise variance per target in target units², `[T]`.
     pub noise: Vec<f64>,
+    /// With a shared kernel and 2+ targets, the correlation of the targets' errors, `[T, T]`
+    /// row-major: that of their leave-one-out errors on the training runs, less the runs'
+    /// own noise ([`error_correlation`]). One kernel means every target's posterior variance has the same
+    /// shape over mixtures, so the errors at a new mixture are taken to correlate as the
+    /// held-out ones did, and an objective over many targets gets its variance with the cross
+    /// terms ([`Posterior::correlation`]) rather than as a sum of independent ones. The
+    /// sample paths stay independent per target. Absent for independent GPs and older
+    /// checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_correlation: Option<Vec<f64>>,
     /// Seed of the sample paths (target `t` draws with `derive_seed(path_seed, t)`).
     #[serde(default)]
     pub path_seed: u64,
@@ -318,6 +328,58 @@ pub struct GaussianProcess {
     /// Digests of the runs it was fitted on (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_on: Option<super::TrainingRows>,
+}
+
+/// The correlation `[T, T]` row-major of the targets' errors, from their leave-one-out
+/// errors under one shared kernel factor `K = L Lᵀ` with noise variance `noise` (standardised
+/// units). Run `i`'s held-out error for target `t` is `r_ti = α_ti / (K⁻¹)_ii` (exact for a
+/// GP, no refit); it holds the model's error and the run's own noise, which is independent
+/// across targets and so adds only to the squares: `C_ts = Σ_i r_ti r_si` off the diagonal,
+/// `C_tt = Σ_i r_ti² - N noise` (at least 1% of `Σ_i r_ti²`). `C` is made positive
+/// semi-definite by clipping its negative eigenvalues, then scaled to a unit diagonal.
+fn error_correlation(factor: MatRef<'_, f64>, noise: f64, targets: &[GpTarget]) -> Vec<f64> {
+    let n = factor.nrows();
+    let mut inverse = Mat::<f64>::identity(n, n);
+    solve_lower_triangular_in_place(factor, inverse.as_mut(), Par::Seq);
+    // (K⁻¹)_ii = Σ_k (L⁻¹)_ki².
+    let diag: Vec<f64> = (0..n)
+        .map(|i| (i..n).map(|k| inverse[(k, i)].powi(2)).sum())
+        .collect();
+    let errors: Vec<Vec<f64>> = (targets.iter())
+        .map(|g| g.alpha.iter().zip(&diag).map(|(a, d)| a / d).collect())
+        .collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+    let t = targets.len();
+    let c = Mat::from_fn(t, t, |i, j| {
+        let v = dot(&errors[i], &errors[j]);
+        if i == j {
+            (v - n as f64 * noise).max(0.01 * v).max(1e-300)
+        } else {
+            v
+        }
+    });
+    let psd = match c.self_adjoint_eigen(faer::Side::Lower) {
+        Ok(evd) => {
+            let (u, s) = (evd.U(), evd.S().column_vector());
+            Mat::from_fn(t, t, |i, j| {
+                (0..t)
+                    .map(|k| u[(i, k)] * s[k].max(0.0) * u[(j, k)])
+                    .sum::<f64>()
+            })
+        }
+        Err(_) => Mat::from_fn(t, t, |i, j| if i == j { c[(i, i)] } else { 0.0 }),
+    };
+    let d: Vec<f64> = (0..t).map(|i| psd[(i, i)].max(1e-300).sqrt()).collect();
+    (0..t * t)
+        .map(|k| {
+            let (i, j) = (k / t, k % t);
+            if i == j {
+                1.0
+            } else {
+                (psd[(i, j)] / (d[i] * d[j])).clamp(-1.0, 1.0)
+            }
+        })
+        .collect()
 }
 
 /// Most rows [`noise_variance`] fits on: each likelihood evaluation is O(n³).
@@ -429,6 +491,11 @@ impl GaussianProcess {
             .enumerate()
             .map(|(t, g)| g.noise_var * (g.calibration * target_norm.std[t]).powi(2))
             .collect();
+        let shared = targets.len() > 1 && targets.windows(2).all(|p| p[0].same_kernel(&p[1]));
+        let target_correlation =
+            (shared.then(|| targets[0].factor.clone()).flatten()).map(|factor| {
+                error_correlation(factor.as_ref().as_ref(), targets[0].noise_var, &targets)
+            });
         let mut gp = GaussianProcess {
             format: GP_FORMAT.into(),
             version: GP_VERSION,
@@ -439,6 +506,7 @@ impl GaussianProcess {
             x,
             targets,
             noise,
+            target_correlation,
             path_seed: derive_seed(seed, 0x9a7b),
             selection: None,
             trained_on: Some(super::TrainingRows::of(runs)),
@@ -559,6 +627,7 @@ impl GaussianProcess {
                 count: PATHS,
                 outputs,
             }),
+            correlation: self.target_correlation.as_deref().map(Arc::from),
         }
         .with_noise(&self.noise, None)
     }
@@ -863,6 +932,103 @@ mod tests {
         }
         let fit = &gp.targets[0].fit;
         assert!(fit.log_marginal_likelihood.is_finite() && fit.iterations > 0);
+    }
+
+    /// Three targets whose errors correlate (two noisy copies of one function and its
+    /// negative): the shared-kernel GP's target correlation matches the correlation of its
+    /// own errors on unseen runs (the truth known), and the objective "mean of the two
+    /// copies" gets the variance of correlated errors, not of independent ones.
+    #[test]
+    fn a_shared_kernel_correlates_the_targets_errors_as_the_truth_does() {
+        let with_targets = |n: usize, noisy: bool| {
+            let mut r = runs(n);
+            r.schema.targets = (0..3)
+                .map(|k| TargetSpec::new(format!("y{k}"), Direction::Higher))
+                .collect();
+            r.outcomes = (r.mixtures.iter().enumerate())
+                .map(|(i, w)| {
+                    let f = (3.0 * w[0]).sin() + 2.0 * w[1] * w[1] - w[0] * w[1];
+                    let e = |k: f64| {
+                        if noisy {
+                            0.02 * (i as f64 * k).sin()
+                        } else {
+                            0.0
+                        }
+                    };
+                    vec![f + e(12.9898), f + e(78.233), -f + e(37.719)]
+                })
+                .collect();
+            r
+        };
+        let config = GpConfig {
+            share_kernel: true,
+            calibrate: false,
+            ..GpConfig::default()
+        };
+        let gp = GaussianProcess::fit(&with_targets(16, true), &config, 0).unwrap();
+        let rho = gp.target_correlation.clone().unwrap();
+        assert!((0..3).all(|t| (rho[t * 3 + t] - 1.0).abs() < 1e-12));
+        // Errors on unseen runs, against the noiseless truth.
+        let test = with_targets(216, false);
+        let unseen = &test.mixtures[16..];
+        let post = gp.posterior(unseen, &[]).unwrap();
+        let errors = |t: usize| -> Vec<f64> {
+            (0..unseen.len())
+                .map(|i| post.moments(i, t).0 - test.outcomes[16 + i][t])
+                .collect()
+        };
+        let corr = |a: &[f64], b: &[f64]| {
+            let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f64>();
+            dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+        };
+        let (e0, e1, e2) = (errors(0), errors(1), errors(2));
+        let truth = [corr(&e0, &e1), corr(&e0, &e2), corr(&e1, &e2)];
+        for (k, (i, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+            let fitted = rho[i * 3 + j];
+            assert!(
+                (fitted - truth[k]).abs() < 0.08,
+                "{i},{j}: {fitted} vs {}",
+                truth[k]
+            );
+        }
+        // The objective (y0 + y1) / 2: how much its std exceeds what independent errors give
+        // is how much its actual error on unseen runs exceeds the independent combination.
+        let spec = crate::objective::ObjectiveSpec {
+            normalize: crate::objective::Normalize::None,
+            terms: ["y0", "y1"]
+                .map(|t| crate::objective::TermSpec {
+                    target: t.into(),
+                    weight: 1.0,
+                    direction: None,
+                })
+                .to_vec(),
+            groups: Vec::new(),
+        };
+        let objective =
+            crate::objective::Objective::new(&spec, &gp.schema, &gp.target_norm).unwrap();
+        let joint = crate::acquisition::Scores::new(post.clone(), &objective);
+        let independent = crate::acquisition::Scores::new(
+            Posterior {
+                correlation: None,
+                members: None,
+                ..post
+            },
+            &objective,
+        );
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let predicted = mean(
+            (joint.std.iter().zip(&independent.std))
+                .map(|(j, i)| j / i)
+                .collect(),
+        );
+        let rms = |v: &[f64]| mean(v.iter().map(|x| x * x).collect()).sqrt();
+        let both: Vec<f64> = e0.iter().zip(&e1).map(|(a, b)| (a + b) / 2.0).collect();
+        let actual = rms(&both) / ((rms(&e0).powi(2) + rms(&e1).powi(2)) / 4.0).sqrt();
+        assert!(predicted > 1.25, "{predicted}");
+        assert!(
+            (predicted - actual).abs() < 0.05,
+            "predicted {predicted}, actual {actual}"
+        );
     }
 
     /// Correlated targets (smooth functions of the same inputs): a shared kernel fits one set
