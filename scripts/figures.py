@@ -231,6 +231,16 @@ def backtest(out, output):
     return "\n".join(rows)
 
 
+def aggregate_vs_tasks(out, output):
+    rows = []
+    for folder, label in [("bt-aggregate", "the aggregate"), ("bt-tasks", "each task")]:
+        lines = [l for l in (out / folder / "backtest.md").read_text().splitlines()
+                 if l.startswith("|")]
+        header = "| modelled | " + lines[0][2:]
+        rows += [f"| {label} | " + l[2:] for l in lines[2:]]
+    return "\n".join([header, "|" + "---|" * (header.count("|") - 1)] + rows)
+
+
 CAMPAIGN_VARIANTS = {
     "shipped": "as shipped: the defaults plus `[strategy.trust_region]`",
     "no-trust-region": "the defaults alone (delete `[strategy.trust_region]`)",
@@ -306,6 +316,7 @@ BLOCKS = {
     "backtest-olmix": ("docs/strategies.md", backtest, 2.0, False),
     "campaign-seeds": ("docs/strategies.md", campaign_seeds, 2.0, False),
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
+    "aggregate-vs-tasks": ("docs/strategies.md", aggregate_vs_tasks, 6.0, False),
     "tiny-lm": ("docs/figures.md", tiny_lm, 12.0, False),
 }
 

@@ -56,9 +56,14 @@ batch = 4
 initial_runs = $initial
 seed = $seed
 
+# The GP's posterior mean within a trust region around the best run (the shipped campaign's
+# choice): without one, the mean of a surrogate fitted on 8 runs sends rounds to corners where
+# it extrapolates.
 [strategy]
 surrogate = "gp"
 acquisition = "mean"
+
+[strategy.trust_region]
 TOML
   if [ -e "$dir/campaign/final.json" ]; then
     echo "seed $seed: campaign already finished"
