@@ -19,20 +19,22 @@ EVAL_SEED = 1000
 
 
 def journal(path):
+    """The events of a campaign's journal (JSON Lines)."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
 def contenders(campaign, initial_runs):
     """`{name: weights}` for one campaign, and the losses it measured `{run_id: loss}`."""
-    planned, losses = [], {}
+    design, losses = [], {}
     for event in journal(os.path.join(campaign, "journal.jsonl")):
-        if event["event"] == "proposed":
-            planned += event["runs"]
+        # The campaign draws random rounds while it has fewer results than `initial_runs`.
+        if event["event"] == "proposed" and len(losses) < initial_runs:
+            design += event["runs"]
         elif event["event"] == "results":
             losses.update({r["id"]: r["outcomes"][0] for r in event["results"]})
     as_dict = lambda w: dict(zip(tinylm.DOMAINS, w))  # noqa: E731 (space order = DOMAINS)
-    design = [r for r in planned[:initial_runs] if r["id"] in losses]
+    design = [r for r in design if r["id"] in losses]
     best_random = min(design, key=lambda r: losses[r["id"]])
     with open(os.path.join(campaign, "final.json")) as f:
         final = json.load(f)["stages"][-1]

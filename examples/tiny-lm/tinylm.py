@@ -50,6 +50,7 @@ CHAIN_A, CHAIN_B = chain(WORLD), chain(WORLD)
 
 
 def markov(rng, n, transitions):
+    """`n` sequences `[n, 64]` of the bigram chain `transitions`."""
     cum = np.cumsum(transitions, 1)
     out = np.empty((n, SEQ), dtype=np.int64)
     out[:, 0] = rng.integers(0, transitions.shape[0], n)
@@ -60,6 +61,7 @@ def markov(rng, n, transitions):
 
 
 def arith(rng, n, high=50):
+    """`n` sequences `[n, 64]` of sums `a+b=c;` with `a, b < high`."""
     digits = {str(d): 24 + d for d in range(10)}
     digits.update({"+": 34, "=": 35, ";": 36})
     out = np.empty((n, SEQ), dtype=np.int64)
@@ -73,6 +75,7 @@ def arith(rng, n, high=50):
 
 
 def motifs(rng, n):
+    """`n` sequences `[n, 64]`, each a random motif of 3-6 tokens repeated."""
     out = np.empty((n, SEQ), dtype=np.int64)
     for r in range(n):
         motif = rng.integers(37, VOCAB, rng.integers(3, 7))
@@ -105,6 +108,7 @@ def target():
 
 
 def as_dataset(ids):
+    """A `datasets.Dataset` of token ids `[n, 64]`, its own labels (causal LM)."""
     from datasets import Dataset
 
     rows = ids.tolist()

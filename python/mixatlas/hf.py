@@ -137,13 +137,15 @@ def scheduled_mixture(
     table = np.array([[p.get(d, 0.0) for d in names] for p in stage_p])
 
     class ScheduledMixture(IterableDataset):
+        """Endless examples drawn by the recipe of the current `stage` (0 to `stages - 1`)."""
+
         def __init__(self):
             self.stages = len(recipes)
-            self.recipes = recipes
             self._stage = torch.zeros(1, dtype=torch.long).share_memory_()
 
         @property
         def stage(self) -> int:
+            """The stage whose recipe the next examples follow."""
             return int(self._stage[0])
 
         @stage.setter
@@ -181,21 +183,26 @@ def schedule_callback(dataset, boundaries: Optional[Sequence[float]] = None):
         boundaries = [s / stages for s in range(1, stages)]
     boundaries = list(boundaries)
     if len(boundaries) != stages - 1 or any(not 0 < b < 1 for b in boundaries) \
-            or boundaries != sorted(boundaries):
+            or any(a >= b for a, b in zip(boundaries, boundaries[1:])):
         raise ValueError(f"{stages} stages need {stages - 1} increasing boundaries in (0, 1), "
                          f"got {boundaries}")
 
-    def stage_at(step, max_steps):
-        return sum(step >= b * max_steps for b in boundaries)
-
     class ScheduleCallback(TrainerCallback):
+        """Sets `dataset.stage` from the optimizer step (see `schedule_callback`)."""
+
         def on_train_begin(self, args, state, control, **kwargs):
-            if state.max_steps <= 0:
-                raise ValueError("a staged schedule needs max_steps (the dataset is endless)")
-            dataset.stage = stage_at(state.global_step, state.max_steps)
+            # The first step of each stage after the first, rounded once (0.7 * 10 is 7).
+            self.starts = [round(b * state.max_steps) for b in boundaries]
+            # With one batch per step, the batch read after step k-1 is step k+1's; with
+            # gradient accumulation, all but one of step k's are still to be read.
+            self.ahead = 1 if args.gradient_accumulation_steps == 1 else 0
+            dataset.stage = self.stage_at(state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
-            dataset.stage = stage_at(state.global_step + 1, state.max_steps)
+            dataset.stage = self.stage_at(state.global_step + self.ahead)
+
+        def stage_at(self, step):
+            return sum(step >= start for start in self.starts)
 
     return ScheduleCallback()
 

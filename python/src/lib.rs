@@ -54,6 +54,8 @@ struct Tqdm {
     tqdm: Option<Py<PyAny>>,
     bar: Option<(String, Py<PyAny>)>,
     last: Option<std::time::Instant>,
+    /// The model being trained (`fold 2/5: `), before the epochs.
+    label: String,
 }
 
 impl Tqdm {
@@ -66,6 +68,7 @@ impl Tqdm {
             tqdm,
             bar: None,
             last: None,
+            label: String::new(),
         }
     }
 
@@ -73,7 +76,7 @@ impl Tqdm {
         let Some(tqdm) = &self.tqdm else { return };
         let same = self.bar.as_ref().is_some_and(|(s, _)| s == stage);
         let due = self.last.is_none_or(|t| t.elapsed().as_secs_f64() > 0.1);
-        if same && !due && done < total {
+        if same && !due && (total == 0 || done < total) {
             return;
         }
         self.last = Some(std::time::Instant::now());
@@ -98,9 +101,7 @@ impl Tqdm {
             })();
         });
     }
-}
 
-impl Tqdm {
     fn close(&mut self) {
         if let Some((_, bar)) = self.bar.take() {
             Python::attach(|py| {
@@ -124,12 +125,12 @@ impl Observer for Tqdm {
 
 impl TrainObserver for Tqdm {
     fn epoch(&mut self, p: &EpochProgress) {
-        self.update("epochs", p.epoch as u64, p.max_epochs as u64);
+        let stage = format!("{}epochs", self.label);
+        self.update(&stage, p.epoch as u64, p.max_epochs as u64);
     }
 
     fn stage(&mut self, label: &str) {
-        self.close();
-        self.update(label, 0, 0);
+        self.label = format!("{label}: ");
     }
 }
 
@@ -543,6 +544,13 @@ impl PyModel {
                 })
             })
             .collect::<PyResult<Vec<f64>>>()?;
+        if let Some((name, value)) = context
+            .iter()
+            .zip(&schema.context)
+            .find_map(|(v, n)| (!v.is_finite()).then_some((n, v)))
+        {
+            return Err(error(format!("context: `{name}` = {value} is not finite")));
+        }
         if let Some(name) = given.keys().next() {
             return Err(error(format!(
                 "context: `{name}` is not one of the model's inputs"
@@ -838,6 +846,11 @@ fn backtest<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     if jobs == Some(0) {
         return Err(error("jobs must be at least 1"));
+    }
+    if resume && force {
+        return Err(error(
+            "resume continues `out` and force replaces it: give one of them",
+        ));
     }
     let mut settings = BacktestConfig::from_file(&config).map_err(error)?;
     if let Some(seeds) = seeds {

@@ -87,8 +87,9 @@ pub struct Scores {
     /// Posterior mean of the objective, `[n]`.
     pub mean: Vec<f64>,
     /// Epistemic std of the objective, `[n]`: the population std over members for an
-    /// ensemble (so correlations between targets count), `sqrt(sum_t c_t² var_t)` for
-    /// independent per-target models.
+    /// ensemble (so correlations between targets count), `sqrt(Σ_ts c_t c_s ρ_ts sd_t sd_s)`
+    /// where the posterior states the targets' error correlation ρ (a shared-kernel GP), and
+    /// `sqrt(Σ_t c_t² var_t)` for independent per-target models.
     pub std: Vec<f64>,
 }
 

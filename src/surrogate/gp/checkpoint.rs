@@ -148,7 +148,11 @@ impl GaussianProcess {
             && dims
                 == gp.schema.mixture_columns.len() * gp.config.input_transform.width()
                     + gp.schema.context.len()
-            && (gp.targets.iter()).all(|t| t.alpha.len() == n && t.lengthscales.len() == dims);
+            && (gp.targets.iter()).all(|t| t.alpha.len() == n && t.lengthscales.len() == dims)
+            && (gp.target_correlation.as_ref()).is_none_or(|rho| {
+                rho.len() == gp.targets.len().pow(2)
+                    && rho.iter().all(|r| r.is_finite() && r.abs() <= 1.0)
+            });
         if !consistent {
             return Err(bad("sizes of the fitted arrays disagree".into()));
         }

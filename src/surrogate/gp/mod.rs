@@ -330,32 +330,51 @@ pub struct GaussianProcess {
     pub trained_on: Option<super::TrainingRows>,
 }
 
+/// Columns of `L⁻¹` solved at once by [`error_correlation`]: memory `N x 256`, not `N x N`.
+const INVERSE_BLOCK: usize = 256;
+
 /// The correlation `[T, T]` row-major of the targets' errors, from their leave-one-out
 /// errors under one shared kernel factor `K = L Lᵀ` with noise variance `noise` (standardised
 /// units). Run `i`'s held-out error for target `t` is `r_ti = α_ti / (K⁻¹)_ii` (exact for a
-/// GP, no refit); it holds the model's error and the run's own noise, which is independent
-/// across targets and so adds only to the squares: `C_ts = Σ_i r_ti r_si` off the diagonal,
-/// `C_tt = Σ_i r_ti² - N noise` (at least 1% of `Σ_i r_ti²`). `C` is made positive
-/// semi-definite by clipping its negative eigenvalues, then scaled to a unit diagonal.
+/// GP, no refit). Their correlation `R_ts` over the `N` runs is taken as zero unless it
+/// stands out of sampling noise (`|R_ts| >= 2/√N`). A held-out error holds the model's error
+/// and the run's own noise, which is independent across targets, so it dilutes `R_ts`: the
+/// model's part of `Σ_i r_ti²` is the share `s_t = 1 - N noise / Σ_i r_ti²` (at least 1/2,
+/// so noisy targets are not amplified past twice), and `ρ_ts = R_ts / √(s_t s_s)`. The matrix
+/// is made positive semi-definite by clipping its negative eigenvalues, then scaled to a unit
+/// diagonal.
 fn error_correlation(factor: MatRef<'_, f64>, noise: f64, targets: &[GpTarget]) -> Vec<f64> {
+    use rayon::prelude::*;
     let n = factor.nrows();
-    let mut inverse = Mat::<f64>::identity(n, n);
-    solve_lower_triangular_in_place(factor, inverse.as_mut(), Par::Seq);
-    // (K⁻¹)_ii = Σ_k (L⁻¹)_ki².
-    let diag: Vec<f64> = (0..n)
-        .map(|i| (i..n).map(|k| inverse[(k, i)].powi(2)).sum())
+    // (K⁻¹)_ii = Σ_k (L⁻¹)_ki², from column blocks of L⁻¹ solved in parallel.
+    let starts: Vec<usize> = (0..n).step_by(INVERSE_BLOCK).collect();
+    let diag: Vec<f64> = (starts.par_iter())
+        .flat_map_iter(|&start| {
+            let width = INVERSE_BLOCK.min(n - start);
+            let mut block = Mat::from_fn(n, width, |k, j| f64::from(u8::from(k == start + j)));
+            solve_lower_triangular_in_place(factor, block.as_mut(), Par::Seq);
+            (0..width).map(move |j| (start + j..n).map(|k| block[(k, j)].powi(2)).sum::<f64>())
+        })
         .collect();
     let errors: Vec<Vec<f64>> = (targets.iter())
         .map(|g| g.alpha.iter().zip(&diag).map(|(a, d)| a / d).collect())
         .collect();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+    let squares: Vec<f64> = errors.iter().map(|e| dot(e, e).max(1e-300)).collect();
+    let share: Vec<f64> = (squares.iter())
+        .map(|q| (1.0 - n as f64 * noise / q).clamp(0.5, 1.0))
+        .collect();
+    let significant = 2.0 / (n as f64).sqrt();
     let t = targets.len();
     let c = Mat::from_fn(t, t, |i, j| {
-        let v = dot(&errors[i], &errors[j]);
         if i == j {
-            (v - n as f64 * noise).max(0.01 * v).max(1e-300)
+            return 1.0;
+        }
+        let r = dot(&errors[i], &errors[j]) / (squares[i] * squares[j]).sqrt();
+        if r.abs() < significant {
+            0.0
         } else {
-            v
+            (r / (share[i] * share[j]).sqrt()).clamp(-1.0, 1.0)
         }
     });
     let psd = match c.self_adjoint_eigen(faer::Side::Lower) {
@@ -491,7 +510,7 @@ impl GaussianProcess {
             .enumerate()
             .map(|(t, g)| g.noise_var * (g.calibration * target_norm.std[t]).powi(2))
             .collect();
-        let shared = targets.len() > 1 && targets.windows(2).all(|p| p[0].same_kernel(&p[1]));
+        let shared = config.share_kernel && targets.len() > 1;
         let target_correlation =
             (shared.then(|| targets[0].factor.clone()).flatten()).map(|factor| {
                 error_correlation(factor.as_ref().as_ref(), targets[0].noise_var, &targets)
@@ -1029,6 +1048,29 @@ mod tests {
             (predicted - actual).abs() < 0.05,
             "predicted {predicted}, actual {actual}"
         );
+    }
+
+    /// Two targets of independent noise around different functions: no correlation appears.
+    #[test]
+    fn independent_noisy_targets_get_no_error_correlation() {
+        let mut r = runs(16);
+        r.schema.targets = (0..2)
+            .map(|k| TargetSpec::new(format!("y{k}"), Direction::Higher))
+            .collect();
+        r.outcomes = (r.mixtures.iter().enumerate())
+            .map(|(i, w)| {
+                let e = |k: f64| 0.3 * (i as f64 * k).sin();
+                vec![w[0] + e(12.9898), w[1] * w[1] + e(78.233)]
+            })
+            .collect();
+        let config = GpConfig {
+            share_kernel: true,
+            calibrate: false,
+            ..GpConfig::default()
+        };
+        let gp = GaussianProcess::fit(&r, &config, 0).unwrap();
+        let rho = gp.target_correlation.unwrap();
+        assert!(rho[1].abs() < 0.3, "{rho:?}");
     }
 
     /// Correlated targets (smooth functions of the same inputs): a shared kernel fits one set
