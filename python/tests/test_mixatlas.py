@@ -259,7 +259,9 @@ def test_hf_mixture_realises_the_recipes_token_shares():
             raise AssertionError("no error for a domain without a dataset")
 
 
-def test_a_trainer_run_writes_the_evaluator_results_file():
+def hf_stack(what):
+    """torch (seeded), `datasets.Dataset` and the transformers classes the tests train with, or
+    None outside CI when they are missing (`what` is then reported unchecked)."""
     try:
         import torch
         from datasets import Dataset
@@ -267,11 +269,19 @@ def test_a_trainer_run_writes_the_evaluator_results_file():
     except ImportError:
         if os.environ.get("CI"):
             raise
-        print("transformers missing: the Trainer callback not checked")
+        print(f"transformers missing: {what} not checked")
+        return None
+    torch.manual_seed(0)
+    return torch, Dataset, (GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments)
+
+
+def test_a_trainer_run_writes_the_evaluator_results_file():
+    stack = hf_stack("the Trainer callback")
+    if stack is None:
         return
+    torch, Dataset, (GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments) = stack
     from mixatlas.hf import mixture, read_proposals, results_callback
 
-    torch.manual_seed(0)
     rng = np.random.default_rng(0)
     def domain(low, high, n=64):
         ids = rng.integers(low, high, size=(n, 16)).tolist()
@@ -300,18 +310,12 @@ def test_a_trainer_run_writes_the_evaluator_results_file():
 
 
 def test_a_staged_schedule_switches_the_mixture_at_the_boundary():
-    try:
-        import torch
-        from datasets import Dataset
-        from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        print("transformers missing: the schedule callback not checked")
+    stack = hf_stack("the schedule callback")
+    if stack is None:
         return
+    torch, Dataset, (GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments) = stack
     from mixatlas.hf import read_schedule, schedule_callback, scheduled_mixture
 
-    torch.manual_seed(0)
     rng = np.random.default_rng(0)
     def domain(low, high, length, n=64):
         ids = rng.integers(low, high, size=(n, length)).tolist()
