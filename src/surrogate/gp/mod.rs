@@ -311,9 +311,9 @@ pub struct GaussianProcess {
     pub noise: Vec<f64>,
     /// With a shared kernel and 2+ targets, the correlation of the targets' errors, `[T, T]`
     /// row-major: that of their leave-one-out errors on the training runs, less the runs'
-    /// own noise ([`error_correlation`]). One kernel means every target's posterior variance has the same
-    /// shape over mixtures, so the errors at a new mixture are taken to correlate as the
-    /// held-out ones did, and an objective over many targets gets its variance with the cross
+    /// own noise and correlations within sampling noise. One kernel means every target's
+    /// posterior variance has the same shape over mixtures, so the errors at a new mixture are
+    /// taken to correlate as the held-out ones did, and an objective over many targets gets its variance with the cross
     /// terms ([`Posterior::correlation`]) rather than as a sum of independent ones. The
     /// sample paths stay independent per target. Absent for independent GPs and older
     /// checkpoints.
