@@ -283,7 +283,8 @@ def bench_strategies(out, output):
 
 
 def tiny_lm(out, output):
-    summary = read_json(out / "tiny-lm" / "summary.json")
+    (path,) = out.glob("*/summary.json")
+    summary = read_json(path)
     names = ["soup", "best_random", "mixatlas"]
     rows = []
     for r in summary["seeds"]:
@@ -317,7 +318,8 @@ BLOCKS = {
     "campaign-seeds": ("docs/strategies.md", campaign_seeds, 2.0, False),
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
     "aggregate-vs-tasks": ("docs/strategies.md", aggregate_vs_tasks, 6.0, False),
-    "tiny-lm": ("docs/figures.md", tiny_lm, 12.0, False),
+    "tiny-lm": ("docs/figures.md", tiny_lm, 6.0, False),
+    "tiny-lm-full": ("docs/figures.md", tiny_lm, 25.0, False),
 }
 
 # Wall-clock figures: masked when checking.

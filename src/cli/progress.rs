@@ -31,10 +31,19 @@ impl Bar {
     }
 }
 
+impl Bar {
+    /// `fold 2/5: 8 members`, or the stage alone for a model without members.
+    fn prefix(&self) -> String {
+        match self.members {
+            0 | 1 => self.stage.trim_end_matches(": ").to_owned(),
+            m => format!("{}{m} members", self.stage),
+        }
+    }
+}
+
 impl TrainObserver for Bar {
     fn epoch(&mut self, p: &EpochProgress) {
-        self.bar
-            .set_prefix(format!("{}{} members", self.stage, self.members));
+        self.bar.set_prefix(self.prefix());
         self.bar.set_position(p.epoch as u64);
         let val = p
             .validation_mse
@@ -46,6 +55,9 @@ impl TrainObserver for Bar {
     fn stage(&mut self, label: &str) {
         self.stage = format!("{label}: ");
         self.bar.reset();
+        // Shown at once: a GP or mixing-law fold reports no epochs.
+        self.bar.set_prefix(self.prefix());
+        self.bar.tick();
     }
 }
 
