@@ -252,7 +252,8 @@ pub struct ProposerConfig {
     /// ranking (few domains, many runs told): with them the batch reaches into a quarter of
     /// the sampled simplex instead of a small region around the optimum.
     pub keep: Option<usize>,
-    /// Smallest total-variation distance between two proposals and from any run told.
+    /// Smallest total-variation distance between two proposals and from any run told (within
+    /// a trust region, at most a third of its radius).
     pub min_distance: f64,
     /// The prior the random searcher samples around (outside a trust region).
     pub prior: Prior,
@@ -591,7 +592,7 @@ impl<B: AutodiffBackend> Proposer<B> {
             &constraints,
             Choice {
                 q,
-                min_distance: self.config.min_distance,
+                min_distance: spacing(self.config.min_distance, trust_region),
                 avoid: mixtures,
                 keep,
                 seed,
@@ -754,6 +755,13 @@ fn describe(
             weights: c.weights,
         })
         .collect())
+}
+
+/// The spacing of a batch: `min_distance`, or within a trust region of radius `length` at
+/// most a third of it, so that a shrunken region still holds a batch of spaced runs away from
+/// the incumbent at its centre (a region 0.05 wide cannot hold four runs 0.05 apart).
+fn spacing(min_distance: f64, trust_region: Option<f64>) -> f64 {
+    trust_region.map_or(min_distance, |length| min_distance.min(length / 3.0))
 }
 
 /// How a batch is chosen from the searched pool.
@@ -959,6 +967,14 @@ pub(crate) mod tests {
     use rand::Rng;
 
     use super::*;
+
+    #[test]
+    fn a_shrunken_trust_region_spaces_its_batch_closer() {
+        assert_eq!(spacing(0.05, None), 0.05);
+        assert_eq!(spacing(0.05, Some(0.4)), 0.05);
+        assert!((spacing(0.05, Some(0.05)) - 0.05 / 3.0).abs() < 1e-15);
+        assert_eq!(spacing(0.0, Some(0.05)), 0.0);
+    }
     use crate::device::Cpu;
     use crate::runs::{Direction, Schema, TargetSpec};
     use crate::space::ConstraintSpec;
