@@ -764,6 +764,9 @@ fn spacing(min_distance: f64, trust_region: Option<f64>) -> f64 {
     trust_region.map_or(min_distance, |length| min_distance.min(length / 3.0))
 }
 
+/// The spacing below which a batch is not spaced further apart by halving (total variation).
+const MIN_SPACING: f64 = 1e-3;
+
 /// How a batch is chosen from the searched pool.
 struct Choice<'a> {
     q: usize,
@@ -815,12 +818,9 @@ fn choose(
     } else {
         None
     };
-    select_batch(
-        &pool,
-        choice.q,
-        choice.min_distance,
-        choice.avoid,
-        |chosen| {
+    let mut min_distance = choice.min_distance;
+    loop {
+        let picked = select_batch(&pool, choice.q, min_distance, choice.avoid, |chosen| {
             if let Some(p) = &penalty {
                 return Ok(Some(p.values(&weights, chosen)));
             }
@@ -843,8 +843,19 @@ fn choose(
             } else {
                 Ok(None)
             }
-        },
-    )
+        });
+        match picked {
+            // A pool too clustered for the spacing (the searchers converged on one optimum,
+            // in a small trust region): halve the spacing rather than stop, since a campaign
+            // would stop again at the same point on resume.
+            Err(crate::Error::Search(crate::search::SearchError::TooFew { .. }))
+                if min_distance > MIN_SPACING =>
+            {
+                min_distance /= 2.0
+            }
+            other => return other,
+        }
+    }
 }
 
 /// `model` ready for search, which scores many small batches: through the host copy of the
