@@ -319,7 +319,6 @@ BLOCKS = {
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
     "aggregate-vs-tasks": ("docs/strategies.md", aggregate_vs_tasks, 6.0, False),
     "tiny-lm": ("docs/figures.md", tiny_lm, 6.0, False),
-    "tiny-lm-full": ("docs/figures.md", tiny_lm, 25.0, False),
 }
 
 # Wall-clock figures: masked when checking.

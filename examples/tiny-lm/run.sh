@@ -9,7 +9,7 @@
 # Needs mixatlas (on PATH, or built at target/release/mixatlas; or MIXATLAS=path) and a
 # Python with the mixatlas package, torch, transformers and datasets (PYTHON=path, default
 # python3). --quick: 16 runs per campaign of 100 steps (about 6 minutes on 2 cores for 3 seeds);
-# default: 32 runs of 200 steps (about 25 minutes).
+# default: 32 runs of 200 steps (about 20 minutes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
