@@ -132,6 +132,11 @@ impl TrainObserver for Tqdm {
     fn stage(&mut self, label: &str) {
         self.label = format!("{label}: ");
     }
+
+    fn targets(&mut self, done: usize, total: usize) {
+        let stage = format!("{}targets", self.label);
+        self.update(&stage, done as u64, total as u64);
+    }
 }
 
 /// A dict of equal-length columns as a pandas DataFrame when pandas is installed, else the

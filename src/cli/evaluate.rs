@@ -45,7 +45,7 @@ impl BackendTask for Task {
         let seed = self.args.seed;
         let evaluations = match &surrogate {
             SurrogateSpec::Auto(config) => {
-                let mut bar = Bar::new(config.ensemble.members, config.ensemble.max_epochs);
+                let mut bar = Bar::for_spec(&surrogate, runs.schema.targets.len());
                 let config = crate::surrogate::select::AutoConfig {
                     folds,
                     ..config.clone()
@@ -59,10 +59,7 @@ impl BackendTask for Task {
                     .collect()
             }
             other => {
-                let mut bar = match other {
-                    SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
-                    _ => Bar::new(1, 1),
-                };
+                let mut bar = Bar::for_spec(other, runs.schema.targets.len());
                 let e = cross_validate::<B>(&runs, other, folds, seed, &device, &mut bar)?;
                 vec![(None, e)]
             }

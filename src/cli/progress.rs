@@ -3,53 +3,85 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::progress::Observer;
-use crate::surrogate::{EpochProgress, TrainObserver};
+use crate::surrogate::{EpochProgress, SurrogateSpec, TrainObserver};
 
-/// A progress bar over epochs for an ensemble of `members`; hidden when stderr is not a
-/// terminal.
+/// A progress bar over the epochs of an ensemble of `members`, or over the targets of a GP or
+/// mixing law; hidden when stderr is not a terminal.
 pub struct Bar {
     bar: ProgressBar,
     members: usize,
     stage: String,
+    /// What the bar counts now: `epochs` or `targets`.
+    unit: &'static str,
 }
 
 impl Bar {
     pub fn new(members: usize, max_epochs: usize) -> Self {
-        let bar = ProgressBar::new(max_epochs as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed})",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
-        );
-        Bar {
-            bar,
+        let mut bar = Bar {
+            bar: ProgressBar::new(max_epochs as u64),
             members,
             stage: String::new(),
+            unit: "",
+        };
+        bar.count("epochs", max_epochs);
+        bar
+    }
+
+    /// The bar for fitting `spec` on `targets` targets: epochs of the ensemble (also the first
+    /// candidate of `auto`), targets of a GP or mixing law.
+    pub fn for_spec(spec: &SurrogateSpec, targets: usize) -> Self {
+        match spec {
+            SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
+            SurrogateSpec::Auto(c) => Bar::new(c.ensemble.members, c.ensemble.max_epochs),
+            SurrogateSpec::Gp(_) | SurrogateSpec::LogLinear(_) => {
+                let mut bar = Bar::new(1, 0);
+                bar.count("targets", targets);
+                bar
+            }
         }
     }
-}
 
-impl Bar {
+    /// Counts `len` units of `unit` from here on (a fold of `auto` may switch from an
+    /// ensemble's epochs to a GP's targets and back).
+    fn count(&mut self, unit: &'static str, len: usize) {
+        if self.unit != unit {
+            self.unit = unit;
+            let template =
+                format!("{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}})");
+            self.bar.set_style(
+                ProgressStyle::with_template(&template)
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+            );
+            self.bar.set_message("");
+        }
+        self.bar.set_length(len as u64);
+        self.bar.set_prefix(self.prefix());
+    }
+
     /// `fold 2/5: 8 members`, or the stage alone for a model without members.
     fn prefix(&self) -> String {
         match self.members {
-            0 | 1 => self.stage.trim_end_matches(": ").to_owned(),
-            m => format!("{}{m} members", self.stage),
+            m if m > 1 && self.unit == "epochs" => format!("{}{m} members", self.stage),
+            _ => self.stage.trim_end_matches(": ").to_owned(),
         }
     }
 }
 
 impl TrainObserver for Bar {
     fn epoch(&mut self, p: &EpochProgress) {
-        self.bar.set_prefix(self.prefix());
+        self.count("epochs", p.max_epochs);
         self.bar.set_position(p.epoch as u64);
         let val = p
             .validation_mse
             .map_or(String::new(), |v| format!(", val mse {v:.4}"));
         self.bar
             .set_message(format!("loss {:.4}{val}", p.train_loss));
+    }
+
+    fn targets(&mut self, done: usize, total: usize) {
+        self.count("targets", total);
+        self.bar.set_position(done as u64);
     }
 
     fn stage(&mut self, label: &str) {

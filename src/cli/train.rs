@@ -21,11 +21,7 @@ impl BackendTask for Task {
     type Output = Result<(serde_json::Value, String)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let start = std::time::Instant::now();
-        let mut bar = match &self.spec {
-            SurrogateSpec::Ensemble(c) => Bar::new(c.members, c.max_epochs),
-            SurrogateSpec::Auto(c) => Bar::new(c.ensemble.members, c.ensemble.max_epochs),
-            _ => Bar::new(1, 1),
-        };
+        let mut bar = Bar::for_spec(&self.spec, self.runs.schema.targets.len());
         let model = self
             .spec
             .fit::<B>(&self.runs, self.args.seed, &device, &mut bar)?;

@@ -119,12 +119,12 @@ impl SurrogateSpec {
             SurrogateSpec::Ensemble(config) => {
                 Fitted::Ensemble(Box::new(fit::<B>(runs, config, seed, device, observer)?))
             }
-            SurrogateSpec::Gp(config) => {
-                Fitted::Gp(Box::new(GaussianProcess::fit(runs, config, seed)?))
-            }
-            SurrogateSpec::LogLinear(config) => {
-                Fitted::LogLinear(Box::new(LogLinear::fit(runs, config, seed)?))
-            }
+            SurrogateSpec::Gp(config) => Fitted::Gp(Box::new(GaussianProcess::fit_observed(
+                runs, config, seed, observer,
+            )?)),
+            SurrogateSpec::LogLinear(config) => Fitted::LogLinear(Box::new(
+                LogLinear::fit_observed(runs, config, seed, observer)?,
+            )),
             SurrogateSpec::Auto(config) => fit_auto::<B>(runs, config, seed, device, observer)?,
         })
     }

@@ -139,6 +139,41 @@ pub(crate) fn config_from_toml<T: serde::de::DeserializeOwned>(
     Ok(config)
 }
 
+/// `fit(t)` for every target `t` in `0..total`, in parallel over targets, telling `observer`
+/// from the calling thread as each one finishes. Called from inside a rayon worker (a
+/// backtest's job, a calibration fold) it reports nothing: that thread must not wait on the
+/// pool it belongs to.
+pub(crate) fn map_targets<R: Send>(
+    total: usize,
+    observer: &mut dyn TrainObserver,
+    fit: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    if total < 2 || rayon::current_thread_index().is_some() {
+        return (0..total).into_par_iter().map(&fit).collect();
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let work = scope.spawn(|| {
+            let done_tx = done_tx;
+            (0..total)
+                .into_par_iter()
+                .map(|t| {
+                    let result = fit(t);
+                    // The receiver lives until every sender is gone.
+                    let _ = done_tx.send(());
+                    result
+                })
+                .collect()
+        });
+        for (done, ()) in done_rx.iter().enumerate() {
+            observer.targets(done + 1, total);
+        }
+        work.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// Refuses runs in which a target never varies.
 pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), SurrogateError> {
     for (j, t) in runs.schema.targets.iter().enumerate() {

@@ -64,6 +64,8 @@ pub trait TrainObserver {
     fn epoch(&mut self, progress: &EpochProgress);
     /// Called when a new model starts training, e.g. `fold 2/5`.
     fn stage(&mut self, _label: &str) {}
+    /// Called as a GP or mixing law finishes its targets one by one: `done` of `total`.
+    fn targets(&mut self, _done: usize, _total: usize) {}
 }
 
 impl TrainObserver for () {

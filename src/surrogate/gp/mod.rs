@@ -60,7 +60,7 @@ use crate::runs::{Runs, Schema};
 use crate::surrogate::checkpoint as envelope;
 use crate::surrogate::{
     Capabilities, InputTransform, MemberOutputs, Normalizer, Posterior, Surrogate, SurrogateError,
-    SurrogateKind,
+    SurrogateKind, TrainObserver,
 };
 
 mod checkpoint;
@@ -418,6 +418,7 @@ fn fit_standardised(
     runs: &Runs,
     config: &GpConfig,
     seed: u64,
+    observer: &mut dyn TrainObserver,
 ) -> Result<Standardised, SurrogateError> {
     let raw: Vec<Vec<f64>> = (0..runs.len())
         .map(|i| {
@@ -440,10 +441,10 @@ fn fit_standardised(
     let targets = if config.share_kernel {
         fit_targets(&x, &ys, config, seed, 0)?
     } else {
-        use rayon::prelude::*;
-        let each: Vec<Vec<GpTarget>> = (ys.par_iter().enumerate())
-            .map(|(t, y)| fit_targets(&x, std::slice::from_ref(y), config, seed, t))
-            .collect::<Result<_, _>>()?;
+        let each = super::map_targets(ys.len(), observer, |t| {
+            fit_targets(&x, std::slice::from_ref(&ys[t]), config, seed, t)
+        });
+        let each: Vec<Vec<GpTarget>> = each.into_iter().collect::<Result<_, _>>()?;
         each.into_iter().flatten().collect()
     };
     Ok(Standardised {
@@ -474,7 +475,7 @@ pub(crate) fn noise_variance(runs: &Runs, seed: u64) -> Option<Vec<f64>> {
         calibrate: false,
         ..GpConfig::default()
     };
-    let fit = fit_standardised(&runs.subset(&rows), &config, seed).ok()?;
+    let fit = fit_standardised(&runs.subset(&rows), &config, seed, &mut ()).ok()?;
     Some(
         (fit.targets.iter().zip(&fit.target_norm.std))
             .map(|(g, std)| g.noise_var * std * std)
@@ -486,6 +487,16 @@ impl GaussianProcess {
     /// Fits a GP per target of `runs`, or one kernel for all with `share_kernel` (2 to
     /// [`MAX_GP_RUNS`] runs); `seed` draws the restarts.
     pub fn fit(runs: &Runs, config: &GpConfig, seed: u64) -> Result<Self, SurrogateError> {
+        GaussianProcess::fit_observed(runs, config, seed, &mut ())
+    }
+
+    /// [`GaussianProcess::fit`], telling `observer` as independent targets finish.
+    pub fn fit_observed(
+        runs: &Runs,
+        config: &GpConfig,
+        seed: u64,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Self, SurrogateError> {
         config.validate()?;
         let n = runs.len();
         if n < 2 {
@@ -504,7 +515,7 @@ impl GaussianProcess {
             x,
             target_norm,
             targets,
-        } = fit_standardised(runs, config, seed)?;
+        } = fit_standardised(runs, config, seed, observer)?;
         let noise = targets
             .iter()
             .enumerate()

@@ -5,8 +5,9 @@
 //!
 //! **Fit.** Standardised targets; a Huber loss ([`LogLinearConfig::huber`], in target standard
 //! deviations, robust to the odd diverged proxy run) plus a small ridge on `t`, minimised by
-//! L-BFGS from several starts: both signs, and the asymptote `c` at 0.1, 0.5, 1 and 2 standard
-//! deviations beyond the best observed value. The best start wins.
+//! L-BFGS from 8 starts: both signs, and the asymptote `c` at 0.1, 0.5, 1 and 2 standard
+//! deviations beyond the best observed value. Each start runs 20 iterations; the best then runs
+//! to convergence.
 //!
 //! **Uncertainty.** [`LogLinearConfig::members`] fits on bootstrap resamples, each started at
 //! the full-data fit, are the members
@@ -14,8 +15,11 @@
 //! epistemic variance and the residual variance of the full-data fit the noise. Both are scaled
 //! by a factor `c²` chosen so 90% of 5-fold held-out intervals cover (as for the GP).
 //!
-//! Cheap (`starts + members` fits of `D + 2` parameters per target, and per calibration fold;
-//! targets in parallel), smooth and monotone in every domain: a baseline, and the model that
+//! Cheap: per target, the 8 screened starts and one fit to convergence, then `members` fits
+//! started at that optimum; per calibration fold, one fit started at the full-data law and its
+//! members; targets in parallel. Each loss evaluation is one pass over the runs (`N x (D + 2)`
+//! multiply-adds, vectorised; a bootstrap resample visits each distinct run once, weighted by
+//! its count). Smooth and monotone in every domain: a baseline, and the model that
 //! transfers across scales best on RegMix (1M -> 1B rank).
 
 use std::path::Path;
@@ -31,7 +35,8 @@ use crate::runs::{Runs, Schema};
 use crate::surrogate::checkpoint::{self, Layout, check_digest};
 use crate::surrogate::metrics::{fold_scores, interval_scale};
 use crate::surrogate::{
-    Capabilities, Normalizer, Posterior, Surrogate, SurrogateError, SurrogateKind,
+    Capabilities, Normalizer, Posterior, Surrogate, SurrogateError, SurrogateKind, TrainObserver,
+    map_targets,
 };
 
 /// Format tag of `loglinear.json`.
@@ -136,25 +141,96 @@ pub struct LogLinear {
     pub trained_on: Option<super::TrainingRows>,
 }
 
-/// Fits one law to `(x, y)` (standardised `y`): from 8 starts (both signs, 4 offsets), or from
-/// the fitted law `from` alone; `None` if no start converged to a finite loss.
-fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&Law>) -> Option<Law> {
-    let n = y.len() as f64;
-    let dims = x[0].len();
+/// Inputs of every run, row-major `[N, P]` (domain weights, then standardised context).
+struct Inputs {
+    x: Vec<f64>,
+    width: usize,
+}
+
+impl Inputs {
+    fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.width..][..self.width]
+    }
+}
+
+/// The runs one fit sees: distinct row indices, each with a weight (1 for a fold's training
+/// rows, the draw count for a bootstrap resample, so a resampled row is evaluated once).
+struct Rows {
+    index: Vec<usize>,
+    weight: Vec<f64>,
+}
+
+impl Rows {
+    fn all(rows: &[usize]) -> Self {
+        Rows {
+            index: rows.to_vec(),
+            weight: vec![1.0; rows.len()],
+        }
+    }
+
+    /// A bootstrap resample of `rows` (as many draws as rows) with `rng`.
+    fn bootstrap(rows: &[usize], rng: &mut StdRng) -> Self {
+        let mut count = vec![0u32; rows.len()];
+        for _ in 0..rows.len() {
+            count[rng.random_range(0..rows.len())] += 1;
+        }
+        let (index, weight) = (rows.iter().zip(&count))
+            .filter(|(_, c)| **c > 0)
+            .map(|(&i, &c)| (i, f64::from(c)))
+            .unzip();
+        Rows { index, weight }
+    }
+
+    fn total(&self) -> f64 {
+        self.weight.iter().sum()
+    }
+}
+
+/// `Σ a_i b_i` over eight independent partial sums, so the compiler vectorises it (a single
+/// running sum is one dependent add after another).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = (ca.remainder().iter().zip(cb.remainder()))
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// L-BFGS iterations every start gets before only the best one goes on.
+const SCREEN_ITERATIONS: usize = 20;
+
+/// Fits one law to the weighted `rows` of `(x, y)` (standardised `y`): 8 starts (both signs,
+/// 4 offsets) screened for [`SCREEN_ITERATIONS`], the best then run to convergence; or one run
+/// from the fitted law `from`. `None` if no start reached a finite loss.
+fn fit_law(
+    x: &Inputs,
+    y: &[f64],
+    rows: &Rows,
+    config: &LogLinearConfig,
+    from: Option<&Law>,
+) -> Option<Law> {
+    let n = rows.total();
     let delta = config.huber;
-    let (lo, hi) = y
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+    let observed = rows.index.iter().map(|&i| y[i]);
+    let (lo, hi) = observed
+        .clone()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-    let mean = y.iter().sum::<f64>() / n;
+    let mean = observed.zip(&rows.weight).map(|(v, w)| v * w).sum::<f64>() / n;
     let loss = |p: &[f64], sign: f64, grad: &mut [f64]| -> Option<f64> {
-        grad.iter_mut().for_each(|g| *g = 0.0);
-        let mut total = 0.0;
-        for (xi, yi) in x.iter().zip(y) {
-            let exponent = p[1] + p[2..].iter().zip(xi).map(|(a, b)| a * b).sum::<f64>();
-            let e = exponent.exp();
-            let r = p[0] + sign * e - yi;
+        grad.fill(0.0);
+        let (mut total, mut g_c, mut g_b) = (0.0, 0.0, 0.0);
+        for (&i, &w) in rows.index.iter().zip(&rows.weight) {
+            let xi = x.row(i);
+            let e = (p[1] + dot(&p[2..], xi)).exp();
+            let r = p[0] + sign * e - y[i];
             if !r.is_finite() {
                 return None;
             }
@@ -163,13 +239,16 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&La
             } else {
                 (delta * (r.abs() - 0.5 * delta), delta * r.signum())
             };
-            total += value;
-            grad[0] += slope;
-            grad[1] += slope * sign * e;
+            total += w * value;
+            g_c += w * slope;
+            let a = w * slope * sign * e;
+            g_b += a;
             for (g, xv) in grad[2..].iter_mut().zip(xi) {
-                *g += slope * sign * e * xv;
+                *g += a * xv;
             }
         }
+        grad[0] = g_c;
+        grad[1] = g_b;
         total /= n;
         grad.iter_mut().for_each(|g| *g /= n);
         for (g, t) in grad[2..].iter_mut().zip(&p[2..]) {
@@ -184,77 +263,76 @@ fn fit_law(x: &[Vec<f64>], y: &[f64], config: &LogLinearConfig, from: Option<&La
         tolerance: 1e-10,
         ..Options::default()
     };
-    let mut best: Option<(f64, Law)> = None;
-    let mut keep = |m: lbfgs::Minimum, sign: f64| {
-        if best.as_ref().is_none_or(|(v, _)| m.value < *v) {
-            let law = Law {
-                c: m.x[0],
-                sign,
-                b: m.x[1],
-                t: m.x[2..].to_vec(),
-            };
-            best = Some((m.value, law));
-        }
+    let law = |p: &[f64], sign: f64| Law {
+        c: p[0],
+        sign,
+        b: p[1],
+        t: p[2..].to_vec(),
     };
-    match from {
-        // One run from a fitted law (its sign kept): a bootstrap member starts at the optimum
-        // of the data it resamples.
-        Some(law) => {
-            let mut p0 = vec![law.c, law.b];
-            p0.extend(&law.t);
-            if let Some(m) = lbfgs::minimize(|p, g| loss(p, law.sign, g), &p0, &options) {
-                keep(m, law.sign);
-            }
-        }
-        None => {
-            for sign in [1.0, -1.0] {
-                for gap in [0.1, 0.5, 1.0, 2.0] {
-                    let c0 = if sign > 0.0 { lo - gap } else { hi + gap };
-                    let mut p0 = vec![0.0; dims + 2];
-                    p0[0] = c0;
-                    p0[1] = (sign * (mean - c0)).ln();
-                    if let Some(m) = lbfgs::minimize(|p, g| loss(p, sign, g), &p0, &options) {
-                        keep(m, sign);
-                    }
-                }
+    if let Some(from) = from {
+        // One run from a fitted law (its sign kept): a bootstrap member or a calibration
+        // fold starts at the optimum of the data it resamples.
+        let mut p0 = vec![from.c, from.b];
+        p0.extend(&from.t);
+        let m = lbfgs::minimize(|p, g| loss(p, from.sign, g), &p0, &options)?;
+        return Some(law(&m.x, from.sign));
+    }
+    let screen = Options {
+        max_iterations: SCREEN_ITERATIONS.min(config.max_iterations),
+        max_evaluations: 3 * SCREEN_ITERATIONS.min(config.max_iterations),
+        ..options
+    };
+    let mut best: Option<(lbfgs::Minimum, f64)> = None;
+    for sign in [1.0, -1.0] {
+        for gap in [0.1, 0.5, 1.0, 2.0] {
+            let c0 = if sign > 0.0 { lo - gap } else { hi + gap };
+            let mut p0 = vec![0.0; x.width + 2];
+            p0[0] = c0;
+            p0[1] = (sign * (mean - c0)).ln();
+            let Some(m) = lbfgs::minimize(|p, g| loss(p, sign, g), &p0, &screen) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(b, _)| m.value < b.value) {
+                best = Some((m, sign));
             }
         }
     }
-    best.map(|(_, law)| law)
+    let (screened, sign) = best?;
+    let m = lbfgs::minimize(|p, g| loss(p, sign, g), &screened.x, &options)
+        .filter(|m| m.value <= screened.value)
+        .unwrap_or(screened);
+    Some(law(&m.x, sign))
 }
 
-/// Full-data law (from 8 starts) and bootstrap members for `(x, y)`; member `k` resamples
-/// with a seed derived from `seed` and `k` and starts from the full-data law (keeping its
-/// sign), as bootstrap refits of a fitted model do.
+/// The law fitted on `rows` (from 8 starts, or from `from`) and its bootstrap members; member
+/// `k` resamples `rows` with a seed derived from `seed` and `k` and starts from the law
+/// (keeping its sign), as bootstrap refits of a fitted model do.
 fn fit_members(
-    x: &[Vec<f64>],
+    x: &Inputs,
     y: &[f64],
+    rows: &[usize],
     config: &LogLinearConfig,
     seed: u64,
+    from: Option<&Law>,
 ) -> Option<(Law, Vec<Law>)> {
-    let full = fit_law(x, y, config, None)?;
-    let n = y.len();
+    let full = fit_law(x, y, &Rows::all(rows), config, from)?;
     let members = (0..config.members)
         .into_par_iter()
         .map(|k| {
             let mut rng = StdRng::seed_from_u64(derive_seed(seed, k as u64));
-            let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
-            let xb: Vec<Vec<f64>> = rows.iter().map(|&i| x[i].clone()).collect();
-            let yb: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
-            fit_law(&xb, &yb, config, Some(&full)).unwrap_or_else(|| full.clone())
+            let resample = Rows::bootstrap(rows, &mut rng);
+            fit_law(x, y, &resample, config, Some(&full)).unwrap_or_else(|| full.clone())
         })
         .collect();
     Some((full, members))
 }
 
-/// Residual variance of `law` on `(x, y)`, with `N - 1` degrees of freedom.
-fn residual_var(law: &Law, x: &[Vec<f64>], y: &[f64]) -> f64 {
-    let sum: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(xi, yi)| (law.eval(xi) - yi).powi(2))
+/// Residual variance of `law` on `rows` of `(x, y)`, with `N - 1` degrees of freedom.
+fn residual_var(law: &Law, x: &Inputs, y: &[f64], rows: &[usize]) -> f64 {
+    let sum: f64 = (rows.iter())
+        .map(|&i| (law.eval(x.row(i)) - y[i]).powi(2))
         .sum();
-    sum / (y.len() as f64 - 1.0).max(1.0)
+    sum / (rows.len() as f64 - 1.0).max(1.0)
 }
 
 /// Mean and epistemic variance over `members` at `x`.
@@ -268,6 +346,16 @@ fn moments(members: &[Law], x: &[f64]) -> (f64, f64) {
 impl LogLinear {
     /// Fits the law for every target of `runs` (at least 2 runs); `seed` draws the bootstrap.
     pub fn fit(runs: &Runs, config: &LogLinearConfig, seed: u64) -> Result<Self, SurrogateError> {
+        LogLinear::fit_observed(runs, config, seed, &mut ())
+    }
+
+    /// [`LogLinear::fit`], telling `observer` as targets finish.
+    pub fn fit_observed(
+        runs: &Runs,
+        config: &LogLinearConfig,
+        seed: u64,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Self, SurrogateError> {
         config.validate()?;
         let n = runs.len();
         if n < 2 {
@@ -282,55 +370,51 @@ impl LogLinear {
         } else {
             Normalizer::fit(&runs.context)
         };
-        let inputs = |w: &[f64], ctx: &[f64]| {
-            let mut v = w.to_vec();
-            v.extend(context_norm.apply(ctx));
-            v
-        };
-        let x: Vec<Vec<f64>> = (0..n)
-            .map(|i| inputs(&runs.mixtures[i], &runs.context[i]))
-            .collect();
+        let width = runs.schema.mixture_columns.len() + runs.schema.context.len();
+        let mut flat = Vec::with_capacity(n * width);
+        for (w, ctx) in runs.mixtures.iter().zip(&runs.context) {
+            flat.extend_from_slice(w);
+            flat.extend(context_norm.apply(ctx));
+        }
+        let x = Inputs { x: flat, width };
+        let all: Vec<usize> = (0..n).collect();
         let target_norm = Normalizer::fit(&runs.outcomes);
         // Targets are independent fits: in parallel, each with its own seed.
-        let fitted: Vec<(Law, Vec<Law>, f64, f64)> = (0..runs.schema.targets.len())
-            .into_par_iter()
-            .map(|t| {
-                let y: Vec<f64> = (runs.outcomes.iter())
-                    .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
-                    .collect();
-                let failed = || {
-                    SurrogateError::Config(format!("the mixing law of target {t} did not converge"))
-                };
-                let target_seed = derive_seed(seed, t as u64);
-                let (full, bootstrap) =
-                    fit_members(&x, &y, config, target_seed).ok_or_else(failed)?;
-                let residual = residual_var(&full, &x, &y);
-                // Held-out calibration: the whole fit (law and members) on each fold's
-                // training part, scored on its held-out runs.
-                let mut z = if config.calibrate {
-                    fold_scores(n, derive_seed(target_seed, 999), |train, test| {
-                        let xt: Vec<Vec<f64>> = train.iter().map(|&i| x[i].clone()).collect();
-                        let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
-                        let (law, ms) = fit_members(&xt, &yt, config, target_seed)?;
-                        let res = residual_var(&law, &xt, &yt);
-                        let z = test.iter().map(|&i| {
-                            let (m, v) = moments(&ms, &x[i]);
-                            (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
-                        });
-                        Some(z.collect())
-                    })
-                } else {
-                    Vec::new()
-                };
-                let c = interval_scale(&mut z, 0.25, 10.0);
-                Ok((
-                    full,
-                    bootstrap,
-                    c,
-                    residual * (c * target_norm.std[t]).powi(2),
-                ))
-            })
-            .collect::<Result<_, SurrogateError>>()?;
+        let fitted = map_targets(runs.schema.targets.len(), observer, |t| {
+            let y: Vec<f64> = (runs.outcomes.iter())
+                .map(|o| (o[t] - target_norm.mean[t]) / target_norm.std[t])
+                .collect();
+            let failed =
+                || SurrogateError::Config(format!("the mixing law of target {t} did not converge"));
+            let target_seed = derive_seed(seed, t as u64);
+            let (full, bootstrap) =
+                fit_members(&x, &y, &all, config, target_seed, None).ok_or_else(failed)?;
+            let residual = residual_var(&full, &x, &y, &all);
+            // Held-out calibration: the law (warm-started at the full-data fit) and its
+            // members refitted on each fold's training part, scored on its held-out runs.
+            let mut z = if config.calibrate {
+                fold_scores(n, derive_seed(target_seed, 999), |train, test| {
+                    let (law, ms) = fit_members(&x, &y, train, config, target_seed, Some(&full))?;
+                    let res = residual_var(&law, &x, &y, train);
+                    let z = test.iter().map(|&i| {
+                        let (m, v) = moments(&ms, x.row(i));
+                        (y[i] - m).abs() / (v + res).sqrt().max(1e-12)
+                    });
+                    Some(z.collect())
+                })
+            } else {
+                Vec::new()
+            };
+            let c = interval_scale(&mut z, 0.25, 10.0);
+            Ok((
+                full,
+                bootstrap,
+                c,
+                residual * (c * target_norm.std[t]).powi(2),
+            ))
+        });
+        let fitted: Vec<(Law, Vec<Law>, f64, f64)> =
+            fitted.into_iter().collect::<Result<_, SurrogateError>>()?;
         let (mut laws, mut members, mut calibration, mut noise) = (
             Vec::new(),
             vec![Vec::new(); config.members],
@@ -594,6 +678,18 @@ mod tests {
             err.contains("manifest.json") && err.contains("manifest.sha256"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_bootstrap_is_as_many_draws_as_rows_over_distinct_rows() {
+        let rows: Vec<usize> = (10..50).collect();
+        let r = Rows::bootstrap(&rows, &mut StdRng::seed_from_u64(3));
+        assert_eq!(r.total(), 40.0);
+        assert!(r.index.windows(2).all(|w| w[0] < w[1]) && r.index.len() < 40);
+        assert!(r.index.iter().all(|i| rows.contains(i)));
+        let (a, b): (Vec<f64>, Vec<f64>) = (0..19).map(|i| (i as f64, 2.0 - i as f64)).unzip();
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert_eq!(dot(&a, &b), plain);
     }
 
     #[test]
