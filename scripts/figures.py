@@ -11,7 +11,9 @@ commands wrote. So the commands a page shows are the commands that made its numb
     python3 scripts/figures.py check [NAME ...]   # rerun and fail if a page differs
     python3 scripts/figures.py list               # the blocks, their pages and cost
 
-`check` ignores wall-clock times (they differ run to run); every other number must match.
+`check` ignores wall-clock times (they differ run to run); every other number must match. The
+`speed-*` blocks run `cargo bench` in the repository root (criterion's estimates go to the
+scratch directory) and are nothing but times, so only `write` is useful for them.
 Needs `cargo build --release` first (or `MIXATLAS_BIN`, the binary to run); the slow test tier
 runs `check` on the quick blocks.
 """
@@ -173,6 +175,7 @@ def many_targets(out, output):
         [
             c["surrogate"],
             f"{statistics.fmean(m['spearman'] for m in c['metrics']):.4f}",
+            f"{statistics.median(m['spearman'] for m in c['metrics']):.4f}",
             f"{statistics.fmean(m['nll'] for m in c['metrics']):.3f}",
         ]
         for c in auto["candidates"]
@@ -180,7 +183,7 @@ def many_targets(out, output):
     return (
         table(["surrogate", "targets", "median Spearman", "worst Spearman", "median 90% coverage"], rows)
         + f"\n\n`--surrogate auto` chooses `{auto['chosen']}` (first row: the chosen one):\n\n"
-        + table(["candidate", "mean Spearman over targets", "mean NLL over targets"], compared)
+        + table(["candidate", "mean Spearman over targets", "median", "mean NLL over targets"], compared)
     )
 
 
@@ -303,6 +306,146 @@ def tiny_lm(out, output):
     )
 
 
+# ---------------------------------------------------------------- speed blocks
+# Their commands run `cargo bench` in the repository root; criterion writes its estimates under
+# CRITERION_HOME (the block's scratch `out/criterion`), saved as baselines `t1` and `t2` (one
+# and two threads), and reference scripts print their own timings.
+
+
+def medians(out):
+    """Criterion's median (seconds) per (benchmark id, saved baseline)."""
+    found = {}
+    for est in (out / "criterion").glob("**/estimates.json"):
+        meta = est.parent / "benchmark.json"
+        if est.parent.name in ("new", "base", "change") or not meta.is_file():
+            continue
+        found[(read_json(meta)["full_id"], est.parent.name)] = (
+            read_json(est)["median"]["point_estimate"] / 1e9
+        )
+    return found
+
+
+def printed(output, pattern):
+    """The float the reference script printed on the line matching `pattern` (a regex with one
+    group)."""
+    match = re.search(pattern, output, re.M)
+    if not match:
+        sys.exit(f"no line matches {pattern!r} in the output:\n{output[-2000:]}")
+    return float(match.group(1).replace(",", ""))
+
+
+def secs(v):
+    return f"{v:.2f} s" if v < 10 else f"{v:.1f} s"
+
+
+def rows_per_s(rows, seconds):
+    return f"{rows / seconds:,.0f} rows/s"
+
+
+def speed_gp(out, output):
+    m = medians(out)
+    rows = []
+    for name in ["410 x 17 (RegMix)", "410 x 64 (synthetic)"]:
+        t1, t2 = m[(f"gp_fit/{name}", "t1")], m[(f"gp_fit/{name}", "t2")]
+        sk = printed(output, rf"^scikit-learn ARD GP fit {re.escape(name)}: ([\d.]+) s")
+        rows.append([name, f"{secs(t1)} ({sk / t1:.1f}x faster)", f"{secs(t2)} ({sk / t2:.1f}x)", secs(sk)])
+    return table(["workload", "mixatlas, 1 thread", "mixatlas, 2 threads", "scikit-learn, 1 thread"], rows)
+
+
+MANY = [
+    ("gp independent", "`gp`, one GP per target (targets in parallel)"),
+    ("gp shared kernel", "`gp`, `share_kernel = true` (one Cholesky for all targets)"),
+    ("loglinear", "`loglinear` (targets in parallel)"),
+    ("ensemble", "ensemble (one network, a head per target)"),
+]
+
+
+def speed_many_targets(out, output):
+    m = medians(out)
+    rows = [
+        [label, secs(m[(f"many_targets/{k}", "t1")]), secs(m[(f"many_targets/{k}", "t2")])]
+        for k, label in MANY
+    ]
+    return table(["surrogate", "1 thread", "2 threads"], rows)
+
+
+def speed_at_scale(out, output):
+    m = medians(out)
+    rows = [[label, secs(m[(f"many_targets_at_scale/{k}", "t2")])] for k, label in MANY]
+    return table(["surrogate", "2 threads"], rows)
+
+
+def speed_scoring(out, output):
+    m = medians(out)
+    peak = m[("peak/fma", "t1")]
+    rate = {n: printed(output, rf"^torch forward {n}: ([\d,]+) rows/s") for n in (10_000, 1_000_000)}
+    spec = [
+        ("score, fused forward, 10^4 rows", "fused forward/10000", 10_000, 10_000),
+        ("score, fused forward, 10^6 rows", "fused forward/1000000", 1_000_000, 1_000_000),
+        ("score, `predict` end to end (transform, stats), 10^5 rows", "predict, fused/100000", 100_000, 1_000_000),
+        ("score, burn batched forward (flex), 10^4 rows", "burn forward/10000", 10_000, 10_000),
+    ]
+    rows = []
+    for label, bench_id, n, ref in spec:
+        t1, t2 = m[(f"score/flex/{bench_id}", "t1")], m[(f"score/flex/{bench_id}", "t2")]
+        ratio = (n / t1) / rate[ref]
+        rows.append([label, rows_per_s(n, t1), rows_per_s(n, t2), f"{ratio:.2f}x" if ratio < 1 else f"{ratio:.1f}x faster"])
+    return (
+        f"PyTorch's forward pass, one thread: {rate[10_000]:,.0f} rows/s (10^4 rows) and "
+        f"{rate[1_000_000]:,.0f} rows/s (10^6). The FMA peak (`peak/fma`): "
+        f"{PEAK_FLOP / peak / 1e9:.1f} GFLOP/s on one core.\n\n"
+        + table(["workload", "1 thread", "2 threads", "vs PyTorch (1 thread)"], rows)
+    )
+
+
+# `peak/fma` runs 2^20 iterations of twelve 8-lane FMA chains (benches/predictor.rs): FLOP.
+PEAK_FLOP = (1 << 20) * 12 * 8 * 2
+
+
+def speed_simulate(out, output):
+    m = medians(out)
+    n = 1 << 18
+    flop = 333_824
+    peak = PEAK_FLOP / m[("peak/fma", "t1")] / flop
+    ids = [
+        ("GEMM floor (`gemm bound`)", "gemm bound"),
+        ("raw fused forward", "raw fused forward"),
+        ("sampling + constraint repair only", "sampling + repair only"),
+        ("`simulate` end to end", "simulate, ucb, top 10"),
+    ]
+    rows = [["the FMA peak (`peak/fma`, 333,824 FLOP a row)", f"{peak:,.0f} rows/s", ""]]
+    for label, bench_id in ids:
+        t1, t2 = m[(f"simulate/{bench_id}/{n}", "t1")], m[(f"simulate/{bench_id}/{n}", "t2")]
+        rows.append([label, f"{rows_per_s(n, t1)} ({n / t1 / peak:.0%} of the peak)", f"{rows_per_s(n, t2)} ({t1 / t2:.2f}x)"])
+    return table(["2^18 rows", "1 thread", "2 threads"], rows)
+
+
+STEPS = "train/flex/100 full-batch steps, 512 x 34, 8 x (128,128)"
+
+
+def speed_training(out, output):
+    m = medians(out)
+    ids = [
+        ("100 steps, fused CPU trainer (default on CPU)", f"{STEPS}, fused"),
+        ("100 steps, burn autodiff (`TrainEngine::Burn`)", f"{STEPS}, burn"),
+        ("the GEMMs alone of the same 100 steps", "train/flex/gemm bound of the same 100 steps"),
+    ]
+    rows = [[label, f"{m[(i, 't1')] * 1000:,.0f} ms", f"{m[(i, 't2')] * 1000:,.0f} ms"] for label, i in ids]
+    at_peak = 47.7e9 / (PEAK_FLOP / m[("peak/fma", "t1")])
+    rows.append(["the same 47.7 GFLOP at the FMA peak (`peak/fma`)", f"{at_peak * 1000:,.0f} ms", ""])
+    mixatlas = printed(output, r"^mixatlas train 500 steps: ([\d.]+) s")
+    torch = printed(output, r"^torch train 500 steps: ([\d.]+) s")
+    rows.append(["500 steps, whole process: `mixatlas train`", secs(mixatlas), ""])
+    rows.append(["500 steps, whole process: PyTorch (`scripts/torch-reference.py`)", secs(torch), ""])
+    bound = torch / (5 * at_peak)
+    return table(["workload", "1 thread", "2 threads"], rows) + (
+        f"\n\nOn one core mixatlas's whole process trains {torch / mixatlas:.1f}x faster than "
+        f"PyTorch's. At the FMA peak, with nothing but the GEMMs' multiply-adds, 500 steps would "
+        f"take {5 * at_peak:.2f} s: no fp32 implementation can beat PyTorch's whole process by more "
+        f"than {bound:.1f}x on this core."
+    )
+
+
 # ---------------------------------------------------------------- the blocks
 
 # name: (page, renderer, minutes on two cores, quick: checked by the slow test tier)
@@ -319,7 +462,17 @@ BLOCKS = {
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
     "aggregate-vs-tasks": ("docs/strategies.md", aggregate_vs_tasks, 6.0, False),
     "tiny-lm": ("docs/figures.md", tiny_lm, 6.0, False),
+    "tiny-lm-full": ("docs/figures.md", tiny_lm, 20.0, False),
+    "speed-gp": ("docs/figures.md", speed_gp, 2.0, False),
+    "speed-many-targets": ("docs/figures.md", speed_many_targets, 5.0, False),
+    "speed-at-scale": ("docs/figures.md", speed_at_scale, 25.0, False),
+    "speed-scoring": ("docs/figures.md", speed_scoring, 6.0, False),
+    "speed-training": ("docs/figures.md", speed_training, 4.0, False),
+    "speed-simulate": ("docs/figures.md", speed_simulate, 4.0, False),
 }
+
+# Blocks whose commands run in the repository root (`cargo bench`), not in a scratch copy.
+IN_REPO = {name for name in BLOCKS if name.startswith("speed-")}
 
 # Wall-clock figures: masked when checking.
 TIMES = [
@@ -369,9 +522,11 @@ def run(name):
         bindir.mkdir()
         (bindir / "mixatlas").symlink_to(BINARY)
         env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+        # Benches build and run in the repository; only criterion's estimates go to scratch.
+        env["CRITERION_HOME"] = str(scratch / "out" / "criterion")
         done = subprocess.run(
             ["sh", "-e", "-c", script_of(sh)],
-            cwd=scratch,
+            cwd=ROOT if name in IN_REPO else scratch,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

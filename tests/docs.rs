@@ -175,9 +175,7 @@ const NOT_RUN: &[(&str, &str)] = &[
         "OMP_NUM_THREADS=",
         "timings of a reference needing PyTorch or scikit-learn",
     ),
-    ("taskset", "timings"),
     ("/usr/bin/time", "timings"),
-    ("time mixatlas", "timings"),
     ("cargo tree", "a dependency query"),
     ("man ./mixatlas.1", "opens a pager"),
     (

@@ -107,6 +107,10 @@ pub struct CandidateScore {
     pub shared_kernel: bool,
     /// Mean out-of-fold Spearman.
     pub spearman: f64,
+    /// Median over targets of the out-of-fold Spearman (`None` where a target's is not a
+    /// number, and in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_spearman: Option<f64>,
     /// Mean out-of-fold Gaussian NLL (target units).
     pub nll: f64,
     /// Mean share of runs inside their 90% interval.
@@ -165,6 +169,7 @@ pub fn compare<B: AutodiffBackend>(
                 surrogate: spec.kind(),
                 shared_kernel: matches!(spec, SurrogateSpec::Gp(c) if c.share_kernel),
                 spearman: mean(&|m| m.spearman),
+                median_spearman: median(e.metrics.iter().map(|m| m.spearman).collect()),
                 nll: mean(&|m| m.nll),
                 coverage90: mean(&|m| m.coverage90),
                 seconds: start.elapsed().as_secs_f64(),
@@ -174,10 +179,25 @@ pub fn compare<B: AutodiffBackend>(
         .collect()
 }
 
+/// The median of `values` (`None` when empty or when any is NaN).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        0.5 * (values[mid - 1] + values[mid])
+    })
+}
+
 /// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). When
 /// the independent GP wins and a shared-kernel GP is among `scores`, the shared one is taken
-/// instead if its NLL is no higher and its Spearman at most [`SHARED_SPEARMAN_SLACK`] lower;
-/// without a scored independent GP, the shared one competes in its place.
+/// instead if its NLL is no higher and both its mean and its median Spearman over targets are
+/// at most [`SHARED_SPEARMAN_SLACK`] lower (so sharing never costs the typical target more
+/// than that); without a scored independent GP, the shared one competes in its place.
 pub fn best(scores: &[CandidateScore]) -> usize {
     let key = |s: &CandidateScore| {
         let spearman = if s.spearman.is_nan() {
@@ -200,11 +220,17 @@ pub fn best(scores: &[CandidateScore]) -> usize {
             ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         })
         .expect("at least one candidate besides a shared-kernel GP");
-    let stands_in = (0..scores.len()).find(|&i| shared(i)).filter(|&s| {
-        let (w, s) = (key(&scores[winner]), key(&scores[s]));
+    let stands_in = (0..scores.len()).find(|&i| shared(i)).filter(|&i| {
+        let (w, s) = (key(&scores[winner]), key(&scores[i]));
+        // A score without a median (an older checkpoint) is judged on the mean alone.
+        let median_kept = match (scores[winner].median_spearman, scores[i].median_spearman) {
+            (Some(w), Some(s)) => s >= w - SHARED_SPEARMAN_SLACK,
+            _ => true,
+        };
         scores[winner].surrogate == SurrogateKind::Gp
             && s.1 >= w.1
             && s.0 >= w.0 - SHARED_SPEARMAN_SLACK
+            && median_kept
     });
     stands_in.unwrap_or(winner)
 }
@@ -241,6 +267,7 @@ mod tests {
             surrogate,
             shared_kernel: false,
             spearman,
+            median_spearman: Some(spearman),
             nll,
             coverage90: 0.9,
             seconds: 1.0,
@@ -276,6 +303,13 @@ mod tests {
         // Its Spearman too low: the independent GP stands, and wins.
         let s = [ensemble.clone(), independent.clone(), shared(0.960, -1.1)];
         assert_eq!(best(&s), 1);
+        // The mean within the slack but the median target 0.018 worse: the independent GP
+        // stands.
+        let skewed = CandidateScore {
+            median_spearman: Some(0.952),
+            ..shared(0.971, -1.1)
+        };
+        assert_eq!(best(&[ensemble.clone(), independent.clone(), skewed]), 1);
         // Worse likelihood: the independent GP stands, even below a better-ranking shared one.
         let s = [ensemble.clone(), independent.clone(), shared(0.990, -0.9)];
         assert_eq!(best(&s), 1);
