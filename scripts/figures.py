@@ -306,6 +306,31 @@ def tiny_lm(out, output):
     )
 
 
+def reference_accuracy(out, output):
+    """The reference surrogates' table from scripts/reference-accuracy.py's output."""
+    gp, law = "ARD GP on sqrt(w)", "log-linear mixing law"
+
+    def value(name, what):
+        return printed(output, "^" + re.escape(name) + r"\s+" + re.escape(what) + r"\s+(-?\d+\.\d+)")
+
+    def cov(name, what):
+        return printed(output, "^" + re.escape(name) + r"\s+" + re.escape(what) + r"[^\n]*cov90 (\d+\.\d+)")
+
+    def seeds(name, fmt):
+        return " / ".join(fmt(name, s) for s in (0, 1))
+
+    spearman = lambda n, s: f"{value(n, f'Olmix DCLM OOF seed {s} spearman'):.3f}"
+    coverage = lambda n, s: f"{cov(n, f'Olmix DCLM OOF seed {s}'):.3f}"
+    rows = [
+        ["RegMix 1M -> 1M Spearman"] + [f"{value(n, 'RegMix 1M->1M spearman'):.4f}" for n in (gp, law)],
+        ["RegMix 1M -> 1B rank Spearman"] + [f"{value(n, 'RegMix 1M->1B rank'):.3f}" for n in (gp, law)],
+        ["RegMix 1M test: coverage of the 90% interval", f"{cov(gp, 'RegMix 1M->1M'):.3f}", ""],
+        ["Olmix 5-fold out-of-fold Spearman, fold seed 0 / 1", seeds(gp, spearman), seeds(law, spearman)],
+        ["Olmix out-of-fold coverage of the 90% interval, fold seed 0 / 1", seeds(gp, coverage), ""],
+    ]
+    return table(["task", "scikit-learn ARD GP", "log-linear (Huber)"], rows)
+
+
 # ---------------------------------------------------------------- speed blocks
 # Their commands run `cargo bench` in the repository root; criterion writes its estimates under
 # CRITERION_HOME (the block's scratch `out/criterion`), saved as baselines `t1` and `t2` (one
@@ -452,6 +477,7 @@ def speed_training(out, output):
 BLOCKS = {
     "quickstart": ("README.md", quickstart, 0.3, True),
     "accuracy": ("docs/figures.md", accuracy, 2.5, True),
+    "reference-accuracy": ("docs/figures.md", reference_accuracy, 1.5, False),
     "early-stopped": ("docs/figures.md", early_stopped, 1.0, True),
     "proposals": ("docs/figures.md", proposals, 0.5, True),
     "many-targets": ("docs/figures.md", many_targets, 5.0, False),
