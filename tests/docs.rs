@@ -188,7 +188,7 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
     (
         "python3 scripts/backtest-reference.py",
-        "a reference needing scikit-learn and LightGBM, measured once",
+        "a reference needing scikit-learn and LightGBM: `scripts/figures.py write backtest-reference`",
     ),
     (
         "mixatlas loop --config campaign.toml",

@@ -189,3 +189,35 @@ pub(crate) fn check_targets_vary(runs: &Runs) -> Result<(), SurrogateError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the `targets` calls.
+    struct Targets(Vec<(usize, usize)>);
+
+    impl TrainObserver for Targets {
+        fn epoch(&mut self, _: &EpochProgress) {}
+        fn targets(&mut self, done: usize, total: usize) {
+            self.0.push((done, total));
+        }
+    }
+
+    #[test]
+    fn targets_are_fitted_in_order_and_each_finished_one_is_reported() {
+        let mut seen = Targets(Vec::new());
+        let squares = map_targets(7, &mut seen, |t| t * t);
+        assert_eq!(squares, vec![0, 1, 4, 9, 16, 25, 36]);
+        assert_eq!(seen.0, (1..=7).map(|d| (d, 7)).collect::<Vec<_>>());
+        // Inside a one-thread pool (a backtest's job) it neither blocks nor reports.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let mut inside = Targets(Vec::new());
+        let sums = pool.install(|| map_targets(3, &mut inside, |t| t + 1));
+        assert_eq!(sums, vec![1, 2, 3]);
+        assert!(inside.0.is_empty());
+    }
+}
