@@ -978,6 +978,10 @@ pub(crate) mod tests {
     use rand::Rng;
 
     use super::*;
+    use crate::device::Cpu;
+    use crate::runs::{Direction, Schema, TargetSpec};
+    use crate::space::ConstraintSpec;
+    use crate::surrogate::EnsembleConfig;
 
     #[test]
     fn a_shrunken_trust_region_spaces_its_batch_closer() {
@@ -986,10 +990,6 @@ pub(crate) mod tests {
         assert!((spacing(0.05, Some(0.05)) - 0.05 / 3.0).abs() < 1e-15);
         assert_eq!(spacing(0.0, Some(0.05)), 0.0);
     }
-    use crate::device::Cpu;
-    use crate::runs::{Direction, Schema, TargetSpec};
-    use crate::space::ConstraintSpec;
-    use crate::surrogate::EnsembleConfig;
 
     /// `n` runs on three domains of a smooth loss with its minimum inside the simplex.
     pub(crate) fn runs(n: usize, seed: u64) -> Runs {

@@ -107,8 +107,7 @@ pub struct Law {
 
 impl Law {
     fn eval(&self, x: &[f64]) -> f64 {
-        let e: f64 = self.b + self.t.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
-        self.c + self.sign * e.exp()
+        self.c + self.sign * (self.b + dot(&self.t, x)).exp()
     }
 }
 
