@@ -5,8 +5,8 @@
     python3 scripts/backtest-reference.py olmix out/backtest-olmix
 
 Reads a mixatlas backtest directory (its config and, per seed, the 16 initial runs every
-strategy shared: the first runs of `seeds/random/<seed>.json`), replays two strategies the
-issue compared against with the same pool, rounds and budget, and prints the table with the
+strategy shared: the first runs of `seeds/random/<seed>.json`), replays two reference strategies
+a team would otherwise use, with the same pool, rounds and budget, and prints the table with the
 measures of `mixatlas::backtest::summary` (runs to the top 1% and 5% of the pool, regret at the
 configured budgets):
 

@@ -499,7 +499,7 @@ def speed_training(out, output):
         f"\n\nOn one core mixatlas's whole process trains {torch / mixatlas:.1f}x faster than "
         f"PyTorch's. At the FMA peak, with nothing but the GEMMs' multiply-adds, 500 steps would "
         f"take {5 * at_peak:.2f} s: no fp32 implementation can beat PyTorch's whole process by more "
-        f"than {bound:.1f}x on this core."
+        f"than {bound:.1f}x on the core measured."
     )
 
 
