@@ -17,12 +17,16 @@
 //! folder), the scale teams log. The whole group takes about 25 minutes on two threads (10
 //! samples each; one GP per target is the slowest, over a minute a fit).
 //!
+//! `auto`: `--surrogate auto`'s `train` and `evaluate --folds 5` on both swarms (about 25
+//! minutes on two threads, most of it at scale).
+//!
 //! Threads: `RAYON_NUM_THREADS=1` or `2` (starts, calibration folds and targets run in
 //! parallel; the linear algebra is sequential).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixatlas::runs::{DataSpec, Direction, Runs, Schema, TargetSpec};
 use mixatlas::space::Space;
+use mixatlas::surrogate::select::{AutoConfig, evaluate_auto, fit_auto};
 use mixatlas::surrogate::{
     EnsembleConfig, GaussianProcess, GpConfig, LogLinear, LogLinearConfig, fit,
 };
@@ -145,5 +149,40 @@ fn many_targets_at_scale(c: &mut Criterion) {
     every_surrogate(c, "many_targets_at_scale", &swarm());
 }
 
-criterion_group!(gp, benches, many_targets, many_targets_at_scale);
+/// `--surrogate auto` with many targets: `train` (the comparison on 16 of the targets, then
+/// the winner fitted on all) and `evaluate --folds 5` (the comparison, then the chosen one
+/// evaluated on every target), on the Olmix DCLM tasks and on the synthetic swarm.
+fn auto(c: &mut Criterion) {
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    let spec = DataSpec::from_file("configs/data/olmix-dclm-tasks.toml".as_ref()).expect("spec");
+    let dclm = Runs::load(&spec).expect("shipped runs load");
+    let mut group = c.benchmark_group("auto");
+    group.sample_size(10);
+    for (name, runs) in [("dclm", &dclm), ("at scale", &swarm())] {
+        group.bench_function(format!("{name}/train"), |b| {
+            b.iter(|| {
+                fit_auto::<B>(
+                    runs,
+                    &AutoConfig::default(),
+                    0,
+                    &Default::default(),
+                    &mut (),
+                )
+                .expect("fits")
+            })
+        });
+        let folds = AutoConfig {
+            folds: Some(5),
+            ..AutoConfig::default()
+        };
+        group.bench_function(format!("{name}/evaluate 5 folds"), |b| {
+            b.iter(|| {
+                evaluate_auto::<B>(runs, &folds, 0, &Default::default(), &mut ()).expect("fits")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(gp, benches, many_targets, many_targets_at_scale, auto);
 criterion_main!(gp);

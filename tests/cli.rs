@@ -476,6 +476,76 @@ fn auto_compares_every_surrogate_and_records_its_choice() {
     }
 }
 
+/// With more targets than `max_targets`, `auto` compares the candidates on that many of them
+/// (named in the checkpoint) and fits the winner on all; `evaluate` then scores the chosen one
+/// on every target and says so.
+#[test]
+fn auto_compares_many_targets_on_a_spread_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("run,a,b,c,t0,t1,t2,t3,t4,t5\n");
+    for i in 0..24 {
+        let (a, b) = ((i % 6) as f64 / 10.0, (i / 6) as f64 / 10.0);
+        let ys: Vec<String> = (0..6)
+            .map(|t| {
+                format!(
+                    "{:.4}",
+                    2.0 + a * (t as f64 + 1.0) - b * b + 0.01 * (i % 5) as f64
+                )
+            })
+            .collect();
+        csv += &format!("r{i},{a},{b},{},{}\n", 1.0 - a - b, ys.join(","));
+    }
+    let data = write(dir.path(), "runs.csv", &csv);
+    let config = write(
+        dir.path(),
+        "auto.toml",
+        "max_targets = 2\nfolds = 3\n[ensemble]\nmembers = 2\nhidden = [8]\nmax_epochs = 20\npatience = 5\n[gp]\nstarts = 1\n[loglinear]\nmembers = 2\n",
+    );
+    let ck = dir.path().join("ck");
+    let targets: Vec<String> = (0..6).map(|t| format!("t{t}=lower")).collect();
+    let mut args = vec!["--data", path(&data)];
+    args.extend(targets.iter().flat_map(|t| ["--target", t.as_str()]));
+    args.extend(["--surrogate", "auto", "--config", path(&config)]);
+    let train = [&["train", "--out", path(&ck), "--json"][..], &args].concat();
+    let out = mixatlas(&train);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let report: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(
+        report["selection"]["targets"],
+        serde_json::json!(["t1", "t4"]),
+        "{report}"
+    );
+    // The winner predicts every target.
+    let candidates = write(dir.path(), "cand.csv", "id,a,b,c\nx,0.2,0.3,0.5\n");
+    let out = predict(&ck, &candidates, &["--key", "id"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("t0") && stdout.contains("t5"), "{stdout}");
+
+    let predictions = dir.path().join("oof.csv");
+    let evaluate = [
+        &[
+            "evaluate",
+            "--folds",
+            "3",
+            "--predictions",
+            path(&predictions),
+        ][..],
+        &args,
+    ]
+    .concat();
+    let out = mixatlas(&evaluate);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("the candidates were compared on 2 of the 6 targets"),
+        "{stdout}"
+    );
+    let header = std::fs::read_to_string(&predictions).unwrap();
+    let header = header.lines().next().unwrap().to_owned();
+    assert!(header.contains("t0") && header.contains("t5"), "{header}");
+}
+
 /// The shipped surrogate configs parse as what they say they are.
 #[test]
 fn shipped_surrogate_configs_parse() {

@@ -8,7 +8,7 @@ use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::runs::{DataSpec, Runs, SchemaCheck};
-use crate::surrogate::select::{best, compare};
+use crate::surrogate::select::evaluate_auto;
 use crate::surrogate::{Evaluation, SurrogateSpec, cross_validate, evaluate};
 
 struct Task {
@@ -47,12 +47,10 @@ impl BackendTask for Task {
             SurrogateSpec::Auto(config) => {
                 let mut bar = Bar::for_spec(&surrogate, runs.schema.targets.len());
                 let config = crate::surrogate::select::AutoConfig {
-                    folds,
+                    folds: Some(folds),
                     ..config.clone()
                 };
-                let mut compared = compare::<B>(&runs, &config, seed, &device, &mut bar)?;
-                let scores: Vec<_> = compared.iter().map(|(s, _)| s.clone()).collect();
-                compared.swap(0, best(&scores));
+                let compared = evaluate_auto::<B>(&runs, &config, seed, &device, &mut bar)?;
                 compared
                     .into_iter()
                     .map(|(s, e)| (Some(s.label()), e))
@@ -101,6 +99,11 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         )?;
     }
     let compared = evaluations.len() > 1;
+    // With many targets `auto` compares the candidates on some of them (the others' metrics).
+    let compared_on: Option<Vec<&str>> = evaluations
+        .get(1)
+        .filter(|(_, e)| e.metrics.len() < first.metrics.len())
+        .map(|(_, e)| e.metrics.iter().map(|m| m.target.as_str()).collect());
     for m in &first.metrics {
         for warning in warnings(m) {
             eprintln!("warning: {}: {warning}", m.target);
@@ -112,7 +115,12 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
                 .iter()
                 .map(|(kind, e)| serde_json::json!({"surrogate": kind, "metrics": e.metrics}))
                 .collect();
-            serde_json::json!({"chosen": evaluations[0].0, "candidates": candidates})
+            let mut value =
+                serde_json::json!({"chosen": evaluations[0].0, "candidates": candidates});
+            if let Some(names) = &compared_on {
+                value["compared_on"] = serde_json::json!(names);
+            }
+            value
         } else {
             serde_json::to_value(&first.metrics)?
         };
@@ -153,6 +161,14 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         println!(
             "chosen by mean out-of-fold Spearman: {kind} (its predictions are the ones written)"
         );
+        if let Some(names) = &compared_on {
+            println!(
+                "the candidates were compared on {} of the {} targets (`max_targets` of the auto \
+                 config); the chosen one is evaluated on all",
+                names.len(),
+                first.metrics.len()
+            );
+        }
     }
     Ok(())
 }

@@ -93,6 +93,14 @@ fn summary<B: Backend>(
     });
     if let Some(selection) = model.selection() {
         value["selection"] = serde_json::to_value(selection)?;
+        if let Some(compared) = &selection.targets {
+            writeln!(
+                text,
+                "candidates compared on {} of the {} targets (`max_targets` of the auto config)",
+                compared.len(),
+                names.len()
+            )?;
+        }
         for s in &selection.scores {
             writeln!(
                 text,

@@ -1,12 +1,15 @@
 //! `--surrogate auto`: choose the surrogate by k-fold out-of-fold score on the training runs.
 //!
 //! Every candidate (the deep ensemble, the ARD GP, the log-linear mixing law) is
-//! cross-validated on the same folds ([`compare`]); the one with the best mean out-of-fold
+//! cross-validated on the same folds ([`compare`]; 5, or 3 above [`FEWER_FOLDS_ABOVE`] runs);
+//! with more than [`AutoConfig::max_targets`] targets, on that many of them, evenly spread
+//! ([`AutoConfig::compared_targets`]), so the comparison's cost stops growing with the
+//! targets while the winner is fitted on all. The one with the best mean out-of-fold
 //! Spearman over targets wins (ties: the lower mean NLL), is refitted on every run, and carries
 //! the comparison ([`Selection`]) in its checkpoint. With several targets the GP is tried both
-//! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); when the
-//! independent GPs win, the shared one is taken instead if its out-of-fold NLL is no worse and
-//! its Spearman within [`SHARED_SPEARMAN_SLACK`] of theirs.
+//! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); the
+//! shared one stands for the GP if its out-of-fold NLL is no worse and its Spearman within
+//! [`SHARED_SPEARMAN_SLACK`] of the independent GPs' ([`best`]).
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,13 @@ use crate::surrogate::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AutoConfig {
-    /// Folds of the comparison (capped at the number of runs).
-    pub folds: usize,
+    /// Folds of the comparison (capped at the number of runs); unset:
+    /// [`AutoConfig::folds_for`]'s default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    /// Most targets the candidates are compared on; with more, every `T / max_targets`-th
+    /// target is (see [`AutoConfig::compared_targets`]).
+    pub max_targets: usize,
     /// The ensemble candidate.
     pub ensemble: EnsembleConfig,
     /// The GP candidate.
@@ -47,7 +55,8 @@ impl AutoConfig {
 impl Default for AutoConfig {
     fn default() -> Self {
         AutoConfig {
-            folds: 5,
+            folds: None,
+            max_targets: 16,
             ensemble: EnsembleConfig::default(),
             gp: GpConfig::default(),
             loglinear: LogLinearConfig::default(),
@@ -64,14 +73,41 @@ impl AutoConfig {
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), SurrogateError> {
-        if !(2..=100).contains(&self.folds) {
+        if self.folds.is_some_and(|k| !(2..=100).contains(&k)) {
             return Err(SurrogateError::Config(
                 "`folds` must lie in [2, 100]".into(),
+            ));
+        }
+        if self.max_targets == 0 {
+            return Err(SurrogateError::Config(
+                "`max_targets` must be at least 1".into(),
             ));
         }
         self.ensemble.validate()?;
         self.gp.validate()?;
         self.loglinear.validate()
+    }
+
+    /// The folds of a comparison over `runs` runs: `folds` if set, else 5, or 3 with more
+    /// than [`FEWER_FOLDS_ABOVE`] runs (each fold still holds out over 128 runs, and the
+    /// comparison costs 40% less); at most `runs`.
+    pub fn folds_for(&self, runs: usize) -> usize {
+        let default = if runs > FEWER_FOLDS_ABOVE { 3 } else { 5 };
+        self.folds.unwrap_or(default).min(runs)
+    }
+
+    /// The targets the candidates are compared on, of `names` (all of them in order):
+    /// `None` for all, when there are at most [`AutoConfig::max_targets`]; otherwise
+    /// `max_targets` of them, target `⌊(i + ½) T / max_targets⌋` for `i = 0..max_targets`, an
+    /// even spread that follows the order of the columns (so each family of tasks logged side
+    /// by side keeps its share).
+    pub fn compared_targets(&self, names: &[String]) -> Option<Vec<String>> {
+        let (all, k) = (names.len(), self.max_targets);
+        (all > k).then(|| {
+            (0..k)
+                .map(|i| names[((2 * i + 1) * all) / (2 * k)].clone())
+                .collect()
+        })
     }
 
     /// The candidates for `targets` targets, in a fixed order: the ensemble, the GP (and,
@@ -91,7 +127,24 @@ impl AutoConfig {
         out.push(SurrogateSpec::LogLinear(self.loglinear.clone()));
         out
     }
+
+    /// The candidate `score` scored, of those for `targets` targets.
+    pub fn candidate(&self, targets: usize, score: &CandidateScore) -> SurrogateSpec {
+        (self.candidates(targets).into_iter())
+            .find(|spec| {
+                spec.kind() == score.surrogate && shares_kernel(spec) == score.shared_kernel
+            })
+            .expect("a score names one of the candidates")
+    }
 }
+
+/// A GP whose targets share one kernel.
+fn shares_kernel(spec: &SurrogateSpec) -> bool {
+    matches!(spec, SurrogateSpec::Gp(c) if c.share_kernel)
+}
+
+/// Runs above which a comparison's default is 3 folds instead of 5.
+pub const FEWER_FOLDS_ABOVE: usize = 384;
 
 /// How much lower a shared-kernel GP's mean out-of-fold Spearman may be than independent
 /// GPs' for it to stand for the GP.
@@ -126,7 +179,11 @@ pub struct Selection {
     pub folds: usize,
     /// Seed of the folds (fold `f` trains with `seed + f`).
     pub seed: u64,
-    /// Every candidate's scores.
+    /// The targets the candidates were compared on, when not all
+    /// ([`AutoConfig::compared_targets`]; absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+    /// Every candidate's scores (means and medians over the compared targets).
     pub scores: Vec<CandidateScore>,
     /// The winner.
     pub chosen: SurrogateKind,
@@ -145,8 +202,9 @@ impl CandidateScore {
     }
 }
 
-/// Cross-validates every candidate of `config` on the same folds of `runs`: one out-of-fold
-/// evaluation per candidate, with its scores.
+/// Cross-validates every candidate of `config` on the same folds of `runs`, on the targets
+/// [`AutoConfig::compared_targets`] names: one out-of-fold evaluation per candidate (over
+/// those targets), with its scores.
 pub fn compare<B: AutodiffBackend>(
     runs: &Runs,
     config: &AutoConfig,
@@ -155,7 +213,18 @@ pub fn compare<B: AutodiffBackend>(
     observer: &mut dyn TrainObserver,
 ) -> Result<Vec<(CandidateScore, Evaluation)>, SurrogateError> {
     config.validate()?;
-    let folds = config.folds.min(runs.len());
+    let folds = config.folds_for(runs.len());
+    let sample;
+    let runs = match config.compared_targets(&runs.schema.target_names()) {
+        Some(names) => {
+            let mut some = runs.clone();
+            some.select_targets(&names)
+                .expect("compared targets are targets of the runs");
+            sample = some;
+            &sample
+        }
+        None => runs,
+    };
     config
         .candidates(runs.schema.targets.len())
         .iter()
@@ -167,7 +236,7 @@ pub fn compare<B: AutodiffBackend>(
             };
             let score = CandidateScore {
                 surrogate: spec.kind(),
-                shared_kernel: matches!(spec, SurrogateSpec::Gp(c) if c.share_kernel),
+                shared_kernel: shares_kernel(spec),
                 spearman: mean(&|m| m.spearman),
                 median_spearman: median(e.metrics.iter().map(|m| m.spearman).collect()),
                 nll: mean(&|m| m.nll),
@@ -193,11 +262,12 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). When
-/// the independent GP wins and a shared-kernel GP is among `scores`, the shared one is taken
-/// instead if its NLL is no higher and both its mean and its median Spearman over targets are
-/// at most [`SHARED_SPEARMAN_SLACK`] lower (so sharing never costs the typical target more
-/// than that); without a scored independent GP, the shared one competes in its place.
+/// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). A
+/// shared-kernel GP stands for the independent GPs when its NLL is no higher and both its mean
+/// and its median Spearman over targets are at most [`SHARED_SPEARMAN_SLACK`] below theirs (so
+/// sharing never costs the typical target more than that), or when they have no score; the GP
+/// then competes with the better of the two scores and, if it wins, is the shared one.
+/// Otherwise the shared GP is set aside.
 pub fn best(scores: &[CandidateScore]) -> usize {
     let key = |s: &CandidateScore| {
         let spearman = if s.spearman.is_nan() {
@@ -208,31 +278,63 @@ pub fn best(scores: &[CandidateScore]) -> usize {
         let nll = if s.nll.is_nan() { f64::INFINITY } else { s.nll };
         (spearman, -nll)
     };
-    let shared = |i: usize| scores[i].surrogate == SurrogateKind::Gp && scores[i].shared_kernel;
-    // Without a scored independent GP, the shared one competes in its place.
-    let independent_failed = !(0..scores.len()).any(|i| {
-        scores[i].surrogate == SurrogateKind::Gp && !shared(i) && !scores[i].spearman.is_nan()
-    });
+    let gp = |i: usize, shared: bool| {
+        scores[i].surrogate == SurrogateKind::Gp && scores[i].shared_kernel == shared
+    };
+    let independent = (0..scores.len()).find(|&i| gp(i, false));
+    let shared = (0..scores.len()).find(|&i| gp(i, true));
+    // Whether the shared GP stands for the independent ones.
+    let stands_in = match (independent, shared) {
+        (Some(i), Some(s)) => {
+            let (ki, ks) = (key(&scores[i]), key(&scores[s]));
+            // A score without a median (an older checkpoint) is judged on the mean alone.
+            let median_kept = match (scores[i].median_spearman, scores[s].median_spearman) {
+                (Some(mi), Some(ms)) => ms >= mi - SHARED_SPEARMAN_SLACK,
+                _ => true,
+            };
+            scores[i].spearman.is_nan()
+                || (ks.1 >= ki.1 && ks.0 >= ki.0 - SHARED_SPEARMAN_SLACK && median_kept)
+        }
+        _ => false,
+    };
+    // Where it does, the GP competes with the better of the two scores; where not, without
+    // the shared one.
     let winner = (0..scores.len())
-        .filter(|&i| !shared(i) || independent_failed)
+        .filter(|&i| stands_in || Some(i) != shared || independent.is_none())
         .max_by(|&a, &b| {
             let (ka, kb) = (key(&scores[a]), key(&scores[b]));
             ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         })
-        .expect("at least one candidate besides a shared-kernel GP");
-    let stands_in = (0..scores.len()).find(|&i| shared(i)).filter(|&i| {
-        let (w, s) = (key(&scores[winner]), key(&scores[i]));
-        // A score without a median (an older checkpoint) is judged on the mean alone.
-        let median_kept = match (scores[winner].median_spearman, scores[i].median_spearman) {
-            (Some(w), Some(s)) => s >= w - SHARED_SPEARMAN_SLACK,
-            _ => true,
-        };
-        scores[winner].surrogate == SurrogateKind::Gp
-            && s.1 >= w.1
-            && s.0 >= w.0 - SHARED_SPEARMAN_SLACK
-            && median_kept
-    });
-    stands_in.unwrap_or(winner)
+        .expect("at least one candidate");
+    match shared {
+        Some(s) if stands_in && Some(winner) == independent => s,
+        _ => winner,
+    }
+}
+
+/// `evaluate --surrogate auto`: every candidate's out-of-fold evaluation ([`compare`]), the
+/// chosen one ([`best`]) first and evaluated on every target (the others on the compared
+/// ones).
+pub fn evaluate_auto<B: AutodiffBackend>(
+    runs: &Runs,
+    config: &AutoConfig,
+    seed: u64,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<Vec<(CandidateScore, Evaluation)>, SurrogateError> {
+    let mut compared = compare::<B>(runs, config, seed, device, observer)?;
+    let scores: Vec<CandidateScore> = compared.iter().map(|(s, _)| s.clone()).collect();
+    let winner = best(&scores);
+    compared.swap(0, winner);
+    if config
+        .compared_targets(&runs.schema.target_names())
+        .is_some()
+    {
+        let spec = config.candidate(runs.schema.targets.len(), &scores[winner]);
+        let folds = config.folds_for(runs.len());
+        compared[0].1 = cross_validate::<B>(runs, &spec, folds, seed, device, observer)?;
+    }
+    Ok(compared)
 }
 
 /// Compares the candidates, fits the winner on every run (seed `seed`) and records the
@@ -247,10 +349,11 @@ pub fn fit_auto<B: AutodiffBackend>(
     let compared = compare::<B>(runs, config, seed, device, observer)?;
     let scores: Vec<CandidateScore> = compared.into_iter().map(|(s, _)| s).collect();
     let winner = best(&scores);
-    let spec = config.candidates(runs.schema.targets.len())[winner].clone();
+    let spec = config.candidate(runs.schema.targets.len(), &scores[winner]);
     let mut model = spec.fit::<B>(runs, seed, device, observer)?;
     model.set_selection(Selection {
-        folds: config.folds.min(runs.len()),
+        folds: config.folds_for(runs.len()),
+        targets: config.compared_targets(&runs.schema.target_names()),
         seed,
         chosen: scores[winner].surrogate,
         scores,
@@ -272,6 +375,31 @@ mod tests {
             coverage90: 0.9,
             seconds: 1.0,
         }
+    }
+
+    #[test]
+    fn many_targets_are_compared_on_an_even_spread_of_them() {
+        let names = |n: usize| (0..n).map(|t| format!("t{t}")).collect::<Vec<_>>();
+        let config = AutoConfig {
+            max_targets: 4,
+            ..AutoConfig::default()
+        };
+        assert_eq!(config.compared_targets(&names(4)), None);
+        assert_eq!(
+            config.compared_targets(&names(10)),
+            Some(["t1", "t3", "t6", "t8"].map(String::from).to_vec())
+        );
+        // 105 targets, 16 compared: distinct, in order, one in every 6 or 7.
+        let some = AutoConfig::default().compared_targets(&names(105)).unwrap();
+        let index: Vec<usize> = some.iter().map(|n| n[1..].parse().unwrap()).collect();
+        assert_eq!((index.len(), index[0], index[15]), (16, 3, 101));
+        assert!(index.windows(2).all(|w| (6..=7).contains(&(w[1] - w[0]))));
+        // The winner's spec is found by kind and sharing, whatever the compared count.
+        let shared = CandidateScore {
+            shared_kernel: true,
+            ..score(SurrogateKind::Gp, 0.9, 0.0)
+        };
+        assert!(matches!(config.candidate(105, &shared), SurrogateSpec::Gp(c) if c.share_kernel));
     }
 
     #[test]
@@ -317,6 +445,13 @@ mod tests {
         // shared one stands in for it.
         let middle = score(SurrogateKind::Ensemble, 0.968, -0.5);
         let s = [middle.clone(), independent.clone(), shared(0.966, -1.1)];
+        assert_eq!(best(&s), 2);
+        // The ensemble between the two GPs: the shared one stands for the GP, and wins.
+        let s = [
+            ensemble.clone(),
+            score(SurrogateKind::Gp, 0.945, -1.0),
+            shared(0.955, -1.1),
+        ];
         assert_eq!(best(&s), 2);
         // The ensemble wins outright: no GP stands in.
         let top = score(SurrogateKind::Ensemble, 0.99, -0.5);
