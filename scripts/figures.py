@@ -249,6 +249,11 @@ def aggregate_vs_tasks(out, output):
     return "\n".join([header, "|" + "---|" * (header.count("|") - 1)] + rows)
 
 
+def variance_vs_mean(out, output):
+    lines = (out / "bt-variance" / "backtest.md").read_text().splitlines()
+    return "\n".join(l for l in lines if l.startswith("|"))
+
+
 CAMPAIGN_VARIANTS = {
     "shipped": "as shipped: the defaults plus `[strategy.trust_region]`",
     "no-trust-region": "the defaults alone (delete `[strategy.trust_region]`)",
@@ -534,6 +539,7 @@ BLOCKS = {
     "bench-strategies": ("docs/strategies.md", bench_strategies, 1.5, False),
     "backtest-reference": ("docs/strategies.md", backtest_reference, 15.0, False),
     "aggregate-vs-tasks": ("docs/strategies.md", aggregate_vs_tasks, 6.0, False),
+    "variance-vs-mean": ("docs/strategies.md", variance_vs_mean, 2.0, False),
     "tiny-lm": ("docs/figures.md", tiny_lm, 6.0, False),
     "tiny-lm-full": ("docs/figures.md", tiny_lm, 20.0, False),
     "speed-gp": ("docs/figures.md", speed_gp, 2.0, False),

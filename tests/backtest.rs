@@ -346,3 +346,66 @@ fn a_killed_backtest_resumes_to_the_same_tables() {
         std::fs::read_to_string(whole.join("backtest.csv")).unwrap()
     );
 }
+
+/// `model_error = true`: each strategy's surrogate, refitted on the runs it revealed, is scored
+/// on the rest of the pool (RMSE over the pool's population std, mean over targets), as the
+/// same GP fitted and scored by hand; the `variance` acquisition's runs teach the GP more than
+/// the mean's; the random baseline has no surrogate and no figure; a budget that reveals the
+/// whole pool leaves nothing to score and is refused.
+#[test]
+fn model_error_scores_each_surrogate_on_the_runs_it_did_not_reveal() {
+    use mixatlas::surrogate::{GaussianProcess, GpConfig};
+    let d = tempfile::tempdir().unwrap();
+    let pool = Runs::load(&DataSpec::from_file(&pool(d.path())).unwrap()).unwrap();
+    let explore =
+        "[[strategy]]\nname = \"explore\"\nsurrogate = \"gp\"\nacquisition = \"variance\"\n";
+    let config: BacktestConfig =
+        toml::from_str(&format!("model_error = true\n{CONFIG}{explore}")).unwrap();
+    let objective = ObjectiveSpec::single("loss");
+    let b = Backtest::new(pool.clone(), config.clone(), objective.clone()).unwrap();
+    let runs = b
+        .run::<crate::util::Backend>(&d.path().join("bt"), 1, &Default::default(), &mut ())
+        .unwrap();
+    let gp = runs.iter().find(|r| r.strategy == "gp").unwrap();
+    let random = runs.iter().find(|r| r.strategy == "random").unwrap();
+    assert_eq!(random.model_error, None);
+    let error = gp.model_error.expect("the GP strategy's pool error");
+    // By hand: the strategy's GP (default config, the replay's seed) on its revealed runs.
+    let model = GaussianProcess::fit(&pool.subset(&gp.revealed), &GpConfig::default(), 0).unwrap();
+    let rest: Vec<usize> = (0..pool.len())
+        .filter(|i| !gp.revealed.contains(i))
+        .collect();
+    let held = pool.subset(&rest);
+    let mean = model.predict(&held.mixtures, &held.context).unwrap().mean;
+    let truth = held.target(0);
+    let all = pool.target(0);
+    let avg = all.iter().sum::<f64>() / all.len() as f64;
+    let sd = (all.iter().map(|y| (y - avg).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+    let rmse = (mean
+        .iter()
+        .zip(&truth)
+        .map(|(m, y)| (m - y).powi(2))
+        .sum::<f64>()
+        / rest.len() as f64)
+        .sqrt();
+    assert!((error - rmse / sd).abs() < 1e-9, "{error} vs {}", rmse / sd);
+    // Runs chosen where the GP is least sure teach it more than runs chosen near the optimum.
+    let explore = runs.iter().find(|r| r.strategy == "explore").unwrap();
+    let explored = explore.model_error.unwrap();
+    assert!(
+        explored < 0.5 * error,
+        "variance {explored} vs mean {error}"
+    );
+    let summary = summarize(&b.config, &b.truth, &runs);
+    assert!(summary.markdown().contains("pool error after 24 runs"));
+    // The whole pool revealed: refused.
+    let whole = BacktestConfig {
+        budget: pool.len(),
+        ..config
+    };
+    let refused = Backtest::new(pool, whole, objective)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(refused.contains("reveals the whole pool"), "{refused}");
+}

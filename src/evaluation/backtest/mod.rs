@@ -55,7 +55,7 @@ use crate::proposer::{PoolSource, Proposer, ProposerConfig};
 use crate::runs::Runs;
 use crate::space::Constraints;
 use crate::strategy::{Mode, NamedStrategy, StrategyModel, StrategySpec};
-use crate::surrogate::Normalizer;
+use crate::surrogate::{Normalizer, SurrogateSpec};
 
 pub use summary::{Summary, summarize};
 
@@ -136,6 +136,11 @@ pub struct BacktestConfig {
     /// Shares of the pool counted as its best, for "runs to a top-p run": `[0.01, 0.05]`.
     #[serde(default = "defaults::top")]
     pub top: Vec<f64>,
+    /// Also measure what each strategy's runs taught its surrogate: after the budget, the
+    /// surrogate refitted on the runs the strategy revealed and scored on the pool runs it did
+    /// not ([`SeedRun::model_error`]). One more fit per strategy and seed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model_error: bool,
     /// The strategies compared; a `random` one is added when none is given.
     #[serde(rename = "strategy")]
     pub strategies: Vec<NamedStrategy>,
@@ -237,6 +242,12 @@ pub struct SeedRun {
     pub revealed: Vec<usize>,
     /// Wall seconds of each round (fit + choose), `[rounds]`.
     pub round_seconds: Vec<f64>,
+    /// With [`BacktestConfig::model_error`], for a strategy with a surrogate: its surrogate
+    /// fitted on the `revealed` runs, scored on the rest of the pool, as the RMSE of each
+    /// target's mean prediction over the target's standard deviation in the pool, averaged
+    /// over targets (0: exact; 1: no better than the pool's mean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<f64>,
 }
 
 /// A pool and a config, ready to replay.
@@ -267,6 +278,14 @@ impl Backtest {
                 "`budget` = {} is larger than the pool ({} runs)",
                 config.budget,
                 pool.len()
+            ))
+            .into());
+        }
+        if config.model_error && config.budget == pool.len() {
+            return Err(bad(format!(
+                "`model_error` scores each strategy's surrogate on the runs it did not reveal, \
+                 and `budget` = {} reveals the whole pool",
+                config.budget
             ))
             .into());
         }
@@ -356,12 +375,49 @@ impl Backtest {
             revealed: initial,
         };
         let rounds = driver::run(&mut picker, &mut logged, &mut ())?;
+        let model_error = match strategy.spec.surrogate_spec() {
+            Some(spec) if self.config.model_error => {
+                Some(self.model_error::<B>(&spec, &logged.revealed, seed, device)?)
+            }
+            _ => None,
+        };
         Ok(SeedRun {
             strategy: strategy.name.clone(),
             seed,
             revealed: logged.revealed,
             round_seconds: rounds.iter().map(|r| r.seconds).collect(),
+            model_error,
         })
+    }
+
+    /// [`SeedRun::model_error`]: `spec` fitted (seed `seed`) on the pool rows `revealed`,
+    /// scored on the other rows.
+    fn model_error<B: AutodiffBackend>(
+        &self,
+        spec: &SurrogateSpec,
+        revealed: &[usize],
+        seed: u64,
+        device: &B::Device,
+    ) -> crate::Result<f64> {
+        let model = spec.fit::<B>(&self.pool.subset(revealed), seed, device, &mut ())?;
+        let mut hidden = vec![true; self.pool.len()];
+        revealed.iter().for_each(|&i| hidden[i] = false);
+        let rows: Vec<usize> = (0..self.pool.len()).filter(|&i| hidden[i]).collect();
+        let held = self.pool.subset(&rows);
+        let prediction = model.predict(&held.mixtures, &held.context)?;
+        let scale = Normalizer::fit(&self.pool.outcomes).std;
+        let targets = self.pool.schema.targets.len();
+        let error: f64 = (0..targets)
+            .map(|t| {
+                let mean = prediction.column(&prediction.mean, t);
+                let mse = (mean.iter().zip(&held.outcomes))
+                    .map(|(m, y)| (m - y[t]).powi(2))
+                    .sum::<f64>()
+                    / rows.len() as f64;
+                mse.sqrt() / scale[t]
+            })
+            .sum();
+        Ok(error / targets as f64)
     }
 
     /// The whole backtest in directory `dir`, as `mixatlas backtest --out DIR` runs it: a new

@@ -159,6 +159,22 @@ pub struct StrategySummary {
     pub seconds_per_round: f64,
     /// Regret after each round.
     pub curve: Vec<CurvePoint>,
+    /// With the config's `model_error`, for a strategy with a surrogate: its pool error after
+    /// the budget ([`SeedRun::model_error`]) over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<ModelError>,
+}
+
+/// A surrogate's error on the pool runs a strategy did not reveal, over seeds (RMSE over the
+/// pool's standard deviation, mean over targets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelError {
+    /// Per seed.
+    pub per_seed: Vec<f64>,
+    /// Over seeds.
+    pub quartiles: Quartiles,
+    /// Over seeds.
+    pub mean: f64,
 }
 
 /// The exact figures of uniform random picking.
@@ -331,6 +347,15 @@ pub fn summarize(config: &BacktestConfig, truth: &[f64], runs: &[SeedRun]) -> Su
                         regret: Quartiles::of(v),
                     })
                     .collect(),
+                model_error: (runs.iter().filter(|r| r.strategy == s.name))
+                    .map(|r| r.model_error)
+                    .collect::<Option<Vec<f64>>>()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| ModelError {
+                        quartiles: Quartiles::of(&v),
+                        mean: v.iter().sum::<f64>() / v.len() as f64,
+                        per_seed: v,
+                    }),
             }
         })
         .collect();
@@ -435,6 +460,9 @@ impl Summary {
         if let Some(b) = c.regret_at.first() {
             head.push(format!("vs random: regret@{b} W/T/L"));
         }
+        if c.model_error {
+            head.push(format!("pool error after {} runs, median (mean)", c.budget));
+        }
         head.push("s/round".into());
         let mut out = format!(
             "Pool of {} runs, {} seeds, {} initial + rounds of {}, budget {}.\n\n| {} |\n|{}\n",
@@ -467,6 +495,11 @@ impl Summary {
             if let Some(r) = s.regret.first() {
                 row.push(wtl(&r.versus_random));
             }
+            if c.model_error {
+                row.push(s.model_error.as_ref().map_or(String::new(), |e| {
+                    format!("{:.4} ({:.4})", e.quartiles.median, e.mean)
+                }));
+            }
             row.push(format!("{:.2}", s.seconds_per_round));
             out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
@@ -476,6 +509,9 @@ impl Summary {
         row.extend((e.regret.iter()).map(|(_, q, mean)| format!("{:.4} ({mean:.4})", q.median)));
         row.push(String::new());
         if !c.regret_at.is_empty() {
+            row.push(String::new());
+        }
+        if c.model_error {
             row.push(String::new());
         }
         row.push(String::new());
@@ -494,6 +530,9 @@ impl Summary {
         for b in &c.regret_at {
             out.push_str(&format!(",regret_at_{b}"));
         }
+        if c.model_error {
+            out.push_str(",model_error");
+        }
         out.push('\n');
         for s in &self.strategies {
             for seed in 0..c.seeds {
@@ -503,6 +542,10 @@ impl Summary {
                 }
                 for r in &s.regret {
                     out.push_str(&format!(",{}", r.per_seed[seed]));
+                }
+                if c.model_error {
+                    let e = s.model_error.as_ref().map(|e| e.per_seed[seed]);
+                    out.push_str(&e.map_or(",".into(), |e| format!(",{e}")));
                 }
                 out.push('\n');
             }

@@ -29,6 +29,7 @@ fn exact_random_matches_simulated_random_picking() {
             seed,
             revealed: sample(&mut rng, truth.len(), c.budget).into_vec(),
             round_seconds: vec![0.0],
+            model_error: None,
         })
         .collect();
     let s = summarize(&c, &truth, &runs);
