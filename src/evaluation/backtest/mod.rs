@@ -6,7 +6,8 @@
 //! next runs among the unrevealed ones (the [`Proposer`] in pool mode), and reveals their
 //! logged outcome, until `budget` runs are revealed. The `random` surrogate picks uniformly.
 //! [`summary`] turns the reveal orders into runs to a top-p% run, regret at chosen budgets,
-//! paired wins against random and the exact distribution of uniform random picking.
+//! paired wins against random and the exact distribution of uniform random picking; with
+//! `model_error`, what each strategy's runs taught its surrogate ([`SeedRun::model_error`]).
 //!
 //! Each (strategy, seed) is one job whose result is written to its own file as soon as it
 //! ends (`seeds/<strategy>/<seed>.json`), so an interrupted backtest resumes where it stopped
@@ -22,6 +23,7 @@
 //! budget = 128          # runs revealed in all (initial included)
 //! seeds = 10
 //! regret_at = [32, 64]  # budgets at which regret is reported
+//! model_error = false   # also score each strategy's refitted surrogate on the unrevealed runs
 //!
 //! [[strategy]]
 //! name = "gp-ucb"
