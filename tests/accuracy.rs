@@ -10,7 +10,7 @@ use mixatlas::runs::{DataSpec, Runs, SchemaCheck};
 use mixatlas::simulate::{SimulateConfig, simulate};
 use mixatlas::space::Constraints;
 use mixatlas::space::sampler::{DirichletSampler, Prior, prior_weights};
-use mixatlas::surrogate::select::{AutoConfig, best, compare};
+use mixatlas::surrogate::select::{AutoConfig, compare};
 use mixatlas::surrogate::{
     EnsembleConfig, Fitted, GaussianProcess, GpConfig, LogLinear, LogLinearConfig, Predictor,
     Surrogate, SurrogateSpec, cross_validate, evaluate, fit,
@@ -245,8 +245,8 @@ fn olmix_auto_floor() {
     for seed in [0, 1, 2] {
         let compared = compare::<Backend>(&runs, &config, seed, &Default::default(), &mut ());
         let compared = compared.unwrap();
-        let scores: Vec<_> = compared.iter().map(|(s, _)| s.clone()).collect();
-        let (score, e) = &compared[best(&scores)];
+        let scores = compared.scores();
+        let (_, score, e) = &compared.candidates[compared.winner()];
         assert!(
             (0.85..=0.95).contains(&e.metrics[0].coverage90),
             "{score:?}"

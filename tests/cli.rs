@@ -541,9 +541,74 @@ fn auto_compares_many_targets_on_a_spread_of_them() {
         stdout.contains("the candidates were compared on 2 of the 6 targets"),
         "{stdout}"
     );
-    let header = std::fs::read_to_string(&predictions).unwrap();
-    let header = header.lines().next().unwrap().to_owned();
-    assert!(header.contains("t0") && header.contains("t5"), "{header}");
+    // The chosen one's predictions of every target are written.
+    let written = std::fs::read_to_string(&predictions).unwrap();
+    let header: Vec<&str> = written.lines().next().unwrap().split(',').collect();
+    let t5 = header
+        .iter()
+        .position(|h| *h == "t5_mean")
+        .expect("t5 predicted");
+    assert!(
+        written
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(t5).unwrap().parse::<f64>().is_ok())
+    );
+    // As JSON: the candidates over the compared targets, the chosen one over all.
+    let json = [&evaluate[..], &["--json", "--force"]].concat();
+    let out = mixatlas(&json);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let v: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(v["compared_on"], serde_json::json!(["t1", "t4"]), "{v}");
+    for c in v["candidates"].as_array().unwrap() {
+        assert_eq!(c["metrics"].as_array().unwrap().len(), 2, "{v}");
+    }
+    assert_eq!(
+        v["chosen_on_every_target"].as_array().unwrap().len(),
+        6,
+        "{v}"
+    );
+}
+
+/// `evaluate --target NAME` with a spec of two targets evaluates only that one, and refuses a
+/// name the spec does not define, naming the spec.
+#[test]
+fn evaluate_selects_a_specs_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("run,a,b,c,y,z\n");
+    for i in 0..30 {
+        let (a, b) = ((i % 7) as f64 / 10.0, (i % 5) as f64 / 10.0);
+        csv += &format!("r{i},{a},{b},{},{},{}\n", 1.0 - a - b, 2.0 - a, 1.0 + b * b);
+    }
+    write(dir.path(), "runs.csv", &csv);
+    let spec = write(
+        dir.path(),
+        "spec.toml",
+        "mixtures = \"runs.csv\"\nkey = \"run\"\nmixture_columns = [\"a\", \"b\", \"c\"]\n\
+         [[targets]]\nname = \"y\"\ndirection = \"lower\"\n\
+         [[targets]]\nname = \"z\"\ndirection = \"lower\"\n",
+    );
+    let evaluate = |target: &str| {
+        mixatlas(&[
+            "evaluate",
+            "--data",
+            path(&spec),
+            "--folds",
+            "3",
+            "--surrogate",
+            "gp",
+            "--target",
+            target,
+        ])
+    };
+    let out = evaluate("z");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<&str> = (stdout.lines().skip(1))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(rows, ["z"], "{stdout}");
+    expect_error(evaluate("nope"), "spec.toml defines only");
 }
 
 /// The shipped surrogate configs parse as what they say they are.

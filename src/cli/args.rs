@@ -331,8 +331,9 @@ pub struct EvaluateArgs {
     /// table (.csv, .jsonl; with --folds, name its targets with --target NAME=lower|higher).
     #[arg(long)]
     pub data: PathBuf,
-    /// With --folds and a table as --data: an outcome to predict, `NAME=lower` or
-    /// `NAME=higher`; repeatable.
+    /// With --folds: a target to evaluate; `NAME` evaluates only that target of the spec
+    /// (repeatable; default: all); with a table as --data, `NAME=lower` or `NAME=higher` says
+    /// which way is better.
     #[arg(long = "target", requires = "folds")]
     pub targets: Vec<String>,
     // Flattened: documented on `TableArgs`.

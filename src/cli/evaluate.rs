@@ -8,7 +8,8 @@ use crate::cli::output;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::runs::{DataSpec, Runs, SchemaCheck};
-use crate::surrogate::select::evaluate_auto;
+use crate::surrogate::metrics::TargetMetrics;
+use crate::surrogate::select::{AutoConfig, Comparison, evaluate_auto};
 use crate::surrogate::{Evaluation, SurrogateSpec, cross_validate, evaluate};
 
 struct Task {
@@ -16,13 +17,10 @@ struct Task {
     args: EvaluateArgs,
 }
 
-/// Evaluations to print: one per surrogate (several with `--surrogate auto`, named), the
-/// first being the one whose predictions are written.
-type Evaluations = Vec<(Option<String>, Evaluation)>;
-
-/// What evaluation found: the runs, the evaluations, and how many of the runs the evaluated
-/// checkpoint was trained on (when it records them).
-type Found = (Runs, Evaluations, Option<usize>);
+/// What evaluation found: the runs, the evaluation whose predictions are written, `auto`'s
+/// comparison, and how many of the runs the evaluated checkpoint was trained on (when it
+/// records them).
+type Found = (Runs, Evaluation, Option<Comparison>, Option<usize>);
 
 impl BackendTask for Task {
     type Output = Result<Found>;
@@ -34,35 +32,32 @@ impl BackendTask for Task {
             let runs = Runs::load_with_schema(spec, schema, SchemaCheck::WithTargets)?;
             let evaluation = evaluate(&model, &runs)?;
             let seen = model.trained_on().map(|t| t.count_in(&runs));
-            return Ok((runs, vec![(None, evaluation)], seen));
+            return Ok((runs, evaluation, None, seen));
         }
         let folds = self
             .args
             .folds
             .expect("clap requires --folds without --checkpoint");
         let surrogate = super::load_spec(self.args.surrogate, self.args.config.as_deref())?;
-        let runs = Runs::load(spec)?;
+        let mut runs = Runs::load(spec)?;
+        super::select_targets(&mut runs, &self.args.data, &self.args.targets)?;
         let seed = self.args.seed;
-        let evaluations = match &surrogate {
+        let mut bar = Bar::for_spec(&surrogate, runs.schema.targets.len());
+        Ok(match &surrogate {
             SurrogateSpec::Auto(config) => {
-                let mut bar = Bar::for_spec(&surrogate, runs.schema.targets.len());
-                let config = crate::surrogate::select::AutoConfig {
+                let config = AutoConfig {
                     folds: Some(folds),
                     ..config.clone()
                 };
-                let compared = evaluate_auto::<B>(&runs, &config, seed, &device, &mut bar)?;
-                compared
-                    .into_iter()
-                    .map(|(s, e)| (Some(s.label()), e))
-                    .collect()
+                let (comparison, chosen) =
+                    evaluate_auto::<B>(&runs, &config, seed, &device, &mut bar)?;
+                (runs, chosen, Some(comparison), None)
             }
             other => {
-                let mut bar = Bar::for_spec(other, runs.schema.targets.len());
                 let e = cross_validate::<B>(&runs, other, folds, seed, &device, &mut bar)?;
-                vec![(None, e)]
+                (runs, e, None, None)
             }
-        };
-        Ok((runs, evaluations, None))
+        })
     }
 }
 
@@ -78,7 +73,8 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
     output::check_file(args.predictions.as_deref(), args.force, &inputs)?;
     let json = args.common.json;
     let predictions = args.predictions.clone();
-    let (runs, evaluations, seen) = args.common.device.dispatch(Task { spec, args })??;
+    let (runs, evaluation, comparison, seen) =
+        args.common.device.dispatch(Task { spec, args })??;
     if let Some(seen) = seen.filter(|&s| s > 0) {
         eprintln!(
             "warning: {seen} of {} runs are at mixtures the checkpoint was trained on: on those \
@@ -87,57 +83,81 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             runs.len()
         );
     }
-    let (_, first) = &evaluations[0];
     if let Some(path) = &predictions {
         output::write_predictions(
             &runs.keys,
             &runs.schema.target_names(),
-            Some(first),
-            &first.prediction,
+            Some(&evaluation),
+            &evaluation.prediction,
             false,
             Some(path),
         )?;
     }
-    let compared = evaluations.len() > 1;
-    // With many targets `auto` compares the candidates on some of them (the others' metrics).
-    let compared_on: Option<Vec<&str>> = evaluations
-        .get(1)
-        .filter(|(_, e)| e.metrics.len() < first.metrics.len())
-        .map(|(_, e)| e.metrics.iter().map(|m| m.target.as_str()).collect());
-    for m in &first.metrics {
+    for m in &evaluation.metrics {
         for warning in warnings(m) {
             eprintln!("warning: {}: {warning}", m.target);
         }
     }
-    if json {
-        let value = if compared {
-            let candidates: Vec<_> = evaluations
-                .iter()
-                .map(|(kind, e)| serde_json::json!({"surrogate": kind, "metrics": e.metrics}))
-                .collect();
-            let mut value =
-                serde_json::json!({"chosen": evaluations[0].0, "candidates": candidates});
-            if let Some(names) = &compared_on {
-                value["compared_on"] = serde_json::json!(names);
-            }
-            value
+    let Some(comparison) = comparison else {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&evaluation.metrics)?);
         } else {
-            serde_json::to_value(&first.metrics)?
-        };
+            print_metrics("target", &[(None, &evaluation.metrics)]);
+        }
+        return Ok(());
+    };
+    // `auto`: the candidates as compared, the chosen one first.
+    let winner = comparison.winner();
+    let mut order: Vec<usize> = (0..comparison.candidates.len()).collect();
+    order.retain(|&i| i != winner);
+    order.insert(0, winner);
+    let candidates: Vec<(String, &[TargetMetrics])> = (order.iter())
+        .map(|&i| {
+            let (_, score, e) = &comparison.candidates[i];
+            (score.label(), e.metrics.as_slice())
+        })
+        .collect();
+    let chosen = &candidates[0].0;
+    if json {
+        let listed: Vec<_> = (candidates.iter())
+            .map(|(label, metrics)| serde_json::json!({"surrogate": label, "metrics": metrics}))
+            .collect();
+        let mut value = serde_json::json!({"chosen": chosen, "candidates": listed});
+        if let Some(names) = &comparison.targets {
+            value["compared_on"] = serde_json::json!(names);
+            value["chosen_on_every_target"] = serde_json::to_value(&evaluation.metrics)?;
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let first_column = if compared {
-        "surrogate  target"
-    } else {
-        "target"
-    };
+    let rows: Vec<(Option<&str>, &[TargetMetrics])> = (candidates.iter())
+        .map(|(label, metrics)| (Some(label.as_str()), *metrics))
+        .collect();
+    print_metrics("surrogate  target", &rows);
+    println!(
+        "chosen by mean out-of-fold Spearman: {chosen} (its predictions are the ones written)"
+    );
+    if let Some(names) = &comparison.targets {
+        println!(
+            "the candidates were compared on {} of the {} targets (`max_targets` of the auto \
+             config); {chosen} on every target:",
+            names.len(),
+            evaluation.metrics.len()
+        );
+        print_metrics("target", &[(None, &evaluation.metrics)]);
+    }
+    Ok(())
+}
+
+/// One table row per target of each `(label, metrics)`, under a header whose first column is
+/// `first_column`.
+fn print_metrics(first_column: &str, rows: &[(Option<&str>, &[TargetMetrics])]) {
     println!(
         "{:<28} {:>5} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6}",
         first_column, "rows", "rmse", "mae", "r2", "pearson", "spearman", "nll", "cov50", "cov90"
     );
-    for (kind, evaluation) in &evaluations {
-        for m in &evaluation.metrics {
+    for (kind, metrics) in rows {
+        for m in *metrics {
             let label = match kind {
                 Some(kind) => format!("{kind:<10} {}", m.target),
                 None => m.target.clone(),
@@ -157,25 +177,11 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             );
         }
     }
-    if let Some(kind) = evaluations[0].0.as_ref().filter(|_| compared) {
-        println!(
-            "chosen by mean out-of-fold Spearman: {kind} (its predictions are the ones written)"
-        );
-        if let Some(names) = &compared_on {
-            println!(
-                "the candidates were compared on {} of the {} targets (`max_targets` of the auto \
-                 config); the chosen one is evaluated on all",
-                names.len(),
-                first.metrics.len()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// What a reader should know before trusting `m`: intervals that miss most runs, or
 /// predictions worse than the runs' own mean.
-fn warnings(m: &crate::surrogate::metrics::TargetMetrics) -> Vec<String> {
+fn warnings(m: &TargetMetrics) -> Vec<String> {
     let mut out = Vec::new();
     if m.rows >= 10 && m.coverage90 < 0.5 {
         out.push(format!(

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::runs::{DataSpec, Direction, TargetSpec};
+use crate::runs::{DataSpec, Direction, Runs, RunsError, TargetSpec};
 use crate::surrogate::{Fitted, SurrogateKind, SurrogateSpec};
 use args::{Cli, Command};
 
@@ -96,6 +96,27 @@ fn data_spec(
     let mut inferred = crate::runs::infer(path, table.key.as_deref(), &table.mixture, &targets)?;
     inferred.spec.renormalize = table.renormalize;
     Ok((inferred.spec, inferred.notes))
+}
+
+/// With a spec as `data`, `--target NAME` keeps only those of its targets, in that order (a
+/// table's targets were named when it was read; `=lower`/`=higher` is ignored here).
+fn select_targets(runs: &mut Runs, data: &Path, targets: &[String]) -> Result<()> {
+    if targets.is_empty() || crate::runs::is_table(data) {
+        return Ok(());
+    }
+    let names: Vec<String> = (targets.iter())
+        .map(|t| {
+            t.split_once('=')
+                .map_or(t.as_str(), |(name, _)| name)
+                .to_owned()
+        })
+        .collect();
+    runs.select_targets(&names).map_err(|e| match e {
+        RunsError::UnknownTarget { name, known } => {
+            anyhow::anyhow!("--target {name}: {} defines only {known:?}", data.display())
+        }
+        other => other.into(),
+    })
 }
 
 /// The data spec (TOML) at `path`; when it does not parse and looks like a CSV, the error

@@ -1,6 +1,6 @@
 //! `mixatlas train`.
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -8,7 +8,7 @@ use crate::cli::args::TrainArgs;
 use crate::cli::progress::Bar;
 use crate::device::BackendTask;
 use crate::io::Overwrite;
-use crate::runs::{Runs, RunsError};
+use crate::runs::Runs;
 use crate::surrogate::{Fitted, GaussianProcess, Predictor, SurrogateSpec};
 
 struct Task {
@@ -43,25 +43,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{}: {note}", args.data.display());
     }
     let mut runs = Runs::load(&spec)?;
-    // With a spec, `--target NAME` selects among its targets (a table's were named already).
-    if !args.targets.is_empty() && !crate::runs::is_table(&args.data) {
-        let names: Vec<String> = (args.targets.iter())
-            .map(|t| {
-                t.split_once('=')
-                    .map_or(t.as_str(), |(name, _)| name)
-                    .to_owned()
-            })
-            .collect();
-        runs.select_targets(&names).map_err(|e| match e {
-            RunsError::UnknownTarget { name, known } => {
-                anyhow!(
-                    "--target {name}: {} defines only {known:?}",
-                    args.data.display()
-                )
-            }
-            other => other.into(),
-        })?;
-    }
+    super::select_targets(&mut runs, &args.data, &args.targets)?;
     let json = args.common.json;
     let out = args.out.clone();
     let spec = super::load_spec(args.surrogate, args.config.as_deref())?;

@@ -8,8 +8,9 @@
 //! Spearman over targets wins (ties: the lower mean NLL), is refitted on every run, and carries
 //! the comparison ([`Selection`]) in its checkpoint. With several targets the GP is tried both
 //! ways, one GP per target and one kernel shared by all ([`GpConfig::share_kernel`]); the
-//! shared one stands for the GP if its out-of-fold NLL is no worse and its Spearman within
-//! [`SHARED_SPEARMAN_SLACK`] of the independent GPs' ([`best`]).
+//! shared one competes only if its Spearman (mean and median over targets) is within
+//! [`SHARED_SPEARMAN_SLACK`] of the independent GPs', and takes their place when they win and
+//! its NLL is no worse ([`best`]).
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ pub struct AutoConfig {
 
 impl AutoConfig {
     /// The three candidates' configs (as campaigns and backtest strategies hold them), with
-    /// the default folds.
+    /// the default folds and `max_targets`.
     pub fn of(ensemble: &EnsembleConfig, gp: &GpConfig, loglinear: &LogLinearConfig) -> Self {
         AutoConfig {
             ensemble: ensemble.clone(),
@@ -65,8 +66,8 @@ impl Default for AutoConfig {
 }
 
 impl AutoConfig {
-    /// Reads a config from TOML (`folds`, and `[ensemble]`, `[gp]`, `[loglinear]` tables; missing
-    /// fields take their defaults) and validates it.
+    /// Reads a config from TOML (`folds`, `max_targets`, and `[ensemble]`, `[gp]`,
+    /// `[loglinear]` tables; missing fields take their defaults) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, SurrogateError> {
         crate::surrogate::config_from_toml(text, Self::validate)
     }
@@ -89,8 +90,8 @@ impl AutoConfig {
     }
 
     /// The folds of a comparison over `runs` runs: `folds` if set, else 5, or 3 with more
-    /// than [`FEWER_FOLDS_ABOVE`] runs (each fold still holds out over 128 runs, and the
-    /// comparison costs 40% less); at most `runs`.
+    /// than [`FEWER_FOLDS_ABOVE`] runs (each fold still holds out over 128 runs, and each
+    /// candidate is fitted 3 times instead of 5); at most `runs`.
     pub fn folds_for(&self, runs: usize) -> usize {
         let default = if runs > FEWER_FOLDS_ABOVE { 3 } else { 5 };
         self.folds.unwrap_or(default).min(runs)
@@ -127,15 +128,6 @@ impl AutoConfig {
         out.push(SurrogateSpec::LogLinear(self.loglinear.clone()));
         out
     }
-
-    /// The candidate `score` scored, of those for `targets` targets.
-    pub fn candidate(&self, targets: usize, score: &CandidateScore) -> SurrogateSpec {
-        (self.candidates(targets).into_iter())
-            .find(|spec| {
-                spec.kind() == score.surrogate && shares_kernel(spec) == score.shared_kernel
-            })
-            .expect("a score names one of the candidates")
-    }
 }
 
 /// A GP whose targets share one kernel.
@@ -146,8 +138,8 @@ fn shares_kernel(spec: &SurrogateSpec) -> bool {
 /// Runs above which a comparison's default is 3 folds instead of 5.
 pub const FEWER_FOLDS_ABOVE: usize = 384;
 
-/// How much lower a shared-kernel GP's mean out-of-fold Spearman may be than independent
-/// GPs' for it to stand for the GP.
+/// How much lower a shared-kernel GP's mean and median out-of-fold Spearman over targets may
+/// be than independent GPs' for it to compete ([`best`]).
 pub const SHARED_SPEARMAN_SLACK: f64 = 0.005;
 
 /// One candidate's out-of-fold scores, means over targets.
@@ -202,50 +194,77 @@ impl CandidateScore {
     }
 }
 
+/// What [`compare`] found.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Folds of the comparison.
+    pub folds: usize,
+    /// The targets compared on, when not all ([`AutoConfig::compared_targets`]).
+    pub targets: Option<Vec<String>>,
+    /// Every candidate, in [`AutoConfig::candidates`] order: its spec, its scores and its
+    /// out-of-fold evaluation over the compared targets.
+    pub candidates: Vec<(SurrogateSpec, CandidateScore, Evaluation)>,
+}
+
+impl Comparison {
+    /// The candidates' scores, in order.
+    pub fn scores(&self) -> Vec<CandidateScore> {
+        self.candidates.iter().map(|(_, s, _)| s.clone()).collect()
+    }
+
+    /// Index of the chosen candidate ([`best`]).
+    pub fn winner(&self) -> usize {
+        best(&self.scores())
+    }
+}
+
 /// Cross-validates every candidate of `config` on the same folds of `runs`, on the targets
-/// [`AutoConfig::compared_targets`] names: one out-of-fold evaluation per candidate (over
-/// those targets), with its scores.
+/// [`AutoConfig::compared_targets`] names.
 pub fn compare<B: AutodiffBackend>(
     runs: &Runs,
     config: &AutoConfig,
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Vec<(CandidateScore, Evaluation)>, SurrogateError> {
+) -> Result<Comparison, SurrogateError> {
     config.validate()?;
     let folds = config.folds_for(runs.len());
+    let targets = config.compared_targets(&runs.schema.target_names());
     let sample;
-    let runs = match config.compared_targets(&runs.schema.target_names()) {
+    let runs = match &targets {
         Some(names) => {
             let mut some = runs.clone();
-            some.select_targets(&names)
+            some.select_targets(names)
                 .expect("compared targets are targets of the runs");
             sample = some;
             &sample
         }
         None => runs,
     };
-    config
-        .candidates(runs.schema.targets.len())
-        .iter()
+    let candidates = (config.candidates(runs.schema.targets.len()).into_iter())
         .map(|spec| {
             let start = std::time::Instant::now();
-            let e = cross_validate::<B>(runs, spec, folds, seed, device, observer)?;
+            let e = cross_validate::<B>(runs, &spec, folds, seed, device, observer)?;
             let mean = |f: &dyn Fn(&crate::surrogate::metrics::TargetMetrics) -> f64| {
                 e.metrics.iter().map(f).sum::<f64>() / e.metrics.len() as f64
             };
             let score = CandidateScore {
                 surrogate: spec.kind(),
-                shared_kernel: shares_kernel(spec),
+                shared_kernel: shares_kernel(&spec),
                 spearman: mean(&|m| m.spearman),
                 median_spearman: median(e.metrics.iter().map(|m| m.spearman).collect()),
                 nll: mean(&|m| m.nll),
                 coverage90: mean(&|m| m.coverage90),
                 seconds: start.elapsed().as_secs_f64(),
             };
-            Ok((score, e))
+            Ok((spec, score, e))
         })
-        .collect()
+        .collect::<Result<_, SurrogateError>>()?;
+    Ok(Comparison {
+        folds,
+        targets,
+        candidates,
+    })
 }
 
 /// The median of `values` (`None` when empty or when any is NaN).
@@ -263,11 +282,10 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// Index of the best of `scores`: highest Spearman, then lowest NLL (NaN scores lose). A
-/// shared-kernel GP stands for the independent GPs when its NLL is no higher and both its mean
-/// and its median Spearman over targets are at most [`SHARED_SPEARMAN_SLACK`] below theirs (so
-/// sharing never costs the typical target more than that), or when they have no score; the GP
-/// then competes with the better of the two scores and, if it wins, is the shared one.
-/// Otherwise the shared GP is set aside.
+/// shared-kernel GP competes only if both its mean and its median Spearman over targets are at
+/// most [`SHARED_SPEARMAN_SLACK`] below the independent GPs' (so sharing never costs the
+/// typical target more than that), or if they have no score; when the independent GPs win,
+/// such a shared GP is taken in their place if its NLL is no higher.
 pub fn best(scores: &[CandidateScore]) -> usize {
     let key = |s: &CandidateScore| {
         let spearman = if s.spearman.is_nan() {
@@ -278,67 +296,58 @@ pub fn best(scores: &[CandidateScore]) -> usize {
         let nll = if s.nll.is_nan() { f64::INFINITY } else { s.nll };
         (spearman, -nll)
     };
-    let gp = |i: usize, shared: bool| {
-        scores[i].surrogate == SurrogateKind::Gp && scores[i].shared_kernel == shared
+    let gp = |i: &usize, shared_kernel: bool| {
+        scores[*i].surrogate == SurrogateKind::Gp && scores[*i].shared_kernel == shared_kernel
     };
-    let independent = (0..scores.len()).find(|&i| gp(i, false));
-    let shared = (0..scores.len()).find(|&i| gp(i, true));
-    // Whether the shared GP stands for the independent ones.
-    let stands_in = match (independent, shared) {
+    let independent = (0..scores.len()).find(|i| gp(i, false));
+    let shared = (0..scores.len()).find(|i| gp(i, true));
+    let eligible = match (independent, shared) {
         (Some(i), Some(s)) => {
-            let (ki, ks) = (key(&scores[i]), key(&scores[s]));
             // A score without a median (an older checkpoint) is judged on the mean alone.
             let median_kept = match (scores[i].median_spearman, scores[s].median_spearman) {
                 (Some(mi), Some(ms)) => ms >= mi - SHARED_SPEARMAN_SLACK,
                 _ => true,
             };
             scores[i].spearman.is_nan()
-                || (ks.1 >= ki.1 && ks.0 >= ki.0 - SHARED_SPEARMAN_SLACK && median_kept)
+                || (key(&scores[s]).0 >= key(&scores[i]).0 - SHARED_SPEARMAN_SLACK && median_kept)
         }
-        _ => false,
+        _ => true,
     };
-    // Where it does, the GP competes with the better of the two scores; where not, without
-    // the shared one.
     let winner = (0..scores.len())
-        .filter(|&i| stands_in || Some(i) != shared || independent.is_none())
+        .filter(|&i| eligible || Some(i) != shared)
         .max_by(|&a, &b| {
             let (ka, kb) = (key(&scores[a]), key(&scores[b]));
             ka.0.total_cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
         })
         .expect("at least one candidate");
-    match shared {
-        Some(s) if stands_in && Some(winner) == independent => s,
+    match (independent, shared) {
+        (Some(i), Some(s)) if winner == i && eligible && key(&scores[s]).1 >= key(&scores[i]).1 => {
+            s
+        }
         _ => winner,
     }
 }
 
-/// `evaluate --surrogate auto`: every candidate's out-of-fold evaluation ([`compare`]), the
-/// chosen one ([`best`]) first and evaluated on every target (the others on the compared
-/// ones).
+/// `evaluate --surrogate auto`: the comparison, and the chosen candidate's out-of-fold
+/// evaluation on every target (the comparison's own when it compared on every target).
 pub fn evaluate_auto<B: AutodiffBackend>(
     runs: &Runs,
     config: &AutoConfig,
     seed: u64,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
-) -> Result<Vec<(CandidateScore, Evaluation)>, SurrogateError> {
-    let mut compared = compare::<B>(runs, config, seed, device, observer)?;
-    let scores: Vec<CandidateScore> = compared.iter().map(|(s, _)| s.clone()).collect();
-    let winner = best(&scores);
-    compared.swap(0, winner);
-    if config
-        .compared_targets(&runs.schema.target_names())
-        .is_some()
-    {
-        let spec = config.candidate(runs.schema.targets.len(), &scores[winner]);
-        let folds = config.folds_for(runs.len());
-        compared[0].1 = cross_validate::<B>(runs, &spec, folds, seed, device, observer)?;
-    }
-    Ok(compared)
+) -> Result<(Comparison, Evaluation), SurrogateError> {
+    let comparison = compare::<B>(runs, config, seed, device, observer)?;
+    let (spec, _, evaluation) = &comparison.candidates[comparison.winner()];
+    let chosen = match comparison.targets {
+        Some(_) => cross_validate::<B>(runs, spec, comparison.folds, seed, device, observer)?,
+        None => evaluation.clone(),
+    };
+    Ok((comparison, chosen))
 }
 
-/// Compares the candidates, fits the winner on every run (seed `seed`) and records the
-/// comparison in it.
+/// Compares the candidates, fits the winner on every run and target (seed `seed`) and
+/// records the comparison in it.
 pub fn fit_auto<B: AutodiffBackend>(
     runs: &Runs,
     config: &AutoConfig,
@@ -346,14 +355,15 @@ pub fn fit_auto<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<Fitted<B::InnerBackend>, SurrogateError> {
-    let compared = compare::<B>(runs, config, seed, device, observer)?;
-    let scores: Vec<CandidateScore> = compared.into_iter().map(|(s, _)| s).collect();
-    let winner = best(&scores);
-    let spec = config.candidate(runs.schema.targets.len(), &scores[winner]);
-    let mut model = spec.fit::<B>(runs, seed, device, observer)?;
+    let comparison = compare::<B>(runs, config, seed, device, observer)?;
+    let winner = comparison.winner();
+    let scores = comparison.scores();
+    let mut model = comparison.candidates[winner]
+        .0
+        .fit::<B>(runs, seed, device, observer)?;
     model.set_selection(Selection {
-        folds: config.folds_for(runs.len()),
-        targets: config.compared_targets(&runs.schema.target_names()),
+        folds: comparison.folds,
+        targets: comparison.targets,
         seed,
         chosen: scores[winner].surrogate,
         scores,
@@ -394,12 +404,6 @@ mod tests {
         let index: Vec<usize> = some.iter().map(|n| n[1..].parse().unwrap()).collect();
         assert_eq!((index.len(), index[0], index[15]), (16, 3, 101));
         assert!(index.windows(2).all(|w| (6..=7).contains(&(w[1] - w[0]))));
-        // The winner's spec is found by kind and sharing, whatever the compared count.
-        let shared = CandidateScore {
-            shared_kernel: true,
-            ..score(SurrogateKind::Gp, 0.9, 0.0)
-        };
-        assert!(matches!(config.candidate(105, &shared), SurrogateSpec::Gp(c) if c.share_kernel));
     }
 
     #[test]
@@ -438,9 +442,18 @@ mod tests {
             ..shared(0.971, -1.1)
         };
         assert_eq!(best(&[ensemble.clone(), independent.clone(), skewed]), 1);
-        // Worse likelihood: the independent GP stands, even below a better-ranking shared one.
-        let s = [ensemble.clone(), independent.clone(), shared(0.990, -0.9)];
+        // Within the slack but a worse likelihood: the independent GP stands.
+        let s = [ensemble.clone(), independent.clone(), shared(0.968, -0.9)];
         assert_eq!(best(&s), 1);
+        // Ranking best outright: the shared GP wins, whatever its likelihood.
+        let s = [ensemble.clone(), independent.clone(), shared(0.990, -0.9)];
+        assert_eq!(best(&s), 2);
+        let s = [
+            ensemble.clone(),
+            score(SurrogateKind::Gp, 0.945, -1.0),
+            shared(0.96, -0.9),
+        ];
+        assert_eq!(best(&s), 2);
         // Another candidate between the two GPs: the independent GP still wins, and the
         // shared one stands in for it.
         let middle = score(SurrogateKind::Ensemble, 0.968, -0.5);
@@ -456,6 +469,8 @@ mod tests {
         // The ensemble wins outright: no GP stands in.
         let top = score(SurrogateKind::Ensemble, 0.99, -0.5);
         assert_eq!(best(&[top, independent, shared(0.969, -1.1)]), 0);
+        // No independent GP (`share_kernel = true` in the config): the shared one competes.
+        assert_eq!(best(&[middle.clone(), shared(0.97, -1.1)]), 1);
         // An independent GP with a NaN Spearman: the shared one competes in its place.
         let broken = score(SurrogateKind::Gp, f64::NAN, -1.0);
         assert_eq!(best(&[middle, broken, shared(0.97, -1.1)]), 2);

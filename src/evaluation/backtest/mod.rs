@@ -707,7 +707,7 @@ impl Backtest {
                 ..c.clone()
             };
             if same(&theirs.config) != same(&mine.config) {
-                return Err(mismatch("initial, batch or budget").into());
+                return Err(mismatch("initial, batch, budget or model_error").into());
             }
             for s in &mine.config.strategies {
                 if let Some(t) = theirs.config.strategies.iter().find(|t| t.name == s.name)
