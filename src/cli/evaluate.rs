@@ -134,6 +134,9 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         .map(|(label, metrics)| (Some(label.as_str()), *metrics))
         .collect();
     print_metrics("surrogate  target", &rows);
+    for &i in &order {
+        println!("{}", comparison.candidates[i].1.line(comparison.folds));
+    }
     println!(
         "chosen by mean out-of-fold Spearman: {chosen} (its predictions are the ones written)"
     );

@@ -83,14 +83,28 @@ impl BackendTask for Task {
         let recipes = (a.proposals.as_deref())
             .map(|p| read_proposals(p, &schema.space.names()))
             .transpose()?;
+        // The command that writes them, for the runs given (a table needs its targets named).
+        let data = match &a.data {
+            Some(path) if crate::runs::is_table(path) => {
+                let named = (schema.targets.iter()).map(|t| {
+                    let way = match t.direction {
+                        crate::runs::Direction::Lower => "lower",
+                        crate::runs::Direction::Higher => "higher",
+                    };
+                    format!(" --target {}={way}", t.name)
+                });
+                format!("{}{}", path.display(), named.collect::<String>())
+            }
+            Some(path) => path.display().to_string(),
+            None => "SPEC".into(),
+        };
         let oof = (targets.iter())
             .map(|&t| match &a.oof {
                 Some(p) => read_oof(p, &names[t]).map_err(|e| e.to_string()),
-                None => Err(
-                    "no out-of-fold predictions: run `mixatlas evaluate --data SPEC \
-                             --folds 5 --predictions oof.csv` and pass --oof oof.csv"
-                        .into(),
-                ),
+                None => Err(format!(
+                    "no out-of-fold predictions: run `mixatlas evaluate --data {data} --folds 5 \
+                     --predictions oof.csv` and pass --oof oof.csv"
+                )),
             })
             .collect();
         let plots = match &campaign {

@@ -84,17 +84,10 @@ fn summary<B: Backend>(
             )?;
         }
         for s in &selection.scores {
-            writeln!(
-                text,
-                "{}-fold out-of-fold: {:<10} Spearman {:.4}, NLL {:.3}, 90% coverage {:.3} ({:.1} s)",
-                selection.folds,
-                s.label(),
-                s.spearman,
-                s.nll,
-                s.coverage90,
-                s.seconds
-            )?;
+            writeln!(text, "{}", s.line(selection.folds))?;
         }
+        let chosen = &selection.scores[crate::surrogate::select::best(&selection.scores)];
+        writeln!(text, "auto chose {}", chosen.label())?;
     }
     match model {
         Fitted::Ensemble(p) => ensemble_summary(p, &mut value, &mut text)?,

@@ -120,7 +120,7 @@ pub fn assemble(inputs: Inputs<'_>) -> crate::Result<ReportData> {
         direction,
         best,
         &ranked_by,
-        &sections[0].parity,
+        &sections,
         &inputs.campaign,
     ));
     summary.extend(better_on_target(
@@ -395,7 +395,7 @@ fn summary(
     direction: Direction,
     best: Option<(&str, &[f64], (f64, f64))>,
     ranked_by: &str,
-    oof: &Result<Parity, String>,
+    sections: &[TargetSection],
     campaign: &Result<CampaignPlots, String>,
 ) -> Vec<String> {
     let mut summary = Vec::new();
@@ -411,17 +411,31 @@ fn summary(
              {m:.4} ± {sd:.4} (epistemic std; {better} is better)."
         ));
     }
-    match oof {
-        Ok(p) => {
-            let m = score(target, &p.predicted, &p.std, &p.observed);
-            summary.push(format!(
-                "Held-out ranking: Spearman {:.3} over {} out-of-fold runs; 90% intervals cover {:.0}% of them.",
+    // Every drawn target's held-out ranking, in one sentence.
+    let measured: Vec<(String, usize)> = (sections.iter())
+        .filter_map(|s| {
+            let p = s.parity.as_ref().ok()?;
+            let m = score(&s.target, &p.predicted, &p.std, &p.observed);
+            let figures = format!(
+                "{} Spearman {:.3}, 90% intervals cover {:.0}%",
+                s.target,
                 m.spearman,
-                p.observed.len(),
                 100.0 * m.coverage90
-            ));
+            );
+            Some((figures, p.observed.len()))
+        })
+        .collect();
+    match (measured.first(), sections.first().map(|s| &s.parity)) {
+        (Some(&(_, runs)), _) => summary.push(format!(
+            "Held-out ranking over {runs} out-of-fold runs: {}.",
+            (measured.iter().map(|(f, _)| f.as_str()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        (None, Some(Err(reason))) => {
+            summary.push(format!("Held-out ranking not measured: {reason}."))
         }
-        Err(reason) => summary.push(format!("Held-out ranking not measured: {reason}.")),
+        _ => {}
     }
     if let Ok(c) = campaign
         && let Some(best) = c.best_so_far.last()

@@ -107,7 +107,8 @@ pub fn infer(
             };
             return Err(bad(format!(
                 "cannot tell which columns hold the mixture: {why}; name them with \
-                 --mixture COL,COL,... (or write a data spec: `mixatlas init`)"
+                 --mixture COL,COL,... (with --renormalize to rescale rows that do not sum to \
+                 1), or write a data spec: `mixatlas init`"
             )));
         }
         let left_out = skip.map(|k| table.header[candidates[k]].clone());

@@ -144,7 +144,7 @@ pub enum RunsError {
     },
     /// A mixture row does not sum to 1 within the tolerance.
     #[error(
-        "{path}:{line}: mixture weights sum to {sum}, not 1 (tolerance {tolerance}; set `renormalize` to rescale)"
+        "{path}:{line}: mixture weights sum to {sum}, not 1 (tolerance {tolerance}; to rescale such rows, set `renormalize = true` in the data spec, or pass --renormalize with a table)"
     )]
     NotOnSimplex {
         /// The data file.

@@ -182,6 +182,22 @@ pub struct Selection {
 }
 
 impl CandidateScore {
+    /// One line for a terminal: `folds`-fold scores, e.g. `5-fold out-of-fold: gp  Spearman
+    /// 0.9512 (median 0.9600), NLL -1.234, 90% coverage 0.901 (3.2 s)`.
+    pub fn line(&self, folds: usize) -> String {
+        let median = self
+            .median_spearman
+            .map_or(String::new(), |m| format!(" (median {m:.4})"));
+        format!(
+            "{folds}-fold out-of-fold: {:<10} Spearman {:.4}{median}, NLL {:.3}, 90% coverage {:.3} ({:.1} s)",
+            self.label(),
+            self.spearman,
+            self.nll,
+            self.coverage90,
+            self.seconds
+        )
+    }
+
     /// Its name in tables: the kind, `gp-shared` for a shared-kernel GP.
     pub fn label(&self) -> String {
         let kind = serde_json::to_value(self.surrogate).expect("a kind serialises");
