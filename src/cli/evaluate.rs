@@ -64,7 +64,13 @@ impl BackendTask for Task {
 pub fn run(args: EvaluateArgs) -> Result<()> {
     let spec = match &args.checkpoint {
         Some(_) => super::logged_spec(&args.data, args.table.key.as_deref())?,
-        None => super::data_spec(&args.data, &args.table, &args.targets)?.0,
+        None => {
+            let (spec, notes) = super::data_spec(&args.data, &args.table, &args.targets)?;
+            for note in &notes {
+                eprintln!("{}: {note}", args.data.display());
+            }
+            spec
+        }
     };
     let mut inputs = spec.files();
     inputs.push(&args.data);

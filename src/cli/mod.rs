@@ -113,7 +113,31 @@ fn select_targets(runs: &mut Runs, data: &Path, targets: &[String]) -> Result<()
         .collect();
     runs.select_targets(&names).map_err(|e| match e {
         RunsError::UnknownTarget { name, known } => {
-            anyhow::anyhow!("--target {name}: {} defines only {known:?}", data.display())
+            let containing: Vec<&String> = known.iter().filter(|k| k.contains(&name)).collect();
+            match crate::runs::closest(&name, known.iter().map(String::as_str)) {
+                None if !containing.is_empty() && containing.len() <= 5 => anyhow::anyhow!(
+                    "--target {name}: {} defines no such target; its names containing it: {}",
+                    data.display(),
+                    (containing.iter().map(|k| format!("`{k}`")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(like) => anyhow::anyhow!(
+                    "--target {name}: {} defines no such target; did you mean `{like}`?",
+                    data.display()
+                ),
+                None if known.len() > 12 => anyhow::anyhow!(
+                    "--target {name}: {} defines no such target (it defines {}, from `{}` to \
+                     `{}`)",
+                    data.display(),
+                    known.len(),
+                    known[0],
+                    known[known.len() - 1]
+                ),
+                None => {
+                    anyhow::anyhow!("--target {name}: {} defines only {known:?}", data.display())
+                }
+            }
         }
         other => other.into(),
     })

@@ -269,14 +269,15 @@ impl Objective {
     }
 
     /// The objective in words: each weighted target, signed by its direction, and the units
-    /// (e.g. `-pile_cc_loss, in pile_cc_loss's units`).
+    /// (e.g. `-pile_cc_loss, in pile_cc_loss's units`); beyond [`DESCRIBED_TERMS`] targets,
+    /// the first three and a count.
     pub fn describe(&self) -> String {
         let used: Vec<usize> = (0..self.targets.len())
             .filter(|&j| self.weights[j] > 0.0)
             .collect();
         let sign = |j: usize| if self.coefficients[j] < 0.0 { "-" } else { "+" };
         let standardised = self.offsets.iter().any(|&o| o != 0.0);
-        let terms: Vec<String> = match used.as_slice() {
+        let mut terms: Vec<String> = match used.as_slice() {
             [j] => vec![format!(
                 "{}{}",
                 sign(*j).trim_start_matches('+'),
@@ -286,6 +287,25 @@ impl Objective {
                 .map(|&j| format!("{} {:.2} {}", sign(j), self.weights[j], self.targets[j]))
                 .collect(),
         };
+        // Many targets: the first few, then how many more and their weights.
+        if terms.len() > DESCRIBED_TERMS {
+            let weights = used.iter().map(|&j| self.weights[j]);
+            let (lo, hi) = weights.fold((f64::INFINITY, 0.0f64), |(lo, hi), w| {
+                (lo.min(w), hi.max(w))
+            });
+            let range = if hi - lo < 0.005 {
+                format!("each weighted {hi:.2}")
+            } else {
+                format!("weights {lo:.2} to {hi:.2}")
+            };
+            let more = format!(
+                "and {} more ({} targets, {range})",
+                terms.len() - 3,
+                terms.len()
+            );
+            terms.truncate(3);
+            terms.push(more);
+        }
         let units = match (standardised, used.as_slice()) {
             (true, [_]) => "standardised by the training runs' mean and std".to_owned(),
             (true, _) => "each target standardised by the training runs' mean and std".to_owned(),
@@ -312,6 +332,9 @@ impl Objective {
             .collect()
     }
 }
+
+/// Weighted targets [`Objective::describe`] lists one by one.
+pub const DESCRIBED_TERMS: usize = 8;
 
 /// Indices of the points not dominated in `(a[i], b[i])`, both maximised, ordered by `a`
 /// descending. Ties on both keep the first index.
@@ -393,6 +416,16 @@ mod tests {
         let bad: ObjectiveSpec = toml::from_str("[[term]]\ntarget = \"nope\"").unwrap();
         let e = Objective::new(&bad, &s, &norm).unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("120 in all"), "{e}");
+        // In words: three of the 120 terms, then a count, not 120 terms.
+        assert_eq!(
+            all.describe(),
+            "- 0.01 task_000 + 0.01 task_001 - 0.01 task_002 and 117 more (120 targets, each \
+             weighted 0.01), each target standardised by the training runs' mean and std"
+        );
+        assert!(
+            o.describe()
+                .contains("and 8 more (11 targets, weights 0.05 to 0.50)")
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub enum RunsError {
         path: PathBuf,
     },
     /// A column the spec or checkpoint needs is absent.
-    #[error("{path}: missing column `{column}` (the file has: {known})")]
+    #[error("{path}: missing column `{column}`{hint} (the file has: {known})")]
     MissingColumn {
         /// The data file.
         path: PathBuf,
@@ -95,6 +95,8 @@ pub enum RunsError {
         column: String,
         /// The file's columns, the first few of them.
         known: String,
+        /// `; did you mean `NAME`?` for a column spelled nearly alike, else empty.
+        hint: String,
     },
     /// A column looks like a mixture column but is not a domain of the space.
     #[error("{path}: column `{column}` has the mixture prefix but is not a domain of the space")]
@@ -242,6 +244,34 @@ pub struct Runs {
     pub context: Vec<Vec<f64>>,
     /// Outcomes in target order, `[n][targets]`; empty rows when read without targets.
     pub outcomes: Vec<Vec<f64>>,
+}
+
+/// The one of `known` spelled most like `name` (at most 2 edits, or a quarter of its length;
+/// case ignored), for a "did you mean" hint.
+pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = 2.max(name.chars().count() / 4);
+    (known.into_iter())
+        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl Schema {
@@ -703,6 +733,15 @@ fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_near_spelling_is_suggested_and_a_far_one_is_not() {
+        let known = ["accuracy", "val_loss", "arc_easy:rc::olmes"];
+        assert_eq!(closest("acuracy", known), Some("accuracy"));
+        assert_eq!(closest("Val_Loss", known), Some("val_loss"));
+        assert_eq!(closest("arc_easy", known), None);
+        assert_eq!(closest("nope", known), None);
+    }
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;

@@ -175,6 +175,8 @@ impl Table {
                     }
                     known.join(", ")
                 },
+                hint: super::closest(column, self.header.iter().map(String::as_str))
+                    .map_or(String::new(), |c| format!("; did you mean `{c}`?")),
             })
     }
 
