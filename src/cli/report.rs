@@ -86,13 +86,8 @@ impl BackendTask for Task {
         // The command that writes them, for the runs given (a table needs its targets named).
         let data = match &a.data {
             Some(path) if crate::runs::is_table(path) => {
-                let named = (schema.targets.iter()).map(|t| {
-                    let way = match t.direction {
-                        crate::runs::Direction::Lower => "lower",
-                        crate::runs::Direction::Higher => "higher",
-                    };
-                    format!(" --target {}={way}", t.name)
-                });
+                let named = (schema.targets.iter())
+                    .map(|t| format!(" --target {}={}", t.name, t.direction.word()));
                 format!("{}{}", path.display(), named.collect::<String>())
             }
             Some(path) => path.display().to_string(),

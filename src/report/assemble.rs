@@ -401,11 +401,7 @@ fn summary(
     let mut summary = Vec::new();
     if let Some((name, w, (m, sd))) = best {
         let shares = crate::export::top_domains(&space.names(), w, 4);
-        let better = if direction == Direction::Lower {
-            "lower"
-        } else {
-            "higher"
-        };
+        let better = direction.word();
         summary.push(format!(
             "Best recipe: {name} ({shares}), ranked first by {ranked_by}; predicted {target} \
              {m:.4} ± {sd:.4} (epistemic std; {better} is better)."

@@ -733,6 +733,9 @@ fn target_value(t: &TargetSpec, table: &Table, row: usize) -> Result<f64, RunsEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     #[test]
     fn a_near_spelling_is_suggested_and_a_far_one_is_not() {
@@ -742,9 +745,6 @@ mod tests {
         assert_eq!(closest("arc_easy", known), None);
         assert_eq!(closest("nope", known), None);
     }
-    use proptest::prelude::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
 
     proptest! {
         #[test]

@@ -20,6 +20,16 @@ pub enum Direction {
     Higher,
 }
 
+impl Direction {
+    /// `lower` or `higher`, as data specs and `--target NAME=...` spell it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Lower => "lower",
+            Direction::Higher => "higher",
+        }
+    }
+}
+
 /// One predicted outcome: a column of the outcome file, or the mean of several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
