@@ -420,6 +420,11 @@ mod tests {
         let index: Vec<usize> = some.iter().map(|n| n[1..].parse().unwrap()).collect();
         assert_eq!((index.len(), index[0], index[15]), (16, 3, 101));
         assert!(index.windows(2).all(|w| (6..=7).contains(&(w[1] - w[0]))));
+        // Out-of-range fields are refused by name.
+        for (text, field) in [("max_targets = 0", "max_targets"), ("folds = 1", "folds")] {
+            let e = AutoConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]
